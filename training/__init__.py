@@ -1,0 +1,1 @@
+"""Ankang training: data loading, training, evaluation, ONNX export and MLflow logging."""
