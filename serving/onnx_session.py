@@ -1,0 +1,25 @@
+"""onnxruntime sessions with explicit thread settings, created once per worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+
+def session_threads() -> int:
+    """Intra-op threads per session: `ANKANG_ORT_THREADS`, else the cores this process may use."""
+    configured = os.environ.get("ANKANG_ORT_THREADS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def create_session(model_path: Path, *, intra_op_threads: int | None = None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads or session_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,121 @@
+"""POST /v1/photos/assess through the ASGI app, on the toy colour model."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serving.conftest import encode_image
+from tests.toy_models import PHOTO_LABELS
+
+RED, GREY = (255, 0, 0), (128, 128, 128)
+
+
+def assess(api, data: bytes, *, field: str = "photo", filename: str = "site.jpg", **form: str):
+    return api.post("/v1/photos/assess", files={field: (filename, data, "image/jpeg")}, data=form)
+
+
+def test_red_photo_is_fire_and_urgent(api):
+    response = assess(api, encode_image(RED), site_id="site-7", channel="wechat")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["hazards"]) == set(PHOTO_LABELS)
+    assert body["hazards"]["fire_smoke"] > 0.99
+    assert [item["type"] for item in body["flagged"]] == ["fire_smoke"]
+    assert body["flagged"][0]["name_zh"] == "明火烟雾"
+    assert body["flagged"][0]["gb6441"] == "火灾"
+    assert body["flagged"][0]["severity"] == "疑似重大"
+    assert body["triage"] == "urgent"
+    assert body["model"] == {"name": "hazard_photo", "version": "toy-1"}
+    assert body["metadata"]["site_id"] == "site-7"
+    assert len(body["photo_id"]) == 32
+
+
+def test_grey_photo_is_clear(api):
+    body = assess(api, encode_image(GREY)).json()
+    assert body["flagged"] == []
+    assert body["triage"] == "clear"
+    assert max(body["hazards"].values()) < 0.5
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_png_and_webp_are_accepted(api, fmt):
+    response = assess(api, encode_image((0, 0, 255), fmt=fmt), filename=f"x.{fmt.lower()}")
+    assert response.status_code == 200, response.text
+    assert [item["type"] for item in response.json()["flagged"]] == ["wet_floor"]
+    assert response.json()["triage"] == "review"
+
+
+def test_content_decides_not_the_file_name(api):
+    response = assess(api, b"%PDF-1.7 not a photo", filename="photo.jpg")
+    assert response.status_code == 415
+    assert response.json()["error"] == {
+        "field": "photo",
+        "message": "the file is not a JPEG, PNG or WebP image (checked by its content)",
+    }
+
+
+def test_empty_file_is_rejected(api):
+    response = assess(api, b"")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "the uploaded file is empty (0 bytes)"
+
+
+def test_truncated_jpeg_is_rejected_and_server_keeps_serving(api):
+    data = encode_image(RED, size=(400, 300))
+    response = assess(api, data[: len(data) // 2])
+    assert response.status_code == 422
+    assert "truncated or corrupt" in response.json()["error"]["message"]
+    assert assess(api, encode_image(RED)).status_code == 200
+
+
+def test_wrong_field_name_names_the_missing_field(api):
+    response = assess(api, encode_image(RED), field="image")
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["photo"]
+
+
+def test_decompression_bomb_is_rejected_before_decoding(api):
+    bomb = encode_image((0, 0, 0), size=(10_000, 10_000), fmt="PNG")
+    assert len(bomb) < 1_000_000
+    response = assess(api, bomb, filename="bomb.png")
+    assert response.status_code == 413
+    assert "100000000 pixels" in response.json()["error"]["message"]
+
+
+def test_oversized_body_is_refused_with_413(api):
+    response = assess(api, b"\xff\xd8\xff" + b"0" * (17 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.json()["error"]["field"] == "body"
+
+
+def test_too_long_note_is_rejected(api):
+    response = assess(api, encode_image(RED), note="x" * 2001)
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["note"]
+
+
+def test_health_and_openapi(api):
+    # /metrics needs the served process's Prometheus setup: tests/serving/test_server_e2e.py checks it.
+    assert api.get("/livez").status_code == 200
+    assert api.get("/readyz").status_code == 200
+    spec = api.get("/docs.json").json()
+    assert "/v1/photos/assess" in spec["paths"]
+    assert "multipart/form-data" in spec["paths"]["/v1/photos/assess"]["post"]["requestBody"]["content"]
+
+
+def test_photo_given_as_url_text_is_not_fetched(api):
+    response = api.post("/v1/photos/assess", data={"photo": "http://127.0.0.1:9/secret.jpg"})
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == ["photo"]
+    assert "URLs are not fetched" in response.json()["detail"][0]["msg"]
+
+
+def test_json_body_naming_a_server_path_is_refused(api):
+    response = api.post("/v1/photos/assess", json={"photo": "/etc/passwd"})
+    assert response.status_code == 400
+    assert "multipart/form-data" in response.json()["detail"][0]["msg"]
+
+
+def test_numeric_site_id_stays_text(api):
+    body = assess(api, encode_image(GREY), site_id="00123").json()
+    assert body["metadata"]["site_id"] == "00123"
