@@ -54,11 +54,21 @@ class PhotoModel:
         self.session = create_session(self.model_dir.onnx_path)
         self.input_name = self.session.get_inputs()[0].name
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(["probabilities"], {self.input_name: images})[0]
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (N×K) and class activation maps (N×K×h×w) from one run of the graph."""
+        probabilities, cam = self.session.run(["probabilities", "cam"], {self.input_name: images})
+        return probabilities, cam
 
-    def activation_maps(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(["cam"], {self.input_name: images})[0]
+
+def pack_predictions(probabilities: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """One N×(K + K·h·w) array, so BentoML's batcher can split a batch's results by row."""
+    return np.concatenate([probabilities, cam.reshape(len(cam), -1)], axis=1)
+
+
+def unpack_prediction(row: np.ndarray, *, labels: int) -> tuple[np.ndarray, np.ndarray]:
+    probabilities, flat_cam = row[:labels], row[labels:]
+    side = int(round((flat_cam.size / labels) ** 0.5))
+    return probabilities, flat_cam.reshape(labels, side, flat_cam.size // (labels * side))
 
 
 def triage(flagged: list[HazardType]) -> str:

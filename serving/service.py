@@ -22,7 +22,7 @@ from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.modelcard import ModelDir, model_path
 from serving.multipart import install as install_upload_only_parsers
-from serving.photo import PhotoCard, PhotoModel, assess
+from serving.photo import PhotoCard, PhotoModel, assess, pack_predictions, unpack_prediction
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
 MAX_LATENCY_MS = int(os.environ.get("ANKANG_MAX_LATENCY_MS", "1000"))
@@ -49,12 +49,9 @@ class PhotoInference:
         self.model = PhotoModel(photo_model_dir())
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return self.model.probabilities(images)
-
-    @bentoml.api
-    def activation_maps(self, images: np.ndarray) -> np.ndarray:
-        return self.model.activation_maps(images)
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Rows of probabilities followed by the flattened class activation maps (`pack_predictions`)."""
+        return pack_predictions(*self.model.predict(images))
 
 
 @bentoml.service(
@@ -86,7 +83,8 @@ class Ankang:
         except InputError as error:
             return error_response(error)
         batch = self.photo_card.preprocess(image)[np.newaxis]
-        probabilities = self.photo_inference.probabilities(batch)[0]
+        row = self.photo_inference.predict(batch)[0]
+        probabilities, cam = unpack_prediction(row, labels=len(self.photo_card.labels))
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note}
         return {"photo_id": uuid.uuid4().hex, **assess(probabilities, self.photo_card), "metadata": metadata}
 
