@@ -46,29 +46,33 @@ class PhotoCard:
 
 
 class PhotoModel:
-    """One onnxruntime session over a verified model directory."""
+    """One onnxruntime session over a verified model directory, warmed up when loaded."""
 
     def __init__(self, model_dir: str | Path):
         self.model_dir = ModelDir.load(model_dir)
         self.card = PhotoCard.from_model_dir(self.model_dir)
         self.session = create_session(self.model_dir.onnx_path)
         self.input_name = self.session.get_inputs()[0].name
+        self.predict(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (N×K) and class activation maps (N×K×h×w) from one run of the graph."""
         probabilities, cam = self.session.run(["probabilities", "cam"], {self.input_name: images})
         return probabilities, cam
 
+    def assess_batch(self, images: np.ndarray) -> list[dict[str, Any]]:
+        """Assessments (with the CAM grid under `cam`) for a batch preprocessed for any card size."""
+        probabilities, cam = self.predict(self._fit_to_input(images))
+        return [
+            {**assess(row, self.card), "cam": {label: grid.round(4).tolist() for label, grid in zip(self.card.labels, maps)}}
+            for row, maps in zip(probabilities, cam)
+        ]
 
-def pack_predictions(probabilities: np.ndarray, cam: np.ndarray) -> np.ndarray:
-    """One N×(K + K·h·w) array, so BentoML's batcher can split a batch's results by row."""
-    return np.concatenate([probabilities, cam.reshape(len(cam), -1)], axis=1)
-
-
-def unpack_prediction(row: np.ndarray, *, labels: int) -> tuple[np.ndarray, np.ndarray]:
-    probabilities, flat_cam = row[:labels], row[labels:]
-    side = int(round((flat_cam.size / labels) ** 0.5))
-    return probabilities, flat_cam.reshape(labels, side, flat_cam.size // (labels * side))
+    def _fit_to_input(self, images: np.ndarray) -> np.ndarray:
+        # Only during a hot swap to a model with another input size: the caller used the old card.
+        if images.shape[2:] == self.card.size:
+            return images
+        return np.stack([self.card.preprocess(Image.fromarray(image.transpose(1, 2, 0))) for image in images])
 
 
 def triage(flagged: list[HazardType]) -> str:

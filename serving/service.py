@@ -22,10 +22,12 @@ from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.modelcard import ModelDir, model_path
 from serving.multipart import install as install_upload_only_parsers
-from serving.photo import PhotoCard, PhotoModel, assess, pack_predictions, unpack_prediction
+from serving.photo import PhotoCard, PhotoModel
+from serving.reload import HotSwap
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
 MAX_LATENCY_MS = int(os.environ.get("ANKANG_MAX_LATENCY_MS", "1000"))
+RELOAD_POLL_SECONDS = float(os.environ.get("ANKANG_RELOAD_POLL_SECONDS", "5"))
 
 install_upload_only_parsers()
 
@@ -41,17 +43,27 @@ def error_response(error: InputError) -> JSONResponse:
     return JSONResponse(error.to_dict(), status_code=error.status_code)
 
 
+def load_photo_card(path: Path) -> PhotoCard:
+    return PhotoCard.from_model_dir(ModelDir.load(path))
+
+
 @bentoml.service(name="ankang-photo-model", workers=1, traffic={"timeout": 30})
 class PhotoInference:
-    """The photo CNN on onnxruntime: one session per worker, created once."""
+    """The photo CNN on onnxruntime: one session per worker, created once, swapped on reload."""
 
     def __init__(self) -> None:
-        self.model = PhotoModel(photo_model_dir())
+        self.model = HotSwap(photo_model_dir(), PhotoModel)
+        self.model.watch(interval_seconds=RELOAD_POLL_SECONDS)
 
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Rows of probabilities followed by the flattened class activation maps (`pack_predictions`)."""
-        return pack_predictions(*self.model.predict(images))
+    def assess(self, images: np.ndarray) -> list[dict[str, Any]]:
+        """One assessment per image (with its CAM grid), all by the same model version."""
+        return self.model.current.assess_batch(images)
+
+    @bentoml.api
+    def reload(self) -> dict[str, Any]:
+        swapped = self.model.reload_if_changed()
+        return {"reloaded": swapped, "version": self.model.current.card.version}
 
 
 @bentoml.service(
@@ -66,7 +78,8 @@ class Ankang:
     photo_inference = bentoml.depends(PhotoInference)
 
     def __init__(self) -> None:
-        self.photo_card = PhotoCard.from_model_dir(ModelDir.load(photo_model_dir()))
+        self.photo_card = HotSwap(photo_model_dir(), load_photo_card)
+        self.photo_card.watch(interval_seconds=RELOAD_POLL_SECONDS)
 
     @bentoml.api(route="/v1/photos/assess")
     def assess_photo(
@@ -82,11 +95,17 @@ class Ankang:
             image = decode_photo(photo.read_bytes())
         except InputError as error:
             return error_response(error)
-        batch = self.photo_card.preprocess(image)[np.newaxis]
-        row = self.photo_inference.predict(batch)[0]
-        probabilities, cam = unpack_prediction(row, labels=len(self.photo_card.labels))
+        batch = self.photo_card.current.preprocess(image)[np.newaxis]
+        assessment = self.photo_inference.assess(batch)[0]
+        cam = assessment.pop("cam")
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note}
-        return {"photo_id": uuid.uuid4().hex, **assess(probabilities, self.photo_card), "metadata": metadata}
+        return {"photo_id": uuid.uuid4().hex, **assessment, "metadata": metadata}
+
+    @bentoml.api(route="/v1/admin/reload")
+    def reload_models(self) -> dict[str, Any]:
+        """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
+        self.photo_card.reload_if_changed()
+        return {"hazard_photo": self.photo_inference.reload()}
 
     # --- risk endpoints (serving/risk.py) ---
     # --- end risk endpoints ---
