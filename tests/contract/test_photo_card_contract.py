@@ -1,0 +1,61 @@
+"""The released hazard-photo model: card keys and the ONNX graph's inputs/outputs agree."""
+
+import re
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from serving.modelcard import MODELS_DIR, ModelDir
+
+MODEL_DIR = MODELS_DIR / "hazard_photo"
+CARD_KEYS = {"name", "version", "created", "task", "architecture", "labels", "trained_types", "thresholds",
+             "threshold_rule", "input", "outputs", "preprocess", "metrics", "resolution_study", "sha256",
+             "data_fingerprint", "training"}
+METRIC_KEYS = {"roc_auc", "average_precision", "f1", "tp", "fp", "fn", "tn", "n", "per_source"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    if not (MODEL_DIR / "card.json").is_file():
+        pytest.fail(f"{MODEL_DIR} has no released model; run `ankang train photo`")
+    return ModelDir.load(MODEL_DIR)
+
+
+def test_card_has_the_agreed_keys_and_values(model):
+    card = model.card
+    assert CARD_KEYS <= set(card)
+    assert card["name"] == "hazard_photo" and card["architecture"] == "mobilenet_v2"
+    assert re.fullmatch(rf"\d{{4}}\.\d{{2}}\.\d{{2}}-{card['sha256'][:8]}", card["version"])
+    assert card["labels"] == card["trained_types"] and len(card["labels"]) == 6
+    assert set(card["thresholds"]) == set(card["labels"])
+    assert all(0.05 <= t <= 0.95 for t in card["thresholds"].values())
+    size = card["input"]["height"]
+    assert card["input"] == {"name": "image", "dtype": "uint8", "layout": "NCHW", "color": "RGB",
+                             "height": size, "width": size, "batch": "dynamic"}
+    assert card["preprocess"] == {"exif_transpose": True, "color": "RGB", "resize": "stretch",
+                                  "interpolation": "bilinear", "size": [size, size]}
+    for split in ("val", "test"):
+        assert set(card["metrics"][split]) == set(card["labels"])
+        for entry in card["metrics"][split].values():
+            assert METRIC_KEYS <= set(entry)
+    assert set(card["data_fingerprint"]) >= {"manifest_sha256", "images", "splits"}
+    assert {"seconds", "epochs_run", "best_epoch", "torch", "image_size"} <= set(card["training"])
+    assert MODEL_DIR.joinpath("model.onnx").stat().st_size <= 15 * 1024 * 1024
+
+
+def test_onnx_inputs_and_outputs_match_the_card(model):
+    card = model.card
+    session = ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
+    (image,) = session.get_inputs()
+    size, k = card["input"]["height"], len(card["labels"])
+    assert (image.name, image.type) == ("image", "tensor(uint8)")
+    assert isinstance(image.shape[0], str) and image.shape[1:] == [3, size, size]
+    outputs = {o.name: o for o in session.get_outputs()}
+    assert set(outputs) == {"probabilities", "cam"}
+    assert all(o.type == "tensor(float)" for o in outputs.values())
+    assert card["outputs"]["probabilities"]["shape"] == ["N", k]
+    cam_shape = card["outputs"]["cam"]["shape"]
+    assert cam_shape[:2] == ["N", k] and outputs["cam"].shape[1:] == cam_shape[1:]
+    probabilities, cam = session.run(None, {"image": np.zeros((2, 3, size, size), np.uint8)})
+    assert probabilities.shape == (2, k) and list(cam.shape) == [2, *cam_shape[1:]]

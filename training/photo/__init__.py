@@ -1,0 +1,1 @@
+"""The hazard-photo CNN: data, presets, model, training, evaluation and ONNX export."""

@@ -1,0 +1,67 @@
+"""`ankang train photo` and `ankang evaluate photo` (heavy imports happen inside the commands)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from training.photo.config import DEFAULT_CACHE, add_config_arguments, config_from_args
+
+TRAIN_DESCRIPTION = """\
+Fine-tune ImageNet MobileNetV2 on the site hazard photos (multi-label, blank manifest cells
+ignored by the loss), stop early on val mean ROC AUC, export one ONNX file (uint8 image in;
+probabilities and class activation maps out), choose per-flag thresholds on val, score val and
+test through onnxruntime and write card.json next to model.onnx.
+
+Quick look:   ankang train photo --limit 300 --epochs 1 --image-size 224 --out var/models/photo-quick
+Release:      ankang train photo            (writes models/hazard_photo/)"""
+
+EVALUATE_DESCRIPTION = """\
+Score an exported hazard-photo model (its model.onnx via onnxruntime, preprocessing from its
+card) on a split and write report.md, report.html and PR-curve PNGs: per flag and per source
+ROC AUC, average precision, F1 and confusion counts at the card's thresholds."""
+
+
+def register(verb) -> None:
+    train = verb("train").add_parser("photo", help="train the hazard-photo CNN", description=TRAIN_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(train)
+    train.set_defaults(func=run_train)
+    evaluate = verb("evaluate").add_parser("photo", help="evaluate the hazard-photo model",
+                                           description=EVALUATE_DESCRIPTION)
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.photo.config import DEFAULT_DATA, MODELS_DIR
+
+    parser.add_argument("--model", type=Path, default=MODELS_DIR / "hazard_photo",
+                        help="model directory with model.onnx + card.json (default: models/hazard_photo)")
+    parser.add_argument("--data", type=Path, action="append", default=None, metavar="DIR",
+                        help=f"dataset folder(s) with manifest.csv (default: {DEFAULT_DATA})")
+    parser.add_argument("--split", choices=["val", "test"], default="test", help="split to score (default: test)")
+    parser.add_argument("--report", type=Path, required=True, help="folder to write the report into")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="decoded-photo cache folder")
+    parser.add_argument("--workers", type=int, default=2, help="processes decoding photos (default: 2)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from training.photo.train import train_photo
+
+    result = train_photo(config_from_args(args))
+    print(f"wrote {result.model_dir} in {result.seconds:.0f} s "
+          f"({result.epochs_run} epochs, best {result.best_epoch}); version {result.card['version']}")
+    for flag, entry in result.metrics.get("test", {}).items():
+        print(f"  test {flag:18s} ROC AUC {entry['roc_auc']}  AP {entry['average_precision']}  F1 {entry['f1']}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from training.photo.config import DEFAULT_DATA
+    from training.photo.report import evaluate_model
+
+    summary = evaluate_model(args.model, data=args.data or [DEFAULT_DATA], split=args.split, report_dir=args.report,
+                             cache_dir=args.cache_dir, workers=args.workers)
+    print(f"wrote {args.report / 'report.md'} and report.html ({len(summary)} flags)")
+    return 0

@@ -1,0 +1,93 @@
+"""`PhotoTrainConfig`: the single source of the hazard-photo model's training defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serving.modelcard import DATASETS_DIR, MODELS_DIR, PROJECT_ROOT
+
+DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
+DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"
+
+HELP = {
+    "data": "dataset folder with manifest.csv (repeat to merge several; duplicates dropped by file name)",
+    "out": "model directory to write model.onnx + card.json into",
+    "image_size": "square input side in pixels (photos are stretched to it, no crop)",
+    "epochs": "maximum number of epochs",
+    "batch_size": "images per optimisation step",
+    "lr": "peak learning rate of the one-cycle schedule (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "seed": "random seed for initialisation, augmentation and batch order",
+    "limit": "use only the first N photos of the manifest (quick runs); 0 = all",
+    "workers": "processes that decode photos into the cache (training itself uses torch threads)",
+    "patience": "stop after this many epochs without a better val mean ROC AUC",
+    "freeze_blocks": "number of leading MobileNetV2 feature blocks kept frozen (faster on CPU)",
+    "crop_scale": "smallest area fraction kept by the random resized crop",
+    "ppe_weight": "loss weight of missing_helmet and missing_hi_vis relative to the other flags",
+    "bf16": "use bfloat16 autocast for training on CPU (export is always float32)",
+    "tta_flip": "average the photo and its mirror image inside the exported graph",
+    "threads": "torch intra-op threads (the machine is shared: keep it at most the core count)",
+    "cache_dir": "where decoded, resized photos are cached as .npy (git-ignored)",
+    "pretrained": "start from the ImageNet MobileNetV2 weights (off only in tests)",
+}
+
+
+@dataclass
+class PhotoTrainConfig:
+    """Every field is an `ankang train photo` option of the same name (underscores -> dashes)."""
+
+    data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
+    out: Path = MODELS_DIR / "hazard_photo"
+    image_size: int = 384
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 1.5e-3
+    weight_decay: float = 1e-4
+    seed: int = 17
+    limit: int = 0
+    workers: int = 2
+    patience: int = 3
+    freeze_blocks: int = 4
+    crop_scale: float = 0.5
+    ppe_weight: float = 2.0
+    bf16: bool = True
+    tta_flip: bool = True
+    threads: int = 2
+    cache_dir: Path = DEFAULT_CACHE
+    pretrained: bool = True
+
+    def to_dict(self) -> dict:
+        return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per `PhotoTrainConfig` field, defaults taken from the dataclass."""
+    defaults = PhotoTrainConfig()
+    for spec in dataclasses.fields(PhotoTrainConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        default = getattr(defaults, spec.name)
+        help_text = f"{HELP[spec.name]} (default: {_jsonable(default)})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif isinstance(default, list):
+            parser.add_argument(flag, type=Path, action="append", default=None, metavar="DIR", help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> PhotoTrainConfig:
+    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(PhotoTrainConfig)}
+    if values["data"] is None:
+        values["data"] = [DEFAULT_DATA]
+    return PhotoTrainConfig(**values)

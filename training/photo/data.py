@@ -1,0 +1,137 @@
+"""Photo manifests (load, merge, split by group), the preprocessing contract and the image cache."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+
+FLAGS: tuple[str, ...] = (
+    "missing_helmet",
+    "missing_hi_vis",
+    "fire_smoke",
+    "wet_floor",
+    "heavy_machinery",
+    "poor_housekeeping",
+)
+PPE_FLAGS: tuple[str, ...] = ("missing_helmet", "missing_hi_vis")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+MANIFEST_COLUMNS: tuple[str, ...] = ("image", "source", "group", "split", *FLAGS)
+PREPROCESS_VERSION = "exif-rgb-stretch-bilinear-v1"
+
+
+def preprocess_spec(size: int) -> dict:
+    """The card's `preprocess` entry: serving must reproduce `preprocess_photo` exactly."""
+    return {"exif_transpose": True, "color": "RGB", "resize": "stretch",
+            "interpolation": "bilinear", "size": [size, size]}
+
+
+def preprocess_photo(image: str | Path | Image.Image, *, size: int) -> np.ndarray:
+    """The preprocessing contract: EXIF-upright RGB stretched to size×size (bilinear), CHW uint8."""
+    if not isinstance(image, Image.Image):
+        with Image.open(image) as opened:
+            return preprocess_photo(opened, size=size)
+    upright = ImageOps.exif_transpose(image).convert("RGB")
+    resized = upright.resize((size, size), Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def read_manifest(folder: Path) -> pd.DataFrame:
+    """One dataset folder's manifest with absolute image paths; blank flag cells stay NaN."""
+    path = Path(folder) / "manifest.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; --data must name a folder holding manifest.csv")
+    frame = pd.read_csv(path, dtype={"image": str, "source": str, "group": str, "split": str})
+    missing = [column for column in MANIFEST_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; expected {list(MANIFEST_COLUMNS)}")
+    bad_splits = sorted(set(frame["split"]) - set(SPLITS))
+    if bad_splits:
+        raise ValueError(f"{path} has unknown split values {bad_splits}; use {list(SPLITS)}")
+    frame = frame.copy()
+    frame["path"] = [str((Path(folder) / name).resolve()) for name in frame["image"]]
+    frame[list(FLAGS)] = frame[list(FLAGS)].astype("float32")
+    return frame
+
+
+def merge_manifests(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate manifests, drop repeated photos (same file name = same SHA-1 prefix), and put
+    every group wholly in the split where it first appears so no group straddles splits."""
+    merged = pd.concat(frames, ignore_index=True)
+    merged = merged[~merged["path"].map(lambda p: Path(p).name).duplicated(keep="first")]
+    first_split = merged.groupby("group", sort=False)["split"].first()
+    merged = merged.assign(split=merged["group"].map(first_split))
+    return merged.reset_index(drop=True)
+
+
+def load_photos(folders: list[Path], *, limit: int = 0) -> pd.DataFrame:
+    """The merged manifest of `folders`; `limit` keeps an every-k-th subset across all sources."""
+    frame = merge_manifests([read_manifest(Path(folder)) for folder in folders])
+    if limit and limit < len(frame):
+        picks = np.linspace(0, len(frame) - 1, num=limit).round().astype(int)
+        frame = frame.iloc[np.unique(picks)].reset_index(drop=True)
+    return frame
+
+
+def targets_and_mask(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (blank cells set to 0) and the mask of annotated cells, both N×K float32."""
+    values = frame[list(FLAGS)].to_numpy(dtype="float32")
+    mask = ~np.isnan(values)
+    return np.where(mask, values, 0.0).astype("float32"), mask.astype("float32")
+
+
+def data_fingerprint(folders: list[Path], frame: pd.DataFrame) -> dict:
+    digest = hashlib.sha256()
+    for folder in folders:
+        digest.update((Path(folder) / "manifest.csv").read_bytes())
+    splits = {split: int((frame["split"] == split).sum()) for split in SPLITS}
+    return {"manifest_sha256": digest.hexdigest(), "images": int(len(frame)), "splits": splits}
+
+
+@dataclass(frozen=True)
+class _DecodeJob:
+    path: str
+    size: int
+
+
+def _decode(job: _DecodeJob) -> np.ndarray:
+    return preprocess_photo(job.path, size=job.size)
+
+
+def cached_images(paths: list[str], *, size: int, cache_dir: Path, workers: int = 1,
+                  progress: bool = True) -> np.ndarray:
+    """N×3×size×size uint8 array of `preprocess_photo` outputs, memory-mapped from an .npy cache
+    keyed by the paths, size and preprocessing version (decoded once, reused by every epoch)."""
+    key = hashlib.sha256("\n".join([PREPROCESS_VERSION, str(size), *paths]).encode()).hexdigest()[:16]
+    target = Path(cache_dir) / f"photos-{size}px-{len(paths)}-{key}.npy"
+    if not target.is_file():
+        _write_cache(paths, size=size, target=target, workers=workers, progress=progress)
+    return np.load(target, mmap_mode="r")
+
+
+def _write_cache(paths: list[str], *, size: int, target: Path, workers: int, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".partial-{np.random.randint(1 << 30)}.npy")
+    array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+    jobs = [_DecodeJob(path, size) for path in paths]
+    bar = tqdm(total=len(jobs), desc=f"caching photos at {size}px", unit="img", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for index, chw in enumerate(pool.map(_decode, jobs, chunksize=16)):
+                array[index] = chw
+                bar.update()
+    else:
+        for index, job in enumerate(jobs):
+            array[index] = _decode(job)
+            bar.update()
+    bar.close()
+    array.flush()
+    del array
+    partial.replace(target)  # atomic: a crash never leaves a half-written cache behind

@@ -1,0 +1,106 @@
+"""Metrics, the threshold rule, ONNX scoring and the evaluation report (Markdown + HTML + PNGs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.photo.data import FLAGS, cached_images
+
+THRESHOLD_BOUNDS = (0.05, 0.95)
+THRESHOLD_GRID = np.round(np.arange(THRESHOLD_BOUNDS[0], THRESHOLD_BOUNDS[1] + 1e-9, 0.01), 2)
+THRESHOLD_RULE = (
+    "per flag, on the val split's annotated cells: the threshold t on the grid 0.05, 0.06, ..., 0.95 "
+    "that maximises F1 of (probability >= t); ties resolved by the median of the tied grid "
+    "points; 0.5 when val has no positive for the flag"
+)
+
+
+def choose_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """THRESHOLD_RULE applied to one flag's annotated val cells."""
+    y_true = np.asarray(y_true).astype(bool)
+    if not y_true.any():
+        return 0.5
+    f1s = np.array([_f1(y_true, np.asarray(scores) >= t) for t in THRESHOLD_GRID])
+    tied = THRESHOLD_GRID[np.isclose(f1s, f1s.max())]
+    return float(tied[len(tied) // 2])
+
+
+def _f1(y_true: np.ndarray, predicted: np.ndarray) -> float:
+    tp = int((y_true & predicted).sum())
+    denominator = int(y_true.sum()) + int(predicted.sum())
+    return 2 * tp / denominator if denominator else 0.0
+
+
+def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """ROC AUC and AP (None when only one class is present), F1 and confusion counts at threshold."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true = np.asarray(y_true).astype(bool)
+    predicted = np.asarray(scores) >= threshold
+    both = 0 < y_true.sum() < len(y_true)
+    return {
+        "roc_auc": _rounded(roc_auc_score(y_true, scores)) if both else None,
+        "average_precision": _rounded(average_precision_score(y_true, scores)) if y_true.any() else None,
+        "f1": _rounded(_f1(y_true, predicted)),
+        "tp": int((y_true & predicted).sum()), "fp": int((~y_true & predicted).sum()),
+        "fn": int((y_true & ~predicted).sum()), "tn": int((~y_true & ~predicted).sum()),
+        "n": int(len(y_true)),
+    }
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 5)
+
+
+def flag_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dict) -> dict:
+    """{flag: metrics + per_source} over the annotated cells of `frame` (rows align with probabilities)."""
+    result = {}
+    for column, flag in enumerate(FLAGS):
+        annotated = frame[flag].notna().to_numpy()
+        if not annotated.any():
+            continue
+        labels, scores = frame[flag].to_numpy()[annotated], probabilities[annotated, column]
+        entry = binary_metrics(labels, scores, thresholds[flag])
+        sources = frame["source"].to_numpy()[annotated]
+        entry["per_source"] = {
+            source: binary_metrics(labels[sources == source], scores[sources == source], thresholds[flag])
+            for source in sorted(set(sources))
+        }
+        result[flag] = entry
+    return result
+
+
+def mean_roc_auc(frame: pd.DataFrame, probabilities: np.ndarray) -> float:
+    """Mean over flags of ROC AUC on the annotated cells (flags with one class skipped)."""
+    metrics = flag_metrics(frame, probabilities, {flag: 0.5 for flag in FLAGS})
+    aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def onnx_session(model_path: Path, *, threads: int = 2):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_probabilities(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+    """Score preprocessed N×3×H×W uint8 photos with the exported graph."""
+    from tqdm.auto import tqdm
+
+    batches = range(0, len(images), batch_size)
+    outputs = [session.run(["probabilities"], {"image": np.ascontiguousarray(images[start:start + batch_size])})[0]
+               for start in tqdm(batches, desc="scoring with onnxruntime", unit="batch", disable=not progress)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(FLAGS)), dtype="float32")
+
+
+def score_split(model_path: Path, frame: pd.DataFrame, *, size: int, cache_dir: Path,
+                workers: int = 1, threads: int = 2, progress: bool = True) -> np.ndarray:
+    images = cached_images(list(frame["path"]), size=size, cache_dir=cache_dir, workers=workers, progress=progress)
+    return onnx_probabilities(onnx_session(model_path, threads=threads), images, progress=progress)

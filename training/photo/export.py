@@ -1,0 +1,51 @@
+"""ONNX export (one file, opset 17) and the model card written after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from serving.modelcard import file_sha256
+from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
+
+OPSET = 17
+MAX_MODEL_BYTES = 15 * 1024 * 1024
+
+
+def export_onnx(net: HazardPhotoNet, path: Path, *, size: int, tta_flip: bool) -> Path:
+    """Write `path` (single file, weights inside): input `image` uint8 N×3×size×size, outputs
+    `probabilities` N×K and `cam` N×K×h×w, dynamic batch axis `N`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = ExportedHazardPhoto(net, tta_flip=tta_flip).eval()
+    example = torch.zeros(2, 3, size, size, dtype=torch.uint8)
+    partial = path.with_name(path.name + ".partial")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper, (example,), str(partial), input_names=["image"],
+            output_names=["probabilities", "cam"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}, "cam": {0: "N"}},
+            external_data=False,
+        )
+    size_bytes = partial.stat().st_size
+    if size_bytes > MAX_MODEL_BYTES:
+        partial.unlink()
+        raise ValueError(f"exported model is {size_bytes / 2**20:.1f} MB; the limit is 15 MB")
+    partial.replace(path)
+    return path
+
+
+def write_card(model_dir: Path, fields: dict) -> dict:
+    """card.json for model_dir/model.onnx, written after the model so its sha256 matches."""
+    sha256 = file_sha256(model_dir / "model.onnx")
+    now = dt.datetime.now(dt.timezone.utc)
+    card = {"name": "hazard_photo", "version": f"{now:%Y.%m.%d}-{sha256[:8]}",
+            "created": now.isoformat(timespec="seconds"), **fields, "sha256": sha256}
+    partial = model_dir / "card.json.partial"
+    partial.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    partial.replace(model_dir / "card.json")
+    return card

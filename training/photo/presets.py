@@ -1,0 +1,42 @@
+"""`PhotoPreset`: the one transform class behind training and evaluation (references style).
+
+Both start from the preprocessing contract's output (`preprocess_photo`, a CHW uint8 array
+stretched to the square input); evaluation leaves it untouched, so the arrays the model is
+scored on are exactly those the service feeds the ONNX graph. Training adds augmentation.
+Normalisation is not here: it lives inside the model (and the exported graph).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from training.photo.data import preprocess_photo
+
+
+class PhotoPreset:
+    def __init__(self, *, size: int, train: bool, crop_scale: float = 0.5):
+        self.size = size
+        self.train = train
+        self.augment = v2.Compose([
+            v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(0.75, 4 / 3), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03),
+        ]) if train else None
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """A photo file -> the contract's CHW uint8 array (what the cache stores)."""
+        return preprocess_photo(path, size=self.size)
+
+    def __call__(self, chw: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A preprocessed CHW uint8 photo -> the uint8 tensor fed to the model."""
+        image = torch.as_tensor(np.asarray(chw)) if not isinstance(chw, torch.Tensor) else chw
+        if image.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"expected a 3×{self.size}×{self.size} photo, got shape {tuple(image.shape)}")
+        return self.augment(image) if self.train else image
+
+    def batch(self, photos: np.ndarray) -> torch.Tensor:
+        return torch.stack([self(photo) for photo in photos])

@@ -1,0 +1,170 @@
+"""`train_photo`: fine-tune MobileNetV2 on the hazard photos, export ONNX, score it, write the card."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from training.photo.config import PhotoTrainConfig
+from training.photo.data import FLAGS, PPE_FLAGS, cached_images, load_photos, targets_and_mask
+from training.photo.model import HazardPhotoNet
+from training.photo.presets import PhotoPreset
+
+EpochCallback = Callable[[int, dict], None]
+
+
+@dataclass
+class PhotoTrainResult:
+    model_dir: Path
+    metrics: dict
+    seconds: float
+    epochs_run: int = 0
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    card: dict = field(default_factory=dict)
+
+
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+               flag_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy averaged over annotated cells only: a blank cell (mask 0) contributes
+    nothing, whatever its stored target."""
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    weights = mask if flag_weights is None else mask * flag_weights
+    losses = torch.where(mask > 0, losses, torch.zeros_like(losses))
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+@dataclass
+class _Split:
+    frame: pd.DataFrame
+    images: np.ndarray
+    targets: torch.Tensor
+    mask: torch.Tensor
+
+
+def _splits(config: PhotoTrainConfig) -> tuple[pd.DataFrame, dict[str, _Split]]:
+    frame = load_photos(config.data, limit=config.limit)
+    images = cached_images(list(frame["path"]), size=config.image_size, cache_dir=config.cache_dir,
+                           workers=config.workers)
+    targets, mask = targets_and_mask(frame)
+    splits = {}
+    for name in ("train", "val", "test"):
+        rows = np.flatnonzero(frame["split"].to_numpy() == name)
+        splits[name] = _Split(frame.iloc[rows].reset_index(drop=True), images[rows] if len(rows) else images[:0],
+                              torch.from_numpy(targets[rows]), torch.from_numpy(mask[rows]))
+    if len(splits["train"].frame) == 0 or len(splits["val"].frame) == 0:
+        raise ValueError("the data has no train or no val photos; check the manifest's split column")
+    return frame, splits
+
+
+def _build_model(config: PhotoTrainConfig) -> HazardPhotoNet:
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained)
+    net.freeze_leading_blocks(config.freeze_blocks)
+    return net.to(memory_format=torch.channels_last)
+
+
+def _flag_weights(config: PhotoTrainConfig) -> torch.Tensor:
+    return torch.tensor([config.ppe_weight if flag in PPE_FLAGS else 1.0 for flag in FLAGS])
+
+
+def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, config, *, epoch: int,
+                 generator: torch.Generator) -> float:
+    from tqdm.auto import tqdm
+
+    net.train()
+    order = torch.randperm(len(split.frame), generator=generator).numpy()
+    batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    weights, total = _flag_weights(config), 0.0
+    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
+    for rows in bar:
+        rows = np.sort(rows)  # memmap reads are faster in file order
+        batch = preset.batch(split.images[rows]).float().contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            logits = net(batch)
+        loss = masked_bce(logits.float(), split.targets[rows], split.mask[rows], weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += loss.item() * len(rows)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return total / len(order)
+
+
+@torch.no_grad()
+def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, batch_size: int = 64) -> np.ndarray:
+    """Float32 probabilities as the exported graph computes them (flip TTA averages logits)."""
+    net.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).float()
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        logits = net(batch)
+        if tta_flip:
+            logits = (logits + net(torch.flip(batch, dims=[3]))) / 2
+        outputs.append(torch.sigmoid(logits).numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(FLAGS)), dtype="float32")
+
+
+def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: EpochCallback | None):
+    from training.photo.evaluate import mean_roc_auc
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    net = _build_model(config)
+    preset = PhotoPreset(size=config.image_size, train=True, crop_scale=config.crop_scale)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    steps = math.ceil(len(splits["train"].frame) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
+                                                    pct_start=0.2)
+    best = {"val_mean_roc_auc": -math.inf, "epoch": 0, "state": copy.deepcopy(net.state_dict())}
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        loss = _train_epoch(net, optimizer, scheduler, splits["train"], preset, config, epoch=epoch,
+                            generator=generator)
+        val = splits["val"]
+        auc = mean_roc_auc(val.frame, predict_torch(net, val.images, tta_flip=config.tta_flip))
+        metrics = {"train_loss": round(loss, 5), "val_mean_roc_auc": round(auc, 5),
+                   "seconds": round(time.perf_counter() - started, 1)}
+        history.append({"epoch": epoch, **metrics})
+        print(f"epoch {epoch}: train loss {loss:.4f}, val mean ROC AUC {auc:.4f} ({metrics['seconds']} s)")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+        if auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
+            best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(net.state_dict())}
+        elif epoch - best["epoch"] >= config.patience:
+            print(f"early stop: no val improvement for {config.patience} epochs")
+            break
+    net.load_state_dict(best["state"])
+    return net.eval(), history, best["epoch"]
+
+
+def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None,
+                resolution_study: list[dict] | None = None) -> PhotoTrainResult:
+    """Train, export `config.out/model.onnx`, score val and test with onnxruntime, write card.json.
+
+    `on_epoch_end(epoch, metrics)` is called after every epoch with train loss, val mean ROC AUC
+    and seconds (a hook for experiment tracking)."""
+    torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    frame, splits = _splits(config)
+    net, history, best_epoch = _fit(config, splits, on_epoch_end)
+    seconds = round(time.perf_counter() - started, 1)
+    from training.photo.release import release_model
+
+    card = release_model(net, config, frame=frame, splits={k: (s.frame, s.images) for k, s in splits.items()},
+                         training={"seconds": seconds, "epochs_run": len(history), "best_epoch": best_epoch,
+                                   "history": history},
+                         resolution_study=resolution_study or [])
+    return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
+                            epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)
