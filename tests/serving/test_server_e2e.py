@@ -1,0 +1,90 @@
+"""End to end: start the server the way `make run` does and assess a real site photo over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+BENTOML = Path(sys.executable).with_name("bentoml")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_seconds: float = 90) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path_factory.mktemp("var")), "ANKANG_AUTH": "off"}
+    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base_url, process)
+        yield base_url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def first_fire_photo(photo_set: Path) -> Path:
+    with open(photo_set / "manifest.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["split"] == "test" and row["source"] == "xiapinquan-fire":
+                return photo_set / row["image"]
+    raise LookupError("no fire photo in the test split")
+
+
+def test_real_fire_photo_is_assessed_over_http(server, photo_set):
+    photo = first_fire_photo(photo_set)
+    with open(photo, "rb") as handle:
+        response = httpx.post(f"{server}/v1/photos/assess", files={"photo": (photo.name, handle, "image/jpeg")},
+                              data={"site_id": "e2e"}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"]["name"] == "hazard_photo"
+    assert set(body["hazards"]) >= {"fire_smoke", "missing_helmet"}
+    assert body["hazards"]["fire_smoke"] > 0.5
+    assert body["triage"] == "urgent"
+
+
+def test_bad_upload_gets_4xx_and_server_keeps_serving(server):
+    bad = httpx.post(f"{server}/v1/photos/assess", files={"photo": ("x.jpg", b"not an image", "image/jpeg")}, timeout=10)
+    assert bad.status_code == 415
+    assert bad.json()["error"]["field"] == "photo"
+    assert httpx.get(f"{server}/livez", timeout=5).status_code == 200
+
+
+def test_metrics_and_openapi_are_served(server):
+    assert "bentoml_service_request_total" in httpx.get(f"{server}/metrics", timeout=10).text
+    assert "/v1/photos/assess" in httpx.get(f"{server}/docs.json", timeout=10).json()["paths"]
