@@ -23,6 +23,8 @@ from serving.limits import BodySizeLimit
 from serving.modelcard import ModelDir, model_path
 from serving.multipart import install as install_upload_only_parsers
 from serving.photo import PhotoCard, PhotoModel
+from serving.review.app import holder as review_holder, review_api, review_page
+from serving.review.store import ReviewStore
 from serving.reload import HotSwap
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
@@ -66,6 +68,8 @@ class PhotoInference:
         return {"reloaded": swapped, "version": self.model.current.card.version}
 
 
+@bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
+@bentoml.asgi_app(review_page, path="/review", name="review_page")
 @bentoml.service(
     name="ankang",
     workers=1,
@@ -80,6 +84,7 @@ class Ankang:
     def __init__(self) -> None:
         self.photo_card = HotSwap(photo_model_dir(), load_photo_card)
         self.photo_card.watch(interval_seconds=RELOAD_POLL_SECONDS)
+        self.review_store = review_holder.store = ReviewStore.from_settings()  # migrates the schema
 
     @bentoml.api(route="/v1/photos/assess")
     def assess_photo(
@@ -91,15 +96,22 @@ class Ankang:
         note: Note = None,
     ) -> dict[str, Any]:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage."""
+        data = photo.read_bytes()
         try:
-            image = decode_photo(photo.read_bytes())
+            image = decode_photo(data)
         except InputError as error:
             return error_response(error)
         batch = self.photo_card.current.preprocess(image)[np.newaxis]
         assessment = self.photo_inference.assess(batch)[0]
         cam = assessment.pop("cam")
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note}
-        return {"photo_id": uuid.uuid4().hex, **assessment, "metadata": metadata}
+        photo_id = uuid.uuid4().hex
+        self.review_store.record_assessment(
+            photo_id=photo_id, data=data, image=image, assessment=assessment, metadata=metadata,
+            cam=np.array([cam[label] for label in assessment["hazards"]], dtype=np.float32),
+            thresholds=self.photo_card.current.thresholds,
+        )
+        return {"photo_id": photo_id, **assessment, "metadata": metadata}
 
     @bentoml.api(route="/v1/admin/reload")
     def reload_models(self) -> dict[str, Any]:

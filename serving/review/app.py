@@ -1,0 +1,137 @@
+"""HTTP apps of the review workflow, mounted into the BentoML service.
+
+`review_api` (at /v1/review): the queue, one case with its history, decisions, photos and
+heatmaps. `review_page` (at /review): the officers' page, plain HTML + JS + CSS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from serving.errors import InputError
+from serving.review.decisions import parse_decision, reviewer_identity
+from serving.review.heatmap import overlay_png
+from serving.review.queue import parse_filter
+from serving.review.store import ReviewStore
+from serving.taxonomy import load_taxonomy
+
+HERE = Path(__file__).resolve().parent
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class StoreHolder:
+    """The service's store, set by `Ankang.__init__` (mounted apps get no lifespan of their own)."""
+
+    store: ReviewStore | None = None
+
+    def get(self) -> ReviewStore:
+        if self.store is None:
+            raise InputError("service", "the review store is not ready yet; retry in a moment", status_code=503)
+        return self.store
+
+
+holder = StoreHolder()
+
+
+def json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except InputError as error:
+            return JSONResponse(error.to_dict(), status_code=error.status_code)
+    return wrapped
+
+
+@json_errors
+async def get_queue(request: Request) -> Response:
+    query = parse_filter(request.query_params)
+    return JSONResponse(await run_in_threadpool(holder.get().queue, query))
+
+
+@json_errors
+async def get_case(request: Request) -> Response:
+    return JSONResponse(await run_in_threadpool(holder.get().case, request.path_params["photo_id"]))
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
+
+
+@json_errors
+async def post_decision(request: Request) -> Response:
+    body = await _json_body(request)
+    decision = parse_decision(body)
+    reviewer = reviewer_identity(request.headers, body, principal=request.scope.get("ankang.principal"))
+    result = await run_in_threadpool(holder.get().decide, request.path_params["photo_id"], decision, reviewer=reviewer)
+    return JSONResponse(result, status_code=201)
+
+
+def _image_file(photo_id: str, size: str) -> Path:
+    store = holder.get()
+    digest = store.photo_digest(photo_id)
+    return store.photos.path(digest) if size == "original" else store.photos.derived(digest, size)
+
+
+def image_route(size: str) -> Handler:
+    @json_errors
+    async def get_image(request: Request) -> Response:
+        path = await run_in_threadpool(_image_file, request.path_params["photo_id"], size)
+        return FileResponse(path, headers={"Cache-Control": "private, max-age=86400, immutable"})
+    return get_image
+
+
+def _heatmap(photo_id: str, hazard: str) -> bytes:
+    store = holder.get()
+    labels, grid, digest = store.cam(photo_id)
+    if hazard not in labels:
+        raise InputError("hazard", f"the model did not score {hazard!r}; it scored {labels}", status_code=404)
+    if grid is None:
+        raise InputError("hazard", "this case has no activation maps stored", status_code=404)
+    with Image.open(store.photos.derived(digest, "display")) as display:
+        width, height = display.size
+    return overlay_png(grid[labels.index(hazard)], width=width, height=height)
+
+
+@json_errors
+async def get_heatmap(request: Request) -> Response:
+    png = await run_in_threadpool(_heatmap, request.path_params["photo_id"], request.path_params["hazard"])
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def get_taxonomy(_request: Request) -> Response:
+    return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
+
+
+review_api = Starlette(routes=[
+    Route("/queue", get_queue, methods=["GET"]),
+    Route("/taxonomy", get_taxonomy, methods=["GET"]),
+    Route("/{photo_id}", get_case, methods=["GET"]),
+    Route("/{photo_id}", post_decision, methods=["POST"]),
+    Route("/{photo_id}/thumb", image_route("thumb"), methods=["GET"]),
+    Route("/{photo_id}/photo", image_route("display"), methods=["GET"]),
+    Route("/{photo_id}/original", image_route("original"), methods=["GET"]),
+    Route("/{photo_id}/heatmap/{hazard}", get_heatmap, methods=["GET"]),
+])
+
+
+async def get_page(_request: Request) -> Response:
+    return FileResponse(HERE / "templates" / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+review_page = Starlette(routes=[
+    Route("/", get_page, methods=["GET"]),
+    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+])

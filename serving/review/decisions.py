@@ -1,0 +1,79 @@
+"""Reviewers' decisions: what a request may say, checked before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from serving.errors import InputError
+from serving.taxonomy import load_taxonomy
+
+DECISIONS = ("confirm", "correct", "dismiss", "rectified")
+STATUS_AFTER = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed", "rectified": "rectified"}
+OPEN_STATUSES = ("open", "clear")  # not decided yet: flagged by the model, or not flagged
+STATUSES = OPEN_STATUSES + tuple(STATUS_AFTER.values())
+MAX_COMMENT = 2000
+MAX_REVIEWER = 200
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    hazards: tuple[str, ...]
+    comment: str | None
+    apply_to_group: bool
+
+
+def _hazards(body: Mapping[str, Any], decision: str) -> tuple[str, ...]:
+    hazards = body.get("hazards")
+    if decision != "correct":
+        if hazards not in (None, []):
+            raise InputError("hazards", f"hazards are only given with `correct`, not with `{decision}`")
+        return ()
+    if not isinstance(hazards, list) or not hazards:
+        raise InputError("hazards", "`correct` needs the hazard types actually present, e.g. [\"wet_floor\"]; "
+                         "if there is no hazard, use `dismiss`")
+    taxonomy = load_taxonomy()
+    unknown = [h for h in hazards if not isinstance(h, str) or h not in taxonomy]
+    if unknown:
+        raise InputError("hazards", f"unknown hazard type(s) {unknown}; known types: {sorted(taxonomy)}")
+    return tuple(dict.fromkeys(hazards))
+
+
+def parse_decision(body: Any) -> Decision:
+    """Check a decision request body; raise InputError naming the field at fault."""
+    if not isinstance(body, dict):
+        raise InputError("body", "send a JSON object such as {\"decision\": \"confirm\"}")
+    decision = body.get("decision")
+    if decision not in DECISIONS:
+        raise InputError("decision", f"unknown decision {decision!r}; use one of {list(DECISIONS)}")
+    comment = body.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        raise InputError("comment", f"comment must be text of at most {MAX_COMMENT} characters")
+    apply_to_group = body.get("apply_to_group", False)
+    if not isinstance(apply_to_group, bool):
+        raise InputError("apply_to_group", "apply_to_group must be true or false")
+    return Decision(decision, _hazards(body, decision), comment or None, apply_to_group)
+
+
+def reviewer_identity(headers: Mapping[str, str], body: Any, *, principal: Any = None) -> str:
+    """Who decides: an `X-Reviewer` header or the JSON `reviewer` field, else the API key's id.
+
+    The one place to change when identities come only from API keys and roles (serving/auth.py).
+    """
+    reviewer = headers.get("x-reviewer") or (body.get("reviewer") if isinstance(body, dict) else None)
+    if not reviewer and getattr(principal, "via", "none") != "none":
+        reviewer = f"key:{principal.key_id}"
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise InputError("reviewer", "say who decides: send an X-Reviewer header or a JSON `reviewer` field",
+                         status_code=401)
+    if len(reviewer) > MAX_REVIEWER:
+        raise InputError("reviewer", f"reviewer must be at most {MAX_REVIEWER} characters")
+    return reviewer.strip()
+
+
+def resolved_hazards(decision: Decision, flagged: list[str]) -> tuple[str, ...]:
+    """The hazard types the decision says are present: the model's flags when confirmed or rectified."""
+    if decision.decision in ("confirm", "rectified"):
+        return tuple(flagged)
+    return decision.hazards

@@ -1,0 +1,39 @@
+"""Near-duplicate photos: a 64-bit difference hash (dHash) and Hamming distances, in numpy.
+
+The threshold is measured on the site-hazard photo set by `python -m training.reviews.threshold`
+(see benchmarks/README.md); two photos whose hashes differ in at most `DHASH_THRESHOLD` bits
+are treated as reports of the same scene.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+DHASH_THRESHOLD = 10
+_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
+
+
+def dhash64(image: Image.Image) -> int:
+    """Compare neighbouring pixels of a 9×8 grey thumbnail: bit set where the left one is brighter."""
+    grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (grey[:, :-1] > grey[:, 1:]).reshape(-1).astype(np.uint64)
+    return int(np.sum(bits * _BIT_WEIGHTS, dtype=np.uint64))
+
+
+def to_hex(value: int) -> str:
+    return f"{value:016x}"
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def hamming_to_many(value: int, others: np.ndarray) -> np.ndarray:
+    """Bit distances from `value` to each uint64 in `others`."""
+    xor = np.bitwise_xor(others.astype(np.uint64), np.uint64(value))
+    return np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+
+
+def parse_hashes(hex_values: list[str]) -> np.ndarray:
+    return np.array([int(value, 16) for value in hex_values], dtype=np.uint64)

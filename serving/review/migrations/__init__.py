@@ -1,0 +1,1 @@
+"""Alembic migrations of the review store; `ReviewStore.migrate()` runs them at start-up."""

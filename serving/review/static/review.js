@@ -1,0 +1,253 @@
+// Ankang review page: plain JS over /v1/review. One keypress per decision; the next case is focused.
+"use strict";
+
+const API = "/v1/review";
+const state = { items: [], selected: 0, total: 0, offset: 0, taxonomy: {}, order: [], heat: null, busy: false };
+const $ = (selector, root = document) => root.querySelector(selector);
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+};
+const label = (id) => (state.taxonomy[id] ? `${state.taxonomy[id].name_zh} ${state.taxonomy[id].name_en}` : id);
+const percent = (p) => `${Math.round(p * 100)}%`;
+const STATUS_ZH = { open: "待复核", clear: "未标记", confirmed: "确认", corrected: "更正", dismissed: "驳回", rectified: "已整改" };
+
+function cookie(name) {
+  const match = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
+  return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const csrf = cookie("ankang_csrf");  // review-page sessions (serving/auth.py) echo this token
+  if (csrf && options.method === "POST") headers["X-CSRF-Token"] = csrf;
+  const response = await fetch(API + path, { ...options, headers });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = body.error || { field: "", message: `HTTP ${response.status}` };
+    throw new Error(`${error.field ? error.field + ": " : ""}${error.message}`);
+  }
+  return body;
+}
+
+function filters() {
+  const params = new URLSearchParams(location.search);
+  for (const key of [...params.keys()]) if (!params.get(key)) params.delete(key);
+  return params;
+}
+
+function fillFilterForm() {
+  const form = $("#filters");
+  const hazardSelect = form.elements.hazard;
+  for (const id of state.order) hazardSelect.append(el("option", { value: id, textContent: label(id) }));
+  for (const [key, value] of filters()) if (form.elements[key]) form.elements[key].value = value;
+}
+
+async function loadQueue({ append = false } = {}) {
+  const params = filters();
+  params.set("offset", append ? String(state.items.length) : "0");
+  const page = await api(`/queue?${params}`);
+  state.items = append ? state.items.concat(page.items) : page.items;
+  state.total = page.total;
+  if (!append) state.selected = 0;
+  renderCounts(page.counts, params.get("status") || "open");
+  renderQueue();
+  await showSelected();
+}
+
+function renderCounts(counts, active) {
+  const nav = $("#counts");
+  nav.replaceChildren(...Object.entries(counts).map(([status, n]) => {
+    const params = filters();
+    params.set("status", status);
+    return el("a", { href: `?${params}`, className: status === active ? "active" : "",
+                     textContent: `${STATUS_ZH[status] || status} ${status} · ${n}`, dataset: { status } });
+  }));
+}
+
+function caseItem(item, index) {
+  const flagged = item.flagged.map((f) =>
+    el("span", { className: "badge" + (f.severity === "疑似重大" ? " major" : ""), textContent: `${f.name_zh} ${percent(f.probability)}` }));
+  const group = item.group_size > 1 ? ` · 同组 ${item.group_size}` : "";
+  const node = el("li", { className: `case ${item.triage}`, tabIndex: -1,
+                          dataset: { photoId: item.photo_id, status: item.status, index } },
+    el("img", { src: `${API}/${item.photo_id}/thumb`, alt: "", loading: "lazy", width: 72, height: 54 }),
+    el("div", { className: "what" }, ...(flagged.length ? flagged : [el("span", { className: "badge", textContent: "无标记 none" })]),
+      el("div", { className: "sub", textContent: `${STATUS_ZH[item.status] || item.status} · ${item.metadata.site_id || "—"} · ${item.created_at.slice(0, 16).replace("T", " ")}${group}` })));
+  node.addEventListener("click", () => select(index));
+  return node;
+}
+
+function renderQueue() {
+  $("#queue").replaceChildren(...state.items.map(caseItem));
+  $("#queue-summary").textContent = `${state.total} 例 cases · 显示 showing ${state.items.length}`;
+  $("#more").hidden = state.items.length >= state.total;
+}
+
+async function select(index) {
+  if (!state.items.length) return;
+  state.selected = Math.max(0, Math.min(index, state.items.length - 1));
+  await showSelected();
+}
+
+function probabilityRows(item) {
+  const flagged = new Set(item.flagged.map((f) => f.type));
+  return Object.entries(item.hazards).sort((a, b) => b[1] - a[1]).map(([id, p]) => {
+    const major = state.taxonomy[id] && state.taxonomy[id].severity === "疑似重大";
+    return el("tr", { className: flagged.has(id) ? "flagged" : "" },
+      el("td", { textContent: label(id) }), el("td", { textContent: percent(p) }),
+      el("td", {}, el("div", { className: "bar" }, el("span", { className: major ? "major" : "", style: `width:${Math.round(p * 100)}%` }))));
+  });
+}
+
+function heatTabs(view, item) {
+  const tabs = $(".heat-tabs", view), heat = $(".heat", view);
+  const types = item.has_cam ? item.flagged.map((f) => f.type) : [];
+  const show = (type) => {
+    state.heat = type;
+    heat.hidden = !type;
+    if (type) heat.src = `${API}/${item.photo_id}/heatmap/${type}`;
+    for (const button of tabs.children) button.setAttribute("aria-selected", String(button.dataset.type === (type || "")));
+  };
+  tabs.replaceChildren(el("button", { type: "button", textContent: "原图 photo", dataset: { type: "" }, onclick: () => show(null) }),
+    ...types.map((type) => el("button", { type: "button", textContent: `热力图 ${label(type)}`, dataset: { type }, onclick: () => show(type) })));
+  show(types[0] || null);
+  return show;
+}
+
+async function showSelected() {
+  document.querySelectorAll(".case.selected").forEach((node) => node.classList.remove("selected"));
+  const item = state.items[state.selected];
+  const detail = $("#detail");
+  if (!item) {
+    detail.replaceChildren(el("p", { className: "empty", textContent: "队列为空。 The queue is empty." }));
+    return;
+  }
+  const node = $(`.case[data-index="${state.selected}"]`);
+  if (node) { node.classList.add("selected"); node.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+  const view = $("#detail-template").content.cloneNode(true);
+  $(".photo", view).src = `${API}/${item.photo_id}/photo`;
+  $(".title", view).textContent = item.flagged.length ? item.flagged.map((f) => label(f.type)).join(" · ") : "无标记 No hazard flagged";
+  $(".meta", view).textContent = `${item.triage} · ${item.model.name} ${item.model.version} · site ${item.metadata.site_id || "—"} · ${item.created_at}` +
+    (item.metadata.note ? ` · ${item.metadata.note}` : "");
+  $(".probs tbody", view).replaceChildren(...probabilityRows(item));
+  $(".group-size", view).textContent = item.group_size > 1 ? `(${item.group_size})` : "(1)";
+  $(".choices", view).replaceChildren(...state.order.map((id, i) => el("label", {},
+    el("input", { type: "checkbox", value: id, checked: item.flagged.some((f) => f.type === id) }), ` ${i + 1}. ${label(id)}`)));
+  detail.replaceChildren(view);
+  state.showHeat = heatTabs(detail, item);
+  detail.querySelectorAll(".actions button").forEach((button) => button.addEventListener("click", () => decide(button.dataset.decision)));
+  $(".save-correct", detail).addEventListener("click", () => decide("correct", { save: true }));
+  preloadNext();
+  loadHistory(item.photo_id);
+}
+
+function preloadNext() {
+  const next = state.items[state.selected + 1];
+  if (next) new Image().src = `${API}/${next.photo_id}/photo`;
+}
+
+async function loadHistory(photoId) {
+  const body = await api(`/${photoId}`).catch(() => null);
+  const list = $("#detail .history");
+  if (!body || !list || state.items[state.selected]?.photo_id !== photoId) return;
+  list.replaceChildren(...body.history.map((h) => el("li", {
+    textContent: `${h.created_at} ${h.reviewer}: ${h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
+      `${h.comment ? " — " + h.comment : ""}${h.via_photo_id ? " (via group)" : ""}` })));
+}
+
+function message(text, isError = false) {
+  const node = $("#detail .message");
+  if (node) { node.textContent = text; node.classList.toggle("error", isError); }
+}
+
+async function decide(decision, { save = false } = {}) {
+  const panel = $("#detail .correct-panel");
+  if (decision === "correct" && !save) {
+    panel.hidden = false;
+    return;
+  }
+  const reviewer = $("#reviewer").value.trim();
+  if (!reviewer) { message("请先填写复核人 Enter your name as reviewer first", true); $("#reviewer").focus(); return; }
+  if (state.busy) return;
+  const item = state.items[state.selected];
+  const body = { decision, reviewer, comment: $("#detail .comment").value || undefined,
+                 apply_to_group: $("#detail .apply-group").checked };
+  if (decision === "correct") body.hazards = [...panel.querySelectorAll("input:checked")].map((input) => input.value);
+  state.busy = true;
+  try {
+    const result = await api(`/${item.photo_id}`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+    afterDecision(result);
+  } catch (error) {
+    message(error.message, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+function afterDecision(result) {
+  const status = filters().get("status") || "open";
+  const decided = new Set(result.applied_to);
+  if (status === "open" || status === "clear") {
+    state.items = state.items.filter((item) => !decided.has(item.photo_id));
+    state.total -= decided.size;
+  } else {
+    for (const item of state.items) if (decided.has(item.photo_id)) item.status = result.status;
+  }
+  renderQueue();
+  bumpCounts(status, result.status, decided.size);
+  showSelected();
+}
+
+function bumpCounts(from, to, n) {
+  for (const link of document.querySelectorAll("#counts a")) {
+    const [, count] = link.textContent.split(" · ");
+    const delta = (link.dataset.status === to ? n : 0) - (link.dataset.status === from ? n : 0);
+    if (delta) link.textContent = link.textContent.replace(/ · \d+$/, ` · ${Number(count) + delta}`);
+  }
+}
+
+function toggleChoice(number) {
+  const input = $(`#detail .choices label:nth-child(${number}) input`);
+  if (input) input.checked = !input.checked;
+}
+
+function onKey(event) {
+  if (event.target.matches("input:not([type=checkbox]), select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+  const panelOpen = $("#detail .correct-panel") && !$("#detail .correct-panel").hidden;
+  const actions = {
+    j: () => select(state.selected + 1), k: () => select(state.selected - 1),
+    c: () => decide("confirm"), x: () => decide("correct"), d: () => decide("dismiss"), r: () => decide("rectified"),
+    g: () => { const box = $("#detail .apply-group"); if (box) box.checked = !box.checked; },
+    h: () => { const item = state.items[state.selected]; const types = item ? item.flagged.map((f) => f.type) : [];
+               const i = types.indexOf(state.heat); state.showHeat && state.showHeat(types[i + 1] || null); },
+  };
+  if (panelOpen && /^[1-9]$/.test(event.key)) { toggleChoice(Number(event.key)); event.preventDefault(); return; }
+  if (panelOpen && event.key === "Enter") { decide("correct", { save: true }); event.preventDefault(); return; }
+  if (panelOpen && event.key === "Escape") { $("#detail .correct-panel").hidden = true; return; }
+  const action = actions[event.key];
+  if (action) { event.preventDefault(); action(); }
+}
+
+async function start() {
+  const taxonomy = await api("/taxonomy");
+  for (const type of taxonomy.types) { state.taxonomy[type.type] = type; state.order.push(type.type); }
+  fillFilterForm();
+  const reviewer = $("#reviewer");
+  reviewer.value = localStorage.getItem("ankang.reviewer") || "";
+  reviewer.addEventListener("change", () => localStorage.setItem("ankang.reviewer", reviewer.value.trim()));
+  $("#filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const params = new URLSearchParams(new FormData(event.target));
+    for (const key of [...params.keys()]) if (!params.get(key)) params.delete(key);
+    history.replaceState(null, "", `?${params}`);
+    loadQueue().catch((error) => { $("#queue-summary").textContent = error.message; });
+  });
+  $("#more").addEventListener("click", () => loadQueue({ append: true }));
+  document.addEventListener("keydown", onKey);
+  await loadQueue().catch((error) => { $("#queue-summary").textContent = error.message; });
+  document.body.dataset.ready = "true";
+}
+
+start();

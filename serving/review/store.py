@@ -1,0 +1,222 @@
+"""The review store: cases (photo + assessment + metadata) and their append-only decision log.
+
+SQLAlchemy Core over SQLite (WAL mode) by default, or PostgreSQL through `ANKANG_DATABASE_URL`.
+Each write is one transaction; photos go to the content-addressed `PhotoStore` first (atomic
+rename), so a case row never points at a missing or half-written file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from PIL import Image
+
+from serving.errors import InputError
+from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, resolved_hazards
+from serving.review.grouping import DHASH_THRESHOLD, dhash64, hamming_to_many, parse_hashes, to_hex
+from serving.review.photos import PhotoStore
+from serving.review.queue import QueueFilter, queue_page
+from serving.review.schema import case_flags, cases, decisions
+from serving.review.settings import ReviewSettings
+from serving.taxonomy import load_taxonomy
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SEVERITY_RANK = {"urgent": 2, "review": 1, "clear": 0}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def create_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record):  # WAL: readers never block the writer
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
+    if cam is None:
+        return {"cam": None, "cam_shape": None}
+    return {"cam": np.asarray(cam, dtype="<f2").tobytes(), "cam_shape": list(cam.shape)}
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
+
+
+class ReviewStore:
+    def __init__(self, *, database_url: str, photo_dir: str | Path, keep_gps: bool = False,
+                 group_threshold: int = DHASH_THRESHOLD, run_migrations: bool = True):
+        self.engine = create_engine(database_url)
+        self.photos = PhotoStore(photo_dir, keep_gps=keep_gps)
+        self.group_threshold = group_threshold
+        if run_migrations:
+            migrate(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: ReviewSettings | None = None) -> "ReviewStore":
+        settings = settings or ReviewSettings.from_env()
+        return cls(database_url=settings.database_url, photo_dir=settings.photo_dir, keep_gps=settings.keep_gps)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _group_for(self, connection: sa.Connection, dhash: int) -> str | None:
+        rows = connection.execute(sa.select(cases.c.dhash, cases.c.group_id)).all()
+        if not rows:
+            return None
+        distances = hamming_to_many(dhash, parse_hashes([row.dhash for row in rows]))
+        nearest = int(np.argmin(distances))
+        return rows[nearest].group_id if distances[nearest] <= self.group_threshold else None
+
+    def record_assessment(self, *, photo_id: str, data: bytes, image: Image.Image, assessment: dict[str, Any],
+                          cam: np.ndarray | None = None, metadata: dict[str, Any] | None = None,
+                          thresholds: dict[str, float] | None = None,
+                          created_at: dt.datetime | None = None) -> dict[str, Any]:
+        """Store the photo and one case row for an assessment returned by `serving.photo.assess`."""
+        digest = self.photos.put(data)
+        dhash = dhash64(image)
+        flagged = [item["type"] for item in assessment["flagged"]]
+        metadata = metadata or {}
+        row = {
+            "photo_id": photo_id, "photo_sha256": digest, "created_at": created_at or utcnow(),
+            "status": "open" if flagged else "clear", "triage": assessment["triage"],
+            "severity_rank": SEVERITY_RANK[assessment["triage"]],
+            "top_probability": max(assessment["hazards"].values(), default=0.0),
+            "model_name": assessment["model"]["name"], "model_version": assessment["model"]["version"],
+            "labels": list(assessment["hazards"]), "probabilities": assessment["hazards"],
+            "thresholds": thresholds or {item["type"]: item["threshold"] for item in assessment["flagged"]},
+            "flagged": flagged, **_cam_columns(cam),
+            **{key: metadata.get(key) for key in ("site_id", "sector", "channel", "note")},
+            "width": image.width, "height": image.height, "dhash": to_hex(dhash),
+        }
+        with self.engine.begin() as connection:
+            row["group_id"] = self._group_for(connection, dhash) or photo_id
+            connection.execute(cases.insert().values(**row))
+            if flagged:
+                connection.execute(case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in flagged])
+        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
+
+    def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:
+        row = connection.execute(sa.select(cases).where(cases.c.photo_id == photo_id)).first()
+        if row is None:
+            raise InputError("photo_id", f"no case with photo_id {photo_id!r}", status_code=404)
+        return row
+
+    def case(self, photo_id: str) -> dict[str, Any]:
+        """One case with its group and the full decision history (oldest first)."""
+        with self.engine.connect() as connection:
+            row = self._case_row(connection, photo_id)
+            history = connection.execute(
+                sa.select(decisions).where(decisions.c.photo_id == photo_id).order_by(decisions.c.id)
+            ).all()
+            group = connection.execute(
+                sa.select(cases.c.photo_id, cases.c.status).where(cases.c.group_id == row.group_id)
+                .order_by(cases.c.created_at)
+            ).all()
+        return {**describe_case(row), "group": [dict(member._mapping) for member in group],
+                "history": [describe_decision(entry) for entry in history]}
+
+    def cam(self, photo_id: str) -> tuple[list[str], np.ndarray | None, str]:
+        """Labels, the stored class activation maps (K×h×w float32) and the photo's sha256."""
+        with self.engine.connect() as connection:
+            row = self._case_row(connection, photo_id)
+        if row.cam is None:
+            return list(row.labels), None, row.photo_sha256
+        grid = np.frombuffer(row.cam, dtype="<f2").astype(np.float32).reshape(row.cam_shape)
+        return list(row.labels), grid, row.photo_sha256
+
+    def photo_digest(self, photo_id: str) -> str:
+        with self.engine.connect() as connection:
+            return self._case_row(connection, photo_id).photo_sha256
+
+    def decide(self, photo_id: str, decision: Decision, *, reviewer: str) -> dict[str, Any]:
+        """Append the decision (and, with apply_to_group, to the group's undecided cases) in one transaction."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            row = self._case_row(connection, photo_id)
+            hazards = list(resolved_hazards(decision, list(row.flagged)))
+            targets = [photo_id]
+            if decision.apply_to_group:
+                targets += connection.execute(
+                    sa.select(cases.c.photo_id).where(
+                        cases.c.group_id == row.group_id, cases.c.photo_id != photo_id,
+                        cases.c.status.in_(OPEN_STATUSES))
+                ).scalars().all()
+            connection.execute(decisions.insert(), [
+                {"photo_id": target, "decision": decision.decision, "hazards": hazards, "comment": decision.comment,
+                 "reviewer": reviewer, "created_at": now, "via_photo_id": None if target == photo_id else photo_id}
+                for target in targets
+            ])
+            connection.execute(
+                cases.update().where(cases.c.photo_id.in_(targets)).values(
+                    status=STATUS_AFTER[decision.decision], decided_at=now,
+                    decision_count=cases.c.decision_count + 1)
+            )
+        return {"photo_id": photo_id, "decision": decision.decision, "hazards": hazards,
+                "status": STATUS_AFTER[decision.decision], "applied_to": targets, "reviewer": reviewer,
+                "decided_at": _iso(now)}
+
+    def queue(self, query: QueueFilter) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            return queue_page(connection, query, describe=describe_case)
+
+    def reviewed(self) -> list[dict[str, Any]]:
+        """Every decided case with its latest decision, for exporting labels (oldest case first)."""
+        latest = (sa.select(decisions.c.photo_id, sa.func.max(decisions.c.id).label("id"))
+                  .group_by(decisions.c.photo_id).subquery())
+        query = (sa.select(cases, decisions.c.decision, decisions.c.hazards.label("decided_hazards"),
+                           decisions.c.reviewer, decisions.c.created_at.label("decision_at"))
+                 .join(latest, latest.c.photo_id == cases.c.photo_id)
+                 .join(decisions, decisions.c.id == latest.c.id)
+                 .order_by(cases.c.created_at, cases.c.photo_id))
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def describe_case(row: sa.Row) -> dict[str, Any]:
+    taxonomy = load_taxonomy()
+    return {
+        "photo_id": row.photo_id, "status": row.status, "triage": row.triage,
+        "created_at": _iso(row.created_at), "decided_at": _iso(row.decided_at),
+        "model": {"name": row.model_name, "version": row.model_version},
+        "hazards": row.probabilities,
+        "flagged": [{**taxonomy[h].describe(), "probability": row.probabilities.get(h),
+                     "threshold": row.thresholds.get(h)} for h in row.flagged if h in taxonomy],
+        "top_probability": row.top_probability,
+        "metadata": {"site_id": row.site_id, "sector": row.sector, "channel": row.channel, "note": row.note},
+        "width": row.width, "height": row.height, "group_id": row.group_id,
+        "decision_count": row.decision_count, "has_cam": row.cam_shape is not None,
+    }
+
+
+def describe_decision(row: sa.Row) -> dict[str, Any]:
+    return {"id": row.id, "decision": row.decision, "hazards": row.hazards, "comment": row.comment,
+            "reviewer": row.reviewer, "created_at": _iso(row.created_at), "via_photo_id": row.via_photo_id}

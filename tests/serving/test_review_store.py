@@ -1,0 +1,195 @@
+"""The review store on SQLite and PostgreSQL: migrations, cases, the queue, decisions, restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from serving.errors import InputError
+from serving.review.decisions import parse_decision
+from serving.review.photos import GPS_IFD_TAG
+from serving.review.queue import QueueFilter
+from serving.review.store import ReviewStore
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = dt.datetime(2026, 11, 1, 8, 0, 0)
+
+
+def _postgres_schema() -> Iterator[str]:
+    schema = f"review_test_{uuid.uuid4().hex[:10]}"
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test, user postgres) does not answer: {exc.orig}")
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'review.db'}"
+    else:
+        yield from _postgres_schema()
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[ReviewStore]:
+    review_store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
+    yield review_store
+    review_store.close()
+
+
+def photo(colour: tuple[int, int, int], *, pattern: int = 0, gps: bool = False) -> tuple[bytes, Image.Image]:
+    """A 96×64 JPEG of a seeded blocky texture: one `pattern` is one scene (about 32 dHash bits apart)."""
+    blocks = np.random.default_rng(pattern).integers(0, 200, size=(8, 12, 1), dtype=np.uint8)
+    pixels = (blocks + np.array(colour, dtype=np.uint8) // 4).astype(np.uint8)
+    image = Image.fromarray(pixels).resize((96, 64), Image.Resampling.BILINEAR)
+    exif = Image.Exif()
+    if gps:
+        exif.get_ifd(GPS_IFD_TAG)[2] = (31.0, 14.0, 0.5)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue(), image
+
+
+def assessment(flags: dict[str, float], triage: str) -> dict:
+    labels = ("missing_helmet", "fire_smoke", "wet_floor")
+    hazards = {label: flags.get(label, 0.05) for label in labels}
+    flagged = [{"type": label, "threshold": 0.5} for label in labels if hazards[label] >= 0.5]
+    return {"model": {"name": "hazard_photo", "version": "t-1"}, "hazards": hazards, "flagged": flagged, "triage": triage}
+
+
+def add(store: ReviewStore, flags: dict[str, float], triage: str, *, minutes: int, pattern: int,
+        site: str = "site-1", gps: bool = False) -> str:
+    data, image = photo((40, 40, 40), pattern=pattern, gps=gps)
+    photo_id = uuid.uuid4().hex
+    store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment(flags, triage),
+                            cam=np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4),
+                            metadata={"site_id": site}, created_at=T0 + dt.timedelta(minutes=minutes))
+    return photo_id
+
+
+def test_migrations_create_the_schema_from_empty(store):
+    inspector = sa.inspect(store.engine)
+    assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
+    assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0001"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'r.db'}", photo_dir=tmp_path / "photos")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    store.close()
+
+
+def test_queue_orders_by_severity_then_probability_then_age(store):
+    general_old = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
+    major_low = add(store, {"fire_smoke": 0.6}, "urgent", minutes=5, pattern=2)
+    major_high = add(store, {"fire_smoke": 0.95}, "urgent", minutes=9, pattern=3)
+    general_new = add(store, {"wet_floor": 0.7}, "review", minutes=7, pattern=4)
+    add(store, {}, "clear", minutes=1, pattern=5)
+    page = store.queue(QueueFilter())
+    assert [item["photo_id"] for item in page["items"]] == [major_high, major_low, general_old, general_new]
+    assert page["total"] == 4
+    assert page["counts"]["open"] == 4 and page["counts"]["clear"] == 1
+    assert page["items"][0]["flagged"][0]["name_zh"] == "明火烟雾"
+
+
+def test_queue_filters_and_pages(store):
+    ids = [add(store, {"wet_floor": 0.6 + i / 100}, "review", minutes=i, pattern=i, site=f"s{i % 2}") for i in range(6)]
+    fire = add(store, {"fire_smoke": 0.9}, "urgent", minutes=30, pattern=9, site="s1")
+    assert [i["photo_id"] for i in store.queue(QueueFilter(hazard="fire_smoke"))["items"]] == [fire]
+    assert store.queue(QueueFilter(site="s0"))["total"] == 3
+    window = QueueFilter(date_from=T0 + dt.timedelta(minutes=2), date_to=T0 + dt.timedelta(minutes=4))
+    assert {i["photo_id"] for i in store.queue(window)["items"]} == {ids[2], ids[3]}
+    first, second = store.queue(QueueFilter(limit=4)), store.queue(QueueFilter(limit=4, offset=4))
+    assert [i["photo_id"] for i in first["items"] + second["items"]] == [fire] + ids[::-1]
+    assert first["total"] == second["total"] == 7
+
+
+def test_decisions_are_appended_and_survive_a_restart(store, database_url, tmp_path):
+    case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
+    store.decide(case, parse_decision({"decision": "confirm"}), reviewer="王工")
+    store.decide(case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer="李工")
+    store.close()
+    reopened = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
+    record = reopened.case(case)
+    assert record["status"] == "corrected"
+    assert [(h["decision"], h["hazards"], h["reviewer"]) for h in record["history"]] == [
+        ("confirm", ["fire_smoke"], "王工"), ("correct", ["wet_floor"], "李工")]
+    assert record["history"][1]["comment"] == "no fire"
+    assert reopened.queue(QueueFilter())["total"] == 0
+    assert reopened.queue(QueueFilter(status="decided"))["items"][0]["photo_id"] == case
+    latest = reopened.reviewed()
+    assert [(row["photo_id"], row["decision"], row["decided_hazards"]) for row in latest] == [(case, "correct", ["wet_floor"])]
+    reopened.close()
+
+
+def test_near_duplicates_share_a_group_and_one_decision_closes_it(store):
+    first = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
+    again = add(store, {"fire_smoke": 0.8}, "urgent", minutes=3, pattern=1)
+    other = add(store, {"fire_smoke": 0.7}, "urgent", minutes=4, pattern=6)
+    assert store.case(again)["group_id"] == store.case(first)["group_id"] == first
+    assert store.case(other)["group_id"] == other
+    result = store.decide(again, parse_decision({"decision": "dismiss", "apply_to_group": True}), reviewer="w")
+    assert sorted(result["applied_to"]) == sorted([first, again])
+    assert store.case(first)["history"][0]["via_photo_id"] == again
+    assert [i["photo_id"] for i in store.queue(QueueFilter())["items"]] == [other]
+
+
+def test_unknown_photo_id_is_a_404(store):
+    with pytest.raises(InputError, match="no case with photo_id 'nope'") as raised:
+        store.decide("nope", parse_decision({"decision": "confirm"}), reviewer="w")
+    assert raised.value.status_code == 404
+
+
+def test_photos_are_content_addressed_and_lose_gps(store):
+    case = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1, gps=True)
+    digest = store.photo_digest(case)
+    stored = store.photos.path(digest)
+    assert stored.name == f"{digest}.jpg" and stored.parent.name == digest[:2]
+    assert GPS_IFD_TAG not in Image.open(stored).getexif()
+    assert not list(stored.parent.glob(".tmp-*"))
+    add(store, {"wet_floor": 0.7}, "review", minutes=1, pattern=1, gps=True)
+    assert len(list(store.photos.root.glob("??/*.jpg"))) == 1
+
+
+def test_gps_is_kept_when_configured(tmp_path):
+    store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'r.db'}", photo_dir=tmp_path / "p", keep_gps=True)
+    case = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1, gps=True)
+    exif = Image.open(store.photos.path(store.photo_digest(case))).getexif()
+    assert exif.get_ifd(GPS_IFD_TAG)[2] == (31.0, 14.0, 0.5)
+    store.close()
+
+
+def test_a_failed_insert_leaves_no_case(store):
+    case = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
+    data, image = photo((40, 40, 40), pattern=2)
+    with pytest.raises(sa.exc.IntegrityError):
+        store.record_assessment(photo_id=case, data=data, image=image, assessment=assessment({"fire_smoke": 0.9}, "urgent"))
+    assert store.queue(QueueFilter(status="all"))["total"] == 1
+    assert [f["type"] for f in store.case(case)["flagged"]] == ["wet_floor"]
+
+
+def test_cam_grid_round_trips(store):
+    case = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
+    labels, grid, _ = store.cam(case)
+    assert labels == ["missing_helmet", "fire_smoke", "wet_floor"]
+    np.testing.assert_allclose(grid, np.arange(48, dtype=np.float32).reshape(3, 4, 4), rtol=1e-3)
