@@ -17,9 +17,11 @@ import numpy as np
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from serving.auth import ApiKeyAuth
 from serving.errors import InputError
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
+from serving.logging_setup import RequestLog
 from serving.modelcard import ModelDir, model_path
 from serving.multipart import install as install_upload_only_parsers
 from serving.photo import PhotoCard, PhotoModel
@@ -123,6 +125,9 @@ class Ankang:
     # --- end risk endpoints ---
 
 
+# Outermost first: request ids and JSON logs, then keys and roles, then body limits.
+Ankang.add_asgi_middleware(RequestLog)
+Ankang.add_asgi_middleware(ApiKeyAuth)
 Ankang.add_asgi_middleware(
     BodySizeLimit,
     default_limit=32 * 1024 * 1024,

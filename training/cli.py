@@ -23,7 +23,7 @@ VERB_HELP = {
 }
 
 # Modules that register sub-commands; each defines `register(verb: Callable[[str], SubParsers])`.
-COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands")
 
 
 class _Verbs:

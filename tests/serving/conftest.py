@@ -24,6 +24,7 @@ def api(toy_photo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ANKANG_PHOTO_MODEL_DIR", str(toy_photo_model))
         patch.setenv("ANKANG_DATA_DIR", str(tmp_path_factory.mktemp("var")))
+        patch.setenv("ANKANG_AUTH", "off")  # keys and roles: tests/serving/test_auth_*.py
         from serving.service import Ankang
 
         with TestClient(Ankang.to_asgi()) as client:

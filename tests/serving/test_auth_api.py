@@ -1,0 +1,224 @@
+"""Keys and roles on the real API (Ankang.to_asgi() with auth on) and on a small stand-in review app."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, parse_env_keys, required_role, require_role
+from serving.errors import InputError
+from tests.serving.conftest import encode_image
+
+KEYS = {"intake": "intake-key-7f3a9c1e2b", "reviewer": "reviewer-key-04d8e6a1c9", "admin": "admin-key-5b2c7e9d1f"}
+ENV_KEYS = ",".join(f"{role}:{key}" for role, key in KEYS.items())
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[role]}"}
+
+
+@pytest.fixture
+def secured(api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestClient:
+    """The whole API (the shared in-process app) with auth switched on and one env key per role.
+
+    BentoML's metrics allow one ASGI app per process, so this switches the environment the
+    middleware reads instead of building a second app.
+    """
+    monkeypatch.setenv("ANKANG_AUTH", "on")
+    monkeypatch.setenv("ANKANG_API_KEYS", ENV_KEYS)
+    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
+    return api
+
+
+def assess(client: TestClient, headers: dict[str, str] | None = None):
+    return client.post("/v1/photos/assess", files={"photo": ("a.jpg", encode_image((255, 0, 0)), "image/jpeg")},
+                       headers=headers or {})
+
+
+def test_photo_assessment_needs_a_key(secured):
+    response = assess(secured)
+    assert response.status_code == 401
+    assert response.json()["error"]["field"] == "authorization"
+    assert "Authorization: Bearer KEY" in response.json()["error"]["message"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_wrong_key_is_401_and_right_key_passes(secured):
+    assert assess(secured, {"Authorization": "Bearer not-a-key"}).json() == {
+        "error": {"field": "authorization", "message": "the API key is not valid"}}
+    assert assess(secured, {"Authorization": "Basic " + KEYS["intake"]}).status_code == 401
+    assert assess(secured, bearer("intake")).status_code == 200
+    assert assess(secured, {"X-API-Key": KEYS["intake"]}).status_code == 200
+    assert assess(secured, bearer("admin")).status_code == 200
+
+
+def test_reviewer_key_cannot_assess(secured):
+    response = assess(secured, bearer("reviewer"))
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == (
+        "this key has role 'reviewer'; /v1/photos/assess needs role 'intake'")
+
+
+def test_admin_reload_is_admin_only(secured):
+    assert secured.post("/v1/admin/reload", headers=bearer("intake")).status_code == 403
+    assert secured.post("/v1/admin/reload", headers=bearer("reviewer")).status_code == 403
+    assert secured.post("/v1/admin/reload").status_code == 401
+    assert secured.post("/v1/admin/reload", headers=bearer("admin")).status_code not in (401, 403)
+
+
+def test_review_endpoints_need_reviewer(secured):
+    assert secured.get("/v1/review/queue").status_code == 401
+    assert secured.get("/v1/review/queue", headers=bearer("intake")).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/docs.json", "/"])
+def test_health_and_docs_stay_open(secured, path):
+    assert secured.get(path).status_code == 200
+
+
+def test_request_id_is_returned_and_client_id_kept(secured):
+    assert re.fullmatch(r"[0-9a-f]{32}", assess(secured).headers["x-request-id"])
+    kept = secured.get("/livez", headers={"X-Request-ID": "intake-42-abcdef"})
+    assert kept.headers["x-request-id"] == "intake-42-abcdef"
+    forged = secured.get("/livez", headers={"X-Request-ID": "bad id <script>"})
+    assert forged.headers["x-request-id"] != "bad id <script>"
+
+
+@pytest.mark.parametrize("path, role", [
+    ("/v1/photos/assess", "intake"), ("/v1/enterprises/score", "intake"), ("/v1/enterprises/score-file", "intake"),
+    ("/v1/review/queue", "reviewer"), ("/v1/review/abc", "reviewer"), ("/review", "reviewer"),
+    ("/review/static/app.js", "reviewer"), ("/v1/admin/reload", "admin"), ("/v1/anything-new", "admin"),
+    ("/livez", None), ("/docs.json", None), ("/metrics", None), ("/reviewer", None), ("/v1photos", None),
+])
+def test_path_prefixes_map_to_roles(path, role):
+    assert required_role(path) == role
+
+
+# --- a stand-in review app: sessions, CSRF and sign-in, independent of the review engineer's routes ---
+
+
+async def _whoami(request):
+    principal = require_role(request, "reviewer")
+    return JSONResponse({"key_id": principal.key_id, "via": principal.via})
+
+
+def review_stub(tmp_path: Path, *, env: str = ENV_KEYS) -> TestClient:
+    app = Starlette(routes=[Route("/v1/review/{photo_id}", _whoami, methods=["GET", "POST"]),
+                            Route("/review", _whoami, methods=["GET"])])
+    store = KeyStore(env_keys=parse_env_keys(env), path=tmp_path / "api_keys.json")
+    wrapped = ApiKeyAuth(app, keys=store, signer=SessionSigner(b"s" * 32), enabled=True)
+    return TestClient(wrapped, base_url="http://testserver", follow_redirects=False)
+
+
+def sign_in(client: TestClient, key: str):
+    return client.post("/review/sign-in", data={"key": key, "next": "/review"})
+
+
+def test_sign_in_sets_strict_httponly_session_and_csrf_cookie(tmp_path):
+    client = review_stub(tmp_path)
+    response = sign_in(client, KEYS["reviewer"])
+    assert response.status_code == 303 and response.headers["location"] == "/review"
+    cookies = response.headers.get_list("set-cookie")
+    session = next(value for value in cookies if value.startswith("ankang_session="))
+    csrf = next(value for value in cookies if value.startswith("ankang_csrf="))
+    assert "HttpOnly" in session and "SameSite=Strict" in session and "Path=/" in session
+    assert "HttpOnly" not in csrf and "SameSite=Strict" in csrf
+    assert KEYS["reviewer"] not in session
+    assert client.get("/review").json() == {"key_id": "env-2", "via": "session"}
+
+
+def test_sign_in_with_intake_or_bad_key_is_refused(tmp_path):
+    client = review_stub(tmp_path)
+    for key in (KEYS["intake"], "guess"):
+        response = sign_in(client, key)
+        assert response.status_code == 401
+        assert "That is not a valid reviewer key." in response.text
+        assert "set-cookie" not in response.headers
+
+
+def test_decision_by_session_needs_the_csrf_token(tmp_path):
+    client = review_stub(tmp_path)
+    sign_in(client, KEYS["reviewer"])
+    refused = client.post("/v1/review/p1")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["field"] == "csrf"
+    wrong = client.post("/v1/review/p1", headers={"X-CSRF-Token": "forged"})
+    assert wrong.status_code == 403
+    token = client.cookies["ankang_csrf"]
+    assert client.post("/v1/review/p1", headers={"X-CSRF-Token": token}).status_code == 200
+    cross_site = client.post("/v1/review/p1", headers={"X-CSRF-Token": token, "Origin": "https://evil.example"})
+    assert cross_site.status_code == 403
+
+
+def test_api_key_callers_need_no_csrf_token(tmp_path):
+    client = review_stub(tmp_path)
+    assert client.post("/v1/review/p1", headers=bearer("reviewer")).json()["via"] == "key"
+
+
+def test_tampered_or_foreign_session_cookie_is_refused(tmp_path):
+    client = review_stub(tmp_path)
+    sign_in(client, KEYS["reviewer"])
+    cookie = client.cookies["ankang_session"]
+    payload, signature = cookie.split(".")
+    forged = SessionSigner(b"another-secret" * 3).issue(parse_principal("env-3", "admin"))
+    for value in (payload + "." + signature[::-1], forged, "garbage"):
+        client.cookies.clear()
+        client.cookies.set("ankang_session", value)
+        assert client.get("/v1/review/p1").status_code == 401
+
+
+def parse_principal(key_id: str, role: str):
+    from serving.auth import Principal
+
+    return Principal(key_id, role)
+
+
+def test_unsigned_in_browser_is_sent_to_sign_in(tmp_path):
+    response = review_stub(tmp_path).get("/review", headers={"Accept": "text/html"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/review/sign-in?next=/review"
+
+
+def test_sign_in_redirect_never_leaves_the_site(tmp_path):
+    client = review_stub(tmp_path)
+    for target in ("https://evil.example/", "//evil.example/review", "/review/../v1/admin"):
+        response = client.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": target})
+        assert response.headers["location"] == "/review"
+
+
+def test_sign_in_from_another_origin_is_refused(tmp_path):
+    response = review_stub(tmp_path).post("/review/sign-in", data={"key": KEYS["reviewer"]},
+                                          headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+
+
+def test_sign_out_clears_both_cookies(tmp_path):
+    client = review_stub(tmp_path)
+    sign_in(client, KEYS["reviewer"])
+    response = client.post("/review/sign-out")
+    assert response.status_code == 303
+    assert all("Max-Age=0" in value for value in response.headers.get_list("set-cookie"))
+
+
+def test_no_configured_key_denies_every_protected_request(tmp_path):
+    client = review_stub(tmp_path, env="")
+    response = client.get("/v1/review/p1", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 401
+    assert "ankang keys create --role ROLE" in response.json()["error"]["message"]
+    assert sign_in(client, "anything").status_code == 401
+
+
+def test_require_role_raises_input_errors():
+    class FakeRequest:
+        def __init__(self, principal):
+            self.scope = {"ankang.principal": principal}
+
+    with pytest.raises(InputError, match="this key has role 'intake'; this needs role 'reviewer'"):
+        require_role(FakeRequest(parse_principal("k1", "intake")), "reviewer")
+    assert require_role(FakeRequest(parse_principal("k2", "admin")), "reviewer").key_id == "k2"

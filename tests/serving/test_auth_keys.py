@@ -1,0 +1,106 @@
+"""The keys file, `ankang keys ...`, sessions, CSRF tokens and reporter pseudonyms."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from serving.auth import (KeyStore, Principal, SessionSigner, StoredKey, new_key, parse_env_keys, pseudonymise,
+                          read_keys_file, write_keys_file)
+from training.cli import main as ankang
+
+
+def create_key(capsys, keys_file: Path, role: str) -> str:
+    assert ankang(["keys", "create", "--role", role, "--label", "test", "--keys-file", str(keys_file)]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_a_salted_digest(capsys, tmp_path):
+    keys_file = tmp_path / "var" / "api_keys.json"
+    key = create_key(capsys, keys_file, "intake")
+    assert key.startswith("ank_")
+    text = keys_file.read_text()
+    assert key not in text and key.split("_", 2)[2] not in text
+    entry = json.loads(text)["keys"][0]
+    assert set(entry) == {"id", "role", "salt", "sha256", "created", "label"}
+    assert entry["role"] == "intake" and len(entry["salt"]) == 32
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+
+
+def test_keys_list_shows_ids_and_roles_never_keys(capsys, tmp_path):
+    keys_file = tmp_path / "api_keys.json"
+    key = create_key(capsys, keys_file, "reviewer")
+    assert ankang(["keys", "list", "--keys-file", str(keys_file)]) == 0
+    listing = capsys.readouterr().out
+    assert "reviewer" in listing and key.split("_")[1] in listing and key not in listing
+
+
+def test_keys_create_refuses_an_unknown_role(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        ankang(["keys", "create", "--role", "root", "--keys-file", str(tmp_path / "k.json")])
+    assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_store_accepts_created_keys_and_sees_new_and_revoked_ones_without_restart(capsys, tmp_path):
+    keys_file = tmp_path / "api_keys.json"
+    store = KeyStore(env_keys=[], path=keys_file)
+    assert not store.has_keys()
+    key = create_key(capsys, keys_file, "admin")
+    assert store.authenticate(key) == Principal(key.split("_")[1], "admin")
+    assert store.authenticate(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+    assert store.authenticate("ank_00000000_" + "x" * 43) is None
+    assert ankang(["keys", "revoke", key.split("_")[1], "--keys-file", str(keys_file)]) == 0
+    assert store.authenticate(key) is None and not store.knows(key.split("_")[1])
+
+
+def test_env_keys_parse_and_reject_bad_entries():
+    keys = parse_env_keys("intake:abc123, reviewer:def456 ,")
+    assert [(record.key_id, record.role) for record in keys] == [("env-1", "intake"), ("env-2", "reviewer")]
+    store = KeyStore(env_keys=keys, path=Path("/nonexistent/api_keys.json"))
+    assert store.authenticate("def456") == Principal("env-2", "reviewer")
+    assert store.authenticate("abc12") is None
+    with pytest.raises(ValueError, match="unknown role 'root'"):
+        parse_env_keys("root:x")
+    with pytest.raises(ValueError, match="entry 1 is not `role:key`"):
+        parse_env_keys("just-a-key")
+
+
+def test_keys_file_round_trips_and_is_replaced_atomically(tmp_path):
+    path = tmp_path / "api_keys.json"
+    _, first = new_key(role="intake")
+    _, second = new_key(role="reviewer", label="Zhang's laptop")
+    write_keys_file(path, [first, second])
+    assert read_keys_file(path) == [first, second]
+    assert [p.name for p in tmp_path.iterdir()] == ["api_keys.json"]
+
+
+def test_session_expires_and_csrf_token_is_bound_to_its_session():
+    signer = SessionSigner(b"k" * 32, max_age=60)
+    cookie = signer.issue(Principal("abcd1234", "reviewer"), now=1000.0)
+    claims = signer.verify(cookie, now=1059.0)
+    assert claims["kid"] == "abcd1234" and claims["role"] == "reviewer"
+    assert signer.verify(cookie, now=1061.0) is None
+    other = signer.verify(signer.issue(Principal("abcd1234", "reviewer"), now=1000.0), now=1001.0)
+    assert signer.csrf_ok(claims, signer.csrf_token(claims))
+    assert not signer.csrf_ok(claims, signer.csrf_token(other))
+    assert not signer.csrf_ok(claims, None)
+
+
+def test_pseudonym_is_stable_keyed_and_not_the_reporter(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ANKANG_PSEUDONYM_KEY", raising=False)
+    first = pseudonymise("王小明 13800138000")
+    assert first == pseudonymise(" 王小明 13800138000 ") and first.startswith("rp_") and len(first) == 35
+    assert "13800138000" not in first and first != pseudonymise("王小明 13800138001")
+    assert stat.S_IMODE((tmp_path / "pseudonym.key").stat().st_mode) == 0o600
+    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "another server's secret")
+    assert pseudonymise("王小明 13800138000") != first
+    assert pseudonymise(None) is None and pseudonymise("   ") is None
+
+
+def test_stored_key_compares_digests_not_text():
+    _, record = new_key(role="intake")
+    assert isinstance(record, StoredKey) and not record.matches("")

@@ -1,0 +1,87 @@
+"""`ankang keys create --role ROLE`, `ankang keys list` and `ankang keys revoke KEY_ID`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CREATE_DESCRIPTION = """\
+Create an API key for the Ankang service and print it once; only a salted SHA-256 digest is
+stored (in the keys file, default var/api_keys.json or $ANKANG_API_KEYS_FILE). The running
+server picks new keys up on its next request, no restart needed.
+
+Roles:  intake    POST /v1/photos/assess, /v1/enterprises/score, /v1/enterprises/score-file
+        reviewer  /v1/review/... and the review page /review
+        admin     /v1/admin/... (model reload) and everything above
+
+Use:    curl -H "Authorization: Bearer KEY" ...   (or -H "X-API-Key: KEY")"""
+
+
+def _keys_file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keys-file", type=Path, default=None,
+                        help="keys file (default: $ANKANG_API_KEYS_FILE or $ANKANG_DATA_DIR/api_keys.json, var/api_keys.json)")
+
+
+def register(verb) -> None:
+    create = verb("keys").add_parser("create", help="create a key for a role and print it once",
+                                     description=CREATE_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    create.add_argument("--role", required=True, choices=["intake", "reviewer", "admin"], help="what the key may do")
+    create.add_argument("--label", default="", help="who or what holds the key, e.g. 'wechat intake bot'")
+    _keys_file_argument(create)
+    create.set_defaults(func=run_create)
+    listing = verb("keys").add_parser("list", help="list keys (id, role, created, label; never the keys)",
+                                      description="List the keys in the keys file. Keys themselves are not stored.")
+    _keys_file_argument(listing)
+    listing.set_defaults(func=run_list)
+    revoke = verb("keys").add_parser("revoke", help="revoke a key by its id (takes effect on the next request)",
+                                     description="Remove a key from the keys file; sessions signed in with it end too.")
+    revoke.add_argument("key_id", help="the 8-character id shown by `ankang keys list`")
+    _keys_file_argument(revoke)
+    revoke.set_defaults(func=run_revoke)
+
+
+def _path(args: argparse.Namespace) -> Path:
+    from serving.auth import keys_file
+
+    return args.keys_file or keys_file()
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from serving.auth import new_key, read_keys_file, write_keys_file
+
+    path = _path(args)
+    key, record = new_key(role=args.role, label=args.label)
+    write_keys_file(path, [*read_keys_file(path), record])
+    print(f"created {args.role} key {record.key_id} in {path}")
+    print("store it now; it is not shown again:")
+    print(key)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from serving.auth import read_keys_file
+
+    path = _path(args)
+    records = read_keys_file(path)
+    if not records:
+        print(f"no keys in {path}; create one with `ankang keys create --role intake`")
+        return 0
+    print(f"{'id':10s}{'role':10s}{'created':27s}label")
+    for record in records:
+        print(f"{record.key_id:10s}{record.role:10s}{record.created:27s}{record.label}")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from serving.auth import read_keys_file, write_keys_file
+
+    path = _path(args)
+    records = read_keys_file(path)
+    kept = [record for record in records if record.key_id != args.key_id]
+    if len(kept) == len(records):
+        print(f"no key with id {args.key_id} in {path}; see `ankang keys list`")
+        return 1
+    write_keys_file(path, kept)
+    print(f"revoked key {args.key_id}")
+    return 0
