@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -13,6 +14,12 @@ from serving.errors import InputError
 
 # Magic numbers of the formats we accept; the declared content type and file name are ignored.
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+# Markup that makes an image file also an HTML/script/PHP document (a polyglot), wherever it hides.
+_MARKUP = re.compile(rb"<(?:script|html|body|iframe|svg|object|embed|\?php)[\s>/]", re.IGNORECASE)
+# In JPEG entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
+_JPEG_MARKER_IN_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,63 @@ def _check_bytes(data: bytes, *, field: str, limits: ImageLimits) -> str:
         raise InputError(
             field, "the file is not a JPEG, PNG or WebP image (checked by its content)", status_code=415
         )
+    _check_single_image(data, kind, field=field)
     return kind
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's end-of-image marker, walking segments and scans; None if not found."""
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+        elif marker == 0xD9:
+            return position + 2
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+        else:
+            position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+            if marker == 0xDA:
+                found = _JPEG_MARKER_IN_SCAN.search(data, position)
+                position = found.start() if found else len(data)
+    return None
+
+
+def _png_end(data: bytes) -> int | None:
+    """Offset just past the PNG's IEND chunk; None if the chunk list ends first."""
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        chunk_type = data[position + 4:position + 8]
+        position += 12 + length
+        if chunk_type == b"IEND":
+            return position
+    return None
+
+
+def _image_end(data: bytes, kind: str) -> int | None:
+    if kind == "JPEG":
+        return _jpeg_end(data)
+    if kind == "PNG":
+        return _png_end(data)
+    size = int.from_bytes(data[4:8], "little")
+    return 8 + size + (size & 1)
+
+
+def _check_single_image(data: bytes, kind: str, *, field: str) -> None:
+    """Refuse polyglots: markup inside the image, or another file appended after the image ends."""
+    if _MARKUP.search(data):
+        raise InputError(field, f"the {kind} file carries HTML or script markup (a polyglot file); send a plain photo")
+    end = _image_end(data, kind)
+    if end is not None and data[end:].strip(b"\x00 \r\n\t"):
+        raise InputError(
+            field,
+            f"the file has {len(data) - end} bytes after the end of its {kind} image (another file appended, "
+            "a polyglot or a motion photo); send the still photo only",
+        )
 
 
 def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) -> Image.Image:
@@ -52,7 +115,10 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
             image = Image.open(io.BytesIO(data), formats=[kind])
     except Image.DecompressionBombError as exc:
-        raise InputError(field, f"{exc}; the limit is {limits.max_pixels} pixels", status_code=413) from None
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{declared.group(1)} pixels" if declared else "too many pixels"
+        raise InputError(field, f"the image declares {size}; the limit is {limits.max_pixels} pixels",
+                         status_code=413) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(field, f"the {kind} header cannot be read: {exc}", status_code=422) from None
     width, height = image.size
