@@ -135,3 +135,9 @@ review_page = Starlette(routes=[
     Route("/", get_page, methods=["GET"]),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ])
+
+
+def standalone_app(store: ReviewStore) -> Starlette:
+    """The review API and page without the photo model (browser tests, benchmarks, a review-only host)."""
+    holder.store = store
+    return Starlette(routes=[Mount("/v1/review", review_api), Mount("/review", review_page)])

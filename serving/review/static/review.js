@@ -4,8 +4,10 @@
 const API = "/v1/review";
 const state = { items: [], selected: 0, total: 0, offset: 0, taxonomy: {}, order: [], heat: null, busy: false };
 const $ = (selector, root = document) => root.querySelector(selector);
-const el = (tag, props = {}, ...children) => {
+const el = (tag, { dataset = {}, style = "", ...props } = {}, ...children) => {
   const node = Object.assign(document.createElement(tag), props);
+  Object.assign(node.dataset, dataset);
+  if (style) node.style.cssText = style;
   node.append(...children.filter((child) => child !== null && child !== undefined));
   return node;
 };
