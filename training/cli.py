@@ -20,10 +20,11 @@ VERB_HELP = {
     "promote": "compare challenger with champion and release the winner to models/<name>/",
     "models": "list registered model versions and what is released",
     "keys": "create and list API keys for the service",
+    "drift": "compare what the service saw recently with the training data (PSI, PNG plots)",
 }
 
 # Modules that register sub-commands; each defines `register(verb: Callable[[str], SubParsers])`.
-COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands")
+COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands", "training.lifecycle.commands")
 
 
 class _Verbs:
@@ -49,6 +50,8 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.Argumen
     verbs = _Verbs(parser.add_subparsers(dest="verb", metavar="VERB", required=True))
     for module in modules:
         importlib.import_module(module).register(verbs)
+    if "training.lifecycle.commands" in modules:  # MLflow tracking around every `train` noun
+        importlib.import_module("training.lifecycle.commands").track_train_commands(verbs)
     return parser
 
 

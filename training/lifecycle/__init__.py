@@ -1,0 +1,1 @@
+"""Retraining lifecycle: MLflow-tracked training, the model registry, promotion and drift reports."""

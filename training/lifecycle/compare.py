@@ -1,0 +1,120 @@
+"""Challenger versus champion on the same held-out data: the rule, the table, the report.
+
+The rule (`PromotionPolicy`): every headline metric (per-flag ROC AUC; QWK and per-tier
+recall) may be at most `tolerance` (0.005) below the champion's, every per-source ROC AUC at
+most `source_tolerance` (0.02: single sources are small, so noisier). A metric that one of the
+two models cannot compute (one class only) is shown but not judged.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from training.lifecycle.kinds import Comparable
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    tolerance: float = 0.005
+    source_tolerance: float = 0.02
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    champion: float | None
+    challenger: float | None
+    allowed_drop: float
+
+    @property
+    def delta(self) -> float | None:
+        if self.champion is None or self.challenger is None:
+            return None
+        return round(self.challenger - self.champion, 5)
+
+    @property
+    def worse(self) -> bool:
+        return self.delta is not None and self.delta < -self.allowed_drop - 1e-12
+
+    @property
+    def verdict(self) -> str:
+        if self.delta is None:
+            return "not judged"
+        return "WORSE" if self.worse else "ok"
+
+
+def compare(champion: Comparable, challenger: Comparable, policy: PromotionPolicy) -> list[Row]:
+    names = list(dict.fromkeys([*challenger.values, *champion.values]))
+    per_source = champion.per_source | challenger.per_source
+    return [Row(metric=name, champion=champion.values.get(name), challenger=challenger.values.get(name),
+                allowed_drop=policy.source_tolerance if name in per_source else policy.tolerance)
+            for name in names]
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def rich_table(rows: list[Row], *, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header, justify in (("metric", "left"), ("champion", "right"), ("challenger", "right"),
+                            ("Δ", "right"), ("allowed drop", "right"), ("verdict", "left")):
+        table.add_column(header, justify=justify)
+    for row in rows:
+        style = "bold red" if row.worse else ("dim" if row.delta is None else "")
+        delta = "–" if row.delta is None else f"{row.delta:+.4f}"
+        table.add_row(row.metric, _cell(row.champion), _cell(row.challenger), delta, f"{row.allowed_drop:.3f}",
+                      row.verdict, style=style)
+    return table
+
+
+def write_report(report_dir: Path, rows: list[Row], *, title: str, summary: dict) -> list[Path]:
+    """comparison.md, comparison.html, comparison.json and deltas.png in report_dir."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plot = _delta_plot(report_dir / "deltas.png", rows)
+    lines = [f"# {title}", "", *(f"- {key}: {value}" for key, value in summary.items()), "",
+             "| metric | champion | challenger | Δ | allowed drop | verdict |", "|---|--:|--:|--:|--:|---|"]
+    lines += [f"| {r.metric} | {_cell(r.champion)} | {_cell(r.challenger)} | "
+              f"{'–' if r.delta is None else f'{r.delta:+.4f}'} | {r.allowed_drop:.3f} | {r.verdict} |" for r in rows]
+    lines += ["", f"![deltas]({plot.name})", ""]
+    (report_dir / "comparison.md").write_text("\n".join(lines), encoding="utf-8")
+    body = "".join(
+        f"<tr{' style=color:#b00' if r.worse else ''}><td>{html.escape(r.metric)}</td><td>{_cell(r.champion)}</td>"
+        f"<td>{_cell(r.challenger)}</td><td>{'–' if r.delta is None else f'{r.delta:+.4f}'}</td>"
+        f"<td>{r.allowed_drop:.3f}</td><td>{r.verdict}</td></tr>" for r in rows)
+    items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in summary.items())
+    (report_dir / "comparison.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
+        f"<ul>{items}</ul><table border=1 cellpadding=4><tr><th>metric</th><th>champion</th><th>challenger</th>"
+        f"<th>Δ</th><th>allowed drop</th><th>verdict</th></tr>{body}</table><img src='{plot.name}'>\n", encoding="utf-8")
+    payload = {"summary": summary, "rows": [{**asdict(r), "delta": r.delta, "verdict": r.verdict} for r in rows]}
+    (report_dir / "comparison.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [report_dir / name for name in ("comparison.md", "comparison.html", "comparison.json", plot.name)]
+
+
+def _delta_plot(path: Path, rows: list[Row]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    judged = [r for r in rows if r.delta is not None]
+    figure, axis = plt.subplots(figsize=(7, 0.3 * max(len(judged), 3) + 1.2))
+    names = [r.metric for r in judged]
+    axis.barh(names, [r.delta for r in judged], color=["#c0392b" if r.worse else "#2e86c1" for r in judged])
+    axis.scatter([-r.allowed_drop for r in judged], names, marker="|", color="black", s=120, label="allowed drop")
+    axis.axvline(0, color="grey", linewidth=0.8)
+    axis.set(xlabel="challenger − champion", title="held-out metrics: challenger minus champion")
+    axis.invert_yaxis()
+    if judged:
+        axis.legend(loc="lower right", fontsize=7)
+    axis.tick_params(axis="y", labelsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

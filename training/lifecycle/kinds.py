@@ -1,0 +1,130 @@
+"""The two model kinds and what differs between them: names, input examples, held-out scoring.
+
+Every comparable metric is "higher is better" (ROC AUC, QWK, recall), keyed by a readable name;
+`per_source` metrics (one photo source's ROC AUC) get the looser source tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Comparable:
+    """Held-out metrics of one model: {name: value or None}, plus which names are per-source."""
+
+    values: dict[str, float | None]
+    per_source: frozenset[str] = frozenset()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    noun: str  # the CLI noun: ankang train photo
+    registered_name: str  # MLflow registered model
+    dir_name: str  # models/<dir_name>/
+
+    def card(self, model_dir: Path) -> dict:
+        return json.loads((Path(model_dir) / "card.json").read_text(encoding="utf-8"))
+
+
+class PhotoKind(ModelKind):
+    def input_example(self, card: dict) -> dict[str, np.ndarray]:
+        size = int(card["input"]["height"]), int(card["input"]["width"])
+        pixels = np.random.default_rng(0).integers(0, 256, (1, 3, *size), dtype=np.uint8)
+        return {card["input"].get("name", "image"): pixels}
+
+    def data_fingerprint(self, card: dict) -> dict:
+        return dict(card.get("data_fingerprint") or {})
+
+    def fingerprint_text(self, card: dict) -> str:
+        return str(self.data_fingerprint(card).get("manifest_sha256", ""))
+
+    def headline(self, card: dict) -> dict[str, float]:
+        aucs = [entry.get("roc_auc") for entry in card.get("metrics", {}).get("test", {}).values()]
+        aucs = [value for value in aucs if value is not None]
+        return {"test_mean_roc_auc": round(float(np.mean(aucs)), 4)} if aucs else {}
+
+    def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
+        """Per-flag and per-(flag, source) ROC AUC on the `heldout["split"]` photos of `heldout["data"]`."""
+        from serving.modelcard import ModelDir
+        from training.photo.data import load_photos
+        from training.photo.evaluate import flag_metrics, score_split
+
+        model = ModelDir.load(model_dir)
+        frame = load_photos([Path(p) for p in heldout["data"]], limit=heldout.get("limit", 0))
+        frame = frame[frame["split"] == heldout.get("split", "test")].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"no {heldout.get('split', 'test')} photos in {heldout['data']}; raise --limit or pass --data")
+        probabilities = score_split(model.onnx_path, frame, size=int(model.card["input"]["height"]),
+                                    cache_dir=Path(heldout["cache_dir"]), workers=heldout.get("workers", 1))
+        metrics = flag_metrics(frame, probabilities, model.card["thresholds"])
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        values, per_source = {}, set()
+        for flag, entry in metrics.items():
+            values[f"roc_auc {flag}"] = entry["roc_auc"]
+            for source, sub in entry["per_source"].items():
+                values[f"roc_auc {flag} @ {source}"] = sub["roc_auc"]
+                per_source.add(f"roc_auc {flag} @ {source}")
+        return Comparable(values=values, per_source=frozenset(per_source), detail={"photos": len(frame)})
+
+
+class RiskKind(ModelKind):
+    def input_example(self, card: dict) -> dict[str, np.ndarray]:
+        """Two generated enterprises, validated and laid out exactly as serving feeds the graph."""
+        from serving.risk import RiskSchema
+        from training.risk.config import GeneratorConfig
+        from training.risk.generator import generate
+        from training.risk.pipeline import feature_frame
+
+        schema = RiskSchema.from_dict(card["schema"])
+        frame = generate(GeneratorConfig(rows=2, seed=1))
+        features = feature_frame(schema, frame.drop(columns=[schema.raw.get("target", "tier")]))
+        numeric = set(schema.numeric_features)
+        return {name: (features[name].to_numpy(np.float32) if name in numeric
+                       else features[name].to_numpy(object)).reshape(-1, 1) for name in schema.features}
+
+    def data_fingerprint(self, card: dict) -> dict:
+        data = card.get("data") or {}
+        return {"fingerprint": data.get("fingerprint"), "train_rows": data.get("train_rows"),
+                "holdout_rows": data.get("holdout_rows"), "source": data.get("source")}
+
+    def fingerprint_text(self, card: dict) -> str:
+        return str((card.get("data") or {}).get("fingerprint", ""))
+
+    def headline(self, card: dict) -> dict[str, float]:
+        qwk = card.get("metrics", {}).get("qwk")
+        return {"holdout_qwk": float(qwk)} if qwk is not None else {}
+
+    def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
+        """QWK and per-tier recall of the model's own tier (before policy floors) on held-out data."""
+        from training.risk.config import GeneratorConfig
+        from training.risk.evaluate import evaluate_risk
+
+        generator = GeneratorConfig(rows=heldout.get("rows", 20_000), seed=heldout.get("seed", 4242))
+        result = evaluate_risk(model_dir=Path(model_dir), report_dir=report_dir, data=heldout.get("data"),
+                               generator=generator)
+        model_tier = result["model_tier"]
+        values = {"qwk": model_tier["qwk"]}
+        values.update({f"recall tier {tier}": value for tier, value in model_tier["per_tier_recall"].items()})
+        return Comparable(values=values, detail={"rows": result["rows"]})
+
+
+PHOTO = PhotoKind(noun="photo", registered_name="hazard-photo", dir_name="hazard_photo")
+RISK = RiskKind(noun="risk", registered_name="labor-risk", dir_name="labor_risk")
+KINDS: dict[str, ModelKind] = {"photo": PHOTO, "risk": RISK}
+
+
+def kind_of(name: str) -> ModelKind:
+    """`photo`, `hazard-photo` or `hazard_photo` (and the same for risk) -> its kind."""
+    for kind in KINDS.values():
+        if name in (kind.noun, kind.registered_name, kind.dir_name):
+            return kind
+    known = ", ".join(f"{k.noun} ({k.registered_name})" for k in KINDS.values())
+    raise ValueError(f"unknown model {name!r}; use one of {known}")

@@ -1,0 +1,118 @@
+"""MLflow tracking around every `ankang train` command, without touching the trainers.
+
+`track_train_commands` (called by `training.cli.build_parser`) replaces the `func` of each
+`train` noun with `run_tracked`: it opens an MLflow run, logs the options as params, hands the
+trainer an `on_epoch_end` callback through `args`, then logs the card's metrics (per flag and
+per source, or QWK and per-tier recall), the data fingerprint, the summary report and the ONNX
+model, registers a new version and points the `challenger` alias at it.
+
+A tracked run writes its model to var/candidates/<name>-<time>/ unless `--out` names another
+folder: models/<name>/ is written by `ankang promote` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import json
+import tempfile
+from pathlib import Path
+
+from serving.modelcard import MODELS_DIR, PROJECT_ROOT
+from training.lifecycle.kinds import KINDS, ModelKind
+
+CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"
+NOT_PARAMS = {"func", "on_epoch_end", "verb", "noun", "track", "experiment"}
+EPILOG = """\
+Tracking (on by default): the run is logged to MLflow ($MLFLOW_TRACKING_URI, default
+sqlite:///mlflow.db with artifacts in mlartifacts/): options, per-epoch metrics, data fingerprint,
+held-out metrics, summary report, the ONNX model. A new version of `{name}` is registered and
+the alias `challenger` points at it. The model goes to var/candidates/{dir}-<time>/ unless --out
+says otherwise; release it with `ankang promote {noun}`. --no-track runs the bare trainer."""
+
+
+def track_train_commands(verbs) -> None:
+    train = verbs("train")
+    wrapped: set[int] = set()
+    for noun, parser in train.choices.items():
+        if noun not in KINDS or id(parser) in wrapped:
+            continue
+        wrapped.add(id(parser))
+        kind = KINDS[noun]
+        group = parser.add_argument_group("experiment tracking")
+        group.add_argument("--track", action=argparse.BooleanOptionalAction, default=True,
+                           help="log to MLflow and register a challenger version (default: on)")
+        group.add_argument("--experiment", default="ankang", help="MLflow experiment name (default: ankang)")
+        parser.epilog = EPILOG.format(name=kind.registered_name, dir=kind.dir_name, noun=noun)
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        parser.set_defaults(func=functools.partial(run_tracked, original=parser.get_default("func"), kind=kind))
+
+
+def _redirect_out(args: argparse.Namespace, kind: ModelKind) -> None:
+    released = (MODELS_DIR / kind.dir_name).resolve()
+    if getattr(args, "out", None) is None or Path(args.out).resolve() == released:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        args.out = CANDIDATES_DIR / f"{kind.dir_name}-{stamp}"
+        print(f"tracked run: writing the candidate model to {args.out} (models/{kind.dir_name}/ changes only "
+              f"through `ankang promote {kind.noun}`)")
+
+
+def _options(args: argparse.Namespace) -> dict:
+    options = {}
+    for key, value in vars(args).items():
+        if key in NOT_PARAMS or callable(value):
+            continue
+        options[key] = [str(v) for v in value] if isinstance(value, list) else (
+            str(value) if isinstance(value, Path) else value)
+    return options
+
+
+def run_tracked(args: argparse.Namespace, *, original, kind: ModelKind) -> int:
+    if not args.track:
+        return original(args)
+    import mlflow
+
+    from training import tracking
+
+    _redirect_out(args, kind)
+    experiment = tracking.configure(experiment=args.experiment)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{kind.noun}") as run:
+        mlflow.set_tags({"ankang.command": f"train {kind.noun}", "ankang.model": kind.registered_name})
+        mlflow.log_params(tracking.params_of(_options(args)))
+        args.on_epoch_end = tracking.EpochLogger()
+        code = original(args)
+        if code:
+            mlflow.set_tag("ankang.exit_code", str(code))
+            return int(code)
+        registered = log_trained_model(kind, Path(args.out), epoch_logger=args.on_epoch_end)
+    print(f"MLflow run {run.info.run_id}: registered {registered.name} version {registered.version} "
+          f"as `challenger` ({tracking.tracking_uri()})")
+    print(f"next: ankang promote {kind.noun}   (compares it with the champion on the same held-out data)")
+    return 0
+
+
+def log_trained_model(kind: ModelKind, model_dir: Path, *, epoch_logger=None):
+    """Inside an active run: log the trained model_dir's metrics, fingerprint, report and ONNX
+    model; register it as the new challenger. Returns registry.Registered."""
+    import mlflow
+
+    from training import tracking
+    from training.lifecycle.registry import register_model_dir
+    from training.lifecycle.summary import write_summary
+
+    card = kind.card(model_dir)
+    fingerprint = kind.data_fingerprint(card)
+    mlflow.set_tag("data_fingerprint", kind.fingerprint_text(card))
+    tracking.log_json(fingerprint, "data_fingerprint.json")
+    mlflow.log_metrics(tracking.numeric_metrics(card.get("metrics", {})))
+    history = card.get("training", {}).get("history", []) if isinstance(card.get("training"), dict) else []
+    if history and (epoch_logger is None or epoch_logger.calls == 0):  # the trainer did not call back live
+        for entry in history:
+            mlflow.log_metrics(tracking.numeric_metrics({k: v for k, v in entry.items() if k != "epoch"},
+                                                        prefix="epoch."), step=int(entry["epoch"]))
+    with tempfile.TemporaryDirectory(prefix="ankang-report-") as scratch:
+        mlflow.log_artifacts(str(write_summary(kind, card, Path(scratch))), artifact_path="report")
+    training_config = card.get("training") or card.get("training_config") or {}
+    tracking.log_json(json.loads(json.dumps(training_config, default=str)), "training_config.json")
+    return register_model_dir(kind, model_dir)
