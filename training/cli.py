@@ -24,7 +24,8 @@ VERB_HELP = {
 }
 
 # Modules that register sub-commands; each defines `register(verb: Callable[[str], SubParsers])`.
-COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands", "training.lifecycle.commands")
+COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands", "training.lifecycle.commands",
+                                     "training.reviews.commands")
 
 
 class _Verbs:

@@ -1,11 +1,6 @@
 """Safety officers' review workflow: cases, the urgency queue, decisions, near-duplicate groups.
 
-Serving-side only (SQLAlchemy, Alembic, numpy, Pillow, Starlette); `training.reviews` exports
-the decisions as training labels.
+Serving-side only (SQLAlchemy, Alembic, numpy, Pillow, Starlette): `store.ReviewStore` keeps
+cases and decisions, `app` serves the queue API (/v1/review) and the page (/review);
+`training.reviews` exports the decisions as training labels.
 """
-
-from serving.review.decisions import DECISIONS, Decision, parse_decision
-from serving.review.settings import ReviewSettings
-from serving.review.store import ReviewStore
-
-__all__ = ["DECISIONS", "Decision", "ReviewSettings", "ReviewStore", "parse_decision"]

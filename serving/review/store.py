@@ -85,6 +85,10 @@ class ReviewStore:
         settings = settings or ReviewSettings.from_env()
         return cls(database_url=settings.database_url, photo_dir=settings.photo_dir, keep_gps=settings.keep_gps)
 
+    @staticmethod
+    def photos_of(photo_dir: str | Path, *, keep_gps: bool = False) -> PhotoStore:
+        return PhotoStore(photo_dir, keep_gps=keep_gps)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -1,0 +1,128 @@
+"""Reviewed photos and their corrected labels, in the format of datasets/site-hazard-photos.
+
+Label rules (latest decision per case; blank = the reviewer said nothing about that type):
+  confirm, rectified   the model's flagged types → 1, every other type blank
+  correct              the listed types → 1, the model's other trained types → 0, the rest blank
+  dismiss              every type the model was trained on → 0
+Images are re-encoded like the photo set (EXIF orientation applied, RGB, longest side ≤ 448 px,
+JPEG quality 85, no metadata) and named by the first 16 hex digits of their SHA-1. Splits are
+assigned per near-duplicate group from a seeded hash of the group id, so a group never straddles
+splits and a group keeps its split in later exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PIL import Image
+
+from serving.review.photos import PhotoStore, atomic_write
+from serving.review.settings import ReviewSettings
+from serving.review.store import ReviewStore
+from serving.taxonomy import TAXONOMY_PATH
+
+SOURCE = "review"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    out: Path
+    database_url: str
+    photo_store: Path
+    seed: int = 20261126
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    max_side: int = 448
+    quality: int = 85
+
+
+def photo_set_flags(path: Path = TAXONOMY_PATH) -> list[str]:
+    """The manifest's flag columns: the taxonomy types marked `in_photo_set`, in taxonomy order."""
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))["types"]
+    return [entry["id"] for entry in entries if entry.get("in_photo_set")]
+
+
+def labels_for(decision: str, hazards: list[str], trained: list[str], flags: list[str]) -> dict[str, str]:
+    """One manifest row's flag cells ("1", "0" or "") for a case's latest decision."""
+    present = set(hazards)
+    if decision in ("confirm", "rectified"):
+        return {flag: "1" if flag in present else "" for flag in flags}
+    if decision == "correct":
+        return {flag: "1" if flag in present else ("0" if flag in trained else "") for flag in flags}
+    if decision == "dismiss":
+        return {flag: "0" if flag in trained else "" for flag in flags}
+    raise ValueError(f"unknown decision {decision!r}")
+
+
+def split_for(group: str, *, seed: int, val_fraction: float, test_fraction: float) -> str:
+    draw = int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()[:12], 16) / 16**12
+    if draw < test_fraction:
+        return "test"
+    return "val" if draw < test_fraction + val_fraction else "train"
+
+
+def reencode(photos: PhotoStore, digest: str, *, max_side: int, quality: int) -> tuple[bytes, int, int]:
+    image = photos.open_image(digest)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue(), image.width, image.height
+
+
+def manifest_row(case: dict[str, Any], config: ExportConfig, flags: list[str]) -> dict[str, Any] | None:
+    cells = labels_for(case["decision"], case["decided_hazards"], case["labels"], flags)
+    if not any(cells.values()):
+        return None  # nothing the photo set's columns can say
+    data, width, height = reencode(ReviewStore.photos_of(config.photo_store), case["photo_sha256"],
+                                   max_side=config.max_side, quality=config.quality)
+    name = f"images/{SOURCE}/{hashlib.sha1(data).hexdigest()[:16]}.jpg"
+    atomic_write(config.out / name, data)
+    group = f"{SOURCE}:{case['group_id']}"
+    split = split_for(group, seed=config.seed, val_fraction=config.val_fraction, test_fraction=config.test_fraction)
+    return {"image": name, "source": SOURCE, "group": group, "split": split, "width": width, "height": height, **cells}
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buffer.getvalue().encode("utf-8"))
+
+
+def export_reviews(config: ExportConfig) -> dict[str, Any]:
+    """Write manifest.csv, reviews.csv (who decided what) and images/review/ into config.out."""
+    from tqdm import tqdm
+
+    store = ReviewStore(database_url=config.database_url, photo_dir=config.photo_store)
+    try:
+        cases = store.reviewed()
+    finally:
+        store.close()
+    flags = photo_set_flags()
+    rows, audit, skipped = {}, [], 0
+    for case in tqdm(cases, desc="export reviews", unit="photo"):
+        row = manifest_row(case, config, flags)
+        if row is None:
+            skipped += 1
+            continue
+        rows[row["image"]] = row  # identical photos: the later decision wins
+        audit.append({"image": row["image"], "photo_id": case["photo_id"], "decision": case["decision"],
+                      "hazards": " ".join(case["decided_hazards"]), "reviewer": case["reviewer"],
+                      "decided_at": case["decision_at"].isoformat(timespec="seconds") + "Z",
+                      "model_version": case["model_version"]})
+    columns = ["image", "source", "group", "split", "width", "height", *flags]
+    ordered = sorted(rows.values(), key=lambda row: row["image"])
+    config.out.mkdir(parents=True, exist_ok=True)
+    write_csv(config.out / "manifest.csv", ordered, columns)
+    write_csv(config.out / "reviews.csv", audit, list(audit[0]) if audit else ["image"])
+    return {"photos": len(ordered), "skipped_no_photo_set_label": skipped,
+            "splits": dict(Counter(row["split"] for row in ordered)),
+            "decisions": dict(Counter(case["decision"] for case in cases))}
