@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 _MARKUP = re.compile(rb"<(?:script|html|body|iframe|svg|object|embed|\?php)[\s>/]", re.IGNORECASE)
 # In JPEG entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
+# What Pillow's parsers raise on malformed input (found by tests/serving/test_fuzz_images.py): all mean "corrupt".
+_MALFORMED = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError, ZeroDivisionError)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
         raise InputError(field, f"the image declares {size}; the limit is {limits.max_pixels} pixels",
                          status_code=413) from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, *_MALFORMED) as exc:
         raise InputError(field, f"the {kind} header cannot be read: {exc}", status_code=422) from None
     width, height = image.size
     if width * height > limits.max_pixels:
@@ -130,8 +133,12 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
         )
     if min(width, height) < limits.min_side:
         raise InputError(field, f"the image is {width}x{height}; each side must be at least {limits.min_side} px")
-    if getattr(image, "n_frames", 1) > 1:
-        raise InputError(field, f"animated images are not accepted ({image.n_frames} frames); send one still photo")
+    try:
+        frames = getattr(image, "n_frames", 1)
+    except _MALFORMED as exc:
+        raise InputError(field, f"the {kind} frame data cannot be read: {exc}") from None
+    if frames > 1:
+        raise InputError(field, f"animated images are not accepted ({frames} frames); send one still photo")
     return image
 
 
@@ -142,7 +149,7 @@ def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = Ima
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except _MALFORMED as exc:
         raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
     return image.convert("RGB")
 
