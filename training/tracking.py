@@ -64,7 +64,7 @@ def params_of(config: dict) -> dict[str, str]:
     """MLflow params (strings of at most 6000 characters) for a training config."""
     params = {}
     for key, value in flatten(config):
-        text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, tuple)) else str(value)
+        text = json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, (list, tuple)) else str(value)
         params[key] = text[:MAX_PARAM_CHARS]
     return params
 

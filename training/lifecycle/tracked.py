@@ -36,15 +36,15 @@ def track_train_commands(verbs) -> None:
     train = verbs("train")
     wrapped: set[int] = set()
     for noun, parser in train.choices.items():
-        if noun not in KINDS or id(parser) in wrapped:
+        kind = KINDS.get(noun.split("-")[0])  # photo, photo-resolution-study -> photo
+        if kind is None or id(parser) in wrapped:
             continue
         wrapped.add(id(parser))
-        kind = KINDS[noun]
         group = parser.add_argument_group("experiment tracking")
         group.add_argument("--track", action=argparse.BooleanOptionalAction, default=True,
                            help="log to MLflow and register a challenger version (default: on)")
         group.add_argument("--experiment", default="ankang", help="MLflow experiment name (default: ankang)")
-        parser.epilog = EPILOG.format(name=kind.registered_name, dir=kind.dir_name, noun=noun)
+        parser.epilog = EPILOG.format(name=kind.registered_name, dir=kind.dir_name, noun=kind.noun)
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
         parser.set_defaults(func=functools.partial(run_tracked, original=parser.get_default("func"), kind=kind))
 
