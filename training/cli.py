@@ -25,7 +25,7 @@ VERB_HELP = {
 
 # Modules that register sub-commands; each defines `register(verb: Callable[[str], SubParsers])`.
 COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands", "training.lifecycle.commands",
-                                     "training.reviews.commands")
+                                     "training.reviews.commands", "training.quantize_commands")
 
 
 class _Verbs:
