@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-DHASH_THRESHOLD = 10
+# 4 bits: recompressed, downscaled and brightened re-reports stay within it (≥ 96 %), while only 1.7 %
+# of the photo set's photos come that close to a photo of another group (dhash_threshold.csv).
+DHASH_THRESHOLD = 4
 _BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
 
 

@@ -73,7 +73,7 @@ def _conditions(query: QueueFilter, *, with_status: bool) -> list[Any]:
         conditions.append(cases.c.status.in_(tuple(STATUS_AFTER.values())))
     elif with_status and query.status != "all":
         conditions.append(cases.c.status == query.status)
-    if query.hazard:
+    if query.hazard:  # EXISTS probes the flags' primary key per entry of the covering queue index
         flags = sa.select(case_flags.c.photo_id).where(
             case_flags.c.photo_id == cases.c.photo_id, case_flags.c.hazard == query.hazard)
         conditions.append(flags.exists())

@@ -89,7 +89,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0001"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0002"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -193,3 +193,27 @@ def test_cam_grid_round_trips(store):
     labels, grid, _ = store.cam(case)
     assert labels == ["missing_helmet", "fire_smoke", "wet_floor"]
     np.testing.assert_allclose(grid, np.arange(48, dtype=np.float32).reshape(3, 4, 4), rtol=1e-3)
+
+
+def test_an_older_schema_is_upgraded_in_place(database_url, tmp_path):
+    """A store at revision 0001 with a case in it reaches head at start-up and keeps its case."""
+    from alembic import command
+    from alembic.config import Config
+
+    from serving.review.store import MIGRATIONS_DIR, create_engine
+
+    engine = create_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    engine.dispose()
+    old = ReviewStore(database_url=database_url, photo_dir=tmp_path / "p", run_migrations=False)
+    case = add(old, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
+    old.close()
+    store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "p")
+    columns = next(i for i in sa.inspect(store.engine).get_indexes("review_cases") if i["name"] == "ix_review_cases_queue")
+    assert "photo_id" in str(columns["column_names"]) or "photo_id" in str(columns.get("expressions"))
+    assert store.queue(QueueFilter())["items"][0]["photo_id"] == case
+    store.close()

@@ -249,6 +249,7 @@ async function start() {
   $("#more").addEventListener("click", () => loadQueue({ append: true }));
   document.addEventListener("keydown", onKey);
   await loadQueue().catch((error) => { $("#queue-summary").textContent = error.message; });
+  document.body.dataset.readyMs = String(Math.round(performance.now()));  // benchmarks/review_queue.py reads it
   document.body.dataset.ready = "true";
 }
 
