@@ -156,30 +156,40 @@ def decide_once(page) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def query_plan(store: ReviewStore) -> list[str]:
+    explain = "EXPLAIN QUERY PLAN" if store.engine.dialect.name == "sqlite" else "EXPLAIN"
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            f"{explain} SELECT photo_id FROM review_cases WHERE status = 'open' "
+            "ORDER BY severity_rank DESC, top_probability DESC, created_at, photo_id LIMIT 50").all()
+    return [str(row[-1]) for row in rows]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000, help="open cases to seed (default: %(default)s)")
     parser.add_argument("--decisions", type=int, default=20, help="keyboard decisions to time (default: %(default)s)")
+    parser.add_argument("--database", default=None,
+                        help="an empty review database URL, e.g. PostgreSQL (default: a fresh SQLite file)")
     args = parser.parse_args()
     work = RESULTS_DIR.parent / "var" / "review_queue"
     shutil.rmtree(work, ignore_errors=True)
-    store = ReviewStore(database_url=f"sqlite:///{work / 'review.db'}", photo_dir=work / "photos")
+    store = ReviewStore(database_url=args.database or f"sqlite:///{work / 'review.db'}", photo_dir=work / "photos")
     photos = sample_photos(40)
     seed(store, args.cases, photos)
     measurements = query_measurements(store, args.cases)
-    with store.engine.connect() as connection:
-        plan = connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT photo_id FROM review_cases WHERE status = 'open' "
-            "ORDER BY severity_rank DESC, top_probability DESC, created_at, photo_id LIMIT 50").all()
+    plan = query_plan(store)
     server, base_url = serve(store)
     try:
         measurements += browser_measurements(base_url, args.cases, args.decisions)
     finally:
         server.should_exit = True
     measurements.append(record_measurement(store, photos, args.cases + args.decisions))
+    store_dialect = store.engine.dialect.name
     store.close()
-    save_results("review_queue", measurements, notes={"sqlite_query_plan": [row[-1] for row in plan],
-                                                      "cases": args.cases, "server": "uvicorn, review apps only"})
+    name = "review_queue" if store_dialect == "sqlite" else f"review_queue_{store_dialect}"
+    save_results(name, measurements, notes={"query_plan": plan, "cases": args.cases, "database": store_dialect,
+                                            "server": "uvicorn, review apps only (no BentoML, no auth)"})
     return 0
 
 
