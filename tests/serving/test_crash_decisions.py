@@ -1,0 +1,182 @@
+"""Crash safety: SIGKILL the real server while reviewers write decisions; every acknowledged one survives.
+
+Starts `bentoml serve serving.service:Ankang` (as `make run` does, auth on, toy photo model),
+assesses photos to create review cases, writes decisions from several threads, kills the whole
+process group mid-way, restarts on the same data directory, and checks that every decision
+answered with a 2xx is there and that SQLite's `PRAGMA integrity_check` says ok.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.serving.conftest import encode_image
+from tests.toy_models import write_toy_photo_model
+
+pytestmark = pytest.mark.slow
+BENTOML = Path(sys.executable).with_name("bentoml")
+INTAKE, REVIEWER = "intake-crash-key-1c9e7a", "reviewer-crash-key-8b2f4d"
+WRITERS, CASES, KILL_AFTER_ACKS = 8, 16, 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_seconds: float = 120) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
+
+
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base_url, process)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def create_cases(base_url: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {INTAKE}"}
+    ids = []
+    for index in range(CASES):
+        photo = encode_image((255, (index * 37) % 256, 0), size=(64 + index, 48))
+        response = httpx.post(f"{base_url}/v1/photos/assess", files={"photo": ("p.jpg", photo, "image/jpeg")},
+                              data={"site_id": "crash"}, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["photo_id"])
+    return ids
+
+
+class DecisionWriters:
+    """Threads that post decisions with unique comments and remember which ones got a 2xx."""
+
+    def __init__(self, base_url: str, cases: list[str]):
+        self.base_url, self.cases = base_url, cases
+        self.acknowledged: set[str] = set()
+        self.lock, self.stop = threading.Lock(), threading.Event()
+
+    def write(self, writer: int) -> None:
+        headers = {"Authorization": f"Bearer {REVIEWER}", "X-Reviewer": f"crash-{writer}"}
+        with httpx.Client(timeout=10) as client:
+            for sequence in range(100_000):
+                if self.stop.is_set():
+                    return
+                comment = f"w{writer}-n{sequence}"
+                case = self.cases[(writer * 7 + sequence) % len(self.cases)]
+                try:
+                    response = client.post(f"{self.base_url}/v1/review/{case}", headers=headers,
+                                           json={"decision": "confirm", "comment": comment})
+                except httpx.HTTPError:
+                    return  # the server is gone: this decision was never acknowledged
+                if 200 <= response.status_code < 300:
+                    with self.lock:
+                        self.acknowledged.add(comment)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acknowledged)
+
+
+def stored_comments(base_url: str, cases: list[str]) -> set[str]:
+    headers = {"Authorization": f"Bearer {REVIEWER}"}
+    comments = set()
+    for case in cases:
+        response = httpx.get(f"{base_url}/v1/review/{case}", headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        comments |= {entry["comment"] for entry in response.json()["history"]}
+    return comments
+
+
+def test_acknowledged_decisions_survive_sigkill(tmp_path):
+    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
+           "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}",
+           "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo"))}
+    with served(env) as (base_url, process):
+        cases = create_cases(base_url)
+        writers = DecisionWriters(base_url, cases)
+        with ThreadPoolExecutor(WRITERS) as pool:
+            for writer in range(WRITERS):
+                pool.submit(writers.write, writer)
+            deadline = time.monotonic() + 60
+            while writers.count() < KILL_AFTER_ACKS and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.killpg(process.pid, signal.SIGKILL)  # mid-write: requests are in flight on every thread
+            process.wait(timeout=30)
+            writers.stop.set()
+    acknowledged = writers.acknowledged
+    assert len(acknowledged) >= KILL_AFTER_ACKS
+    with served(env) as (base_url, _):
+        found = stored_comments(base_url, cases)
+    print(f"acknowledged {len(acknowledged)}, found after restart {len(found)}")
+    assert acknowledged <= found, f"lost {len(acknowledged - found)} acknowledged decisions"
+    with sqlite3.connect(tmp_path / "var" / "review" / "review.db") as database:
+        assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_tampered_model_refuses_to_start(tmp_path):
+    """BentoML respawns a worker whose startup fails, so "refuses" means: never ready, and says why."""
+    model_dir = write_toy_photo_model(tmp_path / "models" / "hazard_photo")
+    with open(model_dir / "model.onnx", "ab") as handle:
+        handle.write(b"\0")  # one byte appended: the card's sha256 no longer matches
+    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
+           "ANKANG_API_KEYS": f"intake:{INTAKE}", "ANKANG_PHOTO_MODEL_DIR": str(model_dir)}
+    port, log_path = free_port(), tmp_path / "server.log"
+    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, refused, was_ready = time.monotonic() + 90, False, False
+        while time.monotonic() < deadline and not refused:
+            time.sleep(0.5)
+            was_ready |= ready(f"http://127.0.0.1:{port}")
+            refused = "so the service refuses to load it" in log_path.read_text(errors="replace")
+        was_ready |= ready(f"http://127.0.0.1:{port}")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert refused, log_path.read_text(errors="replace")[-2000:]
+    assert not was_ready
+    assert "ModelIntegrityError" in log_path.read_text(errors="replace")
