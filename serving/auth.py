@@ -510,7 +510,7 @@ class ApiKeyAuth:
         if not self.keys.has_keys():
             return None, _Denial(401, "no API keys are configured on this server; an operator must create one "
                                       "with `ankang keys create --role ROLE`")
-        principal, denial = self._identify(scope)
+        principal, denial = self._identify(scope, sessions=needed == "reviewer")
         if denial is not None:
             return None, denial
         if not role_allows(principal.role, needed):
@@ -518,12 +518,13 @@ class ApiKeyAuth:
                                       f"{scope.get('path')} needs role '{needed}'")
         return principal, None
 
-    def _identify(self, scope: Scope) -> tuple[Principal | None, _Denial | None]:
+    def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
+        """By API key header; by review-page session cookie only on review paths (sessions are for the page)."""
         key = presented_key(scope)
         if key is not None:
             principal = self.keys.authenticate(key) if key else None
             return (principal, None) if principal else (None, _Denial(401, "the API key is not valid"))
-        cookie = _cookies(scope).get(SESSION_COOKIE)
+        cookie = _cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
             return None, _Denial(401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, "
                                       "or sign in at /review/sign-in")

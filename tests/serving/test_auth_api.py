@@ -222,3 +222,22 @@ def test_require_role_raises_input_errors():
     with pytest.raises(InputError, match="this key has role 'intake'; this needs role 'reviewer'"):
         require_role(FakeRequest(parse_principal("k1", "intake")), "reviewer")
     assert require_role(FakeRequest(parse_principal("k2", "admin")), "reviewer").key_id == "k2"
+
+
+def test_review_page_session_decides_on_the_real_review_api(secured):
+    case = assess(secured, bearer("intake")).json()["photo_id"]
+    signed_in = secured.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": "/review"},
+                             follow_redirects=False)
+    assert signed_in.status_code == 303
+    try:
+        assert secured.get("/review/").status_code == 200
+        without_token = secured.post(f"/v1/review/{case}", json={"decision": "confirm"})
+        assert without_token.status_code == 403 and without_token.json()["error"]["field"] == "csrf"
+        decided = secured.post(f"/v1/review/{case}", json={"decision": "confirm"},
+                               headers={"X-CSRF-Token": secured.cookies["ankang_csrf"]})
+        assert decided.status_code == 201, decided.text
+        history = secured.get(f"/v1/review/{case}").json()["history"]
+        assert [entry["reviewer"] for entry in history] == ["key:env-2"]
+        assert assess(secured).status_code == 401  # a reviewer session is not an intake key
+    finally:
+        secured.cookies.clear()
