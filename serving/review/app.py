@@ -13,9 +13,10 @@ from typing import Any, Awaitable, Callable
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from serving.errors import InputError
@@ -115,7 +116,21 @@ async def get_taxonomy(_request: Request) -> Response:
     return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
 
 
-review_api = Starlette(routes=[
+async def not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    message = "no such review endpoint; see GET /v1/review/queue, GET|POST /v1/review/{photo_id}"
+    if status == 405:
+        message = f"{request.method} is not allowed here; see GET /v1/review/queue, GET|POST /v1/review/{{photo_id}}"
+    return JSONResponse(InputError("path", message).to_dict(), status_code=status)
+
+
+async def unknown_path(request: Request) -> Response:
+    """JSON instead of Starlette's plain-text 404 (or 405 when the path exists for another method)."""
+    known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in review_api.routes[:-1])
+    return await not_found(request, HTTPException(405 if known else 404))
+
+
+review_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
     Route("/queue", get_queue, methods=["GET"]),
     Route("/taxonomy", get_taxonomy, methods=["GET"]),
     Route("/{photo_id}", get_case, methods=["GET"]),
@@ -124,6 +139,7 @@ review_api = Starlette(routes=[
     Route("/{photo_id}/photo", image_route("display"), methods=["GET"]),
     Route("/{photo_id}/original", image_route("original"), methods=["GET"]),
     Route("/{photo_id}/heatmap/{hazard}", get_heatmap, methods=["GET"]),
+    Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ])
 
 

@@ -57,19 +57,22 @@ def parse_decision(body: Any) -> Decision:
 
 
 def reviewer_identity(headers: Mapping[str, str], body: Any, *, principal: Any = None) -> str:
-    """Who decides: an `X-Reviewer` header or the JSON `reviewer` field, else the API key's id.
+    """Who decides: the name from an `X-Reviewer` header or the JSON `reviewer` field, tied to the
+    API key that authenticated the request when there is one (serving/auth.py), e.g. `王工 [key:ab12cd34]`.
 
-    The one place to change when identities come only from API keys and roles (serving/auth.py).
+    The one place to change when identities come from somewhere else.
     """
-    reviewer = headers.get("x-reviewer") or (body.get("reviewer") if isinstance(body, dict) else None)
-    if not reviewer and getattr(principal, "via", "none") != "none":
-        reviewer = f"key:{principal.key_id}"
-    if not isinstance(reviewer, str) or not reviewer.strip():
+    declared = headers.get("x-reviewer") or (body.get("reviewer") if isinstance(body, dict) else None)
+    if declared is not None and (not isinstance(declared, str) or len(declared) > MAX_REVIEWER):
+        raise InputError("reviewer", f"reviewer must be text of at most {MAX_REVIEWER} characters")
+    declared = (declared or "").strip()
+    key_id = getattr(principal, "key_id", None) if getattr(principal, "via", "none") != "none" else None
+    if key_id:
+        return f"{declared} [key:{key_id}]" if declared else f"key:{key_id}"
+    if not declared:
         raise InputError("reviewer", "say who decides: send an X-Reviewer header or a JSON `reviewer` field",
                          status_code=401)
-    if len(reviewer) > MAX_REVIEWER:
-        raise InputError("reviewer", f"reviewer must be at most {MAX_REVIEWER} characters")
-    return reviewer.strip()
+    return declared
 
 
 def resolved_hazards(decision: Decision, flagged: list[str]) -> tuple[str, ...]:

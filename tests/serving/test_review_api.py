@@ -151,3 +151,21 @@ def test_the_page_and_its_assets_are_served(api):
     assert api.get("/review/static/review.css").headers["content-type"].startswith("text/css")
     types = api.get("/v1/review/taxonomy").json()["types"]
     assert {"type": "fire_smoke", "name_zh": "明火烟雾"}.items() <= types[2].items()
+
+
+def test_unknown_review_paths_and_methods_answer_in_json(api):
+    response = api.get("/v1/review/abc/nothing/here")
+    assert response.status_code == 404 and response.json()["error"]["field"] == "path"
+    response = api.delete("/v1/review/queue")
+    assert response.status_code == 405 and "DELETE is not allowed" in response.json()["error"]["message"]
+
+
+def test_an_authenticated_key_is_part_of_the_reviewer_identity():
+    from serving.review.decisions import reviewer_identity
+
+    class Principal:
+        key_id, via = "ab12cd34", "session"
+
+    assert reviewer_identity({}, {"reviewer": "王工"}, principal=Principal()) == "王工 [key:ab12cd34]"
+    assert reviewer_identity({}, {}, principal=Principal()) == "key:ab12cd34"
+    assert reviewer_identity({"x-reviewer": "li"}, {}) == "li"
