@@ -390,8 +390,8 @@ def presented_key(scope: Scope) -> str | None:
     """The API key sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`, if any."""
     authorization = _header(scope, b"authorization")
     if authorization:
-        scheme, _, value = authorization.strip().partition(" ")
-        return value.strip() if scheme.lower() == "bearer" else ""
+        parts = authorization.split(None, 1)
+        return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
     api_key = _header(scope, b"x-api-key")
     return api_key.strip() if api_key is not None else None
 
@@ -442,6 +442,37 @@ def _safe_next(value: str) -> str:
     return value if re.fullmatch(r"/review(/[A-Za-z0-9/_.-]*)?", value or "") and "//" not in value and ".." not in value else "/review"
 
 
+class FailureLimiter:
+    """At most `limit` failed sign-ins per client address in a sliding `window` of seconds.
+
+    Keys are long random secrets, so this is about noise and weak development keys; behind a
+    reverse proxy every client shares the proxy's address, so keep the limit generous.
+    """
+
+    def __init__(self, *, limit: int = 20, window: float = 600.0):
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        recent = [moment for moment in self._failures.get(client, []) if now - moment < self.window]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def blocked(self, client: str, *, now: float | None = None) -> bool:
+        return len(self._recent(client, now or time.monotonic())) >= self.limit
+
+    def fail(self, client: str, *, now: float | None = None) -> None:
+        moment = now or time.monotonic()
+        self._failures[client] = [*self._recent(client, moment), moment]
+
+
+def _client(scope: Scope) -> str:
+    return str((scope.get("client") or ("unknown", 0))[0])
+
+
 class ApiKeyAuth:
     """Checks every request's key (or review-page session) against the role its path needs."""
 
@@ -451,6 +482,7 @@ class ApiKeyAuth:
         self._fixed = (enabled, keys) if enabled is not None and keys is not None else None
         self._env: tuple[str | None, ...] | None = None
         self._signer = signer
+        self.sign_in_limiter = FailureLimiter()
         self._settings()
         self._log_startup()
 
@@ -564,11 +596,15 @@ class ApiKeyAuth:
         if scope.get("method") != "POST" or not _same_origin(scope):
             await _Denial(403, "sign in from the review page itself", field="csrf").send(send)
             return
+        if self.sign_in_limiter.blocked(_client(scope)):
+            await _Denial(429, "too many failed sign-ins from this address; wait 10 minutes").send(send)
+            return
         body = await _read_body(receive, _MAX_SIGN_IN_BODY)
         form = parse_qs((body or b"").decode("utf-8", errors="replace"))
         next_path = _safe_next(form.get("next", [""])[0])
         principal = self.keys.authenticate(form.get("key", [""])[0].strip())
         if principal is None or not role_allows(principal.role, "reviewer"):
+            self.sign_in_limiter.fail(_client(scope))
             log.info("sign_in_failed", extra={"path": SIGN_IN_PATH})
             await self._sign_in_page(send, 401, next_path=next_path, message="That is not a valid reviewer key.")
             return
@@ -586,3 +622,28 @@ class ApiKeyAuth:
     async def _sign_out(self, send: Send) -> None:
         cookies = [(b"set-cookie", value.encode()) for value in cleared_cookies()]
         await _respond(send, 303, b"", b"text/plain", [(b"location", SIGN_IN_PATH.encode()), *cookies])
+
+
+_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                     (b"x-frame-options", b"DENY"))
+
+
+class SecurityHeaders:
+    """Adds nosniff, no-referrer and no-framing to every response (review photos must not leak or be sniffed)."""
+
+    def __init__(self, app: Callable):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in _SECURITY_HEADERS if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

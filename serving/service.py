@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from serving.auth import ApiKeyAuth
+from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.errors import InputError
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
@@ -127,6 +127,7 @@ class Ankang:
 
 # Outermost first: request ids and JSON logs, then keys and roles, then body limits.
 Ankang.add_asgi_middleware(RequestLog)
+Ankang.add_asgi_middleware(SecurityHeaders)
 Ankang.add_asgi_middleware(ApiKeyAuth)
 Ankang.add_asgi_middleware(
     BodySizeLimit,

@@ -241,3 +241,17 @@ def test_review_page_session_decides_on_the_real_review_api(secured):
         assert assess(secured).status_code == 401  # a reviewer session is not an intake key
     finally:
         secured.cookies.clear()
+
+
+def test_every_response_carries_security_headers(secured):
+    for response in (secured.get("/livez"), assess(secured), assess(secured, bearer("intake"))):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_repeated_failed_sign_ins_are_throttled(tmp_path):
+    client = review_stub(tmp_path)
+    statuses = [sign_in(client, f"guess-{attempt}").status_code for attempt in range(21)]
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    assert sign_in(client, KEYS["reviewer"]).status_code == 429  # even the right key waits out the window
