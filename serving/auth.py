@@ -228,7 +228,13 @@ class KeyStore:
         except FileNotFoundError:
             stamp = None
         if stamp != self._stamp:
-            self._file_keys = {record.key_id: record for record in read_keys_file(self.path)}
+            try:
+                self._file_keys = {record.key_id: record for record in read_keys_file(self.path)}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                # Deny rather than keep old keys: a half-edited file may be someone revoking a key.
+                log.error("keys_file_unreadable", extra={"path": str(self.path), "error": str(error),
+                                                         "hint": "file keys are ignored until it is fixed"})
+                self._file_keys = {}
             self._stamp = stamp
 
     def has_keys(self) -> bool:

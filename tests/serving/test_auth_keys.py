@@ -104,3 +104,13 @@ def test_pseudonym_is_stable_keyed_and_not_the_reporter(monkeypatch, tmp_path):
 def test_stored_key_compares_digests_not_text():
     _, record = new_key(role="intake")
     assert isinstance(record, StoredKey) and not record.matches("")
+
+
+def test_a_broken_keys_file_denies_instead_of_crashing(capsys, tmp_path):
+    keys_file = tmp_path / "api_keys.json"
+    key = create_key(capsys, keys_file, "intake")
+    store = KeyStore(env_keys=parse_env_keys("reviewer:env-reviewer-key"), path=keys_file)
+    assert store.authenticate(key) is not None
+    keys_file.write_text('{"keys": [{"id": "x"', encoding="utf-8")
+    assert store.authenticate(key) is None
+    assert store.authenticate("env-reviewer-key") == Principal("env-1", "reviewer")
