@@ -99,6 +99,7 @@ def run_promote(args: argparse.Namespace) -> int:
     from training.lifecycle.promote import promote
 
     kind, console = KINDS[args.kind_noun], Console()
+    console.width = max(console.width, 120)  # metric names stay on one line in pipes and CI logs
     report = args.report or REPORTS_DIR / f"promote-{kind.dir_name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     policy = PromotionPolicy(tolerance=args.tolerance, source_tolerance=args.source_tolerance)
     try:
