@@ -38,4 +38,7 @@ def hamming_to_many(value: int, others: np.ndarray) -> np.ndarray:
 
 
 def parse_hashes(hex_values: list[str]) -> np.ndarray:
-    return np.array([int(value, 16) for value in hex_values], dtype=np.uint64)
+    """16-hex-digit strings → uint64, in one pass over the joined bytes."""
+    if not hex_values:
+        return np.zeros(0, dtype=np.uint64)
+    return np.frombuffer(bytes.fromhex("".join(hex_values)), dtype=">u8").astype(np.uint64)

@@ -27,6 +27,7 @@ from serving.review.settings import ReviewSettings
 from serving.taxonomy import load_taxonomy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
 SEVERITY_RANK = {"urgent": 2, "review": 1, "clear": 0}
 
 
@@ -92,8 +93,11 @@ class ReviewStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _group_for(self, connection: sa.Connection, dhash: int) -> str | None:
-        rows = connection.execute(sa.select(cases.c.dhash, cases.c.group_id)).all()
+    def _group_for(self, connection: sa.Connection, dhash: int, created_at: dt.datetime) -> str | None:
+        """The group of the nearest recent photo within the threshold (ix_review_cases_recent_hash covers it)."""
+        rows = connection.execute(
+            sa.select(cases.c.dhash, cases.c.group_id).where(cases.c.created_at >= created_at - GROUP_WINDOW)
+        ).all()
         if not rows:
             return None
         distances = hamming_to_many(dhash, parse_hashes([row.dhash for row in rows]))
@@ -122,7 +126,7 @@ class ReviewStore:
             "width": image.width, "height": image.height, "dhash": to_hex(dhash),
         }
         with self.engine.begin() as connection:
-            row["group_id"] = self._group_for(connection, dhash) or photo_id
+            row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
             connection.execute(cases.insert().values(**row))
             if flagged:
                 connection.execute(case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in flagged])

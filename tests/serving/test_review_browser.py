@@ -135,3 +135,23 @@ def test_keyboard_confirm_and_correct_persist_after_reload(served):
     history = store.case(ids[1])["history"]
     assert [(h["decision"], h["hazards"], h["reviewer"]) for h in history] == [("correct", ["poor_housekeeping"], "王工")]
     assert store.case(ids[0])["history"][0]["hazards"] == ["fire_smoke"]
+
+
+def test_the_queue_keeps_going_past_the_first_page(served):
+    from playwright.sync_api import sync_playwright
+
+    base_url, _store, ids = served
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base_url}/review/?limit=2")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.locator(".case").count() == 2
+        page.fill("#reviewer", "李工")
+        page.locator("h1").click()
+        for expected_next in ids[1:3]:
+            page.keyboard.press("d")
+            page.wait_for_selector(f'.case.selected[data-photo-id="{expected_next}"]')
+        assert [node.get_attribute("data-photo-id") for node in page.locator(".case").all()] == ids[2:]
+        assert "2 例 cases" in page.inner_text("#queue-summary")
+        browser.close()

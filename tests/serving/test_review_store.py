@@ -89,7 +89,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0002"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0003"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -217,3 +217,11 @@ def test_an_older_schema_is_upgraded_in_place(database_url, tmp_path):
     assert "photo_id" in str(columns["column_names"]) or "photo_id" in str(columns.get("expressions"))
     assert store.queue(QueueFilter())["items"][0]["photo_id"] == case
     store.close()
+
+
+def test_a_scene_reported_again_after_the_group_window_starts_a_new_group(store):
+    first = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
+    next_week = add(store, {"fire_smoke": 0.9}, "urgent", minutes=7 * 24 * 60, pattern=1)
+    two_months_later = add(store, {"fire_smoke": 0.9}, "urgent", minutes=60 * 24 * 60, pattern=1)
+    assert store.case(next_week)["group_id"] == first
+    assert store.case(two_months_later)["group_id"] == two_months_later

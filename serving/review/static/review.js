@@ -46,13 +46,13 @@ function fillFilterForm() {
   for (const [key, value] of filters()) if (form.elements[key]) form.elements[key].value = value;
 }
 
-async function loadQueue({ append = false } = {}) {
+async function loadQueue({ append = false, keepSelection = false } = {}) {
   const params = filters();
   params.set("offset", append ? String(state.items.length) : "0");
   const page = await api(`/queue?${params}`);
   state.items = append ? state.items.concat(page.items) : page.items;
   state.total = page.total;
-  if (!append) state.selected = 0;
+  if (!append && !keepSelection) state.selected = 0;
   renderCounts(page.counts, params.get("status") || "open");
   renderQueue();
   await showSelected();
@@ -154,6 +154,10 @@ async function loadHistory(photoId) {
   const body = await api(`/${photoId}`).catch(() => null);
   const list = $("#detail .history");
   if (!body || !list || state.items[state.selected]?.photo_id !== photoId) return;
+  const others = body.group.filter((member) => member.photo_id !== photoId);
+  $("#detail .group-members").replaceChildren(...others.map((member) => el("img", {
+    src: `${API}/${member.photo_id}/thumb`, alt: member.status, title: `${STATUS_ZH[member.status] || ""} ${member.status}`,
+    className: `member ${member.status}`, width: 64, height: 48 })));
   list.replaceChildren(...body.history.map((h) => el("li", {
     textContent: `${h.created_at} ${h.reviewer}: ${h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
       `${h.comment ? " — " + h.comment : ""}${h.via_photo_id ? " (via group)" : ""}` })));
@@ -199,7 +203,11 @@ function afterDecision(result) {
   }
   renderQueue();
   bumpCounts(status, result.status, decided.size);
-  showSelected();
+  if (state.items.length - state.selected < 5 && state.items.length < state.total) {
+    loadQueue({ append: true, keepSelection: true });  // keep a reviewer going past the first page
+  } else {
+    showSelected();
+  }
 }
 
 function bumpCounts(from, to, n) {
