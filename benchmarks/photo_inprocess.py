@@ -35,6 +35,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads for onnxruntime and torch")
     parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure PyTorch eager inference of the same network")
+    parser.add_argument("--torch-photos", type=int, default=32, help="photos per PyTorch run (it is slow)")
+    parser.add_argument("--torch-repeats", type=int, default=2, help="timed PyTorch runs per configuration")
     parser.add_argument("--session-variants", action="store_true",
                         help="instead: model-only throughput under onnxruntime session options")
     parser.add_argument("--name", default=None, help="results file name (default: photo_inprocess[_variants])")
@@ -103,7 +105,7 @@ def torch_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
     card = ModelDir.load(model_dir).card
     photo_card = PhotoCard.from_model_dir(ModelDir.load(model_dir))
     network, tta = torch_network(card)
-    images = preprocess_all(photo_card, photos)
+    photos = photos[:args.torch_photos]
 
     def run(batch: np.ndarray) -> None:
         with torch.inference_mode():
@@ -119,10 +121,8 @@ def torch_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
     rows = []
     label = f"PyTorch eager {torch.__version__} ({photo_card.size[0]} px{', flip TTA' if tta else ''})"
     for batch in args.batches:
-        rows.append(timed_rate(pipeline(batch), repeats=args.repeats, unit="photos/s", batch=batch,
+        rows.append(timed_rate(pipeline(batch), repeats=args.torch_repeats, unit="photos/s", batch=batch,
                                name=f"{label}: decode + resize + torch, batch {batch}"))
-        rows.append(timed_rate(model_only_work(run, images, batch), repeats=args.repeats, unit="photos/s", batch=batch,
-                               name=f"{label}: torch only, batch {batch}"))
     return rows
 
 

@@ -42,7 +42,7 @@ class QuantizeConfig:
     calibration_method: str = "minmax"
     quant_format: str = "qdq"
     per_channel: bool = True
-    op_types: list[str] = field(default_factory=lambda: ["Conv", "Add"])
+    op_types: list[str] = field(default_factory=lambda: ["Conv", "Add", "Clip"])
     evaluate: bool = True
     speed_photos: int = 64
     speed_batch: int = 8
@@ -109,7 +109,7 @@ def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method
         quantize_static(
             str(prepared), str(partial), reader,
             quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-            op_types_to_quantize=op_types or ["Conv", "Add"], per_channel=per_channel,
+            op_types_to_quantize=op_types or ["Conv", "Add", "Clip"], per_channel=per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                               "entropy": CalibrationMethod.Entropy}[method],

@@ -1,0 +1,132 @@
+"""Photo API over HTTP: p50/p99 latency and throughput at 1, 8 and 32 concurrent clients.
+
+    .venv/bin/python benchmarks/photo_http.py                       # starts `bentoml serve` itself
+    .venv/bin/python benchmarks/photo_http.py --server-env ANKANG_MAX_BATCH_SIZE=8 --name photo_http_b8
+    .venv/bin/python benchmarks/photo_http.py --url http://127.0.0.1:3000 --api-key KEY   # a running server
+
+An asyncio httpx load generator: each client uploads test photos (multipart `photo`) to
+`POST /v1/photos/assess` back to back for `--seconds`; every level runs `--repeats` times and
+the median of each statistic is reported, with the ratio to the in-process pipeline's
+throughput from `benchmarks/results/photo_inprocess.json` (same photos, same batch size) and the
+service's resident memory (all its processes) after the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (RESULTS_DIR, Measurement, loadavg, percentile, photo_bytes, save_results,  # noqa: E402
+                               served)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients")
+    parser.add_argument("--seconds", type=float, default=15.0, help="load duration of one run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per concurrency level (median reported)")
+    parser.add_argument("--photos", type=int, default=64, help="test photos cycled through by the clients")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment for the started server, e.g. ANKANG_MAX_BATCH_SIZE=8 (repeatable)")
+    parser.add_argument("--url", default=None, help="use this running server instead of starting one")
+    parser.add_argument("--api-key", default=None, help="intake API key for --url")
+    parser.add_argument("--name", default="photo_http", help="results file name in benchmarks/results/")
+    return parser
+
+
+async def client(http, url: str, photos: list[bytes], offset: int, stop_at: float, latencies: list[float],
+                 errors: list[int]) -> None:
+    index = offset
+    while time.perf_counter() < stop_at:
+        data = photos[index % len(photos)]
+        index += 1
+        start = time.perf_counter()
+        response = await http.post(url, files={"photo": ("site.jpg", data, "image/jpeg")})
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - start)
+        else:
+            errors.append(response.status_code)
+
+
+async def one_run(base_url: str, headers: dict, photos: list[bytes], *, concurrency: int, seconds: float) -> dict:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=120) as http:
+        url = base_url + "/v1/photos/assess"
+        warm_until = time.perf_counter() + 2.0
+        await asyncio.gather(*(client(http, url, photos, i, warm_until, [], []) for i in range(concurrency)))
+        latencies, errors = [], []
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http, url, photos, i * 7, start + seconds, latencies, errors)
+                               for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    if not latencies:
+        raise RuntimeError(f"every request failed (HTTP {sorted(set(errors))}); see the server log")
+    return {"throughput": len(latencies) / elapsed, "p50_ms": 1000 * percentile(latencies, 50),
+            "p99_ms": 1000 * percentile(latencies, 99), "requests": len(latencies), "errors": errors}
+
+
+def inprocess_rate(batch: int) -> float | None:
+    """In-process decode + resize + onnxruntime photos/s at `batch` from the last photo_inprocess run."""
+    path = RESULTS_DIR / "photo_inprocess.json"
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())["measurements"]
+    matches = [row["median"] for row in rows if "decode + resize + onnxruntime" in row["name"]
+               and row.get("batch") == batch and "int8" not in row["name"]]
+    return matches[0] if matches else None
+
+
+def level_rows(base_url: str, headers: dict, photos: list[bytes], args, label: str) -> list[Measurement]:
+    rows = []
+    for concurrency in args.concurrency:
+        runs = [asyncio.run(one_run(base_url, headers, photos, concurrency=concurrency, seconds=args.seconds))
+                for _ in range(args.repeats)]
+        throughput = [run["throughput"] for run in runs]
+        reference = inprocess_rate(min(concurrency, 32))
+        extra = {"concurrency": concurrency, "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
+                 "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
+                 "requests": sum(r["requests"] for r in runs), "config": label,
+                 "failed": sum(len(r["errors"]) for r in runs),
+                 "failed_status": sorted({code for r in runs for code in r["errors"]}),
+                 "inprocess_photos_per_s": reference,
+                 "ratio_to_inprocess": round(statistics.median(throughput) / reference, 3) if reference else None}
+        rows.append(Measurement(name=f"{label}: {concurrency} concurrent clients", unit="photos/s",
+                                runs=throughput, extra=extra, load=loadavg()))
+        print(f"  {concurrency:>3} clients: {extra['p50_ms']} ms p50, {extra['p99_ms']} ms p99, "
+              f"{statistics.median(throughput):.1f} photos/s (x{extra['ratio_to_inprocess']} of in-process), "
+              f"{extra['failed']} failed {extra['failed_status']}")
+    return rows
+
+
+def main(args: argparse.Namespace) -> int:
+    photos = photo_bytes(split="test", count=args.photos)
+    env = dict(item.split("=", 1) for item in args.server_env)
+    label = "photo API" + (f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)")
+    if args.url:
+        headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+        rows = level_rows(args.url.rstrip("/"), headers, photos, args, label)
+        save_results(args.name, rows, notes={"server": args.url})
+        return 0
+    with served(env=env) as server:
+        idle_mb = server.resident_mb()
+        rows = level_rows(server.base_url, server.headers, photos, args, label)
+        loaded_mb = server.resident_mb()
+    rows.append(Measurement(name=f"{label}: resident memory, idle / after load", unit="MB",
+                            runs=[idle_mb, loaded_mb], extra={"idle_mb": round(idle_mb), "loaded_mb": round(loaded_mb)}))
+    save_results(args.name, rows, notes={"server_env": env, "photos": len(photos), "seconds_per_run": args.seconds})
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main(get_args_parser().parse_args()))
