@@ -16,10 +16,21 @@ def session_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def spinning_setting() -> str:
+    """`ANKANG_ORT_SPINNING`: "1" lets idle intra-op threads spin (onnxruntime's default), "0" not."""
+    value = os.environ.get("ANKANG_ORT_SPINNING", "1").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"ANKANG_ORT_SPINNING must be 0 or 1, not {value!r}")
+    return value
+
+
 def create_session(model_path: Path, *, intra_op_threads: int | None = None) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads or session_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle intra-op threads busy-wait by default; on shared cores that spinning steals CPU from
+    # the API process's photo decoding. `ANKANG_ORT_SPINNING=0|1` (benchmarks/README.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning_setting())
     return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
