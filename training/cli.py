@@ -24,8 +24,9 @@ VERB_HELP = {
 }
 
 # Modules that register sub-commands; each defines `register(verb: Callable[[str], SubParsers])`.
-COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.keys.commands", "training.lifecycle.commands",
-                                     "training.reviews.commands", "training.quantize_commands")
+COMMAND_MODULES: tuple[str, ...] = ("training.photo.commands", "training.risk.commands", "training.keys.commands",
+                                     "training.lifecycle.commands", "training.reviews.commands",
+                                     "training.quantize_commands")
 
 
 class _Verbs:

@@ -1,0 +1,472 @@
+"""Labor-relation risk tiering in serving: schema-driven validation, ONNX scoring, policy floors, reasons.
+
+Imports onnxruntime, numpy, pandas and yaml only. Everything is vectorised over the batch: a column
+is validated with numpy/pandas operations, the whole batch goes through one InferenceSession run.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from serving.errors import InputError
+from serving.modelcard import DATASETS_DIR, ModelDir
+
+POLICY_PATH = DATASETS_DIR / "labor_risk" / "policy_floors.yaml"
+MAX_JSON_ENTERPRISES = 10_000
+MAX_FILE_ROWS = 200_000
+MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_LISTED_ERRORS = 50
+TOP_REASONS = 3
+REASONS_INPUT = "with_reasons"
+NUMERIC_TYPES = ("integer", "number", "boolean")
+_TRUE_TEXT = {"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    description: str = ""
+    categories: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    exclusive_min: float | None = None
+    risk_direction: int | None = None
+    required: bool = False
+    feature: bool = True
+
+
+@dataclass(frozen=True)
+class RiskSchema:
+    """The enterprise profile: field types, ranges and categories (datasets/labor_risk/schema.yaml)."""
+
+    id_field: str
+    fields: dict[str, FieldSpec]
+    tiers: tuple[int, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RiskSchema":
+        specs = {name: FieldSpec(name=name, **{k: tuple(v) if k == "categories" else v for k, v in spec.items()})
+                 for name, spec in raw["fields"].items()}
+        return cls(id_field=raw["id_field"], fields=specs, tiers=tuple(raw["tiers"]), raw=raw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RiskSchema":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+    @property
+    def features(self) -> list[str]:
+        return [name for name, spec in self.fields.items() if spec.feature]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [name for name in self.features if self.fields[name].type in NUMERIC_TYPES]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [name for name in self.features if self.fields[name].type == "category"]
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        return {name: list(self.fields[name].categories) for name in self.categorical_features}
+
+
+@dataclass(frozen=True)
+class FloorRule:
+    id: str
+    description: str
+    field: str
+    op: str
+    value: Any
+    min_tier: int
+
+    def fires(self, column: np.ndarray) -> np.ndarray:
+        if self.op == "eq":
+            return column == self.value
+        if self.op == "in":
+            return np.isin(column, list(self.value))
+        if self.op == "ge":
+            return column >= self.value
+        if self.op == "gt":
+            return column > self.value
+        raise ValueError(f"policy rule {self.id}: unknown op {self.op!r}; use eq, in, ge or gt")
+
+
+def load_policy(path: str | Path = POLICY_PATH) -> list[FloorRule]:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return [FloorRule(id=r["id"], description=r["description"], field=r["when"]["field"], op=r["when"]["op"],
+                      value=r["when"]["value"], min_tier=int(r["min_tier"])) for r in raw["rules"]]
+
+
+@dataclass
+class ValidatedBatch:
+    """Typed columns: numeric features as float64 (NaN = missing), categories as object ("" = missing)."""
+
+    ids: np.ndarray
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    missing: np.ndarray  # (rows, features) bool, in schema feature order
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class BatchScores:
+    ids: np.ndarray
+    probabilities: np.ndarray
+    model_tier: np.ndarray
+    tier: np.ndarray
+    fired: np.ndarray  # (rows, rules) bool
+    contributions: np.ndarray  # (rows, features)
+    batch: ValidatedBatch
+
+
+@dataclass
+class _FieldErrors:
+    field: str
+    mask: np.ndarray
+    reason: str
+    column: pd.Series
+
+
+def _is_text(column: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(column.dtype) and column.dtype != object
+
+
+def _object_numbers(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Values and type-error mask of an object column holding a mix of Python values."""
+    def convert(value: Any) -> float:
+        if value is None or isinstance(value, (bool, np.bool_)):
+            return np.nan if value is None else np.inf * 0  # bool is a type error, marked below
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return float(value)
+        if text_cells and isinstance(value, str):
+            try:
+                return float(value) if value.strip() else np.nan
+            except ValueError:
+                return np.inf * 0
+        return np.inf * 0
+
+    values = np.fromiter((convert(v) for v in column.to_numpy()), dtype=float, count=len(column))
+    missing = column.isna().to_numpy() | (column.to_numpy() == "")
+    return values, np.isnan(values) & ~missing
+
+
+def _numbers(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values as float64, missing, wrong type) for an integer/number column."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return np.full(len(column), np.nan), np.zeros(len(column), bool), np.ones(len(column), bool)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        return values, np.isnan(values), np.zeros(len(column), bool)
+    if _is_text(column):
+        missing = column.isna().to_numpy() | (column.str.strip() == "").to_numpy()
+        if not text_cells:
+            return np.full(len(column), np.nan), missing, ~missing
+        values = pd.to_numeric(column.where(~missing), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return values, missing, np.isnan(values) & ~missing
+    values, wrong = _object_numbers(column, text_cells=text_cells)
+    return values, np.isnan(values) & ~wrong, wrong
+
+
+def _boolean_of(value: Any, text_cells: bool) -> float:
+    """1.0/0.0, NaN when missing, -1.0 for a value that is not a boolean."""
+    if value is None or (isinstance(value, float) and value != value):
+        return np.nan
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value) if value in (0, 1) else -1.0
+    if isinstance(value, str) and not value.strip():
+        return np.nan
+    if isinstance(value, str) and text_cells:
+        return _TRUE_TEXT.get(value.strip().lower(), -1.0)
+    return -1.0
+
+
+def _booleans(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values as 0.0/1.0, missing, wrong type) for a boolean column (files may say true/false/yes/no/1/0)."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        return values, np.isnan(values), np.zeros(len(column), bool)
+    if _is_text(column) and text_cells:
+        cleaned = column.fillna("").str.strip().str.lower()
+        missing = (cleaned == "").to_numpy()
+        values = cleaned.map(_TRUE_TEXT).to_numpy(dtype=float, na_value=np.nan)
+        return values, missing, np.isnan(values) & ~missing
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        values = np.fromiter((_boolean_of(v, text_cells) for v in column.to_numpy()), dtype=float, count=len(column))
+    missing = np.isnan(values)
+    wrong = ~missing & ~np.isin(values, (0.0, 1.0))
+    values[wrong] = np.nan
+    return values, missing, wrong
+
+
+def _range_errors(spec: FieldSpec, values: np.ndarray, column: pd.Series) -> list[_FieldErrors]:
+    checks = [(~np.isfinite(values), "must be a finite number")]
+    if spec.type == "integer":
+        checks.append((np.mod(values, 1) != 0, "must be a whole number"))
+    if spec.min is not None:
+        checks.append((values < spec.min, f"must be ≥ {spec.min:g}"))
+    if spec.exclusive_min is not None:
+        checks.append((values <= spec.exclusive_min, f"must be > {spec.exclusive_min:g}"))
+    if spec.max is not None:
+        checks.append((values > spec.max, f"must be ≤ {spec.max:g}"))
+    present = ~np.isnan(values)
+    return [_FieldErrors(spec.name, mask & present, reason, column) for mask, reason in checks]
+
+
+def _categories(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    raw = column.to_numpy(dtype=object, na_value=None)
+    missing = column.isna().to_numpy() | (raw == "")
+    known = column.isin(spec.categories).to_numpy()
+    values = np.where(known, raw, "")
+    return values, missing, ~known & ~missing
+
+
+def _ids(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> tuple[np.ndarray, list[_FieldErrors]]:
+    name = schema.id_field
+    if name not in frame.columns:
+        raise InputError(name, f"{name} is required for every enterprise; the input has no {name} column")
+    column = frame[name]
+    raw = column.to_numpy(dtype=object, na_value=None)
+    missing = column.isna().to_numpy() | (raw == "")
+    is_text = _is_text(column) or (column.dtype == object and column.map(type).eq(str).all())
+    if not is_text and text_cells:  # a file's numeric id column (e.g. Parquet int64): use its text
+        column, is_text = column.astype(str), True
+        raw = np.where(missing, None, column.to_numpy(dtype=object))
+    wrong = np.zeros(len(raw), bool)
+    if not is_text:
+        wrong = ~missing & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+    errors = [_FieldErrors(name, missing, "is required", frame[name]), _FieldErrors(name, wrong, "must be a string", frame[name])]
+    return raw, errors
+
+
+def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> ValidatedBatch:
+    """Check every row against the schema; raise one InputError listing all bad rows (capped)."""
+    allowed = set(schema.fields) | {schema.raw.get("target", "tier")}
+    unknown = [str(column) for column in frame.columns if column not in allowed]
+    if unknown:
+        raise InputError(unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(schema.fields)}",
+                         unknown_fields=unknown)
+    ids, errors = _ids(schema, frame, text_cells=text_cells)
+    numeric, categorical, missing = {}, {}, np.zeros((len(frame), len(schema.features)), bool)
+    for index, name in enumerate(schema.features):
+        spec, column = schema.fields[name], frame[name] if name in frame.columns else None
+        if column is None:
+            missing[:, index] = True
+            if spec.type == "category":
+                categorical[name] = np.full(len(frame), "", dtype=object)
+            else:
+                numeric[name] = np.full(len(frame), np.nan)
+            continue
+        if spec.type == "category":
+            categorical[name], missing[:, index], wrong = _categories(spec, column)
+            errors.append(_FieldErrors(name, wrong, f"must be one of {', '.join(spec.categories)}", column))
+            continue
+        parse = _booleans if spec.type == "boolean" else _numbers
+        numeric[name], missing[:, index], wrong = parse(column, text_cells=text_cells)
+        kind = "true or false" if spec.type == "boolean" else ("a whole number" if spec.type == "integer" else "a number")
+        errors.append(_FieldErrors(name, wrong, f"must be {kind}", column))
+        if spec.type != "boolean":
+            errors.extend(_range_errors(spec, np.where(wrong, np.nan, numeric[name]), column))
+    _raise_if_any(errors, ids)
+    return ValidatedBatch(ids=ids, numeric=numeric, categorical=categorical, missing=missing)
+
+
+def _raise_if_any(errors: list[_FieldErrors], ids: np.ndarray) -> None:
+    bad = [(row, item) for item in errors if item.mask.any() for row in np.flatnonzero(item.mask)[:MAX_LISTED_ERRORS]]
+    if not bad:
+        return
+    total = sum(int(item.mask.sum()) for item in errors)
+    bad.sort(key=lambda pair: pair[0])
+    listed = [_error_entry(int(row), item, ids) for row, item in bad[:MAX_LISTED_ERRORS]]
+    first = listed[0]
+    rows = len({entry["row"] for entry in listed})
+    summary = f" ({total} problems in all; fix them and send the whole batch again)" if total > 1 else ""
+    raise InputError(first["field"], first["message"] + summary, enterprise_id=first["enterprise_id"], row=first["row"],
+                     error_count=total, rows_listed=rows, errors=listed)
+
+
+def _error_entry(row: int, item: _FieldErrors, ids: np.ndarray) -> dict[str, Any]:
+    enterprise = ids[row]
+    value = item.column.iloc[row]
+    value = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    who = f"enterprise {enterprise!r}" if enterprise is not None else "an enterprise without enterprise_id"
+    got = "" if item.reason == "is required" else f", got {value!r}"
+    return {"row": row, "enterprise_id": enterprise, "field": item.field,
+            "message": f"{who} (row {row}): {item.field} {item.reason}{got}"}
+
+
+class RiskScorer:
+    """The released risk model: validation from its card's schema, one ONNX session, policy floors, reasons."""
+
+    def __init__(self, model: ModelDir, *, policy: list[FloorRule], threads: int | None = None):
+        from serving.onnx_session import create_session
+
+        self.model = model
+        self.schema = RiskSchema.from_dict(model.card["schema"])
+        self.policy = policy
+        unknown = sorted({rule.field for rule in policy} - set(self.schema.features))
+        if unknown:
+            raise ValueError(f"policy floors name fields the model's schema lacks: {', '.join(unknown)}")
+        self.cost = np.asarray(model.card["decision"]["cost_matrix"], dtype=float)
+        # intra-op threads: `threads`, else ANKANG_ORT_THREADS, else the usable cores (serving.onnx_session)
+        self.session = create_session(model.onnx_path, intra_op_threads=threads)
+        self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH,
+             threads: int | None = None) -> "RiskScorer":
+        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), threads=threads)
+
+    @property
+    def info(self) -> dict[str, str]:
+        return {"name": self.model.name, "version": self.model.version}
+
+    def score_profiles(self, profiles: list[dict]) -> list[dict]:
+        """Score JSON profiles (at most MAX_JSON_ENTERPRISES); every bad value raises InputError (422)."""
+        if not isinstance(profiles, list) or not profiles:
+            raise InputError("enterprises", "must be a non-empty list of enterprise profiles")
+        if len(profiles) > MAX_JSON_ENTERPRISES:
+            raise InputError("enterprises", f"at most {MAX_JSON_ENTERPRISES} enterprises per request, got {len(profiles)}; "
+                             "split the batch or upload a file to /v1/enterprises/score-file", status_code=413)
+        not_objects = [i for i, item in enumerate(profiles) if not isinstance(item, dict)]
+        if not_objects:
+            raise InputError("enterprises", f"item {not_objects[0]} is not an object with profile fields", row=not_objects[0])
+        scores = self.score_frame(pd.DataFrame(profiles), text_cells=False)
+        return self._results(scores)
+
+    def score_table(self, data: bytes, *, filename: str = "", content_type: str = "", reasons: bool = True) -> bytes:
+        """Score a CSV or Parquet file (at most MAX_FILE_ROWS rows); returns CSV, one row per enterprise."""
+        frame = read_table(data, filename=filename, content_type=content_type)
+        scores = self.score_frame(frame, text_cells=True, reasons=reasons)
+        return self.results_table(scores).to_csv(index=False).encode("utf-8")
+
+    def score_frame(self, frame: pd.DataFrame, *, text_cells: bool, reasons: bool = True) -> BatchScores:
+        """Validate and score a whole batch; `reasons=False` skips the contribution trees (about half the work)."""
+        batch = validate_frame(self.schema, frame, text_cells=text_cells)
+        probabilities, contributions = self._run(batch, reasons=reasons)
+        model_tier = decide_tiers(probabilities, self.cost)
+        fired = self._fired(batch)
+        floors = np.array([rule.min_tier for rule in self.policy], dtype=np.int64)
+        tier = np.maximum(model_tier, (fired * floors).max(axis=1, initial=0))
+        return BatchScores(ids=batch.ids, probabilities=probabilities, model_tier=model_tier, tier=tier,
+                           fired=fired, contributions=contributions, batch=batch)
+
+    def _run(self, batch: ValidatedBatch, *, reasons: bool) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {REASONS_INPUT: np.array([reasons])}
+        for name in self._input_names:
+            column = batch.numeric[name].astype(np.float32) if name in batch.numeric else batch.categorical[name]
+            feeds[name] = column.reshape(-1, 1)
+        probabilities, contributions = self.session.run(["probabilities", "contributions"], feeds)
+        return probabilities.astype(float), contributions
+
+    def _fired(self, batch: ValidatedBatch) -> np.ndarray:
+        """(rows, rules) bool; a missing (imputed) field never fires a rule."""
+        fired = np.zeros((len(batch), len(self.policy)), dtype=bool)
+        for index, rule in enumerate(self.policy):
+            if rule.field in batch.categorical:
+                column = batch.categorical[rule.field]
+                fired[:, index] = rule.fires(column) & (column != "")
+            else:
+                column = batch.numeric[rule.field]
+                fired[:, index] = rule.fires(column) & ~np.isnan(column)
+        return fired
+
+    def _reasons_index(self, scores: BatchScores) -> tuple[np.ndarray, np.ndarray]:
+        """Top contributing features per row (imputed fields never count as a reason)."""
+        contributions = np.where(scores.batch.missing, 0.0, scores.contributions)
+        top = np.argsort(-contributions, axis=1)[:, :TOP_REASONS]
+        return top, np.take_along_axis(contributions, top, axis=1)
+
+    def _results(self, scores: BatchScores) -> list[dict]:
+        features = self.schema.features
+        top, top_values = self._reasons_index(scores)
+        rounded = np.round(scores.probabilities, 4).tolist()
+        return [
+            {"enterprise_id": scores.ids[row], "tier": int(scores.tier[row]), "model_tier": int(scores.model_tier[row]),
+             "probabilities": {str(t): p for t, p in zip(self.schema.tiers, rounded[row])},
+             "rules_fired": [{"id": rule.id, "description": rule.description, "min_tier": rule.min_tier}
+                             for rule, hit in zip(self.policy, scores.fired[row]) if hit],
+             "reasons": [{"field": features[i], "value": self._value(scores.batch, features[i], row),
+                          "contribution": round(float(c), 3)} for i, c in zip(top[row], top_values[row]) if c > 0],
+             "imputed": [features[i] for i in np.flatnonzero(scores.batch.missing[row])]}
+            for row in range(len(scores.ids))
+        ]
+
+    def _value(self, batch: ValidatedBatch, name: str, row: int) -> Any:
+        spec = self.schema.fields[name]
+        if spec.type == "category":
+            return batch.categorical[name][row]
+        value = float(batch.numeric[name][row])
+        return bool(value) if spec.type == "boolean" else (int(value) if spec.type == "integer" else value)
+
+    def results_table(self, scores: BatchScores) -> pd.DataFrame:
+        """One row per enterprise: ids, tiers, probabilities, and ';'-joined rules, reasons, imputed fields."""
+        table = pd.DataFrame({"enterprise_id": scores.ids, "tier": scores.tier, "model_tier": scores.model_tier})
+        for index, tier in enumerate(self.schema.tiers):
+            table[f"p_tier_{tier}"] = np.round(scores.probabilities[:, index], 4)
+        table["rules_fired"] = _join_flags(scores.fired, np.array([rule.id for rule in self.policy], dtype=object))
+        if len(scores.contributions):
+            top, top_values = self._reasons_index(scores)
+            names = np.asarray(self.schema.features, dtype=object)[top]
+            table["reasons"] = _join_flags(top_values > 0, names, per_row=True)
+        table["imputed"] = _join_flags(scores.batch.missing, np.asarray(self.schema.features, dtype=object))
+        return table
+
+
+def _join_flags(flags: np.ndarray, names: np.ndarray, *, per_row: bool = False) -> np.ndarray:
+    """';'-joined names of the set flags in each row, vectorised column by column."""
+    out = np.full(len(flags), "", dtype=object)
+    for column in range(flags.shape[1]):
+        label = names[:, column] if per_row else names[column]
+        hit = flags[:, column]
+        joined = np.where(out == "", label, out + ";" + (label if per_row else str(label)))
+        out = np.where(hit, joined, out)
+    return out
+
+
+def decide_tiers(probabilities: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Expected-cost decision: the tier k minimising sum_j P(j) * cost[k, j]."""
+    return (np.argmin(probabilities @ cost.T, axis=1) + 1).astype(np.int64)
+
+
+def cost_matrix(tiers: int = 5, *, under_tier_cost: float = 1.0) -> np.ndarray:
+    """Quadratic cost (k - j)^2, multiplied by `under_tier_cost` when the decision k is below the truth j."""
+    k, j = np.meshgrid(np.arange(tiers), np.arange(tiers), indexing="ij")
+    return (k - j) ** 2 * np.where(k < j, under_tier_cost, 1.0)
+
+
+def read_table(data: bytes, *, filename: str = "", content_type: str = "") -> pd.DataFrame:
+    """A CSV (all cells as text) or Parquet upload as a DataFrame, within the size limits."""
+    if not data:
+        raise InputError("file", "is empty; upload a CSV or Parquet file with one enterprise per row")
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError("file", f"is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes", status_code=413)
+    is_parquet = filename.lower().endswith((".parquet", ".pq")) or "parquet" in content_type or data[:4] == b"PAR1"
+    try:
+        if is_parquet:
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except Exception as error:  # any parser failure is the client's file, not a server error
+        kind = "Parquet" if is_parquet else "CSV"
+        raise InputError("file", f"could not be read as {kind}: {error}") from error
+    if len(frame) > MAX_FILE_ROWS:
+        raise InputError("file", f"has {len(frame)} rows; the limit is {MAX_FILE_ROWS} rows per file", status_code=413)
+    if frame.empty:
+        raise InputError("file", "has no rows; upload one enterprise per row")
+    return frame

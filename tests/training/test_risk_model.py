@@ -1,0 +1,127 @@
+"""The risk pipeline and its ONNX export: parity, monotonicity, reasons against LightGBM's pred_contrib, card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import yaml
+
+from serving.modelcard import ModelDir
+from serving.risk import cost_matrix, decide_tiers
+from training.risk.config import GeneratorConfig, RiskModelConfig, SCHEMA_PATH
+from training.risk.export import export_onnx
+from training.risk.generator import generate
+from training.risk.pipeline import build_pipeline, feature_frame
+from training.risk.schema import load_schema
+from training.risk.train import train_risk
+
+SMALL = dict(n_estimators=40, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    schema = load_schema()
+    train = generate(GeneratorConfig(rows=6_000, seed=21, missing_rate=0.02))
+    pipeline = build_pipeline(schema, RiskModelConfig(**SMALL)).fit(
+        feature_frame(schema, train.drop(columns=["tier"])), train["tier"].to_numpy())
+    path = tmp_path_factory.mktemp("risk_onnx") / "model.onnx"
+    info = export_onnx(pipeline, schema, path)
+    return schema, pipeline, path, info
+
+
+@pytest.fixture(scope="module")
+def evaluation_rows():
+    schema = load_schema()
+    frame = generate(GeneratorConfig(rows=10_000, seed=22, missing_rate=0.03))
+    return feature_frame(schema, frame.drop(columns=["tier"]))
+
+
+def onnx_run(path, features, *, with_reasons=True):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {name: (features[name].to_numpy(np.float32) if features[name].dtype.kind == "f"
+                    else features[name].to_numpy(object)).reshape(-1, 1) for name in features.columns}
+    feeds["with_reasons"] = np.array([with_reasons])
+    return session.run(["probabilities", "contributions"], feeds)
+
+
+def test_onnx_matches_native_predict_proba_and_tiers_on_10000_rows(fitted, evaluation_rows):
+    _, pipeline, path, _ = fitted
+    probabilities, _ = onnx_run(path, evaluation_rows, with_reasons=False)
+    native = pipeline.predict_proba(evaluation_rows)
+    assert probabilities.shape == (10_000, 5)
+    assert np.abs(probabilities - native).max() <= 1e-4
+    cost = cost_matrix(5)
+    np.testing.assert_array_equal(decide_tiers(probabilities.astype(float), cost), decide_tiers(native, cost))
+
+
+def test_probabilities_are_distributions_with_non_crossing_cumulatives(fitted, evaluation_rows):
+    probabilities, _ = onnx_run(fitted[2], evaluation_rows, with_reasons=False)
+    assert (probabilities >= -1e-7).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_more_wage_arrears_never_lowers_risk(fitted, evaluation_rows):
+    rows = evaluation_rows.iloc[:500].copy()
+    previous = None
+    for workers in (0, 1, 3, 10, 30, 100, 400):
+        rows["wage_arrears_workers_12m"] = float(workers)
+        probabilities, _ = onnx_run(fitted[2], rows, with_reasons=False)
+        above_three = probabilities[:, 3:].sum(axis=1)
+        if previous is not None:
+            assert (above_three >= previous - 1e-6).all()
+        previous = above_three
+
+
+def native_contributions(pipeline, schema, features):
+    """LightGBM's TreeSHAP over the four cumulative models, summed back onto schema fields."""
+    encoded = pipeline.named_steps["prep"].transform(features)
+    shap = sum(model.booster_.predict(encoded, pred_contrib=True) for model in pipeline.named_steps["model"].estimators_)
+    owners = [schema.features.index(n) for n in schema.numeric_features]
+    for name in schema.categorical_features:
+        owners += [schema.features.index(name)] * len(schema.fields[name].categories)
+    per_field = np.zeros((len(features), len(schema.features)))
+    np.add.at(per_field.T, owners, shap[:, :-1].T)
+    raw = sum(model.booster_.predict(encoded, raw_score=True) for model in pipeline.named_steps["model"].estimators_)
+    return per_field, shap[:, -1], raw
+
+
+def test_reasons_add_up_like_native_contributions_and_rank_the_same_factors(fitted, evaluation_rows):
+    schema, pipeline, path, info = fitted
+    rows = evaluation_rows.iloc[:2_000]
+    _, contributions = onnx_run(path, rows)
+    native, expected_value, raw = native_contributions(pipeline, schema, rows)
+    assert info["bias"] == pytest.approx(expected_value[0], abs=1e-6)
+    np.testing.assert_allclose(contributions.sum(axis=1) + info["bias"], raw, atol=1e-3)
+    risky = raw > np.quantile(raw, 0.8)  # the enterprises whose reasons matter
+    same_top = np.argmax(contributions[risky], axis=1) == np.argmax(native[risky], axis=1)
+    assert same_top.mean() > 0.8
+    correlation = np.corrcoef(contributions.ravel(), native.ravel())[0, 1]
+    assert correlation > 0.95
+
+
+def test_reasons_switch_off_returns_empty_contributions(fitted, evaluation_rows):
+    probabilities, contributions = onnx_run(fitted[2], evaluation_rows.iloc[:10], with_reasons=False)
+    assert contributions.shape == (0, len(fitted[0].features)) and probabilities.shape == (10, 5)
+
+
+def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
+    result = train_risk(RiskModelConfig(out=tmp_path / "labor_risk", **SMALL), generator=GeneratorConfig(rows=5_000, seed=8))
+    model = ModelDir.load(result.model_dir)
+    card = model.card
+    assert card["name"] == "labor_risk" and card["version"] == "1.0.0"
+    assert card["schema"] == yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert card["feature_order"] == [spec["name"] for spec in card["input_spec"]]
+    assert card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0
+    assert 0.8 < card["metrics"]["oracle"]["qwk"] < 0.95 and card["metrics"]["qwk_vs_oracle"] > 0.9
+    assert card["size_bytes"] < 15 * 1024 * 1024 and card["data"]["fingerprint"]
+    assert result.seconds >= result.fit_seconds > 0
+    assert not list(result.model_dir.glob(".*partial"))
+    json.dumps(card)
+
+
+def test_other_strategies_do_not_export(tmp_path):
+    with pytest.raises(ValueError, match="strategy 'multiclass' is for comparison only"):
+        train_risk(RiskModelConfig(strategy="multiclass", out=tmp_path), generator=GeneratorConfig(rows=100))

@@ -1,0 +1,1 @@
+"""Labor-relation risk tiering: schema, synthetic populations, LightGBM pipeline, ONNX export."""

@@ -1,0 +1,101 @@
+"""Typed configs: the single source of defaults for the risk generator and model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from serving.modelcard import DATASETS_DIR, MODELS_DIR
+
+SCHEMA_PATH = DATASETS_DIR / "labor_risk" / "schema.yaml"
+POLICY_PATH = DATASETS_DIR / "labor_risk" / "policy_floors.yaml"
+STRATEGIES = ("cumulative", "multiclass", "regression")
+
+
+@dataclass
+class GeneratorConfig:
+    """A synthetic enterprise population (see datasets/labor_risk/README.md)."""
+
+    rows: int = 100_000
+    seed: int = 20260101
+    variant: str = "city"  # city: the default population; alt: a differently built one
+    missing_rate: float = 0.0  # share of feature cells blanked at random (MCAR) after tiering
+
+
+@dataclass
+class RiskModelConfig:
+    """LightGBM pipeline for the five risk tiers; every field is a command-line option."""
+
+    strategy: str = "cumulative"  # ordinal strategy: cumulative | multiclass | regression
+    n_estimators: int = 100
+    learning_rate: float = 0.2
+    num_leaves: int = 7
+    min_child_samples: int = 40
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    monotone: bool = True  # monotone constraints from the schema's risk_direction
+    under_tier_cost: float = 1.0  # cost multiplier for under-grading in the expected-cost decision
+    early_stopping_rounds: int = 30
+    validation_fraction: float = 0.1
+    seed: int = 7
+    n_jobs: int = 2
+    out: Path = field(default_factory=lambda: MODELS_DIR / "labor_risk")
+    version: str = "1.0.0"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+
+
+FIELD_HELP = {
+    "strategy": f"ordinal strategy; only cumulative exports to ONNX ({', '.join(STRATEGIES)})",
+    "n_estimators": "maximum trees per LightGBM model (early stopping may use fewer)",
+    "learning_rate": "LightGBM learning rate",
+    "num_leaves": "leaves per tree",
+    "min_child_samples": "minimum enterprises per leaf",
+    "subsample": "row share per tree (bagging)",
+    "colsample_bytree": "feature share per tree",
+    "reg_lambda": "L2 regularisation of leaf values",
+    "monotone": "monotone constraints from the schema's risk_direction (more arrears never lowers risk)",
+    "under_tier_cost": "decision cost multiplier for grading below the true tier (>1 favours higher tiers)",
+    "early_stopping_rounds": "stop a model after this many rounds without validation improvement",
+    "validation_fraction": "share of training rows held out for early stopping",
+    "seed": "random seed of splits and LightGBM",
+    "n_jobs": "LightGBM threads",
+    "out": "model directory to write (model.onnx + card.json)",
+    "version": "model version written to card.json",
+}
+
+
+def add_dataclass_arguments(parser, config_cls, *, skip: tuple[str, ...] = ()) -> None:
+    """Expose every field of a config dataclass as `--field-name` with its default in --help."""
+    defaults = config_cls()
+    for item in fields(config_cls):
+        if item.name in skip:
+            continue
+        default = getattr(defaults, item.name)
+        flag = "--" + item.name.replace("_", "-")
+        text = FIELD_HELP.get(item.name, item.name.replace("_", " "))
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=item.name, default=default, type=_parse_bool,
+                                metavar="{true,false}", help=f"{text} (default: {str(default).lower()})")
+        else:
+            kind = Path if isinstance(default, Path) else type(default)
+            choices = STRATEGIES if item.name == "strategy" else None
+            parser.add_argument(flag, dest=item.name, default=default, type=kind, choices=choices,
+                                help=f"{text} (default: {default})")
+
+
+def config_from_args(config_cls, args) -> Any:
+    values = {item.name: getattr(args, item.name) for item in fields(config_cls) if hasattr(args, item.name)}
+    return config_cls(**values)
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")

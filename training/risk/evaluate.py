@@ -1,0 +1,201 @@
+"""Evaluate risk models: QWK, macro-F1, per-tier recall, confusion matrices and calibration, next to the oracle.
+
+`evaluate_risk` scores through serving's RiskScorer (the released ONNX path, policy floors included);
+`compare_strategies` measures the three ordinal strategies natively on the same split.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TIERS = (1, 2, 3, 4, 5)
+
+
+def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score, recall_score
+
+    recall = recall_score(truth, predicted, labels=list(TIERS), average=None, zero_division=0)
+    metrics = {
+        "qwk": round(float(cohen_kappa_score(truth, predicted, labels=list(TIERS), weights="quadratic")), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, labels=list(TIERS), average="macro", zero_division=0)), 4),
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "per_tier_recall": {str(t): round(float(r), 4) for t, r in zip(TIERS, recall)},
+        "confusion": confusion_matrix(truth, predicted, labels=list(TIERS)).tolist(),
+    }
+    if probabilities is not None:
+        onehot = np.eye(len(TIERS))[np.asarray(truth) - 1]
+        metrics["brier"] = round(float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1))), 4)
+    return metrics
+
+
+def evaluate_risk(*, model_dir: Path, report_dir: Path, data: Path | None = None, generator=None) -> dict[str, Any]:
+    """Score held-out data through the exported model and write report.md, report.html and PNG plots."""
+    from serving.risk import RiskScorer
+    from training.risk.config import GeneratorConfig
+    from training.risk.train import generated_data, load_labeled
+    from training.risk.schema import load_schema
+
+    scorer = RiskScorer.load(model_dir)
+    labeled = load_labeled(data, load_schema()) if data else generated_data(generator or GeneratorConfig(rows=20_000, seed=4242))
+    truth = labeled.frame["tier"].to_numpy()
+    started = time.perf_counter()
+    scores = scorer.score_frame(labeled.frame.drop(columns=["tier"]), text_cells=labeled.text_cells)
+    seconds = time.perf_counter() - started
+    result = {"model": scorer.info, "data": labeled.source, "rows": len(truth), "scoring_seconds": round(seconds, 3),
+              "model_tier": tier_metrics(truth, scores.model_tier, scores.probabilities),
+              "final_tier_after_floors": tier_metrics(truth, scores.tier)}
+    if labeled.oracle is not None:
+        from serving.risk import decide_tiers
+
+        result["oracle"] = tier_metrics(truth, decide_tiers(labeled.oracle, scorer.cost), labeled.oracle)
+        result["qwk_vs_oracle"] = round(result["model_tier"]["qwk"] / result["oracle"]["qwk"], 4)
+    write_report(report_dir, result, truth=truth, probabilities=scores.probabilities, oracle=labeled.oracle)
+    return result
+
+
+def write_report(report_dir: Path, result: dict, *, truth: np.ndarray, probabilities: np.ndarray,
+                 oracle: np.ndarray | None) -> None:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots = [_plot_confusion(report_dir, result), _plot_calibration(report_dir, truth, probabilities, oracle)]
+    (report_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = _markdown(result, plots)
+    (report_dir / "report.md").write_text(markdown, encoding="utf-8")
+    (report_dir / "report.html").write_text(_html(result, plots), encoding="utf-8")
+
+
+def _rows(result: dict) -> list[tuple[str, dict]]:
+    rows = [("model (before floors)", result["model_tier"]), ("final (after policy floors)", result["final_tier_after_floors"])]
+    return rows + ([("oracle (Bayes-optimal)", result["oracle"])] if "oracle" in result else [])
+
+
+def _metric_table(result: dict) -> list[list[str]]:
+    header = ["", "QWK", "macro-F1", "accuracy"] + [f"recall tier {t}" for t in TIERS]
+    body = [[name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}"]
+            + [f"{m['per_tier_recall'][str(t)]:.3f}" for t in TIERS] for name, m in _rows(result)]
+    return [header] + body
+
+
+def _markdown(result: dict, plots: list[str]) -> str:
+    table = _metric_table(result)
+    lines = [f"# Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}", "",
+             f"Data: {result['data']} ({result['rows']} enterprises), scored in {result['scoring_seconds']} s.", "",
+             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
+    if "qwk_vs_oracle" in result:
+        lines += ["", f"Model QWK / oracle QWK = **{result['qwk_vs_oracle']:.4f}** (target ≥ 0.97)."]
+    lines += ["", "Confusion matrix (rows: true tier, columns: model tier):", ""]
+    lines += ["| true \\ model | " + " | ".join(map(str, TIERS)) + " |", "|" + "---|" * 6]
+    lines += [f"| {t} | " + " | ".join(map(str, row)) + " |" for t, row in zip(TIERS, result["model_tier"]["confusion"])]
+    lines += [""] + [f"![{name}]({name})" for name in plots] + [""]
+    return "\n".join(lines)
+
+
+def _html(result: dict, plots: list[str]) -> str:
+    table = _metric_table(result)
+    cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
+    rows = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in table[1:])
+    ratio = f"<p>Model QWK / oracle QWK = <b>{result['qwk_vs_oracle']:.4f}</b> (target ≥ 0.97)</p>" if "qwk_vs_oracle" in result else ""
+    images = "".join(f'<img src="{name}" alt="{name}" style="max-width:48%">' for name in plots)
+    return (f"<!doctype html><meta charset='utf-8'><title>risk evaluation</title>"
+            f"<h1>Labor-relation risk: {html.escape(result['model']['name'])} {html.escape(result['model']['version'])}</h1>"
+            f"<p>{html.escape(str(result['data']))} ({result['rows']} enterprises)</p>"
+            f"<table border=1 cellpadding=4><tr>{cells(table[0], 'th')}</tr>{rows}</table>{ratio}{images}\n")
+
+
+def _plot_confusion(report_dir: Path, result: dict) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("model", result["model_tier"]["confusion"])] + ([("oracle", result["oracle"]["confusion"])] if "oracle" in result else [])
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    for axis, (title, matrix) in zip(axes[0], panels):
+        matrix = np.asarray(matrix, dtype=float)
+        share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(5):
+            for j in range(5):
+                axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=8,
+                          color="white" if share[i, j] > 0.5 else "black")
+        axis.set(title=f"{title}: rows true tier (row-normalised colour)", xlabel="predicted tier", ylabel="true tier",
+                 xticks=range(5), yticks=range(5), xticklabels=TIERS, yticklabels=TIERS)
+    figure.tight_layout()
+    figure.savefig(report_dir / "confusion.png", dpi=110)
+    plt.close(figure)
+    return "confusion.png"
+
+
+def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.ndarray, oracle: np.ndarray | None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.5, 5))
+    bins = np.linspace(0, 1, 11)
+    for index, tier in enumerate(TIERS):
+        observed, predicted = [], []
+        which = np.digitize(probabilities[:, index], bins[1:-1])
+        for b in range(10):
+            mask = which == b
+            if mask.sum() >= 20:
+                predicted.append(probabilities[mask, index].mean())
+                observed.append(np.mean(truth[mask] == tier))
+        axis.plot(predicted, observed, marker="o", label=f"tier {tier}")
+    axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect")
+    axis.set(title="Calibration: predicted P(tier) vs observed share", xlabel="predicted probability",
+             ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(report_dir / "calibration.png", dpi=110)
+    plt.close(figure)
+    return "calibration.png"
+
+
+def compare_strategies(*, generator, config, report_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Fit each ordinal strategy (and cumulative without monotone constraints) on one split; same holdout."""
+    from dataclasses import replace
+
+    from serving.risk import cost_matrix, decide_tiers
+    from training.risk.pipeline import build_pipeline, feature_frame
+    from training.risk.schema import load_schema
+    from training.risk.train import generated_data, split_holdout
+
+    schema = load_schema()
+    train, holdout = split_holdout(generated_data(generator), fraction=0.2, seed=config.seed)
+    features, held = (feature_frame(schema, part.frame.drop(columns=["tier"])) for part in (train, holdout))
+    cost, truth = cost_matrix(5, under_tier_cost=config.under_tier_cost), holdout.frame["tier"].to_numpy()
+    oracle = tier_metrics(truth, decide_tiers(holdout.oracle, cost), holdout.oracle)
+    rows = [{"strategy": "oracle (Bayes-optimal)", **oracle, "fit_seconds": None}]
+    variants = [("cumulative", True), ("cumulative", False), ("multiclass", False), ("regression", True)]
+    for strategy, monotone in variants:
+        started = time.perf_counter()
+        pipeline = build_pipeline(schema, replace(config, strategy=strategy, monotone=monotone)).fit(features, train.frame["tier"])
+        seconds = time.perf_counter() - started
+        probabilities = pipeline.predict_proba(held)
+        predicted = pipeline.predict(held) if strategy == "regression" else decide_tiers(probabilities, cost)
+        metrics = tier_metrics(truth, predicted, probabilities)
+        label = f"{strategy}{' + monotone' if monotone else ''}"
+        rows.append({"strategy": label, **metrics, "qwk_vs_oracle": round(metrics["qwk"] / oracle["qwk"], 4),
+                     "fit_seconds": round(seconds, 1)})
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "strategies.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        (report_dir / "strategies.md").write_text(strategies_markdown(rows), encoding="utf-8")
+    return rows
+
+
+def strategies_markdown(rows: list[dict]) -> str:
+    lines = ["| strategy | QWK | QWK / oracle | macro-F1 | Brier | recall 1..5 | fit s |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        recall = " / ".join(f"{row['per_tier_recall'][str(t)]:.2f}" for t in TIERS)
+        lines.append(f"| {row['strategy']} | {row['qwk']:.4f} | {row.get('qwk_vs_oracle', 1.0):.4f} | {row['macro_f1']:.4f} "
+                     f"| {row.get('brier', float('nan')):.4f} | {recall} | {row['fit_seconds'] if row['fit_seconds'] is not None else '-'} |")
+    return "\n".join(lines) + "\n"
