@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -23,6 +25,10 @@ _MARKUP = re.compile(rb"<(?:script|html|body|iframe|svg|object|embed|\?php)[\s>/
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
 # What Pillow's parsers raise on malformed input (found by tests/serving/test_fuzz_images.py): all mean "corrupt".
 _MALFORMED = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError, ZeroDivisionError)
+
+
+# Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak).
+DECODE_SLOTS = threading.BoundedSemaphore(int(os.environ.get("ANKANG_DECODE_SLOTS", "4")))
 
 
 @dataclass(frozen=True)
@@ -146,12 +152,13 @@ def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = Ima
     """Return the photo as an upright RGB image, or raise InputError saying what is wrong."""
     kind = _check_bytes(data, field=field, limits=limits)
     image = _open_checked(data, kind, field=field, limits=limits)
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-    except _MALFORMED as exc:
-        raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
-    return image.convert("RGB")
+    with DECODE_SLOTS:  # a 0.6 MB JPEG may decode to 170 MB: bound how many decode at once
+        try:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+        except _MALFORMED as exc:
+            raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
+        return image.convert("RGB")
 
 
 def to_model_input(image: Image.Image, *, size: tuple[int, int]) -> np.ndarray:

@@ -142,3 +142,34 @@ def test_photo_given_as_url_is_never_fetched(api):
             assert api.post("/v1/photos/assess", data=form).status_code == 400
         with pytest.raises(socket.timeout):
             listener.accept()
+
+
+def test_concurrent_full_decodes_are_bounded(monkeypatch):
+    """Small files that decode to huge images cannot all decode at once (memory amplification)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import serving.images
+
+    monkeypatch.setattr(serving.images, "DECODE_SLOTS", threading.BoundedSemaphore(2))
+    running, peak, lock = [0], [0], threading.Lock()
+    original_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        try:
+            return original_load(self)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    photo = encode_image(RED, size=(320, 240))
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda _: decode_photo(photo).size, range(8)))
+    assert sizes == [(320, 240)] * 8
+    assert peak[0] == 2
