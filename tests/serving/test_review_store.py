@@ -225,3 +225,32 @@ def test_a_scene_reported_again_after_the_group_window_starts_a_new_group(store)
     two_months_later = add(store, {"fire_smoke": 0.9}, "urgent", minutes=60 * 24 * 60, pattern=1)
     assert store.case(next_week)["group_id"] == first
     assert store.case(two_months_later)["group_id"] == two_months_later
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_gps_is_stripped_without_touching_pixels_or_other_exif(fmt):
+    from serving.review.photos import strip_gps
+
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(GPS_IFD_TAG)[2] = (30.0, 15.0, 0.0)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    original = buffer.getvalue()
+    stripped = Image.open(io.BytesIO(strip_gps(original)))
+    assert GPS_IFD_TAG not in stripped.getexif() and stripped.getexif()[0x010F] == "PhoneMaker"
+    np.testing.assert_array_equal(np.asarray(stripped.convert("RGB")), np.asarray(Image.open(io.BytesIO(original)).convert("RGB")))
+
+
+def test_an_interrupted_photo_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    from serving.review import photos as photo_module
+
+    def fail(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(photo_module.os, "replace", fail)
+    store = photo_module.PhotoStore(tmp_path / "photos")
+    with pytest.raises(OSError, match="disk full"):
+        store.put(photo((40, 40, 40), pattern=1)[0])
+    assert [path for path in (tmp_path / "photos").rglob("*") if path.is_file()] == []
