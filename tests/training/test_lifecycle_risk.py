@@ -110,3 +110,26 @@ def test_models_list_shows_versions_aliases_and_the_released_one(store, capsys):
     out = capsys.readouterr().out
     assert "labor-risk" in out and "champion" in out and "challenger" in out and "yes" in out
     assert "hazard-photo" in out and "none:" in out  # no photo version registered in this store
+
+
+def test_retrained_equal_challenger_passes_the_comparison_and_is_released(store, capsys):
+    _client().set_registered_model_alias("labor-risk", "champion", "1")
+    assert main(["train", "risk", *SMALL, "--out", str(store / "retrained")]) == 0  # LightGBM: same data, same model
+    capsys.readouterr()
+    assert _promote(store) == 0
+    out = capsys.readouterr().out
+    assert "PROMOTED" in out and "champion (version 1)" in out and "WORSE" not in out
+    rows = json.loads((store / "report" / "comparison.json").read_text())["rows"]
+    assert {row["verdict"] for row in rows} == {"ok"} and all(abs(row["delta"]) <= 0.005 for row in rows)
+    assert ModelDir.load(store / "models" / "labor_risk").card["registry"]["version"] == "3"
+
+
+def test_without_champion_the_released_model_is_the_baseline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    models = tmp_path / "models"
+    assert main(["train", "risk", *SMALL, "--out", str(models / "labor_risk"), "--no-track"]) == 0  # released by hand
+    assert main(["train", "risk", *CRIPPLED, "--out", str(tmp_path / "crippled")]) == 0
+    capsys.readouterr()
+    assert main(["promote", "risk", "--models-dir", str(models), "--report", str(tmp_path / "report"), *HELD_OUT]) == 1
+    out = capsys.readouterr().out
+    assert "REFUSED" in out and f"released {models / 'labor_risk'}" in out

@@ -106,16 +106,17 @@ def run_promote(args: argparse.Namespace) -> int:
         outcome = promote(kind, version=args.version, force=args.force, heldout=heldout_of(args), policy=policy,
                           models_dir=args.models_dir, report_dir=report, console=console)
     except (LookupError, ValueError, RuntimeError) as error:
-        console.print(f"[bold red]not promoted[/]: {error}")
+        console.print(f"[bold red]not promoted[/]: {error}", soft_wrap=True)
         return 2
     if not outcome.promoted:
         console.print(f"[bold red]REFUSED[/]: {kind.registered_name} version {outcome.version} is worse than "
                       f"{outcome.baseline} on {len(outcome.worse)} metric(s) (table above; report {report}). "
-                      "Nothing was released. Use --force to release anyway (it is recorded).")
+                      "Nothing was released. Use --force to release anyway (it is recorded).", soft_wrap=True)
         return 1
+    report_note = f"; report {report}" if outcome.rows else ""
     console.print(f"[bold green]PROMOTED[/]: {kind.registered_name} version {outcome.version} is the champion "
                   f"(baseline: {outcome.baseline}); released to {outcome.released.path} "
-                  f"(card version {outcome.released.version})" + (f"; report {report}" if outcome.rows else ""))
+                  f"(card version {outcome.released.version}){report_note}", soft_wrap=True)
     return 0
 
 

@@ -103,7 +103,7 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
             outcome.overridden = [row.metric for row in outcome.worse]
             text = f"{_now()}: --force overrode {len(outcome.worse)} worse metric(s): " + _worse_text(outcome.worse)
             _tag(kind, target.version, "promotion.forced", text)
-            console.print(f"[bold yellow]FORCED[/]: {text}")
+            console.print(f"[bold yellow]FORCED[/]: {text}", soft_wrap=True)
         outcome.released = _release(kind, target, challenger, models_dir=models_dir, label=label,
                                     forced=bool(outcome.overridden))
         outcome.promoted = True
