@@ -200,7 +200,8 @@ class ReviewStore:
         """Every decided case with its latest decision, for exporting labels (oldest case first)."""
         latest = (sa.select(decisions.c.photo_id, sa.func.max(decisions.c.id).label("id"))
                   .group_by(decisions.c.photo_id).subquery())
-        query = (sa.select(cases, decisions.c.decision, decisions.c.hazards.label("decided_hazards"),
+        columns = [column for column in cases.c if column.name not in ("cam", "cam_shape")]
+        query = (sa.select(*columns, decisions.c.decision, decisions.c.hazards.label("decided_hazards"),
                            decisions.c.reviewer, decisions.c.created_at.label("decision_at"))
                  .join(latest, latest.c.photo_id == cases.c.photo_id)
                  .join(decisions, decisions.c.id == latest.c.id)
