@@ -71,7 +71,7 @@ def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, he
                 policy: PromotionPolicy, report_dir: Path) -> list[Row]:
     from rich.console import Console
 
-    with Console(stderr=True).status(f"scoring champion and challenger on the same held-out data ..."):
+    with Console(stderr=True).status("scoring champion and challenger on the same held-out data ..."):
         old = kind.evaluate(baseline.path, heldout=heldout, report_dir=report_dir / "champion")
         new = kind.evaluate(challenger.path, heldout=heldout, report_dir=report_dir / "challenger")
     return compare(old, new, policy)
