@@ -204,7 +204,7 @@ def _booleans(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.nd
         values = cleaned.map(_TRUE_TEXT).to_numpy(dtype=float, na_value=np.nan)
         return values, missing, np.isnan(values) & ~missing
     if pd.api.types.is_numeric_dtype(column.dtype):
-        values = column.to_numpy(dtype=float, na_value=np.nan)
+        values = np.array(column.to_numpy(dtype=float, na_value=np.nan))  # a writable copy
     else:
         values = np.fromiter((_boolean_of(v, text_cells) for v in column.to_numpy()), dtype=float, count=len(column))
     missing = np.isnan(values)
@@ -214,17 +214,24 @@ def _booleans(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.nd
 
 
 def _range_errors(spec: FieldSpec, values: np.ndarray, column: pd.Series) -> list[_FieldErrors]:
-    checks = [(~np.isfinite(values), "must be a finite number")]
-    if spec.type == "integer":
-        checks.append((np.mod(values, 1) != 0, "must be a whole number"))
-    if spec.min is not None:
-        checks.append((values < spec.min, f"must be ≥ {spec.min:g}"))
-    if spec.exclusive_min is not None:
-        checks.append((values <= spec.exclusive_min, f"must be > {spec.exclusive_min:g}"))
-    if spec.max is not None:
-        checks.append((values > spec.max, f"must be ≤ {spec.max:g}"))
     present = ~np.isnan(values)
-    return [_FieldErrors(spec.name, mask & present, reason, column) for mask, reason in checks]
+    finite = np.isfinite(values)
+    safe = np.where(finite, values, 0.0)  # each cell gets one message: non-finite ones only the first
+    checks = [(present & ~finite, "must be a finite number")]
+    if spec.type == "integer":
+        checks.append((np.mod(safe, 1) != 0, "must be a whole number"))
+    if spec.min is not None:
+        checks.append((safe < spec.min, f"must be ≥ {_number(spec.min)}"))
+    if spec.exclusive_min is not None:
+        checks.append((safe <= spec.exclusive_min, f"must be > {_number(spec.exclusive_min)}"))
+    if spec.max is not None:
+        checks.append((safe > spec.max, f"must be ≤ {_number(spec.max)}"))
+    return [_FieldErrors(spec.name, mask & finite if i else mask, reason, column)
+            for i, (mask, reason) in enumerate(checks)]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _categories(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
