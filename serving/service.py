@@ -122,6 +122,47 @@ class Ankang:
         return {"hazard_photo": self.photo_inference.reload()}
 
     # --- risk endpoints (serving/risk.py) ---
+    def risk_scorer(self):
+        """The released labor-risk scorer (`self.risk`, a RiskScorer or a HotSwap of one; loaded once)."""
+        holder = getattr(self, "risk", None)
+        if holder is None:  # start-up normally sets self.risk; this keeps the endpoints usable until then
+            from serving.risk import RiskScorer
+
+            holder = self.risk = RiskScorer.load(model_path("labor_risk"))
+        return getattr(holder, "current", holder)
+
+    @bentoml.api(route="/v1/enterprises/score")
+    def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
+        """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
+
+        Each profile needs `enterprise_id`; other fields (datasets/labor_risk/schema.yaml) are
+        optional and imputed when missing. Each result has tier (after policy floors), model_tier,
+        probabilities, rules_fired, reasons and imputed. A bad value answers 422 naming the field
+        and the enterprise; nothing is scored then.
+        """
+        scorer = self.risk_scorer()
+        try:
+            results = scorer.score_profiles(enterprises)
+        except InputError as error:
+            return error_response(error)
+        return {"model": scorer.info, "results": results}
+
+    @bentoml.api(route="/v1/enterprises/score-file")
+    def score_enterprise_file(self, file: Path) -> Any:
+        """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.
+
+        Columns: enterprise_id, tier, model_tier, p_tier_1..5, rules_fired, reasons, imputed.
+        A file with bad rows is rejected whole (422) with every bad row listed (first 50).
+        """
+        from starlette.responses import Response
+
+        scorer = self.risk_scorer()
+        try:
+            table = scorer.score_table(file.read_bytes(), filename=file.name)
+        except InputError as error:
+            return error_response(error)
+        return Response(table, media_type="text/csv",
+                        headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'})
     # --- end risk endpoints ---
 
 
