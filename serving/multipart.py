@@ -14,6 +14,7 @@ import typing as t
 from _bentoml_impl import serde as bentoml_serde
 from pydantic_core import PydanticCustomError, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 
 def _field_error(cls: type, field: str, kind: str, message: str, value: t.Any) -> ValidationError:
@@ -29,7 +30,13 @@ async def _as_text(value: str | UploadFile) -> str:
 
 class UploadOnlyMultipartSerde(bentoml_serde.MultipartSerde):
     async def parse_request(self, request: t.Any, cls: type[t.Any]) -> t.Any:
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as error:  # malformed multipart: Starlette's 400 would reach BentoML as a 500
+            field = cls.multipart_fields[0] if getattr(cls, "multipart_fields", None) else "body"
+            raise _field_error(cls, field, "multipart_invalid",
+                               f"the form body cannot be parsed ({error.detail}); send well-formed multipart/form-data",
+                               None) from None
         data: dict[str, t.Any] = {}
         for name in cls.model_fields:
             values = form.getlist(name)

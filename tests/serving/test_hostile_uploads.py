@@ -173,3 +173,14 @@ def test_concurrent_full_decodes_are_bounded(monkeypatch):
         sizes = list(pool.map(lambda _: decode_photo(photo).size, range(8)))
     assert sizes == [(320, 240)] * 8
     assert peak[0] == 2
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"--b\r\n-1.77e+16--b--\r\n", "multipart/form-data; boundary=b"),  # found by test_fuzz_api.py: was a 500
+    (b"garbage", "multipart/form-data"),
+    (b"--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"x.jpg\"\r\n\r\n\xff\xd8\xff", "multipart/form-data; boundary=b"),
+])
+def test_malformed_form_bodies_get_400_naming_the_field(api, body, content_type):
+    response = api.post("/v1/photos/assess", content=body, headers={"content-type": content_type})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0]["loc"] == ["photo"]
