@@ -28,6 +28,7 @@ MIN_SPEEDUP = 1.5
 MAX_AUC_LOSS = 0.01
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 QUANT_FORMATS = ("qdq", "qoperator")
+FORMAT_NAMES = {"qdq": "QDQ", "qoperator": "QOperator (QLinearConv, QLinearAdd)"}
 
 
 @dataclass
@@ -40,7 +41,7 @@ class QuantizeConfig:
     calibration_split: str = "train"
     calibration_count: int = 300
     calibration_method: str = "minmax"
-    quant_format: str = "qdq"
+    quant_format: str = "qoperator"
     per_channel: bool = True
     op_types: list[str] = field(default_factory=lambda: ["Conv", "Add", "Clip"])
     evaluate: bool = True
@@ -88,7 +89,7 @@ class PhotoCalibrationReader:
 
 
 def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method: str = "minmax",
-                  quant_format: str = "qdq", per_channel: bool = True, op_types: list[str] | None = None,
+                  quant_format: str = "qoperator", per_channel: bool = True, op_types: list[str] | None = None,
                   input_name: str = "image") -> Path:
     """Static INT8 quantization of `source` into `target` (one file), activations calibrated on
     `calibration` (uint8 photos preprocessed exactly as in serving)."""
@@ -241,7 +242,7 @@ def quantization_block(config: QuantizeConfig, float_dir: ModelDir, calibration)
     import onnxruntime
 
     return {
-        "method": f"onnxruntime static quantization, {config.quant_format.upper()}, "
+        "method": f"onnxruntime static quantization, {FORMAT_NAMES[config.quant_format]} format, "
                   f"{'per-channel' if config.per_channel else 'per-tensor'} int8 weights (symmetric), "
                   "uint8 activations (asymmetric)",
         "op_types": list(config.op_types), "calibration_method": config.calibration_method,
