@@ -89,10 +89,11 @@ def test_photo_drift_reports_flag_rates_triage_mix_and_plots(photo_model, tmp_pa
     assert "fire_smoke" in (report / "drift.md").read_text() and "MAJOR" in capsys.readouterr().out
 
 
-def test_photo_drift_without_a_review_store_says_what_to_do(photo_model, tmp_path):
-    with pytest.raises(RuntimeError, match="cannot read the review store"):
-        main(["drift", "photo", "--model", str(photo_model), "--database-url", f"sqlite:///{tmp_path}/none.db",
-              "--report", str(tmp_path / "drift")])
+def test_photo_drift_without_a_review_store_says_what_to_do(photo_model, tmp_path, capsys):
+    missing = f"sqlite:///{tmp_path}/no/such/dir/review.db"
+    assert main(["drift", "photo", "--model", str(photo_model), "--database-url", missing,
+                 "--report", str(tmp_path / "drift")]) == 2
+    assert "cannot read the review store" in capsys.readouterr().err
 
 
 def test_risk_drift_finds_the_shifted_feature_and_nothing_else(tmp_path):

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import html
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,20 @@ def read_cases(database_url: str | None):
     return pd.DataFrame(rows, columns=["created_at", "triage", "flagged", "model_version"]), url
 
 
+def _friendly(run):
+    """Expected problems (no store, no model, bad file) print one line and exit 2, no traceback."""
+    def wrapper(args: argparse.Namespace) -> int:
+        from serving.errors import ModelIntegrityError
+
+        try:
+            return run(args)
+        except (RuntimeError, ValueError, FileNotFoundError, ModelIntegrityError) as error:
+            print(f"ankang drift: {error}", file=sys.stderr)
+            return 2
+    return wrapper
+
+
+@_friendly
 def run_photo_drift(args: argparse.Namespace) -> int:
     from serving.modelcard import ModelDir
     from training.lifecycle.drift import photo_drift
@@ -86,6 +101,7 @@ def run_photo_drift(args: argparse.Namespace) -> int:
     return 0
 
 
+@_friendly
 def run_risk_drift(args: argparse.Namespace) -> int:
     from training.lifecycle.risk_drift import risk_drift
 
@@ -104,6 +120,7 @@ def write_report(report_dir: Path, *, title: str, summary: dict, sections: dict,
 
     report_dir.mkdir(parents=True, exist_ok=True)
     console, markdown, body = Console(), [f"# {title}", ""], []
+    console.width = max(console.width, 110)  # feature names stay readable in pipes and CI logs
     markdown += [f"- {key}: {value}" for key, value in summary.items()]
     for heading, rows in sections.items():
         table = Table(title=heading)
