@@ -1,0 +1,103 @@
+"""Hypothesis against the enterprise validator and the risk scorer: bad profiles raise InputError, nothing else.
+
+Drives `RiskScorer.score_profiles` (the JSON endpoint's whole path: DataFrame, validation, ONNX,
+floors, reasons) and `read_table` + `score_table` (the file endpoint's path) with profiles that
+mix valid values, wrong types, non-finite and huge numbers, nested JSON and unknown fields.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.errors import InputError
+from serving.modelcard import model_path
+from serving.risk import RiskScorer
+
+FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+SCORER = None  # loaded on first use: hypothesis strategies need it before fixtures exist
+
+
+def _scorer() -> RiskScorer:
+    global SCORER
+    if SCORER is None:
+        SCORER = RiskScorer.load(model_path("labor_risk"), threads=1)
+    return SCORER
+
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12), st.sampled_from(["", " ", "1", "0.5", "true", "NaN", "inf", "-0", "1e309", "１２"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@st.composite
+def profiles(draw) -> list:
+    fields = list(_scorer().schema.fields)
+    rows = []
+    for _ in range(draw(st.integers(1, 5))):
+        row = {}
+        for name in draw(st.lists(st.sampled_from(fields), max_size=len(fields), unique=True)):
+            spec = _scorer().schema.fields[name]
+            valid = (st.sampled_from(spec.categories) if spec.categories else
+                     st.booleans() if spec.type == "boolean" else
+                     st.text(min_size=1, max_size=20) if spec.type == "string" else
+                     st.integers(0, 100) if spec.type == "integer" else st.floats(0.01, 1.0))
+            row[name] = draw(st.one_of(valid, valid, ODD_VALUES))
+        if draw(st.booleans()):
+            row.setdefault("enterprise_id", draw(st.text(min_size=1, max_size=10)))
+        if draw(st.integers(0, 9)) == 0:
+            row[draw(st.text(max_size=8))] = draw(ODD_VALUES)
+        rows.append(row)
+    return draw(st.one_of(st.just(rows), st.just(rows), ODD_VALUES.map(lambda value: [value])))
+
+
+def check_result(results: list, profiles: list) -> None:
+    assert len(results) == len(profiles)
+    for result in results:
+        assert result["tier"] in (1, 2, 3, 4, 5)
+        assert all(math.isfinite(p) for p in result.get("probabilities", {}).values())
+
+
+@FUZZ
+@given(data=profiles())
+def test_json_profiles_score_or_raise_input_error(data):
+    try:
+        results = _scorer().score_profiles(data)
+    except InputError as error:
+        assert 400 <= error.status_code < 500 and isinstance(error.field, str) and error.message
+        return
+    check_result(results, data)
+
+
+@FUZZ
+@given(data=profiles(), fmt=st.sampled_from(["csv", "csv-bytes"]))
+def test_files_score_or_raise_input_error(data, fmt):
+    import pandas as pd
+
+    rows = [row for row in data if isinstance(row, dict)] or [{}]
+    if fmt == "csv":
+        payload = pd.DataFrame(rows).to_csv(index=False).encode("utf-8", errors="replace")
+    else:
+        payload = ",".join(map(str, rows[0])).encode("utf-8", errors="replace") + b"\n\x00\xff,\"unterminated"
+    try:
+        table = _scorer().score_table(payload, filename="enterprises.csv", content_type="text/csv")
+    except InputError as error:
+        assert 400 <= error.status_code < 500 and isinstance(error.field, str) and error.message
+        return
+    assert table.startswith(b"enterprise_id") or b"enterprise_id" in table.splitlines()[0]
+
+
+def test_fraction_in_a_boolean_field_is_an_input_error():
+    """Found by this file: a float in a boolean column wrote into a read-only array (a 500)."""
+    import pytest
+
+    with pytest.raises(InputError, match="collective_petition_12m") as caught:
+        _scorer().score_profiles([{"enterprise_id": "a", "collective_petition_12m": 0.5}])
+    assert caught.value.status_code == 422
