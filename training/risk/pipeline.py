@@ -103,10 +103,11 @@ class MulticlassLGBM(_OrdinalBase):
     def fit(self, X, y):
         from lightgbm import LGBMClassifier
 
-        X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), np.asarray(y))
+        # labels 0..4: LightGBM 4.7 label-encodes y but not eval_y, so tiers 1..5 would spoil early stopping
+        X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), np.asarray(y) - 1)
         self.estimator_ = self._fit_one(LGBMClassifier(objective="multiclass", **_lgbm_params(self.config)),
                                         X_fit, y_fit, X_val, y_val)
-        self.classes_ = self.estimator_.classes_
+        self.classes_ = self.estimator_.classes_ + 1
         return self
 
     def predict_proba(self, X) -> np.ndarray:
