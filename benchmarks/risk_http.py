@@ -69,10 +69,11 @@ def inprocess_rows(frame, args) -> list[Measurement]:
     for batch in BATCHES:
         chunks = batched(frame, batch, limit=2_000 if batch == 1 else 20_000)
         rows.append(rate_of(lambda c: scorer.score_frame(c, text_cells=False), chunks, repeats=args.repeats, batch=batch,
-                            name=f"serving.risk score_frame (validate + onnxruntime + decision + floors), batch {batch}"))
+                            name=f"serving.risk score_frame (validate + onnxruntime + decision + floors + reasons), "
+                                 f"batch {batch}"))
         validated = [scorer.score_frame(c, text_cells=False).batch for c in chunks]
-        rows.append(rate_of(scorer._run, validated, repeats=args.repeats, batch=batch,
-                            name=f"onnxruntime run only, batch {batch}"))
+        rows.append(rate_of(lambda b: scorer._run(b, reasons=False), validated, repeats=args.repeats, batch=batch,
+                            name=f"onnxruntime run only (probabilities, no reasons), batch {batch}"))
     if args.native:
         rows += native_rows(frame, scorer.schema, args, feature_frame=feature_frame)
     return rows
