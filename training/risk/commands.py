@@ -125,20 +125,21 @@ def run_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from serving.errors import InputError
-    from serving.risk import RiskScorer
+    from serving.risk import RiskScorer, validate_frame
     from training.risk.train import read_frame
 
     scorer = RiskScorer.load(args.model)
     frame = read_frame(args.data)
+    try:
+        validate_frame(scorer.schema, frame, text_cells=True)  # whole file first: row numbers are the file's
+    except InputError as error:
+        for entry in (error.context.get("errors") or [{"message": f"{error.field}: {error.message}"}])[:20]:
+            print(entry["message"])
+        raise SystemExit(f"{args.data}: {error.context.get('error_count', 1)} problems; nothing was written") from error
     tables = []
     for start in tqdm(range(0, len(frame), args.chunk_rows), desc="scoring", unit="chunk"):
         chunk = frame.iloc[start:start + args.chunk_rows].reset_index(drop=True)
-        try:
-            tables.append(scorer.results_table(scorer.score_frame(chunk, text_cells=True)))
-        except InputError as error:
-            for entry in error.context.get("errors", [])[:20]:
-                print(f"row {entry['row'] + start}: {entry['message']}")
-            raise SystemExit(f"{args.data}: {error.context.get('error_count', 1)} problems; nothing was written") from error
+        tables.append(scorer.results_table(scorer.score_frame(chunk, text_cells=True)))
     table = pd.concat(tables, ignore_index=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(args.out, index=False) if args.out.suffix.lower() == ".parquet" else table.to_csv(args.out, index=False)
