@@ -61,11 +61,14 @@ def _cell(value: float | None) -> str:
 def rich_table(rows: list[Row], *, title: str):
     from rich.table import Table
 
-    table = Table(title=title)
+    shown = [row for row in rows if row.champion is not None or row.challenger is not None]
+    hidden = len(rows) - len(shown)
+    caption = f"{hidden} rows where neither model has a value (one class only) are in the report" if hidden else None
+    table = Table(title=title, caption=caption)
     for header, justify in (("metric", "left"), ("champion", "right"), ("challenger", "right"),
                             ("Δ", "right"), ("allowed drop", "right"), ("verdict", "left")):
         table.add_column(header, justify=justify)
-    for row in rows:
+    for row in shown:
         style = "bold red" if row.worse else ("dim" if row.delta is None else "")
         delta = "–" if row.delta is None else f"{row.delta:+.4f}"
         table.add_row(row.metric, _cell(row.champion), _cell(row.challenger), delta, f"{row.allowed_drop:.3f}",
