@@ -226,8 +226,11 @@ class KeyStore:
             stat = self.path.stat()
             stamp = (stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
-            stamp = None
+            stat, stamp = None, None
         if stamp != self._stamp:
+            if stat is not None and stat.st_mode & 0o022:
+                log.warning("keys_file_writable_by_others", extra={
+                    "path": str(self.path), "hint": f"anyone who can write it can add a key; chmod 600 {self.path}"})
             try:
                 self._file_keys = {record.key_id: record for record in read_keys_file(self.path)}
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:

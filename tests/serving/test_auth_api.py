@@ -255,3 +255,14 @@ def test_repeated_failed_sign_ins_are_throttled(tmp_path):
     statuses = [sign_in(client, f"guess-{attempt}").status_code for attempt in range(21)]
     assert statuses[:20] == [401] * 20 and statuses[20] == 429
     assert sign_in(client, KEYS["reviewer"]).status_code == 429  # even the right key waits out the window
+
+
+def test_real_app_without_any_key_denies_protected_paths_but_stays_up(api, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_AUTH", "on")
+    monkeypatch.delenv("ANKANG_API_KEYS", raising=False)
+    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "absent.json"))
+    response = assess(api, {"Authorization": "Bearer anything-at-all"})
+    assert response.status_code == 401
+    assert "no API keys are configured on this server" in response.json()["error"]["message"]
+    assert api.get("/v1/review/queue").status_code == 401
+    assert api.get("/readyz").status_code == 200

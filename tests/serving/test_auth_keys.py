@@ -114,3 +114,12 @@ def test_a_broken_keys_file_denies_instead_of_crashing(capsys, tmp_path):
     keys_file.write_text('{"keys": [{"id": "x"', encoding="utf-8")
     assert store.authenticate(key) is None
     assert store.authenticate("env-reviewer-key") == Principal("env-1", "reviewer")
+
+
+def test_a_keys_file_others_can_write_is_warned_about(capsys, tmp_path, caplog):
+    keys_file = tmp_path / "api_keys.json"
+    key = create_key(capsys, keys_file, "intake")
+    keys_file.chmod(0o666)
+    with caplog.at_level("WARNING", logger="ankang.auth"):
+        assert KeyStore(env_keys=[], path=keys_file).authenticate(key) is not None
+    assert [record.message for record in caplog.records] == ["keys_file_writable_by_others"]
