@@ -29,7 +29,7 @@ _FORBIDDEN_FIELDS = {"reporter", "key", "api_key", "authorization", "cookie", "p
 _SECRET_PATTERNS = (
     (re.compile(r"ank_[0-9a-f]{8}_[A-Za-z0-9_-]+"), "ank_[redacted]"),
     (re.compile(r"""(?i)(bearer\s+)[^\s`'"]{8,}"""), r"\1[redacted]"),
-    (re.compile(r"(?i)(x-api-key['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,)]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)(x-api-key['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,)`]{8,}"), r"\1[redacted]"),
     (re.compile(r"(?i)(ankang_session|ankang_csrf)=[^;\s'\"]+"), r"\1=[redacted]"),
     (re.compile(r"b(['\"])(?:\\.|(?!\1).){64,}\1", re.S), "b'[bytes redacted]'"),
 )
