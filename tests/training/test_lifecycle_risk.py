@@ -133,3 +133,26 @@ def test_without_champion_the_released_model_is_the_baseline(tmp_path, monkeypat
     assert main(["promote", "risk", "--models-dir", str(models), "--report", str(tmp_path / "report"), *HELD_OUT]) == 1
     out = capsys.readouterr().out
     assert "REFUSED" in out and f"released {models / 'labor_risk'}" in out
+
+
+def test_dry_run_compares_without_changing_anything(store, capsys):
+    _client().set_registered_model_alias("labor-risk", "champion", "1")
+    before = (store / "models" / "labor_risk" / "card.json").read_bytes()
+    tags_before = dict(_client().get_model_version("labor-risk", "2").tags)
+    assert _promote(store, "--version", "2", "--dry-run") == 1
+    assert "would be REFUSED" in capsys.readouterr().out
+    assert (store / "models" / "labor_risk" / "card.json").read_bytes() == before
+    assert dict(_client().get_model_version("labor-risk", "2").tags) == tags_before
+    assert str(_client().get_model_version_by_alias("labor-risk", "champion").version) == "1"
+
+
+def test_a_registered_model_that_no_longer_matches_its_card_is_not_released(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    assert main(["train", "risk", *CRIPPLED, "--out", str(tmp_path / "model")]) == 0
+    model_id = _client().get_model_version("labor-risk", "1").source.split("/")[-1]
+    registered, = (tmp_path / "mlartifacts").glob(f"*/models/{model_id}/artifacts/model.onnx")
+    registered.write_bytes(registered.read_bytes() + b"\0")  # tampered after registration
+    capsys.readouterr()
+    assert main(["promote", "risk", "--models-dir", str(tmp_path / "models"), *HELD_OUT]) == 2
+    assert "registered model.onnx has sha256" in capsys.readouterr().out
+    assert not (tmp_path / "models" / "labor_risk").exists()

@@ -59,6 +59,8 @@ def _promote_parser(sub, kind: ModelKind) -> None:
                         help=f"largest allowed drop of a per-source ROC AUC (default: {policy.source_tolerance})")
     parser.add_argument("--force", action="store_true",
                         help="release even if metrics are worse (overrides the tolerance check, not parity); logged")
+    parser.add_argument("--dry-run", action="store_true", help="compare and write the report only: no alias "
+                        "moves, nothing released, no tags; exit 1 if the challenger would be refused")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=f"released models (default: {MODELS_DIR})")
     parser.add_argument("--report", type=Path, default=None,
                         help=f"comparison report folder (default: {REPORTS_DIR}/promote-{kind.dir_name}-<time>)")
@@ -104,10 +106,15 @@ def run_promote(args: argparse.Namespace) -> int:
     policy = PromotionPolicy(tolerance=args.tolerance, source_tolerance=args.source_tolerance)
     try:
         outcome = promote(kind, version=args.version, force=args.force, heldout=heldout_of(args), policy=policy,
-                          models_dir=args.models_dir, report_dir=report, console=console)
+                          models_dir=args.models_dir, report_dir=report, console=console, dry_run=args.dry_run)
     except (LookupError, ValueError, RuntimeError) as error:
         console.print(f"[bold red]not promoted[/]: {error}", soft_wrap=True)
         return 2
+    if args.dry_run:
+        verdict = "would be REFUSED" if outcome.worse else "would be promoted"
+        console.print(f"dry run: {kind.registered_name} version {outcome.version} {verdict} "
+                      f"(baseline: {outcome.baseline}); nothing changed", soft_wrap=True)
+        return 1 if outcome.worse else 0
     if not outcome.promoted:
         console.print(f"[bold red]REFUSED[/]: {kind.registered_name} version {outcome.version} is worse than "
                       f"{outcome.baseline} on {len(outcome.worse)} metric(s) (table above; report {report}). "

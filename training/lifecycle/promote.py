@@ -79,7 +79,7 @@ def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, he
 
 def promote(kind: ModelKind, *, version: str | None = None, force: bool = False, heldout: dict,
             policy: PromotionPolicy = PromotionPolicy(), models_dir: Path, report_dir: Path,
-            console=None) -> PromotionOutcome:
+            console=None, dry_run: bool = False) -> PromotionOutcome:
     from rich.console import Console
 
     console = console or Console()
@@ -96,6 +96,8 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
             write_report(report_dir, outcome.rows, title=title, summary={
                 "baseline": label, "tolerance": policy.tolerance, "source_tolerance": policy.source_tolerance,
                 "held-out data": {k: str(v) for k, v in heldout.items()}})
+        if dry_run:
+            return outcome
         if outcome.worse and not force:
             _tag(kind, target.version, "promotion.refused", f"{_now()}: " + _worse_text(outcome.worse))
             return outcome
