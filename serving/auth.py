@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from serving.errors import InputError
+from serving.logging_setup import configure_logging
 from serving.modelcard import PROJECT_ROOT
 
 ROLES = ("intake", "reviewer", "admin")
@@ -493,6 +494,7 @@ class ApiKeyAuth:
         self._signer = signer
         self.sign_in_limiter = FailureLimiter()
         self._settings()
+        configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
         self._log_startup()
 
     def _settings(self) -> tuple[bool, KeyStore]:
