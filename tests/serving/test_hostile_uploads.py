@@ -31,14 +31,24 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG whose IHDR (with a valid CRC) claims a huge canvas over a few bytes of data."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
 
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+def png_bomb(side: int) -> bytes:
+    """A complete, valid black side x side RGB PNG (300 MB of pixels at 10,000 px) compressed row by row."""
+    compressor, row, parts = zlib.compressobj(9), b"\0" * (1 + 3 * side), []
+    for _ in range(side):
+        parts.append(compressor.compress(row))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
 
 
 def corrupt_jpeg() -> bytes:
@@ -53,7 +63,7 @@ HOSTILE = {
     "gif": (encode_image(RED, fmt="GIF"), 415, "not a JPEG, PNG or WebP image"),
     "animated webp": (animated("WEBP"), 422, "animated images are not accepted (3 frames)"),
     "animated png": (animated("PNG"), 422, "animated images are not accepted (3 frames)"),
-    "png decompression bomb": (encode_image((0, 0, 0), size=(10_000, 10_000), fmt="PNG"), 413,
+    "png decompression bomb": (png_bomb(10_000), 413,
                                "10000x10000 = 100000000 pixels; the limit is 40000000"),
     "png declaring 60000x60000": (png_declaring(60_000, 60_000), 413, "the image declares 3600000000 pixels"),
     "jpeg declaring 65000x65000": (jpeg_declaring(65_000, 65_000), 413, "the image declares 4225000000 pixels"),
@@ -70,6 +80,13 @@ HOSTILE = {
                              "bytes after the end of its WEBP image"),
     "tiny 1x1 png": (encode_image(RED, size=(1, 1), fmt="PNG"), 422, "each side must be at least 16 px"),
 }
+
+
+def test_the_bomb_is_a_real_png():
+    data = HOSTILE["png decompression bomb"][0]
+    assert len(data) < 400_000
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.size, image.mode) == ("PNG", (10_000, 10_000), "RGB")
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
