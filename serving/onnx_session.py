@@ -17,8 +17,8 @@ def session_threads() -> int:
 
 
 def spinning_setting() -> str:
-    """`ANKANG_ORT_SPINNING`: "1" lets idle intra-op threads spin (onnxruntime's default), "0" not."""
-    value = os.environ.get("ANKANG_ORT_SPINNING", "1").strip()
+    """`ANKANG_ORT_SPINNING`: "0" (default) idle intra-op threads sleep, "1" they spin (onnxruntime's default)."""
+    value = os.environ.get("ANKANG_ORT_SPINNING", "0").strip()
     if value not in ("0", "1"):
         raise ValueError(f"ANKANG_ORT_SPINNING must be 0 or 1, not {value!r}")
     return value
@@ -30,7 +30,8 @@ def create_session(model_path: Path, *, intra_op_threads: int | None = None) -> 
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle intra-op threads busy-wait by default; on shared cores that spinning steals CPU from
-    # the API process's photo decoding. `ANKANG_ORT_SPINNING=0|1` (benchmarks/README.md).
+    # onnxruntime's idle intra-op threads busy-wait by default; served, that spinning steals the
+    # 2 cores from the API process (decoding, review store): p50 at 1 client 89 -> 48 ms, 32 clients
+    # 15 -> 21 photos/s with it off (benchmarks/README.md). `ANKANG_ORT_SPINNING=1` turns it back on.
     options.add_session_config_entry("session.intra_op.allow_spinning", spinning_setting())
     return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
