@@ -58,21 +58,80 @@ def test_batch_axis_is_dynamic(exported, rng):
     assert np.abs(batch - single).max() < 1e-5
 
 
-@pytest.mark.slow
-def test_toy_train_export_predict_round_trip(photo_set, tmp_path, seed):
+@pytest.fixture(scope="module")
+def toy_model(photo_set, tmp_path_factory):
+    """One epoch on 48 real photos at 64 px: the whole train -> export -> card path in seconds."""
     from training.photo.train import train_photo
 
+    work = tmp_path_factory.mktemp("toy")
     seen = []
-    config = PhotoTrainConfig(data=[photo_set], out=tmp_path / "model", image_size=64, epochs=1, batch_size=16,
-                              limit=48, seed=seed, workers=1, cache_dir=tmp_path / "cache")
+    config = PhotoTrainConfig(data=[photo_set], out=work / "model", image_size=64, epochs=1, batch_size=16,
+                              limit=48, seed=7, workers=1, cache_dir=work / "cache")
     result = train_photo(config, on_epoch_end=lambda epoch, metrics: seen.append((epoch, metrics)))
+    return result, seen, work
+
+
+@pytest.mark.slow
+def test_toy_train_export_predict_round_trip(toy_model, photo_set):
+    result, seen, _ = toy_model
     assert [epoch for epoch, _ in seen] == [1] and 0 <= seen[0][1]["val_mean_roc_auc"] <= 1
     model = ModelDir.load(result.model_dir)  # sha256 in the card matches the file
     assert model.card["labels"] == list(FLAGS) and model.card["input"]["height"] == 64
     assert set(model.card["metrics"]) == {"val", "test"} and result.epochs_run == 1
     assert json.loads((result.model_dir / "card.json").read_text())["training"]["limit"] == 48
-    frame_path = sorted((photo_set / "images").glob("*/*.jpg"))[0]
-    image = preprocess_photo(frame_path, size=64)[None]
-    probabilities, cam = onnx_session(model.onnx_path).run(None, {"image": image})
+    photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
+    probabilities, cam = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
     assert probabilities.shape == (1, len(FLAGS)) and ((probabilities > 0) & (probabilities < 1)).all()
     assert cam.shape == (1, len(FLAGS), 2, 2)
+
+
+@pytest.mark.slow
+def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
+    from training.photo.train import train_photo
+
+    result, seen, work = toy_model
+    config = PhotoTrainConfig(data=[photo_set], out=work / "again", image_size=64, epochs=1, batch_size=16,
+                              limit=48, seed=7, workers=1, cache_dir=work / "cache")
+    again = train_photo(config)
+    assert again.history[0]["train_loss"] == seen[0][1]["train_loss"]
+    assert again.metrics == result.metrics
+
+
+@pytest.mark.slow
+def test_release_winner_copies_the_best_on_val_and_records_the_study(toy_model, tmp_path):
+    import shutil
+
+    from training.photo.study import release_winner, study_row
+
+    result, _, work = toy_model
+    study_dir = tmp_path / "study"
+    shutil.copytree(result.model_dir, study_dir / "64px")
+    rows = [study_row(64, result.card), {**study_row(64, result.card), "image_size": 999, "val_ppe_mean_roc_auc": -1}]
+    card = release_winner(rows, work_dir=study_dir, out=tmp_path / "released")
+    assert ModelDir.load(tmp_path / "released").card["sha256"] == result.card["sha256"]
+    assert [row["chosen"] for row in card["resolution_study"]] == [True, False]
+
+
+@pytest.mark.slow
+def test_evaluate_writes_report_with_plots(toy_model, photo_set, tmp_path):
+    import pandas as pd
+
+    from training.photo.report import evaluate_model
+
+    result, _, work = toy_model
+    manifest = pd.read_csv(photo_set / "manifest.csv", dtype=str)
+    subset = manifest[manifest["split"] == "val"].groupby("source").head(5).copy()
+    subset["image"] = [str(photo_set / name) for name in subset["image"]]
+    (tmp_path / "data").mkdir()
+    subset.to_csv(tmp_path / "data" / "manifest.csv", index=False)
+    metrics = evaluate_model(result.model_dir, data=[tmp_path / "data"], split="val", report_dir=tmp_path / "report",
+                             cache_dir=work / "cache", workers=1)
+    assert metrics["missing_helmet"]["n"] == int(subset["missing_helmet"].notna().sum())
+    assert set(metrics["fire_smoke"]["per_source"]) == set(subset.loc[subset["fire_smoke"].notna(), "source"])
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| missing_helmet | all |" in report and "![fire_smoke](pr_fire_smoke.png)" in report
+    assert (tmp_path / "report" / "pr_fire_smoke.png").read_bytes()[:4] == b"\x89PNG"
+    assert 'src="pr_missing_helmet.png"' in (tmp_path / "report" / "report.html").read_text()
+    with pytest.raises(ValueError, match="no photos in split 'test'"):
+        evaluate_model(result.model_dir, data=[tmp_path / "data"], split="test", report_dir=tmp_path / "r2",
+                       cache_dir=work / "cache", workers=1)

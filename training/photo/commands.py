@@ -31,6 +31,7 @@ def register(verb) -> None:
                                            description=EVALUATE_DESCRIPTION)
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
+    register_study(verb)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from training.photo.train import train_photo
 
-    result = train_photo(config_from_args(args))
+    # `on_epoch_end` is set by the experiment-tracking wrapper (training.lifecycle.tracked).
+    result = train_photo(config_from_args(args), on_epoch_end=getattr(args, "on_epoch_end", None))
     print(f"wrote {result.model_dir} in {result.seconds:.0f} s "
           f"({result.epochs_run} epochs, best {result.best_epoch}); version {result.card['version']}")
     for flag, entry in result.metrics.get("test", {}).items():
@@ -64,4 +66,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate_model(args.model, data=args.data or [DEFAULT_DATA], split=args.split, report_dir=args.report,
                              cache_dir=args.cache_dir, workers=args.workers)
     print(f"wrote {args.report / 'report.md'} and report.html ({len(summary)} flags)")
+    return 0
+
+
+STUDY_DESCRIPTION = """\
+Train the same recipe at several input sizes (each into WORK_DIR/<size>px; sizes already
+trained there are reused), compare val ROC AUC of missing_helmet and missing_hi_vis, and
+release the best to --out with the comparison table in card.json's resolution_study."""
+
+
+def register_study(verb) -> None:
+    study = verb("train").add_parser("photo-resolution-study", help="compare input sizes and release the best",
+                                     description=STUDY_DESCRIPTION)
+    add_config_arguments(study)
+    study.add_argument("--sizes", type=int, nargs="+", default=[224, 320, 384], help="input sizes to compare")
+    study.add_argument("--work-dir", type=Path, default=Path("var/models/photo-resolution-study"),
+                       help="where each size's model is trained (default: var/models/photo-resolution-study)")
+    study.set_defaults(func=run_study)
+
+
+def run_study(args: argparse.Namespace) -> int:
+    from training.photo.study import release_winner, run_resolution_study
+
+    config = config_from_args(args)
+    rows = run_resolution_study(config, sizes=args.sizes, work_dir=args.work_dir)
+    card = release_winner(rows, work_dir=args.work_dir, out=config.out)
+    print(f"released {card['input']['height']} px model to {config.out} (version {card['version']})")
     return 0

@@ -74,13 +74,6 @@ def flag_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dic
     return result
 
 
-def mean_roc_auc(frame: pd.DataFrame, probabilities: np.ndarray) -> float:
-    """Mean over flags of ROC AUC on the annotated cells (flags with one class skipped)."""
-    metrics = flag_metrics(frame, probabilities, {flag: 0.5 for flag in FLAGS})
-    aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
-    return float(np.mean(aucs)) if aucs else math.nan
-
-
 def onnx_session(model_path: Path, *, threads: int = 2):
     import onnxruntime as ort
 

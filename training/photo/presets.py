@@ -24,7 +24,7 @@ class PhotoPreset:
         self.augment = v2.Compose([
             v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(0.75, 4 / 3), antialias=True),
             v2.RandomHorizontalFlip(),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3),  # no hue: costly on CPU
         ]) if train else None
 
     def load(self, path: str | Path) -> np.ndarray:

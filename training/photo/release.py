@@ -46,7 +46,8 @@ def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.Da
     thresholds = thresholds_from_val(splits["val"][0], scored["val"])
     metrics = {name: flag_metrics(splits[name][0], probabilities, thresholds)
                for name, probabilities in scored.items() if name in ("val", "test")}
-    cam_shape = session.run(["cam"], {"image": np.zeros((1, 3, config.image_size, config.image_size), np.uint8)})[0].shape
+    blank = np.zeros((1, 3, config.image_size, config.image_size), np.uint8)
+    cam_shape = session.run(["cam"], {"image": blank})[0].shape
     fields = {
         **card_fields(size=config.image_size, cam_hw=cam_shape[2:]),
         "thresholds": thresholds, "threshold_rule": THRESHOLD_RULE, "metrics": metrics,

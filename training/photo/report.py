@@ -54,8 +54,9 @@ def _pr_curve_png(frame: pd.DataFrame, probabilities: np.ndarray, flag: str, rep
     column = FLAGS.index(flag)
     annotated = frame[flag].notna().to_numpy()
     figure, axes = plt.subplots(figsize=(5, 4))
+    sources = sorted(set(frame["source"][annotated]))
     groups = [("all sources", annotated)] + [
-        (source, annotated & (frame["source"] == source).to_numpy()) for source in sorted(set(frame["source"][annotated]))]
+        (source, annotated & (frame["source"] == source).to_numpy()) for source in sources]
     for label, rows in groups:
         truth = frame[flag].to_numpy()[rows]
         if 0 < truth.sum() < len(truth):
@@ -99,7 +100,8 @@ def _html(title: str, metrics: dict, plots: dict, card: dict) -> str:
         f"<tr><td>{html.escape(flag)}</td><td>{html.escape(source)}</td><td>{card['thresholds'][flag]:.2f}</td>"
         + "".join(f"<td>{_cell(entry[c])}</td>" for c in COLUMNS) + "</tr>"
         for flag, source, entry in _rows(metrics))
-    images = "".join(f'<img src="{html.escape(name)}" alt="{html.escape(flag)} PR curve">' for flag, name in plots.items())
+    images = "".join(f'<img src="{html.escape(name)}" alt="{html.escape(flag)} PR curve">'
+                     for flag, name in plots.items())
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}img{width:32%}</style>"
             f"</head><body><h1>{html.escape(title)}</h1><p>{html.escape(card['threshold_rule'])}</p>"

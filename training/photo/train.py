@@ -114,9 +114,17 @@ def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, ba
     return np.concatenate(outputs) if outputs else np.zeros((0, len(FLAGS)), dtype="float32")
 
 
-def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: EpochCallback | None):
-    from training.photo.evaluate import mean_roc_auc
+def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool) -> dict[str, float]:
+    """Val mean ROC AUC over flags (the early-stopping score) plus the PPE flags' own ROC AUC."""
+    from training.photo.evaluate import flag_metrics
 
+    metrics = flag_metrics(val.frame, predict_torch(net, val.images, tta_flip=tta_flip), dict.fromkeys(FLAGS, 0.5))
+    aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
+    ppe = {flag: metrics[flag]["roc_auc"] for flag in PPE_FLAGS if flag in metrics}
+    return {"mean": float(np.mean(aucs)) if aucs else math.nan, **ppe}
+
+
+def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: EpochCallback | None):
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = _build_model(config)
@@ -132,15 +140,16 @@ def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: Epoc
         started = time.perf_counter()
         loss = _train_epoch(net, optimizer, scheduler, splits["train"], preset, config, epoch=epoch,
                             generator=generator)
-        val = splits["val"]
-        auc = mean_roc_auc(val.frame, predict_torch(net, val.images, tta_flip=config.tta_flip))
-        metrics = {"train_loss": round(loss, 5), "val_mean_roc_auc": round(auc, 5),
+        val_aucs = val_roc_aucs(net, splits["val"], tta_flip=config.tta_flip)
+        auc = val_aucs.pop("mean")
+        metrics = {"train_loss": round(loss, 5), "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
+                   **{f"val_roc_auc_{flag}": value for flag, value in val_aucs.items()},
                    "seconds": round(time.perf_counter() - started, 1)}
         history.append({"epoch": epoch, **metrics})
         print(f"epoch {epoch}: train loss {loss:.4f}, val mean ROC AUC {auc:.4f} ({metrics['seconds']} s)")
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
-        if auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
+        if epoch == 1 or auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
             best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(net.state_dict())}
         elif epoch - best["epoch"] >= config.patience:
             print(f"early stop: no val improvement for {config.patience} epochs")
@@ -156,15 +165,16 @@ def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None 
     `on_epoch_end(epoch, metrics)` is called after every epoch with train loss, val mean ROC AUC
     and seconds (a hook for experiment tracking)."""
     torch.set_num_threads(config.threads)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     frame, splits = _splits(config)
     net, history, best_epoch = _fit(config, splits, on_epoch_end)
     seconds = round(time.perf_counter() - started, 1)
+    cpu_seconds = round(time.process_time() - cpu_started, 1)  # contention-free cost on a shared machine
     from training.photo.release import release_model
 
+    training = {"seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history),
+                "best_epoch": best_epoch, "history": history}
     card = release_model(net, config, frame=frame, splits={k: (s.frame, s.images) for k, s in splits.items()},
-                         training={"seconds": seconds, "epochs_run": len(history), "best_epoch": best_epoch,
-                                   "history": history},
-                         resolution_study=resolution_study or [])
+                         training=training, resolution_study=resolution_study or [])
     return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
                             epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)

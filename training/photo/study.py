@@ -1,0 +1,58 @@
+"""Resolution study: the same recipe at several input sizes, compared on val; the winner is released.
+
+The val ROC AUC of the two PPE flags decides (people in site photos are small, so resolution
+matters most there); test metrics are recorded for the card but never used to choose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from training.photo.config import PhotoTrainConfig
+from training.photo.data import PPE_FLAGS
+from training.photo.export import write_card
+
+CARD_FIELDS_KEPT_BY_WRITE = ("name", "version", "created", "sha256")
+
+
+def study_row(size: int, card: dict) -> dict:
+    val = card["metrics"]["val"]
+    return {
+        "image_size": size,
+        "epochs_run": card["training"]["epochs_run"],
+        "best_epoch": card["training"]["best_epoch"],
+        "train_seconds": card["training"]["seconds"],
+        "train_cpu_seconds": card["training"].get("cpu_seconds"),
+        "val_roc_auc": {flag: val[flag]["roc_auc"] for flag in PPE_FLAGS},
+        "val_ppe_mean_roc_auc": round(sum(val[flag]["roc_auc"] for flag in PPE_FLAGS) / len(PPE_FLAGS), 5),
+    }
+
+
+def run_resolution_study(config: PhotoTrainConfig, *, sizes: list[int], work_dir: Path) -> list[dict]:
+    """Train `config` at every size into work_dir/<size>px (skipping sizes already trained there)."""
+    from training.photo.train import train_photo
+
+    rows = []
+    for size in sizes:
+        out = Path(work_dir) / f"{size}px"
+        if not (out / "card.json").is_file():
+            train_photo(dataclasses.replace(config, image_size=size, out=out))
+        rows.append(study_row(size, json.loads((out / "card.json").read_text(encoding="utf-8"))))
+        print(json.dumps(rows[-1]))
+    return rows
+
+
+def release_winner(rows: list[dict], *, work_dir: Path, out: Path) -> dict:
+    """Copy the best-on-val model to `out` and rewrite its card with the whole study table."""
+    winner = max(rows, key=lambda row: row["val_ppe_mean_roc_auc"])
+    source = Path(work_dir) / f"{winner['image_size']}px"
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "model.onnx", out / "model.onnx")
+    card = json.loads((source / "card.json").read_text(encoding="utf-8"))
+    fields = {key: value for key, value in card.items() if key not in CARD_FIELDS_KEPT_BY_WRITE}
+    fields["resolution_study"] = [{**row, "chosen": row is winner} for row in rows]
+    fields["training"]["out"] = str(out)
+    return write_card(out, fields)
