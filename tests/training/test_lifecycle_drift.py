@@ -63,7 +63,8 @@ def _review_store(path, *, recent_fire: int, recent: int, before: int) -> str:
         flagged = [flag for flag, on in (("fire_smoke", fire), ("wet_floor", wet)) if on]
         created = now - dt.timedelta(days=1 if index < recent else 40, minutes=index)
         rows.append({"photo_id": f"p{index}", "photo_sha256": "0" * 64, "created_at": created,
-                     "status": "open" if flagged else "clear", "triage": "urgent" if fire else ("review" if flagged else "clear"),
+                     "status": "open" if flagged else "clear",
+                     "triage": "urgent" if fire else ("review" if flagged else "clear"),
                      "severity_rank": 0, "top_probability": 0.5, "model_name": "hazard_photo", "model_version": "toy-1",
                      "labels": list(PHOTO_LABELS), "probabilities": {}, "thresholds": {}, "flagged": flagged,
                      "width": 10, "height": 10, "dhash": "0" * 16, "group_id": f"p{index}"})

@@ -36,7 +36,8 @@ def test_promoted_version_is_served_after_reload(photo_set, tmp_path, monkeypatc
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     models = tmp_path / "models"
     promote = ["promote", "photo", "--data", str(photo_set), "--limit", "200", "--workers", "1",
-               "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(models), "--report", str(tmp_path / "report")]
+               "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(models),
+               "--report", str(tmp_path / "report")]
     assert _register(write_toy_photo_model(tmp_path / "v1", size=32, version="toy-1")) == "1"
     assert main(promote) == 0  # first promotion: no champion, nothing released
     monkeypatch.setenv("ANKANG_PHOTO_MODEL_DIR", str(models / "hazard_photo"))

@@ -76,7 +76,8 @@ def _heldout_arguments(parser: argparse.ArgumentParser, *, photo: bool) -> None:
         group.add_argument("--data", type=Path, action="append", default=None, metavar="DIR",
                            help=f"dataset folder(s) with manifest.csv, repeatable (default: {DEFAULT_DATA})")
         group.add_argument("--split", choices=("val", "test"), default="test", help="split to score (default: test)")
-        group.add_argument("--limit", type=int, default=0, help="every-k-th subset of N photos before splitting; 0 = all")
+        group.add_argument("--limit", type=int, default=0,
+                           help="every-k-th subset of N photos before splitting; 0 = all (default)")
         group.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="decoded-photo cache folder")
         group.add_argument("--workers", type=int, default=2, help="processes decoding photos (default: 2)")
     else:

@@ -94,9 +94,11 @@ def write_report(report_dir: Path, rows: list[Row], *, title: str, summary: dict
     (report_dir / "comparison.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
         f"<ul>{items}</ul><table border=1 cellpadding=4><tr><th>metric</th><th>champion</th><th>challenger</th>"
-        f"<th>Δ</th><th>allowed drop</th><th>verdict</th></tr>{body}</table><img src='{plot.name}'>\n", encoding="utf-8")
+        f"<th>Δ</th><th>allowed drop</th><th>verdict</th></tr>{body}</table><img src='{plot.name}'>\n",
+        encoding="utf-8")
     payload = {"summary": summary, "rows": [{**asdict(r), "delta": r.delta, "verdict": r.verdict} for r in rows]}
-    (report_dir / "comparison.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (report_dir / "comparison.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+                                                encoding="utf-8")
     return [report_dir / name for name in ("comparison.md", "comparison.html", "comparison.json", plot.name)]
 
 

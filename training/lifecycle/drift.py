@@ -75,7 +75,8 @@ class DriftRow:
         return level(self.psi)
 
 
-def feature_drift(reference: pd.DataFrame, recent: pd.DataFrame, *, categorical: dict[str, list[str]]) -> list[DriftRow]:
+def feature_drift(reference: pd.DataFrame, recent: pd.DataFrame, *,
+                  categorical: dict[str, list[str]]) -> list[DriftRow]:
     """PSI per column of two validated feature frames (numbers: NaN missing; categories: "" missing)."""
     rows = []
     for name in reference.columns:

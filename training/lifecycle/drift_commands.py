@@ -199,7 +199,8 @@ def _psi_plot(report_dir: Path, rows) -> str:
     report_dir.mkdir(parents=True, exist_ok=True)
     top = rows[:15]
     plt, figure, axis = _figure(figsize=(7, 0.3 * len(top) + 1.5))
-    axis.barh([r.name for r in top], [r.psi for r in top], color=["#c0392b" if r.level == "MAJOR" else "#2e86c1" for r in top])
+    colours = ["#c0392b" if r.level == "MAJOR" else "#2e86c1" for r in top]
+    axis.barh([r.name for r in top], [r.psi for r in top], color=colours)
     for line, style in ((0.1, ":"), (0.25, "--")):
         axis.axvline(line, color="black", linestyle=style, linewidth=0.8)
     axis.invert_yaxis()

@@ -60,7 +60,8 @@ class PhotoKind(ModelKind):
         frame = load_photos([Path(p) for p in heldout["data"]], limit=heldout.get("limit", 0))
         frame = frame[frame["split"] == heldout.get("split", "test")].reset_index(drop=True)
         if frame.empty:
-            raise ValueError(f"no {heldout.get('split', 'test')} photos in {heldout['data']}; raise --limit or pass --data")
+            raise ValueError(f"no {heldout.get('split', 'test')} photos in {heldout['data']}; "
+                             "raise --limit or pass --data")
         probabilities = score_split(model.onnx_path, frame, size=int(model.card["input"]["height"]),
                                     cache_dir=Path(heldout["cache_dir"]), workers=heldout.get("workers", 1))
         metrics = flag_metrics(frame, probabilities, model.card["thresholds"])

@@ -53,7 +53,8 @@ def _challenger(kind: ModelKind, version: str | None):
     return found
 
 
-def _baseline(kind: ModelKind, *, challenger_version: str, models_dir: Path, workdir: Path) -> tuple[ModelDir | None, str]:
+def _baseline(kind: ModelKind, *, challenger_version: str, models_dir: Path,
+              workdir: Path) -> tuple[ModelDir | None, str]:
     champion = registry.version_by_alias(kind, registry.CHAMPION)
     if champion is not None:
         if str(champion.version) == str(challenger_version):
@@ -87,10 +88,12 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
     with tempfile.TemporaryDirectory(prefix="ankang-promote-") as scratch:
         workdir = Path(scratch)
         challenger = registry.fetch_version(kind, target, workdir / "challenger")  # parity check
-        baseline, label = _baseline(kind, challenger_version=str(target.version), models_dir=models_dir, workdir=workdir)
+        baseline, label = _baseline(kind, challenger_version=str(target.version), models_dir=models_dir,
+                                    workdir=workdir)
         outcome = PromotionOutcome(promoted=False, version=str(target.version), baseline=label, report_dir=report_dir)
         if baseline is not None:
-            outcome.rows = _score_both(kind, baseline, challenger, heldout=heldout, policy=policy, report_dir=report_dir)
+            outcome.rows = _score_both(kind, baseline, challenger, heldout=heldout, policy=policy,
+                                       report_dir=report_dir)
             title = f"{kind.registered_name}: challenger version {target.version} vs {label}"
             console.print(rich_table(outcome.rows, title=title))
             write_report(report_dir, outcome.rows, title=title, summary={

@@ -45,7 +45,8 @@ def _plot(kind: ModelKind, card: dict, path: Path) -> None:
         sources = sorted({s for entry in test.values() for s in entry.get("per_source", {})})
         width = 0.8 / (len(sources) + 1)
         for offset, source in enumerate(["all", *sources]):
-            values = [(test[f] if source == "all" else test[f]["per_source"].get(source, {})).get("roc_auc") for f in flags]
+            entries = [test[f] if source == "all" else test[f]["per_source"].get(source, {}) for f in flags]
+            values = [entry.get("roc_auc") for entry in entries]
             axis.bar([i + offset * width for i in range(len(flags))], [v if v is not None else 0 for v in values],
                      width=width, label=source)
         axis.set_xticks([i + 0.4 for i in range(len(flags))], flags, rotation=20, fontsize=7)
@@ -54,7 +55,8 @@ def _plot(kind: ModelKind, card: dict, path: Path) -> None:
     else:
         metrics = card.get("metrics", {})
         tiers = list(metrics.get("per_tier_recall", {}))
-        axis.bar([i - 0.2 for i in range(len(tiers))], [metrics["per_tier_recall"][t] for t in tiers], 0.4, label="model")
+        recall = [metrics["per_tier_recall"][t] for t in tiers]
+        axis.bar([i - 0.2 for i in range(len(tiers))], recall, 0.4, label="model")
         oracle = metrics.get("oracle", {}).get("per_tier_recall")
         if oracle:
             axis.bar([i + 0.2 for i in range(len(tiers))], [oracle[t] for t in tiers], 0.4, label="oracle")
