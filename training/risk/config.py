@@ -28,8 +28,8 @@ class RiskModelConfig:
     """LightGBM pipeline for the five risk tiers; every field is a command-line option."""
 
     strategy: str = "cumulative"  # ordinal strategy: cumulative | multiclass | regression
-    n_estimators: int = 100
-    learning_rate: float = 0.2
+    n_estimators: int = 60
+    learning_rate: float = 0.3
     num_leaves: int = 7
     min_child_samples: int = 40
     subsample: float = 0.8
