@@ -1,13 +1,15 @@
 """Crash safety: SIGKILL the real server while reviewers write decisions; every acknowledged one survives.
 
 Starts `bentoml serve serving.service:Ankang` (as `make run` does, auth on, toy photo model),
-assesses photos to create review cases, writes decisions from several threads, kills the whole
-process group mid-way, restarts on the same data directory, and checks that every decision
-answered with a 2xx is there and that SQLite's `PRAGMA integrity_check` says ok.
+assesses photos to create review cases, writes decisions from 8 threads while 2 more post new
+photos, kills the whole process group mid-way, restarts on the same data directory, and checks
+that every decision answered with a 2xx is there, every acknowledged assessment has its case and a
+decodable photo, and SQLite's `PRAGMA integrity_check` says ok.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -23,6 +25,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import PROJECT_ROOT
 from tests.serving.conftest import encode_image
@@ -31,7 +34,7 @@ from tests.toy_models import write_toy_photo_model
 pytestmark = pytest.mark.slow
 BENTOML = Path(sys.executable).with_name("bentoml")
 INTAKE, REVIEWER = "intake-crash-key-1c9e7a", "reviewer-crash-key-8b2f4d"
-WRITERS, CASES, KILL_AFTER_ACKS = 8, 16, 60
+WRITERS, ASSESSORS, CASES, KILL_AFTER_ACKS = 8, 2, 16, 60
 
 
 def free_port() -> int:
@@ -88,6 +91,7 @@ class DecisionWriters:
     def __init__(self, base_url: str, cases: list[str]):
         self.base_url, self.cases = base_url, cases
         self.acknowledged: set[str] = set()
+        self.assessed: set[str] = set()
         self.lock, self.stop = threading.Lock(), threading.Event()
 
     def write(self, writer: int) -> None:
@@ -107,6 +111,23 @@ class DecisionWriters:
                     with self.lock:
                         self.acknowledged.add(comment)
 
+    def assess(self, writer: int) -> None:
+        """Intake posts photos at the same time; a 2xx means the case (photo and row) is stored."""
+        headers = {"Authorization": f"Bearer {INTAKE}"}
+        with httpx.Client(timeout=10) as client:
+            for sequence in range(100_000):
+                if self.stop.is_set():
+                    return
+                photo = encode_image((0, (writer * 50 + sequence) % 256, 255), size=(96, 64 + sequence % 32))
+                try:
+                    response = client.post(f"{self.base_url}/v1/photos/assess", headers=headers,
+                                           files={"photo": ("p.jpg", photo, "image/jpeg")})
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 200:
+                    with self.lock:
+                        self.assessed.add(response.json()["photo_id"])
+
     def count(self) -> int:
         with self.lock:
             return len(self.acknowledged)
@@ -122,6 +143,18 @@ def stored_comments(base_url: str, cases: list[str]) -> set[str]:
     return comments
 
 
+def stored_photos(base_url: str, photo_ids: list[str]) -> int:
+    """How many acknowledged assessments have their case and a decodable photo after the restart."""
+    headers, served_ok = {"Authorization": f"Bearer {REVIEWER}"}, 0
+    for photo_id in photo_ids:
+        case = httpx.get(f"{base_url}/v1/review/{photo_id}", headers=headers, timeout=30)
+        photo = httpx.get(f"{base_url}/v1/review/{photo_id}/photo", headers=headers, timeout=30)
+        if case.status_code == 200 and photo.status_code == 200:
+            Image.open(io.BytesIO(photo.content)).load()
+            served_ok += 1
+    return served_ok
+
+
 def test_acknowledged_decisions_survive_sigkill(tmp_path):
     env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
            "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}",
@@ -129,9 +162,11 @@ def test_acknowledged_decisions_survive_sigkill(tmp_path):
     with served(env) as (base_url, process):
         cases = create_cases(base_url)
         writers = DecisionWriters(base_url, cases)
-        with ThreadPoolExecutor(WRITERS) as pool:
+        with ThreadPoolExecutor(WRITERS + ASSESSORS) as pool:
             for writer in range(WRITERS):
                 pool.submit(writers.write, writer)
+            for writer in range(ASSESSORS):
+                pool.submit(writers.assess, writer)
             deadline = time.monotonic() + 60
             while writers.count() < KILL_AFTER_ACKS and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -142,8 +177,11 @@ def test_acknowledged_decisions_survive_sigkill(tmp_path):
     assert len(acknowledged) >= KILL_AFTER_ACKS
     with served(env) as (base_url, _):
         found = stored_comments(base_url, cases)
-    print(f"acknowledged {len(acknowledged)}, found after restart {len(found)}")
+        photos_back = stored_photos(base_url, sorted(writers.assessed))
+    print(f"acknowledged {len(acknowledged)} decisions, found after restart {len(found)}; "
+          f"acknowledged {len(writers.assessed)} assessments, photos served after restart {photos_back}")
     assert acknowledged <= found, f"lost {len(acknowledged - found)} acknowledged decisions"
+    assert photos_back == len(writers.assessed) > 0
     with sqlite3.connect(tmp_path / "var" / "review" / "review.db") as database:
         assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
