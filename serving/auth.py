@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import os
+import posixpath
 import re
 import secrets
 import time
@@ -69,12 +70,22 @@ def keys_file() -> Path:
     return Path(os.environ.get("ANKANG_API_KEYS_FILE", data_dir() / "api_keys.json"))
 
 
-def required_role(path: str) -> str | None:
-    """The role a path needs, or None when it is open (health, metrics, docs)."""
+def _role_of(path: str) -> str | None:
     for prefix, role in ROUTE_ROLES:
         if path == prefix or path.startswith(prefix + "/"):
             return role
     return None
+
+
+def required_role(path: str) -> str | None:
+    """The role a path needs, or None when it is open (health, metrics, docs).
+
+    Also judged after collapsing slashes and dot segments, as a proxy in front might: when the two
+    readings disagree (`//v1/review`, `/review/../v1/admin`) only admin may pass.
+    """
+    raw = _role_of(path)
+    normalised = _role_of(posixpath.normpath("/" + re.sub(r"/+", "/", path).lstrip("/")))
+    return raw if raw == normalised else "admin"
 
 
 def role_allows(role: str, needed: str) -> bool:

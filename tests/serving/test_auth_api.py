@@ -95,6 +95,8 @@ def test_request_id_is_returned_and_client_id_kept(secured):
     ("/v1/review/queue", "reviewer"), ("/v1/review/abc", "reviewer"), ("/review", "reviewer"),
     ("/review/static/app.js", "reviewer"), ("/v1/admin/reload", "admin"), ("/v1/anything-new", "admin"),
     ("/livez", None), ("/docs.json", None), ("/metrics", None), ("/reviewer", None), ("/v1photos", None),
+    ("//v1/review/queue", "admin"), ("/./review/", "admin"), ("/review/../v1/photos/assess", "admin"),
+    ("/v1/review/../admin/reload", "admin"), ("/v1//photos/assess", "admin"), ("/review/../livez", "admin"), ("/docs/../livez", None),
 ])
 def test_path_prefixes_map_to_roles(path, role):
     assert required_role(path) == role
@@ -266,3 +268,12 @@ def test_real_app_without_any_key_denies_protected_paths_but_stays_up(api, monke
     assert "no API keys are configured on this server" in response.json()["error"]["message"]
     assert api.get("/v1/review/queue").status_code == 401
     assert api.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["//v1/review/queue", "/v1/review//queue", "/v1/review/queue/", "/V1/review/queue",
+                                  "/v1/review/%2e%2e/queue", "/v1/./review/queue", "/review/../v1/review/queue",
+                                  "/v1/review/queue%00", "/v1/review;/queue"])
+def test_path_tricks_never_reach_the_review_api_without_a_key(secured, path):
+    response = secured.get(path)
+    assert response.status_code in (401, 404, 405), (path, response.status_code, response.text[:200])
+    assert "items" not in response.text
