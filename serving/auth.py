@@ -212,13 +212,26 @@ def read_keys_file(path: Path) -> list[StoredKey]:
 def write_keys_file(path: Path, records: list[StoredKey]) -> None:
     """Replace the keys file atomically (readers never see half a file); mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump({"keys": [_record_to_json(record) for record in records]}, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def update_keys_file(path: Path, change: Callable[[list[StoredKey]], list[StoredKey]]) -> list[StoredKey]:
+    """Read, change and replace the keys file under an exclusive lock, so concurrent
+    `ankang keys create` runs cannot drop each other's keys."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = change(read_keys_file(path))
+        write_keys_file(path, records)
+        return records
 
 
 class KeyStore:

@@ -123,3 +123,17 @@ def test_a_keys_file_others_can_write_is_warned_about(capsys, tmp_path, caplog):
     with caplog.at_level("WARNING", logger="ankang.auth"):
         assert KeyStore(env_keys=[], path=keys_file).authenticate(key) is not None
     assert [record.message for record in caplog.records] == ["keys_file_writable_by_others"]
+
+
+def test_concurrent_key_creation_keeps_every_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.auth import update_keys_file
+
+    path = tmp_path / "api_keys.json"
+    created = [new_key(role="intake") for _ in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda pair: update_keys_file(path, lambda records: [*records, pair[1]]), created))
+    store = KeyStore(env_keys=[], path=path)
+    assert all(store.authenticate(key) is not None for key, _ in created)
+    assert len(read_keys_file(path)) == 16

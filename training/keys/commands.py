@@ -48,11 +48,11 @@ def _path(args: argparse.Namespace) -> Path:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from serving.auth import new_key, read_keys_file, write_keys_file
+    from serving.auth import new_key, update_keys_file
 
     path = _path(args)
     key, record = new_key(role=args.role, label=args.label)
-    write_keys_file(path, [*read_keys_file(path), record])
+    update_keys_file(path, lambda records: [*records, record])
     print(f"created {args.role} key {record.key_id} in {path}")
     print("store it now; it is not shown again:")
     print(key)
@@ -74,14 +74,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from serving.auth import read_keys_file, write_keys_file
+    from serving.auth import update_keys_file
 
     path = _path(args)
-    records = read_keys_file(path)
-    kept = [record for record in records if record.key_id != args.key_id]
-    if len(kept) == len(records):
+    revoked = []
+
+    def without_key(records):
+        revoked.extend(record for record in records if record.key_id == args.key_id)
+        return [record for record in records if record.key_id != args.key_id]
+
+    update_keys_file(path, without_key)
+    if not revoked:
         print(f"no key with id {args.key_id} in {path}; see `ankang keys list`")
         return 1
-    write_keys_file(path, kept)
     print(f"revoked key {args.key_id}")
     return 0
