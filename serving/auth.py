@@ -113,10 +113,28 @@ def _read_or_create_secret(path: Path) -> bytes:
     return value
 
 
+SECRET_SETTINGS = {"ANKANG_SESSION_SECRET": "session.key", "ANKANG_PSEUDONYM_KEY": "pseudonym.key"}
+
+
+def _check_secret_length(env_name: str, value: str, file_name: str) -> None:
+    if len(value) < 32:
+        raise ValueError(f"{env_name} has {len(value)} characters; use at least 32 random ones "
+                         "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) or unset it "
+                         f"so the service generates var/{file_name}")
+
+
+def check_secret_settings() -> None:
+    """Refuse to start on a weak ANKANG_SESSION_SECRET or ANKANG_PSEUDONYM_KEY (not at the first request)."""
+    for env_name, file_name in SECRET_SETTINGS.items():
+        if os.environ.get(env_name):
+            _check_secret_length(env_name, os.environ[env_name], file_name)
+
+
 def server_secret(env_name: str, file_name: str) -> bytes:
     """The secret from environment variable `env_name`, else from var/`file_name` (generated once)."""
     from_env = os.environ.get(env_name)
     if from_env:
+        _check_secret_length(env_name, from_env, file_name)
         return from_env.encode("utf-8")
     return _read_or_create_secret(data_dir() / file_name)
 
@@ -517,6 +535,7 @@ class ApiKeyAuth:
         self._env: tuple[str | None, ...] | None = None
         self._signer = signer
         self.sign_in_limiter = FailureLimiter()
+        check_secret_settings()
         self._settings()
         configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
         self._log_startup()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.auth import (KeyStore, Principal, SessionSigner, StoredKey, new_key, parse_env_keys, pseudonymise,
-                          read_keys_file, write_keys_file)
+from serving.auth import (ApiKeyAuth, KeyStore, Principal, SessionSigner, StoredKey, new_key, parse_env_keys,
+                          pseudonymise, read_keys_file, write_keys_file)
 from training.cli import main as ankang
 
 
@@ -96,7 +96,7 @@ def test_pseudonym_is_stable_keyed_and_not_the_reporter(monkeypatch, tmp_path):
     assert first == pseudonymise(" 王小明 13800138000 ") and first.startswith("rp_") and len(first) == 35
     assert "13800138000" not in first and first != pseudonymise("王小明 13800138001")
     assert stat.S_IMODE((tmp_path / "pseudonym.key").stat().st_mode) == 0o600
-    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "another server's secret")
+    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "another server's secret, 32+ characters")
     assert pseudonymise("王小明 13800138000") != first
     assert pseudonymise(None) is None and pseudonymise("   ") is None
 
@@ -137,3 +137,15 @@ def test_concurrent_key_creation_keeps_every_key(tmp_path):
     store = KeyStore(env_keys=[], path=path)
     assert all(store.authenticate(key) is not None for key, _ in created)
     assert len(read_keys_file(path)) == 16
+
+
+def test_short_server_secrets_are_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "password")
+    with pytest.raises(ValueError, match="ANKANG_PSEUDONYM_KEY has 8 characters; use at least 32"):
+        pseudonymise("someone")
+    monkeypatch.setenv("ANKANG_SESSION_SECRET", "x" * 31)
+    with pytest.raises(ValueError, match="ANKANG_SESSION_SECRET has 31 characters"):
+        SessionSigner.from_env()
+    with pytest.raises(ValueError, match="ANKANG_SESSION_SECRET has 31 characters"):  # the service does not start
+        ApiKeyAuth(lambda scope, receive, send: None)
