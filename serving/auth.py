@@ -501,8 +501,8 @@ class FailureLimiter:
     reverse proxy every client shares the proxy's address, so keep the limit generous.
     """
 
-    def __init__(self, *, limit: int = 20, window: float = 600.0):
-        self.limit, self.window = limit, window
+    def __init__(self, *, limit: int = 20, window: float = 600.0, max_clients: int = 10_000):
+        self.limit, self.window, self.max_clients = limit, window, max_clients
         self._failures: dict[str, list[float]] = {}
 
     def _recent(self, client: str, now: float) -> list[float]:
@@ -519,6 +519,9 @@ class FailureLimiter:
     def fail(self, client: str, *, now: float | None = None) -> None:
         moment = now or time.monotonic()
         self._failures[client] = [*self._recent(client, moment), moment]
+        if len(self._failures) > self.max_clients:  # many addresses failing: forget the oldest first
+            for stale in list(self._failures)[:len(self._failures) - self.max_clients]:
+                del self._failures[stale]
 
 
 def _client(scope: Scope) -> str:
