@@ -328,7 +328,7 @@ class SessionSigner:
         return hmac.new(self.secret, purpose.encode() + b"\x00" + payload, hashlib.sha256).digest()
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
-        expires = int((now or time.time()) + self.max_age)
+        expires = int((time.time() if now is None else now) + self.max_age)
         payload = json.dumps({"kid": principal.key_id, "role": principal.role,
                               "sid": secrets.token_hex(16), "exp": expires}, separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._mac('session', payload))}"
@@ -343,7 +343,7 @@ class SessionSigner:
             claims = json.loads(payload)
         except (ValueError, TypeError):
             return None
-        if not isinstance(claims, dict) or claims.get("exp", 0) < (now or time.time()):
+        if not isinstance(claims, dict) or claims.get("exp", 0) < (time.time() if now is None else now):
             return None
         return claims
 
@@ -514,10 +514,10 @@ class FailureLimiter:
         return recent
 
     def blocked(self, client: str, *, now: float | None = None) -> bool:
-        return len(self._recent(client, now or time.monotonic())) >= self.limit
+        return len(self._recent(client, time.monotonic() if now is None else now)) >= self.limit
 
     def fail(self, client: str, *, now: float | None = None) -> None:
-        moment = now or time.monotonic()
+        moment = time.monotonic() if now is None else now
         self._failures[client] = [*self._recent(client, moment), moment]
         if len(self._failures) > self.max_clients:  # many addresses failing: forget the oldest first
             for stale in list(self._failures)[:len(self._failures) - self.max_clients]:

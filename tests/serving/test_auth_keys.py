@@ -155,10 +155,10 @@ def test_failure_limiter_window_and_memory_bound():
     from serving.auth import FailureLimiter
 
     limiter = FailureLimiter(limit=3, window=60.0, max_clients=100)
-    for moment in (0.0, 1.0, 2.0):
+    for moment in (10.0, 11.0, 12.0):
         limiter.fail("10.0.0.1", now=moment)
-    assert limiter.blocked("10.0.0.1", now=3.0) and not limiter.blocked("10.0.0.2", now=3.0)
-    assert not limiter.blocked("10.0.0.1", now=61.5)  # the first failures left the window
+    assert limiter.blocked("10.0.0.1", now=13.0) and not limiter.blocked("10.0.0.2", now=13.0)
+    assert not limiter.blocked("10.0.0.1", now=71.5)  # the first failures left the window
     for index in range(1000):
         limiter.fail(f"2001:db8::{index:x}", now=100.0)
     assert len(limiter._failures) == 100
