@@ -9,9 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
+from serving.modelcard import MODELS_DIR
 from training.risk.config import GeneratorConfig, RiskModelConfig, add_dataclass_arguments, config_from_args
 
-DEFAULT_MODEL = Path("models/labor_risk")
+DEFAULT_MODEL = MODELS_DIR / "labor_risk"
 
 
 def register(verb) -> None:
