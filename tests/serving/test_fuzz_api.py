@@ -47,11 +47,11 @@ def known_400_shape(response) -> str | None:
     return None
 
 
-def send(api, case):
+def send(api, case, headers: dict[str, str]):
     """The case's request, encoded by `requests` exactly as schemathesis would, sent through the TestClient."""
     import requests
 
-    kwargs = case.as_transport_kwargs(base_url="http://testserver")
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
     prepared = requests.Request(**kwargs).prepare()
     body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
     response = api.request(prepared.method, prepared.url, headers=dict(prepared.headers), content=body)
@@ -59,12 +59,13 @@ def send(api, case):
     return response
 
 
-def fuzz_operation(api, operation, mode: GenerationMode, counts: Counter) -> None:
+def fuzz_operation(api, operation, mode: GenerationMode, counts: Counter, *, examples: int = EXAMPLES_PER_OPERATION,
+                   headers: dict[str, str] | None = None) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case) -> None:
-        response = send(api, case)
+        response = send(api, case, headers or {})
         case.validate_response(response, checks=[not_a_server_error])
         counts[(operation.label, mode.value, response.status_code)] += 1
         try:
@@ -81,15 +82,28 @@ def fuzz_operation(api, operation, mode: GenerationMode, counts: Counter) -> Non
         assert mode is GenerationMode.NEGATIVE  # an operation without inputs has nothing to violate
 
 
-def test_api_never_answers_5xx_and_matches_its_schema(api):
+def fuzz_all(api, *, examples: int, headers: dict[str, str] | None = None) -> Counter:
     schema = schemathesis.openapi.from_dict(api.get("/docs.json").json())
     operations = [result.ok() for result in schema.get_all_operations() if result.ok().label not in IN_PROCESS_SKIP]
     assert "POST /v1/photos/assess" in {operation.label for operation in operations}
     counts: Counter = Counter()
     for operation in operations:
         for mode in GenerationMode:
-            fuzz_operation(api, operation, mode, counts)
+            fuzz_operation(api, operation, mode, counts, examples=examples, headers=headers)
     for key, count in sorted(counts.items()):
         print("fuzz", *key, count)
     assert sum(count for key, count in counts.items() if not key[0].startswith("known")) >= 2 * len(operations)
     assert all(status < 500 for *_, status in counts)
+    return counts
+
+
+def test_api_never_answers_5xx_and_matches_its_schema(api):
+    fuzz_all(api, examples=EXAMPLES_PER_OPERATION)
+
+
+def test_with_auth_on_an_admin_key_reaches_everything_and_nothing_answers_5xx(api, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_AUTH", "on")
+    monkeypatch.setenv("ANKANG_API_KEYS", "admin:admin-fuzz-key-0123456789")
+    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
+    counts = fuzz_all(api, examples=10, headers={"Authorization": "Bearer admin-fuzz-key-0123456789"})
+    assert not any(status in (401, 403) for *_, status in counts)
