@@ -173,13 +173,13 @@ def torch_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
 
 
 SESSION_VARIANTS = {
-    "service default (2 threads, ORT_ENABLE_ALL, arena on, spinning on)": {},
+    "2 threads, ORT_ENABLE_ALL, arena on, spinning on (service before)": {},
     "1 intra-op thread": {"threads": 1},
     "graph optimisation BASIC": {"level": "ORT_ENABLE_BASIC"},
     "graph optimisation EXTENDED": {"level": "ORT_ENABLE_EXTENDED"},
     "memory arena off": {"arena": False},
     "memory pattern off": {"pattern": False},
-    "thread spinning off": {"spinning": False},
+    "thread spinning off (service now)": {"spinning": False},
 }
 
 

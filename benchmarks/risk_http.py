@@ -67,7 +67,7 @@ def inprocess_rows(frame, args) -> list[Measurement]:
     scorer = RiskScorer.load(model_path("labor_risk"), threads=args.threads)
     rows = []
     for batch in BATCHES:
-        chunks = batched(frame, batch, limit=2_000 if batch == 1 else 20_000)
+        chunks = batched(frame, batch, limit=200 if batch == 1 else 20_000)
         rows.append(rate_of(lambda c: scorer.score_frame(c, text_cells=False), chunks, repeats=args.repeats, batch=batch,
                             name=f"serving.risk score_frame (validate + onnxruntime + decision + floors + reasons), "
                                  f"batch {batch}"))
@@ -95,7 +95,7 @@ def native_rows(frame, schema, args, *, feature_frame) -> list[Measurement]:
     pipeline = build_pipeline(schema, config).fit(feature_frame(schema, train.drop(columns=["tier"])), train["tier"])
     rows = []
     for batch in BATCHES:
-        chunks = [feature_frame(schema, c) for c in batched(frame, batch, limit=2_000 if batch == 1 else 20_000)]
+        chunks = [feature_frame(schema, c) for c in batched(frame, batch, limit=200 if batch == 1 else 20_000)]
         rows.append(rate_of(pipeline.predict_proba, chunks, repeats=args.repeats, batch=batch,
                             name=f"LightGBM {__import__('lightgbm').__version__} native (sklearn pipeline "
                                  f"predict_proba on prepared features), batch {batch}"))
