@@ -44,7 +44,9 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_second
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path_factory.mktemp("var")), "ANKANG_AUTH": "off"}
+    # As `make run` would: the released models, none of the in-process fixtures' ANKANG_* settings.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}
+    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off")
     command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

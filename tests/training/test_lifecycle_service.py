@@ -7,7 +7,6 @@ import io
 
 import pytest
 from PIL import Image
-from starlette.testclient import TestClient
 
 from tests.toy_models import write_toy_photo_model
 from training.cli import main
@@ -32,25 +31,22 @@ def _red_photo() -> dict:
     return {"photo": ("red.jpg", buffer.getvalue(), "image/jpeg")}
 
 
-def test_promoted_version_is_served_after_reload(photo_set, tmp_path, monkeypatch):
+def test_promoted_version_is_served_after_reload(api, toy_photo_model, photo_set, tmp_path, monkeypatch):
+    # The session's API serves `toy_photo_model`; promotion releases into that same models dir.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    models = tmp_path / "models"
     promote = ["promote", "photo", "--data", str(photo_set), "--limit", "200", "--workers", "1",
-               "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(models),
+               "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(toy_photo_model.parent),
                "--report", str(tmp_path / "report")]
-    assert _register(write_toy_photo_model(tmp_path / "v1", size=32, version="toy-1")) == "1"
-    assert main(promote) == 0  # first promotion: no champion, nothing released
-    monkeypatch.setenv("ANKANG_PHOTO_MODEL_DIR", str(models / "hazard_photo"))
-    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("ANKANG_AUTH", "off")
-    monkeypatch.setenv("ANKANG_RELOAD_POLL_SECONDS", "3600")  # only the explicit reload below
-    from serving.service import Ankang
-
-    with TestClient(Ankang.to_asgi()) as api:
+    try:
+        assert _register(write_toy_photo_model(tmp_path / "v1", size=32, version="toy-1")) == "1"
+        assert main(promote) == 0  # first promotion: the released toy-1 is the baseline
         assert api.post("/v1/photos/assess", files=_red_photo()).json()["model"]["version"] == "toy-1"
         assert _register(write_toy_photo_model(tmp_path / "v2", size=48, version="toy-2")) == "2"
         # same colour weights at another size: held-out metrics within 0.05, so it is promoted
         assert main([*promote, "--tolerance", "0.05", "--source-tolerance", "0.05"]) == 0
         assert api.post("/v1/admin/reload", json={}).json()["hazard_photo"] == {"reloaded": True, "version": "toy-2"}
         body = api.post("/v1/photos/assess", files=_red_photo()).json()
-    assert body["model"]["version"] == "toy-2" and body["triage"] == "urgent"
+        assert body["model"]["version"] == "toy-2" and body["triage"] == "urgent"
+    finally:
+        write_toy_photo_model(toy_photo_model)
+        assert api.post("/v1/admin/reload", json={}).json()["hazard_photo"]["version"] == "toy-1"
