@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 from pydantic import Field
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.errors import InputError
@@ -28,6 +28,7 @@ from serving.photo import PhotoCard, PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
+from serving.risk import RiskScorer
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
 # BentoML sheds (503) queued photos predicted to wait longer than this; at 1000 ms it shed most
@@ -47,6 +48,10 @@ Note = Annotated[str | None, Field(default=None, max_length=2000)]
 
 def photo_model_dir() -> Path:
     return Path(os.environ.get("ANKANG_PHOTO_MODEL_DIR", model_path("hazard_photo")))
+
+
+def risk_model_dir() -> Path:
+    return Path(os.environ.get("ANKANG_RISK_MODEL_DIR", model_path("labor_risk")))
 
 
 def error_response(error: InputError) -> JSONResponse:
@@ -92,6 +97,8 @@ class Ankang:
     def __init__(self) -> None:
         self.photo_card = HotSwap(photo_model_dir(), load_photo_card)
         self.photo_card.watch(interval_seconds=RELOAD_POLL_SECONDS)
+        self.risk = HotSwap(risk_model_dir(), RiskScorer.load)
+        self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
         self.review_store = review_holder.store = ReviewStore.from_settings()  # migrates the schema
 
     @bentoml.api(route="/v1/photos/assess")
@@ -125,18 +132,10 @@ class Ankang:
     def reload_models(self) -> dict[str, Any]:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         self.photo_card.reload_if_changed()
-        return {"hazard_photo": self.photo_inference.reload()}
+        risk = {"reloaded": self.risk.reload_if_changed(), "version": self.risk.current.info["version"]}
+        return {"hazard_photo": self.photo_inference.reload(), "labor_risk": risk}
 
     # --- risk endpoints (serving/risk.py) ---
-    def risk_scorer(self):
-        """The released labor-risk scorer (`self.risk`, a RiskScorer or a HotSwap of one; loaded once)."""
-        holder = getattr(self, "risk", None)
-        if holder is None:  # start-up normally sets self.risk; this keeps the endpoints usable until then
-            from serving.risk import RiskScorer
-
-            holder = self.risk = RiskScorer.load(model_path("labor_risk"))
-        return getattr(holder, "current", holder)
-
     @bentoml.api(route="/v1/enterprises/score")
     def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
@@ -146,7 +145,7 @@ class Ankang:
         probabilities, rules_fired, reasons and imputed. A bad value answers 422 naming the field
         and the enterprise; nothing is scored then.
         """
-        scorer = self.risk_scorer()
+        scorer = self.risk.current
         try:
             results = scorer.score_profiles(enterprises)
         except InputError as error:
@@ -160,9 +159,7 @@ class Ankang:
         Columns: enterprise_id, tier, model_tier, p_tier_1..5, rules_fired, reasons, imputed.
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
-        from starlette.responses import Response
-
-        scorer = self.risk_scorer()
+        scorer = self.risk.current
         try:
             table = scorer.score_table(file.read_bytes(), filename=file.name)
         except InputError as error:
@@ -179,5 +176,5 @@ Ankang.add_asgi_middleware(ApiKeyAuth)
 Ankang.add_asgi_middleware(
     BodySizeLimit,
     default_limit=32 * 1024 * 1024,
-    path_limits={"/v1/photos/assess": 16 * 1024 * 1024},
+    path_limits={"/v1/photos/assess": 16 * 1024 * 1024, "/v1/enterprises/score-file": 64 * 1024 * 1024},
 )
