@@ -38,6 +38,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="environment for the started server, e.g. ANKANG_MAX_BATCH_SIZE=8 (repeatable)")
     parser.add_argument("--url", default=None, help="use this running server instead of starting one")
     parser.add_argument("--api-key", default=None, help="intake API key for --url")
+    parser.add_argument("--label", default=None, help="configuration label in the table (default: from --server-env)")
     parser.add_argument("--name", default="photo_http", help="results file name in benchmarks/results/")
     return parser
 
@@ -111,7 +112,7 @@ def level_rows(base_url: str, headers: dict, photos: list[bytes], args, label: s
 def main(args: argparse.Namespace) -> int:
     photos = photo_bytes(split="test", count=args.photos)
     env = dict(item.split("=", 1) for item in args.server_env)
-    label = "photo API" + (f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)")
+    label = args.label or "photo API" + (f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)")
     if args.url:
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
         rows = level_rows(args.url.rstrip("/"), headers, photos, args, label)
