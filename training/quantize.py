@@ -90,7 +90,7 @@ class PhotoCalibrationReader:
 
 def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method: str = "minmax",
                   quant_format: str = "qoperator", per_channel: bool = True, op_types: list[str] | None = None,
-                  input_name: str = "image") -> Path:
+                  keep_float: list[str] | None = None, input_name: str = "image") -> Path:
     """Static INT8 quantization of `source` into `target` (one file), activations calibrated on
     `calibration` (uint8 photos preprocessed exactly as in serving)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -106,11 +106,13 @@ def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+        excluded = float_nodes(prepared, keep_float or [])
         partial = target.with_name(target.name + ".partial")
         quantize_static(
             str(prepared), str(partial), reader,
             quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
             op_types_to_quantize=op_types or ["Conv", "Add", "Clip"], per_channel=per_channel,
+            nodes_to_exclude=excluded,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                               "entropy": CalibrationMethod.Entropy}[method],
@@ -118,6 +120,14 @@ def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method
         )
     partial.replace(target)
     return target
+
+
+def float_nodes(model_path: Path, prefixes: list[str]) -> list[str]:
+    """Names of the graph's nodes that start with one of `prefixes` (e.g. "/features/features.0/")."""
+    import onnx
+
+    names = [node.name for node in onnx.load(str(model_path)).graph.node]
+    return [name for name in names if any(name.startswith(prefix) for prefix in prefixes)]
 
 
 def photo_split(data: Path, *, split: str, count: int = 0):
