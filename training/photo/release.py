@@ -42,10 +42,10 @@ def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.Da
     out = Path(config.out)
     model_path = export_onnx(net.float().eval(), out / "model.onnx", size=config.image_size, tta_flip=config.tta_flip)
     session = onnx_session(model_path, threads=config.threads)
-    scored = {name: onnx_probabilities(session, images) for name, (_, images) in splits.items() if len(images)}
+    scored = {name: onnx_probabilities(session, splits[name][1]) for name in ("val", "test") if len(splits[name][1])}
     thresholds = thresholds_from_val(splits["val"][0], scored["val"])
     metrics = {name: flag_metrics(splits[name][0], probabilities, thresholds)
-               for name, probabilities in scored.items() if name in ("val", "test")}
+               for name, probabilities in scored.items()}
     blank = np.zeros((1, 3, config.image_size, config.image_size), np.uint8)
     cam_shape = session.run(["cam"], {"image": blank})[0].shape
     fields = {
