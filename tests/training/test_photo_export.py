@@ -101,13 +101,14 @@ def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
 def test_release_winner_copies_the_best_on_val_and_records_the_study(toy_model, tmp_path):
     import shutil
 
-    from training.photo.study import release_winner, study_row
+    from training.photo.study import read_row, release_winner
 
-    result, _, work = toy_model
-    study_dir = tmp_path / "study"
-    shutil.copytree(result.model_dir, study_dir / "64px")
-    rows = [study_row(64, result.card), {**study_row(64, result.card), "image_size": 999, "val_ppe_mean_roc_auc": -1}]
-    card = release_winner(rows, work_dir=study_dir, out=tmp_path / "released")
+    result, _, _ = toy_model
+    shutil.copytree(result.model_dir, tmp_path / "64px")
+    row = read_row(tmp_path / "64px")
+    assert (row["image_size"], row["epochs"], row["epochs_run"]) == (64, 1, 1)
+    rows = [row, {**row, "model_dir": str(tmp_path / "missing"), "val_ppe_mean_roc_auc": -1}]
+    card = release_winner(rows, out=tmp_path / "released")
     assert ModelDir.load(tmp_path / "released").card["sha256"] == result.card["sha256"]
     assert [row["chosen"] for row in card["resolution_study"]] == [True, False]
 

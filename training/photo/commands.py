@@ -82,14 +82,17 @@ def register_study(verb) -> None:
     study.add_argument("--sizes", type=int, nargs="+", default=[224, 320, 384], help="input sizes to compare")
     study.add_argument("--work-dir", type=Path, default=Path("var/models/photo-resolution-study"),
                        help="where each size's model is trained (default: var/models/photo-resolution-study)")
+    study.add_argument("--also", type=Path, action="append", default=[], metavar="MODEL_DIR",
+                       help="an already trained model directory (other recipe) to compare and possibly release")
     study.set_defaults(func=run_study)
 
 
 def run_study(args: argparse.Namespace) -> int:
-    from training.photo.study import release_winner, run_resolution_study
+    from training.photo.study import read_row, release_winner, run_resolution_study
 
     config = config_from_args(args)
     rows = run_resolution_study(config, sizes=args.sizes, work_dir=args.work_dir)
-    card = release_winner(rows, work_dir=args.work_dir, out=config.out)
+    rows += [read_row(model_dir) for model_dir in args.also]
+    card = release_winner(rows, out=config.out)
     print(f"released {card['input']['height']} px model to {config.out} (version {card['version']})")
     return 0

@@ -18,17 +18,23 @@ from training.photo.export import write_card
 CARD_FIELDS_KEPT_BY_WRITE = ("name", "version", "created", "sha256")
 
 
-def study_row(size: int, card: dict) -> dict:
+def study_row(model_dir: Path, card: dict) -> dict:
     val = card["metrics"]["val"]
     return {
-        "image_size": size,
+        "image_size": card["input"]["height"],
+        "epochs": card["training"]["epochs"],
         "epochs_run": card["training"]["epochs_run"],
         "best_epoch": card["training"]["best_epoch"],
         "train_seconds": card["training"]["seconds"],
         "train_cpu_seconds": card["training"].get("cpu_seconds"),
         "val_roc_auc": {flag: val[flag]["roc_auc"] for flag in PPE_FLAGS},
         "val_ppe_mean_roc_auc": round(sum(val[flag]["roc_auc"] for flag in PPE_FLAGS) / len(PPE_FLAGS), 5),
+        "model_dir": str(model_dir),
     }
+
+
+def read_row(model_dir: Path) -> dict:
+    return study_row(model_dir, json.loads((Path(model_dir) / "card.json").read_text(encoding="utf-8")))
 
 
 def run_resolution_study(config: PhotoTrainConfig, *, sizes: list[int], work_dir: Path) -> list[dict]:
@@ -40,15 +46,15 @@ def run_resolution_study(config: PhotoTrainConfig, *, sizes: list[int], work_dir
         out = Path(work_dir) / f"{size}px"
         if not (out / "card.json").is_file():
             train_photo(dataclasses.replace(config, image_size=size, out=out))
-        rows.append(study_row(size, json.loads((out / "card.json").read_text(encoding="utf-8"))))
+        rows.append(read_row(out))
         print(json.dumps(rows[-1]))
     return rows
 
 
-def release_winner(rows: list[dict], *, work_dir: Path, out: Path) -> dict:
+def release_winner(rows: list[dict], *, out: Path) -> dict:
     """Copy the best-on-val model to `out` and rewrite its card with the whole study table."""
     winner = max(rows, key=lambda row: row["val_ppe_mean_roc_auc"])
-    source = Path(work_dir) / f"{winner['image_size']}px"
+    source = Path(winner["model_dir"])
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "model.onnx", out / "model.onnx")
     card = json.loads((source / "card.json").read_text(encoding="utf-8"))
