@@ -41,8 +41,8 @@ class PhotoTrainConfig:
 
     data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
     out: Path = MODELS_DIR / "hazard_photo"
-    image_size: int = 384
-    epochs: int = 8
+    image_size: int = 224
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 1.5e-3
     weight_decay: float = 1e-4
