@@ -101,6 +101,11 @@ def test_sign_in_then_decide_with_the_keyboard(served):
         forged = page.evaluate("""async (id) => (await fetch('/v1/review/' + id, {method: 'POST',
             headers: {'Content-Type': 'application/json'}, body: JSON.stringify({decision: 'dismiss'})})).status""",
                                ids[1])
+        page.click("#sign-out")
+        page.wait_for_url(f"{base_url}/review/sign-in")
+        assert context.cookies() == []
+        page.goto(f"{base_url}/review/")
+        assert page.url.startswith(f"{base_url}/review/sign-in")
         browser.close()
     assert forged == 403  # a script without the CSRF header is refused even with the session cookie
     history = store.case(ids[0])["history"]
