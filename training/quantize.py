@@ -102,7 +102,8 @@ def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method
         raise ValueError(f"quant format must be one of {', '.join(QUANT_FORMATS)}, not {quant_format!r}")
     if len(calibration) == 0:
         raise ValueError("calibration needs at least one photo; check --calibration-split and --calibration-count")
-    reader = PhotoCalibrationReader(calibration, input_name=input_name)
+    # onnxruntime's histogram calibrators stack every batch's activations: batches must be equal-sized.
+    reader = PhotoCalibrationReader(calibration, input_name=input_name, batch_size=16 if method == "minmax" else 1)
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
