@@ -27,6 +27,8 @@ test-deps: $(VENV)/.all
 
 run: $(VENV)/.serving
 	@echo "Ankang on http://127.0.0.1:$(PORT)  (OpenAPI: /docs, review page: /review)"
+	@[ -n "$$ANKANG_API_KEYS" ] || [ -s "$${ANKANG_API_KEYS_FILE:-$${ANKANG_DATA_DIR:-var}/api_keys.json}" ] \
+	  || echo "No API keys yet: every /v1 and /review request gets 401. Create one with: $(BIN)/ankang keys create --role intake   (roles: intake, reviewer, admin)"
 	$(BIN)/bentoml serve serving.service:Ankang --host 0.0.0.0 --port $(PORT)
 
 test: $(VENV)/.all

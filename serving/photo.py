@@ -61,10 +61,11 @@ class PhotoModel:
         return probabilities, cam
 
     def assess_batch(self, images: np.ndarray) -> list[dict[str, Any]]:
-        """Assessments (with the CAM grid under `cam`) for a batch preprocessed for any card size."""
+        """Assessments for a batch preprocessed for any card size; each also carries, for the review
+        store, the CAM grid (`cam`, K×h×w) and the `thresholds` of the model that produced it."""
         probabilities, cam = self.predict(self._fit_to_input(images))
         return [
-            {**assess(row, self.card), "cam": {label: grid.round(4).tolist() for label, grid in zip(self.card.labels, maps)}}
+            {**assess(row, self.card), "cam": maps.round(4).tolist(), "thresholds": dict(self.card.thresholds)}
             for row, maps in zip(probabilities, cam)
         ]
 

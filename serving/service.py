@@ -7,6 +7,7 @@ and builds responses. Served by `make run` as `bentoml serve serving.service:Ank
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from bentoml.exceptions import BentoMLException
+from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
-from serving.auth import ApiKeyAuth, SecurityHeaders
+from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.errors import InputError
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
@@ -41,6 +44,7 @@ API_WORKERS = int(os.environ.get("ANKANG_API_WORKERS", "2"))
 RELOAD_POLL_SECONDS = float(os.environ.get("ANKANG_RELOAD_POLL_SECONDS", "5"))
 
 install_upload_only_parsers()
+logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
@@ -56,6 +60,13 @@ def risk_model_dir() -> Path:
 
 def error_response(error: InputError) -> JSONResponse:
     return JSONResponse(error.to_dict(), status_code=error.status_code)
+
+
+def model_unavailable_response(error: BentoMLException) -> JSONResponse:
+    """The photo model process is saturated (or restarting): ask the client to retry, not a 500."""
+    logger.warning("photo model unavailable: %s", error)
+    body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
 def load_photo_card(path: Path) -> PhotoCard:
@@ -88,6 +99,7 @@ class PhotoInference:
     workers=API_WORKERS,
     traffic={"timeout": 60, "max_concurrency": 256},
     http={"port": 3000},
+    logging={"access": {"enabled": False}},  # serving/logging_setup.py logs requests without client IPs
 )
 class Ankang:
     """Hazard-photo triage and labor-relation risk tiering for trade-union safety programs."""
@@ -109,24 +121,30 @@ class Ankang:
         sector: Text = None,
         channel: Text = None,
         note: Note = None,
+        reporter: Text = None,
     ) -> dict[str, Any]:
-        """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage."""
+        """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage.
+
+        `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         data = photo.read_bytes()
         try:
             image = decode_photo(data)
+            assessment = self._assess_image(image)
         except InputError as error:
             return error_response(error)
-        batch = self.photo_card.current.preprocess(image)[np.newaxis]
-        assessment = self.photo_inference.assess(batch)[0]
-        cam = assessment.pop("cam")
-        metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note}
+        except BentoMLException as error:
+            return model_unavailable_response(error)
+        metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
+                    "reporter": pseudonymise(reporter)}
         photo_id = uuid.uuid4().hex
-        self.review_store.record_assessment(
-            photo_id=photo_id, data=data, image=image, assessment=assessment, metadata=metadata,
-            cam=np.array([cam[label] for label in assessment["hazards"]], dtype=np.float32),
-            thresholds=self.photo_card.current.thresholds,
-        )
+        cam, thresholds = np.asarray(assessment.pop("cam"), dtype=np.float32), assessment.pop("thresholds")
+        self.review_store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment,
+                                            metadata=metadata, cam=cam, thresholds=thresholds)
         return {"photo_id": photo_id, **assessment, "metadata": metadata}
+
+    def _assess_image(self, image: Image.Image) -> dict[str, Any]:
+        batch = self.photo_card.current.preprocess(image)[np.newaxis]
+        return self.photo_inference.assess(batch)[0]
 
     @bentoml.api(route="/v1/admin/reload")
     def reload_models(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ cases = sa.Table(
     sa.Column("sector", sa.String(200), nullable=True),
     sa.Column("channel", sa.String(200), nullable=True),
     sa.Column("note", sa.Text(), nullable=True),
+    sa.Column("reporter", sa.String(64), nullable=True),  # a pseudonym only (migration 0004)
     sa.Column("width", sa.Integer(), nullable=False),
     sa.Column("height", sa.Integer(), nullable=False),
     sa.Column("dhash", sa.String(16), nullable=False),

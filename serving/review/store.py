@@ -62,6 +62,8 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(config, "head")
 
 
+METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
+
 def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
     if cam is None:
         return {"cam": None, "cam_shape": None}
@@ -122,7 +124,7 @@ class ReviewStore:
             "labels": list(assessment["hazards"]), "probabilities": assessment["hazards"],
             "thresholds": thresholds or {item["type"]: item["threshold"] for item in assessment["flagged"]},
             "flagged": flagged, **_cam_columns(cam),
-            **{key: metadata.get(key) for key in ("site_id", "sector", "channel", "note")},
+            **{key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None},
             "width": image.width, "height": image.height, "dhash": to_hex(dhash),
         }
         with self.engine.begin() as connection:
@@ -220,7 +222,8 @@ def describe_case(row: sa.Row) -> dict[str, Any]:
         "flagged": [{**taxonomy[h].describe(), "probability": row.probabilities.get(h),
                      "threshold": row.thresholds.get(h)} for h in row.flagged if h in taxonomy],
         "top_probability": row.top_probability,
-        "metadata": {"site_id": row.site_id, "sector": row.sector, "channel": row.channel, "note": row.note},
+        "metadata": {"site_id": row.site_id, "sector": row.sector, "channel": row.channel, "note": row.note,
+                     "reporter": row.reporter},
         "width": row.width, "height": row.height, "group_id": row.group_id,
         "decision_count": row.decision_count, "has_cam": row.cam_shape is not None,
     }

@@ -119,3 +119,16 @@ def test_json_body_naming_a_server_path_is_refused(api):
 def test_numeric_site_id_stays_text(api):
     body = assess(api, encode_image(GREY), site_id="00123").json()
     assert body["metadata"]["site_id"] == "00123"
+
+
+def test_reporter_is_kept_only_as_a_stable_pseudonym(api):
+    reporter = "张三 13800000000"
+    body = assess(api, encode_image(GREY), reporter=reporter).json()
+    pseudonym = body["metadata"]["reporter"]
+    assert pseudonym and "13800000000" not in pseudonym and "张三" not in pseudonym
+    assert assess(api, encode_image(GREY), reporter=reporter).json()["metadata"]["reporter"] == pseudonym
+    case = api.get(f"/v1/review/{body['photo_id']}")
+    assert case.status_code == 200
+    at = case.text.find("13800000000")
+    assert at == -1, case.text[max(0, at - 200): at + 40]
+    assert pseudonym in case.text

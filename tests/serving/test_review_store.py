@@ -89,7 +89,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0003"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0004"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
