@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import io
 import shutil
-import statistics
 import sys
 import threading
 import time
@@ -25,7 +24,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -53,7 +53,6 @@ def measure(work, *, repeats: int, name: str, unit: str, items: int, per_item_ms
 
 
 def scoring_measurements(args: argparse.Namespace) -> list[Measurement]:
-    import pandas as pd
 
     from serving.risk import RiskScorer
     from training.risk.config import GeneratorConfig

@@ -12,65 +12,22 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import PROJECT_ROOT
 from tests.serving.conftest import encode_image
+from tests.server import free_port, ready, served, start_server, stop_server
 from tests.toy_models import write_toy_photo_model
 
 pytestmark = pytest.mark.slow
-BENTOML = Path(sys.executable).with_name("bentoml")
 INTAKE, REVIEWER = "intake-crash-key-1c9e7a", "reviewer-crash-key-8b2f4d"
 WRITERS, ASSESSORS, CASES, KILL_AFTER_ACKS = 8, 2, 16, 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_seconds: float = 120) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
-
-
-@contextmanager
-def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, process)
-        yield base_url, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def create_cases(base_url: str) -> list[str]:
@@ -170,8 +127,7 @@ def test_acknowledged_decisions_survive_sigkill(tmp_path):
             deadline = time.monotonic() + 60
             while writers.count() < KILL_AFTER_ACKS and time.monotonic() < deadline:
                 time.sleep(0.01)
-            os.killpg(process.pid, signal.SIGKILL)  # mid-write: requests are in flight on every thread
-            process.wait(timeout=30)
+            stop_server(process, sig=signal.SIGKILL)  # mid-write: requests are in flight on every thread
             writers.stop.set()
     acknowledged = writers.acknowledged
     assert len(acknowledged) >= KILL_AFTER_ACKS
@@ -186,13 +142,6 @@ def test_acknowledged_decisions_survive_sigkill(tmp_path):
         assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
-def ready(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def test_tampered_model_refuses_to_start(tmp_path):
     """BentoML respawns a worker whose startup fails, so "refuses" means: never ready, and says why."""
     model_dir = write_toy_photo_model(tmp_path / "models" / "hazard_photo")
@@ -201,10 +150,8 @@ def test_tampered_model_refuses_to_start(tmp_path):
     env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
            "ANKANG_API_KEYS": f"intake:{INTAKE}", "ANKANG_PHOTO_MODEL_DIR": str(model_dir)}
     port, log_path = free_port(), tmp_path / "server.log"
-    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = start_server(env, port=port, log=log)
     try:
         deadline, refused, was_ready = time.monotonic() + 90, False, False
         while time.monotonic() < deadline and not refused:
@@ -213,8 +160,7 @@ def test_tampered_model_refuses_to_start(tmp_path):
             refused = "so the service refuses to load it" in log_path.read_text(errors="replace")
         was_ready |= ready(f"http://127.0.0.1:{port}")
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        stop_server(process, sig=signal.SIGKILL)
     assert refused, log_path.read_text(errors="replace")[-2000:]
     assert not was_ready
     assert "ModelIntegrityError" in log_path.read_text(errors="replace")

@@ -4,59 +4,24 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.server import served
 
 pytestmark = pytest.mark.slow
-BENTOML = Path(sys.executable).with_name("bentoml")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_seconds: float = 90) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     # As `make run` would: the released models, none of the in-process fixtures' ANKANG_* settings.
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}
     env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off")
-    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, process)
+    with served(env) as (base_url, _):
         yield base_url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def first_fire_photo(photo_set: Path) -> Path:

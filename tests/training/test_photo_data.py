@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
-from training.photo.data import FLAGS, load_photos, merge_manifests, preprocess_photo, read_manifest, targets_and_mask
+from training.photo.data import FLAGS, load_photos, preprocess_photo, read_manifest, targets_and_mask
 from training.photo.presets import PhotoPreset
 
 HEADER = "image,source,group,split,width,height," + ",".join(FLAGS) + "\n"

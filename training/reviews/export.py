@@ -24,7 +24,6 @@ import yaml
 from PIL import Image
 
 from serving.review.photos import PhotoStore, atomic_write
-from serving.review.settings import ReviewSettings
 from serving.review.store import ReviewStore
 from serving.taxonomy import TAXONOMY_PATH
 

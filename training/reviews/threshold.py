@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np

@@ -1,0 +1,79 @@
+"""Start and stop the real server the way `make run` does (`bentoml serve serving.service:Ankang`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator
+
+import httpx
+import psutil
+
+from tests.conftest import PROJECT_ROOT
+
+BENTOML = Path(sys.executable).with_name("bentoml")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(env: dict[str, str], *, port: int, log: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
+    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                            stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log)
+
+
+def stop_server(process: subprocess.Popen, *, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Signal the server's process group, then kill any worker that escaped it (BentoML's workers
+    can outlive a SIGKILLed arbiter), so no test leaves processes behind."""
+    try:
+        workers = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    for worker in alive:
+        worker.kill()
+
+
+def ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_seconds: float = 120) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        if ready(base_url):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
+
+
+@contextmanager
+def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    process = start_server(env, port=port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base_url, process)
+        yield base_url, process
+    finally:
+        stop_server(process)
