@@ -77,3 +77,23 @@ def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
         yield base_url, process
     finally:
         stop_server(process)
+
+
+@contextmanager
+def served_in_thread(app) -> Iterator[str]:
+    """An ASGI app on a local port (uvicorn in a daemon thread), for browser tests; yields its URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

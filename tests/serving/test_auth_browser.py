@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, parse_env_keys
 from serving.review import app as review_app
 from serving.review.store import ReviewStore
+from tests.server import served_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,12 +38,6 @@ def seed_case(store: ReviewStore, *, colour: tuple[int, int, int], fire: float) 
     return photo_id
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
     store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'review.db'}", photo_dir=tmp_path / "photos")
@@ -55,17 +46,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
     keys = KeyStore(env_keys=parse_env_keys(f"reviewer:{REVIEWER_KEY},intake:{INTAKE_KEY}"),
                     path=tmp_path / "api_keys.json")
     app = ApiKeyAuth(review_app.standalone_app(store), keys=keys, signer=SessionSigner(b"b" * 32), enabled=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", store, ids
+        with served_in_thread(app) as base_url:
+            yield base_url, store, ids
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         review_app.holder.store = previous
         store.close()
 

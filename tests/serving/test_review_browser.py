@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import socket
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from serving.review import app as review_app
 from serving.review.store import ReviewStore
 from tests.conftest import PHOTO_SET
+from tests.server import served_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -62,28 +59,15 @@ def seed_cases(store: ReviewStore) -> list[str]:
     return ids
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
     store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'review.db'}", photo_dir=tmp_path / "photos")
     ids = seed_cases(store)
     previous = review_app.holder.store
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(review_app.standalone_app(store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", store, ids
+        with served_in_thread(review_app.standalone_app(store)) as base_url:
+            yield base_url, store, ids
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         review_app.holder.store = previous
         store.close()
 
