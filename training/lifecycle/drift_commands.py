@@ -160,6 +160,14 @@ def _figure(**kwargs):
     return plt, *plt.subplots(**kwargs)
 
 
+def _save(plt, figure, path: Path) -> str:
+    """Write the figure as a PNG beside the report and return its file name for the report's links."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.name
+
+
 def _rates_plot(report_dir: Path, rows) -> str | None:
     if not rows:
         return None
@@ -171,10 +179,7 @@ def _rates_plot(report_dir: Path, rows) -> str | None:
     axis.set_xticks(x, [r.name for r in rows], rotation=20, fontsize=7)
     axis.set(ylabel="share of photos flagged", title="flag rates")
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(report_dir / "flag_rates.png", dpi=110)
-    plt.close(figure)
-    return "flag_rates.png"
+    return _save(plt, figure, report_dir / "flag_rates.png")
 
 
 def _triage_plot(report_dir: Path, result: dict) -> str | None:
@@ -189,10 +194,7 @@ def _triage_plot(report_dir: Path, result: dict) -> str | None:
     axis.set_xticks(x, levels)
     axis.set(ylabel="share of photos", title="triage mix")
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(report_dir / "triage.png", dpi=110)
-    plt.close(figure)
-    return "triage.png"
+    return _save(plt, figure, report_dir / "triage.png")
 
 
 def _psi_plot(report_dir: Path, rows) -> str:
@@ -206,7 +208,4 @@ def _psi_plot(report_dir: Path, rows) -> str:
     axis.invert_yaxis()
     axis.set(xlabel="PSI (0.1 moderate, 0.25 major)", title="feature drift: recent vs training")
     axis.tick_params(axis="y", labelsize=7)
-    figure.tight_layout()
-    figure.savefig(report_dir / "feature_psi.png", dpi=110)
-    plt.close(figure)
-    return "feature_psi.png"
+    return _save(plt, figure, report_dir / "feature_psi.png")
