@@ -14,9 +14,6 @@ from serving.modelcard import ModelDir
 from serving.onnx_session import create_session
 from serving.taxonomy import HazardType, load_taxonomy
 
-TRIAGE_LEVELS = ("clear", "review", "urgent")
-
-
 @dataclass(frozen=True)
 class PhotoCard:
     """What serving needs from `models/hazard_photo/card.json`."""
