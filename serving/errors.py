@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 
 class InputError(ValueError):
     """Bad input from a client: `field` names what is wrong, `message` says what to do."""
@@ -20,6 +22,9 @@ class InputError(ValueError):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"field": self.field, "message": self.message, **self.context}}
+
+    def to_response(self) -> JSONResponse:
+        return JSONResponse(self.to_dict(), status_code=self.status_code)
 
 
 class ModelIntegrityError(RuntimeError):

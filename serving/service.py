@@ -58,10 +58,6 @@ def risk_model_dir() -> Path:
     return Path(os.environ.get("ANKANG_RISK_MODEL_DIR", model_path("labor_risk")))
 
 
-def error_response(error: InputError) -> JSONResponse:
-    return JSONResponse(error.to_dict(), status_code=error.status_code)
-
-
 def model_unavailable_response(error: BentoMLException) -> JSONResponse:
     """The photo model process is saturated (or restarting): ask the client to retry, not a 500."""
     logger.warning("photo model unavailable: %s", error)
@@ -131,7 +127,7 @@ class Ankang:
             image = decode_photo(data)
             assessment = self._assess_image(image)
         except InputError as error:
-            return error_response(error)
+            return error.to_response()
         except BentoMLException as error:
             return model_unavailable_response(error)
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
@@ -167,7 +163,7 @@ class Ankang:
         try:
             results = scorer.score_profiles(enterprises)
         except InputError as error:
-            return error_response(error)
+            return error.to_response()
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route="/v1/enterprises/score-file")
@@ -181,7 +177,7 @@ class Ankang:
         try:
             table = scorer.score_table(file.read_bytes(), filename=file.name)
         except InputError as error:
-            return error_response(error)
+            return error.to_response()
         return Response(table, media_type="text/csv",
                         headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'})
     # --- end risk endpoints ---

@@ -49,7 +49,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except InputError as error:
-            return JSONResponse(error.to_dict(), status_code=error.status_code)
+            return error.to_response()
     return wrapped
 
 
@@ -121,7 +121,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
     message = "no such review endpoint; see GET /v1/review/queue, GET|POST /v1/review/{photo_id}"
     if status == 405:
         message = f"{request.method} is not allowed here; see GET /v1/review/queue, GET|POST /v1/review/{{photo_id}}"
-    return JSONResponse(InputError("path", message).to_dict(), status_code=status)
+    return InputError("path", message, status_code=status).to_response()
 
 
 async def unknown_path(request: Request) -> Response:
