@@ -13,6 +13,10 @@ from PIL import Image
 # 4 bits: recompressed, downscaled and brightened re-reports stay within it (≥ 96 %), while only 1.7 %
 # of the photo set's photos come that close to a photo of another group (dhash_threshold.csv).
 DHASH_THRESHOLD = 4
+# Lookup index: the 64 bits are cut into DHASH_THRESHOLD + 1 bands; two hashes at most
+# DHASH_THRESHOLD bits apart differ in at most that many bands, so at least one band is equal
+# (pigeonhole) and an indexed equality lookup per band finds every candidate.
+BAND_WIDTHS = (13, 13, 13, 13, 12)
 _BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
 
 
@@ -21,6 +25,15 @@ def dhash64(image: Image.Image) -> int:
     grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
     bits = (grey[:, :-1] > grey[:, 1:]).reshape(-1).astype(np.uint64)
     return int(np.sum(bits * _BIT_WEIGHTS, dtype=np.uint64))
+
+
+def hash_bands(value: int) -> tuple[int, ...]:
+    """The hash's BAND_WIDTHS-bit slices, most significant first."""
+    bands, shift = [], 64
+    for width in BAND_WIDTHS:
+        shift -= width
+        bands.append((value >> shift) & ((1 << width) - 1))
+    return tuple(bands)
 
 
 def to_hex(value: int) -> str:

@@ -32,6 +32,7 @@ cases = sa.Table(
     sa.Column("width", sa.Integer(), nullable=False),
     sa.Column("height", sa.Integer(), nullable=False),
     sa.Column("dhash", sa.String(16), nullable=False),
+    *[sa.Column(f"dhash_band{index}", sa.Integer(), nullable=True) for index in range(5)],  # migration 0005
     sa.Column("group_id", sa.String(32), nullable=False),
     sa.Column("decided_at", sa.DateTime(), nullable=True),
     sa.Column("decision_count", sa.Integer(), nullable=False, server_default="0"),

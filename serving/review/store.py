@@ -19,7 +19,8 @@ from PIL import Image
 
 from serving.errors import InputError
 from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, resolved_hazards
-from serving.review.grouping import DHASH_THRESHOLD, dhash64, hamming_to_many, parse_hashes, to_hex
+from serving.review.grouping import (BAND_WIDTHS, DHASH_THRESHOLD, dhash64, hamming_to_many, hash_bands,
+                                     parse_hashes, to_hex)
 from serving.review.photos import PhotoStore
 from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
@@ -53,16 +54,17 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest (or the given) Alembic revision; creates it on an empty database."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
+
 
 def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
     if cam is None:
@@ -77,6 +79,9 @@ def _iso(moment: dt.datetime | None) -> str | None:
 class ReviewStore:
     def __init__(self, *, database_url: str, photo_dir: str | Path, keep_gps: bool = False,
                  group_threshold: int = DHASH_THRESHOLD, run_migrations: bool = True):
+        if not 0 <= group_threshold < len(BAND_WIDTHS):
+            raise ValueError(f"group_threshold must be between 0 and {len(BAND_WIDTHS) - 1} bits "
+                             f"(the hash index has {len(BAND_WIDTHS)} bands), got {group_threshold}")
         self.engine = create_engine(database_url)
         self.photos = PhotoStore(photo_dir, keep_gps=keep_gps)
         self.group_threshold = group_threshold
@@ -96,10 +101,15 @@ class ReviewStore:
         self.engine.dispose()
 
     def _group_for(self, connection: sa.Connection, dhash: int, created_at: dt.datetime) -> str | None:
-        """The group of the nearest recent photo within the threshold (ix_review_cases_recent_hash covers it)."""
-        rows = connection.execute(
-            sa.select(cases.c.dhash, cases.c.group_id).where(cases.c.created_at >= created_at - GROUP_WINDOW)
-        ).all()
+        """The group of the nearest recent photo within the threshold. Only photos sharing a hash band
+        can be that close, so one indexed lookup per band (ix_review_cases_band*) finds them all."""
+        since = created_at - GROUP_WINDOW
+        lookups = [
+            sa.select(cases.c.dhash, cases.c.group_id)
+            .where(cases.c[f"dhash_band{index}"] == band, cases.c.created_at >= since)
+            for index, band in enumerate(hash_bands(dhash))
+        ]
+        rows = connection.execute(sa.union(*lookups)).all()
         if not rows:
             return None
         distances = hamming_to_many(dhash, parse_hashes([row.dhash for row in rows]))
@@ -126,6 +136,7 @@ class ReviewStore:
             "flagged": flagged, **_cam_columns(cam),
             **{key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None},
             "width": image.width, "height": image.height, "dhash": to_hex(dhash),
+            **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
         }
         with self.engine.begin() as connection:
             row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id

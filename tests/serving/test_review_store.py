@@ -17,7 +17,8 @@ from serving.errors import InputError
 from serving.review.decisions import parse_decision
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
-from serving.review.store import ReviewStore
+from serving.review.grouping import hash_bands
+from serving.review.store import ReviewStore, migrate
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = dt.datetime(2026, 11, 1, 8, 0, 0)
@@ -89,7 +90,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0004"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0005"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -195,27 +196,28 @@ def test_cam_grid_round_trips(store):
     np.testing.assert_allclose(grid, np.arange(48, dtype=np.float32).reshape(3, 4, 4), rtol=1e-3)
 
 
+def store_with_an_old_case(database_url: str, revision: str, *, dhash: int) -> None:
+    """A database at an older schema revision holding one urgent case, 'old', written as that revision's code did."""
+    engine = sa.create_engine(database_url)
+    migrate(engine, revision)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO review_cases (photo_id, photo_sha256, created_at, status, triage, severity_rank, "
+            "top_probability, model_name, model_version, labels, probabilities, thresholds, flagged, width, "
+            "height, dhash, group_id, decision_count) VALUES ('old', :sha, :at, 'open', 'urgent', 2, 0.9, 'm', 'v', "
+            "'[\"fire_smoke\"]', '{\"fire_smoke\": 0.9}', '{\"fire_smoke\": 0.5}', '[\"fire_smoke\"]', 10, 10, "
+            ":dhash, 'old', 0)"), {"sha": "0" * 64, "at": T0, "dhash": f"{dhash:016x}"})
+        connection.execute(sa.text("INSERT INTO review_case_flags (photo_id, hazard) VALUES ('old', 'fire_smoke')"))
+    engine.dispose()
+
+
 def test_an_older_schema_is_upgraded_in_place(database_url, tmp_path):
     """A store at revision 0001 with a case in it reaches head at start-up and keeps its case."""
-    from alembic import command
-    from alembic.config import Config
-
-    from serving.review.store import MIGRATIONS_DIR, create_engine
-
-    engine = create_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-    engine.dispose()
-    old = ReviewStore(database_url=database_url, photo_dir=tmp_path / "p", run_migrations=False)
-    case = add(old, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
-    old.close()
+    store_with_an_old_case(database_url, "0001", dhash=0)
     store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "p")
     columns = next(i for i in sa.inspect(store.engine).get_indexes("review_cases") if i["name"] == "ix_review_cases_queue")
     assert "photo_id" in str(columns["column_names"]) or "photo_id" in str(columns.get("expressions"))
-    assert store.queue(QueueFilter())["items"][0]["photo_id"] == case
+    assert store.queue(QueueFilter())["items"][0]["photo_id"] == "old"
     store.close()
 
 
@@ -254,3 +256,45 @@ def test_an_interrupted_photo_write_leaves_nothing_behind(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         store.put(photo((40, 40, 40), pattern=1)[0])
     assert [path for path in (tmp_path / "photos").rglob("*") if path.is_file()] == []
+
+
+BASE_HASH = 0x0123456789ABCDEF
+
+
+@pytest.mark.parametrize(("flipped_bits", "same_group"), [
+    ((0, 13, 26, 39), True),        # 4 bits, each in another band: only band 4 still matches
+    ((60, 61, 62, 63), True),       # 4 bits in one band
+    ((0, 13, 26, 39, 52), False),   # 5 bits: past the threshold
+])
+def test_grouping_finds_every_photo_within_the_threshold_whichever_bands_differ(store, monkeypatch, flipped_bits,
+                                                                                 same_group):
+    hashes = iter([BASE_HASH, BASE_HASH ^ sum(1 << bit for bit in flipped_bits)])
+    monkeypatch.setattr("serving.review.store.dhash64", lambda image: next(hashes))
+    first = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
+    second = add(store, {"wet_floor": 0.7}, "review", minutes=5, pattern=2)
+    assert (store.case(second)["group_id"] == store.case(first)["group_id"]) is same_group
+
+
+def test_any_two_hashes_within_four_bits_share_a_band(rng):
+    for _ in range(2000):
+        value = int(rng.integers(0, 2**63)) * 2 + int(rng.integers(0, 2))
+        flipped = rng.choice(64, size=int(rng.integers(0, 5)), replace=False)
+        other = value ^ sum(1 << int(bit) for bit in flipped)
+        assert any(a == b for a, b in zip(hash_bands(value), hash_bands(other)))
+
+
+def test_migration_0005_backfills_the_bands_of_existing_cases(database_url, tmp_path, monkeypatch):
+    store_with_an_old_case(database_url, "0004", dhash=BASE_HASH)
+    store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT * FROM review_cases WHERE photo_id = 'old'")).one()
+    assert tuple(row._mapping[f"dhash_band{index}"] for index in range(5)) == hash_bands(BASE_HASH)
+    monkeypatch.setattr("serving.review.store.dhash64", lambda image: BASE_HASH ^ 0b111)  # 3 bits away
+    new = add(store, {"fire_smoke": 0.9}, "urgent", minutes=60, pattern=2)
+    assert store.case(new)["group_id"] == "old"
+    store.close()
+
+
+def test_a_threshold_the_band_index_cannot_serve_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="group_threshold must be between 0 and 4 bits .* got 5"):
+        ReviewStore(database_url=f"sqlite:///{tmp_path / 'r.db'}", photo_dir=tmp_path / "photos", group_threshold=5)
