@@ -90,10 +90,9 @@ def handler_work(model: PhotoModel, photos: list[bytes], store_dir: Path):
         for data in photos:
             image = decode_photo(data)
             assessment = model.assess_batch(model.card.preprocess(image)[np.newaxis])[0]
-            cam = assessment.pop("cam")
+            cam, thresholds = assessment.pop("cam"), assessment.pop("thresholds")
             store.record_assessment(photo_id=uuid.uuid4().hex, data=data, image=image, assessment=assessment,
-                                    cam=np.array([cam[label] for label in assessment["hazards"]], dtype=np.float32),
-                                    thresholds=model.card.thresholds)
+                                    cam=cam, thresholds=thresholds)
         return len(photos)
     return work
 

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from serving.batching import MicroBatcher
 from serving.images import to_model_input
 from serving.modelcard import ModelDir
 from serving.onnx_session import create_session
 from serving.taxonomy import HazardType, load_taxonomy
+
 
 @dataclass(frozen=True)
 class PhotoCard:
@@ -43,14 +45,17 @@ class PhotoCard:
 
 
 class PhotoModel:
-    """One onnxruntime session over a verified model directory, warmed up when loaded."""
+    """One onnxruntime session over a verified model directory, warmed up when loaded, with its own
+    batcher: requests preprocessed for this model's card are batched for this model, so a hot
+    swap lets queued photos finish on the model they were prepared for."""
 
-    def __init__(self, model_dir: str | Path):
+    def __init__(self, model_dir: str | Path, *, max_batch_size: int = 32, max_queue: int = 256):
         self.model_dir = ModelDir.load(model_dir)
         self.card = PhotoCard.from_model_dir(self.model_dir)
         self.session = create_session(self.model_dir.onnx_path)
         self.input_name = self.session.get_inputs()[0].name
         self.predict(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
+        self.batcher = MicroBatcher(self.assess_batch, max_batch_size=max_batch_size, max_queue=max_queue)
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (N×K) and class activation maps (N×K×h×w) from one run of the graph."""
@@ -58,19 +63,13 @@ class PhotoModel:
         return probabilities, cam
 
     def assess_batch(self, images: np.ndarray) -> list[dict[str, Any]]:
-        """Assessments for a batch preprocessed for any card size; each also carries, for the review
-        store, the CAM grid (`cam`, K×h×w) and the `thresholds` of the model that produced it."""
-        probabilities, cam = self.predict(self._fit_to_input(images))
+        """Assessments for a batch preprocessed by this model's card; each also carries, for the review
+        store, the CAM grid (`cam`, K×h×w float32) and the `thresholds` of the model that produced it."""
+        probabilities, cam = self.predict(images)
         return [
-            {**assess(row, self.card), "cam": maps.round(4).tolist(), "thresholds": dict(self.card.thresholds)}
+            {**assess(row, self.card), "cam": maps, "thresholds": dict(self.card.thresholds)}
             for row, maps in zip(probabilities, cam)
         ]
-
-    def _fit_to_input(self, images: np.ndarray) -> np.ndarray:
-        # Only during a hot swap to a model with another input size: the caller used the old card.
-        if images.shape[2:] == self.card.size:
-            return images
-        return np.stack([self.card.preprocess(Image.fromarray(image.transpose(1, 2, 0))) for image in images])
 
 
 def triage(flagged: list[HazardType]) -> str:

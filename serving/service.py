@@ -1,12 +1,14 @@
-"""Ankang's HTTP API: BentoML services over the released ONNX models in `models/`.
+"""Ankang's HTTP API: a BentoML service over the released ONNX models in `models/`.
 
-`PhotoInference` owns the photo model's onnxruntime session and batches concurrent requests
-(BentoML adaptive batching); `Ankang` is the public API that validates input, decodes photos
-and builds responses. Served by `make run` as `bentoml serve serving.service:Ankang`.
+Each API worker process holds the photo model's onnxruntime session and batches the photos of
+concurrent requests itself (serving/batching.py): the endpoint is async, decoding and the review
+store write run in threads, so one worker keeps many requests in flight while the model runs.
+Served by `make run` as `bentoml serve serving.service:Ankang`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -15,31 +17,27 @@ from typing import Annotated, Any
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import BentoMLException
 from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.batching import QueueFull
 from serving.errors import InputError
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
-from serving.modelcard import ModelDir, model_path
+from serving.modelcard import model_path
 from serving.multipart import install as install_upload_only_parsers
-from serving.photo import PhotoCard, PhotoModel
+from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
 from serving.risk import RiskScorer
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
-# BentoML sheds (503) queued photos predicted to wait longer than this; at 1000 ms it shed most
-# requests once 32 photos were queued on 2 cores although the 60 s request timeout had room.
-MAX_LATENCY_MS = int(os.environ.get("ANKANG_MAX_LATENCY_MS", "10000"))
-# API processes: each handles one request at a time (sync endpoints run in one thread), so with one
-# process adaptive batching never sees a second photo. 32 clients on 2 cores: 1 -> 16.0, 2 -> 21.4,
-# 4 -> 23.7 photos/s for 488, 656, 937 MB resident (benchmarks/README.md).
+# Photos waiting for the model in one worker beyond which new ones get 503 + Retry-After.
+MAX_QUEUE = int(os.environ.get("ANKANG_MAX_QUEUE", "256"))
 API_WORKERS = int(os.environ.get("ANKANG_API_WORKERS", "2"))
 RELOAD_POLL_SECONDS = float(os.environ.get("ANKANG_RELOAD_POLL_SECONDS", "5"))
 
@@ -58,34 +56,20 @@ def risk_model_dir() -> Path:
     return Path(os.environ.get("ANKANG_RISK_MODEL_DIR", model_path("labor_risk")))
 
 
-def model_unavailable_response(error: BentoMLException) -> JSONResponse:
-    """The photo model process is saturated (or restarting): ask the client to retry, not a 500."""
-    logger.warning("photo model unavailable: %s", error)
+def model_unavailable_response(error: QueueFull) -> JSONResponse:
+    """The photo model's queue is full: ask the client to retry, not a 500."""
+    logger.warning("photo model busy: %s", error)
     body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
-def load_photo_card(path: Path) -> PhotoCard:
-    return PhotoCard.from_model_dir(ModelDir.load(path))
+def load_photo_model(path: Path) -> PhotoModel:
+    return PhotoModel(path, max_batch_size=MAX_BATCH_SIZE, max_queue=MAX_QUEUE)
 
 
-@bentoml.service(name="ankang-photo-model", workers=1, traffic={"timeout": 30})
-class PhotoInference:
-    """The photo CNN on onnxruntime: one session per worker, created once, swapped on reload."""
-
-    def __init__(self) -> None:
-        self.model = HotSwap(photo_model_dir(), PhotoModel)
-        self.model.watch(interval_seconds=RELOAD_POLL_SECONDS)
-
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
-    def assess(self, images: np.ndarray) -> list[dict[str, Any]]:
-        """One assessment per image (with its CAM grid), all by the same model version."""
-        return self.model.current.assess_batch(images)
-
-    @bentoml.api
-    def reload(self) -> dict[str, Any]:
-        swapped = self.model.reload_if_changed()
-        return {"reloaded": swapped, "version": self.model.current.card.version}
+def decode_for_model(data: bytes, model: PhotoModel) -> tuple[Image.Image, np.ndarray]:
+    image = decode_photo(data)
+    return image, model.card.preprocess(image)
 
 
 @bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
@@ -100,17 +84,15 @@ class PhotoInference:
 class Ankang:
     """Hazard-photo triage and labor-relation risk tiering for trade-union safety programs."""
 
-    photo_inference = bentoml.depends(PhotoInference)
-
     def __init__(self) -> None:
-        self.photo_card = HotSwap(photo_model_dir(), load_photo_card)
-        self.photo_card.watch(interval_seconds=RELOAD_POLL_SECONDS)
+        self.photo = HotSwap(photo_model_dir(), load_photo_model)
+        self.photo.watch(interval_seconds=RELOAD_POLL_SECONDS)
         self.risk = HotSwap(risk_model_dir(), RiskScorer.load)
         self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
         self.review_store = review_holder.store = ReviewStore.from_settings()  # migrates the schema
 
     @bentoml.api(route="/v1/photos/assess")
-    def assess_photo(
+    async def assess_photo(
         self,
         photo: Path,
         site_id: Text = None,
@@ -123,31 +105,28 @@ class Ankang:
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         data = photo.read_bytes()
+        model = self.photo.current  # one model for the whole request, whatever reloads meanwhile
         try:
-            image = decode_photo(data)
-            assessment = self._assess_image(image)
+            image, model_input = await asyncio.to_thread(decode_for_model, data, model)
+            assessment = await model.batcher.submit(model_input)
         except InputError as error:
             return error.to_response()
-        except BentoMLException as error:
+        except QueueFull as error:
             return model_unavailable_response(error)
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
                     "reporter": pseudonymise(reporter)}
         photo_id = uuid.uuid4().hex
-        cam, thresholds = np.asarray(assessment.pop("cam"), dtype=np.float32), assessment.pop("thresholds")
-        self.review_store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment,
-                                            metadata=metadata, cam=cam, thresholds=thresholds)
+        cam, thresholds = assessment.pop("cam"), assessment.pop("thresholds")
+        await asyncio.to_thread(self.review_store.record_assessment, photo_id=photo_id, data=data, image=image,
+                                assessment=assessment, metadata=metadata, cam=cam, thresholds=thresholds)
         return {"photo_id": photo_id, **assessment, "metadata": metadata}
-
-    def _assess_image(self, image: Image.Image) -> dict[str, Any]:
-        batch = self.photo_card.current.preprocess(image)[np.newaxis]
-        return self.photo_inference.assess(batch)[0]
 
     @bentoml.api(route="/v1/admin/reload")
     def reload_models(self) -> dict[str, Any]:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
-        self.photo_card.reload_if_changed()
+        photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
         risk = {"reloaded": self.risk.reload_if_changed(), "version": self.risk.current.info["version"]}
-        return {"hazard_photo": self.photo_inference.reload(), "labor_risk": risk}
+        return {"hazard_photo": photo, "labor_risk": risk}
 
     # --- risk endpoints (serving/risk.py) ---
     @bentoml.api(route="/v1/enterprises/score")

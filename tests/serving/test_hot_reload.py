@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -43,13 +44,18 @@ def test_tampered_model_keeps_the_old_one_serving(model_dir):
     assert holder.current.card.version == "toy-1"
 
 
-def test_old_size_input_still_scored_after_a_swap(model_dir, rng):
+def test_photos_queued_on_the_old_model_finish_on_it_after_a_swap(model_dir, rng):
     holder = HotSwap(model_dir, PhotoModel)
-    old_size_batch = rng.integers(0, 256, size=(2, 3, 32, 32), dtype="uint8")
+    old = holder.current
+    old_size_photo = rng.integers(0, 256, size=(3, 32, 32), dtype="uint8")
     write_toy_photo_model(model_dir, size=64, version="toy-2")
-    holder.reload_if_changed()
-    results = holder.current.assess_batch(old_size_batch)
-    assert [result["model"]["version"] for result in results] == ["toy-2", "toy-2"]
+    assert holder.reload_if_changed() is True
+    new_size_photo = rng.integers(0, 256, size=(3, 64, 64), dtype="uint8")
+
+    async def both():
+        return await asyncio.gather(old.batcher.submit(old_size_photo), holder.current.batcher.submit(new_size_photo))
+
+    assert [result["model"]["version"] for result in asyncio.run(both())] == ["toy-1", "toy-2"]
 
 
 def test_service_answers_with_the_new_version_after_admin_reload(api, toy_photo_model, tmp_path):

@@ -132,3 +132,21 @@ def test_reporter_is_kept_only_as_a_stable_pseudonym(api):
     at = case.text.find("13800000000")
     assert at == -1, case.text[max(0, at - 200): at + 40]
     assert pseudonym in case.text
+
+
+def test_a_full_photo_queue_answers_503_with_retry_after_and_stores_nothing(api, monkeypatch):
+    from serving.batching import MicroBatcher, QueueFull
+
+    before = api.get("/v1/review/queue", params={"status": "all"}).json()["total"]
+
+    async def full(self, image):
+        raise QueueFull("256 photos are already waiting for the model")
+
+    monkeypatch.setattr(MicroBatcher, "submit", full)
+    response = assess(api, encode_image(RED))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == {"field": "photo", "message": "the photo model is busy; retry in a second"}
+    monkeypatch.undo()
+    assert api.get("/v1/review/queue", params={"status": "all"}).json()["total"] == before
+    assert assess(api, encode_image(RED)).status_code == 200

@@ -55,3 +55,20 @@ def test_bad_upload_gets_4xx_and_server_keeps_serving(server):
 def test_metrics_and_openapi_are_served(server):
     assert "bentoml_service_request_total" in httpx.get(f"{server}/metrics", timeout=10).text
     assert "/v1/photos/assess" in httpx.get(f"{server}/docs.json", timeout=10).json()["paths"]
+
+
+def test_concurrent_photos_all_succeed(server, photo_set):
+    """32 uploads at once: the workers batch them; every one answers 200 with its own photo_id."""
+    import asyncio
+
+    data = first_fire_photo(photo_set).read_bytes()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            return await asyncio.gather(*[
+                client.post("/v1/photos/assess", files={"photo": ("fire.jpg", data, "image/jpeg")}) for _ in range(32)])
+
+    responses = asyncio.run(burst())
+    assert [response.status_code for response in responses] == [200] * 32
+    assert len({response.json()["photo_id"] for response in responses}) == 32
+    assert all(response.json()["triage"] == "urgent" for response in responses)

@@ -1,0 +1,79 @@
+"""Adaptive batching inside the API process, on its event loop.
+
+A photo that arrives while the model is idle runs at once, alone (no added wait); photos that
+arrive while a batch is running queue up and all go, up to `max_batch_size`, in the next run.
+So the batch size follows the load. The model runs in a worker thread (onnxruntime releases
+the GIL), which leaves the event loop free to parse, decode and answer other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+class QueueFull(Exception):
+    """More photos are waiting than the batcher accepts; the caller should answer 503."""
+
+
+@dataclass
+class _Waiting:
+    image: np.ndarray
+    future: asyncio.Future = field(repr=False)
+
+
+class MicroBatcher:
+    """Batches `submit(image)` calls for `run_batch(images) -> one result per image`."""
+
+    def __init__(self, run_batch: Callable[[np.ndarray], Sequence[Any]], *, max_batch_size: int,
+                 max_queue: int):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if max_queue < max_batch_size:
+            raise ValueError(f"max_queue ({max_queue}) must be at least max_batch_size ({max_batch_size})")
+        self.run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_queue = max_queue
+        self._waiting: list[_Waiting] = []
+        self._draining = False
+        self.batch_sizes: list[int] = []  # recent batch sizes, for tests and the benchmark
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    async def submit(self, image: np.ndarray) -> Any:
+        """The result for one image, computed in whatever batch it joins."""
+        if len(self._waiting) >= self.max_queue:
+            raise QueueFull(f"{len(self._waiting)} photos are already waiting for the model")
+        waiting = _Waiting(image, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await waiting.future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch_size]
+                del self._waiting[: self.max_batch_size]
+                await self._run(batch)
+        finally:
+            self._draining = False
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
+        try:
+            results = await asyncio.to_thread(self.run_batch, np.stack([item.image for item in batch]))
+        except Exception as error:  # every waiting caller learns of the failure; the batcher goes on
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        for item, result in zip(batch, results):
+            if not item.future.done():  # a caller that went away (cancelled) is skipped
+                item.future.set_result(result)
