@@ -2,13 +2,16 @@
 
 A photo that arrives while the model is idle runs at once, alone (no added wait); photos that
 arrive while a batch is running queue up and all go, up to `max_batch_size`, in the next run.
-So the batch size follows the load. The model runs in a worker thread (onnxruntime releases
-the GIL), which leaves the event loop free to parse, decode and answer other requests.
+So the batch size follows the load. The model runs in the batcher's own thread (onnxruntime
+releases the GIL), which leaves the event loop free to parse, decode and answer other requests,
+and never waits behind decoding or review-store jobs in the shared thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -39,6 +42,8 @@ class MicroBatcher:
         self.max_queue = max_queue
         self._waiting: list[_Waiting] = []
         self._draining = False
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-model")
+        weakref.finalize(self, self._thread.shutdown, wait=False)  # a swapped-out model frees its thread
         self.batch_sizes: list[int] = []  # recent batch sizes, for tests and the benchmark
 
     @property
@@ -68,7 +73,8 @@ class MicroBatcher:
     async def _run(self, batch: list[_Waiting]) -> None:
         self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
         try:
-            results = await asyncio.to_thread(self.run_batch, np.stack([item.image for item in batch]))
+            images = np.stack([item.image for item in batch])
+            results = await asyncio.get_running_loop().run_in_executor(self._thread, self.run_batch, images)
         except Exception as error:  # every waiting caller learns of the failure; the batcher goes on
             for item in batch:
                 if not item.future.done():

@@ -30,6 +30,10 @@ def create_session(model_path: Path, *, intra_op_threads: int | None = None) -> 
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Memory patterns are planned per input shape; with batches of every size from 1 to 32 they
+    # pile up: the photo model's process grew to 1.55 GB with them, 0.82 GB without, at the same
+    # speed (benchmarks/README.md).
+    options.enable_mem_pattern = False
     # onnxruntime's idle intra-op threads busy-wait by default; served, that spinning steals the
     # 2 cores from the API process (decoding, review store): p50 at 1 client 89 -> 48 ms, 32 clients
     # 15 -> 21 photos/s with it off (benchmarks/README.md). `ANKANG_ORT_SPINNING=1` turns it back on.
