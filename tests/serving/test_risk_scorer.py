@@ -224,3 +224,19 @@ def test_batch_results_are_vectorised_and_consistent(scorer):
     assert scores.contributions.shape[0] == 0 and len(scores.tier) == 500
     assert (scores.tier >= scores.model_tier).all()
     np.testing.assert_allclose(scores.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [9, 9 * 40])  # below and above SMALL_BATCH_ROWS: numpy and pandas paths
+def test_category_checks_agree_on_both_paths(scorer, rows):
+    from serving.risk import SMALL_BATCH_ROWS, _categories
+
+    spec = scorer.schema.fields["industry"]
+    values = [spec.categories[0], spec.categories[-1], "", None, float("nan"), 1, True, ["a"], "unknown"] * (rows // 9)
+    column = pd.Series(values, dtype=object)
+    got_values, got_missing, got_wrong = _categories(spec, column)
+    assert (len(values) <= SMALL_BATCH_ROWS) is (rows == 9)
+    expected_missing = np.array([v is None or v == "" or (isinstance(v, float) and v != v) for v in values])
+    expected_known = np.array([isinstance(v, str) and v in spec.categories for v in values])
+    assert got_missing.tolist() == expected_missing.tolist()
+    assert got_wrong.tolist() == (~expected_known & ~expected_missing).tolist()
+    assert got_values.tolist() == [v if known else "" for v, known in zip(values, expected_known)]
