@@ -29,7 +29,9 @@ class _Waiting:
 
 
 class MicroBatcher:
-    """Batches `submit(image)` calls for `run_batch(images) -> one result per image`."""
+    """Batches `submit(image)` calls for `run_batch(images) -> one result per image`.
+
+    Used from one event loop (an API process's); `run_batch` runs in the batcher's own thread."""
 
     def __init__(self, run_batch: Callable[[np.ndarray], Sequence[Any]], *, max_batch_size: int,
                  max_queue: int):
@@ -44,7 +46,6 @@ class MicroBatcher:
         self._draining = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-model")
         weakref.finalize(self, self._thread.shutdown, wait=False)  # a swapped-out model frees its thread
-        self.batch_sizes: list[int] = []  # recent batch sizes, for tests and the benchmark
 
     @property
     def queued(self) -> int:
@@ -71,7 +72,6 @@ class MicroBatcher:
             self._draining = False
 
     async def _run(self, batch: list[_Waiting]) -> None:
-        self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
         try:
             images = np.stack([item.image for item in batch])
             results = await asyncio.get_running_loop().run_in_executor(self._thread, self.run_batch, images)
