@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +105,53 @@ def test_fraction_in_a_boolean_field_is_an_input_error():
     with pytest.raises(InputError, match="collective_petition_12m") as caught:
         _scorer().score_profiles([{"enterprise_id": "a", "collective_petition_12m": 0.5}])
     assert caught.value.status_code == 422
+
+
+def _outcome(validate):
+    """A validated batch as plain lists, or the InputError as a dict without the echoed values (a
+    DataFrame shows an integer cell of a float column as 1.0, the JSON path as the 1 it was sent)."""
+    try:
+        batch = validate()
+    except InputError as error:
+        body = error.to_dict()["error"]
+        strip = lambda message: message.split(", got ")[0]  # noqa: E731
+        body["message"] = strip(body["message"])
+        for entry in body.get("errors", []):
+            entry["message"] = strip(entry["message"])
+        return body
+    numeric = {name: np.where(np.isnan(values), -12345.0, values).tolist() for name, values in batch.numeric.items()}
+    return {"ids": list(batch.ids), "numeric": numeric, "missing": batch.missing.tolist(),
+            "categorical": {name: list(values) for name, values in batch.categorical.items()}}
+
+
+@FUZZ
+@given(data=profiles())
+def test_json_fast_path_validates_exactly_like_the_dataframe_path(data):
+    from serving.risk import validate_frame, validate_profiles
+
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        return
+    schema = _scorer().schema
+    assert _outcome(lambda: validate_profiles(schema, data)) == \
+        _outcome(lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False))
+
+
+MIXED_COLUMNS = [  # one field, differently typed cells: pandas builds object or float columns here
+    [{"enterprise_id": "a", "headcount": 40}, {"enterprise_id": "b", "headcount": " "}],
+    [{"enterprise_id": "a", "headcount": 40.5}, {"enterprise_id": "b", "headcount": "12"}],
+    [{"enterprise_id": "a", "headcount": True}, {"enterprise_id": "b", "headcount": None}],
+    [{"enterprise_id": 1}, {"enterprise_id": "b", "industry": "x"}],
+    [{"enterprise_id": "a", "industry": 5}, {"enterprise_id": "b", "industry": None}],
+    [{"enterprise_id": "a", "unrectified_order": 1}, {"enterprise_id": "b", "unrectified_order": " "}],
+    [{"enterprise_id": "a", "unrectified_order": 2.0}, {"enterprise_id": "b", "unrectified_order": "yes"}],
+    [{"enterprise_id": "a", "firm_age_years": float("inf")}, {"enterprise_id": "b", "firm_age_years": [1]}],
+]
+
+
+@pytest.mark.parametrize("data", MIXED_COLUMNS)
+def test_json_fast_path_agrees_on_mixed_columns(data):
+    from serving.risk import validate_frame, validate_profiles
+
+    schema = _scorer().schema
+    assert _outcome(lambda: validate_profiles(schema, data)) == \
+        _outcome(lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False))
