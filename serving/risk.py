@@ -165,6 +165,11 @@ def _is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _is_absent(value: Any) -> bool:
+    """A JSON cell that counts as not given for ids and categories: null, NaN or the empty string."""
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and value == "")
+
+
 def _numbers(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values as float64, missing, wrong type) for an integer/number column."""
     if pd.api.types.is_bool_dtype(column.dtype):
@@ -323,7 +328,7 @@ def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool)
 
 def _number_of(value: Any) -> tuple[float, bool, bool]:
     """(value, missing, wrong type) of one JSON cell of an integer/number field."""
-    if value is None or (isinstance(value, float) and value != value) or _is_blank(value):
+    if _is_absent(value) or _is_blank(value):
         return np.nan, True, False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), False, False
@@ -350,7 +355,7 @@ def _profile_columns(schema: RiskSchema, profiles: list[dict]) -> dict[str, np.n
 def _validate_cells(spec: FieldSpec, cells: np.ndarray, errors: list[_FieldErrors]) -> tuple[np.ndarray, np.ndarray]:
     """One field's values and missing mask from JSON cells, appending its errors (as validate_frame words them)."""
     if spec.type == "category":
-        missing = np.array([v is None or (isinstance(v, float) and v != v) or v == "" for v in cells], dtype=bool)
+        missing = np.array([_is_absent(v) for v in cells], dtype=bool)
         known = np.array([isinstance(v, str) and v in spec.categories for v in cells], dtype=bool)
         errors.append(_FieldErrors(spec.name, ~known & ~missing, f"must be one of {', '.join(spec.categories)}", cells))
         return np.where(known, cells, ""), missing
@@ -378,7 +383,7 @@ def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatc
         raise InputError(schema.id_field, f"{schema.id_field} is required for every enterprise; "
                          f"the input has no {schema.id_field} column")
     ids = columns[schema.id_field]
-    id_missing = np.array([v is None or (isinstance(v, float) and v != v) or v == "" for v in ids], dtype=bool)
+    id_missing = np.array([_is_absent(v) for v in ids], dtype=bool)
     errors = [_FieldErrors(schema.id_field, id_missing, "is required", ids),
               _FieldErrors(schema.id_field, ~id_missing & np.array([not isinstance(v, str) for v in ids], dtype=bool),
                            "must be a string", ids)]
