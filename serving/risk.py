@@ -225,9 +225,16 @@ def _booleans(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.nd
         values = cleaned.map(_TRUE_TEXT).to_numpy(dtype=float, na_value=np.nan)
         return values, missing, np.isnan(values) & ~missing
     if pd.api.types.is_numeric_dtype(column.dtype):
-        values = np.array(column.to_numpy(dtype=float, na_value=np.nan))  # a writable copy
-    else:
-        values = np.fromiter((_boolean_of(v, text_cells) for v in column.to_numpy()), dtype=float, count=len(column))
+        return _boolean_values(np.array(column.to_numpy(dtype=float, na_value=np.nan)))  # a writable copy
+    return _boolean_cells(column.to_numpy(), text_cells=text_cells)
+
+
+def _boolean_cells(cells: np.ndarray, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _boolean_values(np.fromiter((_boolean_of(v, text_cells) for v in cells), dtype=float, count=len(cells)))
+
+
+def _boolean_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values with non-0/1 set to NaN, missing, wrong) from floats where NaN = missing."""
     missing = np.isnan(values)
     wrong = ~missing & ~np.isin(values, (0.0, 1.0))
     values[wrong] = np.nan
@@ -276,10 +283,23 @@ def _categories(spec: FieldSpec, column: pd.Series) -> tuple[np.ndarray, np.ndar
     return values, missing, ~known & ~missing
 
 
+def _refuse_unknown_fields(schema: RiskSchema, names: list[Any]) -> None:
+    allowed = set(schema.fields) | {schema.raw.get("target", "tier")}
+    unknown = [str(name) for name in names if name not in allowed]
+    if unknown:
+        raise InputError(unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(schema.fields)}",
+                         unknown_fields=unknown)
+
+
+def _require_id_field(schema: RiskSchema, names: Any) -> None:
+    name = schema.id_field
+    if name not in names:
+        raise InputError(name, f"{name} is required for every enterprise; the input has no {name} column")
+
+
 def _ids(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> tuple[np.ndarray, list[_FieldErrors]]:
     name = schema.id_field
-    if name not in frame.columns:
-        raise InputError(name, f"{name} is required for every enterprise; the input has no {name} column")
+    _require_id_field(schema, frame.columns)
     column = frame[name]
     raw = column.to_numpy(dtype=object, na_value=None)
     missing = column.isna().to_numpy() | (raw == "")
@@ -296,11 +316,7 @@ def _ids(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> tuple[
 
 def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> ValidatedBatch:
     """Check every row against the schema; raise one InputError listing all bad rows (capped)."""
-    allowed = set(schema.fields) | {schema.raw.get("target", "tier")}
-    unknown = [str(column) for column in frame.columns if column not in allowed]
-    if unknown:
-        raise InputError(unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(schema.fields)}",
-                         unknown_fields=unknown)
+    _refuse_unknown_fields(schema, list(frame.columns))
     ids, errors = _ids(schema, frame, text_cells=text_cells)
     numeric, categorical, missing = {}, {}, np.zeros((len(frame), len(schema.features)), bool)
     for index, name in enumerate(schema.features):
@@ -338,11 +354,7 @@ def _number_of(value: Any) -> tuple[float, bool, bool]:
 def _profile_columns(schema: RiskSchema, profiles: list[dict]) -> dict[str, np.ndarray]:
     """The profiles' fields as object arrays (None where a profile lacks the field); unknown fields refused."""
     names = list(dict.fromkeys(key for profile in profiles for key in profile))
-    allowed = set(schema.fields) | {schema.raw.get("target", "tier")}
-    unknown = [str(name) for name in names if name not in allowed]
-    if unknown:
-        raise InputError(unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(schema.fields)}",
-                         unknown_fields=unknown)
+    _refuse_unknown_fields(schema, names)
     columns = {}
     for name in names:
         cells = np.empty(len(profiles), dtype=object)
@@ -360,11 +372,9 @@ def _validate_cells(spec: FieldSpec, cells: np.ndarray, errors: list[_FieldError
         errors.append(_FieldErrors(spec.name, ~known & ~missing, f"must be one of {', '.join(spec.categories)}", cells))
         return np.where(known, cells, ""), missing
     if spec.type == "boolean":
-        values = np.array([_boolean_of(v, False) for v in cells], dtype=float)
-        missing = np.isnan(values)
-        wrong = ~missing & ~np.isin(values, (0.0, 1.0))
+        values, missing, wrong = _boolean_cells(cells, text_cells=False)
         errors.append(_FieldErrors(spec.name, wrong, "must be true or false", cells))
-        return np.where(wrong, np.nan, values), missing
+        return values, missing
     parsed = [_number_of(v) for v in cells]
     values = np.array([value for value, _, _ in parsed], dtype=float)
     missing = np.array([blank for _, blank, _ in parsed], dtype=bool)
@@ -379,9 +389,7 @@ def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatc
     """`validate_frame` for a few JSON profiles, cell by cell without building a DataFrame (pandas's
     per-column overhead is most of the time for one enterprise); the same checks, errors and batch."""
     columns = _profile_columns(schema, profiles)
-    if schema.id_field not in columns:
-        raise InputError(schema.id_field, f"{schema.id_field} is required for every enterprise; "
-                         f"the input has no {schema.id_field} column")
+    _require_id_field(schema, columns)
     ids = columns[schema.id_field]
     id_missing = np.array([_is_absent(v) for v in ids], dtype=bool)
     errors = [_FieldErrors(schema.id_field, id_missing, "is required", ids),
