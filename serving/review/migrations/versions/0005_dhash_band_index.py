@@ -20,11 +20,11 @@ depends_on = None
 BAND_WIDTHS = (13, 13, 13, 13, 12)  # a copy: a migration must not change when the code does
 
 
-def bands_of(hex_hash: str) -> dict[str, int]:
-    value, shift, bands = int(hex_hash, 16), 64, {}
-    for index, width in enumerate(BAND_WIDTHS):
+def bands_of(hex_hash: str) -> list[int]:
+    value, shift, bands = int(hex_hash, 16), 64, []
+    for width in BAND_WIDTHS:
         shift -= width
-        bands[f"dhash_band{index}"] = (value >> shift) & ((1 << width) - 1)
+        bands.append((value >> shift) & ((1 << width) - 1))
     return bands
 
 
@@ -35,8 +35,11 @@ def upgrade() -> None:
                      *[sa.column(f"dhash_band{index}") for index in range(len(BAND_WIDTHS))])
     connection = op.get_bind()
     rows = connection.execute(sa.select(table.c.photo_id, table.c.dhash)).all()
-    for row in rows:
-        connection.execute(table.update().where(table.c.photo_id == row.photo_id).values(**bands_of(row.dhash)))
+    if rows:  # one executemany, not a round trip per case
+        update = table.update().where(table.c.photo_id == sa.bindparam("case_id")).values(
+            {f"dhash_band{index}": sa.bindparam(f"band{index}") for index in range(len(BAND_WIDTHS))})
+        connection.execute(update, [{"case_id": row.photo_id, **{f"band{index}": band for index, band
+                                                                 in enumerate(bands_of(row.dhash))}} for row in rows])
     for index in range(len(BAND_WIDTHS)):
         op.create_index(f"ix_review_cases_band{index}", "review_cases", [f"dhash_band{index}", "created_at"])
 
