@@ -145,6 +145,9 @@ def _is_text(column: pd.Series) -> bool:
 def _object_numbers(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray]:
     """Values and type-error mask of an object column holding a mix of Python values."""
     cells = column.to_numpy()
+    plain = _plain_floats(cells, booleans_allowed=False)
+    if plain is not None:
+        return plain, np.zeros(len(cells), bool)
     values = np.fromiter((_number_of(v, text_cells=text_cells)[0] for v in cells), dtype=float, count=len(cells))
     missing = column.isna().to_numpy() | np.fromiter((_is_blank(v) for v in cells), bool, len(cells))
     return values, np.isnan(values) & ~missing
@@ -218,7 +221,26 @@ def _booleans(column: pd.Series, *, text_cells: bool) -> tuple[np.ndarray, np.nd
     return _boolean_cells(column.to_numpy(), text_cells=text_cells)
 
 
+_NUMBER_TYPES = frozenset({int, float, np.int64, np.float64, type(None)})
+_BOOLEAN_TYPES = _NUMBER_TYPES | {bool, np.bool_}
+
+
+def _plain_floats(cells: np.ndarray, *, booleans_allowed: bool) -> np.ndarray | None:
+    """A large object column whose cells are all None, ints or floats (or bools, where allowed) as
+    float64 with None as NaN: numpy's cast gives what the cell-by-cell parsers give, 50x faster
+    (5 boolean columns of 100,000 rows: 150 -> 3 ms). None for any other column."""
+    if len(cells) <= SMALL_BATCH_ROWS or not set(map(type, cells)) <= (_BOOLEAN_TYPES if booleans_allowed else _NUMBER_TYPES):
+        return None
+    try:
+        return cells.astype(float)
+    except OverflowError:  # an int beyond float's range: the cell path words the error
+        return None
+
+
 def _boolean_cells(cells: np.ndarray, *, text_cells: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    plain = _plain_floats(cells, booleans_allowed=True)
+    if plain is not None:
+        return _boolean_values(plain)
     return _boolean_values(np.fromiter((_boolean_of(v, text_cells) for v in cells), dtype=float, count=len(cells)))
 
 
@@ -339,7 +361,10 @@ def _number_of(value: Any, *, text_cells: bool = False) -> tuple[float, bool, bo
     if _is_absent(value) or _is_blank(value):
         return np.nan, True, False
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        return float(value), False, False
+        try:
+            return float(value), False, False
+        except OverflowError:  # an integer beyond float's range: infinite, refused as "must be a finite number"
+            return (np.inf if value > 0 else -np.inf), False, False
     if text_cells and isinstance(value, str):
         try:
             return float(value), False, False

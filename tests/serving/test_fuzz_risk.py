@@ -35,7 +35,7 @@ def _scorer() -> RiskScorer:
 
 
 ODD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.sampled_from([10**400, -10**400]), st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12), st.sampled_from(["", " ", "1", "0.5", "true", "NaN", "inf", "-0", "1e309", "１２"]),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
@@ -155,3 +155,31 @@ def test_json_fast_path_agrees_on_mixed_columns(data):
     schema = _scorer().schema
     assert _outcome(lambda: validate_profiles(schema, data)) == \
         _outcome(lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False))
+
+
+
+PLAIN_CELLS = [None, True, False, np.True_, 0, 1, 2, -1, 10**400, -10**400, 0.0, 1.0, 0.5, float("nan"), float("inf"),
+               np.float64(1), np.int64(0), np.int64(7)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_large_object_columns_cast_in_one_step_like_cell_by_cell(seed, monkeypatch):
+    """Above SMALL_BATCH_ROWS an object column of None/int/float (bool) cells is cast by numpy; the
+    answer (values, missing, errors and their rows) must be the cell-by-cell one."""
+    import serving.risk as risk
+
+    rng = np.random.default_rng(seed)
+    pool = [PLAIN_CELLS[i] for i in rng.choice(len(PLAIN_CELLS), size=int(rng.integers(1, 5)), replace=False)]
+    rows = [{"enterprise_id": f"e{i}", "unrectified_order": pool[rng.integers(len(pool))],
+             "headcount": pool[rng.integers(len(pool))]} for i in range(300)]
+    frame = pd.DataFrame(rows).astype(object)
+    fast = _outcome(lambda: risk.validate_frame(_scorer().schema, frame, text_cells=False))
+    monkeypatch.setattr(risk, "SMALL_BATCH_ROWS", 10**9)
+    assert _outcome(lambda: risk.validate_frame(_scorer().schema, frame, text_cells=False)) == fast
+
+
+def test_an_integer_beyond_float_range_is_not_finite():
+    """Found by the test above: float(10**400) raised OverflowError (a 500) in a number field."""
+    with pytest.raises(InputError, match="headcount must be a finite number") as caught:
+        _scorer().score_profiles([{"enterprise_id": "a", "headcount": -10**400}])
+    assert caught.value.status_code == 422
