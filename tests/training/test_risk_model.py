@@ -107,11 +107,34 @@ def test_reasons_switch_off_returns_empty_contributions(fitted, evaluation_rows)
     assert contributions.shape == (0, len(fitted[0].features)) and probabilities.shape == (10, 5)
 
 
+def test_reasons_do_not_change_the_probabilities(fitted, evaluation_rows):
+    with_reasons, _ = onnx_run(fitted[2], evaluation_rows, with_reasons=True)
+    without_reasons, _ = onnx_run(fitted[2], evaluation_rows, with_reasons=False)
+    np.testing.assert_array_equal(with_reasons, without_reasons)
+
+
+def test_each_branch_walks_the_trees_once(fitted):
+    """Scores and contributions come from one ensemble per branch: 4 models x their trees, no classifiers."""
+    import onnx
+
+    schema, pipeline, path, _ = fitted
+    graph = onnx.load(str(path)).graph
+    assert not [node for node in graph.node if node.op_type.startswith("TreeEnsemble")]
+    branches = {attribute.name: attribute.g for node in graph.node if node.op_type == "If" for attribute in node.attribute}
+    n_trees = sum(model.booster_.num_trees() for model in pipeline.named_steps["model"].estimators_)
+    for name, n_targets in (("then_branch", 4 + len(schema.features)), ("else_branch", 4)):
+        ensembles = [node for node in branches[name].node if node.op_type.startswith("TreeEnsemble")]
+        assert [node.op_type for node in ensembles] == ["TreeEnsembleRegressor"]
+        attributes = {attribute.name: attribute for attribute in ensembles[0].attribute}
+        assert attributes["n_targets"].i == n_targets
+        assert len(set(attributes["nodes_treeids"].ints)) == n_trees
+
+
 def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
     result = train_risk(RiskModelConfig(out=tmp_path / "labor_risk", **SMALL), generator=GeneratorConfig(rows=5_000, seed=8))
     model = ModelDir.load(result.model_dir)
     card = model.card
-    assert card["name"] == "labor_risk" and card["version"] == "1.0.0"
+    assert card["name"] == "labor_risk" and card["version"] == "1.1.0"
     assert card["schema"] == yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert card["feature_order"] == [spec["name"] for spec in card["input_spec"]]
     assert card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0

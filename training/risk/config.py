@@ -42,7 +42,7 @@ class RiskModelConfig:
     seed: int = 7
     n_jobs: int = 2
     out: Path = field(default_factory=lambda: MODELS_DIR / "labor_risk")
-    version: str = "1.0.0"
+    version: str = "1.1.0"
 
     def to_dict(self) -> dict[str, Any]:
         return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}

@@ -1,18 +1,23 @@
-"""Export the fitted pipeline (imputation + one-hot + four LightGBM models) as ONE ONNX graph.
+"""Export the fitted pipeline (imputation + one-hot + four cumulative LightGBM models) as ONE ONNX graph.
 
 Inputs: one [N, 1] tensor per schema feature (float32 for numbers and booleans, NaN = missing;
 string for categories, "" = missing) and optional `with_reasons` (bool [1], default true). Outputs:
   probabilities  [N, 5] float: P(tier = 1..5), non-crossing cumulative models differenced
   contributions  [N, F] float: per-feature contributions to the summed cumulative logit (Saabas:
-                 along each tree path, the change in node value is credited to the split's feature;
-                 each leaf's vector is constant, so a TreeEnsembleRegressor with F targets computes
-                 them exactly in the graph). They sum, with the card's `reasons.bias`, to the logit.
-                 Computed inside an If node only when `with_reasons` is true (it doubles the tree
-                 work, and onnxruntime does not skip nodes whose outputs are not fetched).
+                 along each tree path, the change in node value is credited to the split's feature).
+                 They sum, with the card's `reasons.bias`, to the logit; [0, F] without reasons.
+
+Every tree of the four models goes into one TreeEnsembleRegressor, walked once per row: each leaf
+carries its model's raw score (targets 0..3, the logits of P(tier > k)) and, when reasons are asked
+for, its path's contribution vector (targets 4..). That replaced four classifier ensembles plus a
+contribution ensemble walking the same trees again (benchmarks/README.md has the speed-up). An If
+node on `with_reasons` picks the ensemble with or without the contribution targets (onnxruntime does
+not skip nodes whose outputs are not fetched).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +36,12 @@ def export_onnx(pipeline: Pipeline, schema: RiskSchema, path: Path) -> dict:
     from onnx import TensorProto, helper, numpy_helper
 
     prep_graph = _convert_preprocessor(pipeline.named_steps["prep"], schema)
-    encoded_owner = _encoded_feature_owner(pipeline.named_steps["prep"], schema)
+    owners = _encoded_feature_owner(pipeline.named_steps["prep"], schema)
     estimators = pipeline.named_steps["model"].estimators_
     nodes, initializers = list(prep_graph.graph.node), list(prep_graph.graph.initializer)
-    features = prep_graph.graph.output[0].name
-    exceed = []
-    for k, estimator in enumerate(estimators, start=1):
-        sub = _convert_lightgbm(estimator, n_inputs=len(encoded_owner))
-        renamed = _prefixed(sub.graph, prefix=f"gt{k}_", input_name=features)
-        nodes += renamed.node
-        initializers += renamed.initializer
-        probabilities = next(o.name for o in renamed.output if "prob" in o.name)
-        exceed.append(_add_column(nodes, initializers, probabilities, name=f"p_above_{k}"))
-    nodes += _tier_nodes(exceed, initializers)
-    contribution_node, bias = _contribution_node(estimators, features, encoded_owner, n_targets=len(schema.features))
-    nodes.append(_only_if_asked(contribution_node, n_targets=len(schema.features)))
+    trees, bias = _trees_if_asked(estimators, owners, prep_graph.graph.output[0].name,
+                                  n_features=len(schema.features), initializers=initializers)
+    nodes += [trees, *_tier_nodes(len(estimators), initializers)]
     switch = helper.make_tensor_value_info(REASONS_INPUT, TensorProto.BOOL, [1])
     # an input with an initializer is optional: callers that only feed the features get reasons too
     initializers.append(numpy_helper.from_array(np.array([True]), name=REASONS_INPUT))
@@ -72,41 +68,14 @@ def _convert_preprocessor(prep, schema: RiskSchema):
     return convert_sklearn(prep, initial_types=types, target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
 
 
-def _convert_lightgbm(estimator, *, n_inputs: int):
-    from onnxmltools import convert_lightgbm
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    return convert_lightgbm(estimator, initial_types=[("features", FloatTensorType([None, n_inputs]))],
-                            zipmap=False, target_opset=OPSET)
-
-
-def _prefixed(graph, *, prefix: str, input_name: str):
-    """A copy of a sub-graph with every name prefixed and its input wired to `input_name`."""
-    from onnx import compose
-
-    renamed = compose.add_prefix_graph(graph, prefix)
-    old_input = renamed.input[0].name
-    for node in renamed.node:
-        for i, name in enumerate(node.input):
-            if name == old_input:
-                node.input[i] = input_name
-    return renamed
-
-
-def _add_column(nodes: list, initializers: list, probabilities: str, *, name: str) -> str:
+def _tier_nodes(n_models: int, initializers: list) -> list:
+    """P(tier > k) = sigmoid(logit k); a running minimum keeps them non-crossing; differences give P(tier = k)."""
     from onnx import helper, numpy_helper
 
-    index = numpy_helper.from_array(np.array([1], dtype=np.int64), name=f"{name}_index")
-    initializers.append(index)
-    nodes.append(helper.make_node("Gather", [probabilities, index.name], [name], axis=1, name=f"{name}_gather"))
-    return name
-
-
-def _tier_nodes(exceed: list[str], initializers: list) -> list:
-    """Running minimum (non-crossing) of P(tier > k), then differences into P(tier = k)."""
-    from onnx import helper, numpy_helper
-
-    nodes, monotone = [], [exceed[0]]
+    exceed = [f"p_above_{k}" for k in range(1, n_models + 1)]
+    nodes = [helper.make_node("Sigmoid", ["logits"], ["p_above"], name="p_above"),
+             helper.make_node("Split", ["p_above"], exceed, axis=1, name="p_above_columns")]
+    monotone = [exceed[0]]
     for k, name in enumerate(exceed[1:], start=2):
         nodes.append(helper.make_node("Min", [name, monotone[-1]], [f"above_{k}"], name=f"noncrossing_{k}"))
         monotone.append(f"above_{k}")
@@ -164,61 +133,91 @@ def _node_mean(node: dict) -> tuple[float, float]:
     return mean, count
 
 
-def _walk(arrays: _TreeArrays, tree: int, node: dict, owners: list[int], path: dict[int, float], counter: list[int]) -> int:
+@dataclass(frozen=True)
+class _TreeSlot:
+    """Where one LightGBM tree goes: its id in the ensemble, its model's logit target, and the first
+    contribution target (None: leaves carry the raw score only)."""
+
+    tree: int
+    model: int
+    owners: list[int]
+    contribution_offset: int | None
+
+
+def _walk(arrays: _TreeArrays, slot: _TreeSlot, node: dict, path: dict[int, float], counter: list[int]) -> int:
     node_id = counter[0]
     counter[0] += 1
     if "leaf_value" in node:
-        arrays.add_node(tree, node_id)
-        arrays.add_leaf_vector(tree, node_id, path)
+        arrays.add_node(slot.tree, node_id)
+        vector = {slot.model: node["leaf_value"]}
+        if slot.contribution_offset is not None:
+            vector |= {slot.contribution_offset + owner: value for owner, value in path.items()}
+        arrays.add_leaf_vector(slot.tree, node_id, vector)
         return node_id
     if node.get("decision_type", "<=") != "<=":
         raise ValueError(f"unsupported LightGBM split {node['decision_type']!r}; the pipeline one-hot encodes categories")
     here, feature = node["_mean"], node["split_feature"]
-    slot = len(arrays.nodes["nodeids"])
-    arrays.add_node(tree, node_id, feature=feature, mode="BRANCH_LEQ", value=float(node["threshold"]))
+    index = len(arrays.nodes["nodeids"])
+    arrays.add_node(slot.tree, node_id, feature=feature, mode="BRANCH_LEQ", value=float(node["threshold"]))
     children = []
-    for child in (node["left_child"], node["right_child"]):
+    for child in (node["left_child"], node["right_child"]):  # LightGBM goes left when value <= threshold
         child_mean = child["leaf_value"] if "leaf_value" in child else child["_mean"]
-        owner = owners[feature]
+        owner = slot.owners[feature]
         step = dict(path)
         step[owner] = step.get(owner, 0.0) + child_mean - here
-        children.append(_walk(arrays, tree, child, owners, step, counter))
-    arrays.nodes["truenodeids"][slot], arrays.nodes["falsenodeids"][slot] = children
+        children.append(_walk(arrays, slot, child, step, counter))
+    arrays.nodes["truenodeids"][index], arrays.nodes["falsenodeids"][index] = children
     return node_id
 
 
-def tree_contribution_arrays(estimators: list, owners: list[int]) -> tuple[_TreeArrays, float]:
+def tree_arrays(estimators: list, owners: list[int], *, contributions: bool) -> tuple[_TreeArrays, float]:
+    """Every tree of the cumulative models in one ensemble: target k is model k's raw score (logit);
+    with `contributions`, target len(estimators) + f is the contribution of schema feature f.
+    Also returns the contributions' bias (the sum of the trees' expected outputs)."""
     arrays, bias, tree_id = _TreeArrays(), 0.0, 0
-    for estimator in estimators:
+    offset = len(estimators) if contributions else None
+    for model, estimator in enumerate(estimators):
         for info in estimator.booster_.dump_model()["tree_info"]:
             root = info["tree_structure"]
             bias += _node_mean(root)[0]
-            _walk(arrays, tree_id, root, owners, {}, [0])
+            _walk(arrays, _TreeSlot(tree_id, model, owners, offset), root, {}, [0])
             tree_id += 1
     return arrays, bias
 
 
-def _contribution_node(estimators: list, features: str, owners: list[int], *, n_targets: int):
+def _ensemble_node(arrays: _TreeArrays, features: str, output: str, *, n_targets: int):
     from onnx import helper
 
-    arrays, bias = tree_contribution_arrays(estimators, owners)
     attributes = {f"nodes_{key}": value for key, value in arrays.nodes.items()}
     attributes |= {f"target_{key}": value for key, value in arrays.targets.items()}
-    node = helper.make_node("TreeEnsembleRegressor", [features], ["contributions"], domain="ai.onnx.ml",
-                            name="saabas_contributions", n_targets=n_targets, aggregate_function="SUM",
-                            post_transform="NONE", **attributes)
-    return node, bias
+    return helper.make_node("TreeEnsembleRegressor", [features], [output], domain="ai.onnx.ml", name=output,
+                            n_targets=n_targets, aggregate_function="SUM", post_transform="NONE", **attributes)
 
 
-def _only_if_asked(contribution_node, *, n_targets: int):
-    """Wrap the contribution trees in If(with_reasons): else a [0, n_targets] empty tensor."""
+def _trees_if_asked(estimators: list, owners: list[int], features: str, *, n_features: int, initializers: list):
+    """If(with_reasons): one walk yielding logits and contributions, else one yielding logits only
+    and an empty [0, n_features] contributions tensor. Returns (the If node, the bias)."""
     from onnx import TensorProto, helper, numpy_helper
 
-    output = helper.make_tensor_value_info("contributions", TensorProto.FLOAT, [None, n_targets])
-    contribution_node.output[0] = "contributions"
-    then_branch = helper.make_graph([contribution_node], "with_reasons", [], [output])
-    empty = numpy_helper.from_array(np.zeros((0, n_targets), dtype=np.float32), name="no_contributions")
-    else_node = helper.make_node("Constant", [], ["contributions"], value=empty, name="no_contributions")
-    else_branch = helper.make_graph([else_node], "without_reasons", [], [output])
-    return helper.make_node("If", [REASONS_INPUT], ["contributions"], then_branch=then_branch,
-                            else_branch=else_branch, name="contributions_if_asked")
+    n_models = len(estimators)
+    with_reasons, bias = tree_arrays(estimators, owners, contributions=True)
+    logits_only, _ = tree_arrays(estimators, owners, contributions=False)
+    initializers.append(numpy_helper.from_array(np.array([n_models, n_features], dtype=np.int64), name="logit_split"))
+
+    def branch(name: str, nodes: list, outputs: tuple[str, str]):
+        shapes = ([None, n_models], [None, n_features])
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)
+                                                  for output, shape in zip(outputs, shapes)])
+
+    then_branch = branch("with_reasons", [
+        _ensemble_node(with_reasons, features, "logits_and_contributions", n_targets=n_models + n_features),
+        helper.make_node("Split", ["logits_and_contributions", "logit_split"], ["reasons_logits", "reasons_contributions"],
+                         axis=1, name="split_logits_from_contributions")], ("reasons_logits", "reasons_contributions"))
+    empty = numpy_helper.from_array(np.zeros((0, n_features), dtype=np.float32), name="no_contributions")
+    else_branch = branch("without_reasons", [
+        _ensemble_node(logits_only, features, "plain_logits", n_targets=n_models),
+        helper.make_node("Constant", [], ["no_contributions"], value=empty, name="no_contributions")],
+        ("plain_logits", "no_contributions"))
+    node = helper.make_node("If", [REASONS_INPUT], ["logits", "contributions"], then_branch=then_branch,
+                            else_branch=else_branch, name="trees_with_or_without_reasons")
+    return node, bias
