@@ -258,7 +258,7 @@ def _range_errors(spec: FieldSpec, values: np.ndarray, column: pd.Series) -> lis
     safe = np.where(finite, values, 0.0)  # each cell gets one message: non-finite ones only the first
     checks = [(present & ~finite, "must be a finite number")]
     if spec.type == "integer":
-        checks.append((np.mod(safe, 1) != 0, "must be a whole number"))
+        checks.append((np.trunc(safe) != safe, "must be a whole number"))
     if spec.min is not None:
         checks.append((safe < spec.min, f"must be ≥ {_number(spec.min)}"))
     if spec.exclusive_min is not None:
