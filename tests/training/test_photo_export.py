@@ -98,6 +98,30 @@ def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
 
 
 @pytest.mark.slow
+def test_training_returns_the_weight_average(photo_set, tmp_path):
+    """With an average that barely moves after its first step, the returned weights stay nearer the
+    start than the last step's weights do."""
+    import dataclasses
+
+    import torch
+
+    from training.photo.train import _build_model, _fit, _splits
+
+    config = PhotoTrainConfig(data=[photo_set], image_size=64, epochs=2, batch_size=16, limit=48, seed=7, workers=1,
+                              cache_dir=tmp_path, ema_decay=0.0)
+    _, splits = _splits(config)
+    torch.manual_seed(config.seed)
+    start = _build_model(config).state_dict()
+
+    def distance_from_start(ema_decay: float) -> float:
+        net, _, _ = _fit(dataclasses.replace(config, ema_decay=ema_decay), splits, None)
+        return sum((value.float() - start[name].float()).norm().item()
+                   for name, value in net.state_dict().items() if value.is_floating_point())
+
+    assert distance_from_start(1 - 1e-9) < 0.9 * distance_from_start(0.0)
+
+
+@pytest.mark.slow
 def test_release_winner_copies_the_best_on_val_and_records_the_study(toy_model, tmp_path):
     import shutil
 

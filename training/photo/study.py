@@ -23,6 +23,7 @@ def study_row(model_dir: Path, card: dict) -> dict:
     return {
         "image_size": card["input"]["height"],
         "epochs": card["training"]["epochs"],
+        "ema_decay": card["training"].get("ema_decay", 0.0),
         "epochs_run": card["training"]["epochs_run"],
         "best_epoch": card["training"]["best_epoch"],
         "train_seconds": card["training"]["seconds"],

@@ -75,8 +75,17 @@ def _flag_weights(config: PhotoTrainConfig) -> torch.Tensor:
     return torch.tensor([config.ppe_weight if flag in PPE_FLAGS else 1.0 for flag in FLAGS])
 
 
+def _weight_average(net: HazardPhotoNet, config: PhotoTrainConfig):
+    """An exponential moving average of the weights (and BatchNorm statistics), or None when off."""
+    if not config.ema_decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+
+
 def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, config, *, epoch: int,
-                 generator: torch.Generator) -> float:
+                 generator: torch.Generator, average=None) -> float:
     from tqdm.auto import tqdm
 
     net.train()
@@ -94,6 +103,8 @@ def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, 
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update_parameters(net)
         total += loss.item() * len(rows)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     return total / len(order)
@@ -134,13 +145,15 @@ def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: Epoc
     steps = math.ceil(len(splits["train"].frame) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
                                                     pct_start=0.2)
-    best = {"val_mean_roc_auc": -math.inf, "epoch": 0, "state": copy.deepcopy(net.state_dict())}
+    average = _weight_average(net, config)
+    scored = net if average is None else average.module  # the weights that are validated and exported
+    best = {"val_mean_roc_auc": -math.inf, "epoch": 0, "state": copy.deepcopy(scored.state_dict())}
     history = []
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         loss = _train_epoch(net, optimizer, scheduler, splits["train"], preset, config, epoch=epoch,
-                            generator=generator)
-        val_aucs = val_roc_aucs(net, splits["val"], tta_flip=config.tta_flip)
+                            generator=generator, average=average)
+        val_aucs = val_roc_aucs(scored, splits["val"], tta_flip=config.tta_flip)
         auc = val_aucs.pop("mean")
         metrics = {"train_loss": round(loss, 5), "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
                    **{f"val_roc_auc_{flag}": value for flag, value in val_aucs.items()},
@@ -150,12 +163,12 @@ def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: Epoc
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
         if epoch == 1 or auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
-            best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(net.state_dict())}
+            best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(scored.state_dict())}
         elif epoch - best["epoch"] >= config.patience:
             print(f"early stop: no val improvement for {config.patience} epochs")
             break
-    net.load_state_dict(best["state"])
-    return net.eval(), history, best["epoch"]
+    scored.load_state_dict(best["state"])
+    return scored.eval(), history, best["epoch"]
 
 
 def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None,
