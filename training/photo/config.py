@@ -26,6 +26,7 @@ HELP = {
     "patience": "stop after this many epochs without a better val mean ROC AUC",
     "freeze_blocks": "number of leading MobileNetV2 feature blocks kept frozen (faster on CPU)",
     "crop_scale": "smallest area fraction kept by the random resized crop",
+    "ema_decay": "exponential moving average of the weights, per step (0 = off); val, early stopping and export use the average",
     "ppe_weight": "loss weight of missing_helmet and missing_hi_vis relative to the other flags",
     "bf16": "use bfloat16 autocast for training on CPU (export is always float32)",
     "tta_flip": "average the photo and its mirror image inside the exported graph",
@@ -42,17 +43,18 @@ class PhotoTrainConfig:
     data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
     out: Path = MODELS_DIR / "hazard_photo"
     image_size: int = 224
-    epochs: int = 6
+    epochs: int = 12
     batch_size: int = 32
     lr: float = 1.5e-3
     weight_decay: float = 1e-4
     seed: int = 17
     limit: int = 0
     workers: int = 2
-    patience: int = 3
+    patience: int = 4
     freeze_blocks: int = 4
     crop_scale: float = 0.5
     ppe_weight: float = 2.0
+    ema_decay: float = 0.995
     bf16: bool = True
     tta_flip: bool = True
     threads: int = 2
