@@ -5,7 +5,7 @@
 
 In-process, at batch 1, 1,000 and 100,000 enterprises: the service's whole scoring path
 (`RiskScorer.score_frame`: validation, ONNX, cost decision, policy floors), the onnxruntime run
-alone, and the same LightGBM pipeline (training.risk, the released card's training config,
+alone with and without reasons, and the same LightGBM pipeline (training.risk, the released card's training config,
 refitted on the same generated population) through scikit-learn `predict_proba` on prepared
 features. Over HTTP: `POST /v1/enterprises/score` with 1 and 1,000 enterprises (p50/p99, one
 client), and a 100,000-row CSV and Parquet through `POST /v1/enterprises/score-file`.
@@ -72,8 +72,9 @@ def inprocess_rows(frame, args) -> list[Measurement]:
                             name=f"serving.risk score_frame (validate + onnxruntime + decision + floors + reasons), "
                                  f"batch {batch}"))
         validated = [scorer.score_frame(c, text_cells=False).batch for c in chunks]
-        rows.append(rate_of(lambda b: scorer._run(b, reasons=False), validated, repeats=args.repeats, batch=batch,
-                            name=f"onnxruntime run only (probabilities, no reasons), batch {batch}"))
+        for reasons in (True, False):
+            rows.append(rate_of(lambda b: scorer._run(b, reasons=reasons), validated, repeats=args.repeats, batch=batch,
+                                name=f"onnxruntime run only ({'with' if reasons else 'no'} reasons), batch {batch}"))
     if args.native:
         rows += native_rows(frame, scorer.schema, args, feature_frame=feature_frame)
     return rows
