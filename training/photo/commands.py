@@ -11,9 +11,11 @@ TRAIN_DESCRIPTION = """\
 Fine-tune ImageNet MobileNetV2 on the site hazard photos (multi-label, blank manifest cells
 ignored by the loss), stop early on val mean ROC AUC, export one ONNX file (uint8 image in;
 probabilities and class activation maps out), choose per-flag thresholds on val, score val and
-test through onnxruntime and write card.json next to model.onnx.
+test through onnxruntime and write card.json next to model.onnx. The weights that are validated
+and exported are an exponential moving average (--ema-decay, per step): it needs a few hundred
+steps, so turn it off for short runs.
 
-Quick look:   ankang train photo --limit 300 --epochs 1 --image-size 224 --out var/models/photo-quick
+Quick look:   ankang train photo --limit 300 --epochs 1 --ema-decay 0 --out var/models/photo-quick
 Release:      ankang train photo            (writes models/hazard_photo/)"""
 
 EVALUATE_DESCRIPTION = """\
