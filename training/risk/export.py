@@ -121,6 +121,14 @@ class _TreeArrays:
                 for key, item in zip(self.targets, (tree, node, target, weight)):
                     self.targets[key].append(item)
 
+    def targets_below(self, limit: int) -> "_TreeArrays":
+        """The same trees with only the leaf weights of targets 0..limit-1."""
+        kept = [i for i, target in enumerate(self.targets["ids"]) if target < limit]
+        copy = _TreeArrays()
+        copy.nodes = self.nodes
+        copy.targets = {key: [values[i] for i in kept] for key, values in self.targets.items()}
+        return copy
+
 
 def _node_mean(node: dict) -> tuple[float, float]:
     """(count-weighted mean of the leaves below, count): the node's expected output, as in TreeSHAP."""
@@ -136,12 +144,12 @@ def _node_mean(node: dict) -> tuple[float, float]:
 @dataclass(frozen=True)
 class _TreeSlot:
     """Where one LightGBM tree goes: its id in the ensemble, its model's logit target, and the first
-    contribution target (None: leaves carry the raw score only)."""
+    contribution target."""
 
     tree: int
     model: int
     owners: list[int]
-    contribution_offset: int | None
+    contribution_offset: int
 
 
 def _walk(arrays: _TreeArrays, slot: _TreeSlot, node: dict, path: dict[int, float], counter: list[int]) -> int:
@@ -149,10 +157,8 @@ def _walk(arrays: _TreeArrays, slot: _TreeSlot, node: dict, path: dict[int, floa
     counter[0] += 1
     if "leaf_value" in node:
         arrays.add_node(slot.tree, node_id)
-        vector = {slot.model: node["leaf_value"]}
-        if slot.contribution_offset is not None:
-            vector |= {slot.contribution_offset + owner: value for owner, value in path.items()}
-        arrays.add_leaf_vector(slot.tree, node_id, vector)
+        contributions = {slot.contribution_offset + owner: value for owner, value in path.items()}
+        arrays.add_leaf_vector(slot.tree, node_id, {slot.model: node["leaf_value"], **contributions})
         return node_id
     if node.get("decision_type", "<=") != "<=":
         raise ValueError(f"unsupported LightGBM split {node['decision_type']!r}; the pipeline one-hot encodes categories")
@@ -170,12 +176,12 @@ def _walk(arrays: _TreeArrays, slot: _TreeSlot, node: dict, path: dict[int, floa
     return node_id
 
 
-def tree_arrays(estimators: list, owners: list[int], *, contributions: bool) -> tuple[_TreeArrays, float]:
-    """Every tree of the cumulative models in one ensemble: target k is model k's raw score (logit);
-    with `contributions`, target len(estimators) + f is the contribution of schema feature f.
-    Also returns the contributions' bias (the sum of the trees' expected outputs)."""
+def tree_arrays(estimators: list, owners: list[int]) -> tuple[_TreeArrays, float]:
+    """Every tree of the cumulative models in one ensemble: target k is model k's raw score (logit),
+    target len(estimators) + f the contribution of schema feature f. Also returns the contributions'
+    bias (the sum of the trees' expected outputs)."""
     arrays, bias, tree_id = _TreeArrays(), 0.0, 0
-    offset = len(estimators) if contributions else None
+    offset = len(estimators)
     for model, estimator in enumerate(estimators):
         for info in estimator.booster_.dump_model()["tree_info"]:
             root = info["tree_structure"]
@@ -200,8 +206,8 @@ def _trees_if_asked(estimators: list, owners: list[int], features: str, *, n_fea
     from onnx import TensorProto, helper, numpy_helper
 
     n_models = len(estimators)
-    with_reasons, bias = tree_arrays(estimators, owners, contributions=True)
-    logits_only, _ = tree_arrays(estimators, owners, contributions=False)
+    with_reasons, bias = tree_arrays(estimators, owners)
+    logits_only = with_reasons.targets_below(n_models)
     initializers.append(numpy_helper.from_array(np.array([n_models, n_features], dtype=np.int64), name="logit_split"))
 
     def branch(name: str, nodes: list, outputs: tuple[str, str]):
