@@ -34,3 +34,21 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         parse("--epochs", "three")
     assert "invalid int value: 'three'" in capsys.readouterr().err
+
+
+def test_export_size_is_the_final_size_or_the_training_size():
+    assert PhotoTrainConfig(image_size=224, final_size=320).export_size == 320
+    assert PhotoTrainConfig(image_size=224, final_size=320, final_epochs=2).export_size == 320
+    assert PhotoTrainConfig(image_size=224, final_epochs=2).export_size == 224
+    assert PhotoTrainConfig(epochs=9, final_epochs=2).total_epochs == 11
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"image_size": 0}, "image_size must be at least 1, got 0"),
+    ({"epochs": 0}, "epochs must be at least 1, got 0"),
+    ({"final_epochs": -1}, "final_epochs must not be negative, got -1"),
+    ({"crop_source_size": -448}, "crop_source_size must not be negative, got -448"),
+])
+def test_bad_config_values_are_refused_with_exact_messages(fields, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        PhotoTrainConfig(**fields)

@@ -81,3 +81,12 @@ def test_train_preset_augments_but_keeps_shape_and_dtype():
     out = PhotoPreset(size=32, train=True).batch(np.stack([photo, photo]))
     assert out.shape == (2, 3, 32, 32) and out.dtype == torch.uint8
     assert not torch.equal(out[0], torch.from_numpy(photo))
+
+
+def test_train_preset_cuts_crops_from_a_larger_source():
+    source = np.random.default_rng(3).integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    preset = PhotoPreset(size=32, train=True, source_size=64)
+    assert preset.batch(np.stack([source] * 3)).shape == (3, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"^expected a 3×64×64 photo, got shape \(3, 32, 32\)$"):
+        preset(source[:, :32, :32])
+    assert PhotoPreset(size=32, train=False, source_size=64).source_size == 32  # evaluation never crops

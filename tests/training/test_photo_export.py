@@ -1,6 +1,7 @@
 """ONNX export: parity with PyTorch, the CAM identity, and a toy train -> export -> predict round trip."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -105,20 +106,70 @@ def test_training_returns_the_weight_average(photo_set, tmp_path):
 
     import torch
 
-    from training.photo.train import _build_model, _fit, _splits
+    from training.photo.train import _build_model, _fit, _Photos
 
     config = PhotoTrainConfig(data=[photo_set], image_size=64, epochs=2, batch_size=16, limit=48, seed=7, workers=1,
                               cache_dir=tmp_path, ema_decay=0.0)
-    _, splits = _splits(config)
+    photos = _Photos(config)
     torch.manual_seed(config.seed)
     start = _build_model(config).state_dict()
 
     def distance_from_start(ema_decay: float) -> float:
-        net, _, _ = _fit(dataclasses.replace(config, ema_decay=ema_decay), splits, None)
+        net, _, _ = _fit(dataclasses.replace(config, ema_decay=ema_decay), photos, None)
         return sum((value.float() - start[name].float()).norm().item()
                    for name, value in net.state_dict().items() if value.is_floating_point())
 
     assert distance_from_start(1 - 1e-9) < 0.9 * distance_from_start(0.0)
+
+
+@pytest.mark.slow
+def test_final_stage_trains_and_exports_at_the_final_size(photo_set, tmp_path):
+    """Progressive resizing: the main epochs on 48 px crops, then --final-epochs on 64 px crops from
+    the main stage's best weights, both cut from 96 px photos; val, test, the card and the ONNX
+    input are at the final size, and no 48 px copy of the photos is ever decoded."""
+    from training.photo.train import train_photo
+
+    config = PhotoTrainConfig(data=[photo_set], out=tmp_path / "model", image_size=48, crop_source_size=96,
+                              final_size=64, epochs=1, final_epochs=1, batch_size=16, limit=48, seed=7, workers=1,
+                              cache_dir=tmp_path / "cache", ema_decay=0.0)
+    result = train_photo(config)
+    assert [(entry["epoch"], entry["image_size"]) for entry in result.history] == [(1, 48), (2, 64)]
+    assert sorted(path.name.split("-")[1] for path in (tmp_path / "cache").glob("*.npy")) == ["64px", "96px"]
+    assert result.card["input"]["height"] == result.card["preprocess"]["size"][0] == 64
+    assert result.card["training"]["final_epochs"] == 1 and result.epochs_run == 2
+    session = onnx_session(ModelDir.load(result.model_dir).onnx_path)
+    assert session.get_inputs()[0].shape[2:] == [64, 64]
+    photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
+    probabilities, cam = session.run(None, {"image": preprocess_photo(photo, size=64)[None]})
+    assert cam.shape == (1, len(FLAGS), 2, 2) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.slow
+def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set, tmp_path, monkeypatch):
+    """Val scores are scripted: the final stage's epoch scores lower, so the main stage's best
+    weights come back, exactly as a run without the final stage returns them."""
+    import dataclasses
+    from itertools import chain, repeat
+
+    from training.photo import train
+
+    config = PhotoTrainConfig(data=[photo_set], image_size=48, epochs=1, batch_size=16, limit=48, seed=7,
+                              workers=1, cache_dir=tmp_path, ema_decay=0.0)
+    photos = train._Photos(config)
+
+    def fit(final_epochs: int, scores: list[float]):
+        scripted = chain(scores, repeat(math.nan))
+        monkeypatch.setattr(train, "val_roc_aucs", lambda *args, **kwargs: {"mean": next(scripted)})
+        return train._fit(dataclasses.replace(config, final_size=48, final_epochs=final_epochs), photos, None)
+
+    main_only, _, main_best = fit(0, [0.8])
+    with_final, history, best_epoch = fit(1, [0.8, 0.7])
+    assert (main_best, best_epoch, len(history)) == (1, 1, 2)
+    for name, value in main_only.state_dict().items():
+        assert torch.equal(value, with_final.state_dict()[name]), name
+    improved, _, best_epoch = fit(1, [0.8, 0.9])
+    assert best_epoch == 2 and any(not torch.equal(value, improved.state_dict()[name])
+                                   for name, value in main_only.state_dict().items())
 
 
 @pytest.mark.slow

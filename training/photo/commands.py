@@ -13,7 +13,9 @@ ignored by the loss), stop early on val mean ROC AUC, export one ONNX file (uint
 probabilities and class activation maps out), choose per-flag thresholds on val, score val and
 test through onnxruntime and write card.json next to model.onnx. The weights that are validated
 and exported are an exponential moving average (--ema-decay, per step): it needs a few hundred
-steps, so turn it off for short runs.
+steps, so turn it off for short runs. --image-size is the side of the training crops; every
+epoch is validated, and the model exported, at --final-size (default: the same), and
+--final-epochs adds epochs on crops of that side; the best epoch of all is exported.
 
 Quick look:   ankang train photo --limit 300 --epochs 1 --ema-decay 0 --out var/models/photo-quick
 Release:      ankang train photo            (writes models/hazard_photo/)"""

@@ -15,7 +15,9 @@ DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"
 HELP = {
     "data": "dataset folder with manifest.csv (repeat to merge several; duplicates dropped by file name)",
     "out": "model directory to write model.onnx + card.json into",
-    "image_size": "square input side in pixels (photos are stretched to it, no crop)",
+    "image_size": "side in pixels of the training crops of the main epochs (photos are stretched to squares)",
+    "crop_source_size": "side of the cached photos that training crops are cut from before resizing, so a "
+                        "zoomed crop keeps real detail (0 = the crop's own side)",
     "epochs": "maximum number of epochs",
     "batch_size": "images per optimisation step",
     "lr": "peak learning rate of the one-cycle schedule (AdamW)",
@@ -30,6 +32,11 @@ HELP = {
     "ppe_weight": "loss weight of missing_helmet and missing_hi_vis relative to the other flags",
     "bf16": "use bfloat16 autocast for training on CPU (export is always float32)",
     "tta_flip": "average the photo and its mirror image inside the exported graph",
+    "final_size": "input side of the validated, exported and served model, and of the --final-epochs "
+                  "(0 = --image-size; larger than it, the model sees people bigger than in training crops)",
+    "final_epochs": "epochs fine-tuned at --final-size after the main schedule, from the best weights so far "
+                    "(progressive resizing; 0 = off)",
+    "final_lr": "peak learning rate of the final-size epochs (their own one-cycle schedule)",
     "threads": "torch intra-op threads (the machine is shared: keep it at most the core count)",
     "cache_dir": "where decoded, resized photos are cached as .npy (git-ignored)",
     "pretrained": "start from the ImageNet MobileNetV2 weights (off only in tests)",
@@ -43,6 +50,7 @@ class PhotoTrainConfig:
     data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
     out: Path = MODELS_DIR / "hazard_photo"
     image_size: int = 224
+    crop_source_size: int = 0
     epochs: int = 12
     batch_size: int = 32
     lr: float = 1.5e-3
@@ -57,9 +65,29 @@ class PhotoTrainConfig:
     ema_decay: float = 0.995
     bf16: bool = True
     tta_flip: bool = True
+    final_size: int = 0
+    final_epochs: int = 0
+    final_lr: float = 3e-4
     threads: int = 2
     cache_dir: Path = DEFAULT_CACHE
     pretrained: bool = True
+
+    def __post_init__(self):
+        for name in ("image_size", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("crop_source_size", "final_size", "final_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+
+    @property
+    def export_size(self) -> int:
+        """The validated, exported and served input side."""
+        return self.final_size or self.image_size
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.final_epochs
 
     def to_dict(self) -> dict:
         return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}

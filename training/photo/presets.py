@@ -18,9 +18,12 @@ from training.photo.data import preprocess_photo
 
 
 class PhotoPreset:
-    def __init__(self, *, size: int, train: bool, crop_scale: float = 0.5):
+    def __init__(self, *, size: int, train: bool, crop_scale: float = 0.5, source_size: int | None = None):
         self.size = size
         self.train = train
+        # Training crops may be cut from photos cached larger than `size`: a zoomed crop then keeps
+        # real detail instead of being an upsampled copy of a small photo.
+        self.source_size = (source_size or size) if train else size
         self.augment = v2.Compose([
             v2.RandomResizedCrop(size, scale=(crop_scale, 1.0), ratio=(0.75, 4 / 3), antialias=True),
             v2.RandomHorizontalFlip(),
@@ -29,13 +32,14 @@ class PhotoPreset:
 
     def load(self, path: str | Path) -> np.ndarray:
         """A photo file -> the contract's CHW uint8 array (what the cache stores)."""
-        return preprocess_photo(path, size=self.size)
+        return preprocess_photo(path, size=self.source_size)
 
     def __call__(self, chw: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A preprocessed CHW uint8 photo -> the uint8 tensor fed to the model."""
         image = torch.as_tensor(np.asarray(chw)) if not isinstance(chw, torch.Tensor) else chw
-        if image.shape[-2:] != (self.size, self.size):
-            raise ValueError(f"expected a 3×{self.size}×{self.size} photo, got shape {tuple(image.shape)}")
+        side = self.source_size
+        if image.shape[-2:] != (side, side):
+            raise ValueError(f"expected a 3×{side}×{side} photo, got shape {tuple(image.shape)}")
         return self.augment(image) if self.train else image
 
     def batch(self, photos: np.ndarray) -> torch.Tensor:

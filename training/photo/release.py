@@ -40,16 +40,16 @@ def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.Da
                   splits: dict[str, tuple[pd.DataFrame, np.ndarray]], training: dict,
                   resolution_study: list[dict]) -> dict:
     out = Path(config.out)
-    model_path = export_onnx(net.float().eval(), out / "model.onnx", size=config.image_size, tta_flip=config.tta_flip)
+    model_path = export_onnx(net.float().eval(), out / "model.onnx", size=config.export_size, tta_flip=config.tta_flip)
     session = onnx_session(model_path, threads=config.threads)
     scored = {name: onnx_probabilities(session, splits[name][1]) for name in ("val", "test") if len(splits[name][1])}
     thresholds = thresholds_from_val(splits["val"][0], scored["val"])
     metrics = {name: flag_metrics(splits[name][0], probabilities, thresholds)
                for name, probabilities in scored.items()}
-    blank = np.zeros((1, 3, config.image_size, config.image_size), np.uint8)
+    blank = np.zeros((1, 3, config.export_size, config.export_size), np.uint8)
     cam_shape = session.run(["cam"], {"image": blank})[0].shape
     fields = {
-        **card_fields(size=config.image_size, cam_hw=cam_shape[2:]),
+        **card_fields(size=config.export_size, cam_hw=cam_shape[2:]),
         "thresholds": thresholds, "threshold_rule": THRESHOLD_RULE, "metrics": metrics,
         "resolution_study": resolution_study,
         "data_fingerprint": data_fingerprint(config.data, frame),

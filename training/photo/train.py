@@ -50,19 +50,49 @@ class _Split:
     mask: torch.Tensor
 
 
-def _splits(config: PhotoTrainConfig) -> tuple[pd.DataFrame, dict[str, _Split]]:
-    frame = load_photos(config.data, limit=config.limit)
-    images = cached_images(list(frame["path"]), size=config.image_size, cache_dir=config.cache_dir,
-                           workers=config.workers)
-    targets, mask = targets_and_mask(frame)
-    splits = {}
-    for name in ("train", "val", "test"):
-        rows = np.flatnonzero(frame["split"].to_numpy() == name)
-        splits[name] = _Split(frame.iloc[rows].reset_index(drop=True), images[rows] if len(rows) else images[:0],
-                              torch.from_numpy(targets[rows]), torch.from_numpy(mask[rows]))
-    if len(splits["train"].frame) == 0 or len(splits["val"].frame) == 0:
-        raise ValueError("the data has no train or no val photos; check the manifest's split column")
-    return frame, splits
+class _Photos:
+    """The manifest's train/val/test photos, decoded (once, into the cache) at each size asked for."""
+
+    def __init__(self, config: PhotoTrainConfig):
+        self.config = config
+        self.frame = load_photos(config.data, limit=config.limit)
+        self.targets, self.mask = targets_and_mask(self.frame)
+        self._by_size: dict[int, dict[str, _Split]] = {}
+        if not {"train", "val"} <= set(self.frame["split"]):
+            raise ValueError("the data has no train or no val photos; check the manifest's split column")
+
+    def at(self, size: int) -> dict[str, _Split]:
+        if size not in self._by_size:
+            images = cached_images(list(self.frame["path"]), size=size, cache_dir=self.config.cache_dir,
+                                   workers=self.config.workers)
+            self._by_size[size] = {name: self._split(images, name) for name in ("train", "val", "test")}
+        return self._by_size[size]
+
+    def _split(self, images: np.ndarray, name: str) -> _Split:
+        rows = np.flatnonzero(self.frame["split"].to_numpy() == name)
+        return _Split(self.frame.iloc[rows].reset_index(drop=True), images[rows] if len(rows) else images[:0],
+                      torch.from_numpy(self.targets[rows]), torch.from_numpy(self.mask[rows]))
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A run of epochs with its own one-cycle schedule and weight average: training crops of side
+    `size` cut from photos cached at `source` pixels."""
+
+    size: int
+    source: int
+    epochs: int
+    lr: float
+    warmup: float
+
+
+def _stages(config: PhotoTrainConfig) -> list[_Stage]:
+    stages = [_Stage(config.image_size, config.crop_source_size or config.image_size, config.epochs, config.lr,
+                     warmup=0.2)]
+    if config.final_epochs:
+        stages.append(_Stage(config.export_size, config.crop_source_size or config.export_size,
+                             config.final_epochs, config.final_lr, warmup=0.1))
+    return stages
 
 
 def _build_model(config: PhotoTrainConfig) -> HazardPhotoNet:
@@ -92,7 +122,7 @@ def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, 
     order = torch.randperm(len(split.frame), generator=generator).numpy()
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     weights, total = _flag_weights(config), 0.0
-    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False)
+    bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", leave=False)
     for rows in bar:
         rows = np.sort(rows)  # memmap reads are faster in file order
         batch = preset.batch(split.images[rows]).float().contiguous(memory_format=torch.channels_last)
@@ -135,40 +165,54 @@ def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool) -> dict[st
     return {"mean": float(np.mean(aucs)) if aucs else math.nan, **ppe}
 
 
-def _fit(config: PhotoTrainConfig, splits: dict[str, _Split], on_epoch_end: EpochCallback | None):
+def _fit(config: PhotoTrainConfig, photos: _Photos, on_epoch_end: EpochCallback | None):
+    """Train every stage, each from the best weights so far. Every epoch is validated on val photos
+    at the exported size, so epochs of different stages compare, and the best of all is returned."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = _build_model(config)
-    preset = PhotoPreset(size=config.image_size, train=True, crop_scale=config.crop_scale)
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr,
+    history: list[dict] = []
+    val = photos.at(config.export_size)["val"]
+    best = None
+    for stage in _stages(config):
+        best = _run_stage(net, config, stage, photos.at(stage.source)["train"], val, best=best,
+                          generator=generator, history=history, on_epoch_end=on_epoch_end)
+        net.load_state_dict(best["state"])
+    return net.eval(), history, best["epoch"]
+
+
+def _run_stage(net, config: PhotoTrainConfig, stage: _Stage, train: _Split, val: _Split, *, best: dict | None,
+               generator: torch.Generator, history: list[dict], on_epoch_end: EpochCallback | None) -> dict:
+    """Train one stage; returns the best epoch so far (this stage's or `best`) with its weights."""
+    preset = PhotoPreset(size=stage.size, train=True, crop_scale=config.crop_scale, source_size=stage.source)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=stage.lr,
                                   weight_decay=config.weight_decay)
-    steps = math.ceil(len(splits["train"].frame) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
-                                                    pct_start=0.2)
+    steps = math.ceil(len(train.frame) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, total_steps=stage.epochs * steps,
+                                                    pct_start=stage.warmup)
     average = _weight_average(net, config)
     scored = net if average is None else average.module  # the weights that are validated and exported
-    best = {"val_mean_roc_auc": -math.inf, "epoch": 0, "state": copy.deepcopy(scored.state_dict())}
-    history = []
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(len(history) + 1, len(history) + stage.epochs + 1):
         started = time.perf_counter()
-        loss = _train_epoch(net, optimizer, scheduler, splits["train"], preset, config, epoch=epoch,
-                            generator=generator, average=average)
-        val_aucs = val_roc_aucs(scored, splits["val"], tta_flip=config.tta_flip)
+        loss = _train_epoch(net, optimizer, scheduler, train, preset, config, epoch=epoch, generator=generator,
+                            average=average)
+        val_aucs = val_roc_aucs(scored, val, tta_flip=config.tta_flip)
         auc = val_aucs.pop("mean")
-        metrics = {"train_loss": round(loss, 5), "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
+        metrics = {"image_size": stage.size, "train_loss": round(loss, 5),
+                   "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
                    **{f"val_roc_auc_{flag}": value for flag, value in val_aucs.items()},
                    "seconds": round(time.perf_counter() - started, 1)}
         history.append({"epoch": epoch, **metrics})
-        print(f"epoch {epoch}: train loss {loss:.4f}, val mean ROC AUC {auc:.4f} ({metrics['seconds']} s)")
+        print(f"epoch {epoch} ({stage.size} px crops): train loss {loss:.4f}, val mean ROC AUC {auc:.4f} "
+              f"({metrics['seconds']} s)")
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
-        if epoch == 1 or auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
+        if best is None or auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
             best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(scored.state_dict())}
         elif epoch - best["epoch"] >= config.patience:
             print(f"early stop: no val improvement for {config.patience} epochs")
             break
-    scored.load_state_dict(best["state"])
-    return scored.eval(), history, best["epoch"]
+    return best
 
 
 def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None,
@@ -179,15 +223,16 @@ def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None 
     and seconds (a hook for experiment tracking)."""
     torch.set_num_threads(config.threads)
     started, cpu_started = time.perf_counter(), time.process_time()
-    frame, splits = _splits(config)
-    net, history, best_epoch = _fit(config, splits, on_epoch_end)
+    photos = _Photos(config)
+    net, history, best_epoch = _fit(config, photos, on_epoch_end)
     seconds = round(time.perf_counter() - started, 1)
     cpu_seconds = round(time.process_time() - cpu_started, 1)  # contention-free cost on a shared machine
     from training.photo.release import release_model
 
     training = {"seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history),
                 "best_epoch": best_epoch, "history": history}
-    card = release_model(net, config, frame=frame, splits={k: (s.frame, s.images) for k, s in splits.items()},
+    scored = {name: (split.frame, split.images) for name, split in photos.at(config.export_size).items()}
+    card = release_model(net, config, frame=photos.frame, splits=scored,
                          training=training, resolution_study=resolution_study or [])
     return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
                             epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)
