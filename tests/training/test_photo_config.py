@@ -20,9 +20,9 @@ def test_defaults_come_from_the_dataclass():
 
 def test_every_field_is_an_option_and_data_repeats():
     config = config_from_args(parse("--data", "a", "--data", "b", "--image-size", "320", "--epochs", "3",
-                                    "--lr", "0.01", "--limit", "40", "--no-bf16", "--no-tta-flip", "--out", "x"))
+                                    "--lr", "0.01", "--limit", "40", "--bf16", "--no-tta-flip", "--out", "x"))
     assert config.data == [Path("a"), Path("b")] and config.image_size == 320 and config.epochs == 3
-    assert config.lr == 0.01 and config.limit == 40 and not config.bf16 and not config.tta_flip
+    assert config.lr == 0.01 and config.limit == 40 and config.bf16 and not config.tta_flip
     assert config.out == Path("x")
     help_text = build_parser(("training.photo.commands",))._subparsers._group_actions[0].choices["train"]
     options = help_text._subparsers._group_actions[0].choices["photo"].format_help()
