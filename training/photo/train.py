@@ -231,8 +231,8 @@ def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None 
 
     training = {"seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history),
                 "best_epoch": best_epoch, "history": history}
-    scored = {name: (split.frame, split.images) for name, split in photos.at(config.export_size).items()}
-    card = release_model(net, config, frame=photos.frame, splits=scored,
+    at_export_size = {name: (split.frame, split.images) for name, split in photos.at(config.export_size).items()}
+    card = release_model(net, config, frame=photos.frame, splits=at_export_size,
                          training=training, resolution_study=resolution_study or [])
     return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
                             epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)
