@@ -40,15 +40,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def any_size_session(model_path: Path, *, threads: int):
     import onnx
-    import onnxruntime as ort
+
+    from training.photo.evaluate import onnx_session
 
     model = onnx.load(str(model_path))
     for value in [*model.graph.input, *model.graph.output]:
         for dim in value.type.tensor_type.shape.dim[2:]:
             dim.dim_param = "side"  # drops the fixed value; onnxruntime infers shapes per call
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnx_session(model.SerializeToString(), threads=threads)
 
 
 def split_scores(session, frame, images, split: str) -> dict:
@@ -56,7 +55,7 @@ def split_scores(session, frame, images, split: str) -> dict:
     from training.photo.evaluate import flag_metrics, onnx_probabilities
 
     rows = np.flatnonzero(frame["split"].to_numpy() == split)
-    probabilities = onnx_probabilities(session, np.ascontiguousarray(images[rows]), progress=False)
+    probabilities = onnx_probabilities(session, images[rows], progress=False)
     metrics = flag_metrics(frame.iloc[rows].reset_index(drop=True), probabilities, dict.fromkeys(FLAGS, 0.5))
     scores = {flag: metrics[flag]["roc_auc"] for flag in ("missing_helmet", "missing_hi_vis")}
     for flag, source in WITHIN_SOURCE.items():
@@ -81,9 +80,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"| {row['size']} | " + " | ".join(cells) + " |")
     card = json.loads((args.model_dir / "card.json").read_text(encoding="utf-8"))
     payload = {"benchmark": "photo_input_size", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "model": str(args.model_dir), "version": card.get("version"),
-               "card_input_size": card["input"]["height"],
-               "training_crop_size": card.get("training", {}).get("image_size"), "commit": git_commit(), "machine": machine(), "rows": rows}
+               "model": str(args.model_dir), "version": card.get("version"), "card_input_size": card["input"]["height"],
+               "training_crop_size": card.get("training", {}).get("image_size"), "commit": git_commit(),
+               "machine": machine(), "rows": rows}
     path = RESULTS_DIR / f"photo_input_size-{args.model_dir.name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {path}")

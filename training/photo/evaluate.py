@@ -73,13 +73,15 @@ def flag_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dic
     return result
 
 
-def onnx_session(model_path: Path, *, threads: int = 2):
+def onnx_session(model: Path | bytes, *, threads: int = 2):
+    """An onnxruntime CPU session of a model file, or of a serialized model held in memory."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def onnx_probabilities(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:
