@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import Measurement, photo_bytes, save_results, timed_rate  # noqa: E402
 from serving.images import decode_photo  # noqa: E402
-from serving.modelcard import ModelDir, model_path  # noqa: E402
+from runtime.modeldir import ModelDir  # noqa: E402
+from runtime.paths import MODELS_DIR  # noqa: E402
 from serving.photo import PhotoCard, PhotoModel  # noqa: E402
 
 
@@ -212,7 +213,7 @@ def variant_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement
 
 
 def main(args: argparse.Namespace) -> int:
-    args.model_dir = args.model_dir or [model_path("hazard_photo")]
+    args.model_dir = args.model_dir or [MODELS_DIR / "hazard_photo"]
     photos = photo_bytes(split="test", count=args.photos)
     if args.session_variants:
         rows = variant_rows(args.model_dir[0], photos, args)

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Measurement, loadavg, percentile, save_results, served, timed_rate  # noqa: E402
-from serving.modelcard import model_path  # noqa: E402
+from runtime.paths import MODELS_DIR  # noqa: E402
 
 BATCHES = (1, 1_000, 100_000)
 
@@ -64,7 +64,7 @@ def inprocess_rows(frame, args) -> list[Measurement]:
     from serving.risk import RiskScorer
     from training.risk.pipeline import feature_frame
 
-    scorer = RiskScorer.load(model_path("labor_risk"), threads=args.threads)
+    scorer = RiskScorer.load(MODELS_DIR / "labor_risk", threads=args.threads)
     rows = []
     for batch in BATCHES:
         chunks = batched(frame, batch, limit=200 if batch == 1 else 20_000)
@@ -88,7 +88,7 @@ def native_rows(frame, schema, args, *, feature_frame) -> list[Measurement]:
     from training.risk.generator import generate
     from training.risk.pipeline import build_pipeline
 
-    card = json.loads((model_path("labor_risk") / "card.json").read_text())
+    card = json.loads((MODELS_DIR / "labor_risk" / "card.json").read_text())
     known = set(RiskModelConfig.__dataclass_fields__)
     config = RiskModelConfig(**{k: v for k, v in card["training_config"].items() if k in known and k != "out"})
     config.n_jobs = args.threads

@@ -24,12 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Measurement, save_results  # noqa: E402
-from serving.modelcard import model_path  # noqa: E402
+from runtime.paths import MODELS_DIR  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, default=model_path("labor_risk"), help="risk model directory")
+    parser.add_argument("--model-dir", type=Path, default=MODELS_DIR / "labor_risk", help="risk model directory")
     parser.add_argument("--rows", type=int, default=100_000, help="enterprises per batch run (default: 100000)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (median reported)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default: 2)")

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Measurement, photo_bytes, save_results, served  # noqa: E402
-from serving.modelcard import MODELS_DIR  # noqa: E402
+from runtime.paths import MODELS_DIR  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:

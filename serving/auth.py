@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.logging_setup import configure_logging
-from serving.modelcard import PROJECT_ROOT
+from runtime.paths import PROJECT_ROOT
 
 ROLES = ("intake", "reviewer", "admin")
 # First match wins; anything else under /v1 is admin-only so a new endpoint is never open by accident.

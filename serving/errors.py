@@ -1,31 +1,11 @@
-"""Client errors that the service turns into 4xx JSON responses naming the field at fault."""
+"""HTTP form of `runtime.errors.InputError`: a 4xx JSON response naming the field at fault."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import JSONResponse
 
-
-class InputError(ValueError):
-    """Bad input from a client: `field` names what is wrong, `message` says what to do."""
-
-    status_code = 422
-
-    def __init__(self, field: str, message: str, *, status_code: int | None = None, **context: Any):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.context = context
-        if status_code is not None:
-            self.status_code = status_code
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": {"field": self.field, "message": self.message, **self.context}}
-
-    def to_response(self) -> JSONResponse:
-        return JSONResponse(self.to_dict(), status_code=self.status_code)
+from runtime.errors import InputError
 
 
-class ModelIntegrityError(RuntimeError):
-    """A model directory whose files do not match its card: the service must not start on it."""
+def error_response(error: InputError) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code)

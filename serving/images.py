@@ -10,10 +10,10 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from serving.errors import InputError
+from runtime.errors import InputError
+from runtime.preprocess import upright_rgb
 
 # Magic numbers of the formats we accept; the declared content type and file name are ignored.
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
@@ -155,14 +155,7 @@ def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = Ima
     with DECODE_SLOTS:  # a 0.6 MB JPEG may decode to 170 MB: bound how many decode at once
         try:
             image.load()
-            image = ImageOps.exif_transpose(image)
+            return upright_rgb(image)
         except _MALFORMED as exc:
             raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
-        return image.convert("RGB")
 
-
-def to_model_input(image: Image.Image, *, size: tuple[int, int]) -> np.ndarray:
-    """Stretch to (height, width) with bilinear resampling, as the model card's preprocess says; CHW uint8."""
-    height, width = size
-    resized = image.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from runtime.cards import PhotoCard
+from runtime.modeldir import ModelDir
+from runtime.session import SessionOptions, create_session
+from runtime.taxonomy import HazardType, load_taxonomy
 from serving.batching import MicroBatcher
-from serving.images import to_model_input
-from serving.modelcard import ModelDir
-from serving.onnx_session import create_session
-from serving.taxonomy import HazardType, load_taxonomy
-
-
-@dataclass(frozen=True)
-class PhotoCard:
-    """What serving needs from `models/hazard_photo/card.json`."""
-
-    name: str
-    version: str
-    labels: tuple[str, ...]
-    thresholds: dict[str, float]
-    size: tuple[int, int]
-
-    @classmethod
-    def from_model_dir(cls, model: ModelDir) -> "PhotoCard":
-        card = model.card
-        unknown = set(card["labels"]) - set(load_taxonomy())
-        if unknown:
-            raise ValueError(f"{model.path}/card.json names hazard types missing from the taxonomy: {sorted(unknown)}")
-        return cls(
-            name=model.name,
-            version=model.version,
-            labels=tuple(card["labels"]),
-            thresholds={label: float(card["thresholds"][label]) for label in card["labels"]},
-            size=(int(card["input"]["height"]), int(card["input"]["width"])),
-        )
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return to_model_input(image, size=self.size)
+from serving.settings import ServingSettings
 
 
 class PhotoModel:
@@ -49,10 +20,12 @@ class PhotoModel:
     batcher: requests preprocessed for this model's card are batched for this model, so a hot
     swap lets queued photos finish on the model they were prepared for."""
 
-    def __init__(self, model_dir: str | Path, *, max_batch_size: int = 32, max_queue: int = 256):
+    def __init__(self, model_dir: str | Path, *, max_batch_size: int = 32, max_queue: int = 256,
+                 session_options: SessionOptions | None = None):
         self.model_dir = ModelDir.load(model_dir)
         self.card = PhotoCard.from_model_dir(self.model_dir)
-        self.session = create_session(self.model_dir.onnx_path)
+        options = session_options or ServingSettings.from_env().session_options
+        self.session = create_session(self.model_dir.onnx_path, options=options)
         self.input_name = self.session.get_inputs()[0].name
         self.predict(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
         self.batcher = MicroBatcher(self.assess_batch, max_batch_size=max_batch_size, max_queue=max_queue)

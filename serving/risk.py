@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from serving.errors import InputError
-from serving.modelcard import DATASETS_DIR, ModelDir
+from runtime.errors import InputError
+from runtime.modeldir import ModelDir
+from runtime.paths import DATASETS_DIR
+from runtime.session import SessionOptions, create_session
+from serving.settings import ServingSettings
 
 POLICY_PATH = DATASETS_DIR / "labor_risk" / "policy_floors.yaml"
 MAX_JSON_ENTERPRISES = 10_000
@@ -456,8 +459,6 @@ class RiskScorer:
     """The released risk model: validation from its card's schema, one ONNX session, policy floors, reasons."""
 
     def __init__(self, model: ModelDir, *, policy: list[FloorRule], threads: int | None = None):
-        from serving.onnx_session import create_session
-
         self.model = model
         self.schema = RiskSchema.from_dict(model.card["schema"])
         self.policy = policy
@@ -465,8 +466,10 @@ class RiskScorer:
         if unknown:
             raise ValueError(f"policy floors name fields the model's schema lacks: {', '.join(unknown)}")
         self.cost = np.asarray(model.card["decision"]["cost_matrix"], dtype=float)
-        # intra-op threads: `threads`, else ANKANG_ORT_THREADS, else the usable cores (serving.onnx_session)
-        self.session = _quietly(lambda: create_session(model.onnx_path, intra_op_threads=threads))
+        # intra-op threads: `threads`, else ANKANG_ORT_THREADS, else the usable cores (runtime.session)
+        options = ServingSettings.from_env().session_options
+        options = SessionOptions(threads=threads or options.threads, spinning=options.spinning)
+        self.session = _quietly(lambda: create_session(model.onnx_path, options=options))
         self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
 
     @classmethod

@@ -23,17 +23,18 @@ from starlette.responses import JSONResponse, Response
 
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.batching import QueueFull
-from serving.errors import InputError
+from runtime.errors import InputError
+from serving.errors import error_response
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
-from serving.modelcard import model_path
 from serving.multipart import install as install_upload_only_parsers
 from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
 from serving.risk import RiskScorer
+from serving.settings import ServingSettings
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
 # Photos waiting for the model in one worker beyond which new ones get 503 + Retry-After.
@@ -49,11 +50,11 @@ Note = Annotated[str | None, Field(default=None, max_length=2000)]
 
 
 def photo_model_dir() -> Path:
-    return Path(os.environ.get("ANKANG_PHOTO_MODEL_DIR", model_path("hazard_photo")))
+    return ServingSettings.from_env().resolved_photo_model_dir
 
 
 def risk_model_dir() -> Path:
-    return Path(os.environ.get("ANKANG_RISK_MODEL_DIR", model_path("labor_risk")))
+    return ServingSettings.from_env().resolved_risk_model_dir
 
 
 def model_unavailable_response(error: QueueFull) -> JSONResponse:
@@ -110,7 +111,7 @@ class Ankang:
             image, model_input = await asyncio.to_thread(decode_for_model, data, model)
             assessment = await model.batcher.submit(model_input)
         except InputError as error:
-            return error.to_response()
+            return error_response(error)
         except QueueFull as error:
             return model_unavailable_response(error)
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
@@ -142,7 +143,7 @@ class Ankang:
         try:
             results = scorer.score_profiles(enterprises)
         except InputError as error:
-            return error.to_response()
+            return error_response(error)
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route="/v1/enterprises/score-file")
@@ -156,7 +157,7 @@ class Ankang:
         try:
             table = scorer.score_table(file.read_bytes(), filename=file.name)
         except InputError as error:
-            return error.to_response()
+            return error_response(error)
         return Response(table, media_type="text/csv",
                         headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'})
     # --- end risk endpoints ---

@@ -12,7 +12,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from runtime.paths import MODELS_DIR, PROJECT_ROOT
+from runtime.session import SessionOptions
 
 
 class SettingsError(ValueError):
@@ -67,7 +68,7 @@ class ServingSettings:
     """The service's configuration. Defaults are what `make run` serves with."""
 
     data_dir: Path = PROJECT_ROOT / "var"
-    models_dir: Path = PROJECT_ROOT / "models"
+    models_dir: Path = MODELS_DIR
     photo_model_dir: Path | None = None  # None: models_dir / "hazard_photo"
     risk_model_dir: Path | None = None  # None: models_dir / "labor_risk"
     auth: bool = True
@@ -124,6 +125,10 @@ class ServingSettings:
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}")
         return replace(self, **changes)
+
+    @property
+    def session_options(self) -> SessionOptions:
+        return SessionOptions(threads=self.ort_threads, spinning=self.ort_spinning)
 
     @property
     def resolved_photo_model_dir(self) -> Path:

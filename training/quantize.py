@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import shutil
 import tempfile
@@ -22,7 +23,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from serving.modelcard import DATASETS_DIR, MODELS_DIR, ModelDir, file_sha256
+from runtime.modeldir import ModelDir, file_sha256
+from runtime.paths import DATASETS_DIR, MODELS_DIR
 
 MIN_SPEEDUP = 1.5
 MAX_AUC_LOSS = 0.01
@@ -170,17 +172,25 @@ def interleaved_speed(runs: dict[str, Callable[[], None]], *, items: int, repeat
 
 
 def pipeline_runner(model_dir: Path, photos: list[bytes], *, batch: int, threads: int) -> Callable[[], None]:
-    """The serving path for a list of uploaded photos: decode, card preprocess, onnxruntime, in batches."""
-    from serving.images import decode_photo
-    from serving.photo import PhotoCard
-    from serving.onnx_session import create_session
+    """The serving path for a list of uploaded photos: decode (Pillow, without serving's upload checks, the
+    same for both models), the card's preprocessing, onnxruntime with serving's session options, in batches."""
+    from PIL import Image
+
+    from runtime.cards import PhotoCard
+    from runtime.preprocess import upright_rgb
+    from runtime.session import SessionOptions, create_session
 
     loaded = ModelDir.load(model_dir)
-    card, session = PhotoCard.from_model_dir(loaded), create_session(loaded.onnx_path, intra_op_threads=threads)
+    card = PhotoCard.from_model_dir(loaded)
+    session = create_session(loaded.onnx_path, options=SessionOptions(threads=threads))
+
+    def decode(data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as image:
+            return upright_rgb(image)
 
     def run() -> None:
         for start in range(0, len(photos), batch):
-            images = np.stack([card.preprocess(decode_photo(data)) for data in photos[start:start + batch]])
+            images = np.stack([card.preprocess(decode(data)) for data in photos[start:start + batch]])
             session.run(["probabilities", "cam"], {"image": images})
     return run
 

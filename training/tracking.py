@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from serving.modelcard import PROJECT_ROOT
+from runtime.paths import PROJECT_ROOT
 
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
 DEFAULT_EXPERIMENT = "ankang"
@@ -112,10 +112,11 @@ def log_onnx_model(model_path: Path, *, input_example: dict, registered_name: st
     MLflow's ModelInfo."""
     import mlflow.onnx
     import onnx
-    import onnxruntime as ort
     from mlflow.models import infer_signature
 
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    from runtime.session import create_session
+
+    session = create_session(model_path)
     outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, input_example)))
     return mlflow.onnx.log_model(
         onnx.load(str(model_path)), name="model", signature=infer_signature(input_example, outputs),

@@ -2,5 +2,5 @@
 
 Serving-side only (SQLAlchemy, Alembic, numpy, Pillow, Starlette): `store.ReviewStore` keeps
 cases and decisions, `app` serves the queue API (/v1/review) and the page (/review);
-`training.reviews` exports the decisions as training labels.
+`export` writes the decisions as training labels (`ankang export reviews`).
 """

@@ -19,12 +19,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from serving.errors import InputError
+from runtime.errors import InputError
+from serving.errors import error_response
 from serving.review.decisions import parse_decision, reviewer_identity
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
-from serving.taxonomy import load_taxonomy
+from runtime.taxonomy import load_taxonomy
 
 HERE = Path(__file__).resolve().parent
 Handler = Callable[[Request], Awaitable[Response]]
@@ -49,7 +50,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except InputError as error:
-            return error.to_response()
+            return error_response(error)
     return wrapped
 
 
@@ -121,7 +122,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
     message = "no such review endpoint; see GET /v1/review/queue, GET|POST /v1/review/{photo_id}"
     if status == 405:
         message = f"{request.method} is not allowed here; see GET /v1/review/queue, GET|POST /v1/review/{{photo_id}}"
-    return InputError("path", message, status_code=status).to_response()
+    return error_response(InputError("path", message, status_code=status))
 
 
 async def unknown_path(request: Request) -> Response:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from serving.errors import InputError
-from serving.taxonomy import load_taxonomy
+from runtime.errors import InputError
+from runtime.taxonomy import load_taxonomy
 
 DECISIONS = ("confirm", "correct", "dismiss", "rectified")
 STATUS_AFTER = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed", "rectified": "rectified"}

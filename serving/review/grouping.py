@@ -8,7 +8,8 @@ are treated as reports of the same scene.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+
+from runtime.dhash import dhash64  # noqa: F401  (re-exported: the store and the threshold study hash alike)
 
 # 4 bits: recompressed, downscaled and brightened re-reports stay within it (≥ 96 %), while only 1.7 %
 # of the photo set's photos come that close to a photo of another group (dhash_threshold.csv).
@@ -17,14 +18,6 @@ DHASH_THRESHOLD = 4
 # DHASH_THRESHOLD bits apart differ in at most that many bands, so at least one band is equal
 # (pigeonhole) and an indexed equality lookup per band finds every candidate.
 BAND_WIDTHS = (13, 13, 13, 13, 12)
-_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
-
-
-def dhash64(image: Image.Image) -> int:
-    """Compare neighbouring pixels of a 9×8 grey thumbnail: bit set where the left one is brighter."""
-    grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
-    bits = (grey[:, :-1] > grey[:, 1:]).reshape(-1).astype(np.uint64)
-    return int(np.sum(bits * _BIT_WEIGHTS, dtype=np.uint64))
 
 
 def hash_bands(value: int) -> tuple[int, ...]:

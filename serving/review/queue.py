@@ -8,10 +8,10 @@ from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.review.decisions import STATUS_AFTER, STATUSES
 from serving.review.schema import case_flags, cases
-from serving.taxonomy import load_taxonomy
+from runtime.taxonomy import load_taxonomy
 
 STATUS_CHOICES = STATUSES + ("decided", "all")
 MAX_LIMIT = 200

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.modelcard import PROJECT_ROOT
+from runtime.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from PIL import Image
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, resolved_hazards
 from serving.review.grouping import (BAND_WIDTHS, DHASH_THRESHOLD, dhash64, hamming_to_many, hash_bands,
                                      parse_hashes, to_hex)
@@ -25,7 +25,7 @@ from serving.review.photos import PhotoStore
 from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
 from serving.review.settings import ReviewSettings
-from serving.taxonomy import load_taxonomy
+from runtime.taxonomy import load_taxonomy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group

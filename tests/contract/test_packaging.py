@@ -1,8 +1,7 @@
-"""Contracts between the layers: serving stays free of the training stack, the bento builds."""
+"""Packaging: the serving install stays free of the training stack, the bento builds (imports: test_layers.py)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -12,25 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-
-FORBIDDEN_IN_SERVING = {"training", "torch", "torchvision", "mlflow", "lightgbm", "sklearn"}
-
-
-def imported_top_level_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-@pytest.mark.parametrize("path", sorted((PROJECT_ROOT / "serving").rglob("*.py")), ids=lambda p: p.name)
-def test_serving_never_imports_the_training_stack(path):
-    assert imported_top_level_modules(path) & FORBIDDEN_IN_SERVING == set()
-
 
 def test_serving_install_has_no_torch_or_mlflow():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]

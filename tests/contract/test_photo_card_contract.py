@@ -6,7 +6,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from serving.modelcard import MODELS_DIR, ModelDir
+from runtime.modeldir import ModelDir
+from runtime.paths import MODELS_DIR
 
 MODEL_DIR = MODELS_DIR / "hazard_photo"
 CARD_KEYS = {"name", "version", "created", "task", "architecture", "labels", "trained_types", "thresholds",

@@ -5,7 +5,8 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from serving.modelcard import DATASETS_DIR, MODELS_DIR, ModelDir
+from runtime.modeldir import ModelDir
+from runtime.paths import DATASETS_DIR, MODELS_DIR
 from serving.risk import NUMERIC_TYPES, RiskSchema, cost_matrix, load_policy
 
 MODEL_DIR = MODELS_DIR / "labor_risk"

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, parse_env_keys, required_role, require_role
-from serving.errors import InputError
+from runtime.errors import InputError
 from tests.serving.conftest import encode_image
 
 KEYS = {"intake": "intake-key-7f3a9c1e2b", "reviewer": "reviewer-key-04d8e6a1c9", "admin": "admin-key-5b2c7e9d1f"}

@@ -10,7 +10,7 @@ import pytest
 
 from serving.auth import (ApiKeyAuth, KeyStore, Principal, SessionSigner, StoredKey, new_key, parse_env_keys,
                           pseudonymise, read_keys_file, write_keys_file)
-from training.cli import main as ankang
+from ankang_cli import main as ankang
 
 
 def create_key(capsys, keys_file: Path, role: str) -> str:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serving.errors import InputError
-from serving.modelcard import model_path
+from runtime.errors import InputError
+from runtime.paths import MODELS_DIR
 from serving.risk import RiskScorer
 
 FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
@@ -30,7 +30,7 @@ SCORER = None  # loaded on first use: hypothesis strategies need it before fixtu
 def _scorer() -> RiskScorer:
     global SCORER
     if SCORER is None:
-        SCORER = RiskScorer.load(model_path("labor_risk"), threads=1)
+        SCORER = RiskScorer.load(MODELS_DIR / "labor_risk", threads=1)
     return SCORER
 
 

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image, ImageFile
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.images import decode_photo
 from tests.serving.conftest import encode_image
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.review.decisions import parse_decision
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter

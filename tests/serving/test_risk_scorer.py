@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from serving.errors import InputError, ModelIntegrityError
-from serving.modelcard import DATASETS_DIR, model_path
+from runtime.errors import InputError, ModelIntegrityError
+from runtime.paths import DATASETS_DIR, MODELS_DIR
 from serving.risk import MAX_JSON_ENTERPRISES, MAX_LISTED_ERRORS, RiskScorer, load_policy
 
 SCHEMA = yaml.safe_load((DATASETS_DIR / "labor_risk" / "schema.yaml").read_text(encoding="utf-8"))
@@ -21,7 +21,7 @@ FEATURES = [name for name, spec in SCHEMA["fields"].items() if spec.get("feature
 
 @pytest.fixture(scope="module")
 def scorer() -> RiskScorer:
-    return RiskScorer.load(model_path("labor_risk"), threads=1)
+    return RiskScorer.load(MODELS_DIR / "labor_risk", threads=1)
 
 
 def low_risk(enterprise_id: str = "E-1", **overrides) -> dict:
@@ -211,7 +211,7 @@ def test_unreadable_files_are_client_errors(scorer, data, name, words):
 
 def test_a_tampered_model_refuses_to_load(tmp_path):
     copy = tmp_path / "labor_risk"
-    shutil.copytree(model_path("labor_risk"), copy)
+    shutil.copytree(MODELS_DIR / "labor_risk", copy)
     with open(copy / "model.onnx", "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelIntegrityError, match="refuses to load"):

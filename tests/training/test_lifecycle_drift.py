@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ankang_cli import main
 from tests.toy_models import PHOTO_LABELS, write_toy_photo_model
-from training.cli import main
 from training.lifecycle.drift import binary_psi, feature_drift, psi
 
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from serving.modelcard import ModelDir, file_sha256
-from training.cli import main
+from runtime.modeldir import ModelDir, file_sha256
+from ankang_cli import main
 
 pytestmark = pytest.mark.slow
 TAKE = {  # source: photos per split (train, val, test)

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from serving.errors import ModelIntegrityError
-from serving.modelcard import ModelDir
+from runtime.errors import ModelIntegrityError
+from runtime.modeldir import ModelDir
 from serving.reload import HotSwap
 from tests.toy_models import write_toy_photo_model
 from training.lifecycle import release as release_module

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.modelcard import ModelDir
-from training.cli import main
+from runtime.modeldir import ModelDir
+from ankang_cli import main
 
 SMALL = ["--rows", "3000", "--n-estimators", "40", "--n-jobs", "1"]
 CRIPPLED = ["--rows", "3000", "--n-estimators", "1", "--num-leaves", "2", "--n-jobs", "1"]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.toy_models import write_toy_photo_model
-from training.cli import main
+from ankang_cli import main
 
 pytestmark = pytest.mark.slow
 

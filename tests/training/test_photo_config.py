@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import build_parser
+from ankang_cli import build_parser
 from training.photo.config import DEFAULT_DATA, PhotoTrainConfig, config_from_args
 
 

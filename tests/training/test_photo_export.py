@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from serving.modelcard import ModelDir
+from runtime.modeldir import ModelDir
 from training.photo.config import PhotoTrainConfig
 from training.photo.data import FLAGS, preprocess_photo
 from training.photo.evaluate import onnx_session

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from serving.modelcard import ModelDir
+from runtime.modeldir import ModelDir
 from tests.toy_models import PHOTO_LABELS, write_toy_photo_model
 from training.quantize import (QuantizeConfig, auc_deltas, quantize_onnx, quantize_photo_model,
                                worst_auc_loss)

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from serving.modelcard import ModelDir
-from training.cli import main
+from runtime.modeldir import ModelDir
+from ankang_cli import main
 from training.risk.config import GeneratorConfig
 from training.risk.generator import write_population
 

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from serving.modelcard import ModelDir
+from runtime.modeldir import ModelDir
 from serving.risk import cost_matrix, decide_tiers
 from training.risk.config import GeneratorConfig, RiskModelConfig, SCHEMA_PATH
 from training.risk.export import export_onnx

@@ -9,10 +9,10 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from serving.modelcard import MODELS_DIR, PROJECT_ROOT
+from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from training.lifecycle.compare import PromotionPolicy
 from training.lifecycle.kinds import KINDS, ModelKind
-from training.lifecycle.tracked import track_train_commands  # noqa: F401  (training.cli calls it)
+from training.lifecycle.tracked import track_train_commands  # noqa: F401  (ankang_cli calls it)
 
 REPORTS_DIR = PROJECT_ROOT / "reports"
 PROMOTE_DESCRIPTION = """\

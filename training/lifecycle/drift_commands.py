@@ -6,12 +6,16 @@ import argparse
 import datetime as dt
 import html
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-from serving.modelcard import MODELS_DIR
+from runtime.errors import ModelIntegrityError
+from runtime.modeldir import ModelDir
+from runtime.paths import MODELS_DIR, PROJECT_ROOT
 
 PHOTO_HELP = """\
 Compare the hazard-photo flags the service raised recently (the review store: every assessed
@@ -45,20 +49,34 @@ def register_drift(verb) -> None:
     risk.set_defaults(func=run_risk_drift)
 
 
+def service_database_url(env: Mapping[str, str] | None = None) -> str:
+    """The review store the service writes to, resolved as `serving.settings.ServingSettings` does
+    (`ANKANG_DATABASE_URL`, else `ANKANG_DATA_DIR`/review/review.db); tests/contract holds them equal."""
+    env = os.environ if env is None else env
+    if env.get("ANKANG_DATABASE_URL"):
+        return env["ANKANG_DATABASE_URL"]
+    data_dir = Path(env.get("ANKANG_DATA_DIR", "").strip() or PROJECT_ROOT / "var")
+    return f"sqlite:///{data_dir / 'review' / 'review.db'}"
+
+
 def read_cases(database_url: str | None):
-    """Assessed photos from the review store: created_at, triage, flagged, model_version."""
+    """Assessed photos from the review store: created_at, triage, flagged, model_version.
+
+    The store's `review_cases` table is read by reflection (training never imports serving); the
+    columns read here are a contract tested against serving's own store in tests/contract."""
     import pandas as pd
     import sqlalchemy as sa
 
-    from serving.review.schema import cases
-    from serving.review.settings import ReviewSettings
-
-    url = database_url or ReviewSettings.from_env().database_url
+    url = database_url or service_database_url()
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
+            cases = sa.Table("review_cases", sa.MetaData(), autoload_with=connection)
             query = sa.select(cases.c.created_at, cases.c.triage, cases.c.flagged, cases.c.model_version)
             rows = connection.execute(query).fetchall()
+    except sa.exc.NoSuchTableError:
+        raise RuntimeError(f"cannot read the review store at {url}: it has no review_cases table; start the service once "
+                           "(it creates the store) or pass --database-url") from None
     except sa.exc.OperationalError as error:
         raise RuntimeError(f"cannot read the review store at {url}: {error.orig}; start the service once "
                            "(it creates the store) or pass --database-url") from error
@@ -70,8 +88,6 @@ def read_cases(database_url: str | None):
 def _friendly(run):
     """Expected problems (no store, no model, bad file) print one line and exit 2, no traceback."""
     def wrapper(args: argparse.Namespace) -> int:
-        from serving.errors import ModelIntegrityError
-
         try:
             return run(args)
         except (RuntimeError, ValueError, FileNotFoundError, ModelIntegrityError) as error:
@@ -82,7 +98,6 @@ def _friendly(run):
 
 @_friendly
 def run_photo_drift(args: argparse.Namespace) -> int:
-    from serving.modelcard import ModelDir
     from training.lifecycle.drift import photo_drift
 
     model = ModelDir.load(args.model)

@@ -52,7 +52,7 @@ class PhotoKind(ModelKind):
 
     def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
         """Per-flag and per-(flag, source) ROC AUC on the `heldout["split"]` photos of `heldout["data"]`."""
-        from serving.modelcard import ModelDir
+        from runtime.modeldir import ModelDir
         from training.photo.data import load_photos
         from training.photo.evaluate import flag_metrics, score_split
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from serving.errors import ModelIntegrityError
-from serving.modelcard import ModelDir
+from runtime.errors import ModelIntegrityError
+from runtime.modeldir import ModelDir
 from training.lifecycle import registry
 from training.lifecycle.kinds import KINDS, ModelKind
 

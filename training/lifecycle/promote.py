@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.errors import ModelIntegrityError
-from serving.modelcard import ModelDir
+from runtime.errors import ModelIntegrityError
+from runtime.modeldir import ModelDir
 from training.lifecycle import registry
 from training.lifecycle.compare import PromotionPolicy, Row, compare, rich_table, write_report
 from training.lifecycle.kinds import ModelKind

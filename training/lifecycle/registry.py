@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.modelcard import ModelDir, file_sha256
+from runtime.modeldir import ModelDir, file_sha256
 from training.lifecycle.kinds import ModelKind
 
 CHAMPION, CHALLENGER = "champion", "challenger"

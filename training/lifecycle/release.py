@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from serving.modelcard import ModelDir
+from runtime.modeldir import ModelDir
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2

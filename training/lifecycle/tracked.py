@@ -1,6 +1,6 @@
 """MLflow tracking around every `ankang train` command, without touching the trainers.
 
-`track_train_commands` (called by `training.cli.build_parser`) replaces the `func` of each
+`track_train_commands` (called by `ankang_cli.build_parser`) replaces the `func` of each
 `train` noun with `run_tracked`: it opens an MLflow run, logs the options as params, hands the
 trainer an `on_epoch_end` callback through `args`, then logs the card's metrics (per flag and
 per source, or QWK and per-tier recall), the data fingerprint, the summary report and the ONNX
@@ -19,7 +19,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from serving.modelcard import MODELS_DIR, PROJECT_ROOT
+from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from training.lifecycle.kinds import KINDS, ModelKind
 
 CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"

@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.modelcard import DATASETS_DIR, MODELS_DIR, PROJECT_ROOT
+from runtime.paths import DATASETS_DIR, MODELS_DIR, PROJECT_ROOT
 
 DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
 DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+
+from runtime.preprocess import PREPROCESS_VERSION, preprocess_photo, preprocess_spec  # noqa: F401  (the contract)
 
 FLAGS: tuple[str, ...] = (
     "missing_helmet",
@@ -22,25 +23,6 @@ FLAGS: tuple[str, ...] = (
 PPE_FLAGS: tuple[str, ...] = ("missing_helmet", "missing_hi_vis")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFEST_COLUMNS: tuple[str, ...] = ("image", "source", "group", "split", *FLAGS)
-PREPROCESS_VERSION = "exif-rgb-stretch-bilinear-v1"
-
-
-def preprocess_spec(size: int) -> dict:
-    """The card's `preprocess` entry: serving must reproduce `preprocess_photo` exactly."""
-    return {"exif_transpose": True, "color": "RGB", "resize": "stretch",
-            "interpolation": "bilinear", "size": [size, size]}
-
-
-def preprocess_photo(image: str | Path | Image.Image, *, size: int) -> np.ndarray:
-    """The preprocessing contract: EXIF-upright RGB stretched to size×size (bilinear), CHW uint8."""
-    if not isinstance(image, Image.Image):
-        with Image.open(image) as opened:
-            return preprocess_photo(opened, size=size)
-    upright = ImageOps.exif_transpose(image).convert("RGB")
-    resized = upright.resize((size, size), Image.Resampling.BILINEAR)
-    return np.ascontiguousarray(np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1))
-
-
 def read_manifest(folder: Path) -> pd.DataFrame:
     """One dataset folder's manifest with absolute image paths; blank flag cells stay NaN."""
     path = Path(folder) / "manifest.csv"

@@ -75,13 +75,9 @@ def flag_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dic
 
 def onnx_session(model: Path | bytes, *, threads: int = 2):
     """An onnxruntime CPU session of a model file, or of a serialized model held in memory."""
-    import onnxruntime as ort
+    from runtime.session import SessionOptions, create_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    return create_session(model, options=SessionOptions(threads=threads))
 
 
 def onnx_probabilities(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from serving.modelcard import file_sha256
+from runtime.modeldir import file_sha256
 from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
 
 OPSET = 17

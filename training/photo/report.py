@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from serving.modelcard import ModelDir
+from runtime.modeldir import ModelDir
 from training.photo.data import FLAGS, cached_images, load_photos, preprocess_spec
 from training.photo.evaluate import flag_metrics, onnx_probabilities, onnx_session
 

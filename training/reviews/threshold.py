@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from serving.modelcard import DATASETS_DIR, PROJECT_ROOT
-from serving.review.grouping import dhash64
+from runtime.paths import DATASETS_DIR, PROJECT_ROOT
+from runtime.dhash import dhash64
 
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
 

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from serving.modelcard import MODELS_DIR
+from runtime.paths import MODELS_DIR
 from training.risk.config import GeneratorConfig, RiskModelConfig, add_dataclass_arguments, config_from_args
 
 DEFAULT_MODEL = MODELS_DIR / "labor_risk"
@@ -125,7 +125,7 @@ def run_score(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from serving.errors import InputError
+    from runtime.errors import InputError
     from serving.risk import RiskScorer, validate_frame
     from training.risk.train import read_frame
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from serving.modelcard import DATASETS_DIR, MODELS_DIR
+from runtime.paths import DATASETS_DIR, MODELS_DIR
 
 SCHEMA_PATH = DATASETS_DIR / "labor_risk" / "schema.yaml"
 POLICY_PATH = DATASETS_DIR / "labor_risk" / "policy_floors.yaml"

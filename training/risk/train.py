@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.modelcard import file_sha256
+from runtime.modeldir import file_sha256
 from serving.risk import RiskSchema, cost_matrix, decide_tiers
 from training.risk.config import GeneratorConfig, RiskModelConfig
 from training.risk.evaluate import tier_metrics
@@ -152,10 +152,10 @@ def _export(pipeline, schema: RiskSchema, path: Path) -> dict:
 
 def check_parity(pipeline, features: pd.DataFrame, onnx_path: Path, cost: np.ndarray, *, rows: int = PARITY_ROWS) -> dict:
     """ONNX vs native predict_proba on up to `rows` rows; raises when they disagree beyond 1e-4 or on a tier."""
-    import onnxruntime as ort
+    from runtime.session import create_session
 
     sample = features.iloc[:rows]
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = create_session(onnx_path)
     feeds = {name: (sample[name].to_numpy(np.float32) if pd.api.types.is_numeric_dtype(sample[name])
                     else sample[name].to_numpy(object)).reshape(-1, 1) for name in sample.columns}
     feeds["with_reasons"] = np.array([False])

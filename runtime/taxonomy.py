@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from serving.modelcard import DATASETS_DIR
+from runtime.paths import DATASETS_DIR
 
 TAXONOMY_PATH = DATASETS_DIR / "hazard_types.yaml"
 SUSPECTED_MAJOR = "疑似重大"

@@ -1,9 +1,13 @@
-"""`ankang keys create --role ROLE`, `ankang keys list` and `ankang keys revoke KEY_ID`."""
+"""`ankang keys create --role ROLE`, `ankang keys list` and `ankang keys revoke KEY_ID`.
+
+Service commands: they run in the serving-only install (`make run`'s), registered by `ankang_cli`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from serving.auth import keys_file, new_key, read_keys_file, update_keys_file
 
 CREATE_DESCRIPTION = """\
 Create an API key for the Ankang service and print it once; only a salted SHA-256 digest is
@@ -42,14 +46,10 @@ def register(verb) -> None:
 
 
 def _path(args: argparse.Namespace) -> Path:
-    from serving.auth import keys_file
-
     return args.keys_file or keys_file()
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from serving.auth import new_key, update_keys_file
-
     path = _path(args)
     key, record = new_key(role=args.role, label=args.label)
     update_keys_file(path, lambda records: [*records, record])
@@ -60,8 +60,6 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from serving.auth import read_keys_file
-
     path = _path(args)
     records = read_keys_file(path)
     if not records:
@@ -74,8 +72,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    from serving.auth import update_keys_file
-
     path = _path(args)
     revoked = []
 

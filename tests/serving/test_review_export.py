@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ankang_cli import main as ankang
 from serving.review.decisions import parse_decision
+from serving.review.export import labels_for, photo_set_flags, split_for
 from serving.review.store import ReviewStore
-from training.cli import main as ankang
-from training.reviews.export import labels_for, photo_set_flags, split_for
 
 FLAGS = ["missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping"]
 TRAINED = ["missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor"]  # a model that knows four types

@@ -12,6 +12,7 @@ splits and a group keeps its split in later exports.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import io
@@ -22,10 +23,12 @@ from typing import Any
 
 import yaml
 from PIL import Image
+from rich.progress import track
 
+from runtime.taxonomy import TAXONOMY_PATH
 from serving.review.photos import PhotoStore, atomic_write
+from serving.review.settings import ReviewSettings
 from serving.review.store import ReviewStore
-from serving.taxonomy import TAXONOMY_PATH
 
 SOURCE = "review"
 
@@ -98,8 +101,6 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
 
 def export_reviews(config: ExportConfig) -> dict[str, Any]:
     """Write manifest.csv, reviews.csv (who decided what) and images/review/ into config.out."""
-    from tqdm import tqdm
-
     store = ReviewStore(database_url=config.database_url, photo_dir=config.photo_store)
     try:
         cases = store.reviewed()
@@ -107,7 +108,7 @@ def export_reviews(config: ExportConfig) -> dict[str, Any]:
         store.close()
     flags = photo_set_flags()
     rows, audit, skipped = {}, [], 0
-    for case in tqdm(cases, desc="export reviews", unit="photo"):
+    for case in track(cases, description="export reviews"):
         row = manifest_row(case, config, flags)
         if row is None:
             skipped += 1
@@ -125,3 +126,48 @@ def export_reviews(config: ExportConfig) -> dict[str, Any]:
     return {"photos": len(ordered), "skipped_no_photo_set_label": skipped,
             "splits": dict(Counter(row["split"] for row in ordered)),
             "decisions": dict(Counter(case["decision"] for case in cases))}
+
+
+# --- `ankang export reviews` (registered by ankang_cli) ---
+
+EXPORT_DESCRIPTION = """\
+Write the photos that safety officers reviewed, with their corrected labels, in the format of
+datasets/site-hazard-photos (manifest.csv + images/review/<sha1-16>.jpg, plus reviews.csv saying
+who decided what), ready to pass to `ankang train photo --data` next to the photo set.
+
+  confirm / rectified  the model's flagged types = 1, other types blank (not said)
+  correct              the listed types = 1, the model's other trained types = 0
+  dismiss              all types the model was trained on = 0
+
+Example:  ankang export reviews --out var/exports/reviews-2026-11"""
+
+
+def register(verb) -> None:
+    export = verb("export").add_parser("reviews", help="export reviewed photos and corrected labels for retraining",
+                                       description=EXPORT_DESCRIPTION,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_export_arguments(export)
+    export.set_defaults(func=run_export)
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    settings = ReviewSettings.from_env()
+    parser.add_argument("--out", type=Path, required=True, help="folder to write manifest.csv and images/review/ into")
+    parser.add_argument("--database", default=settings.database_url,
+                        help="review store URL (default: ANKANG_DATABASE_URL or %(default)s)")
+    parser.add_argument("--photo-store", type=Path, default=settings.photo_dir,
+                        help="photo store folder (default: ANKANG_PHOTO_STORE or %(default)s)")
+    parser.add_argument("--seed", type=int, default=20261126, help="seed of the split by group (default: %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=0.15, help="share of groups in val (default: %(default)s)")
+    parser.add_argument("--test-fraction", type=float, default=0.15, help="share of groups in test (default: %(default)s)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if not 0 <= args.val_fraction + args.test_fraction < 1:
+        raise SystemExit("--val-fraction plus --test-fraction must be at least 0 and below 1")
+    config = ExportConfig(out=args.out, database_url=args.database, photo_store=args.photo_store, seed=args.seed,
+                          val_fraction=args.val_fraction, test_fraction=args.test_fraction)
+    summary = export_reviews(config)
+    print(f"wrote {summary['photos']} photos to {args.out / 'manifest.csv'} (splits {summary['splits']}; "
+          f"decisions {summary['decisions']}; {summary['skipped_no_photo_set_label']} without a photo-set label)")
+    return 0

@@ -1,19 +1,14 @@
-"""Model directories (`models/<name>/model.onnx` + `card.json`): locate, verify, read."""
+"""Model directories (`models/<name>/model.onnx` + `card.json`): verify and read."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from serving.errors import ModelIntegrityError
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("ANKANG_MODELS_DIR", PROJECT_ROOT / "models"))
-DATASETS_DIR = PROJECT_ROOT / "datasets"
+from runtime.errors import ModelIntegrityError
 
 
 def file_sha256(path: Path, *, chunk_size: int = 1 << 20) -> str:
@@ -58,7 +53,3 @@ class ModelDir:
                 "the model file was changed or replaced, so the service refuses to load it"
             )
         return cls(path=path, card=card)
-
-
-def model_path(name: str) -> Path:
-    return MODELS_DIR / name

@@ -1,0 +1,5 @@
+import sys
+
+from ankang_cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""What each layer may import (read from the source with `ast`, nested imports included).
+
+  runtime/    neither side, nor torch, mlflow or a web framework: what running an exported model needs
+  serving/    runtime, never training, torch or mlflow (the serving install has none of them)
+  training/   runtime, never serving: the contract with serving is models/<name>/ and runtime/ only
+  ankang_cli/ the command shell: both sides, each only when its extra is installed
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+TRAINING_STACK = {"training", "torch", "torchvision", "mlflow", "lightgbm", "sklearn", "skl2onnx", "tqdm", "matplotlib"}
+FORBIDDEN = {
+    "runtime": TRAINING_STACK | {"serving", "bentoml", "starlette", "fastapi", "pydantic", "sqlalchemy"},
+    "serving": TRAINING_STACK,
+    "training": {"serving"},
+}
+# Training's risk code still reaches into serving/risk.py until the risk schema, validation and tier
+# decision move to runtime/risk/ (issue 13, the risk engineer's part). Exact: the test fails when one
+# of these goes away, so the list can only shrink.
+PENDING_RUNTIME_RISK = {
+    "training/risk/commands.py": {"serving.risk"},
+    "training/risk/evaluate.py": {"serving.risk"},
+    "training/risk/export.py": {"serving.risk"},
+    "training/risk/pipeline.py": {"serving.risk"},
+    "training/risk/schema.py": {"serving.risk"},
+    "training/risk/train.py": {"serving.risk"},
+    "training/lifecycle/kinds.py": {"serving.risk"},
+    "training/lifecycle/risk_drift.py": {"serving.risk"},
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module a file imports, at the top or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def forbidden_imports(path: Path, layer: str) -> set[str]:
+    return {name for name in imported_modules(path) if name.split(".")[0] in FORBIDDEN[layer]}
+
+
+def layer_files(layer: str) -> list[Path]:
+    return sorted((PROJECT_ROOT / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_each_layer_imports_only_what_it_may(layer):
+    found = {str(path.relative_to(PROJECT_ROOT)): forbidden_imports(path, layer) for path in layer_files(layer)}
+    found = {path: names for path, names in found.items() if names}
+    expected = PENDING_RUNTIME_RISK if layer == "training" else {}
+    assert found == expected
+
+
+def test_the_import_check_sees_nested_imports(tmp_path):
+    source = tmp_path / "late.py"
+    source.write_text("def f():\n    from serving.risk import RiskScorer\n    import torch.nn\n", encoding="utf-8")
+    assert forbidden_imports(source, "runtime") == {"serving.risk", "torch.nn"}
+
+
+# The serving-only install (`make run`'s) has none of the training extra's packages: block them.
+SERVING_ONLY = textwrap.dedent("""
+    import importlib.abc, sys
+    BLOCKED = {"torch", "torchvision", "sklearn", "lightgbm", "onnx", "skl2onnx", "mlflow", "matplotlib", "tqdm"}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    sys.meta_path.insert(0, Block())
+    from ankang_cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def ankang_without_training_extra(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "ANKANG_DATA_DIR": str(tmp_path / "var")}
+    return subprocess.run([sys.executable, "-c", SERVING_ONLY, *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_service_commands_run_in_the_serving_only_install(tmp_path):
+    keys = tmp_path / "keys.json"
+    created = ankang_without_training_extra("keys", "create", "--role", "intake", "--keys-file", str(keys),
+                                            tmp_path=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "created intake key" in created.stdout and keys.is_file()
+    listed = ankang_without_training_extra("keys", "list", "--keys-file", str(keys), tmp_path=tmp_path)
+    assert listed.returncode == 0 and "intake" in listed.stdout
+    exported = ankang_without_training_extra("export", "reviews", "--help", tmp_path=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+
+
+def test_training_commands_say_which_extra_they_need(tmp_path):
+    result = ankang_without_training_extra("train", "risk", "--out", str(tmp_path / "risk"), "--no-track",
+                                           tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("install it with `pip install 'ankang[training]'`")
+    assert "Traceback" not in result.stderr
