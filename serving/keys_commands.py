@@ -1,13 +1,15 @@
-"""`ankang keys create --role ROLE`, `ankang keys list` and `ankang keys revoke KEY_ID`.
+"""`ankang keys create --role ROLE [--holder NAME]`, `ankang keys list` and `ankang keys revoke KEY_ID`.
 
 Service commands: they run in the serving-only install (`make run`'s), registered by `ankang_cli`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from serving.auth import keys_file, new_key, read_keys_file, update_keys_file
+from serving.auth import new_key, read_keys_file, update_keys_file
+from serving.settings import ServingSettings
 
 CREATE_DESCRIPTION = """\
 Create an API key for the Ankang service and print it once; only a salted SHA-256 digest is
@@ -17,6 +19,9 @@ server picks new keys up on its next request, no restart needed.
 Roles:  intake    POST /v1/photos/assess, /v1/enterprises/score, /v1/enterprises/score-file
         reviewer  /v1/review/... and the review page /review
         admin     /v1/admin/... (model reload) and everything above
+
+Reviewer and admin keys belong to one person, named with --holder (e.g. --holder 王安全): the
+review page shows who is signed in and every decision records the key id and its holder.
 
 Use:    curl -H "Authorization: Bearer KEY" ...   (or -H "X-API-Key: KEY")"""
 
@@ -31,10 +36,12 @@ def register(verb) -> None:
                                      description=CREATE_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     create.add_argument("--role", required=True, choices=["intake", "reviewer", "admin"], help="what the key may do")
-    create.add_argument("--label", default="", help="who or what holds the key, e.g. 'wechat intake bot'")
+    create.add_argument("--holder", default="", help="the person the key belongs to (required for reviewer and "
+                                                     "admin keys), e.g. 王安全")
+    create.add_argument("--label", default="", help="a note on the key, e.g. 'wechat intake bot' or 'Zhang's laptop'")
     _keys_file_argument(create)
     create.set_defaults(func=run_create)
-    listing = verb("keys").add_parser("list", help="list keys (id, role, created, label; never the keys)",
+    listing = verb("keys").add_parser("list", help="list keys (id, role, holder, created, label; never the keys)",
                                       description="List the keys in the keys file. Keys themselves are not stored.")
     _keys_file_argument(listing)
     listing.set_defaults(func=run_list)
@@ -46,14 +53,19 @@ def register(verb) -> None:
 
 
 def _path(args: argparse.Namespace) -> Path:
-    return args.keys_file or keys_file()
+    return args.keys_file or ServingSettings.from_env().resolved_api_keys_file
 
 
 def run_create(args: argparse.Namespace) -> int:
     path = _path(args)
-    key, record = new_key(role=args.role, label=args.label)
+    try:
+        key, record = new_key(role=args.role, holder=args.holder, label=args.label)
+    except ValueError as error:
+        print(f"ankang keys create: {error}", file=sys.stderr)
+        return 2
     update_keys_file(path, lambda records: [*records, record])
-    print(f"created {args.role} key {record.key_id} in {path}")
+    held = f" held by {record.holder}" if record.holder else ""
+    print(f"created {args.role} key {record.key_id}{held} in {path}")
     print("store it now; it is not shown again:")
     print(key)
     return 0
@@ -65,9 +77,9 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print(f"no keys in {path}; create one with `ankang keys create --role intake`")
         return 0
-    print(f"{'id':10s}{'role':10s}{'created':27s}label")
+    print(f"{'id':10s}{'role':10s}{'holder':20s}{'created':27s}label")
     for record in records:
-        print(f"{record.key_id:10s}{record.role:10s}{record.created:27s}{record.label}")
+        print(f"{record.key_id:10s}{record.role:10s}{record.holder or '-':20s}{record.created:27s}{record.label}")
     return 0
 
 

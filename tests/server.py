@@ -97,3 +97,16 @@ def served_in_thread(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def app_middleware(client, kind: type):
+    """The instance of middleware `kind` in a TestClient's app (built by its first request), so a
+    test can reconfigure the one BentoML app a process may have."""
+    if client.app.middleware_stack is None:
+        client.get("/livez")
+    node = client.app.middleware_stack
+    while node is not None and not isinstance(node, kind):
+        node = getattr(node, "app", None)
+    if node is None:
+        raise LookupError(f"no {kind.__name__} in the app's middleware")
+    return node

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from starlette.applications import Starlette
@@ -11,7 +13,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, parse_env_keys, required_role, require_role
+from serving.auth import ApiKeyAuth, SessionSigner, required_role, require_role
+from serving.settings import ServingSettings
+from tests.server import app_middleware
 from runtime.errors import InputError
 from tests.serving.conftest import encode_image
 
@@ -23,17 +27,28 @@ def bearer(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[role]}"}
 
 
-@pytest.fixture
-def secured(api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TestClient:
-    """The whole API (the shared in-process app) with auth switched on and one env key per role.
+@contextmanager
+def auth_on(api: TestClient, tmp_path: Path, *, api_keys: str = ENV_KEYS) -> Iterator[TestClient]:
+    """The whole API (the shared in-process app) with auth on, built from settings, then off again.
 
-    BentoML's metrics allow one ASGI app per process, so this switches the environment the
-    middleware reads instead of building a second app.
+    BentoML's metrics allow one ASGI app per process, so this reconfigures that app's `ApiKeyAuth`
+    with the settings a test wants instead of building a second app.
     """
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.setenv("ANKANG_API_KEYS", ENV_KEYS)
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
-    return api
+    middleware = app_middleware(api, ApiKeyAuth)
+    before = middleware.settings
+    middleware.configure(ServingSettings(data_dir=tmp_path, auth=True, api_keys=api_keys))
+    try:
+        yield api
+    finally:
+        api.cookies.clear()
+        middleware.configure(before)
+
+
+@pytest.fixture
+def secured(api: TestClient, tmp_path: Path) -> Iterator[TestClient]:
+    """The whole API with auth on and one env key per role."""
+    with auth_on(api, tmp_path) as client:
+        yield client
 
 
 def assess(client: TestClient, headers: dict[str, str] | None = None):
@@ -113,13 +128,20 @@ async def _whoami(request):
 def review_stub(tmp_path: Path, *, env: str = ENV_KEYS) -> TestClient:
     app = Starlette(routes=[Route("/v1/review/{photo_id}", _whoami, methods=["GET", "POST"]),
                             Route("/review", _whoami, methods=["GET"])])
-    store = KeyStore(env_keys=parse_env_keys(env), path=tmp_path / "api_keys.json")
-    wrapped = ApiKeyAuth(app, keys=store, signer=SessionSigner(b"s" * 32), enabled=True)
+    settings = ServingSettings(data_dir=tmp_path, auth=True, api_keys=env)
+    wrapped = ApiKeyAuth(app, settings=settings, signer=SessionSigner(b"s" * 32))
     return TestClient(wrapped, base_url="http://testserver", follow_redirects=False)
 
 
-def sign_in(client: TestClient, key: str):
-    return client.post("/review/sign-in", data={"key": key, "next": "/review"})
+def form_token(client: TestClient) -> str:
+    """Open the sign-in form as a browser would: it sets the form's nonce cookie and carries its token."""
+    page = client.get("/review/sign-in")
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def sign_in(client: TestClient, key: str, *, next_path: str = "/review", headers: dict[str, str] | None = None):
+    return client.post("/review/sign-in", data={"key": key, "next": next_path, "csrf": form_token(client)},
+                       headers=headers or {})
 
 
 def test_sign_in_sets_strict_httponly_session_and_csrf_cookie(tmp_path):
@@ -141,7 +163,7 @@ def test_sign_in_with_intake_or_bad_key_is_refused(tmp_path):
         response = sign_in(client, key)
         assert response.status_code == 401
         assert "That is not a valid reviewer key." in response.text
-        assert "set-cookie" not in response.headers
+        assert "ankang_session=" not in " ".join(response.headers.get_list("set-cookie"))
 
 
 def test_decision_by_session_needs_the_csrf_token(tmp_path):
@@ -190,14 +212,40 @@ def test_unsigned_in_browser_is_sent_to_sign_in(tmp_path):
 def test_sign_in_redirect_never_leaves_the_site(tmp_path):
     client = review_stub(tmp_path)
     for target in ("https://evil.example/", "//evil.example/review", "/review/../v1/admin"):
-        response = client.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": target})
+        response = sign_in(client, KEYS["reviewer"], next_path=target)
         assert response.headers["location"] == "/review"
 
 
-def test_sign_in_from_another_origin_is_refused(tmp_path):
-    response = review_stub(tmp_path).post("/review/sign-in", data={"key": KEYS["reviewer"]},
-                                          headers={"Origin": "https://evil.example"})
+def test_sign_in_from_another_origin_is_refused_with_a_page_saying_why(tmp_path):
+    response = sign_in(review_stub(tmp_path), KEYS["reviewer"], headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Sign in from the sign-in page of this site." in response.text
+    assert "ankang_session" not in response.headers.get("set-cookie", "")
+
+
+def test_sign_in_with_origin_null_passes_on_the_form_token(tmp_path):
+    """Chromium sends `Origin: null` on a form POST under a strict referrer policy: the token decides."""
+    client = review_stub(tmp_path)
+    assert sign_in(client, KEYS["reviewer"], headers={"Origin": "null"}).status_code == 303
+    assert client.get("/review").json() == {"key_id": "env-2", "via": "session"}
+
+
+@pytest.mark.parametrize("tamper", ["no form token", "no nonce cookie", "another form's token"])
+def test_sign_in_without_the_forms_own_token_is_refused_in_html(tmp_path, tamper):
+    client = review_stub(tmp_path)
+    token = form_token(client)
+    if tamper == "no nonce cookie":
+        client.cookies.clear()
+    elif tamper == "another form's token":
+        token = form_token(review_stub(tmp_path / "other"))
+    data = {"key": KEYS["reviewer"], "next": "/review", **({} if tamper == "no form token" else {"csrf": token})}
+    response = client.post("/review/sign-in", data=data, headers={"Origin": "null"})
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This sign-in form has expired or did not come from this site" in response.text
+    assert re.search(r'name="csrf" value="[^"]+"', response.text)  # a fresh form to try again with
+    assert "ankang_session=" not in " ".join(response.headers.get_list("set-cookie"))
 
 
 def test_sign_out_clears_both_cookies(tmp_path):
@@ -213,7 +261,8 @@ def test_no_configured_key_denies_every_protected_request(tmp_path):
     response = client.get("/v1/review/p1", headers={"Authorization": "Bearer anything"})
     assert response.status_code == 401
     assert "ankang keys create --role ROLE" in response.json()["error"]["message"]
-    assert sign_in(client, "anything").status_code == 401
+    refused = sign_in(client, "anything")
+    assert refused.status_code == 401 and "No API keys are configured on this server" in refused.text
 
 
 def test_require_role_raises_input_errors():
@@ -228,8 +277,8 @@ def test_require_role_raises_input_errors():
 
 def test_review_page_session_decides_on_the_real_review_api(secured):
     case = assess(secured, bearer("intake")).json()["photo_id"]
-    signed_in = secured.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": "/review"},
-                             follow_redirects=False)
+    signed_in = secured.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": "/review",
+                                                      "csrf": form_token(secured)}, follow_redirects=False)
     assert signed_in.status_code == 303
     try:
         assert secured.get("/review/").status_code == 200
@@ -248,7 +297,7 @@ def test_review_page_session_decides_on_the_real_review_api(secured):
 def test_every_response_carries_security_headers(secured):
     for response in (secured.get("/livez"), assess(secured), assess(secured, bearer("intake"))):
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["referrer-policy"] == "same-origin"
         assert response.headers["x-frame-options"] == "DENY"
 
 
@@ -259,15 +308,13 @@ def test_repeated_failed_sign_ins_are_throttled(tmp_path):
     assert sign_in(client, KEYS["reviewer"]).status_code == 429  # even the right key waits out the window
 
 
-def test_real_app_without_any_key_denies_protected_paths_but_stays_up(api, monkeypatch, tmp_path):
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.delenv("ANKANG_API_KEYS", raising=False)
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "absent.json"))
-    response = assess(api, {"Authorization": "Bearer anything-at-all"})
-    assert response.status_code == 401
-    assert "no API keys are configured on this server" in response.json()["error"]["message"]
-    assert api.get("/v1/review/queue").status_code == 401
-    assert api.get("/readyz").status_code == 200
+def test_real_app_without_any_key_denies_protected_paths_but_stays_up(api, tmp_path):
+    with auth_on(api, tmp_path, api_keys="") as client:
+        response = assess(client, {"Authorization": "Bearer anything-at-all"})
+        assert response.status_code == 401
+        assert "no API keys are configured on this server" in response.json()["error"]["message"]
+        assert client.get("/v1/review/queue").status_code == 401
+        assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["//v1/review/queue", "/v1/review//queue", "/v1/review/queue/", "/V1/review/queue",

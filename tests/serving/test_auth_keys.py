@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from serving.auth import (ApiKeyAuth, KeyStore, Principal, SessionSigner, StoredKey, new_key, parse_env_keys,
-                          pseudonymise, read_keys_file, write_keys_file)
+from serving.auth import (ApiKeyAuth, KeyStore, Principal, Pseudonymiser, SessionSigner, StoredKey, new_key,
+                          parse_env_keys, read_keys_file, write_keys_file)
+from serving.settings import ServingSettings, SettingsError
 from ankang_cli import main as ankang
+
+HOLDERS = {"intake": [], "reviewer": ["--holder", "王安全"], "admin": ["--holder", "李管理"]}
 
 
 def create_key(capsys, keys_file: Path, role: str) -> str:
-    assert ankang(["keys", "create", "--role", role, "--label", "test", "--keys-file", str(keys_file)]) == 0
+    command = ["keys", "create", "--role", role, *HOLDERS[role], "--label", "test", "--keys-file", str(keys_file)]
+    assert ankang(command) == 0
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
@@ -25,8 +29,8 @@ def test_keys_create_prints_the_key_once_and_stores_only_a_salted_digest(capsys,
     text = keys_file.read_text()
     assert key not in text and key.split("_", 2)[2] not in text
     entry = json.loads(text)["keys"][0]
-    assert set(entry) == {"id", "role", "salt", "sha256", "created", "label"}
-    assert entry["role"] == "intake" and len(entry["salt"]) == 32
+    assert set(entry) == {"id", "role", "holder", "salt", "sha256", "created", "label"}
+    assert entry["role"] == "intake" and entry["holder"] == "" and len(entry["salt"]) == 32
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
 
 
@@ -36,6 +40,32 @@ def test_keys_list_shows_ids_and_roles_never_keys(capsys, tmp_path):
     assert ankang(["keys", "list", "--keys-file", str(keys_file)]) == 0
     listing = capsys.readouterr().out
     assert "reviewer" in listing and key.split("_")[1] in listing and key not in listing
+    assert "王安全" in listing
+
+
+@pytest.mark.parametrize("role", ["reviewer", "admin"])
+def test_keys_of_people_need_a_holder(capsys, tmp_path, role):
+    keys_file = tmp_path / "api_keys.json"
+    assert ankang(["keys", "create", "--role", role, "--keys-file", str(keys_file)]) == 2
+    assert f"a {role} key belongs to a person: name its holder, e.g. --holder 王安全" in capsys.readouterr().err
+    assert not keys_file.exists()
+    with pytest.raises(ValueError, match="name its holder"):
+        new_key(role=role, holder="   ")
+
+
+def test_a_created_reviewer_key_carries_its_holder_into_the_principal(capsys, tmp_path):
+    keys_file = tmp_path / "api_keys.json"
+    key = create_key(capsys, keys_file, "reviewer")
+    assert json.loads(keys_file.read_text(encoding="utf-8"))["keys"][0]["holder"] == "王安全"
+    assert KeyStore(env_keys=[], path=keys_file).authenticate(key) == Principal(key.split("_")[1], "reviewer",
+                                                                                 holder="王安全")
+
+
+def test_holder_names_are_checked():
+    with pytest.raises(ValueError, match="the holder must be a name of at most 100 printable characters"):
+        new_key(role="reviewer", holder="王\n安全")
+    with pytest.raises(ValueError, match="at most 100"):
+        new_key(role="reviewer", holder="x" * 101)
 
 
 def test_keys_create_refuses_an_unknown_role(capsys, tmp_path):
@@ -49,29 +79,31 @@ def test_store_accepts_created_keys_and_sees_new_and_revoked_ones_without_restar
     store = KeyStore(env_keys=[], path=keys_file)
     assert not store.has_keys()
     key = create_key(capsys, keys_file, "admin")
-    assert store.authenticate(key) == Principal(key.split("_")[1], "admin")
+    assert store.authenticate(key) == Principal(key.split("_")[1], "admin", holder="李管理")
     assert store.authenticate(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
     assert store.authenticate("ank_00000000_" + "x" * 43) is None
     assert ankang(["keys", "revoke", key.split("_")[1], "--keys-file", str(keys_file)]) == 0
-    assert store.authenticate(key) is None and not store.knows(key.split("_")[1])
+    assert store.authenticate(key) is None and store.find(key.split("_")[1]) is None
 
 
 def test_env_keys_parse_and_reject_bad_entries():
-    keys = parse_env_keys("intake:abc123, reviewer:def456 ,")
-    assert [(record.key_id, record.role) for record in keys] == [("env-1", "intake"), ("env-2", "reviewer")]
+    keys = parse_env_keys("intake:abc123, reviewer:def456 , reviewer:ghi789:王安全,")
+    assert [(record.key_id, record.role, record.holder) for record in keys] == [
+        ("env-1", "intake", ""), ("env-2", "reviewer", ""), ("env-3", "reviewer", "王安全")]
     store = KeyStore(env_keys=keys, path=Path("/nonexistent/api_keys.json"))
     assert store.authenticate("def456") == Principal("env-2", "reviewer")
+    assert store.authenticate("ghi789") == Principal("env-3", "reviewer", holder="王安全")
     assert store.authenticate("abc12") is None
     with pytest.raises(ValueError, match="unknown role 'root'"):
         parse_env_keys("root:x")
-    with pytest.raises(ValueError, match="entry 1 is not `role:key`"):
+    with pytest.raises(ValueError, match="entry 1 is not `role:key` or `role:key:holder`"):
         parse_env_keys("just-a-key")
 
 
 def test_keys_file_round_trips_and_is_replaced_atomically(tmp_path):
     path = tmp_path / "api_keys.json"
     _, first = new_key(role="intake")
-    _, second = new_key(role="reviewer", label="Zhang's laptop")
+    _, second = new_key(role="reviewer", holder="张工", label="Zhang's laptop")
     write_keys_file(path, [first, second])
     assert read_keys_file(path) == [first, second]
     assert [p.name for p in tmp_path.iterdir()] == ["api_keys.json"]
@@ -89,15 +121,15 @@ def test_session_expires_and_csrf_token_is_bound_to_its_session():
     assert not signer.csrf_ok(claims, None)
 
 
-def test_pseudonym_is_stable_keyed_and_not_the_reporter(monkeypatch, tmp_path):
-    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("ANKANG_PSEUDONYM_KEY", raising=False)
+def test_pseudonym_is_stable_keyed_and_not_the_reporter(tmp_path):
+    pseudonymise = Pseudonymiser.from_settings(ServingSettings(data_dir=tmp_path))
     first = pseudonymise("王小明 13800138000")
     assert first == pseudonymise(" 王小明 13800138000 ") and first.startswith("rp_") and len(first) == 35
     assert "13800138000" not in first and first != pseudonymise("王小明 13800138001")
     assert stat.S_IMODE((tmp_path / "pseudonym.key").stat().st_mode) == 0o600
-    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "another server's secret, 32+ characters")
-    assert pseudonymise("王小明 13800138000") != first
+    assert Pseudonymiser.from_settings(ServingSettings(data_dir=tmp_path))("王小明 13800138000") == first
+    other = ServingSettings(data_dir=tmp_path, pseudonym_key="another server's secret, 32+ characters")
+    assert Pseudonymiser.from_settings(other)("王小明 13800138000") != first
     assert pseudonymise(None) is None and pseudonymise("   ") is None
 
 
@@ -140,15 +172,22 @@ def test_concurrent_key_creation_keeps_every_key(tmp_path):
 
 
 def test_short_server_secrets_are_refused(monkeypatch, tmp_path):
+    with pytest.raises(SettingsError, match="ANKANG_PSEUDONYM_KEY has 8 characters; use at least 32"):
+        ServingSettings.from_env({"ANKANG_DATA_DIR": str(tmp_path), "ANKANG_PSEUDONYM_KEY": "password"})
     monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("ANKANG_PSEUDONYM_KEY", "password")
-    with pytest.raises(ValueError, match="ANKANG_PSEUDONYM_KEY has 8 characters; use at least 32"):
-        pseudonymise("someone")
     monkeypatch.setenv("ANKANG_SESSION_SECRET", "x" * 31)
-    with pytest.raises(ValueError, match="ANKANG_SESSION_SECRET has 31 characters"):
-        SessionSigner.from_env()
-    with pytest.raises(ValueError, match="ANKANG_SESSION_SECRET has 31 characters"):  # the service does not start
+    with pytest.raises(SettingsError, match="ANKANG_SESSION_SECRET has 31 characters"):  # the service does not start
         ApiKeyAuth(lambda scope, receive, send: None)
+
+
+def test_the_middleware_reads_its_settings_once_not_per_request(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANKANG_API_KEYS", "intake:first-key-0123456789")
+    middleware = ApiKeyAuth(lambda scope, receive, send: None)
+    monkeypatch.setenv("ANKANG_API_KEYS", "intake:second-key-0123456789")
+    monkeypatch.setenv("ANKANG_AUTH", "off")
+    assert middleware.enabled and middleware.keys.authenticate("first-key-0123456789") is not None
+    assert middleware.keys.authenticate("second-key-0123456789") is None
 
 
 def test_failure_limiter_window_and_memory_bound():

@@ -10,7 +10,7 @@ import pytest
 
 from serving.logging_setup import configure_logging, redact
 from tests.serving.conftest import encode_image
-from tests.serving.test_auth_api import ENV_KEYS, KEYS
+from tests.serving.test_auth_api import KEYS, auth_on
 
 REPORTER = "王小明 13800138000"
 
@@ -23,17 +23,15 @@ def log_lines(monkeypatch):
     configure_logging()
 
 
-def test_request_line_has_id_key_id_and_role_but_no_secrets(api, monkeypatch, tmp_path, log_lines):
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.setenv("ANKANG_API_KEYS", ENV_KEYS)
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
+def test_request_line_has_id_key_id_and_role_but_no_secrets(api, tmp_path, log_lines):
     photo = encode_image((255, 0, 0))
-    response = api.post("/v1/photos/assess?token=" + KEYS["intake"], files={"photo": ("a.jpg", photo, "image/jpeg")},
-                        data={"reporter": REPORTER, "site_id": "s1"},
-                        headers={"Authorization": f"Bearer {KEYS['intake']}", "X-Request-ID": "req-0001-abcd"})
-    assert response.status_code == 200
-    api.post("/v1/photos/assess", files={"photo": ("a.jpg", photo, "image/jpeg")},
-             headers={"Authorization": "Bearer ank_deadbeef_guessedguessedguessedguessed"})
+    with auth_on(api, tmp_path) as client:
+        response = client.post("/v1/photos/assess?token=" + KEYS["intake"],
+                               files={"photo": ("a.jpg", photo, "image/jpeg")}, data={"reporter": REPORTER, "site_id": "s1"},
+                               headers={"Authorization": f"Bearer {KEYS['intake']}", "X-Request-ID": "req-0001-abcd"})
+        assert response.status_code == 200
+        client.post("/v1/photos/assess", files={"photo": ("a.jpg", photo, "image/jpeg")},
+                    headers={"Authorization": "Bearer ank_deadbeef_guessedguessedguessedguessed"})
     lines = log_lines()
     request = next(line for line in lines if line["message"] == "request" and line["request_id"] == "req-0001-abcd")
     assert request | {"duration_ms": 0} == {

@@ -101,9 +101,9 @@ def test_api_never_answers_5xx_and_matches_its_schema(api):
     fuzz_all(api, examples=EXAMPLES_PER_OPERATION)
 
 
-def test_with_auth_on_an_admin_key_reaches_everything_and_nothing_answers_5xx(api, monkeypatch, tmp_path):
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.setenv("ANKANG_API_KEYS", "admin:admin-fuzz-key-0123456789")
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
-    counts = fuzz_all(api, examples=10, headers={"Authorization": "Bearer admin-fuzz-key-0123456789"})
+def test_with_auth_on_an_admin_key_reaches_everything_and_nothing_answers_5xx(api, tmp_path):
+    from tests.serving.test_auth_api import auth_on
+
+    with auth_on(api, tmp_path, api_keys="admin:admin-fuzz-key-0123456789:Fuzz Admin") as client:
+        counts = fuzz_all(client, examples=10, headers={"Authorization": "Bearer admin-fuzz-key-0123456789"})
     assert not any(status in (401, 403) for *_, status in counts)

@@ -54,14 +54,15 @@ def test_raw_header_bytes_never_crash_the_middleware(tmp_path_factory, authoriza
     """Straight through ASGI (no HTTP client tidying the headers): any bytes get a 401/403 answer."""
     import asyncio
 
-    from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, parse_env_keys
+    from serving.auth import ApiKeyAuth, SessionSigner
+    from serving.settings import ServingSettings
     from tests.serving.test_auth_api import ENV_KEYS
 
     async def app(scope, receive, send):
         raise AssertionError("a request without valid credentials reached the app")
 
-    middleware = ApiKeyAuth(app, keys=KeyStore(env_keys=parse_env_keys(ENV_KEYS), path=tmp_path_factory.mktemp("k") / "k.json"),
-                            signer=SessionSigner(b"s" * 32), enabled=True)
+    settings = ServingSettings(data_dir=tmp_path_factory.mktemp("k"), auth=True, api_keys=ENV_KEYS)
+    middleware = ApiKeyAuth(app, settings=settings, signer=SessionSigner(b"s" * 32))
     headers = [(b"authorization", authorization), (b"x-api-key", api_key), (b"cookie", cookie), (b"origin", origin)]
     scope = {"type": "http", "method": method, "path": "/v1/review/p1", "headers": headers, "query_string": b""}
     sent = []

@@ -1,0 +1,22 @@
+"""API keys, roles, review-page sessions and sign-in, security headers, reporter pseudonyms.
+
+Roles: `intake` (photo assessment, enterprise scoring), `reviewer` (review queue, decisions,
+the /review page) and `admin` (model reload; may do everything). Reviewer and admin keys belong
+to a named person. Modules by concern: `secrets` (server secrets, pseudonyms), `keys` (keys and
+their holders, the keys file), `sessions` (signed sessions, CSRF tokens), `sign_in` (the HTML
+sign-in), `middleware` (`ApiKeyAuth`), `headers` (`SecurityHeaders`). Every part takes a
+`serving.settings.ServingSettings` (or fields of it); none reads the environment itself.
+"""
+
+from serving.auth.headers import SecurityHeaders
+from serving.auth.keys import (KeyStore, Principal, StoredKey, new_key, parse_env_keys, read_keys_file,
+                               update_keys_file, write_keys_file)
+from serving.auth.middleware import ANONYMOUS, ApiKeyAuth, require_role
+from serving.auth.roles import PERSONAL_ROLES, ROLES, required_role, role_allows
+from serving.auth.secrets import Pseudonymiser, pseudonymise
+from serving.auth.sessions import SessionSigner
+from serving.auth.sign_in import FailureLimiter
+
+__all__ = ["ANONYMOUS", "ApiKeyAuth", "FailureLimiter", "KeyStore", "PERSONAL_ROLES", "Principal", "Pseudonymiser",
+           "ROLES", "SecurityHeaders", "SessionSigner", "StoredKey", "new_key", "parse_env_keys", "pseudonymise",
+           "read_keys_file", "required_role", "require_role", "role_allows", "update_keys_file", "write_keys_file"]

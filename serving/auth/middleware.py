@@ -1,0 +1,169 @@
+"""`ApiKeyAuth`: a pure ASGI middleware checking each request's key or review-page session
+against the role its path needs.
+
+With no key configured the service still starts (health, metrics and docs stay open) but denies
+every protected request with 401 and says how to create a key; no key is built in. With
+`ServingSettings.auth` off (ANKANG_AUTH=off, for the in-process test fixture only) every request
+passes as the `anonymous` admin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
+from serving.auth.keys import KeyStore, Principal
+from serving.auth.roles import required_role, role_allows
+from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
+from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
+from runtime.errors import InputError
+from serving.logging_setup import configure_logging
+from serving.settings import ServingSettings
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ANONYMOUS = Principal("anonymous", "admin", via="none")
+
+log = logging.getLogger("ankang.auth")
+
+
+@dataclass
+class _Denial:
+    status: int
+    message: str
+    field: str = "authorization"
+
+    async def send(self, send: Send) -> None:
+        body = json.dumps({"error": {"field": self.field, "message": self.message}}).encode()
+        headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
+        await respond(send, self.status, body, b"application/json", headers)
+
+
+def presented_key(scope: Scope) -> str | None:
+    """The API key sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`, if any."""
+    authorization = header(scope, b"authorization")
+    if authorization:
+        parts = authorization.split(None, 1)
+        return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
+    api_key = header(scope, b"x-api-key")
+    return api_key.strip() if api_key is not None else None
+
+
+class ApiKeyAuth:
+    """Checks every request's key (or review-page session) against the role its path needs.
+
+    `settings` default to `ServingSettings.from_env()`, read once here (BentoML builds the
+    middleware without arguments); `keys` and `signer` override what the settings would build.
+    """
+
+    def __init__(self, app: Callable, *, settings: ServingSettings | None = None, keys: KeyStore | None = None,
+                 signer: SessionSigner | None = None):
+        self.app = app
+        configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
+        self.configure(settings or ServingSettings.from_env(), keys=keys, signer=signer)
+
+    def configure(self, settings: ServingSettings, *, keys: KeyStore | None = None,
+                  signer: SessionSigner | None = None) -> None:
+        """Take these settings from the next request on (a test reconfigures the one app of its process)."""
+        self.settings, self.enabled = settings, settings.auth
+        self.keys = keys or KeyStore.from_settings(settings)
+        self.signer = signer or SessionSigner.from_settings(settings)
+        self.sign_in = SignIn(keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies)
+        self._log_startup()
+
+    def _log_startup(self) -> None:
+        if not self.enabled:
+            log.warning("auth_disabled", extra={"hint": "ANKANG_AUTH=off is for tests only; every endpoint is open"})
+        elif not self.keys.has_keys():
+            log.warning("no_api_keys", extra={"hint": "every protected request is denied; run `ankang keys create "
+                                                      "--role intake` (or --role reviewer --holder NAME)"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if not self.enabled:
+            scope.setdefault("ankang.principal", ANONYMOUS)  # an outer ApiKeyAuth may have identified it
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
+            await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self.sign_in.sign_out(send))
+            return
+        needed = required_role(path)
+        if needed is None:
+            await self.app(scope, receive, send)
+            return
+        principal, denial = self._authorise(scope, needed)
+        if denial is not None:
+            await self._deny(scope, send, denial)
+            return
+        scope["ankang.principal"] = principal
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    def _authorise(self, scope: Scope, needed: str) -> tuple[Principal | None, _Denial | None]:
+        if not self.keys.has_keys():
+            return None, _Denial(401, "no API keys are configured on this server; an operator must create one "
+                                      "with `ankang keys create --role ROLE`")
+        principal, denial = self._identify(scope, sessions=needed == "reviewer")
+        if denial is not None:
+            return None, denial
+        if not role_allows(principal.role, needed):
+            return None, _Denial(403, f"this key has role '{principal.role}'; "
+                                      f"{scope.get('path')} needs role '{needed}'")
+        return principal, None
+
+    def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
+        """By API key header; by review-page session cookie only on review paths (sessions are for the page)."""
+        key = presented_key(scope)
+        if key is not None:
+            principal = self.keys.authenticate(key) if key else None
+            return (principal, None) if principal else (None, _Denial(401, "the API key is not valid"))
+        cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
+        if cookie is None:
+            return None, _Denial(401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, "
+                                      "or sign in at /review/sign-in")
+        claims = self.signer.verify(cookie)
+        record = self.keys.find(str(claims.get("kid"))) if claims else None
+        if record is None:
+            return None, _Denial(401, "the session has expired or its key was revoked; sign in again at "
+                                      "/review/sign-in")
+        if scope.get("method", "GET") in UNSAFE_METHODS:
+            if cross_origin(scope):
+                return None, _Denial(403, "cross-origin request refused", field="csrf")
+            if not self.signer.csrf_ok(claims, header(scope, CSRF_HEADER.encode())):
+                return None, _Denial(403, f"the {CSRF_HEADER} header is missing or wrong; send the value of "
+                                          f"the {CSRF_COOKIE} cookie, or reload the review page", field="csrf")
+        scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
+        return Principal(record.key_id, record.role, via="session", holder=record.holder), None
+
+    async def _deny(self, scope: Scope, send: Send, denial: _Denial) -> None:
+        log.info("access_denied", extra={"status": denial.status, "path": scope.get("path"), "reason": denial.message})
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        path, accept = scope.get("path", ""), header(scope, b"accept") or ""
+        if denial.status == 401 and scope.get("method") == "GET" and path.startswith("/review") and "text/html" in accept:
+            location = f"{SIGN_IN_PATH}?next={safe_next(path)}".encode()
+            await respond(send, 303, b"", b"text/plain", [(b"location", location)])
+            return
+        await denial.send(send)
+
+
+def require_role(request: Any, role: str) -> Principal:
+    """The request's principal if it may act as `role`; else raise InputError (401 or 403).
+
+    For handlers that want a second check behind `ApiKeyAuth` (which already enforces roles by
+    path, and marks every request as the anonymous admin when auth is off).
+    """
+    principal = request.scope.get("ankang.principal")
+    if principal is None:
+        raise InputError("authorization", "send an API key (Authorization: Bearer KEY or X-API-Key)",
+                         status_code=401)
+    if not role_allows(principal.role, role):
+        raise InputError("authorization", f"this key has role '{principal.role}'; this needs role '{role}'",
+                         status_code=403)
+    return principal

@@ -1,0 +1,46 @@
+"""Roles and which paths need them."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+ROLES = ("intake", "reviewer", "admin")
+PERSONAL_ROLES = ("reviewer", "admin")  # credentials of people: they carry the holder's name
+# First match wins; anything else under /v1 is admin-only so a new endpoint is never open by accident.
+ROUTE_ROLES: tuple[tuple[str, str], ...] = (
+    ("/v1/photos", "intake"),
+    ("/v1/enterprises", "intake"),
+    ("/v1/review", "reviewer"),
+    ("/review", "reviewer"),
+    ("/v1/admin", "admin"),
+    ("/v1", "admin"),
+)
+
+
+def _role_of(path: str) -> str | None:
+    for prefix, role in ROUTE_ROLES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return role
+    return None
+
+
+def required_role(path: str) -> str | None:
+    """The role a path needs, or None when it is open (health, metrics, docs).
+
+    Also judged after collapsing slashes and dot segments, as a proxy in front might: when the two
+    readings disagree (`//v1/review`, `/review/../v1/admin`) only admin may pass.
+    """
+    raw = _role_of(path)
+    normalised = _role_of(posixpath.normpath("/" + re.sub(r"/+", "/", path).lstrip("/")))
+    return raw if raw == normalised else "admin"
+
+
+def role_allows(role: str, needed: str) -> bool:
+    return role == needed or role == "admin"
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    return role

@@ -1,0 +1,150 @@
+"""The review page's sign-in and sign-out: an HTML form, answered in HTML whatever goes wrong."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from serving.auth.asgi import Receive, Scope, Send, cookies, header, read_body, respond
+from serving.auth.keys import KeyStore
+from serving.auth.roles import role_allows
+from serving.auth.sessions import (SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies,
+                                   sign_in_form_cookie)
+
+SIGN_IN_PATH, SIGN_OUT_PATH = "/review/sign-in", "/review/sign-out"
+MAX_SIGN_IN_BODY = 4096
+
+log = logging.getLogger("ankang.auth")
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>安康 · 复核登录 Review sign-in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"></head>
+<body style="font-family: sans-serif; max-width: 28rem; margin: 4rem auto">
+<h1>安康 复核登录 <small>Review sign-in</small></h1>{message}
+<form method="post" action="/review/sign-in">
+<label>复核人密钥 Reviewer API key<br><input type="password" name="key" autocomplete="off" required size="48"></label>
+<input type="hidden" name="next" value="{next}"><input type="hidden" name="csrf" value="{token}">
+<p><button type="submit">登录 Sign in</button></p></form>
+<p>Each reviewer key belongs to one person; an administrator creates yours with
+<code>ankang keys create --role reviewer --holder 姓名</code>.</p>
+</body></html>"""
+
+
+def safe_next(value: str) -> str:
+    """Only local review paths: an open redirect would let a phishing link borrow our sign-in page."""
+    ok = re.fullmatch(r"/review(/[A-Za-z0-9/_.-]*)?", value or "") and "//" not in value and ".." not in value
+    return value if ok else "/review"
+
+
+def cross_origin(scope: Scope) -> bool:
+    """True when the browser says the request comes from another site. No Origin (non-browser
+    clients) and `Origin: null` (privacy-preserving browsers) say nothing: the CSRF token decides."""
+    origin = header(scope, b"origin")
+    if origin is None or origin == "null":
+        return False
+    return urlsplit(origin).netloc != (header(scope, b"host") or "")
+
+
+class FailureLimiter:
+    """At most `limit` failed sign-ins per client address in a sliding `window` of seconds.
+
+    Keys are long random secrets, so this is about noise and weak development keys; behind a
+    reverse proxy every client shares the proxy's address, so keep the limit generous.
+    """
+
+    def __init__(self, *, limit: int = 20, window: float = 600.0, max_clients: int = 10_000):
+        self.limit, self.window, self.max_clients = limit, window, max_clients
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        recent = [moment for moment in self._failures.get(client, []) if now - moment < self.window]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def blocked(self, client: str, *, now: float | None = None) -> bool:
+        return len(self._recent(client, time.monotonic() if now is None else now)) >= self.limit
+
+    def fail(self, client: str, *, now: float | None = None) -> None:
+        moment = time.monotonic() if now is None else now
+        self._failures[client] = [*self._recent(client, moment), moment]
+        if len(self._failures) > self.max_clients:  # many addresses failing: forget the oldest first
+            for stale in list(self._failures)[:len(self._failures) - self.max_clients]:
+                del self._failures[stale]
+
+
+def _client(scope: Scope) -> str:
+    return str((scope.get("client") or ("unknown", 0))[0])
+
+
+class SignIn:
+    """GET shows the form, POST checks the form's token and the key, then starts a session."""
+
+    def __init__(self, *, keys: KeyStore, signer: SessionSigner, secure_cookies: bool):
+        self.keys, self.signer, self.secure_cookies = keys, signer, secure_cookies
+        self.limiter = FailureLimiter()
+
+    def _secure(self, scope: Scope) -> bool:
+        return scope.get("scheme") == "https" or self.secure_cookies
+
+    async def page(self, scope: Scope, send: Send, status: int, *, next_path: str, message: str = "") -> None:
+        """The form with a fresh nonce cookie and token; `message` says why the last attempt failed."""
+        cookie, token = sign_in_form_cookie(self.signer, secure=self._secure(scope))
+        notice = f'<p role="alert" style="color: #b00">{html.escape(message)}</p>' if message else ""
+        body = _PAGE.format(message=notice, next=html.escape(next_path), token=token).encode("utf-8")
+        await respond(send, status, body, b"text/html; charset=utf-8", [
+            (b"set-cookie", cookie.encode()), (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'")])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") in ("GET", "HEAD"):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            await self.page(scope, send, 200, next_path=safe_next(query.get("next", [""])[0]))
+            return
+        if scope.get("method") != "POST":
+            await self.page(scope, send, 405, next_path="/review", message="请用登录表单 Sign in with this form.")
+            return
+        body = await read_body(receive, MAX_SIGN_IN_BODY)
+        form = parse_qs((body or b"").decode("utf-8", errors="replace"))
+        next_path = safe_next(form.get("next", [""])[0])
+        refusal = self._refusal(scope, form)
+        if refusal is not None:
+            status, message = refusal
+            log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": status, "reason": message})
+            await self.page(scope, send, status, next_path=next_path, message=message)
+            return
+        principal = self.keys.authenticate(form.get("key", [""])[0].strip())
+        if principal is None or not role_allows(principal.role, "reviewer"):
+            self.limiter.fail(_client(scope))
+            log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": 401, "reason": "not a reviewer key"})
+            await self.page(scope, send, 401, next_path=next_path,
+                            message="这不是有效的复核人密钥。 That is not a valid reviewer key.")
+            return
+        log.info("signed_in", extra={"key_id": principal.key_id, "role": principal.role})
+        values = session_cookies(self.signer, principal, secure=self._secure(scope))
+        await respond(send, 303, b"", b"text/plain",
+                      [(b"location", next_path.encode()), *((b"set-cookie", value.encode()) for value in values)])
+
+    def _refusal(self, scope: Scope, form: dict[str, list[str]]) -> tuple[int, str] | None:
+        """Why this POST may not even try a key (status and message), or None."""
+        if cross_origin(scope):
+            return 403, "请从本站的登录页登录。 Sign in from the sign-in page of this site."
+        if not self.signer.sign_in_ok(cookies(scope).get(SIGN_IN_COOKIE), form.get("csrf", [""])[0]):
+            return 403, ("登录表单已过期，请重试。 This sign-in form has expired or did not come from this site "
+                         "(cookies must be enabled); try again with this one.")
+        if self.limiter.blocked(_client(scope)):
+            return 429, "登录失败次数过多，请 10 分钟后再试。 Too many failed sign-ins from this address; wait 10 minutes."
+        if not self.keys.has_keys():
+            return 401, ("服务器尚未配置密钥。 No API keys are configured on this server; an operator must create one "
+                         "with `ankang keys create --role reviewer --holder NAME`.")
+        return None
+
+    async def sign_out(self, send: Send) -> None:
+        values = cleared_cookies()
+        await respond(send, 303, b"", b"text/plain",
+                      [(b"location", SIGN_IN_PATH.encode()), *((b"set-cookie", value.encode()) for value in values)])
