@@ -33,6 +33,7 @@ from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
+from serving.settings import ServingSettings
 from serving.risk import RiskScorer
 from serving.settings import ServingSettings
 
@@ -90,7 +91,8 @@ class Ankang:
         self.photo.watch(interval_seconds=RELOAD_POLL_SECONDS)
         self.risk = HotSwap(risk_model_dir(), RiskScorer.load)
         self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
-        self.review_store = review_holder.store = ReviewStore.from_settings()  # migrates the schema
+        settings = ServingSettings.from_env()
+        self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
 
     @bentoml.api(route="/v1/photos/assess")
     async def assess_photo(

@@ -1,4 +1,8 @@
-"""Start and stop the real server the way `make run` does (`bentoml serve serving.service:Ankang`)."""
+"""Start and stop the real server the way `make run` does (`bentoml serve serving.service:Ankang`).
+
+`python -m bentoml` with this checkout first on PYTHONPATH, so the server runs the code under test
+(the venv's console script would import whatever checkout the editable install points at).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import psutil
 
 from tests.conftest import PROJECT_ROOT
 
-BENTOML = Path(sys.executable).with_name("bentoml")
 
 
 def free_port() -> int:
@@ -27,7 +30,9 @@ def free_port() -> int:
 
 
 def start_server(env: dict[str, str], *, port: int, log: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
-    command = [str(BENTOML), "serve", "serving.service:Ankang", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Ankang", "--host", "127.0.0.1",
+               "--port", str(port)]
+    env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))}
     return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
                             stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log)
 
@@ -67,10 +72,15 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, *, timeout_second
     raise TimeoutError(f"{base_url} was not ready within {timeout_seconds} s")
 
 
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any ANKANG_* variable (as a fresh shell has), plus `settings`."""
+    return {**{name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}, **settings}
+
+
 @contextmanager
-def served(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+def served(env: dict[str, str], *, log: IO | int = subprocess.DEVNULL) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    process = start_server(env, port=port)
+    process = start_server(env, port=port, log=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base_url, process)

@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from runtime.errors import InputError
 from serving.errors import error_response
-from serving.review.decisions import parse_decision, reviewer_identity
+from serving.review.decisions import parse_decision, reviewer_of
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
@@ -76,7 +76,7 @@ async def _json_body(request: Request) -> Any:
 async def post_decision(request: Request) -> Response:
     body = await _json_body(request)
     decision = parse_decision(body)
-    reviewer = reviewer_identity(request.headers, body, principal=request.scope.get("ankang.principal"))
+    reviewer = reviewer_of(request.scope.get("ankang.principal"))
     result = await run_in_threadpool(holder.get().decide, request.path_params["photo_id"], decision, reviewer=reviewer)
     return JSONResponse(result, status_code=201)
 
@@ -113,6 +113,12 @@ async def get_heatmap(request: Request) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
+async def get_signed_in(request: Request) -> Response:
+    """Who the page is signed in as (the reviewer its decisions are recorded as)."""
+    principal = request.scope.get("ankang.principal")
+    return JSONResponse({**reviewer_of(principal).to_dict(), "role": principal.role, "via": principal.via})
+
+
 async def get_taxonomy(_request: Request) -> Response:
     return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
 
@@ -134,6 +140,7 @@ async def unknown_path(request: Request) -> Response:
 review_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
     Route("/queue", get_queue, methods=["GET"]),
     Route("/taxonomy", get_taxonomy, methods=["GET"]),
+    Route("/me", json_errors(get_signed_in), methods=["GET"]),
     Route("/{photo_id}", get_case, methods=["GET"]),
     Route("/{photo_id}", post_decision, methods=["POST"]),
     Route("/{photo_id}/thumb", image_route("thumb"), methods=["GET"]),

@@ -13,7 +13,6 @@ STATUS_AFTER = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dism
 OPEN_STATUSES = ("open", "clear")  # not decided yet: flagged by the model, or not flagged
 STATUSES = OPEN_STATUSES + tuple(STATUS_AFTER.values())
 MAX_COMMENT = 2000
-MAX_REVIEWER = 200
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,9 @@ def parse_decision(body: Any) -> Decision:
     decision = body.get("decision")
     if decision not in DECISIONS:
         raise InputError("decision", f"unknown decision {decision!r}; use one of {list(DECISIONS)}")
+    if "reviewer" in body:
+        raise InputError("reviewer", "do not send a reviewer: decisions are recorded as the signed-in key and "
+                                     "the person holding it")
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
         raise InputError("comment", f"comment must be text of at most {MAX_COMMENT} characters")
@@ -56,23 +58,25 @@ def parse_decision(body: Any) -> Decision:
     return Decision(decision, _hazards(body, decision), comment or None, apply_to_group)
 
 
-def reviewer_identity(headers: Mapping[str, str], body: Any, *, principal: Any = None) -> str:
-    """Who decides: the name from an `X-Reviewer` header or the JSON `reviewer` field, tied to the
-    API key that authenticated the request when there is one (serving/auth.py), e.g. `王工 [key:ab12cd34]`.
+@dataclass(frozen=True)
+class Reviewer:
+    """Who decides: the credential that signed the request in and the person it belongs to."""
 
-    The one place to change when identities come from somewhere else.
+    key_id: str
+    holder: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "holder": self.holder}
+
+
+def reviewer_of(principal: Any) -> Reviewer:
+    """The reviewer behind a request, from the principal `serving.auth.ApiKeyAuth` put in its scope.
+
+    Never from the request body or a header: identities come from credentials, not declarations.
     """
-    declared = headers.get("x-reviewer") or (body.get("reviewer") if isinstance(body, dict) else None)
-    if declared is not None and (not isinstance(declared, str) or len(declared) > MAX_REVIEWER):
-        raise InputError("reviewer", f"reviewer must be text of at most {MAX_REVIEWER} characters")
-    declared = (declared or "").strip()
-    key_id = getattr(principal, "key_id", None) if getattr(principal, "via", "none") != "none" else None
-    if key_id:
-        return f"{declared} [key:{key_id}]" if declared else f"key:{key_id}"
-    if not declared:
-        raise InputError("reviewer", "say who decides: send an X-Reviewer header or a JSON `reviewer` field",
-                         status_code=401)
-    return declared
+    if principal is None:
+        raise InputError("authorization", "sign in at /review/sign-in or send a reviewer API key", status_code=401)
+    return Reviewer(principal.key_id, principal.holder or None)
 
 
 def resolved_hazards(decision: Decision, flagged: list[str]) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ cases = sa.Table(
     sa.Column("group_id", sa.String(32), nullable=False),
     sa.Column("decided_at", sa.DateTime(), nullable=True),
     sa.Column("decision_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("detections", sa.JSON(), nullable=True),  # [{type, score, box}] (migration 0007)
 )
 
 case_flags = sa.Table(
@@ -53,7 +54,9 @@ decisions = sa.Table(
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("hazards", sa.JSON(), nullable=False),
     sa.Column("comment", sa.Text(), nullable=True),
-    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("reviewer_key_id", sa.String(64), nullable=False),  # who decided: the signed-in key (0006)
+    sa.Column("reviewer_holder", sa.String(100), nullable=True),  # and the person holding it
+    sa.Column("legacy_reviewer", sa.String(200), nullable=True),  # free text of decisions before 0006
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("via_photo_id", sa.String(32), nullable=True),
 )

@@ -1,12 +1,11 @@
-"""Where the review store lives, from the environment (defaults under ANKANG_DATA_DIR or var/)."""
+"""Where the review store lives: the review fields of `ServingSettings` (defaults under ANKANG_DATA_DIR)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.paths import PROJECT_ROOT
+from serving.settings import ServingSettings
 
 
 @dataclass(frozen=True)
@@ -16,12 +15,11 @@ class ReviewSettings:
     keep_gps: bool = False
 
     @classmethod
+    def from_settings(cls, settings: ServingSettings) -> "ReviewSettings":
+        return cls(database_url=settings.resolved_database_url, photo_dir=settings.resolved_photo_store,
+                   keep_gps=settings.keep_gps)
+
+    @classmethod
     def from_env(cls) -> "ReviewSettings":
-        data_dir = Path(os.environ.get("ANKANG_DATA_DIR", PROJECT_ROOT / "var"))
-        review_dir = data_dir / "review"
-        default_url = f"sqlite:///{review_dir / 'review.db'}"
-        return cls(
-            database_url=os.environ.get("ANKANG_DATABASE_URL", default_url),
-            photo_dir=Path(os.environ.get("ANKANG_PHOTO_STORE", review_dir / "photos")),
-            keep_gps=os.environ.get("ANKANG_KEEP_GPS", "0") == "1",
-        )
+        """For the command line (`ankang export reviews`): the environment, read by `ServingSettings`."""
+        return cls.from_settings(ServingSettings.from_env())

@@ -8,8 +8,10 @@ rename), so a case row never points at a missing or half-written file.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import sqlalchemy as sa
@@ -18,18 +20,19 @@ from alembic.config import Config
 from PIL import Image
 
 from runtime.errors import InputError
-from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, resolved_hazards
+from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, Reviewer, resolved_hazards
 from serving.review.grouping import (BAND_WIDTHS, DHASH_THRESHOLD, dhash64, hamming_to_many, hash_bands,
                                      parse_hashes, to_hex)
 from serving.review.photos import PhotoStore
 from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
-from serving.review.settings import ReviewSettings
+from serving.settings import ServingSettings
 from runtime.taxonomy import load_taxonomy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
 SEVERITY_RANK = {"urgent": 2, "review": 1, "clear": 0}
+MIGRATION_LOCK_KEY = int.from_bytes(b"ankrevw", "big")  # pg_advisory_xact_lock id of the review schema
 
 
 def utcnow() -> dt.datetime:
@@ -54,13 +57,36 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
+@contextmanager
+def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
+    """An exclusive lock beside the database file; the other processes wait for it."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to the newest (or the given) Alembic revision; creates it on an empty database."""
+    """Bring the schema to the newest (or the given) Alembic revision; creates it on an empty database.
+
+    Every API worker calls this at start-up: one migrates while the others wait on a lock
+    (PostgreSQL: an advisory lock held to the end of the transaction; SQLite: a file lock), then
+    find the schema current. Without it two workers on a fresh store both create Alembic's table.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with _sqlite_file_lock(engine) if engine.dialect.name == "sqlite" else nullcontext():
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
 
 
 METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
@@ -89,9 +115,9 @@ class ReviewStore:
             migrate(self.engine)
 
     @classmethod
-    def from_settings(cls, settings: ReviewSettings | None = None) -> "ReviewStore":
-        settings = settings or ReviewSettings.from_env()
-        return cls(database_url=settings.database_url, photo_dir=settings.photo_dir, keep_gps=settings.keep_gps)
+    def from_settings(cls, settings: ServingSettings) -> "ReviewStore":
+        return cls(database_url=settings.resolved_database_url, photo_dir=settings.resolved_photo_store,
+                   keep_gps=settings.keep_gps)
 
     @staticmethod
     def photos_of(photo_dir: str | Path, *, keep_gps: bool = False) -> PhotoStore:
@@ -133,7 +159,7 @@ class ReviewStore:
             "model_name": assessment["model"]["name"], "model_version": assessment["model"]["version"],
             "labels": list(assessment["hazards"]), "probabilities": assessment["hazards"],
             "thresholds": thresholds or {item["type"]: item["threshold"] for item in assessment["flagged"]},
-            "flagged": flagged, **_cam_columns(cam),
+            "flagged": flagged, **_cam_columns(cam), "detections": list(assessment.get("detections", [])),
             **{key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None},
             "width": image.width, "height": image.height, "dhash": to_hex(dhash),
             **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
@@ -178,7 +204,7 @@ class ReviewStore:
         with self.engine.connect() as connection:
             return self._case_row(connection, photo_id).photo_sha256
 
-    def decide(self, photo_id: str, decision: Decision, *, reviewer: str) -> dict[str, Any]:
+    def decide(self, photo_id: str, decision: Decision, *, reviewer: Reviewer) -> dict[str, Any]:
         """Append the decision (and, with apply_to_group, to the group's undecided cases) in one transaction."""
         now = utcnow()
         with self.engine.begin() as connection:
@@ -193,7 +219,8 @@ class ReviewStore:
                 ).scalars().all()
             connection.execute(decisions.insert(), [
                 {"photo_id": target, "decision": decision.decision, "hazards": hazards, "comment": decision.comment,
-                 "reviewer": reviewer, "created_at": now, "via_photo_id": None if target == photo_id else photo_id}
+                 "reviewer_key_id": reviewer.key_id, "reviewer_holder": reviewer.holder, "created_at": now,
+                 "via_photo_id": None if target == photo_id else photo_id}
                 for target in targets
             ])
             connection.execute(
@@ -202,7 +229,7 @@ class ReviewStore:
                     decision_count=cases.c.decision_count + 1)
             )
         return {"photo_id": photo_id, "decision": decision.decision, "hazards": hazards,
-                "status": STATUS_AFTER[decision.decision], "applied_to": targets, "reviewer": reviewer,
+                "status": STATUS_AFTER[decision.decision], "applied_to": targets, "reviewer": reviewer.to_dict(),
                 "decided_at": _iso(now)}
 
     def queue(self, query: QueueFilter) -> dict[str, Any]:
@@ -215,7 +242,8 @@ class ReviewStore:
                   .group_by(decisions.c.photo_id).subquery())
         columns = [column for column in cases.c if column.name not in ("cam", "cam_shape")]
         query = (sa.select(*columns, decisions.c.decision, decisions.c.hazards.label("decided_hazards"),
-                           decisions.c.reviewer, decisions.c.created_at.label("decision_at"))
+                           decisions.c.reviewer_key_id, decisions.c.reviewer_holder, decisions.c.legacy_reviewer,
+                           decisions.c.created_at.label("decision_at"))
                  .join(latest, latest.c.photo_id == cases.c.photo_id)
                  .join(decisions, decisions.c.id == latest.c.id)
                  .order_by(cases.c.created_at, cases.c.photo_id))
@@ -237,9 +265,12 @@ def describe_case(row: sa.Row) -> dict[str, Any]:
                      "reporter": row.reporter},
         "width": row.width, "height": row.height, "group_id": row.group_id,
         "decision_count": row.decision_count, "has_cam": row.cam_shape is not None,
+        "detections": row.detections or [],
     }
 
 
 def describe_decision(row: sa.Row) -> dict[str, Any]:
     return {"id": row.id, "decision": row.decision, "hazards": row.hazards, "comment": row.comment,
-            "reviewer": row.reviewer, "created_at": _iso(row.created_at), "via_photo_id": row.via_photo_id}
+            "reviewer": {"key_id": row.reviewer_key_id, "holder": row.reviewer_holder},
+            **({"legacy_reviewer": row.legacy_reviewer} if row.legacy_reviewer is not None else {}),
+            "created_at": _iso(row.created_at), "via_photo_id": row.via_photo_id}

@@ -52,7 +52,7 @@ class DecisionWriters:
         self.lock, self.stop = threading.Lock(), threading.Event()
 
     def write(self, writer: int) -> None:
-        headers = {"Authorization": f"Bearer {REVIEWER}", "X-Reviewer": f"crash-{writer}"}
+        headers = {"Authorization": f"Bearer {REVIEWER}"}
         with httpx.Client(timeout=10) as client:
             for sequence in range(100_000):
                 if self.stop.is_set():
@@ -114,7 +114,7 @@ def stored_photos(base_url: str, photo_ids: list[str]) -> int:
 
 def test_acknowledged_decisions_survive_sigkill(tmp_path):
     env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
-           "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}",
+           "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}:复核员",
            "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo"))}
     with served(env) as (base_url, process):
         cases = create_cases(base_url)

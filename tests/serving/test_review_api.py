@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from serving.errors import InputError
 from tests.serving.conftest import encode_image
+from tests.serving.test_auth_api import auth_on
 
 RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
 
 
-def submit(api, colour, *, site: str, size=(64, 48), data: bytes | None = None) -> str:
+def submit(api, colour, *, site: str, size=(64, 48), data: bytes | None = None, headers: dict | None = None) -> str:
     data = data if data is not None else encode_image(colour, size=size)
-    response = api.post("/v1/photos/assess", files={"photo": ("p.jpg", data, "image/jpeg")}, data={"site_id": site})
+    response = api.post("/v1/photos/assess", files={"photo": ("p.jpg", data, "image/jpeg")}, data={"site_id": site},
+                        headers=headers or {})
     assert response.status_code == 200, response.text
     return response.json()["photo_id"]
 
@@ -55,18 +58,41 @@ def test_assessed_photos_become_cases_most_urgent_first(api, site):
     assert [item["photo_id"] for item in queue(api, site=site, hazard="wet_floor")["items"]] == [blue]
 
 
-def test_decisions_are_appended_with_reviewer_and_history(api, site):
+KEYS = "intake:intake-review-key-0123,reviewer:wang-review-key-4567:王安全,admin:li-admin-key-89ab:李管理"
+
+
+def test_decisions_record_the_signed_in_key_and_its_holder(api, site, tmp_path):
+    with auth_on(api, tmp_path, api_keys=KEYS) as client:
+        case = submit(client, BLUE, site=site, headers={"Authorization": "Bearer intake-review-key-0123"})
+        first = client.post(f"/v1/review/{case}", json={"decision": "confirm"},
+                            headers={"Authorization": "Bearer wang-review-key-4567"})
+        assert first.status_code == 201, first.text
+        assert first.json()["hazards"] == ["wet_floor"] and first.json()["status"] == "confirmed"
+        assert first.json()["reviewer"] == {"key_id": "env-2", "holder": "王安全"}
+        second = client.post(f"/v1/review/{case}", headers={"Authorization": "Bearer li-admin-key-89ab"},
+                             json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"],
+                                   "comment": "also cluttered"})
+        assert second.status_code == 201, second.text
+        me = client.get("/v1/review/me", headers={"Authorization": "Bearer wang-review-key-4567"}).json()
+        record = client.get(f"/v1/review/{case}", headers={"Authorization": "Bearer wang-review-key-4567"}).json()
+    assert me == {"key_id": "env-2", "holder": "王安全", "role": "reviewer", "via": "key"}
+    assert record["status"] == "corrected"
+    assert [(h["decision"], h["reviewer"], h["hazards"]) for h in record["history"]] == [
+        ("confirm", {"key_id": "env-2", "holder": "王安全"}, ["wet_floor"]),
+        ("correct", {"key_id": "env-3", "holder": "李管理"}, ["wet_floor", "poor_housekeeping"])]
+
+
+def test_decisions_are_appended_to_the_history(api, site):
     case = submit(api, BLUE, site=site)
-    first = api.post(f"/v1/review/{case}", json={"decision": "confirm"}, headers={"X-Reviewer": "wang"})
-    assert first.status_code == 201, first.text
-    assert first.json()["hazards"] == ["wet_floor"] and first.json()["status"] == "confirmed"
+    assert api.post(f"/v1/review/{case}", json={"decision": "confirm"}).status_code == 201
     second = api.post(f"/v1/review/{case}", json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"],
-                                                 "comment": "also cluttered", "reviewer": "李"})
+                                                 "comment": "also cluttered"})
     assert second.status_code == 201, second.text
     record = api.get(f"/v1/review/{case}").json()
     assert record["status"] == "corrected"
-    assert [(h["decision"], h["reviewer"], h["hazards"]) for h in record["history"]] == [
-        ("confirm", "wang", ["wet_floor"]), ("correct", "李", ["wet_floor", "poor_housekeeping"])]
+    assert [(h["decision"], h["hazards"]) for h in record["history"]] == [
+        ("confirm", ["wet_floor"]), ("correct", ["wet_floor", "poor_housekeeping"])]
+    assert record["history"][0]["reviewer"] == {"key_id": "anonymous", "holder": None}  # ANKANG_AUTH=off
     assert queue(api, site=site)["total"] == 0
     assert queue(api, site=site, status="corrected")["items"][0]["photo_id"] == case
 
@@ -77,24 +103,24 @@ def test_decisions_are_appended_with_reviewer_and_history(api, site):
     ({"decision": "correct", "hazards": ["lava"]}, "hazards", 422, r"unknown hazard type\(s\) \['lava'\]"),
     ({"decision": "dismiss", "hazards": ["wet_floor"]}, "hazards", 422, "only given with `correct`"),
     ({"decision": "confirm", "apply_to_group": "yes"}, "apply_to_group", 422, "true or false"),
+    ({"decision": "confirm", "reviewer": "王工"}, "reviewer", 422, "do not send a reviewer: decisions are recorded as "
+                                                                   "the signed-in key and the person holding it"),
     (["confirm"], "body", 422, "send a JSON object"),
 ])
 def test_bad_decisions_name_the_field(api, site, body, field, status, message):
     case = submit(api, BLUE, site=site)
-    response = api.post(f"/v1/review/{case}", json=body, headers={"X-Reviewer": "w"})
+    response = api.post(f"/v1/review/{case}", json=body)
     assert response.status_code == status
     assert response.json()["error"]["field"] == field
     assert re.search(message, response.json()["error"]["message"])
     assert api.get(f"/v1/review/{case}").json()["history"] == []
 
 
-def test_missing_reviewer_invalid_json_and_unknown_photo(api, site):
+def test_invalid_json_and_unknown_photo(api, site):
     case = submit(api, BLUE, site=site)
-    response = api.post(f"/v1/review/{case}", json={"decision": "confirm"})
-    assert response.status_code == 401 and response.json()["error"]["field"] == "reviewer"
-    response = api.post(f"/v1/review/{case}", content=b"{not json", headers={"X-Reviewer": "w"})
+    response = api.post(f"/v1/review/{case}", content=b"{not json")
     assert response.status_code == 400 and response.json()["error"]["field"] == "body"
-    response = api.post("/v1/review/0123456789abcdef", json={"decision": "confirm"}, headers={"X-Reviewer": "w"})
+    response = api.post("/v1/review/0123456789abcdef", json={"decision": "confirm"})
     assert response.status_code == 404
     assert response.json()["error"] == {"field": "photo_id", "message": "no case with photo_id '0123456789abcdef'"}
     assert api.get("/v1/review/0123456789abcdef/thumb").status_code == 404
@@ -123,8 +149,7 @@ def test_same_scene_twice_is_one_group_closed_by_one_decision(api, site):
     record = api.get(f"/v1/review/{again}").json()
     assert record["group_id"] == api.get(f"/v1/review/{first}").json()["group_id"]
     assert api.get(f"/v1/review/{other}").json()["group_id"] == other
-    response = api.post(f"/v1/review/{again}", json={"decision": "rectified", "apply_to_group": True},
-                        headers={"X-Reviewer": "w"})
+    response = api.post(f"/v1/review/{again}", json={"decision": "rectified", "apply_to_group": True})
     assert response.status_code == 201
     assert sorted(response.json()["applied_to"]) == sorted([again, first])
     assert [item["photo_id"] for item in queue(api, site=site)["items"]] == [other]
@@ -160,12 +185,11 @@ def test_unknown_review_paths_and_methods_answer_in_json(api):
     assert response.status_code == 405 and "DELETE is not allowed" in response.json()["error"]["message"]
 
 
-def test_an_authenticated_key_is_part_of_the_reviewer_identity():
-    from serving.review.decisions import reviewer_identity
+def test_the_reviewer_comes_from_the_principal_never_from_the_request():
+    from serving.auth import Principal
+    from serving.review.decisions import Reviewer, reviewer_of
 
-    class Principal:
-        key_id, via = "ab12cd34", "session"
-
-    assert reviewer_identity({}, {"reviewer": "王工"}, principal=Principal()) == "王工 [key:ab12cd34]"
-    assert reviewer_identity({}, {}, principal=Principal()) == "key:ab12cd34"
-    assert reviewer_identity({"x-reviewer": "li"}, {}) == "li"
+    assert reviewer_of(Principal("ab12cd34", "reviewer", via="session", holder="王安全")) == Reviewer("ab12cd34", "王安全")
+    assert reviewer_of(Principal("env-1", "reviewer")) == Reviewer("env-1", None)
+    with pytest.raises(InputError, match="sign in at /review/sign-in or send a reviewer API key"):
+        reviewer_of(None)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from runtime.errors import InputError
-from serving.review.decisions import parse_decision
+from serving.review.decisions import Reviewer, parse_decision
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
 from serving.review.grouping import hash_bands
@@ -22,6 +22,7 @@ from serving.review.store import ReviewStore, migrate
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = dt.datetime(2026, 11, 1, 8, 0, 0)
+WANG, LI = Reviewer("ab12cd34", "王安全"), Reviewer("env-2", "李工")
 
 
 def _postgres_schema() -> Iterator[str]:
@@ -90,7 +91,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0005"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0007"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -127,19 +128,21 @@ def test_queue_filters_and_pages(store):
 
 def test_decisions_are_appended_and_survive_a_restart(store, database_url, tmp_path):
     case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
-    store.decide(case, parse_decision({"decision": "confirm"}), reviewer="王工")
-    store.decide(case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer="李工")
+    store.decide(case, parse_decision({"decision": "confirm"}), reviewer=WANG)
+    store.decide(case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer=LI)
     store.close()
     reopened = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
     record = reopened.case(case)
     assert record["status"] == "corrected"
     assert [(h["decision"], h["hazards"], h["reviewer"]) for h in record["history"]] == [
-        ("confirm", ["fire_smoke"], "王工"), ("correct", ["wet_floor"], "李工")]
+        ("confirm", ["fire_smoke"], {"key_id": "ab12cd34", "holder": "王安全"}),
+        ("correct", ["wet_floor"], {"key_id": "env-2", "holder": "李工"})]
     assert record["history"][1]["comment"] == "no fire"
     assert reopened.queue(QueueFilter())["total"] == 0
     assert reopened.queue(QueueFilter(status="decided"))["items"][0]["photo_id"] == case
     latest = reopened.reviewed()
-    assert [(row["photo_id"], row["decision"], row["decided_hazards"]) for row in latest] == [(case, "correct", ["wet_floor"])]
+    assert [(row["photo_id"], row["decision"], row["decided_hazards"], row["reviewer_key_id"], row["reviewer_holder"])
+            for row in latest] == [(case, "correct", ["wet_floor"], "env-2", "李工")]
     reopened.close()
 
 
@@ -149,7 +152,7 @@ def test_near_duplicates_share_a_group_and_one_decision_closes_it(store):
     other = add(store, {"fire_smoke": 0.7}, "urgent", minutes=4, pattern=6)
     assert store.case(again)["group_id"] == store.case(first)["group_id"] == first
     assert store.case(other)["group_id"] == other
-    result = store.decide(again, parse_decision({"decision": "dismiss", "apply_to_group": True}), reviewer="w")
+    result = store.decide(again, parse_decision({"decision": "dismiss", "apply_to_group": True}), reviewer=WANG)
     assert sorted(result["applied_to"]) == sorted([first, again])
     assert store.case(first)["history"][0]["via_photo_id"] == again
     assert [i["photo_id"] for i in store.queue(QueueFilter())["items"]] == [other]
@@ -157,7 +160,7 @@ def test_near_duplicates_share_a_group_and_one_decision_closes_it(store):
 
 def test_unknown_photo_id_is_a_404(store):
     with pytest.raises(InputError, match="no case with photo_id 'nope'") as raised:
-        store.decide("nope", parse_decision({"decision": "confirm"}), reviewer="w")
+        store.decide("nope", parse_decision({"decision": "confirm"}), reviewer=WANG)
     assert raised.value.status_code == 404
 
 
@@ -298,3 +301,34 @@ def test_migration_0005_backfills_the_bands_of_existing_cases(database_url, tmp_
 def test_a_threshold_the_band_index_cannot_serve_is_refused(tmp_path):
     with pytest.raises(ValueError, match="group_threshold must be between 0 and 4 bits .* got 5"):
         ReviewStore(database_url=f"sqlite:///{tmp_path / 'r.db'}", photo_dir=tmp_path / "photos", group_threshold=5)
+
+
+def test_migration_0006_keeps_old_free_text_reviewers_as_legacy_and_recovers_their_key_ids(database_url, tmp_path):
+    store_with_an_old_case(database_url, "0005", dhash=BASE_HASH)
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        for reviewer in ("王工 [key:ab12cd34]", "key:env-2", "free text"):
+            connection.execute(sa.text("INSERT INTO review_decisions (photo_id, decision, hazards, reviewer, created_at) "
+                                       "VALUES ('old', 'confirm', '[]', :reviewer, :at)"), {"reviewer": reviewer, "at": T0})
+    engine.dispose()
+    store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
+    store.decide("old", parse_decision({"decision": "dismiss"}), reviewer=WANG)
+    history = store.case("old")["history"]
+    assert [(entry["reviewer"]["key_id"], entry["reviewer"]["holder"], entry.get("legacy_reviewer")) for entry in history] == [
+        ("ab12cd34", None, "王工 [key:ab12cd34]"), ("env-2", None, "key:env-2"), ("legacy", None, "free text"),
+        ("ab12cd34", "王安全", None)]
+    store.close()
+
+
+def test_detections_are_stored_with_the_case(store):
+    data, image = photo((40, 40, 40), pattern=3)
+    boxes = [{"type": "missing_helmet", "score": 0.91, "box": [10.0, 8.5, 40.0, 60.0]}]
+    record = {**assessment({"missing_helmet": 0.9}, "review"), "detections": boxes}
+    store.record_assessment(photo_id="boxed", data=data, image=image, assessment=record)
+    assert store.case("boxed")["detections"] == boxes
+    assert store.queue(QueueFilter())["items"][0]["detections"] == boxes
+
+
+def test_a_case_without_boxes_has_an_empty_detection_list(store):
+    case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
+    assert store.case(case)["detections"] == []

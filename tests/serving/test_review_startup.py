@@ -1,0 +1,80 @@
+"""Start-up on a fresh review store: the API workers migrate it once, and nothing logs an error."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from serving.review.store import create_engine, migrate
+from tests.server import clean_env, served
+from tests.toy_models import write_toy_photo_model
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ERROR_LINE = re.compile(r"\[ERROR\]|Traceback|\"level\": \"error\"|startup failed|UniqueViolation|already exists")
+
+
+def fresh_postgres_schema() -> Iterator[str]:
+    """A new schema in database `test` for one test, dropped afterwards; skips when PostgreSQL is not there."""
+    schema = f"startup_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test, user postgres) does not answer: {exc.orig}")
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database_url(request, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'review' / 'review.db'}"
+    else:
+        yield from fresh_postgres_schema()
+
+
+@pytest.mark.slow
+def test_a_fresh_start_with_two_workers_logs_no_error(fresh_database_url, tmp_path):
+    env = clean_env(ANKANG_DATA_DIR=str(tmp_path / "var"), ANKANG_DATABASE_URL=fresh_database_url,
+                    ANKANG_API_WORKERS="2", ANKANG_API_KEYS="reviewer:startup-reviewer-key-0123:王安全",
+                    ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")))
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log, served(env, log=log) as (base_url, _process):
+        pass
+    text = log_path.read_text(errors="replace")
+    assert text.count("Service ankang initialized") == 2, text[-3000:]
+    assert not [line for line in text.splitlines() if ERROR_LINE.search(line)], text[-3000:]
+
+
+def _migrate_after(barrier, url: str) -> None:
+    barrier.wait()
+    engine = create_engine(url)
+    migrate(engine)
+    engine.dispose()
+
+
+def test_workers_migrating_a_fresh_store_at_the_same_moment_all_succeed(fresh_database_url, tmp_path):
+    """Four processes released together (a harsher race than two workers): each reaches head, none fails."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(4)
+    workers = [context.Process(target=_migrate_after, args=(barrier, fresh_database_url)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    engine = sa.create_engine(fresh_database_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalars().all() == ["0007"]
+    engine.dispose()
