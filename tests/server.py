@@ -120,3 +120,40 @@ def app_middleware(client, kind: type):
     if node is None:
         raise LookupError(f"no {kind.__name__} in the app's middleware")
     return node
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def chromium() -> Iterator:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def served_review_site(data_dir: Path, *, api_keys: str, seed) -> Iterator[tuple[str, object]]:
+    """The whole service as `make run` serves it (real `bentoml serve`, every middleware, toy photo
+    model) over a review store that `seed(store)` filled first; yields the URL and an open store."""
+    from serving.review.store import ReviewStore
+    from tests.toy_models import write_toy_photo_model
+
+    store = ReviewStore(database_url=f"sqlite:///{data_dir / 'review' / 'review.db'}",
+                        photo_dir=data_dir / "review" / "photos")
+    try:
+        seed(store)
+        env = clean_env(ANKANG_DATA_DIR=str(data_dir), ANKANG_API_KEYS=api_keys,
+                        ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(data_dir.parent / "models" / "hazard_photo")))
+        with open(data_dir.parent / "server.log", "w") as log, served(env, log=log) as (base_url, _process):
+            yield base_url, store
+    finally:
+        store.close()

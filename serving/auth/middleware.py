@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
 from serving.auth.keys import KeyStore, Principal
@@ -147,7 +148,9 @@ class ApiKeyAuth:
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
         if denial.status == 401 and scope.get("method") == "GET" and path.startswith("/review") and "text/html" in accept:
-            location = f"{SIGN_IN_PATH}?next={safe_next(path)}".encode()
+            query = scope.get("query_string", b"").decode("latin-1")
+            back = safe_next(f"{path}?{query}" if query else path)
+            location = f"{SIGN_IN_PATH}?{urlencode({'next': back}, safe='/')}".encode()
             await respond(send, 303, b"", b"text/plain", [(b"location", location)])
             return
         await denial.send(send)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
@@ -28,7 +29,16 @@ class QueueFilter:
     offset: int = 0
 
 
-def _date(params: Mapping[str, str], field: str, *, end: bool) -> dt.datetime | None:
+def _zone(params: Mapping[str, str]) -> ZoneInfo:
+    name = params.get("tz") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("tz", f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
+
+
+def _date(params: Mapping[str, str], field: str, *, end: bool, zone: ZoneInfo) -> dt.datetime | None:
+    """A bound of the date filter in UTC: a bare YYYY-MM-DD is that day in `zone` (the reader's days)."""
     text = params.get(field)
     if not text:
         return None
@@ -36,10 +46,10 @@ def _date(params: Mapping[str, str], field: str, *, end: bool) -> dt.datetime | 
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(field, f"{text!r} is not a date; use YYYY-MM-DD or an ISO 8601 time") from None
+    if len(text) == 10:  # a bare date: that day in `zone`; as an end, the whole day is included
+        moment = (moment + dt.timedelta(days=1 if end else 0)).replace(tzinfo=zone)
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    if end and len(text) == 10:  # a bare end date includes that whole day
-        moment += dt.timedelta(days=1)
     return moment
 
 
@@ -56,12 +66,13 @@ def parse_filter(params: Mapping[str, str]) -> QueueFilter:
     status = params.get("status") or "open"
     if status not in STATUS_CHOICES:
         raise InputError("status", f"unknown status {status!r}; use one of {list(STATUS_CHOICES)}")
+    zone = _zone(params)
     hazard = params.get("hazard") or None
     if hazard is not None and hazard not in load_taxonomy():
         raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
     return QueueFilter(
         status=status, hazard=hazard, site=params.get("site") or None,
-        date_from=_date(params, "from", end=False), date_to=_date(params, "to", end=True),
+        date_from=_date(params, "from", end=False, zone=zone), date_to=_date(params, "to", end=True, zone=zone),
         limit=_integer(params, "limit", 50, low=1, high=MAX_LIMIT),
         offset=_integer(params, "offset", 0, low=0, high=10_000_000),
     )

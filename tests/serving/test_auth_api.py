@@ -207,11 +207,15 @@ def test_unsigned_in_browser_is_sent_to_sign_in(tmp_path):
     response = review_stub(tmp_path).get("/review", headers={"Accept": "text/html"})
     assert response.status_code == 303
     assert response.headers["location"] == "/review/sign-in?next=/review"
+    filtered = review_stub(tmp_path).get("/review", params={"status": "open", "from": "2026-11-26"},
+                                         headers={"Accept": "text/html"})
+    assert filtered.headers["location"] == "/review/sign-in?next=/review%3Fstatus%3Dopen%26from%3D2026-11-26"
 
 
 def test_sign_in_redirect_never_leaves_the_site(tmp_path):
     client = review_stub(tmp_path)
-    for target in ("https://evil.example/", "//evil.example/review", "/review/../v1/admin"):
+    assert sign_in(client, KEYS["reviewer"], next_path="/review/?status=open").headers["location"] == "/review/?status=open"
+    for target in ("https://evil.example/", "//evil.example/review", "/review/../v1/admin", "/review?x=<script>"):
         response = sign_in(client, KEYS["reviewer"], next_path=target)
         assert response.headers["location"] == "/review"
 
@@ -288,7 +292,7 @@ def test_review_page_session_decides_on_the_real_review_api(secured):
                                headers={"X-CSRF-Token": secured.cookies["ankang_csrf"]})
         assert decided.status_code == 201, decided.text
         history = secured.get(f"/v1/review/{case}").json()["history"]
-        assert [entry["reviewer"] for entry in history] == ["key:env-2"]
+        assert [entry["reviewer"] for entry in history] == [{"key_id": "env-2", "holder": None}]
         assert assess(secured).status_code == 401  # a reviewer session is not an intake key
     finally:
         secured.cookies.clear()

@@ -1,4 +1,5 @@
-"""The review page in real Chromium: keyboard decisions persist across a reload."""
+"""The review page in Debian Chromium against the real server (`bentoml serve`, every middleware):
+keyboard decisions persist across a reload, detection boxes are drawn where the model found them."""
 
 from __future__ import annotations
 
@@ -12,21 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serving.review import app as review_app
 from serving.review.store import ReviewStore
 from tests.conftest import PHOTO_SET
-from tests.server import served_in_thread
+from tests.server import CHROMIUM, chromium, served_review_site
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+REVIEWER_KEY = "reviewer-page-key-3f9a0c71"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "review"
 LABELS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
 # (flags, triage, minutes after T0); urgent fire first, then general hazards by probability.
 CASES = [({"fire_smoke": 0.97}, "urgent"), ({"wet_floor": 0.81}, "review"), ({"missing_helmet": 0.66}, "review"),
          ({"poor_housekeeping": 0.58}, "review")]
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")]
 
 
 def scene(seed: int) -> tuple[bytes, Image.Image]:
@@ -42,6 +40,14 @@ def scene(seed: int) -> tuple[bytes, Image.Image]:
     return buffer.getvalue(), image
 
 
+# A helmet box on the first (urgent) case, in the uploaded photo's pixels: the page must draw it there.
+HELMET_BOX = [160.0, 96.0, 320.0, 288.0]
+
+
+def detections(index: int) -> list[dict]:
+    return [{"type": "missing_helmet", "score": 0.87, "box": HELMET_BOX}] if index == 0 else []
+
+
 def seed_cases(store: ReviewStore) -> list[str]:
     ids = []
     for index, (flags, triage) in enumerate(CASES):
@@ -53,23 +59,27 @@ def seed_cases(store: ReviewStore) -> list[str]:
         photo_id = uuid.uuid4().hex
         store.record_assessment(photo_id=photo_id, data=data, image=image, cam=cam, metadata={"site_id": f"site-{index}"},
                                 assessment={"model": {"name": "hazard_photo", "version": "toy"}, "hazards": hazards,
-                                            "flagged": flagged, "triage": triage},
+                                            "flagged": flagged, "triage": triage, "detections": detections(index)},
                                 created_at=dt.datetime(2026, 11, 26, 8, index))
         ids.append(photo_id)
     return ids
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
-    store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'review.db'}", photo_dir=tmp_path / "photos")
-    ids = seed_cases(store)
-    previous = review_app.holder.store
-    try:
-        with served_in_thread(review_app.standalone_app(store)) as base_url:
-            yield base_url, store, ids
-    finally:
-        review_app.holder.store = previous
-        store.close()
+def site(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
+    ids: list[str] = []
+    keys = f"reviewer:{REVIEWER_KEY}:王安全"
+    with served_review_site(tmp_path / "var", api_keys=keys, seed=lambda store: ids.extend(seed_cases(store))) as (url, store):
+        yield url, store, ids
+
+
+def signed_in_page(browser, base_url: str, path: str = "/review/", **context):
+    page = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **context).new_page()
+    page.goto(f"{base_url}{path}")
+    page.fill("input[name=key]", REVIEWER_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready=true]")
+    return page
 
 
 def counts(page) -> dict[str, int]:
@@ -77,23 +87,17 @@ def counts(page) -> dict[str, int]:
             for link in page.locator("#counts a").all()}
 
 
-def test_keyboard_confirm_and_correct_persist_after_reload(served):
-    from playwright.sync_api import sync_playwright
-
-    base_url, store, ids = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base_url}/review/")
-        page.wait_for_selector("body[data-ready=true]")
+def test_keyboard_confirm_and_correct_persist_after_reload(site):
+    base_url, store, ids = site
+    with chromium() as browser:
+        page = signed_in_page(browser, base_url, viewport={"width": 1280, "height": 800})
         assert page.locator(".case").count() == 4
         assert page.locator(".case.selected").get_attribute("data-photo-id") == ids[0]
-        page.wait_for_selector("#detail .heat:not([hidden])")
-        page.fill("#reviewer", "王工")
-        page.locator("h1").click()  # leave the name field so keys act on the queue
+        page.locator("h1").click()
 
         page.keyboard.press("c")  # confirm the urgent fire photo
         page.wait_for_selector(f'.case.selected[data-photo-id="{ids[1]}"]')
+        page.wait_for_selector("#detail .heat:not([hidden])")  # wet floor: a scene hazard keeps its heatmap
         page.keyboard.press("x")  # correct the wet-floor photo: it is poor housekeeping, not wet
         page.keyboard.press("4")
         page.keyboard.press("6")
@@ -110,32 +114,76 @@ def test_keyboard_confirm_and_correct_persist_after_reload(served):
         page.wait_for_selector("body[data-ready=true]")
         statuses = {node.get_attribute("data-photo-id"): node.get_attribute("data-status") for node in page.locator(".case").all()}
         assert statuses == {ids[0]: "confirmed", ids[1]: "corrected"}
+        page.locator(f'.case[data-photo-id="{ids[1]}"]').click()
+        page.wait_for_selector("#detail .history li")
+        assert " 王安全 [key:env-1]: correct" in page.inner_text("#detail .history li")
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(f"{base_url}/review/")
         page.wait_for_selector("body[data-ready=true]")
         page.screenshot(path=str(SCREENSHOTS / "queue-phone.png"), full_page=True)
-        browser.close()
 
     history = store.case(ids[1])["history"]
-    assert [(h["decision"], h["hazards"], h["reviewer"]) for h in history] == [("correct", ["poor_housekeeping"], "王工")]
+    assert [(h["decision"], h["hazards"], h["reviewer"]) for h in history] == [
+        ("correct", ["poor_housekeeping"], {"key_id": "env-1", "holder": "王安全"})]
     assert store.case(ids[0])["history"][0]["hazards"] == ["fire_smoke"]
 
 
-def test_the_queue_keeps_going_past_the_first_page(served):
-    from playwright.sync_api import sync_playwright
-
-    base_url, _store, ids = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base_url}/review/?limit=2")
-        page.wait_for_selector("body[data-ready=true]")
+def test_the_queue_keeps_going_past_the_first_page(site):
+    base_url, _store, ids = site
+    with chromium() as browser:
+        page = signed_in_page(browser, base_url, "/review/?limit=2", viewport={"width": 1280, "height": 800})
         assert page.locator(".case").count() == 2
-        page.fill("#reviewer", "李工")
         page.locator("h1").click()
         for expected_next in ids[1:3]:
             page.keyboard.press("d")
             page.wait_for_selector(f'.case.selected[data-photo-id="{expected_next}"]')
         assert [node.get_attribute("data-photo-id") for node in page.locator(".case").all()] == ids[2:]
         assert "2 例 cases" in page.inner_text("#queue-summary")
-        browser.close()
+
+
+def test_detection_boxes_are_drawn_where_the_model_found_them_and_toggle(site):
+    base_url, store, ids = site
+    width, height = store.case(ids[0])["width"], store.case(ids[0])["height"]
+    with chromium() as browser:
+        page = signed_in_page(browser, base_url, viewport={"width": 1280, "height": 800})
+        page.wait_for_function("document.querySelector('#detail .photo').complete")
+        photo = page.locator("#detail .photo").bounding_box()
+        box = page.locator('#detail .box[data-type="missing_helmet"]')
+        drawn = box.bounding_box()
+        scale_x, scale_y = photo["width"] / width, photo["height"] / height
+        x0, y0, x1, y1 = HELMET_BOX
+        for measured, expected in ((drawn["x"] - photo["x"], x0 * scale_x), (drawn["y"] - photo["y"], y0 * scale_y),
+                                   (drawn["width"], (x1 - x0) * scale_x), (drawn["height"], (y1 - y0) * scale_y)):
+            assert measured == pytest.approx(expected, abs=1.5)
+        assert "87%" in box.inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "detection-box.png"))
+        toggle = page.locator('#detail .box-toggles button[data-type="missing_helmet"]')
+        assert toggle.get_attribute("aria-pressed") == "true"
+        toggle.click()
+        assert not box.is_visible() and toggle.get_attribute("aria-pressed") == "false"
+        page.locator("h1").click()
+        page.keyboard.press("b")  # the keyboard brings them back
+        assert box.is_visible()
+        assert page.locator("#detail .heat-tabs button").count() == 2  # photo + the fire heatmap: scene hazards keep theirs
+
+
+def test_the_detail_line_speaks_chinese_and_local_time_and_dates_filter_as_yyyy_mm_dd(site):
+    base_url, _store, ids = site
+    with chromium() as browser:
+        page = signed_in_page(browser, base_url, viewport={"width": 1280, "height": 800})
+        meta = page.inner_text("#detail .meta")
+        assert meta.startswith("紧急 urgent · hazard_photo toy") and meta.endswith("2026-11-26 16:00")  # 08:00 UTC
+        assert page.locator(".case").first.inner_text().endswith("2026-11-26 16:00")
+        page.fill("input[name=from]", "26/11/2026")
+        page.click("#filters button[type=submit]")
+        assert page.locator("input[name=from]:invalid").count() == 1  # not sent: the field wants YYYY-MM-DD
+        page.fill("input[name=from]", "2026-11-26")
+        page.fill("input[name=to]", "2026-11-26")
+        page.click("#filters button[type=submit]")
+        page.wait_for_url(f"{base_url}/review/?status=open&from=2026-11-26&to=2026-11-26")
+        page.wait_for_function("document.querySelectorAll('.case').length === 4")
+        page.fill("input[name=from]", "2026-11-27")
+        page.fill("input[name=to]", "2026-11-27")
+        page.click("#filters button[type=submit]")
+        page.wait_for_function("document.querySelectorAll('.case').length === 0")

@@ -332,3 +332,14 @@ def test_detections_are_stored_with_the_case(store):
 def test_a_case_without_boxes_has_an_empty_detection_list(store):
     case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
     assert store.case(case)["detections"] == []
+
+
+def test_bare_dates_are_days_in_the_readers_time_zone():
+    from serving.review.queue import parse_filter
+
+    shanghai = parse_filter({"from": "2026-11-26", "to": "2026-11-26", "tz": "Asia/Shanghai"})
+    assert (shanghai.date_from, shanghai.date_to) == (dt.datetime(2026, 11, 25, 16), dt.datetime(2026, 11, 26, 16))
+    utc = parse_filter({"from": "2026-11-26"})
+    assert utc.date_from == dt.datetime(2026, 11, 26)
+    with pytest.raises(InputError, match="unknown time zone 'Mars/Olympus'; use an IANA name such as Asia/Shanghai"):
+        parse_filter({"tz": "Mars/Olympus"})

@@ -14,6 +14,21 @@ const el = (tag, { dataset = {}, style = "", ...props } = {}, ...children) => {
 const label = (id) => (state.taxonomy[id] ? `${state.taxonomy[id].name_zh} ${state.taxonomy[id].name_en}` : id);
 const percent = (p) => `${Math.round(p * 100)}%`;
 const STATUS_ZH = { open: "待复核", clear: "未标记", confirmed: "确认", corrected: "更正", dismissed: "驳回", rectified: "已整改" };
+const TRIAGE_ZH = { urgent: "紧急", review: "复核", clear: "无" };
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai";
+const pad = (n) => String(n).padStart(2, "0");
+// The server keeps UTC (ISO 8601 with Z); officers read their own clock: YYYY-MM-DD HH:mm in the browser's zone.
+const localTime = (iso) => {
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return iso || "";
+  return `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())} ${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
+};
+const triage = (level) => (TRIAGE_ZH[level] ? `${TRIAGE_ZH[level]} ${level}` : level);
+const who = (reviewer, legacy) => {
+  if (!reviewer) return legacy || "";
+  const key = `key:${reviewer.key_id}`;
+  return reviewer.holder ? `${reviewer.holder} [${key}]` : (legacy ? `${legacy} (未验证 unverified)` : key);
+};
 
 function cookie(name) {
   const match = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
@@ -49,6 +64,7 @@ function fillFilterForm() {
 async function loadQueue({ append = false, keepSelection = false } = {}) {
   const params = filters();
   params.set("offset", append ? String(state.items.length) : "0");
+  params.set("tz", TIME_ZONE);  // YYYY-MM-DD filters mean the officer's days, not UTC's
   const page = await api(`/queue?${params}`);
   state.items = append ? state.items.concat(page.items) : page.items;
   state.total = page.total;
@@ -76,7 +92,7 @@ function caseItem(item, index) {
                           dataset: { photoId: item.photo_id, status: item.status, index } },
     el("img", { src: `${API}/${item.photo_id}/thumb`, alt: "", loading: "lazy", width: 72, height: 54 }),
     el("div", { className: "what" }, ...(flagged.length ? flagged : [el("span", { className: "badge", textContent: "无标记 none" })]),
-      el("div", { className: "sub", textContent: `${STATUS_ZH[item.status] || item.status} · ${item.metadata.site_id || "—"} · ${item.created_at.slice(0, 16).replace("T", " ")}${group}` })));
+      el("div", { className: "sub", textContent: `${STATUS_ZH[item.status] || item.status} · ${item.metadata.site_id || "—"} · ${localTime(item.created_at)}${group}` })));
   node.addEventListener("click", () => select(index));
   return node;
 }
@@ -103,9 +119,33 @@ function probabilityRows(item) {
   });
 }
 
-function heatTabs(view, item) {
+function detectionBoxes(view, item) {
+  const layer = $(".boxes", view), toggles = $(".box-toggles", view);
+  const boxes = item.detections.map((d) => {
+    const [x0, y0, x1, y1] = d.box;
+    const style = `left:${(100 * x0) / item.width}%;top:${(100 * y0) / item.height}%;` +
+      `width:${(100 * (x1 - x0)) / item.width}%;height:${(100 * (y1 - y0)) / item.height}%`;
+    return el("div", { className: "box", style, dataset: { type: d.type }, title: `${label(d.type)} ${percent(d.score)}` },
+      el("span", { textContent: `${state.taxonomy[d.type]?.name_zh || d.type} ${percent(d.score)}` }));
+  });
+  layer.replaceChildren(...boxes);
+  const types = [...new Set(item.detections.map((d) => d.type))];
+  const show = (type, visible) => {
+    for (const box of boxes) if (box.dataset.type === type) box.hidden = !visible;
+    const button = toggles.querySelector(`[data-type="${type}"]`);
+    if (button) button.setAttribute("aria-pressed", String(visible));
+  };
+  toggles.replaceChildren(...types.map((type) => el("button", {
+    type: "button", textContent: `检测框 ${label(type)}`, dataset: { type },
+    onclick: (event) => show(type, event.currentTarget.getAttribute("aria-pressed") !== "true") })));
+  types.forEach((type) => show(type, true));
+  return { types, toggleAll: () => { const on = boxes.some((box) => box.hidden); types.forEach((type) => show(type, on)); } };
+}
+
+function heatTabs(view, item, boxedTypes) {
   const tabs = $(".heat-tabs", view), heat = $(".heat", view);
-  const types = item.has_cam ? item.flagged.map((f) => f.type) : [];
+  // Boxes say where a person-level hazard is; the heatmap stays for scene hazards (fire, wet floor, clutter).
+  const types = item.has_cam ? item.flagged.map((f) => f.type).filter((type) => !boxedTypes.includes(type)) : [];
   const show = (type) => {
     state.heat = type;
     heat.hidden = !type;
@@ -131,14 +171,15 @@ async function showSelected() {
   const view = $("#detail-template").content.cloneNode(true);
   $(".photo", view).src = `${API}/${item.photo_id}/photo`;
   $(".title", view).textContent = item.flagged.length ? item.flagged.map((f) => label(f.type)).join(" · ") : "无标记 No hazard flagged";
-  $(".meta", view).textContent = `${item.triage} · ${item.model.name} ${item.model.version} · site ${item.metadata.site_id || "—"} · ${item.created_at}` +
+  $(".meta", view).textContent = `${triage(item.triage)} · ${item.model.name} ${item.model.version} · site ${item.metadata.site_id || "—"} · ${localTime(item.created_at)}` +
     (item.metadata.note ? ` · ${item.metadata.note}` : "");
   $(".probs tbody", view).replaceChildren(...probabilityRows(item));
   $(".group-size", view).textContent = item.group_size > 1 ? `(${item.group_size})` : "(1)";
   $(".choices", view).replaceChildren(...state.order.map((id, i) => el("label", {},
     el("input", { type: "checkbox", value: id, checked: item.flagged.some((f) => f.type === id) }), ` ${i + 1}. ${label(id)}`)));
   detail.replaceChildren(view);
-  state.showHeat = heatTabs(detail, item);
+  state.boxes = detectionBoxes(detail, item);
+  state.showHeat = heatTabs(detail, item, state.boxes.types);
   detail.querySelectorAll(".actions button").forEach((button) => button.addEventListener("click", () => decide(button.dataset.decision)));
   $(".save-correct", detail).addEventListener("click", () => decide("correct", { save: true }));
   preloadNext();
@@ -159,7 +200,8 @@ async function loadHistory(photoId) {
     src: `${API}/${member.photo_id}/thumb`, alt: member.status, title: `${STATUS_ZH[member.status] || ""} ${member.status}`,
     className: `member ${member.status}`, width: 64, height: 48 })));
   list.replaceChildren(...body.history.map((h) => el("li", {
-    textContent: `${h.created_at} ${h.reviewer}: ${h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
+    title: h.created_at,
+    textContent: `${localTime(h.created_at)} ${who(h.reviewer, h.legacy_reviewer)}: ${h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
       `${h.comment ? " — " + h.comment : ""}${h.via_photo_id ? " (via group)" : ""}` })));
 }
 
@@ -174,11 +216,9 @@ async function decide(decision, { save = false } = {}) {
     panel.hidden = false;
     return;
   }
-  const reviewer = $("#reviewer").value.trim();
-  if (!reviewer) { message("请先填写复核人 Enter your name as reviewer first", true); $("#reviewer").focus(); return; }
   if (state.busy) return;
   const item = state.items[state.selected];
-  const body = { decision, reviewer, comment: $("#detail .comment").value || undefined,
+  const body = { decision, comment: $("#detail .comment").value || undefined,
                  apply_to_group: $("#detail .apply-group").checked };
   if (decision === "correct") body.hazards = [...panel.querySelectorAll("input:checked")].map((input) => input.value);
   state.busy = true;
@@ -230,6 +270,7 @@ function onKey(event) {
     j: () => select(state.selected + 1), k: () => select(state.selected - 1),
     c: () => decide("confirm"), x: () => decide("correct"), d: () => decide("dismiss"), r: () => decide("rectified"),
     g: () => { const box = $("#detail .apply-group"); if (box) box.checked = !box.checked; },
+    b: () => state.boxes && state.boxes.toggleAll(),
     h: () => { const item = state.items[state.selected]; const types = item ? item.flagged.map((f) => f.type) : [];
                const i = types.indexOf(state.heat); state.showHeat && state.showHeat(types[i + 1] || null); },
   };
@@ -244,9 +285,8 @@ async function start() {
   const taxonomy = await api("/taxonomy");
   for (const type of taxonomy.types) { state.taxonomy[type.type] = type; state.order.push(type.type); }
   fillFilterForm();
-  const reviewer = $("#reviewer");
-  reviewer.value = localStorage.getItem("ankang.reviewer") || "";
-  reviewer.addEventListener("change", () => localStorage.setItem("ankang.reviewer", reviewer.value.trim()));
+  const me = await api("/me").catch(() => null);  // decisions are recorded as this key and its holder
+  $("#signed-in").textContent = me ? who(me) : "—";
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     const params = new URLSearchParams(new FormData(event.target));
