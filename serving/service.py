@@ -33,7 +33,6 @@ from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
-from serving.settings import ServingSettings
 from serving.risk import RiskScorer
 from serving.settings import ServingSettings
 

@@ -16,11 +16,13 @@ import argparse
 import csv
 import hashlib
 import io
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
 from PIL import Image
 from rich.progress import track
@@ -28,9 +30,12 @@ from rich.progress import track
 from runtime.taxonomy import TAXONOMY_PATH
 from serving.review.photos import PhotoStore, atomic_write
 from serving.review.settings import ReviewSettings
+from serving.review.queue import QueueFilter
 from serving.review.store import ReviewStore
 
 SOURCE = "review"
+AUDIT_COLUMNS = ["image", "photo_id", "decision", "hazards", "reviewer_key_id", "reviewer_holder", "decided_at",
+                 "model_version"]
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,34 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
     atomic_write(path, buffer.getvalue().encode("utf-8"))
 
 
-def export_reviews(config: ExportConfig) -> dict[str, Any]:
-    """Write manifest.csv, reviews.csv (who decided what) and images/review/ into config.out."""
+class NothingToExport(Exception):
+    """The store holds no reviewed case: nothing is written (an empty export would look like a result)."""
+
+
+def redacted(url: str) -> str:
+    """The database URL without its password, for messages."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def reviewed_cases(config: ExportConfig) -> list[dict[str, Any]]:
+    """The store's decided cases (latest decision each); `NothingToExport` says why there are none."""
+    database = sa.make_url(config.database_url).database
+    if config.database_url.startswith("sqlite") and database not in (None, "", ":memory:") and not Path(database).is_file():
+        raise NothingToExport(f"0 cases in {redacted(config.database_url)}: there is no review database at {database}")
     store = ReviewStore(database_url=config.database_url, photo_dir=config.photo_store)
     try:
-        cases = store.reviewed()
+        cases, total = store.reviewed(), store.queue(QueueFilter(status="all", limit=1))["total"]
     finally:
         store.close()
+    if not cases:
+        detail = f"{total} cases, none decided yet" if total else "the store is empty"
+        raise NothingToExport(f"0 cases in {redacted(config.database_url)}: nothing to export ({detail})")
+    return cases
+
+
+def export_reviews(config: ExportConfig) -> dict[str, Any]:
+    """Write manifest.csv, reviews.csv (who decided what) and images/review/ into config.out."""
+    cases = reviewed_cases(config)
     flags = photo_set_flags()
     rows, audit, skipped = {}, [], 0
     for case in track(cases, description="export reviews"):
@@ -115,15 +141,16 @@ def export_reviews(config: ExportConfig) -> dict[str, Any]:
             continue
         rows[row["image"]] = row  # identical photos: the later decision wins
         audit.append({"image": row["image"], "photo_id": case["photo_id"], "decision": case["decision"],
-                      "hazards": " ".join(case["decided_hazards"]), "reviewer": case["reviewer"],
+                      "hazards": " ".join(case["decided_hazards"]), "reviewer_key_id": case["reviewer_key_id"],
+                      "reviewer_holder": case["reviewer_holder"] or "",
                       "decided_at": case["decision_at"].isoformat(timespec="seconds") + "Z",
                       "model_version": case["model_version"]})
     columns = ["image", "source", "group", "split", "width", "height", *flags]
     ordered = sorted(rows.values(), key=lambda row: row["image"])
     config.out.mkdir(parents=True, exist_ok=True)
     write_csv(config.out / "manifest.csv", ordered, columns)
-    write_csv(config.out / "reviews.csv", audit, list(audit[0]) if audit else ["image"])
-    return {"photos": len(ordered), "skipped_no_photo_set_label": skipped,
+    write_csv(config.out / "reviews.csv", audit, AUDIT_COLUMNS)
+    return {"cases": len(cases), "photos": len(ordered), "skipped_no_photo_set_label": skipped,
             "splits": dict(Counter(row["split"] for row in ordered)),
             "decisions": dict(Counter(case["decision"] for case in cases))}
 
@@ -167,7 +194,11 @@ def run_export(args: argparse.Namespace) -> int:
         raise SystemExit("--val-fraction plus --test-fraction must be at least 0 and below 1")
     config = ExportConfig(out=args.out, database_url=args.database, photo_store=args.photo_store, seed=args.seed,
                           val_fraction=args.val_fraction, test_fraction=args.test_fraction)
-    summary = export_reviews(config)
+    try:
+        summary = export_reviews(config)
+    except NothingToExport as error:
+        print(f"ankang export reviews: {error}", file=sys.stderr)
+        return 1
     print(f"wrote {summary['photos']} photos to {args.out / 'manifest.csv'} (splits {summary['splits']}; "
           f"decisions {summary['decisions']}; {summary['skipped_no_photo_set_label']} without a photo-set label)")
     return 0

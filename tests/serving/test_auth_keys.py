@@ -182,6 +182,7 @@ def test_short_server_secrets_are_refused(monkeypatch, tmp_path):
 
 def test_the_middleware_reads_its_settings_once_not_per_request(monkeypatch, tmp_path):
     monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANKANG_AUTH", "on")
     monkeypatch.setenv("ANKANG_API_KEYS", "intake:first-key-0123456789")
     middleware = ApiKeyAuth(lambda scope, receive, send: None)
     monkeypatch.setenv("ANKANG_API_KEYS", "intake:second-key-0123456789")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import auth_on
 

@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 
 from ankang_cli import main as ankang
-from serving.review.decisions import parse_decision
+from serving.review.decisions import Reviewer, parse_decision
 from serving.review.export import labels_for, photo_set_flags, split_for
 from serving.review.store import ReviewStore
 
 FLAGS = ["missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping"]
 TRAINED = ["missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor"]  # a model that knows four types
+WANG, LI, ZHANG = Reviewer("a1b2c3d4", "王工"), Reviewer("b2c3d4e5", "李工"), Reviewer("c3d4e5f6", "张工")
 
 
 def scene(seed: int, *, size=(900, 600)) -> tuple[bytes, Image.Image]:
@@ -69,10 +70,10 @@ def test_export_writes_manifest_images_and_audit(tmp_path: Path, capsys: pytest.
     corrected = record(store, 2, ["fire_smoke"], minute=2)
     dismissed = record(store, 3, ["missing_helmet"], minute=3)
     record(store, 4, ["missing_hi_vis"], minute=4)  # still open: not exported
-    store.decide(confirmed, parse_decision({"decision": "confirm", "apply_to_group": True}), reviewer="王工")
-    store.decide(corrected, parse_decision({"decision": "confirm"}), reviewer="李工")
-    store.decide(corrected, parse_decision({"decision": "correct", "hazards": ["poor_housekeeping"]}), reviewer="张工")
-    store.decide(dismissed, parse_decision({"decision": "dismiss"}), reviewer="王工")
+    store.decide(confirmed, parse_decision({"decision": "confirm", "apply_to_group": True}), reviewer=WANG)
+    store.decide(corrected, parse_decision({"decision": "confirm"}), reviewer=LI)
+    store.decide(corrected, parse_decision({"decision": "correct", "hazards": ["poor_housekeeping"]}), reviewer=ZHANG)
+    store.decide(dismissed, parse_decision({"decision": "dismiss"}), reviewer=WANG)
     store.close()
 
     out = tmp_path / "export"
@@ -88,7 +89,8 @@ def test_export_writes_manifest_images_and_audit(tmp_path: Path, capsys: pytest.
     assert by_case[duplicate]["split"] == by_case[confirmed]["split"]
     assert [by_case[corrected][f] for f in FLAGS] == ["0", "0", "0", "0", "", "1"]
     assert [by_case[dismissed][f] for f in FLAGS] == ["0", "0", "0", "0", "", ""]
-    assert audit[corrected]["reviewer"] == "张工" and audit[corrected]["decision"] == "correct"
+    assert (audit[corrected]["reviewer_key_id"], audit[corrected]["reviewer_holder"]) == ("c3d4e5f6", "张工")
+    assert audit[corrected]["decision"] == "correct"
     for row in rows:
         path = out / row["image"]
         assert row["source"] == "review" and row["image"].startswith("images/review/")
@@ -97,3 +99,49 @@ def test_export_writes_manifest_images_and_audit(tmp_path: Path, capsys: pytest.
         assert (int(row["width"]), int(row["height"])) == image.size
         assert not image.getexif()
     assert (int(by_case[confirmed]["width"]), int(by_case[confirmed]["height"])) == (448, 299)
+
+
+def test_an_empty_store_writes_nothing_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    ReviewStore(database_url=url, photo_dir=tmp_path / "photos").close()
+    out = tmp_path / "export"
+    assert ankang(["export", "reviews", "--out", str(out), "--database", url, "--photo-store", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ankang export reviews: 0 cases in {url}: nothing to export (the store is empty)")
+    assert not out.exists()
+
+
+def test_undecided_cases_or_a_missing_database_are_not_an_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    store = ReviewStore(database_url=url, photo_dir=tmp_path / "photos")
+    record(store, 1, ["wet_floor"], minute=0)
+    store.close()
+    out = tmp_path / "export"
+    assert ankang(["export", "reviews", "--out", str(out), "--database", url, "--photo-store", str(tmp_path)]) == 1
+    assert "0 cases in sqlite:///" in capsys.readouterr().err and not out.exists()
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert ankang(["export", "reviews", "--out", str(out), "--database", missing, "--photo-store", str(tmp_path)]) == 1
+    assert f"there is no review database at {tmp_path / 'typo.db'}" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_the_message_hides_the_database_password():
+    from serving.review.export import redacted
+
+    assert redacted("postgresql+psycopg://reviewer:s3cret@db.example:5432/ankang") == (
+        "postgresql+psycopg://reviewer:***@db.example:5432/ankang")
+
+
+def test_export_runs_in_the_serving_only_install(tmp_path: Path):
+    """As in `make run`'s install: tqdm, torch, mlflow and the rest of the training extra cannot be imported."""
+    from tests.contract.test_layers import ankang_without_training_extra
+
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    store = ReviewStore(database_url=url, photo_dir=tmp_path / "photos")
+    store.decide(record(store, 1, ["wet_floor"], minute=0), parse_decision({"decision": "confirm"}), reviewer=WANG)
+    store.close()
+    result = ankang_without_training_extra("export", "reviews", "--out", str(tmp_path / "export"), "--database", url,
+                                           "--photo-store", str(tmp_path / "photos"), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote 1 photos" in result.stdout
+    assert list(csv.DictReader((tmp_path / "export" / "reviews.csv").open(encoding="utf-8")))[0]["reviewer_holder"] == "王工"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -50,8 +51,10 @@ def test_a_fresh_start_with_two_workers_logs_no_error(fresh_database_url, tmp_pa
                     ANKANG_API_WORKERS="2", ANKANG_API_KEYS="reviewer:startup-reviewer-key-0123:王安全",
                     ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")))
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log, served(env, log=log) as (base_url, _process):
-        pass
+    with open(log_path, "w") as log, served(env, log=log):
+        deadline = time.monotonic() + 90  # ready means one worker answers; wait for the second too
+        while log_path.read_text(errors="replace").count("Service ankang initialized") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
     text = log_path.read_text(errors="replace")
     assert text.count("Service ankang initialized") == 2, text[-3000:]
     assert not [line for line in text.splitlines() if ERROR_LINE.search(line)], text[-3000:]
