@@ -19,12 +19,16 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from starlette.types import ASGIApp
+
 from runtime.errors import InputError
+from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.errors import error_response
 from serving.review.decisions import parse_decision, reviewer_of
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
+from serving.settings import ServingSettings
 from runtime.taxonomy import load_taxonomy
 
 HERE = Path(__file__).resolve().parent
@@ -161,7 +165,9 @@ review_page = Starlette(routes=[
 ])
 
 
-def standalone_app(store: ReviewStore) -> Starlette:
-    """The review API and page without the photo model (browser tests, benchmarks, a review-only host)."""
+def standalone_app(store: ReviewStore, *, settings: ServingSettings) -> ASGIApp:
+    """The review API and page without the photo model (benchmarks, a review-only host), behind the
+    same keys, sessions and security headers as the service."""
     holder.store = store
-    return Starlette(routes=[Mount("/v1/review", review_api), Mount("/review", review_page)])
+    app = Starlette(routes=[Mount("/v1/review", review_api), Mount("/review", review_page)])
+    return SecurityHeaders(ApiKeyAuth(app, settings=settings))
