@@ -29,6 +29,8 @@ from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
+from serving.orders.app import holder as orders_holder, orders_api, orders_page, reports_api
+from serving.orders.risk_feed import feed_risk
 from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
@@ -75,6 +77,9 @@ def decode_for_model(data: bytes, model: PhotoModel) -> tuple[Image.Image, np.nd
 
 @bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
 @bentoml.asgi_app(review_page, path="/review", name="review_page")
+@bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
+@bentoml.asgi_app(reports_api, path="/v1/reports", name="reports_api")
+@bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
 @bentoml.service(
     name="ankang",
     workers=API_WORKERS,
@@ -92,6 +97,7 @@ class Ankang:
         self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
         settings = ServingSettings.from_env()
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
+        self.order_store = orders_holder.attach(self.review_store, photo=self.photo)
 
     @bentoml.api(route="/v1/photos/assess")
     async def assess_photo(
@@ -121,7 +127,8 @@ class Ankang:
         cam, thresholds = assessment.pop("cam"), assessment.pop("thresholds")
         await asyncio.to_thread(self.review_store.record_assessment, photo_id=photo_id, data=data, image=image,
                                 assessment=assessment, metadata=metadata, cam=cam, thresholds=thresholds)
-        return {"photo_id": photo_id, **assessment, "metadata": metadata}
+        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        return {"photo_id": photo_id, **assessment, "metadata": metadata, "receipt": receipt}
 
     @bentoml.api(route="/v1/admin/reload")
     def reload_models(self) -> dict[str, Any]:
@@ -142,7 +149,7 @@ class Ankang:
         """
         scorer = self.risk.current
         try:
-            results = scorer.score_profiles(enterprises)
+            results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
         except InputError as error:
             return error_response(error)
         return {"model": scorer.info, "results": results}

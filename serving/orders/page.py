@@ -1,0 +1,80 @@
+"""The officers' dashboard page: server-rendered HTML with inline SVG bar charts (no script, no external host)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+STATE_NAMES = {"open": "待整改 open", "in_progress": "整改中 in progress", "submitted": "待复查 submitted",
+               "verified": "已复查 verified", "closed": "已闭环 closed"}
+BAR, GAP, LABEL_WIDTH, CHART_WIDTH = 22, 6, 190, 640
+
+
+def bar_chart(title: str, bars: list[tuple[str, int]], *, chart_id: str) -> str:
+    """Horizontal bars, one per (label, value), scaled to the largest value."""
+    top = max([value for _, value in bars] + [1])
+    height = len(bars) * (BAR + GAP) + GAP
+    rows = []
+    for index, (label, value) in enumerate(bars):
+        y = GAP + index * (BAR + GAP)
+        width = round((CHART_WIDTH - LABEL_WIDTH - 60) * value / top)
+        rows.append(f'<g class="bar" data-label="{escape(label)}" data-value="{value}">'
+                    f'<text x="{LABEL_WIDTH - 8}" y="{y + BAR * 0.7}" text-anchor="end">{escape(label)}</text>'
+                    f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width}" height="{BAR}"></rect>'
+                    f'<text x="{LABEL_WIDTH + width + 6}" y="{y + BAR * 0.7}">{value}</text></g>')
+    return (f'<figure id="{chart_id}"><figcaption>{escape(title)}</figcaption>'
+            f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {CHART_WIDTH} {height}" '
+            f'width="{CHART_WIDTH}" height="{height}">{"".join(rows)}</svg></figure>')
+
+
+def weekly_chart(weeks: list[dict[str, Any]]) -> str:
+    """Opened (left bar) and rectified (right bar) per week, oldest on the left."""
+    top = max([w["opened"] for w in weeks] + [w["rectified"] for w in weeks] + [1])
+    step, plot = CHART_WIDTH // max(len(weeks), 1), 160
+    columns = []
+    for index, week in enumerate(weeks):
+        x = index * step + 8
+        bars = ""
+        for offset, name in ((0, "opened"), (step // 2 - 4, "rectified")):
+            height = round(plot * week[name] / top)
+            bars += (f'<rect class="{name}" x="{x + offset}" y="{plot - height + 10}" width="{step // 2 - 8}" '
+                     f'height="{height}"><title>{escape(week["week"])} {name}: {week[name]}</title></rect>')
+        columns.append(f'<g class="week" data-week="{escape(week["week"])}" data-opened="{week["opened"]}" '
+                       f'data-rectified="{week["rectified"]}">{bars}<text x="{x}" y="{plot + 28}">'
+                       f'{escape(week["week"][-3:])}</text></g>')
+    return (f'<figure id="weekly"><figcaption>每周新增与整改 Opened and rectified per week</figcaption>'
+            f'<svg role="img" aria-label="weekly trend" viewBox="0 0 {CHART_WIDTH} {plot + 36}" width="{CHART_WIDTH}" '
+            f'height="{plot + 36}">{"".join(columns)}</svg></figure>')
+
+
+def breakdown_table(name: str, entries: list[dict[str, Any]]) -> str:
+    head = "<tr><th>{}</th><th>orders</th><th>unrectified</th><th>overdue</th><th>rectified</th>" \
+           "<th>median days</th></tr>".format(escape(name))
+    body = "".join(
+        f'<tr><td>{escape(e["key"])}</td><td>{e["orders"]}</td><td>{e["unrectified"]}</td><td>{e["overdue"]}</td>'
+        f'<td>{e["rectified"]}</td><td>{"" if e["median_days_to_rectify"] is None else e["median_days_to_rectify"]}'
+        f'</td></tr>' for e in entries)
+    return f'<table id="by-{escape(name)}"><caption>by {escape(name)}</caption>{head}{body}</table>'
+
+
+def render_dashboard(figures: dict[str, Any]) -> str:
+    median = figures["median_days_to_rectify"]
+    tiles = (f'<ul id="tiles"><li>orders <b id="total">{figures["orders"]}</b></li>'
+             f'<li>unrectified <b id="unrectified">{figures["unrectified"]}</b></li>'
+             f'<li>overdue <b id="overdue">{figures["overdue"]}</b></li>'
+             f'<li>median days to rectify <b id="median">{"–" if median is None else median}</b></li></ul>')
+    states = bar_chart("按状态 Orders by state", [(STATE_NAMES[s], n) for s, n in figures["by_state"].items()],
+                       chart_id="by-state")
+    enterprises = bar_chart("未整改最多的企业 Enterprises with most unrectified orders",
+                            [(e["key"], e["unrectified"]) for e in figures["by"]["enterprise"][:10]],
+                            chart_id="by-enterprise-chart")
+    tables = "".join(breakdown_table(name, entries) for name, entries in figures["by"].items())
+    return f"""<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>安康 · 整改闭环 Rectification dashboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/orders/static/orders.css"></head>
+<body><header><h1>整改闭环 Rectification dashboard</h1>
+<p>As of {escape(figures["generated_at"])} · <a href="/v1/orders/dashboard">JSON</a> ·
+<a href="/v1/orders/dashboard.csv">CSV</a> · <a href="/v1/orders/overdue">overdue list</a></p></header>
+<main>{tiles}<div class="charts">{states}{weekly_chart(figures["weekly"])}{enterprises}</div>
+<div class="tables">{tables}</div></main></body></html>"""

@@ -1,0 +1,75 @@
+"""The order loop's background work in each API process: escalate overdue orders, deliver the outbox.
+
+Both are safe to run in several processes at once: escalation is a guarded UPDATE per order, and
+outbox rows are leased before they are sent (serving/orders/outbox.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from serving.orders.outbox import WebhookDelivery
+from serving.orders.store import OrderStore
+
+log = logging.getLogger("ankang.orders.worker")
+
+
+@dataclass(frozen=True)
+class OrdersSettings:
+    webhook_url: str | None
+    webhook_secret: bytes | None
+    deliver_every: float
+    escalate_every: float
+
+    @classmethod
+    def from_env(cls) -> "OrdersSettings":
+        secret = os.environ.get("ANKANG_ORDERS_WEBHOOK_SECRET")
+        return cls(webhook_url=os.environ.get("ANKANG_ORDERS_WEBHOOK_URL") or None,
+                   webhook_secret=secret.encode("utf-8") if secret else None,
+                   deliver_every=float(os.environ.get("ANKANG_ORDERS_DELIVER_SECONDS", "2")),
+                   escalate_every=float(os.environ.get("ANKANG_ORDERS_ESCALATE_SECONDS", "300")))
+
+
+class LoopWorker:
+    def __init__(self, *, store: OrderStore, delivery: WebhookDelivery | None, deliver_every: float,
+                 escalate_every: float):
+        self.store, self.delivery = store, delivery
+        self.deliver_every, self.escalate_every = deliver_every, escalate_every
+        self._stop = threading.Event()
+        self._next_escalation = 0.0
+
+    @classmethod
+    def from_settings(cls, store: OrderStore, settings: OrdersSettings) -> "LoopWorker":
+        delivery = None if settings.webhook_url is None else WebhookDelivery(
+            engine=store.engine, url=settings.webhook_url, secret=settings.webhook_secret)
+        return cls(store=store, delivery=delivery, deliver_every=settings.deliver_every,
+                   escalate_every=settings.escalate_every)
+
+    def run_once(self) -> None:
+        if time.monotonic() >= self._next_escalation:
+            self.store.escalate_overdue()
+            self._next_escalation = time.monotonic() + self.escalate_every
+        if self.delivery is not None:
+            self.delivery.deliver_pending()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except sa.exc.SQLAlchemyError as error:  # the database is busy or away: next round
+                log.warning("orders_worker_failed", extra={"error": str(error)})
+            self._stop.wait(self.deliver_every)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="orders-loop", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
