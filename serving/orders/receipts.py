@@ -74,7 +74,7 @@ def report_status(engine: sa.Engine, code: str) -> dict[str, Any]:
     digest = code_digest(code)
     latest = sa.select(decisions.c.hazards).where(decisions.c.photo_id == cases.c.photo_id) \
         .order_by(decisions.c.id.desc()).limit(1).scalar_subquery()
-    query = (sa.select(receipts.c.created_at, cases.c.status, latest.label("hazards"), orders.c.state,
+    query = (sa.select(cases.c.created_at, cases.c.status, latest.label("hazards"), orders.c.state,
                        orders.c.due_at, orders.c.rectified_at, orders.c.closed_at)
              .join(cases, cases.c.photo_id == receipts.c.photo_id)
              .outerjoin(orders, orders.c.photo_id == receipts.c.photo_id)

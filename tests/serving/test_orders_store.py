@@ -1,0 +1,295 @@
+"""The order store on SQLite and PostgreSQL: the state machine, append-only history, outbox rows in the
+same transaction, escalation after the policy's delays, receipts, photo hazards for risk, supervision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from PIL import Image
+
+from serving.errors import InputError
+from serving.orders import dashboard, receipts
+from serving.orders.policy import RectificationPolicy
+from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter, parse_amendment, parse_move
+from serving.orders.schema import outbox, transitions
+from serving.orders.states import Viewer
+from serving.orders.store import OrderStore, Proof
+from serving.review.decisions import Decision
+from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
+from tests.serving.test_review_store import _postgres_schema
+
+T0 = dt.datetime(2026, 11, 2, 8, 0, 0)  # a Monday
+OFFICER = Viewer(actor="officer-wang")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'review.db'}"
+    else:
+        yield from _postgres_schema()
+
+
+@pytest.fixture
+def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[ReviewStore, OrderStore]]:
+    review = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
+    yield review, OrderStore.beside(review)
+    review.close()
+
+
+def confirmed_case(review: ReviewStore, flags: dict[str, float], *, site: str = "site-1", decide: str = "confirm",
+                   hazards: tuple[str, ...] = ()) -> str:
+    image = Image.new("RGB", (48, 32), (200, 30, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    scores = {label: flags.get(label, 0.05) for label in ("missing_helmet", "fire_smoke", "wet_floor")}
+    photo_id = uuid.uuid4().hex
+    review.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": site},
+                             assessment={"model": {"name": "hazard_photo", "version": "t"}, "hazards": scores,
+                                         "flagged": [{"type": h, "threshold": 0.5} for h, p in scores.items() if p >= .5],
+                                         "triage": "review"}, created_at=T0)
+    if decide:
+        review.decide(photo_id, Decision(decide, hazards, None, False), reviewer="officer-wang")
+    return photo_id
+
+
+def new_order(photo_id: str, enterprise: str = "E1", **overrides) -> NewOrder:
+    fields = {"photo_id": photo_id, "enterprise_id": enterprise, "site_id": None, "district": "南山区",
+              "assignee": "李经理", "measures": "整改", "hazard": None, "due_at": None}
+    return NewOrder(**{**fields, **overrides})
+
+
+def proof(probability: float) -> Proof:
+    return Proof(sha256="0" * 64, assessment={"model": {"name": "hazard_photo", "version": "t"}, "flagged": [],
+                                             "hazards": {"fire_smoke": probability, "wet_floor": probability}})
+
+
+def walk(orders: OrderStore, order_id: str, *actions: str, viewer: Viewer = OFFICER, at: dt.datetime = T0) -> dict:
+    result = {}
+    for action in actions:
+        result = orders.transition(order_id, Move(action, f"{action} note", None), viewer=viewer, now=at,
+                                   proof=proof(0.04) if action == "submit" else None)
+    return result
+
+
+def test_migrations_chain_onto_the_review_schema_and_downgrade(stores):
+    review, _ = stores
+    tables = set(sa.inspect(review.engine).get_table_names())
+    assert {"rectification_orders", "order_transitions", "order_outbox", "report_receipts"} <= tables
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with review.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")  # back to before the orders
+    assert "rectification_orders" not in set(sa.inspect(review.engine).get_table_names())
+    migrate(review.engine)
+
+
+def test_default_due_time_follows_the_most_severe_hazard(stores):
+    review, orders = stores
+    major = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER, now=T0)
+    general = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8})), viewer=OFFICER, now=T0)
+    assert (major["severity"], major["due_at"]) == ("疑似重大", "2026-11-03T08:00:00Z")  # 24 h
+    assert (general["severity"], general["due_at"]) == ("一般", "2026-11-09T08:00:00Z")  # 7 days
+    given = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}), due_at=T0 + dt.timedelta(hours=3)),
+                                viewer=OFFICER, now=T0)
+    assert given["due_at"] == "2026-11-02T11:00:00Z"
+
+
+def test_orders_need_a_confirmed_or_corrected_case_and_one_order_per_case(stores):
+    review, orders = stores
+    with pytest.raises(InputError, match="the case is `open`; an order needs a case an officer confirmed") as info:
+        orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9}, decide="")), viewer=OFFICER)
+    assert info.value.status_code == 409
+    corrected = confirmed_case(review, {"fire_smoke": 0.9}, decide="correct", hazards=("wet_floor",))
+    order = orders.create_order(new_order(corrected), viewer=OFFICER)
+    assert order["comparison"]["hazard"] == "wet_floor" and order["severity"] == "一般"
+    with pytest.raises(InputError, match="this case already has a rectification order"):
+        orders.create_order(new_order(corrected), viewer=OFFICER)
+    with pytest.raises(InputError, match=r"'fire_smoke' is not among the case's confirmed hazards \['wet_floor'\]"):
+        orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9}, decide="correct",
+                                                     hazards=("wet_floor",)), hazard="fire_smoke"), viewer=OFFICER)
+    with pytest.raises(InputError, match="only union officers issue rectification orders"):
+        orders.create_order(new_order(corrected), viewer=Viewer("e", enterprise_id="E1"))
+
+
+def test_full_walk_appends_every_transition_and_an_outbox_row_each(stores):
+    review, orders = stores
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.93})), viewer=OFFICER, now=T0)
+    enterprise = Viewer(actor="enterprise:E1", enterprise_id="E1")
+    walk(orders, order["id"], "start", "submit", viewer=enterprise)
+    walk(orders, order["id"], "reject")
+    walk(orders, order["id"], "submit", viewer=enterprise)
+    closed = walk(orders, order["id"], "verify", "close", at=T0 + dt.timedelta(days=2))
+    assert closed["state"] == "closed" and closed["rectified_at"] == closed["closed_at"] == "2026-11-04T08:00:00Z"
+    history = orders.order(order["id"], viewer=OFFICER)["history"]
+    assert [(e["action"], e["from"], e["to"]) for e in history] == [
+        ("create", None, "open"), ("start", "open", "in_progress"), ("submit", "in_progress", "submitted"),
+        ("reject", "submitted", "in_progress"), ("submit", "in_progress", "submitted"),
+        ("verify", "submitted", "verified"), ("close", "verified", "closed")]
+    assert [e["actor"] for e in history][1:4] == ["enterprise:E1", "enterprise:E1", "officer-wang"]
+    assert history[2]["details"]["probability_before"] == 0.93 and history[2]["details"]["probability_after"] == 0.04
+    with review.engine.connect() as connection:
+        events = connection.execute(sa.select(outbox.c.event).order_by(outbox.c.id)).scalars().all()
+    assert events == [f"order.{e['action']}" for e in history]
+
+
+@pytest.mark.parametrize(("actions", "action", "message"), [
+    ((), "verify", "the order is `open`; `verify` needs state `submitted` (from `open` you can start)"),
+    (("start",), "start", "the order is `in_progress`; `start` needs state `open` (from `in_progress` you can submit)"),
+    (("start", "submit", "verify", "close"), "reject", "the order is `closed`; `reject` needs state `submitted` "
+                                                         "(`closed` is final)"),
+])
+def test_invalid_transitions_are_409_naming_the_state_and_change_nothing(stores, actions, action, message):
+    review, orders = stores
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
+    walk(orders, order["id"], *actions)
+    before = orders.order(order["id"], viewer=OFFICER)
+    with pytest.raises(InputError, match=f"^action: {message.replace('(', '[(]').replace(')', '[)]')}$") as info:
+        walk(orders, order["id"], action)
+    assert info.value.status_code == 409 and info.value.context == {"state": before["state"]}
+    assert orders.order(order["id"], viewer=OFFICER) == before
+
+
+def test_rectification_submit_needs_a_proof_photo_and_enterprises_cannot_verify(stores):
+    review, orders = stores
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
+    walk(orders, order["id"], "start")
+    with pytest.raises(InputError, match="a rectification order is submitted with a proof photo: POST it as `photo`"):
+        orders.transition(order["id"], Move("submit", None, None), viewer=OFFICER)
+    walk(orders, order["id"], "submit")
+    with pytest.raises(InputError, match="an enterprise key may only start or submit its orders; `verify` is for union"):
+        orders.transition(order["id"], Move("verify", None, None), viewer=Viewer("e", enterprise_id="E1"))
+    with pytest.raises(InputError, match="no order with id") as info:  # someone else's order does not exist
+        orders.transition(order["id"], Move("start", None, None), viewer=Viewer("e", enterprise_id="E2"))
+    assert info.value.status_code == 404
+
+
+def test_overdue_orders_climb_the_escalation_levels_after_the_configured_delays(stores):
+    review, orders = stores
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER, now=T0)
+    due = T0 + dt.timedelta(hours=24)
+    assert orders.escalate_overdue(now=due) == []
+    assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(minutes=1))] == ["site"]
+    assert orders.escalate_overdue(now=due + dt.timedelta(hours=47)) == []
+    assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(hours=48))] == ["enterprise_union"]
+    assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(days=30))] == ["district_federation"]
+    assert orders.escalate_overdue(now=due + dt.timedelta(days=60)) == []
+    listed = orders.orders(OrderFilter(overdue=True), viewer=OFFICER, now=due + dt.timedelta(days=30))
+    assert [(item["id"], item["escalation_level"], item["overdue"]) for item in listed["items"]] == [(order["id"], 3, True)]
+    history = orders.order(order["id"], viewer=OFFICER)["history"]
+    assert [e["details"]["level"]["level"] for e in history if e["action"] == "escalate"] == [1, 2, 3]
+
+
+def test_escalation_delays_are_data(tmp_path, stores):
+    review, _ = stores
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("""due_hours_by_severity: {疑似重大: 1, 一般: 2}
+supervision_min_tier: 4
+supervision_due_hours: 10
+escalation:
+  - {level: 1, id: site, name_zh: 现场, name_en: site, after_overdue_hours: 5}
+""", encoding="utf-8")
+    orders = OrderStore.beside(review, policy=RectificationPolicy.load(policy_file))
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER, now=T0)
+    assert order["due_at"] == "2026-11-02T09:00:00Z"
+    assert orders.escalate_overdue(now=T0 + dt.timedelta(hours=5, minutes=59)) == []
+    assert len(orders.escalate_overdue(now=T0 + dt.timedelta(hours=6))) == 1
+    policy_file.write_text(policy_file.read_text().replace("level: 1,", "level: 2,"), encoding="utf-8")
+    with pytest.raises(ValueError, match="escalation levels must be numbered 1, 2, 3, ... in order"):
+        RectificationPolicy.load(policy_file)
+
+
+def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
+    review, orders = stores
+    photo_id = confirmed_case(review, {"fire_smoke": 0.9}, decide="")
+    code = orders.issue_receipt(photo_id)
+    assert receipts.report_status(review.engine, code)["stage"] == "received"
+    review.decide(photo_id, Decision("dismiss", (), None, False), reviewer="x")
+    status = receipts.report_status(review.engine, code.lower().replace("-", " "))
+    assert status["stage"] == "no_hazard_found" and status["reported_on"] == "2026-11-02"
+    with pytest.raises(InputError, match="no report has this receipt code") as info:
+        receipts.report_status(review.engine, receipts.new_code())
+    assert info.value.status_code == 404
+    with pytest.raises(InputError, match="a receipt code is 24 letters and digits"):
+        receipts.report_status(review.engine, "../../etc/passwd")
+    with review.engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT code_sha256 FROM report_receipts")).scalars().all()
+    assert code.replace("-", "") not in "".join(stored)  # only the hash is kept
+
+
+def test_rate_limiter_allows_a_window_then_refuses():
+    limiter = receipts.RateLimiter(limit=2, window=60)
+    assert [limiter.allow("a", now=t) for t in (0, 1, 2)] == [True, True, False]
+    assert limiter.allow("b", now=2) and limiter.allow("a", now=61)
+
+
+def test_open_photo_hazards_count_unrectified_orders_per_known_enterprise(stores):
+    review, orders = stores
+    fire = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9, "wet_floor": 0.7}), "E7"),
+                               viewer=OFFICER)
+    orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.7}), "E7"), viewer=OFFICER)
+    assert orders.open_photo_hazards(["E7", "E8"]) == {"E7": (3, 1)}
+    walk(orders, fire["id"], "start", "submit", "verify")
+    assert orders.open_photo_hazards(["E7"]) == {"E7": (1, 0)}
+
+
+def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(stores):
+    _, orders = stores
+    results = [{"enterprise_id": "S1", "tier": 4}, {"enterprise_id": "S2", "tier": 3}, {"enterprise_id": "S3", "tier": 5}]
+    opened = orders.supervise_high_tiers(results, now=T0)
+    assert sorted(opened) == ["S1", "S3"] and all(case["opened"] for case in opened.values())
+    again = orders.supervise_high_tiers(results, now=T0)
+    assert {key: case["order_id"] for key, case in again.items()} == {k: c["order_id"] for k, c in opened.items()}
+    assert not any(case["opened"] for case in again.values())
+    case_id = opened["S1"]["order_id"]
+    changes, comment = parse_amendment({"officer": "张主席", "notes": "约谈企业负责人", "comment": "指定负责人"})
+    amended = orders.amend(case_id, changes, comment=comment, viewer=OFFICER)
+    assert amended["officer"] == "张主席" and amended["due_at"] == "2026-11-16T08:00:00Z"
+    orders.transition(case_id, parse_move({"action": "start"}), viewer=OFFICER)
+    orders.transition(case_id, parse_move({"action": "submit", "comment": "已补发工资"}), viewer=OFFICER)  # no photo
+    walk(orders, case_id, "verify")
+    closed = orders.transition(case_id, parse_move({"action": "close", "outcome": "欠薪已清偿"}), viewer=OFFICER)
+    assert (closed["kind"], closed["state"], closed["outcome"]) == ("supervision", "closed", "欠薪已清偿")
+    amendment = orders.order(case_id, viewer=OFFICER)["history"][1]
+    assert amendment["details"] == {"before": {"officer": "unassigned", "notes": "opened automatically: risk tier 4"},
+                                    "after": {"officer": "张主席", "notes": "约谈企业负责人"}}
+    with pytest.raises(InputError, match="supervision is for risk tier 4 or higher, not 3"):
+        orders.create_supervision(NewSupervision("S9", 3, None, None, None, None), viewer=OFFICER)
+    with pytest.raises(InputError, match="enterprise 'S3' already has an active supervision case"):
+        orders.create_supervision(NewSupervision("S3", 5, None, None, None, None), viewer=OFFICER)
+
+
+def test_dashboard_counts_overdue_and_median_days(stores):
+    review, orders = stores
+    ids = [orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}, site=f"s{i % 2}"), f"E{i % 2}"),
+                               viewer=OFFICER, now=T0)["id"] for i in range(4)]
+    walk(orders, ids[0], "start", "submit", "verify", at=T0 + dt.timedelta(days=2))
+    walk(orders, ids[1], "start", "submit", "verify", "close", at=T0 + dt.timedelta(days=4))
+    figures = dashboard.summary(review.engine, now=T0 + dt.timedelta(days=8))
+    assert figures["by_state"] == {"open": 2, "in_progress": 0, "submitted": 0, "verified": 1, "closed": 1}
+    assert (figures["overdue"], figures["unrectified"], figures["median_days_to_rectify"]) == (2, 2, 3.0)
+    assert {e["key"]: e["overdue"] for e in figures["by"]["enterprise"]} == {"E0": 1, "E1": 1}
+    assert figures["weekly"][-2] == {"week": "2026-W45", "starts": "2026-11-02", "opened": 4, "rectified": 2}
+    csv = dashboard.summary_csv(review.engine, now=T0 + dt.timedelta(days=8)).decode()
+    assert csv.splitlines()[:2] == ["dimension,key,orders,unrectified,overdue,rectified,median_days_to_rectify",
+                                    "all,all,4,2,2,2,3.0"]
+
+
+def test_transitions_are_never_updated_or_deleted(stores):
+    review, orders = stores
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
+    with review.engine.connect() as connection:
+        first = connection.execute(sa.select(transitions)).all()
+    walk(orders, order["id"], "start", "submit")
+    with review.engine.connect() as connection:
+        later = connection.execute(sa.select(transitions).order_by(transitions.c.id)).all()
+    assert later[:len(first)] == first and len(later) == 3
