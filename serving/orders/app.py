@@ -46,6 +46,7 @@ class OrdersHolder:
     store: OrderStore | None = None
     photo: Any = None  # serving.reload.HotSwap of serving.photo.PhotoModel
     lookups = receipts.RateLimiter()
+    figures = dashboard.CachedFigures()
 
     def attach(self, review_store: Any, *, photo: Any) -> OrderStore:
         """The service's hook: orders on the review store's database, proof photos through `photo`
@@ -229,13 +230,15 @@ async def get_photo(request: Request) -> Response:
 @json_errors
 async def get_dashboard(request: Request) -> Response:
     officer_of(request)
-    return JSONResponse(await run_in_threadpool(dashboard.summary, holder.get().engine))
+    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
+    return JSONResponse(dashboard.top_of(figures))
 
 
 @json_errors
 async def get_dashboard_csv(request: Request) -> Response:
     officer_of(request)
-    table = await run_in_threadpool(dashboard.summary_csv, holder.get().engine)
+    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
+    table = await run_in_threadpool(dashboard.summary_csv, figures)
     return Response(table, media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": 'attachment; filename="orders_dashboard.csv"'})
 
@@ -283,8 +286,8 @@ reports_api = Starlette(exception_handlers={404: not_found, 405: not_found}, rou
 @json_errors
 async def get_page(request: Request) -> Response:
     officer_of(request)
-    figures = await run_in_threadpool(dashboard.summary, holder.get().engine)
-    return HTMLResponse(render_dashboard(figures), headers={"Cache-Control": "no-store"})
+    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
+    return HTMLResponse(render_dashboard(dashboard.top_of(figures)), headers={"Cache-Control": "no-store"})
 
 
 orders_page = Starlette(routes=[

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -18,18 +20,22 @@ from serving.review.store import utcnow
 DIMENSIONS = {"site": "site_id", "enterprise": "enterprise_id", "district": "district", "hazard": "hazard"}
 COLUMNS = ("state", "site_id", "enterprise_id", "district", "hazard", "escalation_level", "created_at",
            "due_at", "rectified_at")
+TIMES = ("created_at", "due_at", "rectified_at")
 WEEKS = 12
 TOP = 20
 CSV_COLUMNS = ("dimension", "key", "orders", "unrectified", "overdue", "rectified", "median_days_to_rectify")
 
 
 def load_frame(engine: sa.Engine) -> pd.DataFrame:
-    query = sa.select(*[orders.c[name] for name in COLUMNS]).where(orders.c.kind == "rectification")
+    """The columns of every rectification order; times are parsed by pandas at once, not row by row
+    (SQLite hands back text, PostgreSQL datetimes: to_datetime takes both)."""
+    selected = [sa.type_coerce(orders.c[name], sa.String) if name in TIMES else orders.c[name] for name in COLUMNS]
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    for name in ("created_at", "due_at", "rectified_at"):
-        frame[name] = pd.to_datetime(frame[name])
+        rows = connection.execute(sa.select(*selected).where(orders.c.kind == "rectification")).all()
+    columns = list(zip(*rows)) or [()] * len(COLUMNS)  # column by column: pandas builds arrays, not rows
+    frame = pd.DataFrame({name: list(values) for name, values in zip(COLUMNS, columns)})
+    for name in TIMES:
+        frame[name] = pd.to_datetime(frame[name], format="ISO8601")
     return frame
 
 
@@ -46,25 +52,40 @@ def _median(days: pd.Series) -> float | None:
 
 
 def _breakdown(frame: pd.DataFrame, column: str) -> list[dict[str, Any]]:
-    keyed = frame.assign(key=frame[column].fillna("(none)"))
-    grouped = keyed.groupby("key", sort=False).agg(orders=("state", "size"), unrectified=("unrectified", "sum"),
-                                                   overdue=("overdue", "sum"), rectified=("rectified", "sum"),
-                                                   median_days_to_rectify=("days", "median"))
-    grouped = grouped.sort_values(["unrectified", "orders"], ascending=False)
-    return [{"key": str(key), "orders": int(row.orders), "unrectified": int(row.unrectified),
-             "overdue": int(row.overdue), "rectified": int(row.rectified),
-             "median_days_to_rectify": None if pd.isna(row.median_days_to_rectify)
-             else round(float(row.median_days_to_rectify), 2)} for key, row in grouped.iterrows()]
+    """Per key: orders, unrectified, overdue, rectified, median days (counted with bincount, not groupby)."""
+    codes, keys = pd.factorize(frame[column].fillna("(none)"))
+    size = len(keys)
+    counts = {name: np.bincount(codes, weights=frame[name].to_numpy(float), minlength=size).astype(int)
+              for name in ("unrectified", "overdue", "rectified")}
+    totals = np.bincount(codes, minlength=size)
+    medians = frame["days"].groupby(codes).median()
+    order = np.lexsort((-totals, -counts["unrectified"]))
+    return [{"key": str(keys[i]), "orders": int(totals[i]), "unrectified": int(counts["unrectified"][i]),
+             "overdue": int(counts["overdue"][i]), "rectified": int(counts["rectified"][i]),
+             "median_days_to_rectify": None if pd.isna(medians.get(i)) else round(float(medians[i]), 2)}
+            for i in order]
+
+
+def _week_numbers(moments: pd.Series) -> np.ndarray:
+    """Weeks since Monday 1970-01-05 (NaT: -1)."""
+    days = moments.to_numpy("datetime64[D]")
+    weeks = (days - np.datetime64("1970-01-05", "D")).astype("timedelta64[D]").astype(np.int64) // 7
+    return np.where(np.isnat(days), -1, weeks)
 
 
 def _weekly(frame: pd.DataFrame, now: dt.datetime) -> list[dict[str, Any]]:
     """Orders opened and rectified per ISO week (Monday start), the last WEEKS weeks, oldest first."""
-    this_week = pd.Timestamp(now).normalize() - pd.Timedelta(days=now.weekday())
-    starts = [this_week - pd.Timedelta(weeks=back) for back in range(WEEKS - 1, -1, -1)]
-    opened = frame["created_at"].dt.to_period("W-SUN").dt.start_time.value_counts()
-    rectified = frame["rectified_at"].dropna().dt.to_period("W-SUN").dt.start_time.value_counts()
-    return [{"week": f"{start.isocalendar()[0]}-W{start.isocalendar()[1]:02d}", "starts": start.date().isoformat(),
-             "opened": int(opened.get(start, 0)), "rectified": int(rectified.get(start, 0))} for start in starts]
+    current = int(_week_numbers(pd.Series([pd.Timestamp(now)]))[0])
+    first = current - WEEKS + 1
+    opened, rectified = (np.bincount(np.clip(_week_numbers(frame[name]) - first, -1, WEEKS) + 1, minlength=WEEKS + 2)
+                         for name in ("created_at", "rectified_at"))
+    weeks = []
+    for index in range(WEEKS):
+        start = dt.date(1970, 1, 5) + dt.timedelta(weeks=first + index)
+        year, week, _ = start.isocalendar()
+        weeks.append({"week": f"{year}-W{week:02d}", "starts": start.isoformat(),
+                      "opened": int(opened[index + 1]), "rectified": int(rectified[index + 1])})
+    return weeks
 
 
 def summary(engine: sa.Engine, *, now: dt.datetime | None = None, top: int | None = TOP) -> dict[str, Any]:
@@ -83,9 +104,43 @@ def summary(engine: sa.Engine, *, now: dt.datetime | None = None, top: int | Non
     }
 
 
-def summary_csv(engine: sa.Engine, *, now: dt.datetime | None = None) -> bytes:
-    """The same figures as one tidy table: a row per (dimension, key); weeks as dimension `week`."""
-    figures = summary(engine, now=now, top=None)
+def top_of(figures: dict[str, Any], top: int = TOP) -> dict[str, Any]:
+    """The figures with each breakdown cut to its `top` keys (most unrectified first)."""
+    return {**figures, "by": {name: entries[:top] for name, entries in figures["by"].items()}}
+
+
+def _stamp(engine: sa.Engine) -> tuple[Any, ...]:
+    """Changes whenever an order is created or changed (every change sets updated_at; indexed)."""
+    with engine.connect() as connection:
+        return tuple(connection.execute(sa.select(sa.func.count(), sa.func.max(orders.c.updated_at))
+                                        .select_from(orders)).one())
+
+
+class CachedFigures:
+    """The full figures, recomputed when an order changes or the minute turns (overdue depends on
+    the time): officers polling the dashboard share one computation."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._figures: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, engine: sa.Engine, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        now = now or utcnow()
+        key = (str(engine.url), *_stamp(engine), now.replace(second=0, microsecond=0))
+        with self._lock:
+            if key != self._key:
+                self._figures, self._key = summary(engine, now=now, top=None), key
+            return self._figures
+
+    def clear(self) -> None:
+        with self._lock:
+            self._key = None
+
+
+def summary_csv(figures: dict[str, Any]) -> bytes:
+    """The figures (all keys, see `summary(top=None)`) as one tidy table: a row per (dimension, key);
+    weeks as dimension `week`."""
     rows = [{"dimension": "all", "key": "all", "orders": figures["orders"], "unrectified": figures["unrectified"],
              "overdue": figures["overdue"], "rectified": figures["by_state"]["verified"] + figures["by_state"]["closed"],
              "median_days_to_rectify": figures["median_days_to_rectify"]}]

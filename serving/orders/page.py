@@ -42,7 +42,8 @@ def weekly_chart(weeks: list[dict[str, Any]]) -> str:
         columns.append(f'<g class="week" data-week="{escape(week["week"])}" data-opened="{week["opened"]}" '
                        f'data-rectified="{week["rectified"]}">{bars}<text x="{x}" y="{plot + 28}">'
                        f'{escape(week["week"][-3:])}</text></g>')
-    return (f'<figure id="weekly"><figcaption>每周新增与整改 Opened and rectified per week</figcaption>'
+    return (f'<figure id="weekly"><figcaption>每周新增与整改 Opened and rectified per week '
+            f'<span class="key opened">新增 opened</span> <span class="key rectified">整改 rectified</span></figcaption>'
             f'<svg role="img" aria-label="weekly trend" viewBox="0 0 {CHART_WIDTH} {plot + 36}" width="{CHART_WIDTH}" '
             f'height="{plot + 36}">{"".join(columns)}</svg></figure>')
 

@@ -40,6 +40,7 @@ orders = sa.Table(
     sa.Index("ix_orders_state_due", "state", "due_at"),
     sa.Index("ix_orders_enterprise", "enterprise_id", "state"),
     sa.Index("ix_orders_created", "created_at"),
+    sa.Index("ix_orders_updated", "updated_at"),  # the dashboard cache's change stamp
 )
 
 transitions = sa.Table(

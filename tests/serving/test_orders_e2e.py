@@ -54,7 +54,7 @@ def test_one_photo_from_assess_to_closed_order(loop):
 
     confirmed = api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=headers["reviewer"])
     assert confirmed.status_code == 201, confirmed.text
-    created = api.post("/v1/orders", headers=headers["reviewer"], json={
+    created = api.post("/v1/orders/", headers=headers["reviewer"], json={
         "photo_id": photo_id, "enterprise_id": enterprise, "district": "南山区", "assignee": "李经理",
         "measures": "清除火源，配置灭火器"})
     assert created.status_code == 201, created.text
@@ -66,7 +66,7 @@ def test_one_photo_from_assess_to_closed_order(loop):
     assert "open_major_photo_hazard" in [rule["id"] for rule in before["rules_fired"]] and before["tier"] >= 3
     assert "open_photo_hazards" not in before["imputed"]
 
-    ours = api.get("/v1/orders", headers=headers["enterprise"]).json()
+    ours = api.get("/v1/orders/", headers=headers["enterprise"]).json()
     assert [item["id"] for item in ours["items"]] == [order["id"]]
     step(api, headers["enterprise"], order["id"], "start", comment="已安排整改")
     proof = api.post(f"/v1/orders/{order['id']}/proof", headers=headers["enterprise"], data={"comment": "已整改"},
@@ -111,14 +111,14 @@ def test_enterprise_keys_see_only_their_orders_and_never_reporters(loop):
     assessed = api.post("/v1/photos/assess", files={"photo": ("fire.jpg", encode_image(RED, size=(70, 50)), "image/jpeg")},
                         data={"reporter": "李四"}, headers=headers["intake"]).json()
     api.post(f"/v1/review/{assessed['photo_id']}", json={"decision": "confirm"}, headers=headers["reviewer"])
-    order = api.post("/v1/orders", headers=headers["reviewer"],
+    order = api.post("/v1/orders/", headers=headers["reviewer"],
                      json={"photo_id": assessed["photo_id"], "enterprise_id": enterprise}).json()
     pseudonym = assessed["metadata"]["reporter"]
     mine = api.get(f"/v1/orders/{order['id']}", headers=headers["enterprise"])
     assert mine.status_code == 200 and pseudonym not in mine.text and "reporter" not in json.dumps(mine.json())
     assert "photo_id" not in mine.json()
     assert api.get(f"/v1/orders/{order['id']}", headers=headers["other"]).status_code == 404
-    assert api.get("/v1/orders?state=all", headers=headers["other"]).json()["total"] == 0
+    assert api.get("/v1/orders/?state=all", headers=headers["other"]).json()["total"] == 0
     assert api.get("/v1/review/queue", headers=headers["enterprise"]).status_code == 403
     assert api.get("/v1/orders/dashboard", headers=headers["enterprise"]).status_code == 403
     refused = api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "verify"}, headers=headers["enterprise"])
@@ -128,5 +128,5 @@ def test_enterprise_keys_see_only_their_orders_and_never_reporters(loop):
     assert wrong.json()["error"] == {"field": "action", "state": "open",
                                      "message": "the order is `open`; `verify` needs state `submitted` "
                                                 "(from `open` you can start)"}
-    assert api.post("/v1/orders", headers=headers["enterprise"],
+    assert api.post("/v1/orders/", headers=headers["enterprise"],
                     json={"photo_id": assessed["photo_id"], "enterprise_id": enterprise}).status_code == 403

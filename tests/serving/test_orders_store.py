@@ -279,7 +279,7 @@ def test_dashboard_counts_overdue_and_median_days(stores):
     assert (figures["overdue"], figures["unrectified"], figures["median_days_to_rectify"]) == (2, 2, 3.0)
     assert {e["key"]: e["overdue"] for e in figures["by"]["enterprise"]} == {"E0": 1, "E1": 1}
     assert figures["weekly"][-2] == {"week": "2026-W45", "starts": "2026-11-02", "opened": 4, "rectified": 2}
-    csv = dashboard.summary_csv(review.engine, now=T0 + dt.timedelta(days=8)).decode()
+    csv = dashboard.summary_csv(dashboard.summary(review.engine, now=T0 + dt.timedelta(days=8), top=None)).decode()
     assert csv.splitlines()[:2] == ["dimension,key,orders,unrectified,overdue,rectified,median_days_to_rectify",
                                     "all,all,4,2,2,2,3.0"]
 
@@ -293,3 +293,14 @@ def test_transitions_are_never_updated_or_deleted(stores):
     with review.engine.connect() as connection:
         later = connection.execute(sa.select(transitions).order_by(transitions.c.id)).all()
     assert later[:len(first)] == first and len(later) == 3
+
+
+def test_cached_figures_follow_every_change_and_the_clock(stores):
+    review, orders = stores
+    cache = dashboard.CachedFigures()
+    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER, now=T0)
+    assert cache.get(review.engine, now=T0)["by_state"]["open"] == 1
+    walk(orders, order["id"], "start", at=T0 + dt.timedelta(seconds=1))
+    assert cache.get(review.engine, now=T0)["by_state"]["in_progress"] == 1
+    assert cache.get(review.engine, now=T0)["overdue"] == 0
+    assert cache.get(review.engine, now=T0 + dt.timedelta(days=2))["overdue"] == 1

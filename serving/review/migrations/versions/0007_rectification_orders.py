@@ -49,6 +49,7 @@ def upgrade() -> None:
     op.create_index("ix_orders_state_due", "rectification_orders", ["state", "due_at"])
     op.create_index("ix_orders_enterprise", "rectification_orders", ["enterprise_id", "state"])
     op.create_index("ix_orders_created", "rectification_orders", ["created_at"])
+    op.create_index("ix_orders_updated", "rectification_orders", ["updated_at"])
     op.create_table(
         "order_transitions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -89,6 +90,6 @@ def downgrade() -> None:
     op.drop_table("order_outbox")
     op.drop_index("ix_order_transitions_order_id", table_name="order_transitions")
     op.drop_table("order_transitions")
-    for name in ("ix_orders_created", "ix_orders_enterprise", "ix_orders_state_due"):
+    for name in ("ix_orders_updated", "ix_orders_created", "ix_orders_enterprise", "ix_orders_state_due"):
         op.drop_index(name, table_name="rectification_orders")
     op.drop_table("rectification_orders")

@@ -1,0 +1,94 @@
+"""The officers' dashboard in real Chromium, served by uvicorn over the whole service's ASGI app (auth
+on): charts drawn as SVG from the store, an order walked to closing through HTTP shows up, no external host."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tests.server import free_port
+from tests.serving.conftest import encode_image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "orders"
+REVIEWER, INTAKE = "reviewer-dashboard-key-77ab", "intake-dashboard-key-1f0c"
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")]
+
+
+@pytest.fixture
+def secured(api, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANKANG_AUTH", "on")
+    monkeypatch.setenv("ANKANG_API_KEYS", f"reviewer:{REVIEWER},intake:{INTAKE}")
+    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
+    return api
+
+
+@pytest.fixture
+def base_url(secured):
+    """The service's ASGI app (already started by the `api` fixture) on a real port."""
+    server = uvicorn.Server(uvicorn.Config(secured.app, host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def closed_order(api, enterprise: str) -> str:
+    reviewer = {"Authorization": f"Bearer {REVIEWER}", "X-Reviewer": "officer-li"}
+    photo_id = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((255, 0, 0)), "image/jpeg")},
+                        headers={"Authorization": f"Bearer {INTAKE}"}).json()["photo_id"]
+    api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=reviewer)
+    order = api.post("/v1/orders/", json={"photo_id": photo_id, "enterprise_id": enterprise, "district": "福田区"},
+                     headers=reviewer).json()
+    api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=reviewer)
+    proof = api.post(f"/v1/orders/{order['id']}/proof", headers=reviewer,
+                     files={"photo": ("p.jpg", encode_image((128, 128, 128)), "image/jpeg")})
+    assert proof.status_code == 201, proof.text
+    for action in ("verify", "close"):
+        api.post(f"/v1/orders/{order['id']}/transitions", json={"action": action}, headers=reviewer)
+    return order["id"]
+
+
+def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
+    from playwright.sync_api import sync_playwright
+
+    enterprise = f"E-{uuid.uuid4().hex[:8]}"
+    closed_order(secured, enterprise)
+    figures = secured.get("/v1/orders/dashboard", headers={"Authorization": f"Bearer {REVIEWER}"}).json()
+    outside: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900},
+                                extra_http_headers={"Authorization": f"Bearer {REVIEWER}"})
+        page.on("request", lambda request: None if request.url.startswith(base_url) else outside.append(request.url))
+        response = page.goto(f"{base_url}/orders/")
+        assert response.status == 200
+        assert page.inner_text("#total") == str(figures["orders"])
+        closed_bar = page.locator('#by-state .bar[data-label="已闭环 closed"]')
+        assert int(closed_bar.get_attribute("data-value")) == figures["by_state"]["closed"] >= 1
+        assert closed_bar.locator("rect").bounding_box()["width"] > 0
+        this_week = page.locator("#weekly .week").last
+        assert int(this_week.get_attribute("data-rectified")) == figures["weekly"][-1]["rectified"] >= 1
+        assert page.locator("#by-enterprise tr", has_text=enterprise).count() == 1
+        assert page.locator("#by-district tr", has_text="福田区").count() == 1
+        assert page.evaluate("getComputedStyle(document.querySelector('#by-state .bar rect')).fill") == "rgb(47, 109, 181)"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+        csv = page.request.get(f"{base_url}/v1/orders/dashboard.csv")
+        assert csv.ok and enterprise in csv.text()
+        anonymous = browser.new_page()
+        assert anonymous.goto(f"{base_url}/orders/").status == 401
+        browser.close()
+    assert outside == []
