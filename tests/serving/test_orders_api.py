@@ -113,3 +113,17 @@ def test_enterprise_role_in_auth():
     assert required_role("/orders/") == "reviewer"
     assert role_allows("reviewer", "enterprise") and role_allows("enterprise", "enterprise")
     assert not role_allows("enterprise", "reviewer") and not role_allows("intake", "enterprise")
+
+
+def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tmp_path):
+    from serving.auth import KeyStore
+    from training.cli import main as ankang
+
+    keys_file = tmp_path / "api_keys.json"
+    assert ankang(["keys", "create", "--role", "enterprise", "--keys-file", str(keys_file)]) == 2
+    assert "an enterprise key needs --enterprise-id" in capsys.readouterr().out
+    assert ankang(["keys", "create", "--role", "enterprise", "--enterprise-id", "E-77",
+                   "--keys-file", str(keys_file)]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    principal = KeyStore(env_keys=[], path=keys_file).authenticate(key)
+    assert (principal.role, principal.enterprise_id) == ("enterprise", "E-77")
