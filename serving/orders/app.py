@@ -23,7 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from serving.batching import QueueFull
-from serving.errors import InputError
+from runtime.errors import InputError
+from serving.errors import error_response
 from serving.images import decode_photo
 from serving.orders import dashboard, receipts
 from serving.orders.page import render_dashboard
@@ -83,7 +84,7 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except InputError as error:
-            return error.to_response()
+            return error_response(error)
         except QueueFull:
             body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
@@ -259,8 +260,8 @@ async def get_report(request: Request) -> Response:
 async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     verb = f"{request.method} is not allowed here" if status == 405 else "no such endpoint"
-    return InputError("path", f"{verb}; see GET|POST /v1/orders, GET /v1/orders/{{id}}, "
-                      "POST /v1/orders/{id}/transitions, POST /v1/orders/{id}/proof", status_code=status).to_response()
+    return error_response(InputError("path", f"{verb}; see GET|POST /v1/orders/, GET /v1/orders/{{id}}, "
+                                      "POST /v1/orders/{id}/transitions, POST /v1/orders/{id}/proof", status_code=status))
 
 
 orders_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[

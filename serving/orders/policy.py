@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from serving.modelcard import DATASETS_DIR
-from serving.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from runtime.paths import DATASETS_DIR
+from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
 
 POLICY_PATH = DATASETS_DIR / "rectification" / "policy.yaml"
 GENERAL = "一般"

@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
-from serving.taxonomy import load_taxonomy
+from runtime.taxonomy import load_taxonomy
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
 STATE_CHOICES = STATES + ("unrectified", "all")

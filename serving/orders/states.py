@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.errors import InputError
+from runtime.errors import InputError
 
 STATES = ("open", "in_progress", "submitted", "verified", "closed")
 ACTIONS: dict[str, tuple[str, str]] = {  # action: (from state, to state)

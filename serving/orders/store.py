@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from serving.errors import InputError
+from runtime.errors import InputError
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
 from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter
@@ -26,7 +26,7 @@ from serving.orders.states import RECTIFIED_STATES, UNRECTIFIED_STATES, Viewer, 
 from serving.review.photos import PhotoStore
 from serving.review.schema import cases, decisions
 from serving.review.store import _iso, utcnow
-from serving.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
 
 CONFIRMED_CASE_STATUSES = ("confirmed", "corrected")
 

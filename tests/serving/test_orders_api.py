@@ -117,7 +117,7 @@ def test_enterprise_role_in_auth():
 
 def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tmp_path):
     from serving.auth import KeyStore
-    from training.cli import main as ankang
+    from ankang_cli import main as ankang
 
     keys_file = tmp_path / "api_keys.json"
     assert ankang(["keys", "create", "--role", "enterprise", "--keys-file", str(keys_file)]) == 2
