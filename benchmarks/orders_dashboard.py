@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import sys
 import threading
 import time
 import uuid
-
-import sys
 from pathlib import Path
 
 import httpx

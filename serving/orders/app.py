@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,23 +22,29 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from serving.batching import QueueFull
 from runtime.errors import InputError
+from serving.batching import QueueFull
 from serving.errors import error_response
 from serving.images import decode_photo
 from serving.orders import dashboard, receipts
 from serving.orders.page import render_dashboard
-from serving.orders.requests import (Move, parse_amendment, parse_filter, parse_move, parse_new_order,
-                                     parse_new_supervision)
+from serving.orders.requests import (
+    Move,
+    parse_amendment,
+    parse_filter,
+    parse_move,
+    parse_new_order,
+    parse_new_supervision,
+)
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
 from serving.orders.worker import LoopWorker, OrdersSettings
+from serving.review.app import json_errors
 from serving.review.decisions import reviewer_identity
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
 MAX_PROOF_BYTES = 16 * 1024 * 1024
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class OrdersHolder:
@@ -77,18 +83,6 @@ class OrdersHolder:
 
 
 holder = OrdersHolder()
-
-
-def json_errors(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except InputError as error:
-            return error_response(error)
-        except QueueFull:
-            body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
-            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-    return wrapped
 
 
 def viewer_of(request: Request, body: Any = None, *, acting: bool) -> Viewer:
@@ -188,8 +182,9 @@ async def post_transition(request: Request) -> Response:
 async def _proof_form(request: Request) -> tuple[bytes, str | None]:
     try:
         form = await request.form(max_files=1, max_fields=4)
-    except Exception as error:  # Starlette raises several kinds for a malformed body
-        raise InputError("photo", f"send multipart/form-data with a `photo` file ({error})", status_code=400) from None
+    except HTTPException as error:  # Starlette's answer to a malformed multipart body
+        raise InputError("photo", f"send multipart/form-data with a `photo` file ({error.detail})",
+                         status_code=400) from None
     photo, comment = form.get("photo"), form.get("comment")
     if not isinstance(photo, UploadFile):
         raise InputError("photo", "send the proof photo as the multipart file field `photo`")
@@ -210,7 +205,11 @@ async def post_proof(request: Request) -> Response:
     current = await run_in_threadpool(store.order, order_id, viewer=viewer)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
-    assessment = await holder.assess(data)
+    try:
+        assessment = await holder.assess(data)
+    except QueueFull:
+        body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
     digest = await run_in_threadpool(store.photos.put, data)
     result = await run_in_threadpool(store.transition, order_id, Move("submit", comment, None), viewer=viewer,
                                      proof=Proof(sha256=digest, assessment=assessment))

@@ -21,10 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import InputError
+from runtime.taxonomy import load_taxonomy
 from serving.orders.schema import orders, receipts
 from serving.review.schema import cases, decisions
 from serving.review.store import utcnow
-from runtime.taxonomy import load_taxonomy
 
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four
 _CODE = re.compile(r"^[A-Z2-7]{24}$")

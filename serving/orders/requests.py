@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from runtime.errors import InputError
-from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 from runtime.taxonomy import load_taxonomy
+from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
 STATE_CHOICES = STATES + ("unrectified", "all")

@@ -18,15 +18,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import InputError
+from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
 from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter
 from serving.orders.schema import orders, outbox, transitions
-from serving.orders.states import RECTIFIED_STATES, UNRECTIFIED_STATES, Viewer, check_action, wrong_state
+from serving.orders.states import (
+    RECTIFIED_STATES,
+    UNRECTIFIED_STATES,
+    Viewer,
+    check_action,
+    wrong_state,
+)
 from serving.review.photos import PhotoStore
 from serving.review.schema import cases, decisions
 from serving.review.store import _iso, utcnow
-from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
 
 CONFIRMED_CASE_STATUSES = ("confirmed", "corrected")
 

@@ -116,8 +116,8 @@ def test_enterprise_role_in_auth():
 
 
 def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tmp_path):
-    from serving.auth import KeyStore
     from ankang_cli import main as ankang
+    from serving.auth import KeyStore
 
     keys_file = tmp_path / "api_keys.json"
     assert ankang(["keys", "create", "--role", "enterprise", "--keys-file", str(keys_file)]) == 2
@@ -127,3 +127,11 @@ def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tm
     key = capsys.readouterr().out.strip().splitlines()[-1]
     principal = KeyStore(env_keys=[], path=keys_file).authenticate(key)
     assert (principal.role, principal.enterprise_id) == ("enterprise", "E-77")
+
+
+def test_a_malformed_proof_body_is_400_naming_the_photo(api):
+    order = confirmed_order(api, f"E-{uuid.uuid4().hex[:6]}")
+    api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=OFFICER)
+    response = api.post(f"/v1/orders/{order['id']}/proof", content=b"--x\r\nbroken",
+                        headers={**OFFICER, "content-type": "multipart/form-data"})  # no boundary
+    assert response.status_code == 400 and response.json()["error"]["field"] == "photo"

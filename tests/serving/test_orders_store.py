@@ -18,7 +18,14 @@ from PIL import Image
 from serving.errors import InputError
 from serving.orders import dashboard, receipts
 from serving.orders.policy import RectificationPolicy
-from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter, parse_amendment, parse_move
+from serving.orders.requests import (
+    Move,
+    NewOrder,
+    NewSupervision,
+    OrderFilter,
+    parse_amendment,
+    parse_move,
+)
 from serving.orders.schema import outbox, transitions
 from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
