@@ -99,7 +99,7 @@ def http_measurements(base_url: str, count: int, *, repeats: int = 15) -> list[M
     cases += [(f"{name}, unchanged since the last request", path, None) for name, path in dashboards.items()]
     cases += [(name, path, None) for name, path in lists.items()]
     measurements = []
-    with httpx.Client(base_url=base_url, timeout=30, headers={"X-Reviewer": "bench"}) as client:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
         for name, path, before in cases:
             runs, size = timed_get(client, path, repeats=repeats, before=before)
             measurements.append(Measurement(name=f"{name} at {count} orders ({path})", unit="ms", runs=runs,

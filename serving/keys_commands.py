@@ -18,7 +18,8 @@ server picks new keys up on its next request, no restart needed.
 
 Roles:  intake    POST /v1/photos/assess, /v1/enterprises/score, /v1/enterprises/score-file
         reviewer  /v1/review/... and the review page /review
-        admin     /v1/admin/... (model reload) and everything above
+        enterprise  its own rectification orders at /v1/orders/ (start, proof photo); needs --enterprise-id
+        admin     /v1/admin/... (model reload) and everything above (reviewers also see every order)
 
 Reviewer and admin keys belong to one person, named with --holder (e.g. --holder 王安全): the
 review page shows who is signed in and every decision records the key id and its holder.
@@ -35,7 +36,9 @@ def register(verb) -> None:
     create = verb("keys").add_parser("create", help="create a key for a role and print it once",
                                      description=CREATE_DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    create.add_argument("--role", required=True, choices=["intake", "reviewer", "admin"], help="what the key may do")
+    create.add_argument("--role", required=True, choices=["intake", "reviewer", "admin", "enterprise"],
+                        help="what the key may do")
+    create.add_argument("--enterprise-id", default="", help="role enterprise: the one enterprise the key answers for")
     create.add_argument("--holder", default="", help="the person the key belongs to (required for reviewer and "
                                                      "admin keys), e.g. 王安全")
     create.add_argument("--label", default="", help="a note on the key, e.g. 'wechat intake bot' or 'Zhang's laptop'")
@@ -59,7 +62,7 @@ def _path(args: argparse.Namespace) -> Path:
 def run_create(args: argparse.Namespace) -> int:
     path = _path(args)
     try:
-        key, record = new_key(role=args.role, holder=args.holder, label=args.label)
+        key, record = new_key(role=args.role, holder=args.holder, label=args.label, enterprise_id=args.enterprise_id)
     except ValueError as error:
         print(f"ankang keys create: {error}", file=sys.stderr)
         return 2

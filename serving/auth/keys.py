@@ -40,6 +40,7 @@ class Principal:
     role: str
     via: str = "key"  # "key" (header), "session" (review-page cookie) or "none" (auth off)
     holder: str = ""
+    enterprise_id: str | None = None  # role enterprise: the one enterprise the key answers for
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,13 @@ class StoredKey:
     created: str = ""
     label: str = ""
     holder: str = ""
+    enterprise_id: str = ""
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(self.digest, _digest(self.salt, secret))
 
     def principal(self) -> Principal:
-        return Principal(self.key_id, self.role, holder=self.holder)
+        return Principal(self.key_id, self.role, holder=self.holder, enterprise_id=self.enterprise_id or None)
 
 
 def _digest(salt: bytes, secret: str) -> bytes:
@@ -73,8 +75,19 @@ def check_holder(holder: str, *, role: str) -> str:
     return name
 
 
+def check_enterprise(enterprise_id: str, *, role: str) -> str:
+    """An enterprise key names its one enterprise; no other key names one."""
+    enterprise_id = (enterprise_id or "").strip()
+    if (role == "enterprise") != bool(enterprise_id):
+        raise ValueError("an enterprise key needs --enterprise-id, and only an enterprise key takes one")
+    if len(enterprise_id) > 200:
+        raise ValueError("an enterprise_id has at most 200 characters")
+    return enterprise_id
+
+
 def parse_env_keys(value: str) -> list[StoredKey]:
-    """`role:key[:holder],...` from ANKANG_API_KEYS, hashed in memory with a per-process salt."""
+    """`role:key[:holder],...` from ANKANG_API_KEYS (`enterprise:key:ENTERPRISE_ID` for an enterprise
+    key), hashed in memory with a per-process salt."""
     keys = []
     for index, entry in enumerate(part.strip() for part in value.split(",") if part.strip()):
         role, separator, rest = entry.partition(":")
@@ -82,30 +95,37 @@ def parse_env_keys(value: str) -> list[StoredKey]:
         if not separator or not secret.strip():
             raise ValueError(f"ANKANG_API_KEYS entry {index + 1} is not `role:key` or `role:key:holder`")
         role = check_role(role.strip())
+        enterprise_id, holder = (holder, "") if role == "enterprise" else ("", holder)
+        try:
+            enterprise_id = check_enterprise(enterprise_id, role=role)
+        except ValueError:
+            raise ValueError(f"ANKANG_API_KEYS entry {index + 1} is not `enterprise:key:ENTERPRISE_ID`") from None
         salt = secrets.token_bytes(16)
         keys.append(StoredKey(f"env-{index + 1}", role, salt, _digest(salt, secret.strip()),
-                              holder=check_holder(holder, role="intake")))
+                              holder=check_holder(holder, role="intake"), enterprise_id=enterprise_id))
     return keys
 
 
-def new_key(*, role: str, holder: str = "", label: str = "") -> tuple[str, StoredKey]:
+def new_key(*, role: str, holder: str = "", label: str = "", enterprise_id: str = "") -> tuple[str, StoredKey]:
     """A fresh key `ank_<id>_<secret>` and the record to store (salted digest only)."""
     holder = check_holder(holder, role=check_role(role))
+    enterprise_id = check_enterprise(enterprise_id, role=role)
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = StoredKey(key_id, role, salt, _digest(salt, secret), created, label, holder)
+    record = StoredKey(key_id, role, salt, _digest(salt, secret), created, label, holder, enterprise_id)
     return f"{KEY_PREFIX}_{key_id}_{secret}", record
 
 
 def _record_to_json(record: StoredKey) -> dict[str, str]:
     return {"id": record.key_id, "role": record.role, "holder": record.holder, "salt": record.salt.hex(),
-            "sha256": record.digest.hex(), "created": record.created, "label": record.label}
+            "sha256": record.digest.hex(), "created": record.created, "label": record.label,
+            **({"enterprise_id": record.enterprise_id} if record.enterprise_id else {})}
 
 
 def _record_from_json(entry: dict[str, str]) -> StoredKey:
     return StoredKey(entry["id"], check_role(entry["role"]), bytes.fromhex(entry["salt"]),
                      bytes.fromhex(entry["sha256"]), entry.get("created", ""), entry.get("label", ""),
-                     entry.get("holder", ""))
+                     entry.get("holder", ""), entry.get("enterprise_id", ""))
 
 
 def read_keys_file(path: Path) -> list[StoredKey]:

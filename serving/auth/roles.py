@@ -5,14 +5,18 @@ from __future__ import annotations
 import posixpath
 import re
 
-ROLES = ("intake", "reviewer", "admin")
+ROLES = ("intake", "reviewer", "admin", "enterprise")  # enterprise: a key bound to one enterprise_id
 PERSONAL_ROLES = ("reviewer", "admin")  # credentials of people: they carry the holder's name
 # First match wins; anything else under /v1 is admin-only so a new endpoint is never open by accident.
-ROUTE_ROLES: tuple[tuple[str, str], ...] = (
+# None: open to anyone (a reporter's receipt lookup, rate limited by serving/orders/app.py).
+ROUTE_ROLES: tuple[tuple[str, str | None], ...] = (
     ("/v1/photos", "intake"),
     ("/v1/enterprises", "intake"),
     ("/v1/review", "reviewer"),
     ("/review", "reviewer"),
+    ("/v1/reports", None),
+    ("/v1/orders", "enterprise"),  # officers too (role_allows); serving/orders/app.py scopes enterprise keys
+    ("/orders", "reviewer"),
     ("/v1/admin", "admin"),
     ("/v1", "admin"),
 )
@@ -37,7 +41,8 @@ def required_role(path: str) -> str | None:
 
 
 def role_allows(role: str, needed: str) -> bool:
-    return role == needed or role == "admin"
+    """Admin may do everything; reviewers (union officers) also what enterprise keys may."""
+    return role == needed or role == "admin" or (needed == "enterprise" and role == "reviewer")
 
 
 def check_role(role: str) -> str:

@@ -40,7 +40,7 @@ from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
 from serving.orders.worker import LoopWorker, OrdersSettings
 from serving.review.app import json_errors
-from serving.review.decisions import reviewer_identity
+from serving.review.decisions import reviewer_of
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
@@ -85,9 +85,9 @@ class OrdersHolder:
 holder = OrdersHolder()
 
 
-def viewer_of(request: Request, body: Any = None, *, acting: bool) -> Viewer:
-    """Officers (reviewer, admin, or anyone when auth is off) see all; an enterprise key its own orders.
-    `acting`: the request changes something, so it must say who acts."""
+def viewer_of(request: Request, *, acting: bool = False) -> Viewer:
+    """Officers (reviewer and admin keys; everyone when auth is off) see all orders; an enterprise key
+    only its own. The actor is the credential and its holder, never a name the request declares."""
     principal = request.scope.get("ankang.principal")
     role = getattr(principal, "role", None)
     if role == "enterprise":
@@ -99,11 +99,12 @@ def viewer_of(request: Request, body: Any = None, *, acting: bool) -> Viewer:
         raise InputError("authorization", f"role '{role}' may not use orders", status_code=403)
     if not acting:
         return Viewer(actor="")
-    return Viewer(actor=reviewer_identity(request.headers, body, principal=principal))
+    reviewer = reviewer_of(principal)
+    return Viewer(actor=f"{reviewer.holder} [key:{reviewer.key_id}]" if reviewer.holder else f"key:{reviewer.key_id}")
 
 
 def officer_of(request: Request) -> Viewer:
-    viewer = viewer_of(request, acting=False)
+    viewer = viewer_of(request)
     if not viewer.is_officer:
         raise InputError("authorization", "this is for union officers; an enterprise key sees its own orders "
                          "at /v1/orders", status_code=403)
@@ -120,14 +121,14 @@ async def read_json(request: Request) -> Any:
 @json_errors
 async def list_orders(request: Request) -> Response:
     query = parse_filter(request.query_params)
-    viewer = viewer_of(request, acting=False)
+    viewer = viewer_of(request)
     return JSONResponse(await run_in_threadpool(holder.get().orders, query, viewer=viewer))
 
 
 @json_errors
 async def list_overdue(request: Request) -> Response:
     query = parse_filter({**request.query_params, "overdue": "true"})
-    viewer = viewer_of(request, acting=False)
+    viewer = viewer_of(request)
     return JSONResponse(await run_in_threadpool(holder.get().orders, query, viewer=viewer))
 
 
@@ -135,7 +136,7 @@ async def list_overdue(request: Request) -> Response:
 async def create_order(request: Request) -> Response:
     body = await read_json(request)
     order = parse_new_order(body)
-    viewer = viewer_of(request, body, acting=True)
+    viewer = viewer_of(request, acting=True)
     return JSONResponse(await run_in_threadpool(holder.get().create_order, order, viewer=viewer), status_code=201)
 
 
@@ -143,7 +144,7 @@ async def create_order(request: Request) -> Response:
 async def create_supervision(request: Request) -> Response:
     body = await read_json(request)
     case = parse_new_supervision(body)
-    viewer = viewer_of(request, body, acting=True)
+    viewer = viewer_of(request, acting=True)
     return JSONResponse(await run_in_threadpool(holder.get().create_supervision, case, viewer=viewer),
                         status_code=201)
 
@@ -156,7 +157,7 @@ async def escalate(request: Request) -> Response:
 
 @json_errors
 async def get_order(request: Request) -> Response:
-    viewer = viewer_of(request, acting=False)
+    viewer = viewer_of(request)
     return JSONResponse(await run_in_threadpool(holder.get().order, request.path_params["order_id"], viewer=viewer))
 
 
@@ -164,7 +165,7 @@ async def get_order(request: Request) -> Response:
 async def patch_order(request: Request) -> Response:
     body = await read_json(request)
     changes, comment = parse_amendment(body)
-    viewer = viewer_of(request, body, acting=True)
+    viewer = viewer_of(request, acting=True)
     result = await run_in_threadpool(holder.get().amend, request.path_params["order_id"], changes, viewer=viewer,
                                      comment=comment)
     return JSONResponse(result)
@@ -174,7 +175,7 @@ async def patch_order(request: Request) -> Response:
 async def post_transition(request: Request) -> Response:
     body = await read_json(request)
     move = parse_move(body)
-    viewer = viewer_of(request, body, acting=True)
+    viewer = viewer_of(request, acting=True)
     result = await run_in_threadpool(holder.get().transition, request.path_params["order_id"], move, viewer=viewer)
     return JSONResponse(result, status_code=201)
 
@@ -201,7 +202,7 @@ async def post_proof(request: Request) -> Response:
     """Submit a rectification with its proof photo: assessed by the photo model, then stored and appended."""
     order_id, store = request.path_params["order_id"], holder.get()
     data, comment = await _proof_form(request)
-    viewer = viewer_of(request, {}, acting=True)
+    viewer = viewer_of(request, acting=True)
     current = await run_in_threadpool(store.order, order_id, viewer=viewer)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
@@ -221,7 +222,7 @@ async def get_photo(request: Request) -> Response:
     which = request.path_params["which"]
     if which not in ("original", "proof"):
         raise InputError("photo", f"unknown photo {which!r}; use original or proof", status_code=404)
-    viewer, store = viewer_of(request, acting=False), holder.get()
+    viewer, store = viewer_of(request), holder.get()
     digest = await run_in_threadpool(store.proof_digest, request.path_params["order_id"], which, viewer=viewer)
     path = await run_in_threadpool(store.photos.derived, digest, "display")
     return FileResponse(path, headers={"Cache-Control": "private, max-age=86400, immutable"})

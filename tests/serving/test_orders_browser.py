@@ -13,6 +13,7 @@ import uvicorn
 
 from tests.server import free_port
 from tests.serving.conftest import encode_image
+from tests.serving.test_auth_api import auth_on
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -24,11 +25,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), rea
 
 
 @pytest.fixture
-def secured(api, monkeypatch, tmp_path):
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.setenv("ANKANG_API_KEYS", f"reviewer:{REVIEWER},intake:{INTAKE}")
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
-    return api
+def secured(api, tmp_path):
+    with auth_on(api, tmp_path, api_keys=f"reviewer:{REVIEWER}:officer-li,intake:{INTAKE}") as client:
+        yield client
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ def base_url(secured):
 
 
 def closed_order(api, enterprise: str) -> str:
-    reviewer = {"Authorization": f"Bearer {REVIEWER}", "X-Reviewer": "officer-li"}
+    reviewer = {"Authorization": f"Bearer {REVIEWER}"}
     photo_id = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((255, 0, 0)), "image/jpeg")},
                         headers={"Authorization": f"Bearer {INTAKE}"}).json()["photo_id"]
     api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=reviewer)

@@ -25,7 +25,7 @@ from tests.toy_models import write_toy_photo_model
 pytestmark = pytest.mark.slow
 REVIEWER = "reviewer-orders-crash-key-4e8a"
 WRITERS, KILL_AFTER_ACKS = 8, 80
-HEADERS = {"Authorization": f"Bearer {REVIEWER}", "X-Reviewer": "crash"}
+HEADERS = {"Authorization": f"Bearer {REVIEWER}"}
 
 
 def open_cases(base_url: str) -> list[str]:
@@ -74,7 +74,7 @@ class Movers:
 
 def test_acknowledged_transitions_and_their_outbox_rows_survive_sigkill(tmp_path):
     env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
-           "ANKANG_API_KEYS": f"reviewer:{REVIEWER}",
+           "ANKANG_API_KEYS": f"reviewer:{REVIEWER}:crash-officer",
            "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo"))}
     with served(env) as (base_url, process):
         orders = open_cases(base_url)

@@ -6,28 +6,28 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
 from tests.serving.conftest import encode_image
+from tests.serving.test_auth_api import auth_on
 
 RED, GREY = (255, 0, 0), (128, 128, 128)
 
 
 @pytest.fixture
-def loop(api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def loop(api: TestClient, tmp_path: Path) -> Iterator[tuple[TestClient, dict, str]]:
     """Auth on, one key per role and two enterprise keys bound to enterprises of this test only."""
     enterprise, other = f"E-{uuid.uuid4().hex[:8]}", f"E-{uuid.uuid4().hex[:8]}"
     keys = {"intake": "intake-loop-key-3c1e", "reviewer": "reviewer-loop-key-9a7d",
             "enterprise": "enterprise-loop-key-51be", "other": "enterprise-loop-key-d24f"}
-    monkeypatch.setenv("ANKANG_AUTH", "on")
-    monkeypatch.setenv("ANKANG_API_KEYS", f"intake:{keys['intake']},reviewer:{keys['reviewer']},"
-                                          f"enterprise:{enterprise}:{keys['enterprise']},enterprise:{other}:{keys['other']}")
-    monkeypatch.setenv("ANKANG_API_KEYS_FILE", str(tmp_path / "api_keys.json"))
+    inline = (f"intake:{keys['intake']},reviewer:{keys['reviewer']}:officer-wang,"
+              f"enterprise:{keys['enterprise']}:{enterprise},enterprise:{keys['other']}:{other}")
     headers = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
-    headers["reviewer"]["X-Reviewer"] = "officer-wang"
-    return api, headers, enterprise
+    with auth_on(api, tmp_path, api_keys=inline) as client:
+        yield client, headers, enterprise
 
 
 def score(api, headers, enterprise: str) -> dict:

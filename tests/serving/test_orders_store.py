@@ -29,7 +29,7 @@ from serving.orders.requests import (
 from serving.orders.schema import outbox, transitions
 from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
-from serving.review.decisions import Decision
+from serving.review.decisions import Decision, Reviewer
 from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
 from tests.serving.test_review_store import _postgres_schema
 
@@ -64,7 +64,7 @@ def confirmed_case(review: ReviewStore, flags: dict[str, float], *, site: str = 
                                          "flagged": [{"type": h, "threshold": 0.5} for h, p in scores.items() if p >= .5],
                                          "triage": "review"}, created_at=T0)
     if decide:
-        review.decide(photo_id, Decision(decide, hazards, None, False), reviewer="officer-wang")
+        review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
     return photo_id
 
 
@@ -220,7 +220,7 @@ def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
     photo_id = confirmed_case(review, {"fire_smoke": 0.9}, decide="")
     code = orders.issue_receipt(photo_id)
     assert receipts.report_status(review.engine, code)["stage"] == "received"
-    review.decide(photo_id, Decision("dismiss", (), None, False), reviewer="x")
+    review.decide(photo_id, Decision("dismiss", (), None, False), reviewer=Reviewer("env-1", "x"))
     status = receipts.report_status(review.engine, code.lower().replace("-", " "))
     assert status["stage"] == "no_hazard_found" and status["reported_on"] == "2026-11-02"
     with pytest.raises(InputError, match="no report has this receipt code") as info:

@@ -1,16 +1,16 @@
 """Rectification orders (整改单) and supervision cases (督办), their append-only transitions, the
 webhook outbox and reporters' receipt codes (serving/orders/).
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
