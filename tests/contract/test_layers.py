@@ -25,19 +25,6 @@ FORBIDDEN = {
     "serving": TRAINING_STACK,
     "training": {"serving"},
 }
-# Training's risk code still reaches into serving/risk.py until the risk schema, validation and tier
-# decision move to runtime/risk/ (issue 13, the risk engineer's part). Exact: the test fails when one
-# of these goes away, so the list can only shrink.
-PENDING_RUNTIME_RISK = {
-    "training/risk/commands.py": {"serving.risk"},
-    "training/risk/evaluate.py": {"serving.risk"},
-    "training/risk/export.py": {"serving.risk"},
-    "training/risk/pipeline.py": {"serving.risk"},
-    "training/risk/schema.py": {"serving.risk"},
-    "training/risk/train.py": {"serving.risk"},
-    "training/lifecycle/kinds.py": {"serving.risk"},
-    "training/lifecycle/risk_drift.py": {"serving.risk"},
-}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -62,9 +49,7 @@ def layer_files(layer: str) -> list[Path]:
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_each_layer_imports_only_what_it_may(layer):
     found = {str(path.relative_to(PROJECT_ROOT)): forbidden_imports(path, layer) for path in layer_files(layer)}
-    found = {path: names for path, names in found.items() if names}
-    expected = PENDING_RUNTIME_RISK if layer == "training" else {}
-    assert found == expected
+    assert {path: names for path, names in found.items() if names} == {}
 
 
 def test_the_import_check_sees_nested_imports(tmp_path):

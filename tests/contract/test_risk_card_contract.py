@@ -7,7 +7,9 @@ import yaml
 
 from runtime.modeldir import ModelDir
 from runtime.paths import DATASETS_DIR, MODELS_DIR
-from serving.risk import NUMERIC_TYPES, RiskSchema, cost_matrix, load_policy
+from runtime.risk.floors import load_policy
+from runtime.risk.schema import NUMERIC_TYPES, RiskSchema
+from runtime.risk.tiers import cost_matrix
 
 MODEL_DIR = MODELS_DIR / "labor_risk"
 CARD_KEYS = {"name", "version", "created", "task", "tiers", "schema", "feature_order", "input_spec", "outputs",

@@ -127,7 +127,7 @@ def _outcome(validate):
 @FUZZ
 @given(data=profiles())
 def test_json_fast_path_validates_exactly_like_the_dataframe_path(data):
-    from serving.risk import validate_frame, validate_profiles
+    from runtime.risk.validate import validate_frame, validate_profiles
 
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         return
@@ -150,7 +150,7 @@ MIXED_COLUMNS = [  # one field, differently typed cells: pandas builds object or
 
 @pytest.mark.parametrize("data", MIXED_COLUMNS)
 def test_json_fast_path_agrees_on_mixed_columns(data):
-    from serving.risk import validate_frame, validate_profiles
+    from runtime.risk.validate import validate_frame, validate_profiles
 
     schema = _scorer().schema
     assert _outcome(lambda: validate_profiles(schema, data)) == \
@@ -166,16 +166,17 @@ PLAIN_CELLS = [None, True, False, np.True_, 0, 1, 2, -1, 10**400, -10**400, 0.0,
 def test_large_object_columns_cast_in_one_step_like_cell_by_cell(seed, monkeypatch):
     """Above SMALL_BATCH_ROWS an object column of None/int/float (bool) cells is cast by numpy; the
     answer (values, missing, errors and their rows) must be the cell-by-cell one."""
-    import serving.risk as risk
+    import runtime.risk.cells as cells
+    from runtime.risk.validate import validate_frame
 
     rng = np.random.default_rng(seed)
     pool = [PLAIN_CELLS[i] for i in rng.choice(len(PLAIN_CELLS), size=int(rng.integers(1, 5)), replace=False)]
     rows = [{"enterprise_id": f"e{i}", "unrectified_order": pool[rng.integers(len(pool))],
              "headcount": pool[rng.integers(len(pool))]} for i in range(300)]
     frame = pd.DataFrame(rows).astype(object)
-    fast = _outcome(lambda: risk.validate_frame(_scorer().schema, frame, text_cells=False))
-    monkeypatch.setattr(risk, "SMALL_BATCH_ROWS", 10**9)
-    assert _outcome(lambda: risk.validate_frame(_scorer().schema, frame, text_cells=False)) == fast
+    fast = _outcome(lambda: validate_frame(_scorer().schema, frame, text_cells=False))
+    monkeypatch.setattr(cells, "SMALL_BATCH_ROWS", 10**9)
+    assert _outcome(lambda: validate_frame(_scorer().schema, frame, text_cells=False)) == fast
 
 
 def test_an_integer_beyond_float_range_is_not_finite():

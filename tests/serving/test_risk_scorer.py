@@ -13,7 +13,9 @@ import yaml
 
 from runtime.errors import InputError, ModelIntegrityError
 from runtime.paths import DATASETS_DIR, MODELS_DIR
-from serving.risk import MAX_JSON_ENTERPRISES, MAX_LISTED_ERRORS, RiskScorer, load_policy
+from runtime.risk.floors import load_policy
+from runtime.risk.validate import MAX_LISTED_ERRORS
+from serving.risk import MAX_JSON_ENTERPRISES, RiskScorer
 
 SCHEMA = yaml.safe_load((DATASETS_DIR / "labor_risk" / "schema.yaml").read_text(encoding="utf-8"))
 FEATURES = [name for name, spec in SCHEMA["fields"].items() if spec.get("feature", True)]
@@ -228,12 +230,12 @@ def test_batch_results_are_vectorised_and_consistent(scorer):
 
 @pytest.mark.parametrize("rows", [9, 9 * 40])  # below and above SMALL_BATCH_ROWS: numpy and pandas paths
 def test_category_checks_agree_on_both_paths(scorer, rows):
-    from serving.risk import SMALL_BATCH_ROWS, _categories
+    from runtime.risk.cells import SMALL_BATCH_ROWS, category_column
 
     spec = scorer.schema.fields["industry"]
     values = [spec.categories[0], spec.categories[-1], "", None, float("nan"), 1, True, ["a"], "unknown"] * (rows // 9)
     column = pd.Series(values, dtype=object)
-    got_values, got_missing, got_wrong = _categories(spec, column)
+    got_values, got_missing, got_wrong = category_column(spec, column)
     assert (len(values) <= SMALL_BATCH_ROWS) is (rows == 9)
     expected_missing = np.array([v is None or v == "" or (isinstance(v, float) and v != v) for v in values])
     expected_known = np.array([isinstance(v, str) and v in spec.categories for v in values])

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from runtime.modeldir import ModelDir
-from serving.risk import cost_matrix, decide_tiers
-from training.risk.config import GeneratorConfig, RiskModelConfig, SCHEMA_PATH
+from runtime.risk.schema import SCHEMA_PATH, load_schema
+from runtime.risk.tiers import cost_matrix, decide_tiers
+from training.risk.config import GeneratorConfig, RiskModelConfig
 from training.risk.export import export_onnx
 from training.risk.generator import generate
 from training.risk.pipeline import build_pipeline, feature_frame
-from training.risk.schema import load_schema
 from training.risk.train import train_risk
 
 SMALL = dict(n_estimators=40, n_jobs=1)

@@ -83,8 +83,11 @@ def _heldout_arguments(parser: argparse.ArgumentParser, *, photo: bool) -> None:
     else:
         group.add_argument("--data", type=Path, default=None,
                            help="labelled CSV/Parquet held out from training (default: a generated population)")
-        group.add_argument("--rows", type=int, default=20_000, help="generated enterprises (default: 20000)")
-        group.add_argument("--seed", type=int, default=4242, help="generator seed (default: 4242)")
+        from training.risk.config import RISK_HOLDOUT
+
+        group.add_argument("--rows", type=int, default=RISK_HOLDOUT.rows,
+                           help=f"generated enterprises (default: {RISK_HOLDOUT.rows})")
+        group.add_argument("--seed", type=int, default=RISK_HOLDOUT.seed, help=f"generator seed (default: {RISK_HOLDOUT.seed})")
 
 
 def heldout_of(args: argparse.Namespace) -> dict:

@@ -79,14 +79,14 @@ class PhotoKind(ModelKind):
 class RiskKind(ModelKind):
     def input_example(self, card: dict) -> dict[str, np.ndarray]:
         """Two generated enterprises, validated and laid out exactly as serving feeds the graph."""
-        from serving.risk import RiskSchema
+        from runtime.risk.schema import RiskSchema
         from training.risk.config import GeneratorConfig
         from training.risk.generator import generate
         from training.risk.pipeline import feature_frame
 
         schema = RiskSchema.from_dict(card["schema"])
         frame = generate(GeneratorConfig(rows=2, seed=1))
-        features = feature_frame(schema, frame.drop(columns=[schema.raw.get("target", "tier")]))
+        features = feature_frame(schema, frame.drop(columns=[schema.target]))
         numeric = set(schema.numeric_features)
         return {name: (features[name].to_numpy(np.float32) if name in numeric
                        else features[name].to_numpy(object)).reshape(-1, 1) for name in schema.features}
@@ -105,10 +105,10 @@ class RiskKind(ModelKind):
 
     def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
         """QWK and per-tier recall of the model's own tier (before policy floors) on held-out data."""
-        from training.risk.config import GeneratorConfig
+        from training.risk.config import RISK_HOLDOUT, GeneratorConfig
         from training.risk.evaluate import evaluate_risk
 
-        generator = GeneratorConfig(rows=heldout.get("rows", 20_000), seed=heldout.get("seed", 4242))
+        generator = GeneratorConfig(rows=heldout.get("rows", RISK_HOLDOUT.rows), seed=heldout.get("seed", RISK_HOLDOUT.seed))
         result = evaluate_risk(model_dir=Path(model_dir), report_dir=report_dir, data=heldout.get("data"),
                                generator=generator)
         model_tier = result["model_tier"]

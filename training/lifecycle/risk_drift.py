@@ -13,7 +13,7 @@ def reference_frame(card: dict, *, reference_path: Path | None, rows: int) -> tu
     """(frame, text_cells, description) of the data the card says the model was trained on."""
     from training.risk.config import GeneratorConfig
     from training.risk.generator import generate
-    from training.risk.train import read_frame
+    from training.risk.data import read_frame
 
     source = (card.get("data") or {}).get("source") or {}
     if reference_path is None and source.get("kind") == "file":
@@ -31,16 +31,16 @@ def reference_frame(card: dict, *, reference_path: Path | None, rows: int) -> tu
 def risk_drift(*, model_dir: Path, recent_path: Path, reference_path: Path | None,
                reference_rows: int) -> tuple[dict, dict]:
     """({"features": [DriftRow], "tier": [DriftRow]}, summary) for the report."""
-    from serving.risk import RiskScorer
+    from runtime.risk.scoring import RiskModel
     from training.risk.pipeline import feature_frame
-    from training.risk.train import read_frame
+    from training.risk.data import read_frame
 
-    scorer = RiskScorer.load(model_dir)
+    scorer = RiskModel.load(model_dir)
     schema = scorer.schema
     reference, reference_text, described = reference_frame(scorer.model.card, reference_path=reference_path,
                                                            rows=reference_rows)
     recent = read_frame(recent_path)
-    target = schema.raw.get("target", "tier")
+    target = schema.target
     frames = {}
     for name, frame, text in (("reference", reference, reference_text), ("recent", recent, True)):
         profiles = frame.drop(columns=[target], errors="ignore")

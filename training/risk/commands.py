@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from runtime.paths import MODELS_DIR
-from training.risk.config import GeneratorConfig, RiskModelConfig, add_dataclass_arguments, config_from_args
+from training.risk.config import RISK_HOLDOUT, GeneratorConfig, RiskModelConfig, add_dataclass_arguments, config_from_args
 
 DEFAULT_MODEL = MODELS_DIR / "labor_risk"
 
@@ -54,7 +54,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     config = config_from_args(RiskModelConfig, args)
-    with console.status("fitting four cumulative LightGBM models, exporting to ONNX, checking parity ..."):
+    with console.status("fitting the cumulative LightGBM models, exporting to ONNX, checking parity ..."):
         result = train_risk(config, data=args.data, generator=None if args.data else _generator(args))
     metrics = result.metrics
     oracle = f", oracle QWK {metrics['oracle']['qwk']:.4f} (ratio {metrics['qwk_vs_oracle']:.4f})" if "oracle" in metrics else ""
@@ -72,7 +72,7 @@ def _evaluate_parser(sub) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model directory (default: {DEFAULT_MODEL})")
     parser.add_argument("--data", type=Path, help="labelled CSV or Parquet file (default: generate a population)")
     parser.add_argument("--report", type=Path, default=Path("reports/labor_risk"), help="report directory (default: reports/labor_risk)")
-    _add_generator_arguments(parser, rows=20_000, seed=4242)
+    _add_generator_arguments(parser, rows=RISK_HOLDOUT.rows, seed=RISK_HOLDOUT.seed)
     parser.set_defaults(func=run_evaluate)
 
 
@@ -126,10 +126,11 @@ def run_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from runtime.errors import InputError
-    from serving.risk import RiskScorer, validate_frame
-    from training.risk.train import read_frame
+    from runtime.risk.scoring import RiskModel
+    from runtime.risk.validate import validate_frame
+    from training.risk.data import read_frame
 
-    scorer = RiskScorer.load(args.model)
+    scorer = RiskModel.load(args.model)
     frame = read_frame(args.data)
     try:
         validate_frame(scorer.schema, frame, text_cells=True)  # whole file first: row numbers are the file's

@@ -6,10 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from runtime.paths import DATASETS_DIR, MODELS_DIR
+from runtime.paths import MODELS_DIR
 
-SCHEMA_PATH = DATASETS_DIR / "labor_risk" / "schema.yaml"
-POLICY_PATH = DATASETS_DIR / "labor_risk" / "policy_floors.yaml"
 STRATEGIES = ("cumulative", "multiclass", "regression")
 
 
@@ -23,9 +21,24 @@ class GeneratorConfig:
     missing_rate: float = 0.0  # share of feature cells blanked at random (MCAR) after tiering
 
 
+@dataclass(frozen=True)
+class HeldOutPopulation:
+    """The generated population risk models are evaluated and promoted on; its seed is not the
+    training population's, so no enterprise of it was trained on."""
+
+    rows: int = 20_000
+    seed: int = 4242
+
+    def generator(self) -> GeneratorConfig:
+        return GeneratorConfig(rows=self.rows, seed=self.seed)
+
+
+RISK_HOLDOUT = HeldOutPopulation()
+
+
 @dataclass
 class RiskModelConfig:
-    """LightGBM pipeline for the five risk tiers; every field is a command-line option."""
+    """LightGBM pipeline for the schema's risk tiers; every field is a command-line option."""
 
     strategy: str = "cumulative"  # ordinal strategy: cumulative | multiclass | regression
     n_estimators: int = 60

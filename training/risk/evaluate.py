@@ -1,6 +1,6 @@
 """Evaluate risk models: QWK, macro-F1, per-tier recall, confusion matrices and calibration, next to the oracle.
 
-`evaluate_risk` scores through serving's RiskScorer (the released ONNX path, policy floors included);
+`evaluate_risk` scores through runtime.risk's RiskModel (the served ONNX path, policy floors included);
 `compare_strategies` measures the three ordinal strategies natively on the same split.
 """
 
@@ -14,59 +14,64 @@ from typing import Any
 
 import numpy as np
 
-TIERS = (1, 2, 3, 4, 5)
+from runtime.risk.schema import load_schema
+from runtime.risk.tiers import cost_matrix, decide_tiers
+from training.risk.config import RISK_HOLDOUT
+from training.risk.data import generated_data, load_labeled, split_holdout
 
 
-def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None) -> dict[str, Any]:
+def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None, *,
+                 tiers: tuple[int, ...]) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score, recall_score
 
-    recall = recall_score(truth, predicted, labels=list(TIERS), average=None, zero_division=0)
+    labels = list(tiers)
+    recall = recall_score(truth, predicted, labels=labels, average=None, zero_division=0)
     metrics = {
-        "qwk": round(float(cohen_kappa_score(truth, predicted, labels=list(TIERS), weights="quadratic")), 4),
-        "macro_f1": round(float(f1_score(truth, predicted, labels=list(TIERS), average="macro", zero_division=0)), 4),
+        "qwk": round(float(cohen_kappa_score(truth, predicted, labels=labels, weights="quadratic")), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)), 4),
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "per_tier_recall": {str(t): round(float(r), 4) for t, r in zip(TIERS, recall)},
-        "confusion": confusion_matrix(truth, predicted, labels=list(TIERS)).tolist(),
+        "per_tier_recall": {str(t): round(float(r), 4) for t, r in zip(labels, recall)},
+        "confusion": confusion_matrix(truth, predicted, labels=labels).tolist(),
     }
     if probabilities is not None:
-        onehot = np.eye(len(TIERS))[np.asarray(truth) - 1]
+        onehot = np.eye(len(labels))[np.searchsorted(labels, truth)]
         metrics["brier"] = round(float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1))), 4)
     return metrics
 
 
 def evaluate_risk(*, model_dir: Path, report_dir: Path, data: Path | None = None, generator=None) -> dict[str, Any]:
     """Score held-out data through the exported model and write report.md, report.html and PNG plots."""
-    from serving.risk import RiskScorer
-    from training.risk.config import GeneratorConfig
-    from training.risk.train import generated_data, load_labeled
-    from training.risk.schema import load_schema
+    from runtime.risk.scoring import RiskModel
 
-    scorer = RiskScorer.load(model_dir)
-    labeled = load_labeled(data, load_schema()) if data else generated_data(generator or GeneratorConfig(rows=20_000, seed=4242))
-    truth = labeled.frame["tier"].to_numpy()
+    scorer = RiskModel.load(model_dir)
+    tiers, target = scorer.schema.tiers, scorer.schema.target
+    labeled = load_labeled(data, scorer.schema) if data else generated_data(generator or RISK_HOLDOUT.generator())
+    truth = labeled.frame[target].to_numpy()
     started = time.perf_counter()
-    scores = scorer.score_frame(labeled.frame.drop(columns=["tier"]), text_cells=labeled.text_cells)
+    scores = scorer.score_frame(labeled.frame.drop(columns=[target]), text_cells=labeled.text_cells)
     seconds = time.perf_counter() - started
     result = {"model": scorer.info, "data": labeled.source, "rows": len(truth), "scoring_seconds": round(seconds, 3),
-              "model_tier": tier_metrics(truth, scores.model_tier, scores.probabilities),
-              "final_tier_after_floors": tier_metrics(truth, scores.tier)}
+              "model_tier": tier_metrics(truth, scores.model_tier, scores.probabilities, tiers=tiers),
+              "final_tier_after_floors": tier_metrics(truth, scores.tier, tiers=tiers)}
     if labeled.oracle is not None:
-        from serving.risk import decide_tiers
-
-        result["oracle"] = tier_metrics(truth, decide_tiers(labeled.oracle, scorer.cost), labeled.oracle)
+        result["oracle"] = tier_metrics(truth, decide_tiers(labeled.oracle, scorer.cost), labeled.oracle, tiers=tiers)
         result["qwk_vs_oracle"] = round(result["model_tier"]["qwk"] / result["oracle"]["qwk"], 4)
-    write_report(report_dir, result, truth=truth, probabilities=scores.probabilities, oracle=labeled.oracle)
+    write_report(report_dir, result, truth=truth, probabilities=scores.probabilities)
     return result
 
 
-def write_report(report_dir: Path, result: dict, *, truth: np.ndarray, probabilities: np.ndarray,
-                 oracle: np.ndarray | None) -> None:
+def write_report(report_dir: Path, result: dict, *, truth: np.ndarray, probabilities: np.ndarray) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
-    plots = [_plot_confusion(report_dir, result), _plot_calibration(report_dir, truth, probabilities, oracle)]
+    plots = [_plot_confusion(report_dir, result), _plot_calibration(report_dir, truth, probabilities, tiers=_tiers(result))]
     (report_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     markdown = _markdown(result, plots)
     (report_dir / "report.md").write_text(markdown, encoding="utf-8")
     (report_dir / "report.html").write_text(_html(result, plots), encoding="utf-8")
+
+
+def _tiers(result: dict) -> list[str]:
+    """The tiers the metrics were computed for, as their keys."""
+    return list(result["model_tier"]["per_tier_recall"])
 
 
 def _rows(result: dict) -> list[tuple[str, dict]]:
@@ -75,9 +80,10 @@ def _rows(result: dict) -> list[tuple[str, dict]]:
 
 
 def _metric_table(result: dict) -> list[list[str]]:
-    header = ["", "QWK", "macro-F1", "accuracy"] + [f"recall tier {t}" for t in TIERS]
+    tiers = _tiers(result)
+    header = ["", "QWK", "macro-F1", "accuracy"] + [f"recall tier {t}" for t in tiers]
     body = [[name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}"]
-            + [f"{m['per_tier_recall'][str(t)]:.3f}" for t in TIERS] for name, m in _rows(result)]
+            + [f"{m['per_tier_recall'][t]:.3f}" for t in tiers] for name, m in _rows(result)]
     return [header] + body
 
 
@@ -90,8 +96,9 @@ def _markdown(result: dict, plots: list[str]) -> str:
     if "qwk_vs_oracle" in result:
         lines += ["", f"Model QWK / oracle QWK = **{result['qwk_vs_oracle']:.4f}** (target ≥ 0.97)."]
     lines += ["", "Confusion matrix (rows: true tier, columns: model tier):", ""]
-    lines += ["| true \\ model | " + " | ".join(map(str, TIERS)) + " |", "|" + "---|" * 6]
-    lines += [f"| {t} | " + " | ".join(map(str, row)) + " |" for t, row in zip(TIERS, result["model_tier"]["confusion"])]
+    tiers = _tiers(result)
+    lines += ["| true \\ model | " + " | ".join(tiers) + " |", "|" + "---|" * (len(tiers) + 1)]
+    lines += [f"| {t} | " + " | ".join(map(str, row)) + " |" for t, row in zip(tiers, result["model_tier"]["confusion"])]
     lines += [""] + [f"![{name}]({name})" for name in plots] + [""]
     return "\n".join(lines)
 
@@ -115,24 +122,25 @@ def _plot_confusion(report_dir: Path, result: dict) -> str:
     import matplotlib.pyplot as plt
 
     panels = [("model", result["model_tier"]["confusion"])] + ([("oracle", result["oracle"]["confusion"])] if "oracle" in result else [])
+    tiers = _tiers(result)
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
     for axis, (title, matrix) in zip(axes[0], panels):
         matrix = np.asarray(matrix, dtype=float)
         share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
-        for i in range(5):
-            for j in range(5):
+        for i in range(len(tiers)):
+            for j in range(len(tiers)):
                 axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=8,
                           color="white" if share[i, j] > 0.5 else "black")
         axis.set(title=f"{title}: rows true tier (row-normalised colour)", xlabel="predicted tier", ylabel="true tier",
-                 xticks=range(5), yticks=range(5), xticklabels=TIERS, yticklabels=TIERS)
+                 xticks=range(len(tiers)), yticks=range(len(tiers)), xticklabels=tiers, yticklabels=tiers)
     figure.tight_layout()
     figure.savefig(report_dir / "confusion.png", dpi=110)
     plt.close(figure)
     return "confusion.png"
 
 
-def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.ndarray, oracle: np.ndarray | None) -> str:
+def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.ndarray, *, tiers: list[str]) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,7 +148,7 @@ def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.nda
 
     figure, axis = plt.subplots(figsize=(5.5, 5))
     bins = np.linspace(0, 1, 11)
-    for index, tier in enumerate(TIERS):
+    for index, tier in enumerate(map(int, tiers)):
         observed, predicted = [], []
         which = np.digitize(probabilities[:, index], bins[1:-1])
         for b in range(10):
@@ -163,25 +171,23 @@ def compare_strategies(*, generator, config, report_dir: Path | None = None) -> 
     """Fit each ordinal strategy (and cumulative without monotone constraints) on one split; same holdout."""
     from dataclasses import replace
 
-    from serving.risk import cost_matrix, decide_tiers
     from training.risk.pipeline import build_pipeline, feature_frame
-    from training.risk.schema import load_schema
-    from training.risk.train import generated_data, split_holdout
 
     schema = load_schema()
+    tiers, target = schema.tiers, schema.target
     train, holdout = split_holdout(generated_data(generator), fraction=0.2, seed=config.seed)
-    features, held = (feature_frame(schema, part.frame.drop(columns=["tier"])) for part in (train, holdout))
-    cost, truth = cost_matrix(5, under_tier_cost=config.under_tier_cost), holdout.frame["tier"].to_numpy()
-    oracle = tier_metrics(truth, decide_tiers(holdout.oracle, cost), holdout.oracle)
+    features, held = (feature_frame(schema, part.frame.drop(columns=[target])) for part in (train, holdout))
+    cost, truth = cost_matrix(schema.n_tiers, under_tier_cost=config.under_tier_cost), holdout.frame[target].to_numpy()
+    oracle = tier_metrics(truth, decide_tiers(holdout.oracle, cost), holdout.oracle, tiers=tiers)
     rows = [{"strategy": "oracle (Bayes-optimal)", **oracle, "fit_seconds": None}]
     variants = [("cumulative", True), ("cumulative", False), ("multiclass", False), ("regression", True)]
     for strategy, monotone in variants:
         started = time.perf_counter()
-        pipeline = build_pipeline(schema, replace(config, strategy=strategy, monotone=monotone)).fit(features, train.frame["tier"])
+        pipeline = build_pipeline(schema, replace(config, strategy=strategy, monotone=monotone)).fit(features, train.frame[target])
         seconds = time.perf_counter() - started
         probabilities = pipeline.predict_proba(held)
         predicted = pipeline.predict(held) if strategy == "regression" else decide_tiers(probabilities, cost)
-        metrics = tier_metrics(truth, predicted, probabilities)
+        metrics = tier_metrics(truth, predicted, probabilities, tiers=tiers)
         label = f"{strategy}{' + monotone' if monotone else ''}"
         rows.append({"strategy": label, **metrics, "qwk_vs_oracle": round(metrics["qwk"] / oracle["qwk"], 4),
                      "fit_seconds": round(seconds, 1)})
@@ -193,9 +199,9 @@ def compare_strategies(*, generator, config, report_dir: Path | None = None) -> 
 
 
 def strategies_markdown(rows: list[dict]) -> str:
-    lines = ["| strategy | QWK | QWK / oracle | macro-F1 | Brier | recall 1..5 | fit s |", "|---|---|---|---|---|---|---|"]
+    lines = ["| strategy | QWK | QWK / oracle | macro-F1 | Brier | recall by tier | fit s |", "|---|---|---|---|---|---|---|"]
     for row in rows:
-        recall = " / ".join(f"{row['per_tier_recall'][str(t)]:.2f}" for t in TIERS)
+        recall = " / ".join(f"{value:.2f}" for value in row["per_tier_recall"].values())
         lines.append(f"| {row['strategy']} | {row['qwk']:.4f} | {row.get('qwk_vs_oracle', 1.0):.4f} | {row['macro_f1']:.4f} "
                      f"| {row.get('brier', float('nan')):.4f} | {recall} | {row['fit_seconds'] if row['fit_seconds'] is not None else '-'} |")
     return "\n".join(lines) + "\n"

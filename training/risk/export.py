@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from serving.risk import RiskSchema
+from runtime.risk.schema import RiskSchema
 
 OPSET = 15
 ML_OPSET = 3
@@ -47,7 +47,7 @@ def export_onnx(pipeline: Pipeline, schema: RiskSchema, path: Path) -> dict:
     initializers.append(numpy_helper.from_array(np.array([True]), name=REASONS_INPUT))
     graph = helper.make_graph(
         nodes, "labor_risk", [*prep_graph.graph.input, switch],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 5]),
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, schema.n_tiers]),
          helper.make_tensor_value_info("contributions", TensorProto.FLOAT, [None, len(schema.features)])],
         initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],

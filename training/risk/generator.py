@@ -15,8 +15,8 @@ from math import erf, sqrt
 import numpy as np
 import pandas as pd
 
+from runtime.risk.schema import load_schema
 from training.risk.config import GeneratorConfig
-from training.risk.schema import load_schema
 
 INDUSTRY_HAZARD = {"construction": 0.9, "manufacturing": 0.5, "mining": 1.3, "hazardous_chemicals": 1.1,
                    "transport_logistics": 0.6, "platform_services": 0.1, "catering_hospitality": 0.2,

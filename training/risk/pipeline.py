@@ -1,7 +1,7 @@
 """The scikit-learn pipeline: imputation + one-hot encoding, then an ordinal LightGBM model.
 
 Three ordinal strategies (measured against each other by `ankang evaluate risk-strategies`):
-  cumulative  four binary LightGBM models for P(tier > k), monotone constraints, non-crossing by a
+  cumulative  one binary LightGBM model per P(tier > k), monotone constraints, non-crossing by a
               running minimum; tier probabilities are their differences (the released choice)
   multiclass  one softmax LightGBM model (monotone constraints are meaningless per class, so none)
   regression  LightGBM regression on the tier with monotone constraints, cut points tuned for QWK
@@ -20,18 +20,21 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from serving.risk import RiskSchema, validate_frame
+from runtime.risk.schema import RiskSchema
+from runtime.risk.validate import validate_frame
 from training.risk.config import RiskModelConfig
-from training.risk.schema import monotone_directions
-
-TIERS = 5
 
 
 def feature_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool = False) -> pd.DataFrame:
-    """Validated model inputs (serving's validation): numeric as float (NaN missing), categories ("" missing)."""
+    """Validated model inputs (the runtime's validation, as served): numeric as float (NaN missing), categories ("" missing)."""
     batch = validate_frame(schema, frame, text_cells=text_cells)
     columns = {name: batch.numeric[name] if name in batch.numeric else batch.categorical[name] for name in schema.features}
     return pd.DataFrame(columns)
+
+
+def monotone_directions(schema: RiskSchema) -> list[int]:
+    """LightGBM monotone constraints for the numeric features (categories are one-hot, unconstrained)."""
+    return [int(schema.fields[name].risk_direction or 0) for name in schema.numeric_features]
 
 
 def build_preprocessor(schema: RiskSchema) -> ColumnTransformer:
@@ -46,7 +49,8 @@ def build_pipeline(schema: RiskSchema, config: RiskModelConfig) -> Pipeline:
     n_encoded = sum(len(schema.fields[name].categories) for name in schema.categorical_features)
     monotone = monotone_directions(schema) + [0] * n_encoded if config.monotone else None
     model_cls = {"cumulative": CumulativeLGBM, "multiclass": MulticlassLGBM, "regression": RegressionLGBM}[config.strategy]
-    return Pipeline([("prep", build_preprocessor(schema)), ("model", model_cls(config=config, monotone=monotone))])
+    model = model_cls(config=config, tiers=schema.tiers, monotone=monotone)
+    return Pipeline([("prep", build_preprocessor(schema)), ("model", model)])
 
 
 def _lgbm_params(config: RiskModelConfig) -> dict:
@@ -57,8 +61,9 @@ def _lgbm_params(config: RiskModelConfig) -> dict:
 
 
 class _OrdinalBase(BaseEstimator, ClassifierMixin):
-    def __init__(self, *, config: RiskModelConfig, monotone: list[int] | None = None):
+    def __init__(self, *, config: RiskModelConfig, tiers: tuple[int, ...], monotone: list[int] | None = None):
         self.config = config
+        self.tiers = tiers
         self.monotone = monotone
 
     def _split(self, X: np.ndarray, y: np.ndarray):
@@ -75,7 +80,7 @@ class _OrdinalBase(BaseEstimator, ClassifierMixin):
 
 
 class CumulativeLGBM(_OrdinalBase):
-    """P(tier > k) for k = 1..4 by four monotone binary LightGBM models."""
+    """P(tier > k) for every tier k but the last, by one monotone binary LightGBM model each."""
 
     def fit(self, X, y):
         from lightgbm import LGBMClassifier
@@ -84,12 +89,12 @@ class CumulativeLGBM(_OrdinalBase):
         X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), y)
         params = _lgbm_params(self.config) | ({"monotone_constraints": self.monotone} if self.monotone else {})
         self.estimators_ = [self._fit_one(LGBMClassifier(**params), X_fit, (y_fit > k).astype(int), X_val, (y_val > k).astype(int))
-                            for k in range(1, TIERS)]
-        self.classes_ = np.arange(1, TIERS + 1)
+                            for k in self.tiers[:-1]]
+        self.classes_ = np.asarray(self.tiers)
         return self
 
     def exceedance(self, X) -> np.ndarray:
-        """Non-crossing P(tier > k), shape (rows, 4)."""
+        """Non-crossing P(tier > k), shape (rows, tiers - 1)."""
         raw = np.column_stack([model.predict_proba(X)[:, 1] for model in self.estimators_])
         return np.minimum.accumulate(raw, axis=1)
 
@@ -123,8 +128,8 @@ class RegressionLGBM(_OrdinalBase):
         X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), np.asarray(y))
         params = _lgbm_params(self.config) | ({"monotone_constraints": self.monotone} if self.monotone else {})
         self.estimator_ = self._fit_one(LGBMRegressor(**params), X_fit, y_fit, X_val, y_val)
-        self.cuts_ = tune_cuts(self.estimator_.predict(X_val), y_val)
-        self.classes_ = np.arange(1, TIERS + 1)
+        self.cuts_ = tune_cuts(self.estimator_.predict(X_val), y_val, tiers=self.tiers)
+        self.classes_ = np.asarray(self.tiers)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -132,14 +137,14 @@ class RegressionLGBM(_OrdinalBase):
 
     def predict_proba(self, X) -> np.ndarray:
         """No probabilities from a regression: a one-hot of the predicted tier (so calibration is poor)."""
-        return np.eye(TIERS)[self.predict(X) - 1]
+        return np.eye(len(self.tiers))[self.predict(X) - 1]
 
 
-def tune_cuts(score: np.ndarray, y: np.ndarray, *, sweeps: int = 3) -> np.ndarray:
-    """Coordinate search over the four cut points for the highest QWK."""
+def tune_cuts(score: np.ndarray, y: np.ndarray, *, tiers: tuple[int, ...], sweeps: int = 3) -> np.ndarray:
+    """Coordinate search over the cut points between the tiers for the highest QWK."""
     from sklearn.metrics import cohen_kappa_score
 
-    cuts = np.array([1.5, 2.5, 3.5, 4.5])
+    cuts = np.asarray(tiers[:-1], dtype=float) + 0.5
     for _ in range(sweeps):
         for i in range(len(cuts)):
             low = cuts[i - 1] if i else score.min()
