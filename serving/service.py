@@ -97,7 +97,7 @@ class Ankang:
         self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
         settings = ServingSettings.from_env()
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
-        self.order_store = orders_holder.attach(self.review_store, photo=self.photo)
+        self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
 
     @bentoml.api(route="/v1/photos/assess")
     async def assess_photo(

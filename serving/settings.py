@@ -88,6 +88,10 @@ class ServingSettings:
     ort_threads: int | None = None  # None: the cores this process may use
     ort_spinning: bool = False
     log_level: str = "INFO"
+    orders_webhook_url: str | None = None  # None: the outbox is kept, not delivered (serving/orders/)
+    orders_webhook_secret: str | None = None  # signs each delivery (X-Ankang-Signature)
+    orders_deliver_seconds: float = 2.0
+    orders_escalate_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ServingSettings":
@@ -118,6 +122,10 @@ class ServingSettings:
             ort_threads=ort_threads,
             ort_spinning=_choice(env, "ANKANG_ORT_SPINNING", "0", ("0", "1")) == "1",
             log_level=_choice(env, "ANKANG_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+            orders_webhook_url=env.get("ANKANG_ORDERS_WEBHOOK_URL") or None,
+            orders_webhook_secret=env.get("ANKANG_ORDERS_WEBHOOK_SECRET") or None,
+            orders_deliver_seconds=_number(env, "ANKANG_ORDERS_DELIVER_SECONDS", cls.orders_deliver_seconds),
+            orders_escalate_seconds=_number(env, "ANKANG_ORDERS_ESCALATE_SECONDS", cls.orders_escalate_seconds),
         )
 
     def with_changes(self, **changes) -> "ServingSettings":

@@ -38,9 +38,10 @@ from serving.orders.requests import (
 )
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
-from serving.orders.worker import LoopWorker, OrdersSettings
+from serving.orders.worker import LoopWorker
 from serving.review.app import json_errors
 from serving.review.decisions import reviewer_of
+from serving.settings import ServingSettings
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
@@ -55,11 +56,11 @@ class OrdersHolder:
     lookups = receipts.RateLimiter()
     figures = dashboard.CachedFigures()
 
-    def attach(self, review_store: Any, *, photo: Any) -> OrderStore:
+    def attach(self, review_store: Any, *, photo: Any, settings: ServingSettings) -> OrderStore:
         """The service's hook: orders on the review store's database, proof photos through `photo`
         (its HotSwap), and the escalation / webhook worker of this process."""
         self.store, self.photo = OrderStore.beside(review_store), photo
-        LoopWorker.from_settings(self.store, OrdersSettings.from_env()).start()
+        LoopWorker.from_settings(self.store, settings).start()
         return self.store
 
     def get(self) -> OrderStore:

@@ -7,33 +7,16 @@ outbox rows are leased before they are sent (serving/orders/outbox.py).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from serving.orders.outbox import WebhookDelivery
 from serving.orders.store import OrderStore
+from serving.settings import ServingSettings
 
 log = logging.getLogger("ankang.orders.worker")
-
-
-@dataclass(frozen=True)
-class OrdersSettings:
-    webhook_url: str | None
-    webhook_secret: bytes | None
-    deliver_every: float
-    escalate_every: float
-
-    @classmethod
-    def from_env(cls) -> "OrdersSettings":
-        secret = os.environ.get("ANKANG_ORDERS_WEBHOOK_SECRET")
-        return cls(webhook_url=os.environ.get("ANKANG_ORDERS_WEBHOOK_URL") or None,
-                   webhook_secret=secret.encode("utf-8") if secret else None,
-                   deliver_every=float(os.environ.get("ANKANG_ORDERS_DELIVER_SECONDS", "2")),
-                   escalate_every=float(os.environ.get("ANKANG_ORDERS_ESCALATE_SECONDS", "300")))
 
 
 class LoopWorker:
@@ -45,11 +28,13 @@ class LoopWorker:
         self._next_escalation = 0.0
 
     @classmethod
-    def from_settings(cls, store: OrderStore, settings: OrdersSettings) -> "LoopWorker":
-        delivery = None if settings.webhook_url is None else WebhookDelivery(
-            engine=store.engine, url=settings.webhook_url, secret=settings.webhook_secret)
-        return cls(store=store, delivery=delivery, deliver_every=settings.deliver_every,
-                   escalate_every=settings.escalate_every)
+    def from_settings(cls, store: OrderStore, settings: ServingSettings) -> "LoopWorker":
+        """ANKANG_ORDERS_WEBHOOK_URL / _SECRET / _DELIVER_SECONDS / _ESCALATE_SECONDS."""
+        secret = settings.orders_webhook_secret
+        delivery = None if settings.orders_webhook_url is None else WebhookDelivery(
+            engine=store.engine, url=settings.orders_webhook_url, secret=secret.encode("utf-8") if secret else None)
+        return cls(store=store, delivery=delivery, deliver_every=settings.orders_deliver_seconds,
+                   escalate_every=settings.orders_escalate_seconds)
 
     def run_once(self) -> None:
         if time.monotonic() >= self._next_escalation:

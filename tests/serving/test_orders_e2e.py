@@ -65,6 +65,8 @@ def test_one_photo_from_assess_to_closed_order(loop):
     assert before["photo_hazards"] == {"open": 1, "open_major": 1, "source": "rectification orders"}
     assert "open_major_photo_hazard" in [rule["id"] for rule in before["rules_fired"]] and before["tier"] >= 3
     assert "open_photo_hazards" not in before["imputed"]
+    assert {"field": "open_major_photo_hazards", "value": 1} in [
+        {"field": r["field"], "value": r["value"]} for r in before["reasons"]]
 
     ours = api.get("/v1/orders/", headers=headers["enterprise"]).json()
     assert [item["id"] for item in ours["items"]] == [order["id"]]
@@ -91,6 +93,7 @@ def test_one_photo_from_assess_to_closed_order(loop):
     after = score(api, headers, enterprise)
     assert after["photo_hazards"] == {"open": 0, "open_major": 0, "source": "rectification orders"}
     assert "open_major_photo_hazard" not in [rule["id"] for rule in after["rules_fired"]]
+    assert not {"open_photo_hazards", "open_major_photo_hazards"} & {r["field"] for r in after["reasons"]}
 
     history = api.get(f"/v1/orders/{order['id']}", headers=headers["reviewer"]).json()["history"]
     assert [(entry["action"], entry["to"]) for entry in history] == [

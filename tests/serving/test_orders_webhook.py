@@ -131,3 +131,14 @@ def test_the_worker_escalates_and_delivers(stores, receiver):
     assert [body["event"] for body, _ in receiver.received] == ["order.create", "order.escalate"]
     assert receiver.received[1][0]["details"]["level"]["id"] == "district_federation"
     assert orders.order(order["id"], viewer=OFFICER)["escalation_level"] == 3
+
+
+def test_the_worker_is_configured_from_the_service_settings(stores, receiver):
+    from serving.settings import ServingSettings
+
+    review, orders = stores
+    settings = ServingSettings.from_env({"ANKANG_ORDERS_WEBHOOK_URL": receiver.url, "ANKANG_ORDERS_WEBHOOK_SECRET": "s",
+                                         "ANKANG_ORDERS_ESCALATE_SECONDS": "60"})
+    worker = LoopWorker.from_settings(orders, settings)
+    assert (worker.delivery.url, worker.delivery.secret, worker.escalate_every) == (receiver.url, b"s", 60.0)
+    assert LoopWorker.from_settings(orders, ServingSettings.from_env({})).delivery is None
