@@ -27,9 +27,10 @@ from serving.batching import QueueFull
 from serving.errors import error_response
 from serving.images import decode_photo
 from serving.orders import dashboard, receipts
-from serving.orders.page import render_dashboard
+from serving.orders.page import render_dashboard, render_order
 from serving.orders.requests import (
     Move,
+    OrderFilter,
     parse_amendment,
     parse_filter,
     parse_move,
@@ -288,13 +289,27 @@ reports_api = Starlette(exception_handlers={404: not_found, 405: not_found}, rou
 @json_errors
 async def get_page(request: Request) -> Response:
     officer_of(request)
-    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
-    return HTMLResponse(render_dashboard(dashboard.top_of(figures)), headers={"Cache-Control": "no-store"})
+    store = holder.get()
+    figures = await run_in_threadpool(holder.figures.get, store.engine)
+    waiting = await run_in_threadpool(store.orders, OrderFilter(state="submitted", limit=20), viewer=Viewer(actor=""))
+    return HTMLResponse(render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]),
+                        headers={"Cache-Control": "no-store"})
 
 
+@json_errors
+async def get_order_page(request: Request) -> Response:
+    officer_of(request)
+    order = await run_in_threadpool(holder.get().order, request.path_params["order_id"], viewer=Viewer(actor=""))
+    return HTMLResponse(render_order(order), headers={"Cache-Control": "no-store"})
+
+
+# The page's photos and actions live under /orders too, where a signed-in session is accepted.
 orders_page = Starlette(routes=[
     Route("/", get_page, methods=["GET"]),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    Route("/{order_id}", get_order_page, methods=["GET"]),
+    Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
+    Route("/{order_id}/transitions", post_transition, methods=["POST"]),
 ])
 
 

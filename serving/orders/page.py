@@ -58,7 +58,16 @@ def breakdown_table(name: str, entries: list[dict[str, Any]]) -> str:
     return f'<table id="by-{escape(name)}"><caption>by {escape(name)}</caption>{head}{body}</table>'
 
 
-def render_dashboard(figures: dict[str, Any]) -> str:
+def waiting_table(orders: list[dict[str, Any]]) -> str:
+    """Orders waiting for an officer (submitted with proof), linked to their pages."""
+    body = "".join(f'<tr><td><a href="/orders/{escape(o["id"])}">{escape(o["id"][:8])}</a></td>'
+                   f'<td>{escape(o["enterprise_id"])}</td><td>{escape(o["site_id"] or "")}</td>'
+                   f'<td>{escape(o["due_at"] or "")}</td></tr>' for o in orders)
+    return (f'<table id="waiting"><caption>待复查 waiting for verification</caption><tr><th>order</th>'
+            f'<th>enterprise</th><th>site</th><th>due</th></tr>{body}</table>')
+
+
+def render_dashboard(figures: dict[str, Any], *, waiting: list[dict[str, Any]] = ()) -> str:
     median = figures["median_days_to_rectify"]
     tiles = (f'<ul id="tiles"><li>orders <b id="total">{figures["orders"]}</b></li>'
              f'<li>unrectified <b id="unrectified">{figures["unrectified"]}</b></li>'
@@ -78,4 +87,48 @@ def render_dashboard(figures: dict[str, Any]) -> str:
 <p>As of {escape(figures["generated_at"])} · <a href="/v1/orders/dashboard">JSON</a> ·
 <a href="/v1/orders/dashboard.csv">CSV</a> · <a href="/v1/orders/overdue">overdue list</a></p></header>
 <main>{tiles}<div class="charts">{states}{weekly_chart(figures["weekly"])}{enterprises}</div>
-<div class="tables">{tables}</div></main></body></html>"""
+<div class="tables">{waiting_table(list(waiting))}{tables}</div></main></body></html>"""
+
+
+OFFICER_ACTIONS = {"submitted": ("verify", "reject"), "verified": ("close",)}
+ACTION_NAMES = {"verify": "复查通过 verify", "reject": "退回整改 reject", "close": "闭环 close"}
+
+
+def _photo_panel(title: str, side: dict[str, Any] | None, hazard: str | None, *, order_id: str, panel_id: str) -> str:
+    if side is None:
+        return f'<figure class="photo" id="{panel_id}"><figcaption>{escape(title)}</figcaption><p>—</p></figure>'
+    probability = "–" if side["probability"] is None else f'{side["probability"]:.3f}'
+    return (f'<figure class="photo" id="{panel_id}"><figcaption>{escape(title)}: {escape(hazard or "")} '
+            f'<b class="probability">{probability}</b></figcaption>'
+            f'<img src="/orders/{escape(order_id)}/photos/{panel_id}" alt="{escape(title)}"></figure>')
+
+
+def render_order(order: dict[str, Any]) -> str:
+    """One order: the original and the proof photo side by side with the hazard's probability in each,
+    the history, and the officer's next actions (order.js posts them with the session's CSRF token)."""
+    comparison = order.get("comparison") or {}
+    photos = ""
+    if comparison:
+        panels = [_photo_panel(title, comparison[side], comparison["hazard"], order_id=order["id"], panel_id=panel)
+                  for title, side, panel in (("整改前 before", "before", "original"), ("整改后 after", "after", "proof"))]
+        photos = f'<div class="pair">{"".join(panels)}</div>'
+    rows = "".join(f'<tr><td>{escape(e["created_at"] or "")}</td><td>{escape(e["action"])}</td>'
+                   f'<td>{escape(e["to"])}</td><td>{escape(e["actor"])}</td><td>{escape(e["comment"] or "")}</td></tr>'
+                   for e in order["history"])
+    buttons = "".join(f'<button type="button" data-action="{a}">{ACTION_NAMES[a]}</button>'
+                      for a in OFFICER_ACTIONS.get(order["state"], ()))
+    actions = (f'<form id="act" data-order="{escape(order["id"])}"><textarea name="comment" rows="2" cols="60" '
+               f'placeholder="意见 comment"></textarea><div>{buttons}</div><p id="message" role="status"></p></form>'
+               if buttons else "")
+    facts = " · ".join(escape(str(order[key])) for key in ("enterprise_id", "site_id", "district", "severity")
+                       if order.get(key))
+    return f"""<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>安康 · 整改单 {escape(order["id"][:8])}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/orders/static/orders.css"><script src="/orders/static/order.js" defer></script></head>
+<body><header><h1>整改单 Order {escape(order["id"][:8])} <span id="state" data-state="{escape(order["state"])}">
+{escape(STATE_NAMES.get(order["state"], order["state"]))}</span></h1>
+<p>{facts} · due {escape(order["due_at"] or "")}{" · <b>overdue</b>" if order["overdue"] else ""}
+ · <a href="/orders/">dashboard</a></p><p>{escape(order.get("measures") or "")}</p></header>
+<main>{photos}{actions}<table id="history"><caption>history</caption>
+<tr><th>when</th><th>action</th><th>state</th><th>who</th><th>comment</th></tr>{rows}</table></main></body></html>"""

@@ -44,7 +44,8 @@ def base_url(secured):
     thread.join(timeout=10)
 
 
-def closed_order(api, enterprise: str) -> str:
+def submitted_order(api, enterprise: str) -> str:
+    """An order from a red (fire) photo, started and submitted with a grey proof photo."""
     reviewer = {"Authorization": f"Bearer {REVIEWER}"}
     photo_id = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((255, 0, 0)), "image/jpeg")},
                         headers={"Authorization": f"Bearer {INTAKE}"}).json()["photo_id"]
@@ -53,11 +54,17 @@ def closed_order(api, enterprise: str) -> str:
                      headers=reviewer).json()
     api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=reviewer)
     proof = api.post(f"/v1/orders/{order['id']}/proof", headers=reviewer,
-                     files={"photo": ("p.jpg", encode_image((128, 128, 128)), "image/jpeg")})
+                     files={"photo": ("p.jpg", encode_image((128, 128, 128), size=(96, 72)), "image/jpeg")})
     assert proof.status_code == 201, proof.text
-    for action in ("verify", "close"):
-        api.post(f"/v1/orders/{order['id']}/transitions", json={"action": action}, headers=reviewer)
     return order["id"]
+
+
+def closed_order(api, enterprise: str) -> str:
+    order_id = submitted_order(api, enterprise)
+    for action in ("verify", "close"):
+        api.post(f"/v1/orders/{order_id}/transitions", json={"action": action},
+                 headers={"Authorization": f"Bearer {REVIEWER}"})
+    return order_id
 
 
 def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
@@ -91,3 +98,34 @@ def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
         assert anonymous.goto(f"{base_url}/orders/").status == 401
         browser.close()
     assert outside == []
+
+
+def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_page(secured, base_url):
+    from playwright.sync_api import sync_playwright
+
+    order_id = submitted_order(secured, f"E-{uuid.uuid4().hex[:8]}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{base_url}/review/sign-in?next=/review/")
+        page.fill("input[name=key]", REVIEWER)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base_url}/review/")
+        page.goto(f"{base_url}/orders/")  # the session cookie, no key header from here on
+        page.click(f'#waiting a[href="/orders/{order_id}"]')
+        page.wait_for_selector("#state[data-state=submitted]")
+        page.wait_for_function("[...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)")
+        before, after = (float(page.inner_text(f"#{side} .probability")) for side in ("original", "proof"))
+        assert before > 0.5 > after
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "order-before-after.png"), full_page=True)
+        page.fill("textarea[name=comment]", "复查合格")
+        page.click("button[data-action=verify]")
+        page.wait_for_selector("#state[data-state=verified]")
+        page.click("button[data-action=close]")
+        page.wait_for_selector("#state[data-state=closed]")
+        assert page.locator("#act").count() == 0  # nothing left to do
+        browser.close()
+    history = secured.get(f"/v1/orders/{order_id}", headers={"Authorization": f"Bearer {REVIEWER}"}).json()["history"]
+    assert [(e["action"], e["actor"].split(" ")[0], e["comment"]) for e in history[-2:]] == [
+        ("verify", "officer-li", "复查合格"), ("close", "officer-li", None)]
