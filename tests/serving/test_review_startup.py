@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -14,27 +13,10 @@ import sqlalchemy as sa
 
 from serving.review.store import create_engine, migrate
 from tests.server import clean_env, served
+from tests.serving.test_review_store import postgres_schema
 from tests.toy_models import write_toy_photo_model
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ERROR_LINE = re.compile(r"\[ERROR\]|Traceback|\"level\": \"error\"|startup failed|UniqueViolation|already exists")
-
-
-def fresh_postgres_schema() -> Iterator[str]:
-    """A new schema in database `test` for one test, dropped afterwards; skips when PostgreSQL is not there."""
-    schema = f"startup_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test, user postgres) does not answer: {exc.orig}")
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -42,7 +24,7 @@ def fresh_database_url(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'review' / 'review.db'}"
     else:
-        yield from fresh_postgres_schema()
+        yield from postgres_schema()
 
 
 @pytest.mark.slow

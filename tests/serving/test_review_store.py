@@ -25,7 +25,8 @@ T0 = dt.datetime(2026, 11, 1, 8, 0, 0)
 WANG, LI = Reviewer("ab12cd34", "王安全"), Reviewer("env-2", "李工")
 
 
-def _postgres_schema() -> Iterator[str]:
+def postgres_schema() -> Iterator[str]:
+    """A new schema in database `test` for one test, dropped afterwards; skips when PostgreSQL is not there."""
     schema = f"review_test_{uuid.uuid4().hex[:10]}"
     try:
         engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
@@ -46,7 +47,7 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'review.db'}"
     else:
-        yield from _postgres_schema()
+        yield from postgres_schema()
 
 
 @pytest.fixture
