@@ -11,6 +11,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from PIL import Image
 
 from runtime.errors import InputError
@@ -18,10 +19,11 @@ from serving.review.decisions import Reviewer, parse_decision
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
 from serving.review.grouping import hash_bands
-from serving.review.store import ReviewStore, migrate
+from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = dt.datetime(2026, 11, 1, 8, 0, 0)
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()  # the newest migration, whoever added it
 WANG, LI = Reviewer("ab12cd34", "王安全"), Reviewer("env-2", "李工")
 
 
@@ -92,7 +94,7 @@ def test_migrations_create_the_schema_from_empty(store):
     assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0007"
+        assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == HEAD
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
