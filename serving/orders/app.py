@@ -9,7 +9,6 @@ officers' dashboard page, server-rendered HTML with SVG charts.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from serving.orders.requests import (
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
 from serving.orders.worker import LoopWorker
-from serving.review.app import json_errors
+from serving.review.app import json_body, json_errors
 from serving.review.decisions import reviewer_of
 from serving.settings import ServingSettings
 
@@ -113,13 +112,6 @@ def officer_of(request: Request) -> Viewer:
     return viewer
 
 
-async def read_json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
-
-
 @json_errors
 async def list_orders(request: Request) -> Response:
     query = parse_filter(request.query_params)
@@ -136,7 +128,7 @@ async def list_overdue(request: Request) -> Response:
 
 @json_errors
 async def create_order(request: Request) -> Response:
-    body = await read_json(request)
+    body = await json_body(request)
     order = parse_new_order(body)
     viewer = viewer_of(request, acting=True)
     return JSONResponse(await run_in_threadpool(holder.get().create_order, order, viewer=viewer), status_code=201)
@@ -144,7 +136,7 @@ async def create_order(request: Request) -> Response:
 
 @json_errors
 async def create_supervision(request: Request) -> Response:
-    body = await read_json(request)
+    body = await json_body(request)
     case = parse_new_supervision(body)
     viewer = viewer_of(request, acting=True)
     return JSONResponse(await run_in_threadpool(holder.get().create_supervision, case, viewer=viewer),
@@ -165,7 +157,7 @@ async def get_order(request: Request) -> Response:
 
 @json_errors
 async def patch_order(request: Request) -> Response:
-    body = await read_json(request)
+    body = await json_body(request)
     changes, comment = parse_amendment(body)
     viewer = viewer_of(request, acting=True)
     result = await run_in_threadpool(holder.get().amend, request.path_params["order_id"], changes, viewer=viewer,
@@ -175,7 +167,7 @@ async def patch_order(request: Request) -> Response:
 
 @json_errors
 async def post_transition(request: Request) -> Response:
-    body = await read_json(request)
+    body = await json_body(request)
     move = parse_move(body)
     viewer = viewer_of(request, acting=True)
     result = await run_in_threadpool(holder.get().transition, request.path_params["order_id"], move, viewer=viewer)

@@ -69,7 +69,7 @@ async def get_case(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(holder.get().case, request.path_params["photo_id"]))
 
 
-async def _json_body(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -78,7 +78,7 @@ async def _json_body(request: Request) -> Any:
 
 @json_errors
 async def post_decision(request: Request) -> Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     decision = parse_decision(body)
     reviewer = reviewer_of(request.scope.get("ankang.principal"))
     result = await run_in_threadpool(holder.get().decide, request.path_params["photo_id"], decision, reviewer=reviewer)

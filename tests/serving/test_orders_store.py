@@ -31,22 +31,14 @@ from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
 from serving.review.decisions import Decision, Reviewer
 from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
-from tests.serving.test_review_store import _postgres_schema
+from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
 
 T0 = dt.datetime(2026, 11, 2, 8, 0, 0)  # a Monday
 OFFICER = Viewer(actor="officer-wang")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'review.db'}"
-    else:
-        yield from _postgres_schema()
-
-
 @pytest.fixture
-def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[ReviewStore, OrderStore]]:
+def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[ReviewStore, OrderStore]]:  # noqa: F811
     review = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
     yield review, OrderStore.beside(review)
     review.close()
