@@ -105,7 +105,10 @@ def test_a_stale_sign_in_form_answers_a_page_saying_why(site):
     with chromium() as browser:
         context = browser.new_context()
         page = context.new_page()
+        refused = []
+        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
         open_sign_in(page, base_url)
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "448px"  # its style is not blocked
         context.clear_cookies()  # the form's nonce is gone, as after a browser restart
         submit_key(page, REVIEWER_KEY)
         assert "This sign-in form has expired or did not come from this site" in page.inner_text("[role=alert]")
@@ -113,3 +116,4 @@ def test_a_stale_sign_in_form_answers_a_page_saying_why(site):
         submit_key(page, REVIEWER_KEY)
         page.wait_for_selector("body[data-ready=true]")
         assert page.inner_text("#signed-in") == "王安全 [key:env-1]"
+    assert refused == []
