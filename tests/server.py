@@ -89,26 +89,6 @@ def served(env: dict[str, str], *, log: IO | int = subprocess.DEVNULL) -> Iterat
         stop_server(process)
 
 
-@contextmanager
-def served_in_thread(app) -> Iterator[str]:
-    """An ASGI app on a local port (uvicorn in a daemon thread), for browser tests; yields its URL."""
-    import threading
-
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def app_middleware(client, kind: type):
     """The instance of middleware `kind` in a TestClient's app (built by its first request), so a
     test can reconfigure the one BentoML app a process may have."""
