@@ -86,7 +86,7 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         if not self.enabled:
-            scope.setdefault("ankang.principal", ANONYMOUS)  # an outer ApiKeyAuth may have identified it
+            scope["ankang.principal"] = ANONYMOUS
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
