@@ -147,7 +147,8 @@ class ApiKeyAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
-        if denial.status == 401 and scope.get("method") == "GET" and path.startswith("/review") and "text/html" in accept:
+        pages = ("/review", "/orders")
+        if denial.status == 401 and scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept:
             query = scope.get("query_string", b"").decode("latin-1")
             back = safe_next(f"{path}?{query}" if query else path)
             location = f"{SIGN_IN_PATH}?{urlencode({'next': back}, safe='/')}".encode()

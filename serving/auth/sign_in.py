@@ -36,10 +36,10 @@ _PAGE = """<!doctype html>
 
 
 def safe_next(value: str) -> str:
-    """Only local review paths (with their filters): an open redirect would let a phishing link
-    borrow our sign-in page."""
+    """Only local review and order pages (with their filters): an open redirect would let a phishing
+    link borrow our sign-in page."""
     path, _, query = (value or "").partition("?")
-    ok = (re.fullmatch(r"/review(/[A-Za-z0-9/_.-]*)?", path) and "//" not in path and ".." not in path
+    ok = (re.fullmatch(r"/(review|orders)(/[A-Za-z0-9/_.-]*)?", path) and "//" not in path and ".." not in path
           and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query))
     return value if ok else "/review"
 

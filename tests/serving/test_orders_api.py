@@ -134,3 +134,10 @@ def test_a_malformed_proof_body_is_400_naming_the_photo(api):
     response = api.post(f"/v1/orders/{order['id']}/proof", content=b"--x\r\nbroken",
                         headers={**OFFICER, "content-type": "multipart/form-data"})  # no boundary
     assert response.status_code == 400 and response.json()["error"]["field"] == "photo"
+
+
+def test_sign_in_may_send_an_officer_back_to_an_order_page_and_nowhere_else():
+    from serving.auth.sign_in import safe_next
+
+    assert safe_next("/orders/") == "/orders/" and safe_next("/orders/0a1b2c") == "/orders/0a1b2c"
+    assert [safe_next(path) for path in ("/ordersx", "/orders/../v1/admin", "//evil.example/orders")] == ["/review"] * 3
