@@ -88,6 +88,17 @@ def _weekly(frame: pd.DataFrame, now: dt.datetime) -> list[dict[str, Any]]:
     return weeks
 
 
+def supervision_figures(engine: sa.Engine, *, now: dt.datetime) -> dict[str, Any]:
+    """Supervision cases (督办) by state, and how many are overdue (two grouped counts in SQL)."""
+    cases = orders.c.kind == "supervision"
+    overdue = sa.and_(orders.c.state.in_(UNRECTIFIED_STATES), orders.c.due_at < now)
+    with engine.connect() as connection:
+        states = dict(connection.execute(sa.select(orders.c.state, sa.func.count()).where(cases)
+                                         .group_by(orders.c.state)).all())
+        late = connection.execute(sa.select(sa.func.count()).select_from(orders).where(cases, overdue)).scalar_one()
+    return {"by_state": {state: int(states.get(state, 0)) for state in STATES}, "overdue": int(late)}
+
+
 def summary(engine: sa.Engine, *, now: dt.datetime | None = None, top: int | None = TOP) -> dict[str, Any]:
     now = now or utcnow()
     frame = _flags(load_frame(engine), now)
@@ -101,6 +112,7 @@ def summary(engine: sa.Engine, *, now: dt.datetime | None = None, top: int | Non
         "median_days_to_rectify": _median(frame["days"]),
         "by": {name: _breakdown(frame, column)[:top] for name, column in DIMENSIONS.items()},
         "weekly": _weekly(frame, now),
+        "supervision": supervision_figures(engine, now=now),
     }
 
 

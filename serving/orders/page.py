@@ -68,11 +68,14 @@ def waiting_table(orders: list[dict[str, Any]]) -> str:
 
 
 def render_dashboard(figures: dict[str, Any], *, waiting: list[dict[str, Any]] = ()) -> str:
-    median = figures["median_days_to_rectify"]
+    median, supervision = figures["median_days_to_rectify"], figures["supervision"]
+    closed = supervision["by_state"]["closed"]
     tiles = (f'<ul id="tiles"><li>orders <b id="total">{figures["orders"]}</b></li>'
              f'<li>unrectified <b id="unrectified">{figures["unrectified"]}</b></li>'
              f'<li>overdue <b id="overdue">{figures["overdue"]}</b></li>'
-             f'<li>median days to rectify <b id="median">{"–" if median is None else median}</b></li></ul>')
+             f'<li>median days to rectify <b id="median">{"–" if median is None else median}</b></li>'
+             f'<li>督办 supervision open <b id="supervision">{sum(supervision["by_state"].values()) - closed}</b>'
+             f' (overdue {supervision["overdue"]})</li></ul>')
     states = bar_chart("按状态 Orders by state", [(STATE_NAMES[s], n) for s, n in figures["by_state"].items()],
                        chart_id="by-state")
     enterprises = bar_chart("未整改最多的企业 Enterprises with most unrectified orders",

@@ -278,6 +278,10 @@ def test_dashboard_counts_overdue_and_median_days(stores):
     assert (figures["overdue"], figures["unrectified"], figures["median_days_to_rectify"]) == (2, 2, 3.0)
     assert {e["key"]: e["overdue"] for e in figures["by"]["enterprise"]} == {"E0": 1, "E1": 1}
     assert figures["weekly"][-2] == {"week": "2026-W45", "starts": "2026-11-02", "opened": 4, "rectified": 2}
+    assert figures["supervision"] == {"by_state": dict.fromkeys(figures["by_state"], 0), "overdue": 0}
+    orders.supervise_high_tiers([{"enterprise_id": "S1", "tier": 5}], now=T0)
+    later = dashboard.summary(review.engine, now=T0 + dt.timedelta(days=30))["supervision"]
+    assert (later["by_state"]["open"], later["overdue"]) == (1, 1)
     csv = dashboard.summary_csv(dashboard.summary(review.engine, now=T0 + dt.timedelta(days=8), top=None)).decode()
     assert csv.splitlines()[:2] == ["dimension,key,orders,unrectified,overdue,rectified,median_days_to_rectify",
                                     "all,all,4,2,2,2,3.0"]
