@@ -140,7 +140,7 @@ def torch_network(card: dict):
     from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
 
     net = HazardPhotoNet(num_classes=len(card["labels"]), pretrained=False)
-    tta = bool(card.get("training", {}).get("tta_flip", False))
+    tta = bool(card["training_config"].get("tta_flip", False))
     return ExportedHazardPhoto(net, tta_flip=tta).eval(), tta
 
 

@@ -45,7 +45,7 @@ def size_rows() -> list[Measurement]:
 def card_training_rows() -> list[Measurement]:
     rows = []
     photo = json.loads((MODELS_DIR / "hazard_photo" / "card.json").read_text())
-    training = photo.get("training", {})
+    training = photo["training_config"]
     if "seconds" in training:
         rows.append(Measurement(
             name=f"photo training (card: {training.get('epochs_run')} epochs at {training.get('image_size')} px, "

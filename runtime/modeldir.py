@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.card_schema import check_card
 from runtime.errors import ModelIntegrityError
 
 
@@ -45,7 +46,11 @@ class ModelDir:
         for required in (card_path, onnx_path):
             if not required.is_file():
                 raise ModelIntegrityError(f"{required} is missing; train or restore the model first")
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ModelIntegrityError(f"{card_path}: not JSON ({error})") from None
+        check_card(card, kind="card_header", where=card_path)
         expected, actual = card.get("sha256"), file_sha256(onnx_path)
         if expected != actual:
             raise ModelIntegrityError(

@@ -72,6 +72,9 @@ def write_toy_photo_model(directory: Path, *, size: int = 32, pool: int = 8, ver
     card = {
         "name": "hazard_photo",
         "version": version,
+        "created": "2026-11-26T00:00:00+00:00",
+        "data": {"fingerprint": hashlib.sha256(b"toy photos").hexdigest(), "images": 0, "splits": {}},
+        "training_config": {"image_size": size, "toy": True},
         "task": "multi-label image classification",
         "architecture": "toy colour model",
         "labels": list(PHOTO_LABELS),

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from runtime.cards import RiskCard
 from runtime.modeldir import ModelDir
 from runtime.risk.floors import POLICY_PATH, FloorRule, fired_rules, floor_tiers, load_policy
 from runtime.risk.schema import RiskSchema
@@ -45,7 +46,7 @@ class RiskModel:
         unknown = sorted({rule.field for rule in policy} - set(self.schema.features))
         if unknown:
             raise ValueError(f"policy floors name fields the model's schema lacks: {', '.join(unknown)}")
-        self.cost = np.asarray(model.card["decision"]["cost_matrix"], dtype=float)
+        self.cost = RiskCard.from_model_dir(model).cost_matrix  # the card checked against its schema
         self.session = _quietly(lambda: create_session(model.onnx_path, options=options))
         self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
 

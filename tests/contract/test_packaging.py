@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -33,6 +34,19 @@ def test_bentoml_build_accepts_the_bentofile(tmp_path):
     name, version = tag.split(":")
     src = tmp_path / "bentos" / name / version / "src"
     assert (src / "serving" / "service.py").is_file()
+    assert (src / "runtime" / "cards.py").is_file() and (src / "runtime" / "schemas" / "photo_card.json").is_file()
     assert (src / "models" / "hazard_photo" / "card.json").is_file()
     assert (src / "datasets" / "hazard_types.yaml").is_file()
     assert not list(src.rglob("*.jpg"))
+
+
+def test_the_bento_installs_every_serving_dependency():
+    import yaml
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    bento = yaml.safe_load((PROJECT_ROOT / "bentofile.yaml").read_text())["python"]["packages"]
+
+    def names(requirements):
+        return {re.split(r"[\[<>=]", requirement)[0] for requirement in requirements}
+
+    assert names(project["dependencies"] + project["optional-dependencies"]["serving"]) <= names(bento)

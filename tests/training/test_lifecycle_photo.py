@@ -75,7 +75,7 @@ def test_tracked_photo_run_logs_epochs_per_source_metrics_fingerprint_and_model(
     history = _client().get_metric_history(run.info.run_id, "epoch.val_mean_roc_auc")
     assert [m.step for m in history] == [1, 2]
     assert json.loads(run.data.params["data"]) == [str(photo_store / "old"), str(photo_store / "reviews")]
-    assert run.data.tags["data_fingerprint"] == card["data_fingerprint"]["manifest_sha256"]
+    assert run.data.tags["data_fingerprint"] == card["data"]["fingerprint"]
     fire = card["metrics"]["test"]["fire_smoke"]["roc_auc"]
     assert run.data.metrics["test.fire_smoke.roc_auc"] == pytest.approx(fire)
     assert any(".per_source.review-export." in key for key in run.data.metrics)  # new data measured apart

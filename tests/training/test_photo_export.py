@@ -79,7 +79,7 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     model = ModelDir.load(result.model_dir)  # sha256 in the card matches the file
     assert model.card["labels"] == list(FLAGS) and model.card["input"]["height"] == 64
     assert set(model.card["metrics"]) == {"val", "test"} and result.epochs_run == 1
-    assert json.loads((result.model_dir / "card.json").read_text())["training"]["limit"] == 48
+    assert json.loads((result.model_dir / "card.json").read_text())["training_config"]["limit"] == 48
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
     probabilities, cam = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
     assert probabilities.shape == (1, len(FLAGS)) and ((probabilities > 0) & (probabilities < 1)).all()
@@ -136,7 +136,7 @@ def test_final_stage_trains_and_exports_at_the_final_size(photo_set, tmp_path):
     assert [(entry["epoch"], entry["image_size"]) for entry in result.history] == [(1, 48), (2, 64)]
     assert sorted(path.name.split("-")[1] for path in (tmp_path / "cache").glob("*.npy")) == ["64px", "96px"]
     assert result.card["input"]["height"] == result.card["preprocess"]["size"][0] == 64
-    assert result.card["training"]["final_epochs"] == 1 and result.epochs_run == 2
+    assert result.card["training_config"]["final_epochs"] == 1 and result.epochs_run == 2
     session = onnx_session(ModelDir.load(result.model_dir).onnx_path)
     assert session.get_inputs()[0].shape[2:] == [64, 64]
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]

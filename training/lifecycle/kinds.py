@@ -32,18 +32,19 @@ class ModelKind:
     def card(self, model_dir: Path) -> dict:
         return json.loads((Path(model_dir) / "card.json").read_text(encoding="utf-8"))
 
+    def data_fingerprint(self, card: dict) -> dict:
+        """The card header's `data` block: the fingerprint and what the kind records beside it."""
+        return dict(card.get("data") or {})
+
+    def fingerprint_text(self, card: dict) -> str:
+        return str((card.get("data") or {}).get("fingerprint", ""))
+
 
 class PhotoKind(ModelKind):
     def input_example(self, card: dict) -> dict[str, np.ndarray]:
         size = int(card["input"]["height"]), int(card["input"]["width"])
         pixels = np.random.default_rng(0).integers(0, 256, (1, 3, *size), dtype=np.uint8)
         return {card["input"].get("name", "image"): pixels}
-
-    def data_fingerprint(self, card: dict) -> dict:
-        return dict(card.get("data_fingerprint") or {})
-
-    def fingerprint_text(self, card: dict) -> str:
-        return str(self.data_fingerprint(card).get("manifest_sha256", ""))
 
     def headline(self, card: dict) -> dict[str, float]:
         aucs = [entry.get("roc_auc") for entry in card.get("metrics", {}).get("test", {}).values()]
@@ -90,14 +91,6 @@ class RiskKind(ModelKind):
         numeric = set(schema.numeric_features)
         return {name: (features[name].to_numpy(np.float32) if name in numeric
                        else features[name].to_numpy(object)).reshape(-1, 1) for name in schema.features}
-
-    def data_fingerprint(self, card: dict) -> dict:
-        data = card.get("data") or {}
-        return {"fingerprint": data.get("fingerprint"), "train_rows": data.get("train_rows"),
-                "holdout_rows": data.get("holdout_rows"), "source": data.get("source")}
-
-    def fingerprint_text(self, card: dict) -> str:
-        return str((card.get("data") or {}).get("fingerprint", ""))
 
     def headline(self, card: dict) -> dict[str, float]:
         qwk = card.get("metrics", {}).get("qwk")

@@ -72,7 +72,7 @@ def data_fingerprint(folders: list[Path], frame: pd.DataFrame) -> dict:
     for folder in folders:
         digest.update((Path(folder) / "manifest.csv").read_bytes())
     splits = {split: int((frame["split"] == split).sum()) for split in SPLITS}
-    return {"manifest_sha256": digest.hexdigest(), "images": int(len(frame)), "splits": splits}
+    return {"fingerprint": digest.hexdigest(), "images": int(len(frame)), "splits": splits}  # the card's `data`
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from runtime.cards import card_header
 from runtime.modeldir import file_sha256
 from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
 
@@ -40,11 +41,13 @@ def export_onnx(net: HazardPhotoNet, path: Path, *, size: int, tta_flip: bool) -
 
 
 def write_card(model_dir: Path, fields: dict) -> dict:
-    """card.json for model_dir/model.onnx, written after the model so its sha256 matches."""
+    """card.json for model_dir/model.onnx, written after the model so its sha256 matches; `fields` holds
+    the header's `data` and `training_config` and the photo card's own fields."""
     sha256 = file_sha256(model_dir / "model.onnx")
     now = dt.datetime.now(dt.timezone.utc)
-    card = {"name": "hazard_photo", "version": f"{now:%Y.%m.%d}-{sha256[:8]}",
-            "created": now.isoformat(timespec="seconds"), **fields, "sha256": sha256}
+    header = card_header(name="hazard_photo", version=f"{now:%Y.%m.%d}-{sha256[:8]}", created=now, sha256=sha256,
+                         data=fields["data"], training_config=fields["training_config"])
+    card = {**header, **{key: value for key, value in fields.items() if key not in header}}
     partial = model_dir / "card.json.partial"
     partial.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     partial.replace(model_dir / "card.json")

@@ -52,7 +52,7 @@ def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.Da
         **card_fields(size=config.export_size, cam_hw=cam_shape[2:]),
         "thresholds": thresholds, "threshold_rule": THRESHOLD_RULE, "metrics": metrics,
         "resolution_study": resolution_study,
-        "data_fingerprint": data_fingerprint(config.data, frame),
-        "training": {**config.to_dict(), **training, "torch": torch.__version__},
+        "data": data_fingerprint(config.data, frame),
+        "training_config": {**config.to_dict(), **training, "torch": torch.__version__},
     }
     return write_card(out, fields)

@@ -22,12 +22,12 @@ def study_row(model_dir: Path, card: dict) -> dict:
     val = card["metrics"]["val"]
     return {
         "image_size": card["input"]["height"],
-        "epochs": card["training"]["epochs"],
-        "ema_decay": card["training"].get("ema_decay", 0.0),
-        "epochs_run": card["training"]["epochs_run"],
-        "best_epoch": card["training"]["best_epoch"],
-        "train_seconds": card["training"]["seconds"],
-        "train_cpu_seconds": card["training"].get("cpu_seconds"),
+        "epochs": card["training_config"]["epochs"],
+        "ema_decay": card["training_config"].get("ema_decay", 0.0),
+        "epochs_run": card["training_config"]["epochs_run"],
+        "best_epoch": card["training_config"]["best_epoch"],
+        "train_seconds": card["training_config"]["seconds"],
+        "train_cpu_seconds": card["training_config"].get("cpu_seconds"),
         "val_roc_auc": {flag: val[flag]["roc_auc"] for flag in PPE_FLAGS},
         "val_ppe_mean_roc_auc": round(sum(val[flag]["roc_auc"] for flag in PPE_FLAGS) / len(PPE_FLAGS), 5),
         "model_dir": str(model_dir),
@@ -61,5 +61,5 @@ def release_winner(rows: list[dict], *, out: Path) -> dict:
     card = json.loads((source / "card.json").read_text(encoding="utf-8"))
     fields = {key: value for key, value in card.items() if key not in CARD_FIELDS_KEPT_BY_WRITE}
     fields["resolution_study"] = [{**row, "chosen": row is winner} for row in rows]
-    fields["training"]["out"] = str(out)
+    fields["training_config"]["out"] = str(out)
     return write_card(out, fields)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from runtime.cards import card_header
 from runtime.modeldir import file_sha256
 from runtime.risk.schema import RiskSchema, load_schema
 from runtime.risk.tiers import cost_matrix, decide_tiers
@@ -111,7 +112,10 @@ def build_card(*, config: RiskModelConfig, schema: RiskSchema, cost: np.ndarray,
     categorical = set(schema.categorical_features)
     lowest, highest = schema.tiers[0], schema.tiers[-1]
     return {
-        "name": "labor_risk", "version": config.version, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **card_header(name="labor_risk", version=config.version, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      sha256=file_sha256(onnx_path), training_config=config.to_dict(),
+                      data={"fingerprint": fingerprint(labeled.frame), "train_rows": rows[0], "holdout_rows": rows[1],
+                            "source": labeled.source}),
         "task": f"labor-relation risk tier of an enterprise, {lowest} (lowest) to {highest} (highest)",
         "tiers": list(schema.tiers), "schema": schema.raw, "feature_order": schema.features,
         "input_spec": [{"name": name, "dtype": "string" if name in categorical else "float32", "shape": [None, 1],
@@ -122,8 +126,5 @@ def build_card(*, config: RiskModelConfig, schema: RiskSchema, cost: np.ndarray,
         "decision": {"rule": "expected_cost", "cost_matrix": cost.tolist(), "under_tier_cost": config.under_tier_cost},
         "reasons": {"method": "saabas_leaf_vectors", "bias": reasons["bias"],
                     "score": "sum over k of logit P(tier > k)"},
-        "metrics": metrics, "sha256": file_sha256(onnx_path), "size_bytes": onnx_path.stat().st_size,
-        "data": {"fingerprint": fingerprint(labeled.frame), "train_rows": rows[0], "holdout_rows": rows[1],
-                 "source": labeled.source},
-        "training_config": config.to_dict(), "fit_seconds": round(fit_seconds, 2),
+        "metrics": metrics, "size_bytes": onnx_path.stat().st_size, "fit_seconds": round(fit_seconds, 2),
     }
