@@ -7,4 +7,5 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = PROJECT_ROOT / "datasets"
-MODELS_DIR = PROJECT_ROOT / "models"
+MODELS_DIR = PROJECT_ROOT / "models"  # released models: written by `ankang promote` only
+CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"  # `ankang train` writes <name>/<version>/ here

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
+
+from training.config_options import add_dataclass_arguments, dataclass_from_args
 
 DESCRIPTION = """\
 Quantize the released float hazard-photo model to INT8 with onnxruntime static quantization
@@ -26,24 +27,14 @@ def register(verb) -> None:
 
     parser = verb("export").add_parser("photo-int8", help="quantize the hazard-photo model to INT8 and measure it",
                                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = QuantizeConfig()
-    for spec in dataclasses.fields(QuantizeConfig):
-        flag, default = "--" + spec.name.replace("_", "-"), getattr(defaults, spec.name)
-        text = f"{HELP[spec.name]} (default: {' '.join(default) if isinstance(default, list) else default})"
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
-        elif isinstance(default, list):
-            parser.add_argument(flag, nargs="+", default=default, metavar="OP", help=text)
-        else:
-            parser.add_argument(flag, type=type(default) if not isinstance(default, Path) else Path,
-                                default=default, help=text)
+    add_dataclass_arguments(parser, QuantizeConfig, help=HELP)
     parser.set_defaults(func=run_quantize)
 
 
 def run_quantize(args: argparse.Namespace) -> int:
     from training.quantize import QuantizeConfig, quantize_photo_model
 
-    config = QuantizeConfig(**{spec.name: getattr(args, spec.name) for spec in dataclasses.fields(QuantizeConfig)})
+    config = dataclass_from_args(QuantizeConfig, args)
     card = quantize_photo_model(config)
     block = card["quantization"]
     print(f"wrote {config.out} (version {card['version']}, {(Path(config.out) / 'model.onnx').stat().st_size / 2**20:.1f} MB)")

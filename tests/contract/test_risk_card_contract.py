@@ -19,7 +19,7 @@ CARD_KEYS = {"name", "version", "created", "task", "tiers", "schema", "feature_o
 @pytest.fixture(scope="module")
 def model():
     if not (MODEL_DIR / "card.json").is_file():
-        pytest.fail(f"{MODEL_DIR} has no released model; run `ankang train risk --no-track --out {MODEL_DIR}`")
+        pytest.fail(f"{MODEL_DIR} has no released model; run `ankang train risk`, then `ankang promote risk`")
     return ModelDir.load(MODEL_DIR)
 
 

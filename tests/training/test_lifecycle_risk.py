@@ -156,3 +156,15 @@ def test_a_registered_model_that_no_longer_matches_its_card_is_not_released(tmp_
     assert main(["promote", "risk", "--models-dir", str(tmp_path / "models"), *HELD_OUT]) == 2
     assert "registered model.onnx has sha256" in capsys.readouterr().out
     assert not (tmp_path / "models" / "labor_risk").exists()
+
+
+def test_train_writes_a_candidate_named_by_its_version_never_models(tmp_path, monkeypatch):
+    from training.lifecycle import tracked
+
+    monkeypatch.setattr(tracked, "CANDIDATES_DIR", tmp_path / "candidates")
+    monkeypatch.setattr(tracked, "MODELS_DIR", tmp_path / "models")
+    assert main(["train", "risk", *SMALL, "--no-track"]) == 0
+    assert main(["train", "risk", *SMALL, "--no-track", "--out", str(tmp_path / "models" / "labor_risk")]) == 0
+    written = sorted(path.name for path in (tmp_path / "candidates" / "labor_risk").iterdir())
+    version = json.loads((tmp_path / "candidates" / "labor_risk" / written[0] / "card.json").read_text())["version"]
+    assert written == [version, f"{version}-2"] and not (tmp_path / "models").exists()

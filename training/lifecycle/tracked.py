@@ -6,8 +6,8 @@ trainer an `on_epoch_end` callback through `args`, then logs the card's metrics 
 per source, or QWK and per-tier recall), the data fingerprint, the summary report and the ONNX
 model, registers a new version and points the `challenger` alias at it.
 
-A tracked run writes its model to var/candidates/<name>-<time>/ unless `--out` names another
-folder: models/<name>/ is written by `ankang promote` only.
+Every `ankang train` run, tracked or not, writes its model to var/candidates/<name>/<version>/
+unless `--out` names another folder: models/<name>/ is written by `ankang promote` only.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ import json
 import tempfile
 from pathlib import Path
 
-from runtime.paths import MODELS_DIR, PROJECT_ROOT
+from runtime.paths import CANDIDATES_DIR, MODELS_DIR
 from training.lifecycle.kinds import KINDS, ModelKind
 
-CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"
 NOT_PARAMS = {"func", "on_epoch_end", "verb", "noun", "track", "experiment"}
 EPILOG = """\
 Tracking (on by default): the run is logged to MLflow ($MLFLOW_TRACKING_URI, default
 sqlite:///mlflow.db with artifacts in mlartifacts/): options, per-epoch metrics, data fingerprint,
 held-out metrics, summary report, the ONNX model. A new version of `{name}` is registered and
-the alias `challenger` points at it. The model goes to var/candidates/{dir}-<time>/ unless --out
-says otherwise; release it with `ankang promote {noun}`. --no-track runs the bare trainer."""
+the alias `challenger` points at it. --no-track runs the bare trainer. Either way the model goes
+to var/candidates/{dir}/<version>/ unless --out says otherwise; release it with `ankang promote {noun}`."""
 
 
 def track_train_commands(verbs) -> None:
@@ -46,16 +45,33 @@ def track_train_commands(verbs) -> None:
         group.add_argument("--experiment", default="ankang", help="MLflow experiment name (default: ankang)")
         parser.epilog = EPILOG.format(name=kind.registered_name, dir=kind.dir_name, noun=kind.noun)
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.set_defaults(func=functools.partial(run_tracked, original=parser.get_default("func"), kind=kind))
+        parser.set_defaults(func=functools.partial(run_tracked, original=parser.get_default("func"), kind=kind,
+                                                   default_out=parser.get_default("out")))
 
 
-def _redirect_out(args: argparse.Namespace, kind: ModelKind) -> None:
-    released = (MODELS_DIR / kind.dir_name).resolve()
-    if getattr(args, "out", None) is None or Path(args.out).resolve() == released:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        args.out = CANDIDATES_DIR / f"{kind.dir_name}-{stamp}"
-        print(f"tracked run: writing the candidate model to {args.out} (models/{kind.dir_name}/ changes only "
-              f"through `ankang promote {kind.noun}`)")
+def _redirect_out(args: argparse.Namespace, kind: ModelKind, *, default_out: Path | None) -> bool:
+    """Point the default (or the released) output at a staging folder under var/candidates/<name>/;
+    True if it did, so `_settle_out` names the folder by the trained model's version."""
+    out = getattr(args, "out", None)
+    if out is not None and out != default_out and Path(out).resolve() != (MODELS_DIR / kind.dir_name).resolve():
+        return False
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    args.out = CANDIDATES_DIR / kind.dir_name / f".training-{stamp}"
+    print(f"writing the candidate model under {CANDIDATES_DIR / kind.dir_name}/ (models/{kind.dir_name}/ "
+          f"changes only through `ankang promote {kind.noun}`)")
+    return True
+
+
+def _settle_out(args: argparse.Namespace) -> None:
+    """Rename the staging folder to the version its card.json names (`<version>-<n>` if that is taken)."""
+    staged = Path(args.out)
+    version = json.loads((staged / "card.json").read_text(encoding="utf-8"))["version"]
+    target, n = staged.with_name(version), 1
+    while target.exists():
+        n += 1
+        target = staged.with_name(f"{version}-{n}")
+    args.out = staged.rename(target)
+    print(f"candidate model: {args.out}")
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -68,14 +84,17 @@ def _options(args: argparse.Namespace) -> dict:
     return options
 
 
-def run_tracked(args: argparse.Namespace, *, original, kind: ModelKind) -> int:
+def run_tracked(args: argparse.Namespace, *, original, kind: ModelKind, default_out: Path | None = None) -> int:
+    staged = _redirect_out(args, kind, default_out=default_out)
     if not args.track:
-        return original(args)
+        code = original(args)
+        if staged and not code:
+            _settle_out(args)
+        return int(code or 0)
     import mlflow
 
     from training import tracking
 
-    _redirect_out(args, kind)
     experiment = tracking.configure(experiment=args.experiment)
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{kind.noun}") as run:
         mlflow.set_tags({"ankang.command": f"train {kind.noun}", "ankang.model": kind.registered_name})
@@ -85,6 +104,8 @@ def run_tracked(args: argparse.Namespace, *, original, kind: ModelKind) -> int:
         if code:
             mlflow.set_tag("ankang.exit_code", str(code))
             return int(code)
+        if staged:
+            _settle_out(args)
         registered = log_trained_model(kind, Path(args.out), epoch_logger=args.on_epoch_end)
     print(f"MLflow run {run.info.run_id}: registered {registered.name} version {registered.version} "
           f"as `challenger` ({tracking.tracking_uri()})")
@@ -106,13 +127,12 @@ def log_trained_model(kind: ModelKind, model_dir: Path, *, epoch_logger=None):
     mlflow.set_tag("data_fingerprint", kind.fingerprint_text(card))
     tracking.log_json(fingerprint, "data_fingerprint.json")
     mlflow.log_metrics(tracking.numeric_metrics(card.get("metrics", {})))
-    history = card.get("training", {}).get("history", []) if isinstance(card.get("training"), dict) else []
+    history = card["training_config"].get("history", [])
     if history and (epoch_logger is None or epoch_logger.calls == 0):  # the trainer did not call back live
         for entry in history:
             mlflow.log_metrics(tracking.numeric_metrics({k: v for k, v in entry.items() if k != "epoch"},
                                                         prefix="epoch."), step=int(entry["epoch"]))
     with tempfile.TemporaryDirectory(prefix="ankang-report-") as scratch:
         mlflow.log_artifacts(str(write_summary(kind, card, Path(scratch))), artifact_path="report")
-    training_config = card.get("training") or card.get("training_config") or {}
-    tracking.log_json(json.loads(json.dumps(training_config, default=str)), "training_config.json")
+    tracking.log_json(json.loads(json.dumps(card["training_config"], default=str)), "training_config.json")
     return register_model_dir(kind, model_dir)

@@ -18,7 +18,7 @@ epoch is validated, and the model exported, at --final-size (default: the same),
 --final-epochs adds epochs on crops of that side; the best epoch of all is exported.
 
 Quick look:   ankang train photo --limit 300 --epochs 1 --ema-decay 0 --out var/models/photo-quick
-Release:      ankang train photo            (writes models/hazard_photo/)"""
+Release:      ankang train photo, then ankang promote photo   (only promote writes models/hazard_photo/)"""
 
 EVALUATE_DESCRIPTION = """\
 Score an exported hazard-photo model (its model.onnx via onnxruntime, preprocessing from its
@@ -39,7 +39,8 @@ def register(verb) -> None:
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from training.photo.config import DEFAULT_DATA, MODELS_DIR
+    from runtime.paths import MODELS_DIR
+    from training.photo.config import DEFAULT_DATA
 
     parser.add_argument("--model", type=Path, default=MODELS_DIR / "hazard_photo",
                         help="model directory with model.onnx + card.json (default: models/hazard_photo)")

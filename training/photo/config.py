@@ -7,14 +7,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.paths import DATASETS_DIR, MODELS_DIR, PROJECT_ROOT
+from runtime.paths import CANDIDATES_DIR, DATASETS_DIR, PROJECT_ROOT
+from training.config_options import add_dataclass_arguments, dataclass_from_args
 
 DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
 DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"
 
 HELP = {
     "data": "dataset folder with manifest.csv (repeat to merge several; duplicates dropped by file name)",
-    "out": "model directory to write model.onnx + card.json into",
+    "out": "model directory to write model.onnx + card.json into (the default: a new var/candidates/hazard_photo/<version>/)",
     "image_size": "side in pixels of the training crops of the main epochs (photos are stretched to squares)",
     "crop_source_size": "side of the cached photos that training crops are cut from before resizing, so a "
                         "zoomed crop keeps real detail (0 = the crop's own side)",
@@ -49,7 +50,7 @@ class PhotoTrainConfig:
     """Every field is an `ankang train photo` option of the same name (underscores -> dashes)."""
 
     data: list[Path] = field(default_factory=lambda: [DEFAULT_DATA])
-    out: Path = MODELS_DIR / "hazard_photo"
+    out: Path = CANDIDATES_DIR / "hazard_photo"  # ankang train: var/candidates/hazard_photo/<version>/
     image_size: int = 224
     crop_source_size: int = 0
     epochs: int = 12
@@ -104,21 +105,8 @@ def _jsonable(value):
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per `PhotoTrainConfig` field, defaults taken from the dataclass."""
-    defaults = PhotoTrainConfig()
-    for spec in dataclasses.fields(PhotoTrainConfig):
-        flag = "--" + spec.name.replace("_", "-")
-        default = getattr(defaults, spec.name)
-        help_text = f"{HELP[spec.name]} (default: {_jsonable(default)})"
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        elif isinstance(default, list):
-            parser.add_argument(flag, type=Path, action="append", default=None, metavar="DIR", help=help_text)
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+    add_dataclass_arguments(parser, PhotoTrainConfig, help=HELP, repeated=("data",))
 
 
 def config_from_args(args: argparse.Namespace) -> PhotoTrainConfig:
-    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(PhotoTrainConfig)}
-    if values["data"] is None:
-        values["data"] = [DEFAULT_DATA]
-    return PhotoTrainConfig(**values)
+    return dataclass_from_args(PhotoTrainConfig, args)

@@ -40,7 +40,7 @@ def _train_parser(sub) -> None:
         "risk", help="train the labor-relation risk model (LightGBM, cumulative ordinal) and export it to ONNX",
         description="Train on your own CSV/Parquet (--data: the schema's columns of datasets/labor_risk/schema.yaml "
                     "plus an integer `tier` 1-5) or on a generated population, hold out 20 % for metrics, export "
-                    "model.onnx + card.json to --out (default models/labor_risk) after an ONNX parity check.")
+                    "model.onnx + card.json to --out (default: a new var/candidates/labor_risk/<version>/) after an ONNX parity check.")
     parser.add_argument("--data", type=Path, help="labelled CSV or Parquet file (default: generate a population)")
     add_dataclass_arguments(parser, RiskModelConfig)
     _add_generator_arguments(parser, rows=100_000, seed=GeneratorConfig().seed)

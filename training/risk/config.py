@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.paths import MODELS_DIR
+from runtime.paths import CANDIDATES_DIR
+from training.config_options import add_dataclass_arguments as generic_arguments, dataclass_from_args
 
 STRATEGIES = ("cumulative", "multiclass", "regression")
 
@@ -54,7 +55,7 @@ class RiskModelConfig:
     validation_fraction: float = 0.1
     seed: int = 7
     n_jobs: int = 2
-    out: Path = field(default_factory=lambda: MODELS_DIR / "labor_risk")
+    out: Path = field(default_factory=lambda: CANDIDATES_DIR / "labor_risk")  # ankang train: .../labor_risk/<version>/
     version: str = "1.1.0"
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,39 +77,15 @@ FIELD_HELP = {
     "validation_fraction": "share of training rows held out for early stopping",
     "seed": "random seed of splits and LightGBM",
     "n_jobs": "LightGBM threads",
-    "out": "model directory to write (model.onnx + card.json)",
+    "out": "model directory to write (model.onnx + card.json; the default: a new var/candidates/labor_risk/<version>/)",
     "version": "model version written to card.json",
 }
 
 
 def add_dataclass_arguments(parser, config_cls, *, skip: tuple[str, ...] = ()) -> None:
     """Expose every field of a config dataclass as `--field-name` with its default in --help."""
-    defaults = config_cls()
-    for item in fields(config_cls):
-        if item.name in skip:
-            continue
-        default = getattr(defaults, item.name)
-        flag = "--" + item.name.replace("_", "-")
-        text = FIELD_HELP.get(item.name, item.name.replace("_", " "))
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=item.name, default=default, type=_parse_bool,
-                                metavar="{true,false}", help=f"{text} (default: {str(default).lower()})")
-        else:
-            kind = Path if isinstance(default, Path) else type(default)
-            choices = STRATEGIES if item.name == "strategy" else None
-            parser.add_argument(flag, dest=item.name, default=default, type=kind, choices=choices,
-                                help=f"{text} (default: {default})")
+    generic_arguments(parser, config_cls, help=FIELD_HELP, skip=skip, choices={"strategy": STRATEGIES})
 
 
 def config_from_args(config_cls, args) -> Any:
-    values = {item.name: getattr(args, item.name) for item in fields(config_cls) if hasattr(args, item.name)}
-    return config_cls(**values)
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
+    return dataclass_from_args(config_cls, args)
