@@ -4,7 +4,7 @@ VENV   := .venv
 PORT   ?= 3000
 BIN    := $(VENV)/bin
 
-.PHONY: run test serve-deps test-deps clean
+.PHONY: run test serve-deps test-deps link-photo-set clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,15 @@ run: $(VENV)/.serving
 	  || echo "No API keys yet: every /v1 and /review request gets 401. Create one with: $(BIN)/ankang keys create --role intake   (roles: intake, reviewer, admin)"
 	$(BIN)/bentoml serve serving.service:Ankang --host 0.0.0.0 --port $(PORT)
 
-test: $(VENV)/.all
+# The photo set is not in git: link the shared copy beside the clone when there is one. Without it the
+# tests that need the photo set skip, saying so.
+SHARED_PHOTO_SET := ../shared/datasets/site-hazard-photos
+link-photo-set:
+	@if [ -d "$(SHARED_PHOTO_SET)" ] && [ ! -e datasets/site-hazard-photos ]; then \
+	  ln -s "$$(cd "$(SHARED_PHOTO_SET)" && pwd)" datasets/site-hazard-photos && \
+	  echo "linked datasets/site-hazard-photos -> $(SHARED_PHOTO_SET)"; fi
+
+test: $(VENV)/.all link-photo-set
 	$(BIN)/python -m pytest
 
 clean:

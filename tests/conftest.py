@@ -13,6 +13,7 @@ from tests.toy_models import write_toy_photo_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PHOTO_SET = PROJECT_ROOT / "datasets" / "site-hazard-photos"
+SHARED_PHOTO_SET = "../shared/datasets/site-hazard-photos"  # what `make test` links, relative to the clone
 
 
 @pytest.fixture
@@ -28,7 +29,8 @@ def rng(seed: int) -> np.random.Generator:
 @pytest.fixture(scope="session")
 def photo_set() -> Path:
     if not (PHOTO_SET / "manifest.csv").is_file():
-        pytest.skip(f"the site-hazard photo set is not at {PHOTO_SET} (make test links ../shared's copy there in CI)")
+        pytest.skip(f"the site-hazard photo set is not at {PHOTO_SET}; `make test` links "
+                    f"{SHARED_PHOTO_SET} there when that folder exists beside the clone")
     return PHOTO_SET
 
 

@@ -69,8 +69,9 @@ def test_calibrating_on_test_photos_is_refused(toy_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_photo_int8_directory_is_a_verified_model_with_quantization_block(toy_dir, tmp_path):
-    config = QuantizeConfig(model_dir=toy_dir, out=tmp_path / "int8", calibration_count=12, evaluate=False)
+def test_photo_int8_directory_is_a_verified_model_with_quantization_block(toy_dir, photo_set, tmp_path):
+    config = QuantizeConfig(model_dir=toy_dir, out=tmp_path / "int8", data=photo_set, calibration_count=12,
+                            evaluate=False)
     card = quantize_photo_model(config)
     loaded = ModelDir.load(tmp_path / "int8")  # sha256 of the new model.onnx matches its card
     float_card = json.loads((toy_dir / "card.json").read_text())
