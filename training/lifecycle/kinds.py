@@ -53,19 +53,12 @@ class PhotoKind(ModelKind):
 
     def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
         """Per-flag and per-(flag, source) ROC AUC on the `heldout["split"]` photos of `heldout["data"]`."""
-        from runtime.modeldir import ModelDir
-        from training.photo.data import load_photos
-        from training.photo.evaluate import flag_metrics, score_split
+        from training.photo.evaluate import score_heldout
 
-        model = ModelDir.load(model_dir)
-        frame = load_photos([Path(p) for p in heldout["data"]], limit=heldout.get("limit", 0))
-        frame = frame[frame["split"] == heldout.get("split", "test")].reset_index(drop=True)
-        if frame.empty:
-            raise ValueError(f"no {heldout.get('split', 'test')} photos in {heldout['data']}; "
-                             "raise --limit or pass --data")
-        probabilities = score_split(model.onnx_path, frame, size=int(model.card["input"]["height"]),
-                                    cache_dir=Path(heldout["cache_dir"]), workers=heldout.get("workers", 1))
-        metrics = flag_metrics(frame, probabilities, model.card["thresholds"])
+        scored = score_heldout(Path(model_dir), data=heldout["data"], split=heldout.get("split", "test"),
+                               cache_dir=Path(heldout["cache_dir"]), workers=heldout.get("workers", 1),
+                               limit=heldout.get("limit", 0))
+        frame, metrics = scored.frame, scored.metrics
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         values, per_source = {}, set()

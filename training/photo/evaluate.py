@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from training.photo.data import FLAGS, cached_images
+from runtime.cards import PhotoCard
+from runtime.modeldir import ModelDir
+from training.photo.data import FLAGS, cached_images, load_photos
 
 THRESHOLD_BOUNDS = (0.05, 0.95)
 THRESHOLD_GRID = np.round(np.arange(THRESHOLD_BOUNDS[0], THRESHOLD_BOUNDS[1] + 1e-9, 0.01), 2)
@@ -94,3 +97,32 @@ def score_split(model_path: Path, frame: pd.DataFrame, *, size: int, cache_dir: 
                 workers: int = 1, threads: int = 2, progress: bool = True) -> np.ndarray:
     images = cached_images(list(frame["path"]), size=size, cache_dir=cache_dir, workers=workers, progress=progress)
     return onnx_probabilities(onnx_session(model_path, threads=threads), images, progress=progress)
+
+
+@dataclass(frozen=True)
+class HeldOutScores:
+    """A released or candidate photo model scored on one split: the photos, probabilities and metrics."""
+
+    model: ModelDir
+    frame: pd.DataFrame
+    probabilities: np.ndarray
+    metrics: dict
+
+
+def score_heldout(model_dir: Path, *, data: list[Path], split: str, cache_dir: Path, workers: int = 1,
+                  limit: int = 0) -> HeldOutScores:
+    """THE held-out scoring (`ankang evaluate photo` and `ankang promote photo`): the card checked and its
+    preprocessing applied, `split` of `data` scored through onnxruntime, metrics at the card's thresholds."""
+    model = ModelDir.load(model_dir)
+    card = PhotoCard.from_model_dir(model)
+    if card.size[0] != card.size[1]:
+        raise ValueError(f"{model.path}/card.json: preprocess.size {list(card.size)} is not square; "
+                         "training's photo cache holds square inputs only")
+    frame = load_photos([Path(folder) for folder in data], limit=limit)
+    frame = frame[frame["split"] == split].reset_index(drop=True)
+    if frame.empty:
+        raise ValueError(f"no photos in split {split!r} of {[str(folder) for folder in data]}"
+                         + ("; raise --limit or pass --data" if limit else ""))
+    probabilities = score_split(model.onnx_path, frame, size=card.size[0], cache_dir=cache_dir, workers=workers)
+    return HeldOutScores(model=model, frame=frame, probabilities=probabilities,
+                         metrics=flag_metrics(frame, probabilities, card.thresholds))
