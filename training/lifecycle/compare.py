@@ -8,12 +8,13 @@ two models cannot compute (one class only) is shown but not judged.
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from training.lifecycle.kinds import Comparable
+from training.reporting import Report, Table, figure, save_plot
+from training.reporting import write_report as write_report_files
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,12 @@ def write_report(report_dir: Path, rows: list[Row], *, title: str, summary: dict
     """comparison.md, comparison.html, comparison.json and deltas.png in report_dir."""
     report_dir.mkdir(parents=True, exist_ok=True)
     plot = _delta_plot(report_dir / "deltas.png", rows)
-    lines = [f"# {title}", "", *(f"- {key}: {value}" for key, value in summary.items()), "",
-             "| metric | champion | challenger | Δ | allowed drop | verdict |", "|---|--:|--:|--:|--:|---|"]
-    lines += [f"| {r.metric} | {_cell(r.champion)} | {_cell(r.challenger)} | "
-              f"{'–' if r.delta is None else f'{r.delta:+.4f}'} | {r.allowed_drop:.3f} | {r.verdict} |" for r in rows]
-    lines += ["", f"![deltas]({plot.name})", ""]
-    (report_dir / "comparison.md").write_text("\n".join(lines), encoding="utf-8")
-    body = "".join(
-        f"<tr{' style=color:#b00' if r.worse else ''}><td>{html.escape(r.metric)}</td><td>{_cell(r.champion)}</td>"
-        f"<td>{_cell(r.challenger)}</td><td>{'–' if r.delta is None else f'{r.delta:+.4f}'}</td>"
-        f"<td>{r.allowed_drop:.3f}</td><td>{r.verdict}</td></tr>" for r in rows)
-    items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in summary.items())
-    (report_dir / "comparison.html").write_text(
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
-        f"<ul>{items}</ul><table border=1 cellpadding=4><tr><th>metric</th><th>champion</th><th>challenger</th>"
-        f"<th>Δ</th><th>allowed drop</th><th>verdict</th></tr>{body}</table><img src='{plot.name}'>\n",
-        encoding="utf-8")
+    table = Table(columns=["metric", "champion", "challenger", "Δ", "allowed drop", "verdict"],
+                  rows=[[r.metric, r.champion, r.challenger, "–" if r.delta is None else f"{r.delta:+.4f}",
+                         f"{r.allowed_drop:.3f}", r.verdict] for r in rows],
+                  flagged=[r.worse for r in rows], numeric=["champion", "challenger", "Δ", "allowed drop"])
+    write_report_files(report_dir, Report(title=title, facts=summary, tables=[table], plots=[("deltas", plot.name)]),
+                 stem="comparison")
     payload = {"summary": summary, "rows": [{**asdict(r), "delta": r.delta, "verdict": r.verdict} for r in rows]}
     (report_dir / "comparison.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
                                                 encoding="utf-8")
@@ -103,13 +94,8 @@ def write_report(report_dir: Path, rows: list[Row], *, title: str, summary: dict
 
 
 def _delta_plot(path: Path, rows: list[Row]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     judged = [r for r in rows if r.delta is not None]
-    figure, axis = plt.subplots(figsize=(7, 0.3 * max(len(judged), 3) + 1.2))
+    plot, axis = figure(figsize=(7, 0.3 * max(len(judged), 3) + 1.2))
     names = [r.metric for r in judged]
     axis.barh(names, [r.delta for r in judged], color=["#c0392b" if r.worse else "#2e86c1" for r in judged])
     axis.scatter([-r.allowed_drop for r in judged], names, marker="|", color="black", s=120, label="allowed drop")
@@ -119,7 +105,5 @@ def _delta_plot(path: Path, rows: list[Row]) -> Path:
     if judged:
         axis.legend(loc="lower right", fontsize=7)
     axis.tick_params(axis="y", labelsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_plot(plot, path)
     return path

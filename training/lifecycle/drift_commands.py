@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import html
 import json
 import os
 import sys
@@ -16,6 +15,8 @@ import numpy as np
 from runtime.errors import ModelIntegrityError
 from runtime.modeldir import ModelDir
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
+from training.reporting import Report, Table, figure, save_plot
+from training.reporting import write_report as write_report_files
 
 PHOTO_HELP = """\
 Compare the hazard-photo flags the service raised recently (the review store: every assessed
@@ -131,33 +132,21 @@ def run_risk_drift(args: argparse.Namespace) -> int:
 
 def write_report(report_dir: Path, *, title: str, summary: dict, sections: dict, plots: list[str]) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Table as RichTable
 
-    report_dir.mkdir(parents=True, exist_ok=True)
-    console, markdown, body = Console(), [f"# {title}", ""], []
+    console = Console()
     console.width = max(console.width, 110)  # feature names stay readable in pipes and CI logs
-    markdown += [f"- {key}: {value}" for key, value in summary.items()]
+    columns, tables = ["name", "reference", "recent", "PSI", "level"], []
     for heading, rows in sections.items():
-        table = Table(title=heading)
-        for column in ("name", "reference", "recent", "PSI", "level"):
-            table.add_column(column)
-        markdown += ["", f"## {heading}", "", "| name | reference | recent | PSI | level |", "|---|---|---|--:|---|"]
         cells = [(r.name, r.reference, r.recent, f"{r.psi:.4f}", r.level) for r in rows]
+        shown = RichTable(*columns, title=heading)
         for row in cells:
-            table.add_row(*row, style="bold red" if row[-1] == "MAJOR" else "")
-            markdown.append("| " + " | ".join(row) + " |")
-        body.append(f"<h2>{html.escape(heading)}</h2><table border=1 cellpadding=4><tr><th>name</th><th>reference"
-                    "</th><th>recent</th><th>PSI</th><th>level</th></tr>" + "".join(
-                        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
-                    + "</table>")
-        console.print(table)
-    markdown += ["", "PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major.", ""] + [f"![{p}]({p})" for p in plots]
-    (report_dir / "drift.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
-    items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in summary.items())
-    images = "".join(f"<img src='{p}' style='max-width:48%'>" for p in plots)
-    (report_dir / "drift.html").write_text(f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                                           f"<h1>{html.escape(title)}</h1><ul>{items}</ul>{''.join(body)}{images}\n",
-                                           encoding="utf-8")
+            shown.add_row(*row, style="bold red" if row[-1] == "MAJOR" else "")
+        console.print(shown)
+        tables.append(Table(columns=columns, rows=cells, heading=heading, numeric=["PSI"],
+                            flagged=[row[-1] == "MAJOR" for row in cells]))
+    write_report_files(report_dir, Report(title=title, facts=summary, tables=tables, plots=[(p, p) for p in plots],
+                                          notes=["PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major."]), stem="drift")
     payload = {"summary": summary, "sections": {h: [{"name": r.name, "reference": r.reference, "recent": r.recent,
                                                       "psi": r.psi, "level": r.level} for r in rows]
                                                  for h, rows in sections.items()}}
@@ -166,42 +155,25 @@ def write_report(report_dir: Path, *, title: str, summary: dict, sections: dict,
     console.print(f"wrote {report_dir / 'drift.md'}, drift.html, drift.json and {len(plots)} PNG plot(s)")
 
 
-def _figure(**kwargs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(**kwargs)
-
-
-def _save(plt, figure, path: Path) -> str:
-    """Write the figure as a PNG beside the report and return its file name for the report's links."""
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path.name
-
-
 def _rates_plot(report_dir: Path, rows) -> str | None:
     if not rows:
         return None
     report_dir.mkdir(parents=True, exist_ok=True)
-    plt, figure, axis = _figure(figsize=(7, 4))
+    plot, axis = figure(figsize=(7, 4))
     x = np.arange(len(rows))
     axis.bar(x - 0.2, [float(r.reference) for r in rows], 0.4, label="released card (test split)")
     axis.bar(x + 0.2, [float(r.recent) for r in rows], 0.4, label="service, recent")
     axis.set_xticks(x, [r.name for r in rows], rotation=20, fontsize=7)
     axis.set(ylabel="share of photos flagged", title="flag rates")
     axis.legend(fontsize=7)
-    return _save(plt, figure, report_dir / "flag_rates.png")
+    return save_plot(plot, report_dir / "flag_rates.png")
 
 
 def _triage_plot(report_dir: Path, result: dict) -> str | None:
     levels = result["triage_levels"]
     if not levels or not result["triage_recent"]:
         return None
-    plt, figure, axis = _figure(figsize=(5, 3.5))
+    plot, axis = figure(figsize=(5, 3.5))
     x = np.arange(len(levels))
     for offset, key, label in ((-0.2, "triage_before", "window before"), (0.2, "triage_recent", "recent")):
         counts = np.asarray(result[key] or [0] * len(levels), float)
@@ -209,13 +181,13 @@ def _triage_plot(report_dir: Path, result: dict) -> str | None:
     axis.set_xticks(x, levels)
     axis.set(ylabel="share of photos", title="triage mix")
     axis.legend(fontsize=7)
-    return _save(plt, figure, report_dir / "triage.png")
+    return save_plot(plot, report_dir / "triage.png")
 
 
 def _psi_plot(report_dir: Path, rows) -> str:
     report_dir.mkdir(parents=True, exist_ok=True)
     top = rows[:15]
-    plt, figure, axis = _figure(figsize=(7, 0.3 * len(top) + 1.5))
+    plot, axis = figure(figsize=(7, 0.3 * len(top) + 1.5))
     colours = ["#c0392b" if r.level == "MAJOR" else "#2e86c1" for r in top]
     axis.barh([r.name for r in top], [r.psi for r in top], color=colours)
     for line, style in ((0.1, ":"), (0.25, "--")):
@@ -223,4 +195,4 @@ def _psi_plot(report_dir: Path, rows) -> str:
     axis.invert_yaxis()
     axis.set(xlabel="PSI (0.1 moderate, 0.25 major)", title="feature drift: recent vs training")
     axis.tick_params(axis="y", labelsize=7)
-    return _save(plt, figure, report_dir / "feature_psi.png")
+    return save_plot(plot, report_dir / "feature_psi.png")

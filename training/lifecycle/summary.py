@@ -3,42 +3,31 @@ built from the card's held-out metrics (computed by the trainer through onnxrunt
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from training.lifecycle.kinds import ModelKind
+from training.reporting import Report, Table, figure, save_plot, write_report
 
 
 def _photo_rows(card: dict) -> list[list[str]]:
     rows = []
     for flag, entry in card.get("metrics", {}).get("test", {}).items():
         for source, sub in [("all", entry), *entry.get("per_source", {}).items()]:
-            rows.append([flag, source, *(_fmt(sub.get(key)) for key in ("roc_auc", "average_precision", "f1", "n"))])
+            rows.append([flag, source, *(sub.get(key) for key in ("roc_auc", "average_precision", "f1", "n"))])
     return rows
 
 
 def _risk_rows(card: dict) -> list[list[str]]:
     metrics = card.get("metrics", {})
     oracle = metrics.get("oracle", {})
-    rows = [[key, _fmt(metrics.get(key)), _fmt(oracle.get(key))] for key in ("qwk", "macro_f1", "accuracy", "brier")]
+    rows = [[key, metrics.get(key), oracle.get(key)] for key in ("qwk", "macro_f1", "accuracy", "brier")]
     for tier, value in metrics.get("per_tier_recall", {}).items():
-        rows.append([f"recall tier {tier}", _fmt(value), _fmt(oracle.get("per_tier_recall", {}).get(tier))])
+        rows.append([f"recall tier {tier}", value, oracle.get("per_tier_recall", {}).get(tier)])
     return rows
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def _plot(kind: ModelKind, card: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4))
+    plot, axis = figure(figsize=(8, 4))
     if kind.noun == "photo":
         test = card.get("metrics", {}).get("test", {})
         flags = list(test)
@@ -63,9 +52,7 @@ def _plot(kind: ModelKind, card: dict, path: Path) -> None:
         axis.set_xticks(range(len(tiers)), [f"tier {t}" for t in tiers])
         axis.set(ylabel="holdout recall", ylim=(0, 1), title=f"holdout recall per tier (QWK {metrics.get('qwk')})")
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_plot(plot, path)
 
 
 def write_summary(kind: ModelKind, card: dict, report_dir: Path) -> Path:
@@ -77,13 +64,6 @@ def write_summary(kind: ModelKind, card: dict, report_dir: Path) -> Path:
         header, rows = ["metric", "model", "oracle"], _risk_rows(card)
     _plot(kind, card, report_dir / "metrics.png")
     title = f"{kind.registered_name} {card.get('version')}: held-out metrics"
-    markdown = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    markdown += ["| " + " | ".join(row) + " |" for row in rows] + ["", "![metrics](metrics.png)", ""]
-    (report_dir / "summary.md").write_text("\n".join(markdown), encoding="utf-8")
-    cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
-    body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows)
-    (report_dir / "summary.html").write_text(
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
-        f"<table border=1 cellpadding=4><tr>{cells(header, 'th')}</tr>{body}</table><img src='metrics.png'>\n",
-        encoding="utf-8")
+    table = Table(columns=header, rows=rows, numeric=header[2:] if kind.noun == "photo" else header[1:])
+    write_report(report_dir, Report(title=title, tables=[table], plots=[("metrics", "metrics.png")]), stem="summary")
     return report_dir

@@ -118,12 +118,9 @@ def choose(table: "pd.DataFrame", *, max_false_grouping: float) -> int:
 
 
 def plot(table: "pd.DataFrame", chosen: int, path: Path) -> None:
-    import matplotlib
+    from training.reporting import figure, save_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.5))
+    plot_figure, axis = figure(figsize=(8, 4.5))
     axis.plot(table["threshold"], table["precision_groups"], "o-", label="precision (manifest groups)")
     axis.plot(table["threshold"], table["recall_groups"], "s-", label="recall (manifest groups)")
     axis.plot(table["threshold"], table["photos_falsely_grouped"], "^-", label="photos joined to another group")
@@ -134,9 +131,7 @@ def plot(table: "pd.DataFrame", chosen: int, path: Path) -> None:
     axis.set_ylim(-0.02, 1.02)
     axis.set_title("dHash near-duplicate threshold on site-hazard-photos")
     axis.legend(fontsize=7, loc="center right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_plot(plot_figure, path, dpi=120)
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

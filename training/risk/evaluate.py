@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from pathlib import Path
@@ -17,6 +16,8 @@ import numpy as np
 from runtime.risk.schema import load_schema
 from runtime.risk.tiers import cost_matrix, decide_tiers
 from training.risk.config import RISK_HOLDOUT
+from training.reporting import Report, Table, cell, figure, save_plot
+from training.reporting import write_report as write_report_files
 from training.risk.data import generated_data, load_labeled, split_holdout
 
 
@@ -64,9 +65,7 @@ def write_report(report_dir: Path, result: dict, *, truth: np.ndarray, probabili
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = [_plot_confusion(report_dir, result), _plot_calibration(report_dir, truth, probabilities, tiers=_tiers(result))]
     (report_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    markdown = _markdown(result, plots)
-    (report_dir / "report.md").write_text(markdown, encoding="utf-8")
-    (report_dir / "report.html").write_text(_html(result, plots), encoding="utf-8")
+    write_report_files(report_dir, risk_report(result, plots))
 
 
 def _tiers(result: dict) -> list[str]:
@@ -87,43 +86,23 @@ def _metric_table(result: dict) -> list[list[str]]:
     return [header] + body
 
 
-def _markdown(result: dict, plots: list[str]) -> str:
-    table = _metric_table(result)
-    lines = [f"# Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}", "",
-             f"Data: {result['data']} ({result['rows']} enterprises), scored in {result['scoring_seconds']} s.", "",
-             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
-    if "qwk_vs_oracle" in result:
-        lines += ["", f"Model QWK / oracle QWK = **{result['qwk_vs_oracle']:.4f}** (target ≥ 0.97)."]
-    lines += ["", "Confusion matrix (rows: true tier, columns: model tier):", ""]
-    tiers = _tiers(result)
-    lines += ["| true \\ model | " + " | ".join(tiers) + " |", "|" + "---|" * (len(tiers) + 1)]
-    lines += [f"| {t} | " + " | ".join(map(str, row)) + " |" for t, row in zip(tiers, result["model_tier"]["confusion"])]
-    lines += [""] + [f"![{name}]({name})" for name in plots] + [""]
-    return "\n".join(lines)
-
-
-def _html(result: dict, plots: list[str]) -> str:
-    table = _metric_table(result)
-    cells = lambda row, tag: "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in row)  # noqa: E731
-    rows = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in table[1:])
-    ratio = f"<p>Model QWK / oracle QWK = <b>{result['qwk_vs_oracle']:.4f}</b> (target ≥ 0.97)</p>" if "qwk_vs_oracle" in result else ""
-    images = "".join(f'<img src="{name}" alt="{name}" style="max-width:48%">' for name in plots)
-    return (f"<!doctype html><meta charset='utf-8'><title>risk evaluation</title>"
-            f"<h1>Labor-relation risk: {html.escape(result['model']['name'])} {html.escape(result['model']['version'])}</h1>"
-            f"<p>{html.escape(str(result['data']))} ({result['rows']} enterprises)</p>"
-            f"<table border=1 cellpadding=4><tr>{cells(table[0], 'th')}</tr>{rows}</table>{ratio}{images}\n")
+def risk_report(result: dict, plots: list[str]) -> Report:
+    table, tiers = _metric_table(result), _tiers(result)
+    ratio = ([f"Model QWK / oracle QWK = {result['qwk_vs_oracle']:.4f} (target ≥ 0.97)."]
+             if "qwk_vs_oracle" in result else [])
+    confusion = Table(columns=["true \\ model", *tiers], heading="Confusion matrix (rows: true tier, columns: model tier)",
+                      rows=[[t, *row] for t, row in zip(tiers, result["model_tier"]["confusion"])])
+    return Report(title=f"Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}",
+                  paragraphs=[f"Data: {cell(result['data'])} ({result['rows']} enterprises), scored in "
+                              f"{result['scoring_seconds']} s."],
+                  tables=[Table(columns=table[0], rows=table[1:], numeric=table[0][1:]), confusion],
+                  notes=ratio, plots=[(name, name) for name in plots])
 
 
 def _plot_confusion(report_dir: Path, result: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = [("model", result["model_tier"]["confusion"])] + ([("oracle", result["oracle"]["confusion"])] if "oracle" in result else [])
     tiers = _tiers(result)
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    plot, axes = figure(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
     for axis, (title, matrix) in zip(axes[0], panels):
         matrix = np.asarray(matrix, dtype=float)
         share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -134,19 +113,11 @@ def _plot_confusion(report_dir: Path, result: dict) -> str:
                           color="white" if share[i, j] > 0.5 else "black")
         axis.set(title=f"{title}: rows true tier (row-normalised colour)", xlabel="predicted tier", ylabel="true tier",
                  xticks=range(len(tiers)), yticks=range(len(tiers)), xticklabels=tiers, yticklabels=tiers)
-    figure.tight_layout()
-    figure.savefig(report_dir / "confusion.png", dpi=110)
-    plt.close(figure)
-    return "confusion.png"
+    return save_plot(plot, report_dir / "confusion.png")
 
 
 def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.ndarray, *, tiers: list[str]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5.5, 5))
+    plot, axis = figure(figsize=(5.5, 5))
     bins = np.linspace(0, 1, 11)
     for index, tier in enumerate(map(int, tiers)):
         observed, predicted = [], []
@@ -161,10 +132,7 @@ def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.nda
     axis.set(title="Calibration: predicted P(tier) vs observed share", xlabel="predicted probability",
              ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(report_dir / "calibration.png", dpi=110)
-    plt.close(figure)
-    return "calibration.png"
+    return save_plot(plot, report_dir / "calibration.png")
 
 
 def compare_strategies(*, generator, config, report_dir: Path | None = None) -> list[dict[str, Any]]:
