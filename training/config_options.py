@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import types
 import typing
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 _TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -79,5 +78,6 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, config_cls: type, *
 
 def dataclass_from_args(config_cls: type, args: argparse.Namespace) -> Any:
     """The config the options describe; a repeated option never given keeps the dataclass default."""
-    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(config_cls) if hasattr(args, spec.name)}
+    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(config_cls)
+              if hasattr(args, spec.name)}
     return config_cls(**{name: value for name, value in values.items() if value is not None})

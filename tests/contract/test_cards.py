@@ -66,7 +66,8 @@ def test_serving_refuses_a_card_whose_preprocessing_it_does_not_implement(tmp_pa
 
 def test_serving_resizes_to_the_cards_preprocess_size(tmp_path):
     model_dir, card_path = broken_copy(tmp_path, lambda card: card["preprocess"].update(size=[16, 16]))
-    with pytest.raises(ModelIntegrityError, match=r"preprocess.size: \[16, 16\] differs from the input's height x width 32 x 32"):
+    expected = r"preprocess.size: \[16, 16\] differs from the input's height x width 32 x 32"
+    with pytest.raises(ModelIntegrityError, match=expected):
         PhotoCard.from_model_dir(ModelDir.load(model_dir))
 
 

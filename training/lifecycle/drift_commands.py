@@ -76,8 +76,8 @@ def read_cases(database_url: str | None):
             query = sa.select(cases.c.created_at, cases.c.triage, cases.c.flagged, cases.c.model_version)
             rows = connection.execute(query).fetchall()
     except sa.exc.NoSuchTableError:
-        raise RuntimeError(f"cannot read the review store at {url}: it has no review_cases table; start the service once "
-                           "(it creates the store) or pass --database-url") from None
+        raise RuntimeError(f"cannot read the review store at {url}: it has no review_cases table; start the service "
+                           "once (it creates the store) or pass --database-url") from None
     except sa.exc.OperationalError as error:
         raise RuntimeError(f"cannot read the review store at {url}: {error.orig}; start the service once "
                            "(it creates the store) or pass --database-url") from error
