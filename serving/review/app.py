@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
-
 from starlette.types import ASGIApp
 
 from runtime.errors import InputError
+from runtime.taxonomy import load_taxonomy
 from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.errors import error_response
 from serving.review.decisions import parse_decision, reviewer_of
@@ -29,7 +29,6 @@ from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
 from serving.settings import ServingSettings
-from runtime.taxonomy import load_taxonomy
 
 HERE = Path(__file__).resolve().parent
 Handler = Callable[[Request], Awaitable[Response]]
