@@ -60,7 +60,7 @@ class OrdersHolder:
         """The service's hook: orders on the review store's database, proof photos through `photo`
         (its HotSwap), and the escalation / webhook worker of this process."""
         self.store, self.photo = OrderStore.beside(review_store), photo
-        LoopWorker.from_settings(self.store, settings).start()
+        LoopWorker.from_settings(self.store, settings, figures=self.figures).start()
         return self.store
 
     def get(self) -> OrderStore:

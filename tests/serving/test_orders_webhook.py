@@ -142,3 +142,20 @@ def test_the_worker_is_configured_from_the_service_settings(stores, receiver):
     worker = LoopWorker.from_settings(orders, settings)
     assert (worker.delivery.url, worker.delivery.secret, worker.escalate_every) == (receiver.url, b"s", 60.0)
     assert LoopWorker.from_settings(orders, ServingSettings.from_env({})).delivery is None
+
+
+def test_the_worker_recomputes_the_dashboard_after_a_change(stores, monkeypatch):
+    from serving.orders import dashboard
+
+    review, orders = stores
+    figures = dashboard.CachedFigures()
+    worker = LoopWorker(store=orders, delivery=None, deliver_every=1, escalate_every=300, figures=figures)
+    orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
+    monkeypatch.setattr(dashboard, "utcnow", lambda: dt.datetime(2026, 12, 2, 7, 0, 30))  # the minute stays
+    worker.run_once()
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the request recomputed figures the worker had already computed")
+
+    monkeypatch.setattr(dashboard, "summary", not_again)
+    assert figures.get(review.engine)["orders"] == 1
