@@ -93,7 +93,8 @@ def http_measurements(base_url: str, count: int, *, repeats: int = 15) -> list[M
                   "dashboard page (HTML + SVG)": "/orders/"}
     lists = {"order list, default page (50 unrectified, soonest due)": "/v1/orders/",
              "order list, all states, offset 5000": "/v1/orders/?state=all&offset=5000",
-             "overdue list": "/v1/orders/overdue", "order list, one enterprise": "/v1/orders/?enterprise_id=E-017&state=all"}
+             "overdue list": "/v1/orders/overdue",
+             "order list, one enterprise": "/v1/orders/?enterprise_id=E-017&state=all"}
     cases = [(f"{name}, cold (figures recomputed: as after any change)", path, orders_app.holder.figures.clear)
              for name, path in dashboards.items()]
     cases += [(f"{name}, unchanged since the last request", path, None) for name, path in dashboards.items()]

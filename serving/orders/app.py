@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from runtime.errors import InputError
@@ -254,8 +254,23 @@ async def get_report(request: Request) -> Response:
 async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     verb = f"{request.method} is not allowed here" if status == 405 else "no such endpoint"
-    return error_response(InputError("path", f"{verb}; see GET|POST /v1/orders/, GET /v1/orders/{{id}}, "
-                                      "POST /v1/orders/{id}/transitions, POST /v1/orders/{id}/proof", status_code=status))
+    routes = "GET|POST /v1/orders/, GET /v1/orders/{id}, POST /v1/orders/{id}/transitions, POST /v1/orders/{id}/proof"
+    return error_response(InputError("path", f"{verb}; see {routes}", status_code=status))
+
+
+async def no_report(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    return error_response(InputError("receipt", "look a report up with GET /v1/reports/{receipt code}",
+                                     status_code=status))
+
+
+def catch_all(handler, app: Callable[[], Starlette]) -> Route:
+    """JSON for unknown paths inside a mounted app (Starlette's own 404 there is plain text): 405 when
+    the path exists for another method."""
+    async def unknown_path(request: Request) -> Response:
+        known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in app().routes[:-1])
+        return await handler(request, HTTPException(405 if known else 404))
+    return Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
 
 orders_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
@@ -271,10 +286,13 @@ orders_api = Starlette(exception_handlers={404: not_found, 405: not_found}, rout
     Route("/{order_id}/transitions", post_transition, methods=["POST"]),
     Route("/{order_id}/proof", post_proof, methods=["POST"]),
     Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
+    catch_all(not_found, lambda: orders_api),
 ])
 
-reports_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
+
+reports_api = Starlette(exception_handlers={404: no_report, 405: no_report}, routes=[
     Route("/{receipt}", get_report, methods=["GET"]),
+    catch_all(no_report, lambda: reports_api),
 ])
 
 

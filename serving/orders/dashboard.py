@@ -154,7 +154,8 @@ def summary_csv(figures: dict[str, Any]) -> bytes:
     """The figures (all keys, see `summary(top=None)`) as one tidy table: a row per (dimension, key);
     weeks as dimension `week`."""
     rows = [{"dimension": "all", "key": "all", "orders": figures["orders"], "unrectified": figures["unrectified"],
-             "overdue": figures["overdue"], "rectified": figures["by_state"]["verified"] + figures["by_state"]["closed"],
+             "overdue": figures["overdue"],
+             "rectified": figures["by_state"]["verified"] + figures["by_state"]["closed"],
              "median_days_to_rectify": figures["median_days_to_rectify"]}]
     rows += [{"dimension": "state", "key": state, "orders": count} for state, count in figures["by_state"].items()]
     rows += [{"dimension": name, **entry} for name, entries in figures["by"].items() for entry in entries]

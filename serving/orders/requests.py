@@ -95,7 +95,8 @@ def parse_new_order(body: Any) -> NewOrder:
     hazard = text(body, "hazard")
     if hazard is not None and hazard not in load_taxonomy():
         raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
-    return NewOrder(photo_id=text(body, "photo_id", required=True), enterprise_id=text(body, "enterprise_id", required=True),
+    return NewOrder(photo_id=text(body, "photo_id", required=True),
+                    enterprise_id=text(body, "enterprise_id", required=True),
                     site_id=text(body, "site_id"), district=text(body, "district"), assignee=text(body, "assignee"),
                     measures=text(body, "measures", limit=MAX_LONG_TEXT), hazard=hazard,
                     due_at=moment(body.get("due_at"), "due_at"))

@@ -122,7 +122,8 @@ class OrderStore:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(orders).where(*where, *states).order_by(orders.c.due_at, orders.c.id)
                                       .limit(query.limit).offset(query.offset)).all()
-            total = connection.execute(sa.select(sa.func.count()).select_from(orders).where(*where, *states)).scalar_one()
+            total = connection.execute(sa.select(sa.func.count()).select_from(orders)
+                                       .where(*where, *states)).scalar_one()
             counts = dict(connection.execute(sa.select(orders.c.state, sa.func.count()).where(*where)
                                              .group_by(orders.c.state)).all())
         return {"items": [describe_order(row, viewer=viewer, now=now) for row in rows], "total": total,
@@ -166,7 +167,8 @@ class OrderStore:
                       "measures": request.measures, "hazard": hazard, "hazards": hazards, "severity": severity,
                       "major": self.policy.severity_of(hazards) == SUSPECTED_MAJOR,
                       "original_probability": case.probabilities.get(hazard)}
-            return self._insert(connection, values, due_at=request.due_at or self.policy.due_time(severity, created_at=now),
+            due_at = request.due_at or self.policy.due_time(severity, created_at=now)
+            return self._insert(connection, values, due_at=due_at,
                                 actor=viewer.actor, now=now, viewer=viewer)
 
     def create_supervision(self, request: NewSupervision, *, viewer: Viewer,
@@ -247,7 +249,8 @@ class OrderStore:
                               f"`photo` to /v1/orders/{row.id}/proof")
         return wrong_state(action, row.state)
 
-    def escalate_overdue(self, *, now: dt.datetime | None = None, actor: str = "system:escalation") -> list[dict[str, Any]]:
+    def escalate_overdue(self, *, now: dt.datetime | None = None,
+                         actor: str = "system:escalation") -> list[dict[str, Any]]:
         """Raise every unrectified, overdue order to the escalation level its delay has reached."""
         now = now or utcnow()
         top = len(self.policy.escalation)
@@ -279,7 +282,8 @@ class OrderStore:
                              actor: str = "system:risk-tier") -> dict[str, dict[str, Any]]:
         """Open a supervision case (督办) for each scored enterprise at the policy's tier or above that has
         none active; returns {enterprise_id: {"order_id", "state", "opened"}} for all of them."""
-        high = {str(r["enterprise_id"]): int(r["tier"]) for r in results if r["tier"] >= self.policy.supervision_min_tier}
+        floor = self.policy.supervision_min_tier
+        high = {str(r["enterprise_id"]): int(r["tier"]) for r in results if r["tier"] >= floor}
         if not high:
             return {}
         now = now or utcnow()

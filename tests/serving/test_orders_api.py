@@ -41,8 +41,10 @@ def test_bad_transition_bodies_name_the_field(api, body, status, field, message)
 
 def test_creating_an_order_checks_its_fields(api):
     response = api.post("/v1/orders/", json={"enterprise_id": "E1"}, headers=OFFICER)
-    assert response.status_code == 422 and response.json()["error"] == {"field": "photo_id", "message": "`photo_id` is required"}
-    response = api.post("/v1/orders/", json={"photo_id": "x", "enterprise_id": "E1", "due_at": "tomorrow"}, headers=OFFICER)
+    assert response.status_code == 422
+    assert response.json()["error"] == {"field": "photo_id", "message": "`photo_id` is required"}
+    response = api.post("/v1/orders/", json={"photo_id": "x", "enterprise_id": "E1", "due_at": "tomorrow"},
+                        headers=OFFICER)
     assert response.json()["error"]["message"] == "'tomorrow' is not a time; use ISO 8601, e.g. 2026-12-09T17:00:00Z"
     assert api.post("/v1/orders/", json={"photo_id": "nope", "enterprise_id": "E1"}, headers=OFFICER).status_code == 404
 
@@ -94,7 +96,8 @@ def test_scoring_a_high_tier_enterprise_opens_one_supervision_case(api):
 
 def test_receipt_lookups_are_rate_limited_per_address(api, monkeypatch):
     monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=2, window=60))
-    code = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((9, 9, 9)), "image/jpeg")}).json()["receipt"]
+    photo = {"photo": ("f.jpg", encode_image((9, 9, 9)), "image/jpeg")}
+    code = api.post("/v1/photos/assess", files=photo).json()["receipt"]
     assert [api.get(f"/v1/reports/{code}").status_code for _ in range(3)] == [200, 200, 429]
     assert api.get("/v1/reports/AAAA-BBBB").status_code == 429  # guesses count too
 
@@ -141,3 +144,10 @@ def test_sign_in_may_send_an_officer_back_to_an_order_page_and_nowhere_else():
 
     assert safe_next("/orders/") == "/orders/" and safe_next("/orders/0a1b2c") == "/orders/0a1b2c"
     assert [safe_next(path) for path in ("/ordersx", "/orders/../v1/admin", "//evil.example/orders")] == ["/review"] * 3
+
+
+def test_unknown_report_paths_say_how_to_look_a_report_up(api):
+    for response in (api.get("/v1/reports/ABCD/history"), api.post("/v1/reports/ABCD")):
+        assert response.status_code in (404, 405)
+        assert response.json()["error"] == {"field": "receipt",
+                                            "message": "look a report up with GET /v1/reports/{receipt code}"}

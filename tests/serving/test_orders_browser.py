@@ -89,7 +89,8 @@ def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
         assert int(this_week.get_attribute("data-rectified")) == figures["weekly"][-1]["rectified"] >= 1
         assert page.locator("#by-enterprise tr", has_text=enterprise).count() == 1
         assert page.locator("#by-district tr", has_text="福田区").count() == 1
-        assert page.evaluate("getComputedStyle(document.querySelector('#by-state .bar rect')).fill") == "rgb(47, 109, 181)"
+        fill = page.evaluate("getComputedStyle(document.querySelector('#by-state .bar rect')).fill")
+        assert fill == "rgb(47, 109, 181)"  # orders.css applied
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
         csv = page.request.get(f"{base_url}/v1/orders/dashboard.csv")
@@ -116,7 +117,8 @@ def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_p
         page.wait_for_url(f"{base_url}/orders/")  # the session cookie, no key header from here on
         page.click(f'#waiting a[href="/orders/{order_id}"]')
         page.wait_for_selector("#state[data-state=submitted]")
-        page.wait_for_function("[...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function("[...document.querySelectorAll('.photo img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
         before, after = (float(page.inner_text(f"#{side} .probability")) for side in ("original", "proof"))
         assert before > 0.5 > after
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

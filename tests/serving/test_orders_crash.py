@@ -93,7 +93,8 @@ def test_acknowledged_transitions_and_their_outbox_rows_survive_sigkill(tmp_path
         for order_id in orders:
             order = httpx.get(f"{base_url}/v1/orders/{order_id}", headers=HEADERS, timeout=30).json()
             found |= {entry["comment"] for entry in order["history"]}
-            states.append((order["state"], order["history"][-1]["to"], order["transition_count"], len(order["history"])))
+            history = order["history"]
+            states.append((order["state"], history[-1]["to"], order["transition_count"], len(history)))
     print(f"acknowledged {len(movers.acknowledged)} transitions; found after restart {len(found)}")
     assert movers.acknowledged <= found, f"lost {len(movers.acknowledged - found)} acknowledged transitions"
     assert all(state == last and count == length for state, last, count, length in states)

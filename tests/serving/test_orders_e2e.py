@@ -111,7 +111,8 @@ def test_one_photo_from_assess_to_closed_order(loop):
 
 def test_enterprise_keys_see_only_their_orders_and_never_reporters(loop):
     api, headers, enterprise = loop
-    assessed = api.post("/v1/photos/assess", files={"photo": ("fire.jpg", encode_image(RED, size=(70, 50)), "image/jpeg")},
+    photo = {"photo": ("fire.jpg", encode_image(RED, size=(70, 50)), "image/jpeg")}
+    assessed = api.post("/v1/photos/assess", files=photo,
                         data={"reporter": "李四"}, headers=headers["intake"]).json()
     api.post(f"/v1/review/{assessed['photo_id']}", json={"decision": "confirm"}, headers=headers["reviewer"])
     order = api.post("/v1/orders/", headers=headers["reviewer"],
@@ -124,7 +125,8 @@ def test_enterprise_keys_see_only_their_orders_and_never_reporters(loop):
     assert api.get("/v1/orders/?state=all", headers=headers["other"]).json()["total"] == 0
     assert api.get("/v1/review/queue", headers=headers["enterprise"]).status_code == 403
     assert api.get("/v1/orders/dashboard", headers=headers["enterprise"]).status_code == 403
-    refused = api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "verify"}, headers=headers["enterprise"])
+    refused = api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "verify"},
+                       headers=headers["enterprise"])
     assert refused.status_code == 403 and "officers" in refused.json()["error"]["message"]
     wrong = api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "verify"}, headers=headers["reviewer"])
     assert wrong.status_code == 409

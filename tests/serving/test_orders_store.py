@@ -53,7 +53,8 @@ def confirmed_case(review: ReviewStore, flags: dict[str, float], *, site: str = 
     photo_id = uuid.uuid4().hex
     review.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": site},
                              assessment={"model": {"name": "hazard_photo", "version": "t"}, "hazards": scores,
-                                         "flagged": [{"type": h, "threshold": 0.5} for h, p in scores.items() if p >= .5],
+                                         "flagged": [{"type": h, "threshold": 0.5}
+                                                     for h, p in scores.items() if p >= .5],
                                          "triage": "review"}, created_at=T0)
     if decide:
         review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
@@ -98,7 +99,8 @@ def test_default_due_time_follows_the_most_severe_hazard(stores):
     general = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8})), viewer=OFFICER, now=T0)
     assert (major["severity"], major["due_at"]) == ("疑似重大", "2026-11-03T08:00:00Z")  # 24 h
     assert (general["severity"], general["due_at"]) == ("一般", "2026-11-09T08:00:00Z")  # 7 days
-    given = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}), due_at=T0 + dt.timedelta(hours=3)),
+    soon = T0 + dt.timedelta(hours=3)
+    given = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}), due_at=soon),
                                 viewer=OFFICER, now=T0)
     assert given["due_at"] == "2026-11-02T11:00:00Z"
 
@@ -165,7 +167,7 @@ def test_rectification_submit_needs_a_proof_photo_and_enterprises_cannot_verify(
     with pytest.raises(InputError, match="a rectification order is submitted with a proof photo: POST it as `photo`"):
         orders.transition(order["id"], Move("submit", None, None), viewer=OFFICER)
     walk(orders, order["id"], "submit")
-    with pytest.raises(InputError, match="an enterprise key may only start or submit its orders; `verify` is for union"):
+    with pytest.raises(InputError, match="an enterprise key may only start or submit its orders; `verify` is for"):
         orders.transition(order["id"], Move("verify", None, None), viewer=Viewer("e", enterprise_id="E1"))
     with pytest.raises(InputError, match="no order with id") as info:  # someone else's order does not exist
         orders.transition(order["id"], Move("start", None, None), viewer=Viewer("e", enterprise_id="E2"))
@@ -180,10 +182,12 @@ def test_overdue_orders_climb_the_escalation_levels_after_the_configured_delays(
     assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(minutes=1))] == ["site"]
     assert orders.escalate_overdue(now=due + dt.timedelta(hours=47)) == []
     assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(hours=48))] == ["enterprise_union"]
-    assert [e["level"]["id"] for e in orders.escalate_overdue(now=due + dt.timedelta(days=30))] == ["district_federation"]
+    late = orders.escalate_overdue(now=due + dt.timedelta(days=30))
+    assert [e["level"]["id"] for e in late] == ["district_federation"]
     assert orders.escalate_overdue(now=due + dt.timedelta(days=60)) == []
     listed = orders.orders(OrderFilter(overdue=True), viewer=OFFICER, now=due + dt.timedelta(days=30))
-    assert [(item["id"], item["escalation_level"], item["overdue"]) for item in listed["items"]] == [(order["id"], 3, True)]
+    assert [(item["id"], item["escalation_level"], item["overdue"]) for item in listed["items"]] == [
+        (order["id"], 3, True)]
     history = orders.order(order["id"], viewer=OFFICER)["history"]
     assert [e["details"]["level"]["level"] for e in history if e["action"] == "escalate"] == [1, 2, 3]
 
@@ -243,7 +247,8 @@ def test_open_photo_hazards_count_unrectified_orders_per_known_enterprise(stores
 
 def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(stores):
     _, orders = stores
-    results = [{"enterprise_id": "S1", "tier": 4}, {"enterprise_id": "S2", "tier": 3}, {"enterprise_id": "S3", "tier": 5}]
+    results = [{"enterprise_id": "S1", "tier": 4}, {"enterprise_id": "S2", "tier": 3},
+               {"enterprise_id": "S3", "tier": 5}]
     opened = orders.supervise_high_tiers(results, now=T0)
     assert sorted(opened) == ["S1", "S3"] and all(case["opened"] for case in opened.values())
     again = orders.supervise_high_tiers(results, now=T0)
