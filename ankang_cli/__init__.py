@@ -26,11 +26,12 @@ VERB_HELP = {
     "models": "list registered model versions and what is released",
     "keys": "create and list API keys for the service",
     "drift": "compare what the service saw recently with the training data (PSI, PNG plots)",
+    "batch": "score a folder of photos or a file of enterprises on Ray (the batch extra)",
 }
 
 # Modules that register sub-commands (each defines `register(verb: Callable[[str], SubParsers])`), by the
 # extra their side needs.
-SERVING_MODULES: tuple[str, ...] = ("serving.keys_commands", "serving.review.export")
+SERVING_MODULES: tuple[str, ...] = ("serving.keys_commands", "serving.review.export", "serving.batch.commands")
 TRAINING_MODULES: tuple[str, ...] = ("training.photo.commands", "training.risk.commands", "training.lifecycle.commands",
                                      "training.reviews.commands", "training.quantize_commands")
 COMMAND_MODULES: tuple[str, ...] = SERVING_MODULES + TRAINING_MODULES
