@@ -18,7 +18,7 @@ from runtime.paths import PROJECT_ROOT
 from serving.batch.output import PartWriter
 from serving.batch.scorers import EnterpriseScorer, PhotoScorer, RowError
 from serving.batch.sources import photo_uris
-from serving.risk import RiskSchema
+from runtime.risk.schema import RiskSchema
 
 
 @dataclass(frozen=True)

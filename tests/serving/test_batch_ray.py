@@ -147,3 +147,16 @@ def test_enterprise_batch_stops_on_a_bad_value_naming_enterprise_and_field(ray_l
     with pytest.raises(InputError, match="enterprise 'E-2' \\(row 1\\): headcount must be a whole number, got 'many'"):
         score_enterprises(str(tmp_path / "bad.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk",
                           options=options())
+
+
+def test_cli_scores_a_folder_and_names_bad_options(ray_local, toy_photo_model, tmp_path, capsys):
+    from ankang_cli import main
+
+    write_photos(tmp_path / "in", ["red", "blue"])
+    common = ["--out", str(tmp_path / "out"), "--model-dir", str(toy_photo_model), "--no-progress"]
+    assert main(["batch", "photos", str(tmp_path / "in"), *common]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scored"] == 2
+    assert main(["batch", "photos", str(tmp_path / "in"), *common, "--workers", "0"]) == 2
+    assert "ankang batch: --workers: must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["batch", "photos", str(tmp_path / "nowhere"), *common]) == 2
+    assert "is neither a folder nor a manifest .csv" in capsys.readouterr().err

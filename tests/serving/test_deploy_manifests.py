@@ -13,7 +13,8 @@ from serving.settings import ServingSettings
 
 K8S_DIR = PROJECT_ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"  # the oldest Kubernetes release still supported upstream when this was written
-SECRET_SETTINGS = {"ANKANG_DATABASE_URL", "ANKANG_API_KEYS", "ANKANG_SESSION_SECRET", "ANKANG_PSEUDONYM_KEY"}
+SECRET_SETTINGS = {"ANKANG_DATABASE_URL", "ANKANG_API_KEYS", "ANKANG_SESSION_SECRET", "ANKANG_PSEUDONYM_KEY",
+                   "ANKANG_ORDERS_WEBHOOK_SECRET"}
 
 
 class _Recording(dict):
