@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from runtime.errors import InputError
 from runtime.modeldir import ModelDir
 from runtime.paths import PROJECT_ROOT
+from runtime.risk.schema import RiskSchema
 from serving.batch.output import PartWriter
 from serving.batch.scorers import EnterpriseScorer, PhotoScorer, RowError
 from serving.batch.sources import photo_uris
-from runtime.risk.schema import RiskSchema
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def score_photos(source: str, output: str, *, model_dir: Path, options: BatchOpt
     if pending:
         ray = connect_ray(options)
         dataset = ray.data.from_items([{"image": uri} for uri in pending])
-        scored = dataset.map_batches(PhotoScorer, fn_constructor_kwargs={"model_dir": str(model_dir), "threads": options.threads},
+        scorer_args = {"model_dir": str(model_dir), "threads": options.threads}
+        scored = dataset.map_batches(PhotoScorer, fn_constructor_kwargs=scorer_args,
                                      batch_size=options.batch_size, batch_format="pandas",
                                      compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1)
         _write_all(scored, writer, total=len(pending), label="photos", options=options)

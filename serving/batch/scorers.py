@@ -51,8 +51,8 @@ class PhotoScorer:
         card = self.model.card
         for row in rows:
             assessment = next(scored) if row["error"] is None else None
-            row.update(model_name=card.name, model_version=card.version,
-                       **(_photo_columns(assessment) if assessment else {"triage": None, "flagged": None, "hazards": None}))
+            columns = _photo_columns(assessment) if assessment else {"triage": None, "flagged": None, "hazards": None}
+            row.update(model_name=card.name, model_version=card.version, **columns)
         return pa.Table.from_pylist(rows, schema=PHOTO_SCHEMA)
 
 

@@ -37,7 +37,8 @@ def _manifest_uris(fs, path: str, protocol: str) -> list[str]:
     for entry in manifest[MANIFEST_COLUMN]:
         if not entry.strip():
             raise InputError("source", f"the manifest {path} has an empty {MANIFEST_COLUMN!r} cell")
-        uris.append(entry if "://" in entry or entry.startswith("/") else _unstrip(fs, posixpath.join(base, entry), protocol))
+        absolute = "://" in entry or entry.startswith("/")
+        uris.append(entry if absolute else _unstrip(fs, posixpath.join(base, entry), protocol))
     return uris
 
 

@@ -12,6 +12,7 @@ from runtime.paths import PROJECT_ROOT
 from serving.settings import ServingSettings
 
 K8S_DIR = PROJECT_ROOT / "deploy" / "k8s"
+NO_VALIDATOR = "kubernetes-validate is not installed (pip install 'ankang[dev]')"
 KUBERNETES_VERSION = "1.33.0"  # the oldest Kubernetes release still supported upstream when this was written
 SECRET_SETTINGS = {"ANKANG_DATABASE_URL", "ANKANG_API_KEYS", "ANKANG_SESSION_SECRET", "ANKANG_PSEUDONYM_KEY",
                    "ANKANG_ORDERS_WEBHOOK_SECRET"}
@@ -46,7 +47,7 @@ def manifests() -> dict[str, dict]:
 
 
 def test_every_manifest_is_valid_against_the_kubernetes_schemas(manifests):
-    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate (dev extra)")
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason=NO_VALIDATOR)
     assert set(manifests) == {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "Service",
                               "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"}
     for kind, document in manifests.items():
@@ -54,9 +55,10 @@ def test_every_manifest_is_valid_against_the_kubernetes_schemas(manifests):
 
 
 def test_the_schema_check_fails_on_a_misspelt_field(manifests):
-    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate (dev extra)")
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason=NO_VALIDATOR)
     broken = yaml.safe_load(yaml.safe_dump(manifests["Deployment"]))
-    broken["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = broken["spec"]["template"]["spec"]["containers"][0].pop("readinessProbe")
+    container = broken["spec"]["template"]["spec"]["containers"][0]
+    container["readinesProbe"] = container.pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
