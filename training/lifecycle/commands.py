@@ -11,7 +11,7 @@ from pathlib import Path
 
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from training.lifecycle.compare import PromotionPolicy
-from training.lifecycle.kinds import KINDS, ModelKind
+from training.lifecycle.kinds import KINDS, ModelKind, PhotoHeldOut, RiskHeldOut
 from training.lifecycle.tracked import track_train_commands  # noqa: F401  (ankang_cli calls it)
 
 REPORTS_DIR = PROJECT_ROOT / "reports"
@@ -90,13 +90,13 @@ def _heldout_arguments(parser: argparse.ArgumentParser, *, photo: bool) -> None:
         group.add_argument("--seed", type=int, default=RISK_HOLDOUT.seed, help=f"generator seed (default: {RISK_HOLDOUT.seed})")
 
 
-def heldout_of(args: argparse.Namespace) -> dict:
+def heldout_of(args: argparse.Namespace) -> PhotoHeldOut | RiskHeldOut:
     if args.kind_noun == "photo":
         from training.photo.config import DEFAULT_DATA
 
-        return {"data": [str(p) for p in (args.data or [DEFAULT_DATA])], "split": args.split, "limit": args.limit,
-                "cache_dir": str(args.cache_dir), "workers": args.workers}
-    return {"data": args.data, "rows": args.rows, "seed": args.seed}
+        return PhotoHeldOut(data=tuple(args.data or [DEFAULT_DATA]), split=args.split, limit=args.limit,
+                            cache_dir=args.cache_dir, workers=args.workers)
+    return RiskHeldOut(data=args.data, rows=args.rows, seed=args.seed)
 
 
 def run_promote(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from training.photo.config import DEFAULT_CACHE
+from training.risk.config import RISK_HOLDOUT
+
 
 @dataclass(frozen=True)
 class Comparable:
@@ -21,6 +24,26 @@ class Comparable:
     values: dict[str, float | None]
     per_source: frozenset[str] = frozenset()
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhotoHeldOut:
+    """The photos both models are scored on when a photo challenger meets the champion."""
+
+    data: tuple[Path, ...]
+    split: str = "test"
+    limit: int = 0  # every-k-th subset of N photos before splitting; 0 = all
+    cache_dir: Path = DEFAULT_CACHE
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class RiskHeldOut:
+    """The enterprises both risk models are scored on: a labelled file, else the generated held-out population."""
+
+    data: Path | None = None
+    rows: int = RISK_HOLDOUT.rows
+    seed: int = RISK_HOLDOUT.seed
 
 
 @dataclass(frozen=True)
@@ -51,13 +74,12 @@ class PhotoKind(ModelKind):
         aucs = [value for value in aucs if value is not None]
         return {"test_mean_roc_auc": round(float(np.mean(aucs)), 4)} if aucs else {}
 
-    def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
-        """Per-flag and per-(flag, source) ROC AUC on the `heldout["split"]` photos of `heldout["data"]`."""
+    def evaluate(self, model_dir: Path, *, heldout: PhotoHeldOut, report_dir: Path) -> Comparable:
+        """Per-flag and per-(flag, source) ROC AUC on the `heldout.split` photos of `heldout.data`."""
         from training.photo.evaluate import score_heldout
 
-        scored = score_heldout(Path(model_dir), data=heldout["data"], split=heldout.get("split", "test"),
-                               cache_dir=Path(heldout["cache_dir"]), workers=heldout.get("workers", 1),
-                               limit=heldout.get("limit", 0))
+        scored = score_heldout(Path(model_dir), data=list(heldout.data), split=heldout.split,
+                               cache_dir=heldout.cache_dir, workers=heldout.workers, limit=heldout.limit)
         frame, metrics = scored.frame, scored.metrics
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -89,14 +111,13 @@ class RiskKind(ModelKind):
         qwk = card.get("metrics", {}).get("qwk")
         return {"holdout_qwk": float(qwk)} if qwk is not None else {}
 
-    def evaluate(self, model_dir: Path, *, heldout: dict, report_dir: Path) -> Comparable:
+    def evaluate(self, model_dir: Path, *, heldout: RiskHeldOut, report_dir: Path) -> Comparable:
         """QWK and per-tier recall of the model's own tier (before policy floors) on held-out data."""
-        from training.risk.config import RISK_HOLDOUT, GeneratorConfig
+        from training.risk.config import GeneratorConfig
         from training.risk.evaluate import evaluate_risk
 
-        generator = GeneratorConfig(rows=heldout.get("rows", RISK_HOLDOUT.rows), seed=heldout.get("seed", RISK_HOLDOUT.seed))
-        result = evaluate_risk(model_dir=Path(model_dir), report_dir=report_dir, data=heldout.get("data"),
-                               generator=generator)
+        result = evaluate_risk(model_dir=Path(model_dir), report_dir=report_dir, data=heldout.data,
+                               generator=GeneratorConfig(rows=heldout.rows, seed=heldout.seed))
         model_tier = result["model_tier"]
         values = {"qwk": model_tier["qwk"]}
         values.update({f"recall tier {tier}": value for tier, value in model_tier["per_tier_recall"].items()})

@@ -18,7 +18,8 @@ from runtime.errors import ModelIntegrityError
 from runtime.modeldir import ModelDir
 from training.lifecycle import registry
 from training.lifecycle.compare import PromotionPolicy, Row, compare, rich_table, write_report
-from training.lifecycle.kinds import ModelKind
+from training.lifecycle.kinds import ModelKind, PhotoHeldOut, RiskHeldOut
+from training.reporting import cell
 from training.lifecycle.release import release
 
 MAX_TAG_CHARS = 4900
@@ -68,7 +69,7 @@ def _baseline(kind: ModelKind, *, challenger_version: str, models_dir: Path,
     return model, f"released {released} (card version {model.version}; no champion alias yet)"
 
 
-def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, heldout: dict,
+def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, heldout: PhotoHeldOut | RiskHeldOut,
                 policy: PromotionPolicy, report_dir: Path) -> list[Row]:
     from rich.console import Console
 
@@ -78,8 +79,9 @@ def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, he
     return compare(old, new, policy)
 
 
-def promote(kind: ModelKind, *, version: str | None = None, force: bool = False, heldout: dict,
-            policy: PromotionPolicy = PromotionPolicy(), models_dir: Path, report_dir: Path,
+def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
+            heldout: PhotoHeldOut | RiskHeldOut, policy: PromotionPolicy = PromotionPolicy(), models_dir: Path,
+            report_dir: Path,
             console=None, dry_run: bool = False) -> PromotionOutcome:
     from rich.console import Console
 
@@ -98,7 +100,7 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
             console.print(rich_table(outcome.rows, title=title))
             write_report(report_dir, outcome.rows, title=title, summary={
                 "baseline": label, "tolerance": policy.tolerance, "source_tolerance": policy.source_tolerance,
-                "held-out data": {k: str(v) for k, v in heldout.items()}})
+                "held-out data": {k: cell(v) for k, v in vars(heldout).items()}})
         if dry_run:
             return outcome
         if outcome.worse and not force:
