@@ -87,7 +87,8 @@ def score_enterprises(path: str, output: str, *, model_dir: Path, options: Batch
     done = writer.done_keys(schema.id_field) if writer.parts() else set()
     ray = connect_ray(options)
     _leave_a_cpu_for_reading(ray, options.workers)
-    dataset = _read_enterprises(ray, path, schema)
+    # One file is one block, which Ray would hand to a single actor: stream it into batch-sized blocks.
+    dataset = _read_enterprises(ray, path, schema).repartition(target_num_rows_per_block=options.batch_size)
     scorer_args = {"model_dir": str(model_dir), "done": frozenset(done), "threads": options.threads}
     scored = dataset.map_batches(EnterpriseScorer, fn_constructor_kwargs=scorer_args, batch_size=options.batch_size,
                                  batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=options.workers),
