@@ -26,7 +26,8 @@ def trained(tmp_path_factory):
 def test_train_from_a_csv_writes_a_verified_model_with_oracle_metrics(trained):
     folder, data = trained
     card = ModelDir.load(folder / "model").card
-    assert card["data"]["source"] == {"kind": "file", "path": str(data), "rows": 4_000, "oracle": True}
+    assert card["data"]["source"] == {"kind": "file", "path": data.name, "rows": 4_000, "oracle": True}  # not /tmp/...
+    assert card["training_config"]["out"] == "model"
     assert card["data"]["train_rows"] == 3_200 and card["data"]["holdout_rows"] == 800
     assert card["metrics"]["qwk_vs_oracle"] > 0.85
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from runtime.paths import PROJECT_ROOT
 from training.lifecycle.drift import feature_drift, tier_drift
 
 
@@ -17,7 +18,10 @@ def reference_frame(card: dict, *, reference_path: Path | None, rows: int) -> tu
 
     source = (card.get("data") or {}).get("source") or {}
     if reference_path is None and source.get("kind") == "file":
-        reference_path = Path(source["path"])
+        reference_path = PROJECT_ROOT / source["path"]  # cards record project-relative paths (or names only)
+        if not reference_path.is_file():
+            raise ValueError(f"the model was trained on {source['path']}, which is not in this project; "
+                             "pass it as --reference FILE")
     if reference_path is not None:
         frame = read_frame(reference_path)
         return frame.iloc[:rows], True, f"file {reference_path}"

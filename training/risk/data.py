@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from runtime.risk.schema import RiskSchema
-from training.risk.config import GeneratorConfig
+from training.risk.config import GeneratorConfig, recorded_path
 from training.risk.generator import generate_with_oracle
 
 
@@ -55,7 +55,7 @@ def load_labeled(path: str | Path, schema: RiskSchema) -> LabeledData:
     if oracle_path(path).is_file():
         sidecar = pd.read_parquet(oracle_path(path)).set_index("enterprise_id")
         oracle = sidecar.loc[frame["enterprise_id"].astype(str), [f"p_tier_{t}" for t in schema.tiers]].to_numpy()
-    source = {"kind": "file", "path": str(path), "rows": len(frame), "oracle": oracle is not None}
+    source = {"kind": "file", "path": recorded_path(path), "rows": len(frame), "oracle": oracle is not None}
     return LabeledData(frame=frame, oracle=oracle, source=source, text_cells=True)
 
 

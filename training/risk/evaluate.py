@@ -35,6 +35,9 @@ def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.nda
         "confusion": confusion_matrix(truth, predicted, labels=labels).tolist(),
     }
     if probabilities is not None:
+        from sklearn.metrics import log_loss
+
+        metrics["log_loss"] = round(float(log_loss(truth, np.clip(probabilities, 1e-15, 1), labels=labels)), 4)
         onehot = np.eye(len(labels))[np.searchsorted(labels, truth)]
         metrics["brier"] = round(float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1))), 4)
     return metrics
