@@ -25,7 +25,7 @@ def test_bad_value_is_422_naming_field_and_enterprise_and_server_keeps_serving(a
     response = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("B-9", headcount="many")]})
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["field"] == "headcount" and error["enterprise_id"] == "B-9" and error["row"] == 1
+    assert error["field"] == "headcount" and error["enterprise_id"] == "B-9" and error["row"] == 2  # 1-based
     assert "headcount must be a whole number, got 'many'" in error["message"]
     assert api.post("/v1/enterprises/score", json={"enterprises": [low_risk()]}).status_code == 200
 
