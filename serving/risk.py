@@ -22,7 +22,12 @@ from serving.settings import ServingSettings
 
 MAX_JSON_ENTERPRISES = 10_000
 MAX_FILE_ROWS = 200_000
-MAX_FILE_BYTES = 100 * 1024 * 1024
+# The one score-file size limit: the scorer refuses a larger file, and the service's body limit for
+# /v1/enterprises/score-file (serving/service.py) is this plus the multipart form's framing, so a file
+# within the limit always reaches the scorer and a larger one is refused while it streams in.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MULTIPART_FRAMING_BYTES = 64 * 1024  # boundaries and part headers around the file
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
 
 
 class RiskScorer(RiskModel):

@@ -228,6 +228,16 @@ def test_error_listing_is_capped_but_counts_everything(scorer):
     assert caught.value.context["error_count"] == 300 and len(caught.value.context["errors"]) == MAX_LISTED_ERRORS
 
 
+def test_a_file_over_the_limit_is_413_naming_the_file(scorer, monkeypatch):
+    import serving.risk
+
+    data = profiles_frame(5).to_csv(index=False).encode()
+    monkeypatch.setattr(serving.risk, "MAX_FILE_BYTES", len(data) - 1)
+    with pytest.raises(InputError, match=f"file: is {len(data)} bytes; the limit is {len(data) - 1} bytes") as caught:
+        scorer.score_table(data, filename="x.csv")
+    assert caught.value.status_code == 413
+
+
 @pytest.mark.parametrize(("data", "name", "words"), [
     (b"", "x.csv", "is empty"),
     (b"PAR1 definitely not parquet", "x.parquet", "could not be read as Parquet"),
