@@ -68,3 +68,11 @@ def test_train_rejects_a_file_without_tiers(tmp_path):
     (tmp_path / "no_tier.csv").write_text("enterprise_id,headcount\na,3\n", encoding="utf-8")
     with pytest.raises(ValueError, match="has no `tier` column"):
         main(["train", "risk", "--data", str(tmp_path / "no_tier.csv"), "--out", str(tmp_path / "m"), *FAST])
+
+
+def test_train_risk_defaults_to_the_measured_single_lightgbm_thread():
+    """2 threads (the old default) fitted 13-15x slower than 1 on this shared machine (benchmarks/results/risk_threads.json)."""
+    from ankang_cli import build_parser
+
+    args = build_parser().parse_args(["train", "risk", "--no-track"])
+    assert args.n_jobs == 1

@@ -55,7 +55,10 @@ class RiskModelConfig:
     early_stopping_rounds: int = 30
     validation_fraction: float = 0.1
     seed: int = 7
-    n_jobs: int = 2
+    # LightGBM's threads wait for each other at every split, so a thread that loses its core stalls
+    # the fit: on this shared 2-core machine 2 threads took 13x (42.7 s against 3.2 s) and, next to a
+    # busy core, 15x (106 s against 7.3 s) as long as 1 (benchmarks/results/risk_threads.json).
+    n_jobs: int = 1
     out: Path = field(default_factory=lambda: CANDIDATES_DIR / "labor_risk")  # ankang train: .../labor_risk/<version>/
     version: str = ""  # "": <date>-<sha256 prefix> of the exported model (see model_version)
 
@@ -90,7 +93,7 @@ FIELD_HELP = {
     "early_stopping_rounds": "stop a model after this many rounds without validation improvement",
     "validation_fraction": "share of training rows held out for early stopping",
     "seed": "random seed of splits and LightGBM",
-    "n_jobs": "LightGBM threads",
+    "n_jobs": "LightGBM threads (1: measured fastest on a shared machine, benchmarks/README.md)",
     "out": "model directory to write (model.onnx + card.json; the default: a new var/candidates/labor_risk/<version>/)",
     "version": "model version written to card.json (default: <date>-<first 8 hex of the model's sha256>)",
 }
