@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -62,6 +63,18 @@ def test_evaluate_writes_report_with_plots_next_to_the_oracle(trained, tmp_path,
     for name in ("report.md", "report.html", "metrics.json", "confusion.png", "calibration.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "oracle (Bayes-optimal)" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_evaluate_report_shows_readable_tables_without_absolute_paths(trained, tmp_path):
+    """The HTML report printed the data source as a raw Python dict with its /tmp/... path."""
+    folder, data = trained
+    assert main(["evaluate", "risk", "--model", str(folder / "model"), "--data", str(data), "--report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "{'" not in page and str(data.parent) not in page
+    assert page.count("<table") == 3
+    assert re.search(rf"<td>path</td>\s*<td>{re.escape(data.name)}</td>", page)
+    assert re.search(r'<td>model \(before floors\)</td>(\s*<td class="number">[0-9.]+</td>){5}', page)  # QWK .. log-loss
+    assert '<th class="number">log-loss</th>' in page
 
 
 def test_train_rejects_a_file_without_tiers(tmp_path):
