@@ -13,10 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runtime.risk.cells import (boolean_cells, boolean_column, category_cells, category_column, is_absent, is_text,
-                                number_column, number_of)
-from runtime.risk.schema import FieldSpec, RiskSchema
 from runtime.errors import InputError
+from runtime.risk.cells import (
+    boolean_cells,
+    boolean_column,
+    category_cells,
+    category_column,
+    is_absent,
+    is_text,
+    number_column,
+    number_of,
+)
+from runtime.risk.schema import FieldSpec, RiskSchema
 
 MAX_LISTED_ERRORS = 50
 

@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from runtime.modeldir import ModelDir
 from ankang_cli import main
+from runtime.modeldir import ModelDir
 from training.risk.config import GeneratorConfig
 from training.risk.generator import write_population
 

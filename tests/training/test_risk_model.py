@@ -186,7 +186,6 @@ def test_crossing_cumulative_probabilities_are_rearranged_not_clamped_to_a_zero_
 
 
 def test_the_onnx_graph_rearranges_crossing_cumulative_probabilities_like_the_pipeline():
-    import onnx
     from onnx import TensorProto, helper
 
     from training.risk.export import OPSET, _tier_nodes

@@ -106,10 +106,11 @@ def _export(pipeline, schema: RiskSchema, path: Path) -> dict:
 
 def check_parity(pipeline, features: pd.DataFrame, onnx_path: Path, cost: np.ndarray, *, rows: int = PARITY_ROWS) -> dict:
     """ONNX vs native predict_proba on up to `rows` rows; raises when they disagree beyond 1e-4 or on a tier."""
+    from runtime.risk.scoring import quietly
     from runtime.session import create_session
 
     sample = features.iloc[:rows]
-    session = create_session(onnx_path)
+    session = quietly(lambda: create_session(onnx_path))
     feeds = {name: (sample[name].to_numpy(np.float32) if pd.api.types.is_numeric_dtype(sample[name])
                     else sample[name].to_numpy(object)).reshape(-1, 1) for name in sample.columns}
     feeds["with_reasons"] = np.array([False])
