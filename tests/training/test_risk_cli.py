@@ -89,3 +89,9 @@ def test_train_risk_defaults_to_the_measured_single_lightgbm_thread():
 
     args = build_parser().parse_args(["train", "risk", "--no-track"])
     assert args.n_jobs == 1
+
+
+def test_train_names_a_bad_tier_by_its_data_row_counting_from_1(tmp_path):
+    (tmp_path / "bad_tier.csv").write_text("enterprise_id,tier\na,3\nb,9\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"data row 2 \(from 1, below the header\) has '9' \(1 bad rows\)"):
+        main(["train", "risk", "--data", str(tmp_path / "bad_tier.csv"), "--out", str(tmp_path / "m"), *FAST])

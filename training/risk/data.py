@@ -48,7 +48,8 @@ def load_labeled(path: str | Path, schema: RiskSchema) -> LabeledData:
     bad = ~tiers.isin(schema.tiers)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: `{target}` must be {tier_range} in every row; row {row} has "
+        raise ValueError(f"{path}: `{target}` must be {tier_range} in every row; data row {row + 1} (from 1, "
+                         f"below the header) has "
                          f"{frame[target].iloc[row]!r} ({int(bad.sum())} bad rows)")
     frame = frame.assign(**{target: tiers.astype("int64")})
     oracle = None
