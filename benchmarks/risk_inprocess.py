@@ -86,7 +86,8 @@ def training_measurement(args: argparse.Namespace) -> Measurement:
     import tempfile
 
     from training.risk.config import GeneratorConfig, RiskModelConfig
-    from training.risk.train import generated_data, train_risk
+    from training.risk.data import generated_data
+    from training.risk.train import train_risk
 
     data = generated_data(GeneratorConfig(rows=int(args.rows / 0.8)))  # 80 % train split = --rows training rows
     with tempfile.TemporaryDirectory() as folder:

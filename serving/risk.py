@@ -16,13 +16,18 @@ from runtime.risk.cells import SMALL_BATCH_ROWS
 from runtime.risk.floors import POLICY_PATH, FloorRule, load_policy
 from runtime.risk.scoring import RiskModel
 from runtime.risk.tables import read_table, table_to_csv
-from runtime.risk.validate import validate_profiles
+from runtime.risk.validate import MAX_LISTED_ERRORS, ROW_NUMBERING, validate_profiles
 from runtime.session import SessionOptions
 from serving.settings import ServingSettings
 
 MAX_JSON_ENTERPRISES = 10_000
 MAX_FILE_ROWS = 200_000
-MAX_FILE_BYTES = 100 * 1024 * 1024
+# The one score-file size limit: the scorer refuses a larger file, and the service's body limit for
+# /v1/enterprises/score-file (serving/service.py) is this plus the multipart form's framing, so a file
+# within the limit always reaches the scorer and a larger one is refused while it streams in.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MULTIPART_FRAMING_BYTES = 64 * 1024  # boundaries and part headers around the file
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
 
 
 class RiskScorer(RiskModel):
@@ -46,9 +51,12 @@ class RiskScorer(RiskModel):
         if len(profiles) > MAX_JSON_ENTERPRISES:
             raise InputError("enterprises", f"at most {MAX_JSON_ENTERPRISES} enterprises per request, got {len(profiles)}; "
                              "split the batch or upload a file to /v1/enterprises/score-file", status_code=413)
-        not_objects = [i for i, item in enumerate(profiles) if not isinstance(item, dict)]
+        not_objects = [row for row, item in enumerate(profiles, start=1) if not isinstance(item, dict)]
         if not_objects:
-            raise InputError("enterprises", f"item {not_objects[0]} is not an object with profile fields", row=not_objects[0])
+            errors = [{"row": row, "enterprise_id": None, "field": "enterprises",
+                       "message": f"row {row} is not an object with profile fields"} for row in not_objects]
+            raise InputError("enterprises", f"{errors[0]['message']} ({ROW_NUMBERING[False]}; {len(errors)} in all)",
+                             row=not_objects[0], error_count=len(errors), errors=errors[:MAX_LISTED_ERRORS])
         if len(profiles) <= SMALL_BATCH_ROWS:
             return self.results(self.score_batch(validate_profiles(self.schema, profiles), reasons=True))
         return self.results(self.score_frame(pd.DataFrame(profiles), text_cells=False))

@@ -35,7 +35,7 @@ from serving.photo import PhotoModel
 from serving.review.app import holder as review_holder, review_api, review_page
 from serving.review.store import ReviewStore
 from serving.reload import HotSwap
-from serving.risk import RiskScorer
+from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES, RiskScorer
 from serving.settings import ServingSettings
 
 MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
@@ -178,5 +178,5 @@ Ankang.add_asgi_middleware(ApiKeyAuth)
 Ankang.add_asgi_middleware(
     BodySizeLimit,
     default_limit=32 * 1024 * 1024,
-    path_limits={"/v1/photos/assess": 16 * 1024 * 1024, "/v1/enterprises/score-file": 64 * 1024 * 1024},
+    path_limits={"/v1/photos/assess": 16 * 1024 * 1024, "/v1/enterprises/score-file": RISK_MAX_UPLOAD_BYTES},
 )

@@ -47,7 +47,7 @@ class RiskModel:
         if unknown:
             raise ValueError(f"policy floors name fields the model's schema lacks: {', '.join(unknown)}")
         self.cost = RiskCard.from_model_dir(model).cost_matrix  # the card checked against its schema
-        self.session = _quietly(lambda: create_session(model.onnx_path, options=options))
+        self.session = quietly(lambda: create_session(model.onnx_path, options=options))
         self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
 
     @classmethod
@@ -124,7 +124,7 @@ class RiskModel:
         return table
 
 
-def _quietly(create):
+def quietly(create):
     """Create a session without onnxruntime's warning that the optional `with_reasons` input has a default.
 
     An ONNX input backed by an initializer is the standard way to make an input optional; onnxruntime

@@ -13,10 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runtime.risk.cells import (boolean_cells, boolean_column, category_cells, category_column, is_absent, is_text,
-                                number_column, number_of)
-from runtime.risk.schema import FieldSpec, RiskSchema
 from runtime.errors import InputError
+from runtime.risk.cells import (
+    boolean_cells,
+    boolean_column,
+    category_cells,
+    category_column,
+    is_absent,
+    is_text,
+    number_column,
+    number_of,
+)
+from runtime.risk.schema import FieldSpec, RiskSchema
 
 MAX_LISTED_ERRORS = 50
 
@@ -63,23 +71,29 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _refuse_unknown_fields(schema: RiskSchema, names: list[Any]) -> None:
-    allowed = set(schema.fields) | {schema.raw.get("target", "tier")}
-    unknown = [str(name) for name in names if name not in allowed]
-    if unknown:
-        raise InputError(unknown[0], f"unknown field {unknown[0]!r}; known fields: {', '.join(schema.fields)}",
-                         unknown_fields=unknown)
+def _column_error(field: str, message: str) -> dict[str, Any]:
+    """A problem of the input's columns rather than of one row (`row` is null)."""
+    return {"row": None, "enterprise_id": None, "field": field, "message": message}
 
 
-def _require_id_field(schema: RiskSchema, names: Any) -> None:
+def _unknown_field_errors(schema: RiskSchema, names: list[Any]) -> list[dict[str, Any]]:
+    allowed = set(schema.fields) | {schema.target}
+    return [_column_error(str(name), f"unknown field {str(name)!r}; known fields: {', '.join(schema.fields)}")
+            for name in names if name not in allowed]
+
+
+def _no_id_column(schema: RiskSchema, rows: int) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
     name = schema.id_field
-    if name not in names:
-        raise InputError(name, f"{name} is required for every enterprise; the input has no {name} column")
+    error = _column_error(name, f"{name} is required for every enterprise; the input has no {name} column")
+    return np.full(rows, None, dtype=object), [], [error]
 
 
-def _ids(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> tuple[np.ndarray, list[_FieldErrors]]:
+def _ids(schema: RiskSchema, frame: pd.DataFrame, *,
+         text_cells: bool) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
+    """(ids, their row errors, the column's error when there is no id column)."""
     name = schema.id_field
-    _require_id_field(schema, frame.columns)
+    if name not in frame.columns:
+        return _no_id_column(schema, len(frame))
     column = frame[name]
     raw = column.to_numpy(dtype=object, na_value=None)
     missing = column.isna().to_numpy() | (raw == "")
@@ -91,13 +105,15 @@ def _ids(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> tuple[
     if not textual:
         wrong = ~missing & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
     errors = [_FieldErrors(name, missing, "is required", frame[name]), _FieldErrors(name, wrong, "must be a string", frame[name])]
-    return raw, errors
+    return raw, errors, []
 
 
 def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool) -> ValidatedBatch:
-    """Check every row against the schema; raise one InputError listing all bad rows (capped)."""
-    _refuse_unknown_fields(schema, list(frame.columns))
-    ids, errors = _ids(schema, frame, text_cells=text_cells)
+    """Check every cell against the schema; raise one InputError listing every problem (capped).
+
+    `text_cells`: the frame is a file's (CSV cells are text), so errors count data rows below the header."""
+    ids, errors, column_errors = _ids(schema, frame, text_cells=text_cells)
+    column_errors = _unknown_field_errors(schema, list(frame.columns)) + column_errors
     numeric, categorical, missing = {}, {}, np.zeros((len(frame), len(schema.features)), bool)
     for index, name in enumerate(schema.features):
         spec, column = schema.fields[name], frame[name] if name in frame.columns else None
@@ -118,14 +134,13 @@ def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool)
         errors.append(_FieldErrors(name, wrong, f"must be {kind}", column))
         if spec.type != "boolean":
             errors.extend(_range_errors(spec, np.where(wrong, np.nan, numeric[name]), column))
-    _raise_if_any(errors, ids)
+    _raise_if_any(column_errors, errors, ids, file=text_cells)
     return ValidatedBatch(ids=ids, numeric=numeric, categorical=categorical, missing=missing)
 
 
 def _profile_columns(schema: RiskSchema, profiles: list[dict]) -> dict[str, np.ndarray]:
-    """The profiles' fields as object arrays (None where a profile lacks the field); unknown fields refused."""
+    """The profiles' fields as object arrays (None where a profile lacks the field), in first-seen order."""
     names = list(dict.fromkeys(key for profile in profiles for key in profile))
-    _refuse_unknown_fields(schema, names)
     columns = {}
     for name in names:
         cells = np.empty(len(profiles), dtype=object)
@@ -155,16 +170,24 @@ def _validate_cells(spec: FieldSpec, cells: np.ndarray, errors: list[_FieldError
     return values, missing
 
 
+def _profile_ids(schema: RiskSchema, columns: dict[str, np.ndarray],
+                 rows: int) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
+    if schema.id_field not in columns:
+        return _no_id_column(schema, rows)
+    # NaN as None, as a DataFrame column gives it (a NaN id is no id: "an enterprise without enterprise_id")
+    ids = np.array([None if isinstance(v, float) and v != v else v for v in columns[schema.id_field]], dtype=object)
+    missing = np.array([is_absent(v) for v in ids], dtype=bool)
+    wrong = ~missing & np.array([not isinstance(v, str) for v in ids], dtype=bool)
+    return ids, [_FieldErrors(schema.id_field, missing, "is required", ids),
+                 _FieldErrors(schema.id_field, wrong, "must be a string", ids)], []
+
+
 def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatch:
     """`validate_frame` for a few JSON profiles, cell by cell without building a DataFrame (pandas's
     per-column overhead is most of the time for one enterprise); the same checks, errors and batch."""
     columns = _profile_columns(schema, profiles)
-    _require_id_field(schema, columns)
-    ids = columns[schema.id_field]
-    id_missing = np.array([is_absent(v) for v in ids], dtype=bool)
-    errors = [_FieldErrors(schema.id_field, id_missing, "is required", ids),
-              _FieldErrors(schema.id_field, ~id_missing & np.array([not isinstance(v, str) for v in ids], dtype=bool),
-                           "must be a string", ids)]
+    ids, errors, column_errors = _profile_ids(schema, columns, len(profiles))
+    column_errors = _unknown_field_errors(schema, list(columns)) + column_errors
     numeric, categorical = {}, {}
     missing = np.ones((len(profiles), len(schema.features)), dtype=bool)
     for index, name in enumerate(schema.features):
@@ -172,32 +195,49 @@ def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatc
         cells = columns.get(name, np.full(len(profiles), None, dtype=object))
         values, missing[:, index] = _validate_cells(spec, cells, errors)
         (categorical if spec.type == "category" else numeric)[name] = values
-    _raise_if_any(errors, ids)
+    _raise_if_any(column_errors, errors, ids, file=False)
     return ValidatedBatch(ids=ids, numeric=numeric, categorical=categorical, missing=missing)
 
 
-def _raise_if_any(errors: list[_FieldErrors], ids: np.ndarray) -> None:
+ROW_NUMBERING = {False: "rows count from 1 in the order sent", True: "data rows count from 1 below the header line"}
+
+
+def _raise_if_any(column_errors: list[dict[str, Any]], errors: list[_FieldErrors], ids: np.ndarray, *,
+                  file: bool) -> None:
+    """One InputError with every problem: column problems first, then row problems by row (listing capped)."""
     bad = [(row, item) for item in errors if item.mask.any() for row in np.flatnonzero(item.mask)[:MAX_LISTED_ERRORS]]
-    if not bad:
+    if not bad and not column_errors:
         return
-    total = sum(int(item.mask.sum()) for item in errors)
+    total = len(column_errors) + sum(int(item.mask.sum()) for item in errors)
     bad.sort(key=lambda pair: pair[0])
-    listed = [_error_entry(int(row), item, ids) for row, item in bad[:MAX_LISTED_ERRORS]]
+    room = max(MAX_LISTED_ERRORS - len(column_errors), 0)
+    listed = (column_errors + [_error_entry(int(row), item, ids, file=file) for row, item in bad[:room]])[:MAX_LISTED_ERRORS]
     first = listed[0]
-    rows = len({entry["row"] for entry in listed})
-    summary = f" ({total} problems in all; fix them and send the whole batch again)" if total > 1 else ""
+    rows = len({entry["row"] for entry in listed if entry["row"] is not None})
+    notes = ([ROW_NUMBERING[file]] if rows else []) + ([f"{total} problems in all; fix them and send the whole batch again"]
+                                                       if total > 1 else [])
+    summary = f" ({'; '.join(notes)})" if notes else ""
+    unknown = [entry["field"] for entry in column_errors if entry["message"].startswith("unknown field")]
     raise InputError(first["field"], first["message"] + summary, enterprise_id=first["enterprise_id"], row=first["row"],
-                     error_count=total, rows_listed=rows, errors=listed)
+                     error_count=total, rows_listed=rows, errors=listed, **({"unknown_fields": unknown} if unknown else {}))
 
 
-def _error_entry(row: int, item: _FieldErrors, ids: np.ndarray) -> dict[str, Any]:
-    enterprise = ids[row]
-    value = item.column.iloc[row] if isinstance(item.column, pd.Series) else item.column[row]
+def _error_entry(index: int, item: _FieldErrors, ids: np.ndarray, *, file: bool) -> dict[str, Any]:
+    """The problem of one cell; `row` is 1-based (a file's data rows, the header not counted)."""
+    value = item.column.iloc[index] if isinstance(item.column, pd.Series) else item.column[index]
     value = None if value is None or (isinstance(value, float) and np.isnan(value)) else value
     value = value.item() if isinstance(value, np.generic) else value
-    who = f"enterprise {enterprise!r}" if enterprise is not None else "an enterprise without enterprise_id"
+    enterprise, who = _who(ids[index])
     got = "" if item.reason == "is required" else f", got {value!r}"
+    row = index + 1
     return {"row": row, "enterprise_id": enterprise, "field": item.field,
-            "message": f"{who} (row {row}): {item.field} {item.reason}{got}"}
+            "message": f"{who} ({'data row' if file else 'row'} {row}): {item.field} {item.reason}{got}"}
 
 
+def _who(enterprise: Any) -> tuple[str | None, str]:
+    """(the id an error names, the words for the enterprise): only a text id identifies one (a number
+    is refused, and a DataFrame would show an integer id of a column with gaps as a float)."""
+    if isinstance(enterprise, str) and enterprise:
+        return enterprise, f"enterprise {enterprise!r}"
+    return None, ("an enterprise without enterprise_id" if is_absent(enterprise)
+                  else "an enterprise whose enterprise_id is not text")

@@ -63,3 +63,18 @@ def test_schema_types_and_policy_rules_are_well_formed():
             assert rule.value in field.categories
         elif field.type == "boolean":
             assert isinstance(rule.value, bool)
+
+
+def test_no_middle_tier_is_zeroed_while_its_neighbours_carry_mass(model):
+    """The released graph rearranges crossing cumulative probabilities; a running minimum gave P(tier 4) = 0
+    with tiers 3 and 5 above 0.001 on 13 of these 2,000 enterprises (model 1.1.0)."""
+    from runtime.risk.scoring import RiskModel
+    from training.risk.config import RISK_HOLDOUT, GeneratorConfig
+    from training.risk.generator import generate
+
+    scorer = RiskModel.load(MODEL_DIR)
+    frame = generate(GeneratorConfig(rows=2_000, seed=RISK_HOLDOUT.seed))
+    probabilities = scorer.score_frame(frame.drop(columns=["tier"]), text_cells=False, reasons=False).probabilities
+    middle = probabilities[:, 1:-1]
+    zeroed = (middle == 0) & (probabilities[:, :-2] > 1e-3) & (probabilities[:, 2:] > 1e-3)
+    assert int(zeroed.sum()) == 0

@@ -25,7 +25,7 @@ def test_bad_value_is_422_naming_field_and_enterprise_and_server_keeps_serving(a
     response = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("B-9", headcount="many")]})
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["field"] == "headcount" and error["enterprise_id"] == "B-9" and error["row"] == 1
+    assert error["field"] == "headcount" and error["enterprise_id"] == "B-9" and error["row"] == 2  # 1-based
     assert "headcount must be a whole number, got 'many'" in error["message"]
     assert api.post("/v1/enterprises/score", json={"enterprises": [low_risk()]}).status_code == 200
 
@@ -49,3 +49,14 @@ def test_file_with_bad_rows_is_422_listing_them(api):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["error_count"] == 2 and [e["enterprise_id"] for e in error["errors"]] == ["X2", "X3"]
+
+
+def test_score_file_size_limit_is_one_setting():
+    """The body limit said 64 MiB and the scorer 100 MiB: a 70 MiB file got the body's 413, never the scorer's."""
+    from serving.limits import BodySizeLimit
+    from serving.risk import MAX_FILE_BYTES, MULTIPART_FRAMING_BYTES
+    from serving.service import Ankang
+
+    [limits] = [options for middleware, options in Ankang.middlewares if middleware is BodySizeLimit]
+    assert limits["path_limits"]["/v1/enterprises/score-file"] == MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
+

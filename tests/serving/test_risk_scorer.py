@@ -73,8 +73,9 @@ def test_every_schema_constraint_is_enforced_naming_field_and_enterprise(scorer,
         scorer.score_profiles([low_risk("OK-1"), low_risk("BAD-7", **{field: value})])
     error = caught.value
     assert error.field == field and error.status_code == 422
-    assert error.context["enterprise_id"] == "BAD-7" and error.context["row"] == 1
-    assert "'BAD-7'" in error.message and field in error.message
+    assert error.context["enterprise_id"] == "BAD-7" and error.context["row"] == 2  # 1-based: the second profile
+    assert "'BAD-7' (row 2)" in error.message and field in error.message
+    assert "rows count from 1 in the order sent" in error.message
     assert error.context["error_count"] == 1  # one message per bad cell
 
 
@@ -99,6 +100,28 @@ def test_unknown_field_is_rejected_not_silently_imputed(scorer):
     with pytest.raises(InputError, match="unknown field 'headcont'") as caught:
         scorer.score_profiles([low_risk(headcont=40)])
     assert caught.value.field == "headcont"
+
+
+@pytest.mark.parametrize("rows", [2, 300])  # the JSON fast path and the DataFrame path
+def test_unknown_fields_do_not_hide_the_other_errors(scorer, rows):
+    """An unknown field used to answer alone; every problem of the request comes back at once."""
+    profiles = [low_risk(f"E{i}") for i in range(rows)]
+    profiles[0] |= {"headcont": 40}
+    profiles[1] |= {"headcount": -5, "industri": "mining"}
+    with pytest.raises(InputError, match="unknown field 'headcont'") as caught:
+        scorer.score_profiles(profiles)
+    error = caught.value.to_dict()["error"]
+    assert error["error_count"] == 3 and error["unknown_fields"] == ["headcont", "industri"]
+    assert [(e["field"], e["row"]) for e in error["errors"]] == [("headcont", None), ("industri", None), ("headcount", 2)]
+    assert error["errors"][2]["message"] == "enterprise 'E1' (row 2): headcount must be ≥ 1, got -5"
+
+
+def test_a_file_without_the_id_column_still_lists_its_other_problems(scorer):
+    with pytest.raises(InputError, match="the input has no enterprise_id column") as caught:
+        scorer.score_table(b"industry,headcount\nmining,0\n", filename="x.csv")
+    error = caught.value.to_dict()["error"]
+    assert [(e["field"], e["row"]) for e in error["errors"]] == [("enterprise_id", None), ("headcount", 1)]
+    assert error["errors"][1]["message"] == "an enterprise without enterprise_id (data row 1): headcount must be ≥ 1, got '0'"
 
 
 def test_missing_fields_are_imputed_listed_and_never_reasons(scorer):
@@ -148,8 +171,10 @@ def test_json_request_size_limit_is_413(scorer):
     assert caught.value.status_code == 413
     with pytest.raises(InputError, match="non-empty list"):
         scorer.score_profiles([])
-    with pytest.raises(InputError, match="item 1 is not an object"):
-        scorer.score_profiles([low_risk(), "E-2"])
+    with pytest.raises(InputError, match=re.escape("row 2 is not an object with profile fields (rows count from 1 "
+                                                   "in the order sent; 2 in all)")) as caught:
+        scorer.score_profiles([low_risk(), "E-2", 3])
+    assert [e["row"] for e in caught.value.context["errors"]] == [2, 3]
 
 
 def profiles_frame(rows: int = 20) -> pd.DataFrame:
@@ -180,14 +205,16 @@ def test_csv_text_cells_accept_true_false_yes_no_and_blank(scorer):
 
 def test_a_file_with_bad_rows_is_rejected_whole_listing_every_bad_row(scorer):
     frame = profiles_frame(200).astype(object)
-    bad_rows = [5, 17, 150]
+    bad_rows = [6, 18, 151]  # data rows, counting from 1 below the header: frame rows 5, 17, 150
     frame.loc[5, "headcount"] = -1
     frame.loc[17, "industry"] = "farming"
     frame.loc[150, "share_dispatch_workers"] = "lots"
     with pytest.raises(InputError) as caught:
         scorer.score_table(frame.to_csv(index=False).encode(), filename="bad.csv")
     error = caught.value.to_dict()["error"]
-    assert error["field"] == "headcount" and error["row"] == 5 and error["enterprise_id"] == "F005"
+    assert error["field"] == "headcount" and error["row"] == 6 and error["enterprise_id"] == "F005"
+    assert error["message"].startswith("enterprise 'F005' (data row 6): headcount must be ≥ 1")
+    assert "data rows count from 1 below the header line; 3 problems in all" in error["message"]
     assert error["error_count"] == 3 and [e["row"] for e in error["errors"]] == bad_rows
     assert [e["field"] for e in error["errors"]] == ["headcount", "industry", "share_dispatch_workers"]
     assert "'lots'" in error["errors"][2]["message"]
@@ -199,6 +226,16 @@ def test_error_listing_is_capped_but_counts_everything(scorer):
     with pytest.raises(InputError) as caught:
         scorer.score_table(frame.to_csv(index=False).encode(), filename="bad.csv")
     assert caught.value.context["error_count"] == 300 and len(caught.value.context["errors"]) == MAX_LISTED_ERRORS
+
+
+def test_a_file_over_the_limit_is_413_naming_the_file(scorer, monkeypatch):
+    import serving.risk
+
+    data = profiles_frame(5).to_csv(index=False).encode()
+    monkeypatch.setattr(serving.risk, "MAX_FILE_BYTES", len(data) - 1)
+    with pytest.raises(InputError, match=f"file: is {len(data)} bytes; the limit is {len(data) - 1} bytes") as caught:
+        scorer.score_table(data, filename="x.csv")
+    assert caught.value.status_code == 413
 
 
 @pytest.mark.parametrize(("data", "name", "words"), [

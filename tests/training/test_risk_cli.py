@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 
-from runtime.modeldir import ModelDir
 from ankang_cli import main
+from runtime.modeldir import ModelDir
 from training.risk.config import GeneratorConfig
 from training.risk.generator import write_population
 
@@ -26,7 +27,8 @@ def trained(tmp_path_factory):
 def test_train_from_a_csv_writes_a_verified_model_with_oracle_metrics(trained):
     folder, data = trained
     card = ModelDir.load(folder / "model").card
-    assert card["data"]["source"] == {"kind": "file", "path": str(data), "rows": 4_000, "oracle": True}
+    assert card["data"]["source"] == {"kind": "file", "path": data.name, "rows": 4_000, "oracle": True}  # not /tmp/...
+    assert card["training_config"]["out"] == "model"
     assert card["data"]["train_rows"] == 3_200 and card["data"]["holdout_rows"] == 800
     assert card["metrics"]["qwk_vs_oracle"] > 0.85
 
@@ -63,7 +65,33 @@ def test_evaluate_writes_report_with_plots_next_to_the_oracle(trained, tmp_path,
     assert "oracle (Bayes-optimal)" in (tmp_path / "report.md").read_text(encoding="utf-8")
 
 
+def test_evaluate_report_shows_readable_tables_without_absolute_paths(trained, tmp_path):
+    """The HTML report printed the data source as a raw Python dict with its /tmp/... path."""
+    folder, data = trained
+    assert main(["evaluate", "risk", "--model", str(folder / "model"), "--data", str(data), "--report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "{'" not in page and str(data.parent) not in page
+    assert page.count("<table") == 3
+    assert re.search(rf"<td>path</td>\s*<td>{re.escape(data.name)}</td>", page)
+    assert re.search(r'<td>model \(before floors\)</td>(\s*<td class="number">[0-9.]+</td>){5}', page)  # QWK .. log-loss
+    assert '<th class="number">log-loss</th>' in page
+
+
 def test_train_rejects_a_file_without_tiers(tmp_path):
     (tmp_path / "no_tier.csv").write_text("enterprise_id,headcount\na,3\n", encoding="utf-8")
     with pytest.raises(ValueError, match="has no `tier` column"):
         main(["train", "risk", "--data", str(tmp_path / "no_tier.csv"), "--out", str(tmp_path / "m"), *FAST])
+
+
+def test_train_risk_defaults_to_the_measured_single_lightgbm_thread():
+    """2 threads (the old default) fitted 13-15x slower than 1 on this shared machine (benchmarks/results/risk_threads.json)."""
+    from ankang_cli import build_parser
+
+    args = build_parser().parse_args(["train", "risk", "--no-track"])
+    assert args.n_jobs == 1
+
+
+def test_train_names_a_bad_tier_by_its_data_row_counting_from_1(tmp_path):
+    (tmp_path / "bad_tier.csv").write_text("enterprise_id,tier\na,3\nb,9\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"data row 2 \(from 1, below the header\) has '9' \(1 bad rows\)"):
+        main(["train", "risk", "--data", str(tmp_path / "bad_tier.csv"), "--out", str(tmp_path / "m"), *FAST])

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from runtime.risk.schema import load_schema
 from runtime.risk.tiers import cost_matrix, decide_tiers
 from runtime.risk.validate import validate_frame
 from training.risk.config import GeneratorConfig
 from training.risk.generator import generate, generate_with_oracle, write_population
-from runtime.risk.schema import load_schema
 
 
 @pytest.fixture(scope="module")

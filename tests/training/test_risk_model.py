@@ -134,7 +134,7 @@ def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
     result = train_risk(RiskModelConfig(out=tmp_path / "labor_risk", **SMALL), generator=GeneratorConfig(rows=5_000, seed=8))
     model = ModelDir.load(result.model_dir)
     card = model.card
-    assert card["name"] == "labor_risk" and card["version"] == "1.1.0"
+    assert card["name"] == "labor_risk" and card["version"] == f"{card['created'][:10].replace('-', '.')}-{card['sha256'][:8]}"
     assert card["schema"] == yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert card["feature_order"] == [spec["name"] for spec in card["input_spec"]]
     assert card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0
@@ -145,6 +145,59 @@ def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
     json.dumps(card)
 
 
+def test_every_trained_model_has_its_own_version_and_cards_record_no_absolute_path(tmp_path):
+    """Every model was "1.1.0" until re-released by hand, so responses could not tell two models apart;
+    cards recorded the machine's absolute output folder."""
+    first, second = (train_risk(RiskModelConfig(out=tmp_path / name, seed=seed, **SMALL),
+                                generator=GeneratorConfig(rows=2_000, seed=8)).card for name, seed in (("a", 1), ("b", 2)))
+    assert first["version"] != second["version"]
+    assert first["training_config"]["out"] == "a" and str(tmp_path) not in json.dumps(first)
+    named = train_risk(RiskModelConfig(out=tmp_path / "c", version="2.0.0-rc1", **SMALL), generator=GeneratorConfig(rows=2_000))
+    assert named.card["version"] == "2.0.0-rc1"
+
+
+def test_the_card_compares_rearrangement_with_the_running_minimum_on_the_same_trees(tmp_path):
+    card = train_risk(RiskModelConfig(out=tmp_path, **SMALL), generator=GeneratorConfig(rows=3_000, seed=9)).card
+    comparison = card["metrics"]["noncrossing"]
+    assert comparison["rearrangement"]["log_loss"] == card["metrics"]["log_loss"]
+    assert comparison["rearrangement"]["rows_with_a_zero_tier_between_non_zero_ones"] == 0
+    assert set(comparison["running_minimum"]) == {"log_loss", "qwk", "rows_with_a_zero_tier_between_non_zero_ones"}
+
+
 def test_other_strategies_do_not_export(tmp_path):
     with pytest.raises(ValueError, match="strategy 'multiclass' is for comparison only"):
         train_risk(RiskModelConfig(strategy="multiclass", out=tmp_path), generator=GeneratorConfig(rows=100))
+
+
+CROSSING = np.array([[0.9, 0.6, 0.05, 0.2],  # P(tier > 4) above P(tier > 3): the two models cross
+                     [0.99, 0.5, 0.5, 0.01],  # a tie is not a crossing
+                     [0.3, 0.4, 0.35, 0.1]])
+REARRANGED = np.array([[0.1, 0.3, 0.4, 0.15, 0.05],  # the sorted curve: tier 4 keeps 0.2 - 0.05
+                       [0.01, 0.49, 0.0, 0.49, 0.01],
+                       [0.6, 0.05, 0.05, 0.2, 0.1]])
+
+
+def test_crossing_cumulative_probabilities_are_rearranged_not_clamped_to_a_zero_tier():
+    """A running minimum turned P(>3) = 0.05 < P(>4) = 0.2 into P(tier 4) = 0 while tiers 3 and 5 kept mass;
+    sorting the curve (Chernozhukov, Fernández-Val and Galichon's rearrangement) keeps every tier's share."""
+    from training.risk.pipeline import rearranged_tier_probabilities
+
+    np.testing.assert_allclose(rearranged_tier_probabilities(CROSSING), REARRANGED, atol=1e-12)
+
+
+def test_the_onnx_graph_rearranges_crossing_cumulative_probabilities_like_the_pipeline():
+    from onnx import TensorProto, helper
+
+    from training.risk.export import OPSET, _tier_nodes
+
+    initializers = []
+    nodes = _tier_nodes(4, initializers)
+    graph = helper.make_graph(nodes, "tiers", [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 5])],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits = np.log(CROSSING / (1 - CROSSING)).astype(np.float32)
+    [probabilities] = session.run(["probabilities"], {"logits": logits})
+    np.testing.assert_allclose(probabilities, REARRANGED, atol=1e-6)

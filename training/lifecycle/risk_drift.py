@@ -6,18 +6,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from runtime.paths import PROJECT_ROOT
 from training.lifecycle.drift import feature_drift, tier_drift
 
 
 def reference_frame(card: dict, *, reference_path: Path | None, rows: int) -> tuple[pd.DataFrame, bool, str]:
     """(frame, text_cells, description) of the data the card says the model was trained on."""
     from training.risk.config import GeneratorConfig
-    from training.risk.generator import generate
     from training.risk.data import read_frame
+    from training.risk.generator import generate
 
     source = (card.get("data") or {}).get("source") or {}
     if reference_path is None and source.get("kind") == "file":
-        reference_path = Path(source["path"])
+        reference_path = PROJECT_ROOT / source["path"]  # cards record project-relative paths (or names only)
+        if not reference_path.is_file():
+            raise ValueError(f"the model was trained on {source['path']}, which is not in this project; "
+                             "pass it as --reference FILE")
     if reference_path is not None:
         frame = read_frame(reference_path)
         return frame.iloc[:rows], True, f"file {reference_path}"
@@ -32,8 +36,8 @@ def risk_drift(*, model_dir: Path, recent_path: Path, reference_path: Path | Non
                reference_rows: int) -> tuple[dict, dict]:
     """({"features": [DriftRow], "tier": [DriftRow]}, summary) for the report."""
     from runtime.risk.scoring import RiskModel
-    from training.risk.pipeline import feature_frame
     from training.risk.data import read_frame
+    from training.risk.pipeline import feature_frame
 
     scorer = RiskModel.load(model_dir)
     schema = scorer.schema

@@ -10,7 +10,13 @@ import json
 from pathlib import Path
 
 from runtime.paths import MODELS_DIR
-from training.risk.config import RISK_HOLDOUT, GeneratorConfig, RiskModelConfig, add_dataclass_arguments, config_from_args
+from training.risk.config import (
+    RISK_HOLDOUT,
+    GeneratorConfig,
+    RiskModelConfig,
+    add_dataclass_arguments,
+    config_from_args,
+)
 
 DEFAULT_MODEL = MODELS_DIR / "labor_risk"
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.paths import CANDIDATES_DIR
+from runtime.paths import CANDIDATES_DIR, PROJECT_ROOT
 from training.config_options import add_dataclass_arguments as generic_arguments, dataclass_from_args
 
 STRATEGIES = ("cumulative", "multiclass", "regression")
@@ -54,12 +55,28 @@ class RiskModelConfig:
     early_stopping_rounds: int = 30
     validation_fraction: float = 0.1
     seed: int = 7
-    n_jobs: int = 2
+    # LightGBM's threads wait for each other at every split, so a thread that loses its core stalls
+    # the fit: on this shared 2-core machine 2 threads took 13x (42.7 s against 3.2 s) and, next to a
+    # busy core, 15x (106 s against 7.3 s) as long as 1 (benchmarks/results/risk_threads.json).
+    n_jobs: int = 1
     out: Path = field(default_factory=lambda: CANDIDATES_DIR / "labor_risk")  # ankang train: .../labor_risk/<version>/
-    version: str = "1.1.0"
+    version: str = ""  # "": <date>-<sha256 prefix> of the exported model (see model_version)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+        return {key: (recorded_path(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+
+
+def recorded_path(path: str | Path) -> str:
+    """A path as cards and reports record it: relative to the project when inside it, else its name only
+    (an absolute path is one machine's layout, meaningless elsewhere and telling about the machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else resolved.name
+
+
+def model_version(created: time.struct_time, sha256: str) -> str:
+    """Every exported model its own version: the day it was made and its file's sha256 prefix
+    (the photo model's scheme), so two trainings that differ in anything get different versions."""
+    return f"{time.strftime('%Y.%m.%d', created)}-{sha256[:8]}"
 
 
 FIELD_HELP = {
@@ -76,9 +93,9 @@ FIELD_HELP = {
     "early_stopping_rounds": "stop a model after this many rounds without validation improvement",
     "validation_fraction": "share of training rows held out for early stopping",
     "seed": "random seed of splits and LightGBM",
-    "n_jobs": "LightGBM threads",
+    "n_jobs": "LightGBM threads (1: measured fastest on a shared machine, benchmarks/README.md)",
     "out": "model directory to write (model.onnx + card.json; the default: a new var/candidates/labor_risk/<version>/)",
-    "version": "model version written to card.json",
+    "version": "model version written to card.json (default: <date>-<first 8 hex of the model's sha256>)",
 }
 
 

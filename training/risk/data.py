@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from runtime.risk.schema import RiskSchema
-from training.risk.config import GeneratorConfig
+from training.risk.config import GeneratorConfig, recorded_path
 from training.risk.generator import generate_with_oracle
 
 
@@ -48,14 +48,15 @@ def load_labeled(path: str | Path, schema: RiskSchema) -> LabeledData:
     bad = ~tiers.isin(schema.tiers)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: `{target}` must be {tier_range} in every row; row {row} has "
+        raise ValueError(f"{path}: `{target}` must be {tier_range} in every row; data row {row + 1} (from 1, "
+                         f"below the header) has "
                          f"{frame[target].iloc[row]!r} ({int(bad.sum())} bad rows)")
     frame = frame.assign(**{target: tiers.astype("int64")})
     oracle = None
     if oracle_path(path).is_file():
         sidecar = pd.read_parquet(oracle_path(path)).set_index("enterprise_id")
         oracle = sidecar.loc[frame["enterprise_id"].astype(str), [f"p_tier_{t}" for t in schema.tiers]].to_numpy()
-    source = {"kind": "file", "path": str(path), "rows": len(frame), "oracle": oracle is not None}
+    source = {"kind": "file", "path": recorded_path(path), "rows": len(frame), "oracle": oracle is not None}
     return LabeledData(frame=frame, oracle=oracle, source=source, text_cells=True)
 
 

@@ -35,6 +35,9 @@ def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.nda
         "confusion": confusion_matrix(truth, predicted, labels=labels).tolist(),
     }
     if probabilities is not None:
+        from sklearn.metrics import log_loss
+
+        metrics["log_loss"] = round(float(log_loss(truth, np.clip(probabilities, 1e-15, 1), labels=labels)), 4)
         onehot = np.eye(len(labels))[np.searchsorted(labels, truth)]
         metrics["brier"] = round(float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1))), 4)
     return metrics
@@ -78,24 +81,29 @@ def _rows(result: dict) -> list[tuple[str, dict]]:
     return rows + ([("oracle (Bayes-optimal)", result["oracle"])] if "oracle" in result else [])
 
 
-def _metric_table(result: dict) -> list[list[str]]:
+def _metric_table(result: dict) -> Table:
     tiers = _tiers(result)
-    header = ["", "QWK", "macro-F1", "accuracy"] + [f"recall tier {t}" for t in tiers]
-    body = [[name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}"]
+    columns = ["", "QWK", "macro-F1", "accuracy", "log-loss"] + [f"recall tier {t}" for t in tiers]
+    rows = [[name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}", cell(m.get("log_loss"))]
             + [f"{m['per_tier_recall'][t]:.3f}" for t in tiers] for name, m in _rows(result)]
-    return [header] + body
+    return Table(columns=columns, rows=rows, numeric=columns[1:], heading="Metrics")
+
+
+def _data_table(result: dict) -> Table:
+    """Where the enterprises came from, one fact a row (a file's path as the card records it)."""
+    rows = [[key, cell(value)] for key, value in result["data"].items()]
+    rows += [["enterprises", f"{result['rows']:,}"], ["scoring seconds", cell(result["scoring_seconds"], digits=3)]]
+    return Table(columns=["data", "value"], rows=rows, heading="Data")
 
 
 def risk_report(result: dict, plots: list[str]) -> Report:
-    table, tiers = _metric_table(result), _tiers(result)
+    tiers = _tiers(result)
     ratio = ([f"Model QWK / oracle QWK = {result['qwk_vs_oracle']:.4f} (target ≥ 0.97)."]
              if "qwk_vs_oracle" in result else [])
     confusion = Table(columns=["true \\ model", *tiers], heading="Confusion matrix (rows: true tier, columns: model tier)",
-                      rows=[[t, *row] for t, row in zip(tiers, result["model_tier"]["confusion"])])
+                      rows=[[t, *row] for t, row in zip(tiers, result["model_tier"]["confusion"])], numeric=tiers)
     return Report(title=f"Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}",
-                  paragraphs=[f"Data: {cell(result['data'])} ({result['rows']} enterprises), scored in "
-                              f"{result['scoring_seconds']} s."],
-                  tables=[Table(columns=table[0], rows=table[1:], numeric=table[0][1:]), confusion],
+                  tables=[_data_table(result), _metric_table(result), confusion],
                   notes=ratio, plots=[(name, name) for name in plots])
 
 

@@ -2,7 +2,8 @@
 
 Inputs: one [N, 1] tensor per schema feature (float32 for numbers and booleans, NaN = missing;
 string for categories, "" = missing) and optional `with_reasons` (bool [1], default true). Outputs:
-  probabilities  [N, 5] float: P(tier = 1..5), non-crossing cumulative models differenced
+  probabilities  [N, tiers] float: P(tier = k), the cumulative models' curve rearranged (sorted)
+                 so it cannot cross, then differenced
   contributions  [N, F] float: per-feature contributions to the summed cumulative logit (Saabas:
                  along each tree path, the change in node value is credited to the split's feature).
                  They sum, with the card's `reasons.bias`, to the logit; [0, F] without reasons.
@@ -69,23 +70,21 @@ def _convert_preprocessor(prep, schema: RiskSchema):
 
 
 def _tier_nodes(n_models: int, initializers: list) -> list:
-    """P(tier > k) = sigmoid(logit k); a running minimum keeps them non-crossing; differences give P(tier = k)."""
+    """P(tier > k) = sigmoid(logit k), sorted descending in each row (rearrangement: non-crossing without
+    zeroing a tier, as `rearranged_tier_probabilities`); differences give P(tier = k)."""
     from onnx import helper, numpy_helper
 
-    exceed = [f"p_above_{k}" for k in range(1, n_models + 1)]
-    nodes = [helper.make_node("Sigmoid", ["logits"], ["p_above"], name="p_above"),
-             helper.make_node("Split", ["p_above"], exceed, axis=1, name="p_above_columns")]
-    monotone = [exceed[0]]
-    for k, name in enumerate(exceed[1:], start=2):
-        nodes.append(helper.make_node("Min", [name, monotone[-1]], [f"above_{k}"], name=f"noncrossing_{k}"))
-        monotone.append(f"above_{k}")
     initializers.append(numpy_helper.from_array(np.array([[1.0]], dtype=np.float32), name="one_scalar"))
-    nodes += [helper.make_node("Sub", [monotone[0], monotone[0]], ["zero_column"], name="zero_column"),
-              helper.make_node("Add", ["zero_column", "one_scalar"], ["one_column"], name="one_column"),
-              helper.make_node("Concat", ["one_column", *monotone], ["upper"], axis=1, name="upper"),
-              helper.make_node("Concat", [*monotone, "zero_column"], ["lower"], axis=1, name="lower"),
-              helper.make_node("Sub", ["upper", "lower"], ["probabilities"], name="tier_probabilities")]
-    return nodes
+    initializers.append(numpy_helper.from_array(np.array([n_models], dtype=np.int64), name="n_cumulative"))
+    return [helper.make_node("Sigmoid", ["logits"], ["p_above_raw"], name="p_above_raw"),
+            helper.make_node("TopK", ["p_above_raw", "n_cumulative"], ["p_above", "p_above_order"], axis=1,
+                             largest=1, sorted=1, name="rearranged_p_above"),
+            helper.make_node("ReduceMin", ["p_above"], ["row_minimum"], axes=[1], keepdims=1, name="row_minimum"),
+            helper.make_node("Sub", ["row_minimum", "row_minimum"], ["zero_column"], name="zero_column"),
+            helper.make_node("Add", ["zero_column", "one_scalar"], ["one_column"], name="one_column"),
+            helper.make_node("Concat", ["one_column", "p_above"], ["upper"], axis=1, name="upper"),
+            helper.make_node("Concat", ["p_above", "zero_column"], ["lower"], axis=1, name="lower"),
+            helper.make_node("Sub", ["upper", "lower"], ["probabilities"], name="tier_probabilities")]
 
 
 def _encoded_feature_owner(prep, schema: RiskSchema) -> list[int]:

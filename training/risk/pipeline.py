@@ -1,8 +1,9 @@
 """The scikit-learn pipeline: imputation + one-hot encoding, then an ordinal LightGBM model.
 
 Three ordinal strategies (measured against each other by `ankang evaluate risk-strategies`):
-  cumulative  one binary LightGBM model per P(tier > k), monotone constraints, non-crossing by a
-              running minimum; tier probabilities are their differences (the released choice)
+  cumulative  one binary LightGBM model per P(tier > k), monotone constraints, non-crossing by
+              rearrangement (each row's curve sorted); tier probabilities are their differences
+              (the released choice)
   multiclass  one softmax LightGBM model (monotone constraints are meaningless per class, so none)
   regression  LightGBM regression on the tier with monotone constraints, cut points tuned for QWK
 All three keep probabilities unweighted (calibrated); class imbalance is handled in the decision,
@@ -94,14 +95,23 @@ class CumulativeLGBM(_OrdinalBase):
         return self
 
     def exceedance(self, X) -> np.ndarray:
-        """Non-crossing P(tier > k), shape (rows, tiers - 1)."""
-        raw = np.column_stack([model.predict_proba(X)[:, 1] for model in self.estimators_])
-        return np.minimum.accumulate(raw, axis=1)
+        """The models' P(tier > k), shape (rows, tiers - 1); separately fitted, they may cross."""
+        return np.column_stack([model.predict_proba(X)[:, 1] for model in self.estimators_])
 
     def predict_proba(self, X) -> np.ndarray:
-        above = self.exceedance(np.asarray(X, dtype=float))
-        ones, zeros = np.ones((len(above), 1)), np.zeros((len(above), 1))
-        return np.hstack([ones, above]) - np.hstack([above, zeros])
+        return rearranged_tier_probabilities(self.exceedance(np.asarray(X, dtype=float)))
+
+
+def rearranged_tier_probabilities(exceedance: np.ndarray) -> np.ndarray:
+    """P(tier = k) from the cumulative models' P(tier > k), made non-increasing by sorting each row.
+
+    Rearrangement (Chernozhukov, Fernández-Val and Galichon 2010) never moves the curve further from
+    a monotone truth; the running minimum it replaces set P(tier > 4) down to P(tier > 3) where the
+    models crossed, which made P(tier = 4) exactly 0 while tiers 3 and 5 kept their mass.
+    """
+    above = -np.sort(-exceedance, axis=1)
+    ones, zeros = np.ones((len(above), 1)), np.zeros((len(above), 1))
+    return np.hstack([ones, above]) - np.hstack([above, zeros])
 
 
 class MulticlassLGBM(_OrdinalBase):

@@ -19,10 +19,10 @@ from runtime.cards import card_header
 from runtime.modeldir import file_sha256
 from runtime.risk.schema import RiskSchema, load_schema
 from runtime.risk.tiers import cost_matrix, decide_tiers
-from training.risk.config import GeneratorConfig, RiskModelConfig
+from training.risk.config import GeneratorConfig, RiskModelConfig, model_version
 from training.risk.data import LabeledData, fingerprint, generated_data, load_labeled, split_holdout
 from training.risk.evaluate import tier_metrics
-from training.risk.pipeline import build_pipeline, feature_frame
+from training.risk.pipeline import build_pipeline, feature_frame, rearranged_tier_probabilities
 
 PARITY_ROWS = 10_000
 PARITY_TOLERANCE = 1e-4
@@ -79,7 +79,23 @@ def holdout_metrics(pipeline, features: pd.DataFrame, holdout: LabeledData, cost
     if holdout.oracle is not None:
         metrics["oracle"] = tier_metrics(truth, decide_tiers(holdout.oracle, cost), holdout.oracle, tiers=tiers)
         metrics["qwk_vs_oracle"] = round(metrics["qwk"] / metrics["oracle"]["qwk"], 4)
+    metrics["noncrossing"] = noncrossing_comparison(pipeline, features, truth, cost, tiers=tiers)
     return metrics
+
+
+def noncrossing_comparison(pipeline, features: pd.DataFrame, truth: np.ndarray, cost: np.ndarray, *,
+                           tiers: tuple[int, ...]) -> dict:
+    """The same trees made non-crossing two ways on the holdout: rearrangement (released) against the
+    running minimum that models up to 1.1.0 used, which zeroed a middle tier wherever the models crossed."""
+    exceedance = pipeline.named_steps["model"].exceedance(pipeline.named_steps["prep"].transform(features))
+    comparison = {"crossing_rows": int((np.diff(exceedance, axis=1) > 0).any(axis=1).sum())}
+    for method, above in (("rearrangement", exceedance), ("running_minimum", np.minimum.accumulate(exceedance, axis=1))):
+        probabilities = rearranged_tier_probabilities(above)  # sorting an already non-increasing curve keeps it
+        metrics = tier_metrics(truth, decide_tiers(probabilities, cost), probabilities, tiers=tiers)
+        zeroed = (probabilities[:, 1:-1] == 0) & (probabilities[:, :-2] > 0) & (probabilities[:, 2:] > 0)
+        comparison[method] = {"log_loss": metrics["log_loss"], "qwk": metrics["qwk"],
+                              "rows_with_a_zero_tier_between_non_zero_ones": int(zeroed.any(axis=1).sum())}
+    return comparison
 
 
 def _export(pipeline, schema: RiskSchema, path: Path) -> dict:
@@ -90,10 +106,11 @@ def _export(pipeline, schema: RiskSchema, path: Path) -> dict:
 
 def check_parity(pipeline, features: pd.DataFrame, onnx_path: Path, cost: np.ndarray, *, rows: int = PARITY_ROWS) -> dict:
     """ONNX vs native predict_proba on up to `rows` rows; raises when they disagree beyond 1e-4 or on a tier."""
+    from runtime.risk.scoring import quietly
     from runtime.session import create_session
 
     sample = features.iloc[:rows]
-    session = create_session(onnx_path)
+    session = quietly(lambda: create_session(onnx_path))
     feeds = {name: (sample[name].to_numpy(np.float32) if pd.api.types.is_numeric_dtype(sample[name])
                     else sample[name].to_numpy(object)).reshape(-1, 1) for name in sample.columns}
     feeds["with_reasons"] = np.array([False])
@@ -111,9 +128,11 @@ def build_card(*, config: RiskModelConfig, schema: RiskSchema, cost: np.ndarray,
                labeled: LabeledData, rows: tuple[int, int], onnx_path: Path, fit_seconds: float) -> dict:
     categorical = set(schema.categorical_features)
     lowest, highest = schema.tiers[0], schema.tiers[-1]
+    created, sha256 = time.gmtime(), file_sha256(onnx_path)
     return {
-        **card_header(name="labor_risk", version=config.version, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                      sha256=file_sha256(onnx_path), training_config=config.to_dict(),
+        **card_header(name="labor_risk", version=config.version or model_version(created, sha256),
+                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", created), sha256=sha256,
+                      training_config=config.to_dict(),
                       data={"fingerprint": fingerprint(labeled.frame), "train_rows": rows[0], "holdout_rows": rows[1],
                             "source": labeled.source}),
         "task": f"labor-relation risk tier of an enterprise, {lowest} (lowest) to {highest} (highest)",
