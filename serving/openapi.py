@@ -205,8 +205,7 @@ def build_spec(service: Any) -> dict[str, Any]:
              for path, operations in OPERATIONS.items()}
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Ankang API (安康)", "version": _version(), "description": DESCRIPTION,
-                 "license": {"name": "Proprietary"}},
+        "info": {"title": "Ankang API (安康)", "version": _version(), "description": DESCRIPTION},
         "tags": [{"name": "photos", "description": "site photo triage"},
                  {"name": "review", "description": "the officers' review workflow"},
                  {"name": "enterprises", "description": "labor-relation risk tiers"},
