@@ -174,8 +174,11 @@ def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp
     from serving.service import Ankang
     from serving.settings import ServingSettings
 
+    from serving.review.app import holder
+
     settings = ServingSettings(photo_model_dir=toy_photo_model, data_dir=tmp_path, max_batch_size=3, max_queue=5,
                                decode_slots=2, reload_poll_seconds=600)
+    serving_store = holder.store  # the session's `api` serves from it; this instance replaces it
     service = Ankang.inner(settings=settings)
     try:
         batcher = service.photo.current.batcher
@@ -185,6 +188,7 @@ def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp
         assert str(service.review_store.engine.url) == f"sqlite:///{tmp_path / 'review' / 'review.db'}"
     finally:
         service.photo.stop(), service.risk.stop(), service.review_store.close()
+        holder.store = serving_store
 
 
 def test_the_store_keeps_the_assessment_as_the_model_made_it(tmp_path):

@@ -29,7 +29,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def served_with_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     # As `make run` would: the released models, none of the in-process fixtures' ANKANG_* settings.
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}
-    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off")
+    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off",
+               # its own Prometheus multiprocess directory: another server starting on this machine
+               # (another test run) would otherwise empty the shared one under ~/bentoml mid-test
+               BENTOML_HOME=str(tmp_path_factory.mktemp("bentoml_home")))
     log_path = tmp_path_factory.mktemp("log") / "server.log"
     port = free_port()
     with open(log_path, "wb") as log:
