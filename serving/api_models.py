@@ -130,6 +130,18 @@ class EnterprisesRequest(BaseModel):
 ReviewStatus = Literal["open", "clear", "confirmed", "corrected", "dismissed", "rectified"]
 
 
+class ReviewerBody(BaseModel):
+    """Who decided: the key that signed the request in, and the person it belongs to."""
+
+    key_id: str
+    holder: str | None
+
+
+class SignedInBody(ReviewerBody):
+    role: str
+    via: str = Field(description="how the request authenticated: key or session")
+
+
 class ReviewCase(BaseModel):
     photo_id: str
     status: ReviewStatus
@@ -146,6 +158,7 @@ class ReviewCase(BaseModel):
     group_id: str = Field(description="cases showing the same scene within 30 days share a group")
     decision_count: int
     has_cam: bool
+    detections: list[DetectionBody]
 
 
 class QueueItem(ReviewCase):
@@ -170,7 +183,8 @@ class DecisionEntry(BaseModel):
     decision: Literal["confirm", "correct", "dismiss", "rectified"]
     hazards: list[str]
     comment: str | None
-    reviewer: str
+    reviewer: ReviewerBody
+    legacy_reviewer: str | None = Field(default=None, description="the free-text name recorded before keys had holders")
     created_at: str
     via_photo_id: str | None
 
@@ -193,7 +207,7 @@ class DecisionResult(BaseModel):
     hazards: list[str]
     status: ReviewStatus
     applied_to: list[str]
-    reviewer: str
+    reviewer: ReviewerBody
     decided_at: str
 
 

@@ -70,8 +70,9 @@ QUEUE_PARAMETERS = (
                                        "rectified"]}),
     _query("hazard", "only cases flagged with this hazard type", {"type": "string"}),
     _query("site", "only cases of this site_id", {"type": "string"}),
-    _query("from", "first day, YYYY-MM-DD (UTC)", {"type": "string", "format": "date"}),
-    _query("to", "last day, YYYY-MM-DD (UTC), inclusive", {"type": "string", "format": "date"}),
+    _query("from", "first day, YYYY-MM-DD (in `tz`)", {"type": "string", "format": "date"}),
+    _query("to", "last day, YYYY-MM-DD (in `tz`), inclusive", {"type": "string", "format": "date"}),
+    _query("tz", "IANA time zone of the dates (default UTC), e.g. Asia/Shanghai", {"type": "string"}),
     _query("limit", "cases per page (1..200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
     _query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
 )
@@ -93,6 +94,9 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
         (*AUTH_ERRORS, 422, 503), parameters=QUEUE_PARAMETERS),),
     "/v1/review/taxonomy": (Operation(
         "get", "review", "reviewer", "The hazard types", m.TaxonomyBody, AUTH_ERRORS),),
+    "/v1/review/me": (Operation(
+        "get", "review", "reviewer", "Who the request is signed in as (decisions are recorded as them)",
+        m.SignedInBody, AUTH_ERRORS),),
     "/v1/review/{photo_id}": (
         Operation("get", "review", "reviewer", "One case with its group and decision history", m.ReviewCaseDetail,
                   (*AUTH_ERRORS, 404, 503), parameters=(PHOTO_ID,)),
@@ -116,7 +120,7 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
     "/metrics": (Operation("get", "infrastructure", None, "Prometheus metrics", "text/plain", ()),),
 }
 MODELS = (m.ErrorBody, m.RequestValidationBody, m.PhotoAssessmentBody, m.EnterpriseScoresBody, m.EnterprisesRequest,
-          m.ReloadBody, m.ReviewQueueBody, m.ReviewCaseDetail, m.DecisionRequest, m.DecisionResult, m.TaxonomyBody)
+          m.ReloadBody, m.ReviewQueueBody, m.ReviewCaseDetail, m.DecisionRequest, m.DecisionResult, m.TaxonomyBody, m.SignedInBody)
 
 
 def to_openapi30(schema: Any) -> Any:

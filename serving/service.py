@@ -28,7 +28,8 @@ from starlette.responses import JSONResponse, Response
 
 from serving import metrics
 from serving.api_models import PhotoAssessmentBody, ReloadBody
-from serving.auth import SIGN_IN_PATH, SIGN_OUT_PATH, ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from runtime.errors import InputError
 from serving.batching import QueueFull
 from serving.docs import ApiDocs, DOCS_PATHS

@@ -119,17 +119,19 @@ def test_review_answers_match_the_document(api, schema):
         ("/v1/review/queue", "GET"): [api.get("/v1/review/queue", params={"status": "all"}),
                                       api.get("/v1/review/queue", params={"status": "nonsense"})],
         ("/v1/review/taxonomy", "GET"): [api.get("/v1/review/taxonomy")],
-        ("/v1/review/{photo_id}", "GET"): [api.get(f"/v1/review/{photo_id}"), api.get("/v1/review/" + "0" * 32)],
+        ("/v1/review/{photo_id}", "GET"): [api.get("/v1/review/" + "0" * 32)],
         ("/v1/review/{photo_id}", "POST"): [
-            api.post(f"/v1/review/{photo_id}", json={"decision": "confirm", "comment": "seen"},
-                     headers={"X-Reviewer": "officer-wang"}),
-            api.post(f"/v1/review/{photo_id}", json={"decision": "maybe"}, headers={"X-Reviewer": "officer-wang"}),
-            api.post(f"/v1/review/{photo_id}", content=b"{", headers={"X-Reviewer": "officer-wang"})],
+            api.post(f"/v1/review/{photo_id}", json={"decision": "confirm", "comment": "seen"}),
+            api.post(f"/v1/review/{photo_id}", json={"decision": "maybe"}),
+            api.post(f"/v1/review/{photo_id}", content=b"{")],
         ("/v1/review/{photo_id}/thumb", "GET"): [api.get(f"/v1/review/{photo_id}/thumb")],
         ("/v1/review/{photo_id}/heatmap/{hazard}", "GET"): [
             api.get(f"/v1/review/{photo_id}/heatmap/fire_smoke"), api.get(f"/v1/review/{photo_id}/heatmap/nothing")],
     }
     assert [r.status_code for r in answers[("/v1/review/{photo_id}", "POST")]] == [201, 422, 400]
+    decided = api.get(f"/v1/review/{photo_id}")  # with its decision in the history
+    assert decided.json()["history"]
+    answers[("/v1/review/{photo_id}", "GET")].append(decided)
     for (path, method), responses in answers.items():
         for response in responses:
             conforms(schema, path, method, response)
@@ -140,10 +142,14 @@ def test_auth_answers_match_the_document(secured, schema):
         ("/v1/photos/assess", "POST", lambda: secured.post("/v1/photos/assess", **photo())),
         ("/v1/review/queue", "GET", lambda: secured.get("/v1/review/queue", headers=bearer("intake"))),
         ("/v1/admin/reload", "POST", lambda: secured.post("/v1/admin/reload", json={}, headers=bearer("reviewer"))),
+        ("/v1/review/me", "GET", lambda: secured.get("/v1/review/me")),
     ]:
         response = request()
         assert response.status_code in (401, 403)
         conforms(schema, path, method, response)
+    signed_in = secured.get("/v1/review/me", headers=bearer("reviewer"))
+    assert signed_in.status_code == 200
+    conforms(schema, "/v1/review/me", "GET", signed_in)
 
 
 def test_root_redirects_to_docs_and_the_page_names_only_this_host(api):
