@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from runtime.errors import ModelIntegrityError
 from serving.photo import PhotoModel
 from tests.toy_models import write_toy_detection_model
 
@@ -52,7 +53,7 @@ def test_a_card_and_graph_that_disagree_about_boxes_are_refused(boxes_model):
     card = json.loads((boxes_model / "card.json").read_text())
     del card["detection"]
     (boxes_model / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="the graph has a `detections` output but card.json lacks a `detection` block"):
+    with pytest.raises(ModelIntegrityError, match="the graph has a `detections` output but card.json lacks a `detection` block"):
         PhotoModel(boxes_model)
 
 
@@ -60,7 +61,7 @@ def test_an_unknown_box_format_is_refused(boxes_model):
     card = json.loads((boxes_model / "card.json").read_text())
     card["detection"]["box_format"] = "cxcywh"
     (boxes_model / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="detection.box_format must be 'xyxy-normalized', not 'cxcywh'"):
+    with pytest.raises(ModelIntegrityError, match="detection.box_format must be 'xyxy-normalized', not 'cxcywh'"):
         PhotoModel(boxes_model)
 
 
