@@ -43,13 +43,18 @@ class ModelRef(BaseModel):
     version: str
 
 
-class FlaggedHazardBody(BaseModel):
-    type: str = Field(description="hazard type id (datasets/hazard_types.yaml)")
+class HazardTypeBody(BaseModel):
+    """A hazard type as the taxonomy (datasets/hazard_types.yaml) describes it."""
+
+    type: str = Field(description="hazard type id")
     name_zh: str
     name_en: str
     gb6441: str = Field(description="GB 6441 accident category")
     osha_focus_four: str | None
     severity: str = Field(description="疑似重大 (suspected major) or 一般 (ordinary)")
+
+
+class FlaggedHazardBody(HazardTypeBody):
     probability: float
     threshold: float
 
@@ -209,15 +214,6 @@ class DecisionResult(BaseModel):
     applied_to: list[str]
     reviewer: ReviewerBody
     decided_at: str
-
-
-class HazardTypeBody(BaseModel):
-    type: str
-    name_zh: str
-    name_en: str
-    gb6441: str
-    osha_focus_four: str | None
-    severity: str
 
 
 class TaxonomyBody(BaseModel):

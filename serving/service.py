@@ -26,11 +26,11 @@ from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
+from runtime.errors import InputError
 from serving import metrics
 from serving.api_models import PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
-from runtime.errors import InputError
 from serving.batching import QueueFull
 from serving.docs import ApiDocs, DOCS_PATHS
 from serving.errors import error_response as input_error_response
@@ -100,11 +100,11 @@ def tiers_of(table: bytes) -> pd.Series:
     return pd.read_csv(io.BytesIO(table), usecols=["tier"])["tier"]
 
 
+@bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
+@bentoml.asgi_app(review_page, path="/review", name="review_page")
 @bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
 @bentoml.asgi_app(reports_api, path="/v1/reports", name="reports_api")
 @bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
-@bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
-@bentoml.asgi_app(review_page, path="/review", name="review_page")
 @bentoml.service(
     name="ankang",
     workers=SETTINGS.api_workers,
@@ -126,9 +126,7 @@ class Ankang:
                             functools.partial(RiskScorer.load, threads=settings.ort_threads),
                             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]))
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
-        self.review_store = review_holder.store = ReviewStore(  # migrates the schema
-            database_url=settings.resolved_database_url, photo_dir=settings.resolved_photo_store,
-            keep_gps=settings.keep_gps)
+        self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
 
     @bentoml.api(route=PHOTO_ROUTE)
