@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PORT   ?= 3000
+# Serve on this machine only by default; `make run HOST=0.0.0.0` serves every interface.
+HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 
 .PHONY: run test serve-deps test-deps link-photo-set clean
@@ -26,10 +28,10 @@ serve-deps: $(VENV)/.serving
 test-deps: $(VENV)/.all
 
 run: $(VENV)/.serving
-	@echo "Ankang on http://127.0.0.1:$(PORT)  (OpenAPI: /docs, review page: /review)"
+	@echo "Ankang on http://$(HOST):$(PORT)  (API docs: /docs, review page: /review)"
 	@[ -n "$$ANKANG_API_KEYS" ] || [ -s "$${ANKANG_API_KEYS_FILE:-$${ANKANG_DATA_DIR:-var}/api_keys.json}" ] \
 	  || echo "No API keys yet: every /v1 and /review request gets 401. Create one with: $(BIN)/ankang keys create --role intake   (roles: intake, reviewer, admin)"
-	$(BIN)/bentoml serve serving.service:Ankang --host 0.0.0.0 --port $(PORT)
+	$(BIN)/bentoml serve serving.service:Ankang --host $(HOST) --port $(PORT)
 
 # The photo set is not in git: link the shared copy beside the clone when there is one. Without it the
 # tests that need the photo set skip, saying so.

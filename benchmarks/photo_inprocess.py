@@ -90,10 +90,9 @@ def handler_work(model: PhotoModel, photos: list[bytes], store_dir: Path):
     def work() -> int:
         for data in photos:
             image = decode_photo(data)
-            assessment = model.assess_batch(model.card.preprocess(image)[np.newaxis])[0]
-            cam, thresholds = assessment.pop("cam"), assessment.pop("thresholds")
-            store.record_assessment(photo_id=uuid.uuid4().hex, data=data, image=image, assessment=assessment,
-                                    cam=cam, thresholds=thresholds)
+            outputs = model.run_batch(model.card.preprocess(image)[np.newaxis])[0]
+            assessment = model.assessment(outputs, width=image.width, height=image.height)
+            store.record_assessment(photo_id=uuid.uuid4().hex, data=data, image=image, assessment=assessment)
         return len(photos)
     return work
 

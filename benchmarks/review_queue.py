@@ -29,6 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import PHOTO_DATA, RESULTS_DIR, Measurement, free_port, save_results  # noqa: E402
+from serving.photo import build_assessment  # noqa: E402
 from serving.review import app as review_app  # noqa: E402
 from serving.review.queue import QueueFilter  # noqa: E402
 from serving.review.schema import case_flags, cases  # noqa: E402
@@ -110,10 +111,10 @@ def query_measurements(store: ReviewStore, count: int) -> list[Measurement]:
 def record_measurement(store: ReviewStore, photos: list[bytes], count: int) -> Measurement:
     def record() -> None:
         image = Image.open(io.BytesIO(photos[0])).convert("RGB")
-        assessment = {"model": {"name": "hazard_photo", "version": "bench"}, "hazards": dict.fromkeys(LABELS, 0.6),
-                      "flagged": [{"type": "wet_floor", "threshold": 0.5}], "triage": "review"}
-        store.record_assessment(photo_id=uuid.uuid4().hex, data=photos[0], image=image, assessment=assessment,
-                                cam=np.zeros((6, 7, 7), np.float32))
+        hazards = {label: 0.6 if label == "wet_floor" else 0.05 for label in LABELS}
+        assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo",
+                                      model_version="bench", cam=np.zeros((6, 7, 7), np.float32))
+        store.record_assessment(photo_id=uuid.uuid4().hex, data=photos[0], image=image, assessment=assessment)
     return Measurement(name=f"record one assessed photo at {count} cases", unit="ms", runs=time_ms(record, repeats=10))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -22,6 +23,7 @@ from runtime.preprocess import to_model_input
 from runtime.taxonomy import load_taxonomy
 
 HEADER_FIELDS = ("name", "version", "created", "sha256", "data", "training_config")
+BOX_FORMAT = "xyxy-normalized"
 
 
 def card_header(*, name: str, version: str, created: dt.datetime | str, sha256: str, data: Mapping[str, Any],
@@ -54,6 +56,44 @@ class CardHeader:
 
 
 @dataclass(frozen=True)
+class DetectionHead:
+    """The photo card's `detection` block: the class each row of the model's `detections` output names,
+    and the score a row needs to count. Rows are (x0, y0, x1, y1, score, class_index), normalised to
+    the model input (the upright photo stretched to the input size), score-sorted, padding all zero."""
+
+    classes: tuple[str, ...]
+    score_thresholds: dict[str, float]
+    max_detections: int
+
+    @classmethod
+    def from_card(cls, block: Mapping[str, Any], *, where: Path) -> "DetectionHead":
+        if block.get("box_format") != BOX_FORMAT:
+            raise ModelIntegrityError(f"{where}: detection.box_format must be {BOX_FORMAT!r}, "
+                                      f"not {block.get('box_format')!r}")
+        classes = tuple(block["classes"])
+        unknown = sorted(set(classes) - set(load_taxonomy()))
+        if unknown:
+            raise ModelIntegrityError(f"{where}: detection.classes: hazard types missing from the taxonomy: {unknown}")
+        missing = [name for name in classes if name not in block.get("score_thresholds", {})]
+        if missing:
+            raise ModelIntegrityError(f"{where}: detection.score_thresholds: no threshold for {missing}")
+        return cls(classes=classes, score_thresholds={name: float(block["score_thresholds"][name]) for name in classes},
+                   max_detections=int(block["max_detections"]))
+
+    def in_pixels(self, rows: np.ndarray, *, width: int, height: int) -> list[tuple[str, float, tuple[float, ...]]]:
+        """(type, score, (x0, y0, x1, y1)) of the rows at or above their class's threshold, in the
+        pixels of the upright photo of width × height."""
+        class_index = rows[:, 5].astype(np.int64)
+        known = (class_index >= 0) & (class_index < len(self.classes))
+        thresholds = np.array([self.score_thresholds[name] for name in self.classes], dtype=np.float32)
+        kept = rows[known & (rows[:, 4] > 0) & (rows[:, 4] >= thresholds[np.where(known, class_index, 0)])]
+        scale = np.array([width, height, width, height], dtype=np.float64)
+        boxes = np.clip(kept[:, :4].astype(np.float64), 0.0, 1.0) * scale
+        return [(self.classes[int(row[5])], float(row[4]), tuple(float(value) for value in box))
+                for row, box in zip(kept, boxes)]
+
+
+@dataclass(frozen=True)
 class PhotoCard:
     """What running the hazard-photo model needs from `models/hazard_photo/card.json`."""
 
@@ -61,6 +101,7 @@ class PhotoCard:
     labels: tuple[str, ...]
     thresholds: dict[str, float]
     size: tuple[int, int]  # (height, width) of the preprocessed input: the card's `preprocess.size`
+    detection: DetectionHead | None = None  # the card's `detection` block: the model also answers boxes
 
     @property
     def name(self) -> str:
@@ -84,9 +125,10 @@ class PhotoCard:
         if size != (card["input"]["height"], card["input"]["width"]):
             raise ModelIntegrityError(f"{where}: preprocess.size: {list(size)} differs from the input's "
                                       f"height x width {card['input']['height']} x {card['input']['width']}")
+        detection = DetectionHead.from_card(card["detection"], where=where) if card.get("detection") else None
         return cls(header=CardHeader.from_card(card), labels=tuple(card["labels"]),
                    thresholds={label: float(card["thresholds"][label]) for label in card["labels"]},
-                   size=(int(size[0]), int(size[1])))
+                   size=(int(size[0]), int(size[1])), detection=detection)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """An upright RGB image (serving's `decode_photo`, or `runtime.preprocess.upright_rgb`) as the

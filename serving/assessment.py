@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from runtime.taxonomy import HazardType
+
 TRIAGE_LEVELS: tuple[str, ...] = ("clear", "review", "urgent")
 SEVERITY_RANK: dict[str, int] = {level: rank for rank, level in enumerate(TRIAGE_LEVELS)}
 
@@ -30,6 +32,10 @@ class FlaggedHazard:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def of(cls, hazard: HazardType, *, probability: float, threshold: float) -> "FlaggedHazard":
+        return cls(**hazard.describe(), probability=probability, threshold=threshold)
 
 
 @dataclass(frozen=True)

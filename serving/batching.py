@@ -34,7 +34,10 @@ class MicroBatcher:
     Used from one event loop (an API process's); `run_batch` runs in the batcher's own thread."""
 
     def __init__(self, run_batch: Callable[[np.ndarray], Sequence[Any]], *, max_batch_size: int,
-                 max_queue: int):
+                 max_queue: int, on_batch: Callable[[int], None] = lambda size: None,
+                 on_queue: Callable[[int], None] = lambda depth: None):
+        """`on_batch(size)` is told each batch's size before it runs, `on_queue(depth)` each change of
+        the number of photos waiting (the service points both at its metrics)."""
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         if max_queue < max_batch_size:
@@ -42,6 +45,7 @@ class MicroBatcher:
         self.run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
+        self.on_batch, self.on_queue = on_batch, on_queue
         self._waiting: list[_Waiting] = []
         self._draining = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-model")
@@ -57,6 +61,7 @@ class MicroBatcher:
             raise QueueFull(f"{len(self._waiting)} photos are already waiting for the model")
         waiting = _Waiting(image, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
+        self.on_queue(len(self._waiting))
         if not self._draining:
             self._draining = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -67,6 +72,8 @@ class MicroBatcher:
             while self._waiting:
                 batch = self._waiting[: self.max_batch_size]
                 del self._waiting[: self.max_batch_size]
+                self.on_queue(len(self._waiting))
+                self.on_batch(len(batch))
                 await self._run(batch)
         finally:
             self._draining = False

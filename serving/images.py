@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
 import threading
@@ -14,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from runtime.errors import InputError
 from runtime.preprocess import upright_rgb
+from serving.settings import ServingSettings
 
 # Magic numbers of the formats we accept; the declared content type and file name are ignored.
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
@@ -27,8 +27,9 @@ _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
 _MALFORMED = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError, ZeroDivisionError)
 
 
-# Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak).
-DECODE_SLOTS = threading.BoundedSemaphore(int(os.environ.get("ANKANG_DECODE_SLOTS", "4")))
+# Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak);
+# the service makes its own from ServingSettings.decode_slots (ANKANG_DECODE_SLOTS).
+DEFAULT_DECODE_SLOTS = threading.BoundedSemaphore(ServingSettings.decode_slots)
 
 
 @dataclass(frozen=True)
@@ -148,11 +149,14 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
     return image
 
 
-def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = ImageLimits()) -> Image.Image:
-    """Return the photo as an upright RGB image, or raise InputError saying what is wrong."""
+def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = ImageLimits(),
+                 slots: threading.Semaphore = DEFAULT_DECODE_SLOTS) -> Image.Image:
+    """Return the photo as an upright RGB image, or raise InputError saying what is wrong.
+
+    At most `slots`' count of photos decode at once (callers beyond wait)."""
     kind = _check_bytes(data, field=field, limits=limits)
     image = _open_checked(data, kind, field=field, limits=limits)
-    with DECODE_SLOTS:  # a 0.6 MB JPEG may decode to 170 MB: bound how many decode at once
+    with slots:  # a 0.6 MB JPEG may decode to 170 MB: bound how many decode at once
         try:
             image.load()
             return upright_rgb(image)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -78,9 +77,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(*, stream: Any = None, level: str | None = None) -> logging.Logger:
-    """Send the `ankang` loggers to `stream` (stderr) as redacted JSON lines; safe to call repeatedly."""
+    """Send the `ankang` loggers to `stream` (stderr) as redacted JSON lines; safe to call repeatedly.
+
+    `level` (ServingSettings.log_level) sets the level; None keeps the one set before (else INFO)."""
     logger = logging.getLogger("ankang")
-    logger.setLevel(level or os.environ.get("ANKANG_LOG_LEVEL", "INFO").upper())
+    if level is not None or logger.level == logging.NOTSET:
+        logger.setLevel((level or "INFO").upper())
     logger.propagate = False
     for handler in list(logger.handlers):
         if getattr(handler, "_ankang_json", False):
@@ -91,6 +93,35 @@ def configure_logging(*, stream: Any = None, level: str | None = None) -> loggin
     handler._ankang_json = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     return logger
+
+
+class ClientErrorTracebacks(logging.Filter):
+    """Drops BentoML's `Exception on <path>` record (ERROR, with a traceback) when the exception is the
+    client's fault: request validation (400) or a BentoML error below 500. `RequestLog` writes the one
+    info line such a request gets; tracebacks stay for server errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (error is not None and _is_client_error(error))
+
+
+def _is_client_error(error: BaseException) -> bool:
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        return True
+    return isinstance(error, BentoMLException) and int(error.error_code) < 500
+
+
+# Where BentoML logs an endpoint's exception (bentoml._internal.server.http_app.log_exception).
+BENTOML_ENDPOINT_LOGGER = "bentoml._internal.server.http_app"
+
+
+def quiet_client_error_tracebacks() -> None:
+    logger = logging.getLogger(BENTOML_ENDPOINT_LOGGER)
+    if not any(isinstance(existing, ClientErrorTracebacks) for existing in logger.filters):
+        logger.addFilter(ClientErrorTracebacks())
 
 
 def _request_id(scope: Scope) -> str:
@@ -105,10 +136,12 @@ def _request_id(scope: Scope) -> str:
 class RequestLog:
     """Outermost middleware: request id in context and response header, one JSON line per request."""
 
-    def __init__(self, app: Callable, *, skip_paths: tuple[str, ...] = ("/livez", "/readyz", "/healthz", "/metrics")):
+    def __init__(self, app: Callable, *, level: str | None = None,
+                 skip_paths: tuple[str, ...] = ("/livez", "/readyz", "/healthz", "/metrics")):
         self.app = app
         self.skip_paths = skip_paths
-        self.log = configure_logging().getChild("request")
+        self.log = configure_logging(level=level).getChild("request")
+        quiet_client_error_tracebacks()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

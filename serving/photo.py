@@ -1,18 +1,30 @@
-"""The hazard-photo model in serving: preprocessing by the card, inference, thresholds and triage."""
+"""The hazard-photo model in serving: preprocessing by the card, inference, thresholds, triage, boxes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from runtime.cards import PhotoCard
+from runtime.errors import ModelIntegrityError
 from runtime.modeldir import ModelDir
-from runtime.session import SessionOptions, create_session
+from runtime.session import create_session
 from runtime.taxonomy import HazardType, load_taxonomy
+from serving import metrics
+from serving.assessment import Detection, FlaggedHazard, PhotoAssessment
 from serving.batching import MicroBatcher
 from serving.settings import ServingSettings
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """One photo's rows of the graph's outputs (detections: None when the model has no box head)."""
+
+    probabilities: np.ndarray
+    cam: np.ndarray
+    detections: np.ndarray | None = None
 
 
 class PhotoModel:
@@ -20,29 +32,47 @@ class PhotoModel:
     batcher: requests preprocessed for this model's card are batched for this model, so a hot
     swap lets queued photos finish on the model they were prepared for."""
 
-    def __init__(self, model_dir: str | Path, *, max_batch_size: int = 32, max_queue: int = 256,
-                 session_options: SessionOptions | None = None):
+    def __init__(self, model_dir: str | Path, *, settings: ServingSettings = ServingSettings()):
         self.model_dir = ModelDir.load(model_dir)
         self.card = PhotoCard.from_model_dir(self.model_dir)
-        options = session_options or ServingSettings.from_env().session_options
-        self.session = create_session(self.model_dir.onnx_path, options=options)
+        self.session = create_session(self.model_dir.onnx_path, options=settings.session_options)
         self.input_name = self.session.get_inputs()[0].name
-        self.predict(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
-        self.batcher = MicroBatcher(self.assess_batch, max_batch_size=max_batch_size, max_queue=max_queue)
+        self.output_names = self._output_names()
+        self.run_batch(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
+        self.batcher = MicroBatcher(self.run_batch, max_batch_size=settings.max_batch_size,
+                                    max_queue=settings.max_queue, on_batch=metrics.observe_batch,
+                                    on_queue=metrics.set_queue_depth)
+
+    def _output_names(self) -> list[str]:
+        has_boxes = "detections" in {output.name for output in self.session.get_outputs()}
+        if has_boxes != (self.card.detection is not None):
+            raise ModelIntegrityError(f"{self.model_dir.path}: the graph {'has' if has_boxes else 'lacks'} a `detections` "
+                             f"output but card.json {'lacks' if has_boxes else 'has'} a `detection` block")
+        return ["probabilities", "cam", "detections"] if has_boxes else ["probabilities", "cam"]
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (N×K) and class activation maps (N×K×h×w) from one run of the graph."""
-        probabilities, cam = self.session.run(["probabilities", "cam"], {self.input_name: images})
+        probabilities, cam, *_ = self.session.run(self.output_names, {self.input_name: images})
         return probabilities, cam
 
-    def assess_batch(self, images: np.ndarray) -> list[dict[str, Any]]:
-        """Assessments for a batch preprocessed by this model's card; each also carries, for the review
-        store, the CAM grid (`cam`, K×h×w float32) and the `thresholds` of the model that produced it."""
-        probabilities, cam = self.predict(images)
-        return [
-            {**assess(row, self.card), "cam": maps, "thresholds": dict(self.card.thresholds)}
-            for row, maps in zip(probabilities, cam)
-        ]
+    def run_batch(self, images: np.ndarray) -> list[ModelOutputs]:
+        """The graph's outputs for a batch preprocessed by this model's card, one entry a photo."""
+        probabilities, cam, *boxes = self.session.run(self.output_names, {self.input_name: images})
+        detections = boxes[0] if boxes else [None] * len(probabilities)
+        return [ModelOutputs(*outputs) for outputs in zip(probabilities, cam, detections)]
+
+    def assessment(self, outputs: ModelOutputs, *, width: int, height: int) -> PhotoAssessment:
+        """The assessment of one photo whose upright size is width × height pixels."""
+        detections = () if outputs.detections is None else tuple(
+            Detection(type=kind, score=score, box=box)
+            for kind, score, box in self.card.detection.in_pixels(outputs.detections, width=width, height=height))
+        hazards = {label: round(float(p), 6) for label, p in zip(self.card.labels, outputs.probabilities)}
+        return build_assessment(hazards, self.card.thresholds, model_name=self.card.name,
+                                model_version=self.card.version, cam=outputs.cam, detections=detections)
+
+    async def assess(self, model_input: np.ndarray, *, width: int, height: int) -> PhotoAssessment:
+        """Assess one preprocessed photo in whatever batch it joins (QueueFull when the queue is full)."""
+        return self.assessment(await self.batcher.submit(model_input), width=width, height=height)
 
 
 def triage(flagged: list[HazardType]) -> str:
@@ -52,19 +82,14 @@ def triage(flagged: list[HazardType]) -> str:
     return "review" if flagged else "clear"
 
 
-def assess(probabilities: np.ndarray, card: PhotoCard) -> dict[str, Any]:
-    """Turn one row of probabilities into the API's hazards, flagged list and triage."""
+def build_assessment(hazards: dict[str, float], thresholds: dict[str, float], *, model_name: str,
+                     model_version: str, cam: np.ndarray | None = None,
+                     detections: tuple[Detection, ...] = ()) -> PhotoAssessment:
+    """Flag the types at or above their threshold (suspected-major first, then by probability) and triage."""
     taxonomy = load_taxonomy()
-    hazards = {label: round(float(p), 6) for label, p in zip(card.labels, probabilities)}
-    flagged_types = [taxonomy[label] for label in card.labels if hazards[label] >= card.thresholds[label]]
+    flagged_types = [taxonomy[label] for label in hazards if hazards[label] >= thresholds[label]]
     flagged_types.sort(key=lambda hazard: (not hazard.is_suspected_major, -hazards[hazard.id]))
-    flagged = [
-        {**hazard.describe(), "probability": hazards[hazard.id], "threshold": card.thresholds[hazard.id]}
-        for hazard in flagged_types
-    ]
-    return {
-        "model": {"name": card.name, "version": card.version},
-        "hazards": hazards,
-        "flagged": flagged,
-        "triage": triage(flagged_types),
-    }
+    flagged = tuple(FlaggedHazard.of(hazard, probability=hazards[hazard.id], threshold=thresholds[hazard.id])
+                    for hazard in flagged_types)
+    return PhotoAssessment(model_name=model_name, model_version=model_version, hazards=hazards, flagged=flagged,
+                           triage=triage(flagged_types), thresholds=dict(thresholds), detections=detections, cam=cam)

@@ -27,13 +27,16 @@ def card_fingerprint(model_dir: Path) -> str | None:
 class HotSwap(Generic[T]):
     """Holds the object built from `model_dir` by `loader`, rebuilt when its card.json changes."""
 
-    def __init__(self, model_dir: Path, loader: Callable[[Path], T]):
+    def __init__(self, model_dir: Path, loader: Callable[[Path], T], *, on_swap: Callable[[T], None] = lambda model: None):
+        """`on_swap(model)` is told of the first model and of each one swapped in (the service's metrics)."""
         self.model_dir = Path(model_dir)
         self.loader = loader
+        self.on_swap = on_swap
         self._lock = threading.Lock()
         self._fingerprint = card_fingerprint(self.model_dir)
         self._current = loader(self.model_dir)
         self._stop = threading.Event()
+        on_swap(self._current)
 
     @property
     def current(self) -> T:
@@ -51,6 +54,7 @@ class HotSwap(Generic[T]):
                 logger.warning("not reloading %s: %s", self.model_dir, error)
                 return False
             self._current, self._fingerprint = replacement, fingerprint
+            self.on_swap(replacement)
             logger.info("reloaded model from %s", self.model_dir)
             return True
 

@@ -3,28 +3,37 @@
 Each API worker process holds the photo model's onnxruntime session and batches the photos of
 concurrent requests itself (serving/batching.py): the endpoint is async, decoding and the review
 store write run in threads, so one worker keeps many requests in flight while the model runs.
-Served by `make run` as `bentoml serve serving.service:Ankang`.
+Served by `make run` as `bentoml serve serving.service:Ankang`. Every setting comes from one
+`ServingSettings` (serving/settings.py), read from the environment once when this module loads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+import io
 import logging
-import os
+import threading
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import bentoml
 import numpy as np
+import pandas as pd
 from PIL import Image
 from pydantic import Field
 from starlette.responses import JSONResponse, Response
 
-from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
-from serving.batching import QueueFull
 from runtime.errors import InputError
-from serving.errors import error_response
+from serving import metrics
+from serving.api_models import PhotoAssessmentBody, ReloadBody
+from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
+from serving.batching import QueueFull
+from serving.docs import ApiDocs, DOCS_PATHS
+from serving.errors import error_response as input_error_response
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
@@ -38,41 +47,57 @@ from serving.reload import HotSwap
 from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES, RiskScorer
 from serving.settings import ServingSettings
 
-MAX_BATCH_SIZE = int(os.environ.get("ANKANG_MAX_BATCH_SIZE", "32"))
-# Photos waiting for the model in one worker beyond which new ones get 503 + Retry-After.
-MAX_QUEUE = int(os.environ.get("ANKANG_MAX_QUEUE", "256"))
-API_WORKERS = int(os.environ.get("ANKANG_API_WORKERS", "2"))
-RELOAD_POLL_SECONDS = float(os.environ.get("ANKANG_RELOAD_POLL_SECONDS", "5"))
+SETTINGS = ServingSettings.from_env()
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
+    "/v1/photos/assess", "/v1/enterprises/score", "/v1/enterprises/score-file", "/v1/admin/reload")
 
 
-def photo_model_dir() -> Path:
-    return ServingSettings.from_env().resolved_photo_model_dir
-
-
-def risk_model_dir() -> Path:
-    return ServingSettings.from_env().resolved_risk_model_dir
-
-
-def model_unavailable_response(error: QueueFull) -> JSONResponse:
+def busy_response(error: QueueFull) -> JSONResponse:
     """The photo model's queue is full: ask the client to retry, not a 500."""
     logger.warning("photo model busy: %s", error)
     body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
-def load_photo_model(path: Path) -> PhotoModel:
-    return PhotoModel(path, max_batch_size=MAX_BATCH_SIZE, max_queue=MAX_QUEUE)
+def error_response(error: Exception) -> JSONResponse:
+    return busy_response(error) if isinstance(error, QueueFull) else input_error_response(error)
 
 
-def decode_for_model(data: bytes, model: PhotoModel) -> tuple[Image.Image, np.ndarray]:
-    image = decode_photo(data)
+def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place an endpoint's `InputError` becomes its 4xx JSON and `QueueFull` a 503 with
+    Retry-After (BentoML catches endpoint exceptions itself, so a Starlette handler would not see
+    them). Keeps a sync endpoint sync: BentoML runs those in its worker thread."""
+    if inspect.iscoroutinefunction(endpoint):
+        @functools.wraps(endpoint)
+        async def answered_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await endpoint(*args, **kwargs)
+            except (InputError, QueueFull) as error:
+                return error_response(error)
+        return answered_async
+
+    @functools.wraps(endpoint)
+    def answered(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return endpoint(*args, **kwargs)
+        except InputError as error:
+            return error_response(error)
+    return answered
+
+
+def decode_for_model(data: bytes, model: PhotoModel, slots: threading.Semaphore) -> tuple[Image.Image, np.ndarray]:
+    image = decode_photo(data, slots=slots)
     return image, model.card.preprocess(image)
+
+
+def tiers_of(table: bytes) -> pd.Series:
+    return pd.read_csv(io.BytesIO(table), usecols=["tier"])["tier"]
 
 
 @bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
@@ -82,63 +107,58 @@ def decode_for_model(data: bytes, model: PhotoModel) -> tuple[Image.Image, np.nd
 @bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
 @bentoml.service(
     name="ankang",
-    workers=API_WORKERS,
+    workers=SETTINGS.api_workers,
     traffic={"timeout": 60, "max_concurrency": 256},
     http={"port": 3000},
     logging={"access": {"enabled": False}},  # serving/logging_setup.py logs requests without client IPs
+    metrics={"enabled": False},  # BentoML's request metrics label raw paths; serving/metrics.py serves /metrics
 )
 class Ankang:
     """Hazard-photo triage and labor-relation risk tiering for trade-union safety programs."""
 
-    def __init__(self) -> None:
-        self.photo = HotSwap(photo_model_dir(), load_photo_model)
-        self.photo.watch(interval_seconds=RELOAD_POLL_SECONDS)
-        self.risk = HotSwap(risk_model_dir(), RiskScorer.load)
-        self.risk.watch(interval_seconds=RELOAD_POLL_SECONDS)
-        settings = ServingSettings.from_env()
+    def __init__(self, settings: ServingSettings | None = None) -> None:
+        self.settings = settings = settings or SETTINGS
+        self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
+        self.photo = HotSwap(settings.resolved_photo_model_dir, functools.partial(PhotoModel, settings=settings),
+                             on_swap=lambda model: metrics.record_model(model.card.name, model.card.version))
+        self.photo.watch(interval_seconds=settings.reload_poll_seconds)
+        self.risk = HotSwap(settings.resolved_risk_model_dir,
+                            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+                            on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]))
+        self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
 
-    @bentoml.api(route="/v1/photos/assess")
-    async def assess_photo(
-        self,
-        photo: Path,
-        site_id: Text = None,
-        sector: Text = None,
-        channel: Text = None,
-        note: Note = None,
-        reporter: Text = None,
-    ) -> dict[str, Any]:
-        """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage.
+    @bentoml.api(route=PHOTO_ROUTE)
+    @client_errors_answered
+    async def assess_photo(self, photo: Path, site_id: Text = None, sector: Text = None, channel: Text = None,
+                           note: Note = None, reporter: Text = None) -> PhotoAssessmentBody:
+        """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         data = photo.read_bytes()
         model = self.photo.current  # one model for the whole request, whatever reloads meanwhile
-        try:
-            image, model_input = await asyncio.to_thread(decode_for_model, data, model)
-            assessment = await model.batcher.submit(model_input)
-        except InputError as error:
-            return error_response(error)
-        except QueueFull as error:
-            return model_unavailable_response(error)
+        image, model_input = await asyncio.to_thread(decode_for_model, data, model, self.decode_slots)
+        assessment = await model.assess(model_input, width=image.width, height=image.height)
         metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
                     "reporter": pseudonymise(reporter)}
         photo_id = uuid.uuid4().hex
-        cam, thresholds = assessment.pop("cam"), assessment.pop("thresholds")
         await asyncio.to_thread(self.review_store.record_assessment, photo_id=photo_id, data=data, image=image,
-                                assessment=assessment, metadata=metadata, cam=cam, thresholds=thresholds)
+                                assessment=assessment, metadata=metadata)
         receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
-        return {"photo_id": photo_id, **assessment, "metadata": metadata, "receipt": receipt}
+        metrics.record_photo(assessment)
+        return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
-    @bentoml.api(route="/v1/admin/reload")
-    def reload_models(self) -> dict[str, Any]:
+    @bentoml.api(route=RELOAD_ROUTE)
+    def reload_models(self) -> ReloadBody:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
         risk = {"reloaded": self.risk.reload_if_changed(), "version": self.risk.current.info["version"]}
-        return {"hazard_photo": photo, "labor_risk": risk}
+        return ReloadBody(hazard_photo=photo, labor_risk=risk)
 
     # --- risk endpoints (serving/risk.py) ---
-    @bentoml.api(route="/v1/enterprises/score")
+    @bentoml.api(route=SCORE_ROUTE)
+    @client_errors_answered
     def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
 
@@ -148,13 +168,12 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        try:
-            results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
-        except InputError as error:
-            return error_response(error)
+        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
-    @bentoml.api(route="/v1/enterprises/score-file")
+    @bentoml.api(route=SCORE_FILE_ROUTE)
+    @client_errors_answered
     def score_enterprise_file(self, file: Path) -> Any:
         """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.
 
@@ -162,21 +181,30 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        try:
-            table = scorer.score_table(file.read_bytes(), filename=file.name)
-        except InputError as error:
-            return error_response(error)
+        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        metrics.record_tiers(tiers_of(table))
         return Response(table, media_type="text/csv",
                         headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'})
     # --- end risk endpoints ---
 
 
-# Outermost first: request ids and JSON logs, then keys and roles, then body limits.
-Ankang.add_asgi_middleware(RequestLog)
+ROUTE_LABELS = metrics.RouteLabels(
+    exact=(PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE, SIGN_IN_PATH, SIGN_OUT_PATH,
+           "/livez", "/readyz", "/healthz", "/metrics", "/schema.json", *DOCS_PATHS),
+    mounts={"/v1/review": review_api, "/review": review_page, "/v1/orders": orders_api, "/v1/reports": reports_api,
+            "/orders": orders_page},
+    prefixes=("/docs",),
+)
+
+# Outermost first: metrics, request ids and JSON logs, headers, docs, then keys and roles, then body limits.
+Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS,
+                           engine=lambda: review_holder.store.engine if review_holder.store else None)
+Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)
-Ankang.add_asgi_middleware(ApiKeyAuth)
+Ankang.add_asgi_middleware(ApiDocs, service=Ankang)
+Ankang.add_asgi_middleware(ApiKeyAuth, settings=SETTINGS)
 Ankang.add_asgi_middleware(
     BodySizeLimit,
     default_limit=32 * 1024 * 1024,
-    path_limits={"/v1/photos/assess": 16 * 1024 * 1024, "/v1/enterprises/score-file": RISK_MAX_UPLOAD_BYTES},
+    path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )

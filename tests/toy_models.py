@@ -91,3 +91,39 @@ def write_toy_photo_model(directory: Path, *, size: int = 32, pool: int = 8, ver
     }
     (directory / "card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     return directory
+
+
+def _with_detections(model: onnx.ModelProto, rows: np.ndarray) -> onnx.ModelProto:
+    """Add a `detections` output [N, D, 6]: the same `rows` for every photo of the batch."""
+    graph = model.graph
+    graph.initializer.extend([
+        numpy_helper.from_array(rows.astype(np.float32)[np.newaxis], "detection_rows"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "batch_axis"),
+        numpy_helper.from_array(np.array(rows.shape, dtype=np.int64), "row_shape"),
+    ])
+    graph.node.extend([
+        helper.make_node("Shape", ["image"], ["image_shape"]),
+        helper.make_node("Gather", ["image_shape", "batch_axis"], ["batch"]),
+        helper.make_node("Concat", ["batch", "row_shape"], ["detections_shape"], axis=0),
+        helper.make_node("Expand", ["detection_rows", "detections_shape"], ["detections"]),
+    ])
+    graph.output.append(helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["N", *rows.shape]))
+    return model
+
+
+def write_toy_detection_model(directory: Path, *, rows: np.ndarray, size: int = 32, version: str = "toy-boxes-1",
+                              score_thresholds: dict[str, float] | None = None) -> Path:
+    """The toy colour model plus a box head that finds `rows` (x0, y0, x1, y1, score, class_index;
+    normalised to the model input, score-sorted, zero padding) in every photo, with the card's
+    `detection` block (classes missing_helmet, missing_hi_vis) as the photo model exports it."""
+    write_toy_photo_model(directory, size=size, version=version)
+    onnx_path = directory / "model.onnx"
+    onnx.save(_with_detections(onnx.load(onnx_path), rows), onnx_path)
+    card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
+    card["outputs"]["detections"] = {"shape": ["N", len(rows), 6]}
+    card["detection"] = {"classes": ["missing_helmet", "missing_hi_vis"],
+                         "score_thresholds": score_thresholds or {"missing_helmet": 0.5, "missing_hi_vis": 0.5},
+                         "max_detections": len(rows), "box_format": "xyxy-normalized"}
+    card["sha256"] = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    (directory / "card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    return directory

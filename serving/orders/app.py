@@ -75,12 +75,11 @@ class OrdersHolder:
         model = self.photo.current
 
         def prepare():
-            return model.card.preprocess(decode_photo(data))
+            image = decode_photo(data)
+            return image, model.card.preprocess(image)
 
-        assessment = dict(await model.batcher.submit(await asyncio.to_thread(prepare)))
-        assessment.pop("cam", None)
-        assessment.pop("thresholds", None)
-        return assessment
+        image, model_input = await asyncio.to_thread(prepare)
+        return (await model.assess(model_input, width=image.width, height=image.height)).to_response()
 
 
 holder = OrdersHolder()

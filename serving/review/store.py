@@ -20,6 +20,7 @@ from alembic.config import Config
 from PIL import Image
 
 from runtime.errors import InputError
+from serving.assessment import PhotoAssessment
 from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, Reviewer, resolved_hazards
 from serving.review.grouping import (BAND_WIDTHS, DHASH_THRESHOLD, dhash64, hamming_to_many, hash_bands,
                                      parse_hashes, to_hex)
@@ -31,7 +32,6 @@ from runtime.taxonomy import load_taxonomy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
-SEVERITY_RANK = {"urgent": 2, "review": 1, "clear": 0}
 MIGRATION_LOCK_KEY = int.from_bytes(b"ankrevw", "big")  # pg_advisory_xact_lock id of the review schema
 
 
@@ -98,6 +98,21 @@ def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
     return {"cam": np.asarray(cam, dtype="<f2").tobytes(), "cam_shape": list(cam.shape)}
 
 
+def _assessment_columns(assessment: PhotoAssessment) -> dict[str, Any]:
+    return {
+        "status": assessment.status, "triage": assessment.triage, "severity_rank": assessment.severity_rank,
+        "top_probability": assessment.top_probability,
+        "model_name": assessment.model_name, "model_version": assessment.model_version,
+        "labels": list(assessment.hazards), "probabilities": dict(assessment.hazards),
+        "thresholds": dict(assessment.thresholds), "flagged": assessment.flagged_types,
+        **_cam_columns(assessment.cam), "detections": [item.to_dict() for item in assessment.detections],
+    }
+
+
+def _metadata_columns(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None}
+
+
 def _iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
@@ -142,33 +157,24 @@ class ReviewStore:
         nearest = int(np.argmin(distances))
         return rows[nearest].group_id if distances[nearest] <= self.group_threshold else None
 
-    def record_assessment(self, *, photo_id: str, data: bytes, image: Image.Image, assessment: dict[str, Any],
-                          cam: np.ndarray | None = None, metadata: dict[str, Any] | None = None,
-                          thresholds: dict[str, float] | None = None,
+    def record_assessment(self, *, photo_id: str, data: bytes, image: Image.Image, assessment: PhotoAssessment,
+                          metadata: dict[str, Any] | None = None,
                           created_at: dt.datetime | None = None) -> dict[str, Any]:
-        """Store the photo and one case row for an assessment returned by `serving.photo.assess`."""
+        """Store the photo and one case row for the model's assessment, as the assessment states it."""
         digest = self.photos.put(data)
         dhash = dhash64(image)
-        flagged = [item["type"] for item in assessment["flagged"]]
-        metadata = metadata or {}
         row = {
             "photo_id": photo_id, "photo_sha256": digest, "created_at": created_at or utcnow(),
-            "status": "open" if flagged else "clear", "triage": assessment["triage"],
-            "severity_rank": SEVERITY_RANK[assessment["triage"]],
-            "top_probability": max(assessment["hazards"].values(), default=0.0),
-            "model_name": assessment["model"]["name"], "model_version": assessment["model"]["version"],
-            "labels": list(assessment["hazards"]), "probabilities": assessment["hazards"],
-            "thresholds": thresholds or {item["type"]: item["threshold"] for item in assessment["flagged"]},
-            "flagged": flagged, **_cam_columns(cam), "detections": list(assessment.get("detections", [])),
-            **{key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None},
+            **_assessment_columns(assessment), **_metadata_columns(metadata or {}),
             "width": image.width, "height": image.height, "dhash": to_hex(dhash),
             **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
         }
         with self.engine.begin() as connection:
             row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
             connection.execute(cases.insert().values(**row))
-            if flagged:
-                connection.execute(case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in flagged])
+            if assessment.flagged:
+                connection.execute(case_flags.insert(),
+                                   [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types])
         return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
 
     def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:

@@ -13,7 +13,8 @@ from PIL import Image
 from runtime.cards import PhotoCard
 from runtime.modeldir import ModelDir
 from serving.images import decode_photo
-from serving.photo import PhotoModel, assess
+from serving.photo import PhotoModel
+from serving.settings import ServingSettings
 
 pytestmark = pytest.mark.slow  # trains MobileNetV2 for one epoch on 48 tiny synthetic photos
 SPLITS = ["train"] * 24 + ["val"] * 12 + ["test"] * 12
@@ -48,7 +49,7 @@ def trained(tmp_path_factory):
 
 def test_serving_loads_the_exported_model_and_its_card(trained):
     result, _ = trained
-    model = PhotoModel(result.model_dir, max_batch_size=4)
+    model = PhotoModel(result.model_dir, settings=ServingSettings(max_batch_size=4))
     assert model.card == PhotoCard.from_model_dir(ModelDir.load(result.model_dir))
     assert model.card.size == (32, 32) and model.card.version == result.card["version"]
 
@@ -61,13 +62,13 @@ def test_serving_scores_a_photo_as_training_evaluation_does(trained):
     path = work / "photos" / "images" / "toy" / "040.jpg"
     expected = onnx_probabilities(onnx_session(result.model_dir / "model.onnx", threads=1),
                                   preprocess_photo(path, size=32)[None], progress=False)[0]
-    model = PhotoModel(result.model_dir, max_batch_size=4)
+    model = PhotoModel(result.model_dir, settings=ServingSettings(max_batch_size=4))
     served_input = model.card.preprocess(decode_photo(path.read_bytes()))
     probabilities, cam = model.predict(served_input[None])
     np.testing.assert_allclose(probabilities[0], expected, rtol=0, atol=1e-6)
-    answer = assess(probabilities[0], model.card)
-    assert answer["model"] == {"name": "hazard_photo", "version": result.card["version"]}
-    assert set(answer["hazards"]) == set(result.card["labels"]) and cam.shape[:2] == (1, len(result.card["labels"]))
+    answer = model.assessment(model.run_batch(served_input[None])[0], width=64, height=64)
+    assert (answer.model_name, answer.model_version) == ("hazard_photo", result.card["version"])
+    assert set(answer.hazards) == set(result.card["labels"]) and cam.shape[:2] == (1, len(result.card["labels"]))
 
 
 def test_the_written_card_carries_the_header_and_the_preprocess_contract(trained):

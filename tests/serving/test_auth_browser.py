@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from serving.photo import build_assessment
 from serving.review.store import ReviewStore
 from tests.server import CHROMIUM, chromium, served_review_site
 
@@ -28,10 +29,10 @@ def seed_case(store: ReviewStore, *, colour: tuple[int, int, int], fire: float) 
     image.save(buffer, format="JPEG")
     hazards = {label: (fire if label == "fire_smoke" else 0.04) for label in LABELS}
     photo_id = uuid.uuid4().hex
-    store.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image,
-                            cam=np.zeros((len(LABELS), 7, 7), dtype=np.float32), metadata={"site_id": "auth"},
-                            assessment={"model": {"name": "hazard_photo", "version": "toy"}, "hazards": hazards,
-                                        "flagged": [{"type": "fire_smoke", "threshold": 0.5}], "triage": "urgent"})
+    assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo", model_version="toy",
+                                  cam=np.zeros((len(LABELS), 7, 7), dtype=np.float32))
+    store.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": "auth"},
+                            assessment=assessment)
     return photo_id
 
 

@@ -114,3 +114,12 @@ def test_a_cancelled_caller_does_not_disturb_the_others():
 def test_limits_are_validated(size, queue, message):
     with pytest.raises(ValueError, match=message):
         MicroBatcher(lambda images: [], max_batch_size=size, max_queue=queue)
+
+
+def test_batch_sizes_and_queue_depth_are_reported():
+    model = GatedModel()
+    sizes, depths = [], []
+    batcher = MicroBatcher(model, max_batch_size=4, max_queue=16, on_batch=sizes.append, on_queue=depths.append)
+    asyncio.run(submit_while_first_runs(batcher, model, [1, 2, 3, 4, 5, 6]))
+    assert sizes == [1, 4, 1]
+    assert max(depths) == 5 and depths[-1] == 0

@@ -167,9 +167,7 @@ def test_concurrent_full_decodes_are_bounded(monkeypatch):
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    import serving.images
-
-    monkeypatch.setattr(serving.images, "DECODE_SLOTS", threading.BoundedSemaphore(2))
+    slots = threading.BoundedSemaphore(2)
     running, peak, lock = [0], [0], threading.Lock()
     original_load = ImageFile.ImageFile.load
 
@@ -187,7 +185,7 @@ def test_concurrent_full_decodes_are_bounded(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
     photo = encode_image(RED, size=(320, 240))
     with ThreadPoolExecutor(8) as pool:
-        sizes = list(pool.map(lambda _: decode_photo(photo).size, range(8)))
+        sizes = list(pool.map(lambda _: decode_photo(photo, slots=slots).size, range(8)))
     assert sizes == [(320, 240)] * 8
     assert peak[0] == 2
 

@@ -29,6 +29,7 @@ from serving.orders.requests import (
 from serving.orders.schema import outbox, transitions
 from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
+from serving.photo import build_assessment
 from serving.review.decisions import Decision, Reviewer
 from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
 from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
@@ -51,11 +52,9 @@ def confirmed_case(review: ReviewStore, flags: dict[str, float], *, site: str = 
     image.save(buffer, format="JPEG")
     scores = {label: flags.get(label, 0.05) for label in ("missing_helmet", "fire_smoke", "wet_floor")}
     photo_id = uuid.uuid4().hex
+    assessment = build_assessment(scores, dict.fromkeys(scores, 0.5), model_name="hazard_photo", model_version="t")
     review.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": site},
-                             assessment={"model": {"name": "hazard_photo", "version": "t"}, "hazards": scores,
-                                         "flagged": [{"type": h, "threshold": 0.5}
-                                                     for h, p in scores.items() if p >= .5],
-                                         "triage": "review"}, created_at=T0)
+                             assessment=assessment, created_at=T0)
     if decide:
         review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
     return photo_id

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from serving.assessment import Detection
+from serving.photo import build_assessment
 from serving.review.store import ReviewStore
 from tests.conftest import PHOTO_SET
 from tests.server import CHROMIUM, chromium, served_review_site
@@ -52,14 +54,16 @@ def seed_cases(store: ReviewStore) -> list[str]:
     ids = []
     for index, (flags, triage) in enumerate(CASES):
         hazards = {label: flags.get(label, 0.04) for label in LABELS}
-        flagged = [{"type": label, "threshold": 0.5} for label in LABELS if hazards[label] >= 0.5]
         cam = np.zeros((len(LABELS), 7, 7), dtype=np.float32)
         cam[:, 1 + index, 2:5] = 3.0  # a hot band, so the overlay has a visible spot
         data, image = scene(index)
         photo_id = uuid.uuid4().hex
-        store.record_assessment(photo_id=photo_id, data=data, image=image, cam=cam, metadata={"site_id": f"site-{index}"},
-                                assessment={"model": {"name": "hazard_photo", "version": "toy"}, "hazards": hazards,
-                                            "flagged": flagged, "triage": triage, "detections": detections(index)},
+        assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo",
+                                      model_version="toy", cam=cam,
+                                      detections=tuple(Detection(**item) for item in detections(index)))
+        assert assessment.triage == triage
+        store.record_assessment(photo_id=photo_id, data=data, image=image, metadata={"site_id": f"site-{index}"},
+                                assessment=assessment,
                                 created_at=dt.datetime(2026, 11, 26, 8, index))
         ids.append(photo_id)
     return ids

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from ankang_cli import main as ankang
+from serving.photo import build_assessment
 from serving.review.decisions import Reviewer, parse_decision
 from serving.review.export import labels_for, photo_set_flags, split_for
 from serving.review.store import ReviewStore
@@ -34,9 +35,9 @@ def record(store: ReviewStore, seed: int, flagged: list[str], *, minute: int, si
     hazards = {label: (0.9 if label in flagged else 0.05) for label in TRAINED}
     data, image = scene(seed, size=size)
     photo_id = uuid.uuid4().hex
+    assessment = build_assessment(hazards, dict.fromkeys(TRAINED, 0.5), model_name="hazard_photo", model_version="v7")
     store.record_assessment(photo_id=photo_id, data=data, image=image, created_at=dt.datetime(2026, 11, 20, 9, minute),
-                            assessment={"model": {"name": "hazard_photo", "version": "v7"}, "hazards": hazards,
-                                        "flagged": [{"type": t, "threshold": 0.5} for t in flagged], "triage": "review"})
+                            assessment=assessment)
     return photo_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import uuid
@@ -15,6 +16,8 @@ from alembic.script import ScriptDirectory
 from PIL import Image
 
 from runtime.errors import InputError
+from serving.assessment import Detection
+from serving.photo import build_assessment
 from serving.review.decisions import Reviewer, parse_decision
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
@@ -72,19 +75,20 @@ def photo(colour: tuple[int, int, int], *, pattern: int = 0, gps: bool = False) 
     return buffer.getvalue(), image
 
 
-def assessment(flags: dict[str, float], triage: str) -> dict:
+def assessment(flags: dict[str, float], triage: str, cam: np.ndarray | None = None):
     labels = ("missing_helmet", "fire_smoke", "wet_floor")
     hazards = {label: flags.get(label, 0.05) for label in labels}
-    flagged = [{"type": label, "threshold": 0.5} for label in labels if hazards[label] >= 0.5]
-    return {"model": {"name": "hazard_photo", "version": "t-1"}, "hazards": hazards, "flagged": flagged, "triage": triage}
+    made = build_assessment(hazards, dict.fromkeys(labels, 0.5), model_name="hazard_photo", model_version="t-1", cam=cam)
+    assert made.triage == triage
+    return made
 
 
 def add(store: ReviewStore, flags: dict[str, float], triage: str, *, minutes: int, pattern: int,
         site: str = "site-1", gps: bool = False) -> str:
     data, image = photo((40, 40, 40), pattern=pattern, gps=gps)
     photo_id = uuid.uuid4().hex
-    store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment(flags, triage),
-                            cam=np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4),
+    store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment(
+                                flags, triage, cam=np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)),
                             metadata={"site_id": site}, created_at=T0 + dt.timedelta(minutes=minutes))
     return photo_id
 
@@ -326,7 +330,8 @@ def test_migration_0006_keeps_old_free_text_reviewers_as_legacy_and_recovers_the
 def test_detections_are_stored_with_the_case(store):
     data, image = photo((40, 40, 40), pattern=3)
     boxes = [{"type": "missing_helmet", "score": 0.91, "box": [10.0, 8.5, 40.0, 60.0]}]
-    record = {**assessment({"missing_helmet": 0.9}, "review"), "detections": boxes}
+    record = dataclasses.replace(assessment({"missing_helmet": 0.9}, "review"),
+                                 detections=tuple(Detection(**box) for box in boxes))
     store.record_assessment(photo_id="boxed", data=data, image=image, assessment=record)
     assert store.case("boxed")["detections"] == boxes
     assert store.queue(QueueFilter())["items"][0]["detections"] == boxes

@@ -2,26 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import io
+import json
 import os
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server import served
+from tests.server import free_port, start_server, stop_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served_with_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     # As `make run` would: the released models, none of the in-process fixtures' ANKANG_* settings.
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}
-    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off")
-    with served(env) as (base_url, _):
-        yield base_url
+    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off",
+               # its own Prometheus multiprocess directory: another server starting on this machine
+               # (another test run) would otherwise empty the shared one under ~/bentoml mid-test
+               BENTOML_HOME=str(tmp_path_factory.mktemp("bentoml_home")))
+    log_path = tmp_path_factory.mktemp("log") / "server.log"
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = start_server(env, port=port, log=log)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}", process)
+            yield f"http://127.0.0.1:{port}", log_path
+        finally:
+            stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def server(served_with_log) -> str:
+    return served_with_log[0]
+
+
+def random_photo(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((320, 240)).save(buffer, format="JPEG")
+    return buffer.getvalue()
 
 
 def first_fire_photo(photo_set: Path) -> Path:
@@ -53,8 +85,67 @@ def test_bad_upload_gets_4xx_and_server_keeps_serving(server):
 
 
 def test_metrics_and_openapi_are_served(server):
-    assert "bentoml_service_request_total" in httpx.get(f"{server}/metrics", timeout=10).text
+    assert "ankang_http_requests_total" in httpx.get(f"{server}/metrics", timeout=10).text
     assert "/v1/photos/assess" in httpx.get(f"{server}/docs.json", timeout=10).json()["paths"]
+
+
+def photos_assessed(server: str) -> float:
+    response = httpx.get(f"{server}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    return sum(sample.value for family in text_string_to_metric_families(response.text)
+               for sample in family.samples if sample.name == "ankang_photos_assessed_total")
+
+
+def test_metrics_add_up_over_both_workers(server):
+    """Whichever worker answers the scrape, it counts the photos every worker assessed."""
+    before = photos_assessed(server)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            responses = await asyncio.gather(*[client.post(
+                "/v1/photos/assess", files={"photo": ("p.jpg", random_photo(seed), "image/jpeg")}) for seed in range(12)])
+        return [response.status_code for response in responses]
+
+    assert asyncio.run(burst()) == [200] * 12
+    assert [photos_assessed(server) - before for _ in range(6)] == [12] * 6
+
+
+def test_a_client_error_logs_one_info_line_and_no_traceback(served_with_log):
+    server, log_path = served_with_log
+    request_id = "e2e-client-error-0001"
+    start = log_path.stat().st_size  # (a start-up race of the two workers may have logged before: issue 14.5)
+    response = httpx.post(f"{server}/v1/photos/assess", files={"image": ("x.jpg", b"x", "image/jpeg")},
+                          headers={"X-Request-ID": request_id}, timeout=10)
+    assert response.status_code == 400
+    httpx.get(f"{server}/livez", timeout=5)  # the log line is written once the response is sent
+    with open(log_path, "rb") as log:
+        log.seek(start)
+        lines = log.read().decode("utf-8", errors="replace").splitlines()
+    mentions = [line for line in lines if request_id in line]
+    assert len(mentions) == 1, mentions
+    entry = json.loads(mentions[0])
+    assert (entry["level"], entry["status"], entry["path"]) == ("info", 400, "/v1/photos/assess")
+    assert not [line for line in lines if "Traceback" in line or "Exception on" in line]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
+def test_the_docs_page_renders_and_requests_nothing_off_host(server):
+    from playwright.sync_api import sync_playwright
+
+    requested: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{server}/", wait_until="networkidle")
+        assert page.wait_for_selector("h2.title").inner_text().startswith("Ankang API (安康)")
+        page.wait_for_selector(".opblock-summary-path[data-path='/v1/photos/assess']")
+        assert page.url == f"{server}/docs"
+        assert page.locator("button.authorize").count() == 1  # the bearer scheme: "Try it out" can send a key
+        browser.close()
+    host = urlsplit(server).netloc
+    assert requested and [url for url in requested if urlsplit(url).netloc != host] == []
 
 
 def test_concurrent_photos_all_succeed(server, photo_set):
