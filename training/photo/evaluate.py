@@ -32,12 +32,13 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 MAX_VAL_FALSE_POSITIVE_RATE = 0.015
-CAPPED_GRID = np.round(np.arange(0.01, 0.995, 0.005), 3)
+CAPPED_GRID = np.round(np.arange(THRESHOLD_BOUNDS[0], THRESHOLD_BOUNDS[1] + 1e-9, 0.005), 3)
 CAPPED_THRESHOLD_RULE = (
     "per flag, on the val split's annotated cells (the sources' labels plus inferred negatives): the "
-    "F1-best threshold on the grid 0.010, 0.015, ..., 0.990, raised if needed to the lowest grid point "
+    "F1-best threshold on the grid 0.050, 0.055, ..., 0.950, raised if needed to the lowest grid point "
     f"whose val false-positive rate is at most {MAX_VAL_FALSE_POSITIVE_RATE:.1%} (the audit target is 2 %: "
-    "false alarms must be rare on photos as officers meet them); 0.5 when val has no positive for the flag"
+    "false alarms must be rare on photos as officers meet them; 0.95 when no grid point is that rare); 0.5 "
+    "when val has no positive for the flag"
 )
 
 

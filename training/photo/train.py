@@ -368,7 +368,7 @@ def _release_best_so_far(config: PhotoTrainConfig) -> PhotoTrainResult:
 
     card = release_checkpoint(Path(config.checkpoint_dir) / "best.pt", out=Path(config.out), threads=config.threads,
                               weights=config.release_weights)
-    training = card["training"]
+    training = card["training_config"]
     return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=training["seconds"],
                             epochs_run=training["epochs_run"], best_epoch=training["best_epoch"],
                             history=training["history"], card=card)
