@@ -53,10 +53,21 @@ def test_onnx_inputs_and_outputs_match_the_card(model):
     assert (image.name, image.type) == ("image", "tensor(uint8)")
     assert isinstance(image.shape[0], str) and image.shape[1:] == [3, size, size]
     outputs = {o.name: o for o in session.get_outputs()}
-    assert set(outputs) == {"probabilities", "cam"}
+    assert set(outputs) == {"probabilities", "cam", "detections"}
     assert all(o.type == "tensor(float)" for o in outputs.values())
     assert card["outputs"]["probabilities"]["shape"] == ["N", k]
     cam_shape = card["outputs"]["cam"]["shape"]
     assert cam_shape[:2] == ["N", k] and outputs["cam"].shape[1:] == cam_shape[1:]
-    probabilities, cam = session.run(None, {"image": np.zeros((2, 3, size, size), np.uint8)})
+    detection = card["detection"]
+    d = detection["max_detections"]
+    assert card["outputs"]["detections"]["shape"] == ["N", d, 6] and outputs["detections"].shape[1:] == [d, 6]
+    assert detection["box_format"] == "xyxy-normalized" and set(detection["classes"]) <= set(card["labels"])
+    assert set(detection["score_thresholds"]) == set(detection["classes"])
+    assert all(0 < t < 1 for t in detection["score_thresholds"].values())
+    probabilities, cam, detections = session.run(None, {"image": np.zeros((2, 3, size, size), np.uint8)})
     assert probabilities.shape == (2, k) and list(cam.shape) == [2, *cam_shape[1:]]
+    assert detections.shape == (2, d, 6) and (np.diff(detections[:, :, 4], axis=1) <= 0).all()
+    real = detections[:, :, 4] > 0
+    assert ((detections[..., :4][real] >= 0) & (detections[..., :4][real] <= 1)).all()
+    assert (detections[~real] == 0).all()  # padding rows are all zero
+    assert set(np.unique(detections[..., 5][real])) <= set(range(len(detection["classes"])))

@@ -49,7 +49,8 @@ def photo_store(photo_set, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
         assert main(["train", "photo", "--data", str(root / "old"), "--data", str(root / "reviews"),
-                     "--out", str(root / "trained"), "--image-size", "64", "--epochs", "2", "--batch-size", "16",
+                     "--out", str(root / "trained"), "--image-size", "64", "--crop-source-size", "0", "--final-size", "0",
+                     "--epochs", "2", "--batch-size", "16",
                      "--workers", "1", "--threads", "2", "--cache-dir", str(root / "cache"), "--seed", "17"]) == 0
         yield root
 

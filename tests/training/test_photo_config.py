@@ -39,7 +39,7 @@ def test_bad_option_values_are_refused(capsys):
 def test_export_size_is_the_final_size_or_the_training_size():
     assert PhotoTrainConfig(image_size=224, final_size=320).export_size == 320
     assert PhotoTrainConfig(image_size=224, final_size=320, final_epochs=2).export_size == 320
-    assert PhotoTrainConfig(image_size=224, final_epochs=2).export_size == 224
+    assert PhotoTrainConfig(image_size=224, final_size=0, final_epochs=2).export_size == 224
     assert PhotoTrainConfig(epochs=9, final_epochs=2).total_epochs == 11
 
 

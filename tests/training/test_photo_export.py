@@ -10,6 +10,7 @@ import torch
 from runtime.modeldir import ModelDir
 from training.photo.config import PhotoTrainConfig
 from training.photo.data import FLAGS, preprocess_photo
+from training.photo.detection import MAX_DETECTIONS
 from training.photo.evaluate import onnx_session
 from training.photo.export import export_onnx
 from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
@@ -28,19 +29,63 @@ def exported(tmp_path_factory):
 def test_onnxruntime_matches_pytorch_probabilities(exported, rng):
     net, session = exported
     images = rng.integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
-    probabilities, cam = session.run(None, {"image": images})
+    probabilities, cam, detections = session.run(None, {"image": images})
     with torch.no_grad():
-        expected, expected_cam = ExportedHazardPhoto(net, tta_flip=True)(torch.from_numpy(images))
+        expected, expected_cam, expected_detections = ExportedHazardPhoto(net, tta_flip=True)(torch.from_numpy(images))
     assert probabilities.dtype == np.float32 and probabilities.shape == (3, len(FLAGS))
     assert np.abs(probabilities - expected.numpy()).max() < 1e-4
     assert np.abs(cam - expected_cam.numpy()).max() < 1e-3
     assert probabilities.std() > 0.01  # a real, non-constant output
+    assert detections.dtype == np.float32 and detections.shape == (3, MAX_DETECTIONS, 6)
+    assert np.abs(detections - expected_detections.numpy()).max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def detecting(tmp_path_factory):
+    """A toy network whose heat maps have real peaks, exported with the PPE probability taken from them."""
+    torch.manual_seed(20261202)
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False).eval()
+    torch.nn.init.normal_(net.detection.heat.weight, std=0.5)
+    torch.nn.init.constant_(net.detection.heat.bias, -1.0)
+    torch.nn.init.normal_(net.detection.regression.weight, std=0.2)
+    modes = {"missing_helmet": "peak", "missing_hi_vis": "mean"}
+    path = export_onnx(net, tmp_path_factory.mktemp("det") / "model.onnx", size=64, tta_flip=False, ppe_modes=modes)
+    return net, modes, onnx_session(path)
+
+
+def test_detections_are_sorted_normalised_and_padded(detecting, rng):
+    _, _, session = detecting
+    images = rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    detections, = session.run(["detections"], {"image": images})
+    scores = detections[:, :, 4]
+    assert (np.diff(scores, axis=1) <= 0).all() and scores[:, 0].min() > 0.05
+    real = scores > 0
+    boxes = detections[..., :4][real]
+    assert ((boxes >= 0) & (boxes <= 1)).all() and (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    assert set(np.unique(detections[..., 5][real])) <= {0.0, 1.0}
+    assert (detections[~real] == 0).all() and (~real).any()  # 2 classes × 8×8 cells < D: zero rows at the end
+
+
+def test_ppe_probability_follows_the_detections_as_the_card_says(detecting, rng):
+    net, modes, session = detecting
+    images = rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    probabilities, detections = session.run(["probabilities", "detections"], {"image": images})
+    with torch.no_grad():
+        torch_probs, _, torch_dets = ExportedHazardPhoto(net, tta_flip=False, ppe_modes=modes)(torch.from_numpy(images))
+        image_probs = torch.sigmoid(net(torch.from_numpy(images))).numpy()
+    assert np.abs(probabilities - torch_probs.numpy()).max() < 1e-5
+    assert np.abs(detections - torch_dets.numpy()).max() < 1e-4
+    helmet_peak = np.where(detections[..., 5] == 0, detections[..., 4], 0).max(axis=1)
+    hi_vis_peak = np.where(detections[..., 5] == 1, detections[..., 4], 0).max(axis=1)
+    np.testing.assert_allclose(probabilities[:, 0], helmet_peak, atol=1e-6)
+    np.testing.assert_allclose(probabilities[:, 1], (image_probs[:, 1] + hi_vis_peak) / 2, atol=1e-5)
+    np.testing.assert_allclose(probabilities[:, 2:], image_probs[:, 2:], atol=1e-5)
 
 
 def test_cam_mean_plus_bias_is_the_logit(exported, rng):
     net, session = exported
     images = rng.integers(0, 256, (2, 3, 96, 96), dtype=np.uint8)
-    probabilities, cam = session.run(None, {"image": images})
+    probabilities, cam = session.run(["probabilities", "cam"], {"image": images})
     assert cam.shape == (2, len(FLAGS), 3, 3)
     logits = cam.mean(axis=(2, 3)) + net.classifier.bias.detach().numpy()
     assert np.abs(1 / (1 + np.exp(-logits)) - probabilities).max() < 1e-5
@@ -66,8 +111,8 @@ def toy_model(photo_set, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("toy")
     seen = []
-    config = PhotoTrainConfig(data=[photo_set], out=work / "model", image_size=64, epochs=1, batch_size=16,
-                              limit=48, seed=7, workers=1, cache_dir=work / "cache")
+    config = PhotoTrainConfig(data=[photo_set], out=work / "model", image_size=64, crop_source_size=0, final_size=0,
+                              epochs=1, batch_size=16, limit=48, seed=7, workers=1, cache_dir=work / "cache")
     result = train_photo(config, on_epoch_end=lambda epoch, metrics: seen.append((epoch, metrics)))
     return result, seen, work
 
@@ -81,7 +126,7 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     assert set(model.card["metrics"]) == {"val", "test"} and result.epochs_run == 1
     assert json.loads((result.model_dir / "card.json").read_text())["training_config"]["limit"] == 48
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
-    probabilities, cam = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
+    probabilities, cam, detections = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
     assert probabilities.shape == (1, len(FLAGS)) and ((probabilities > 0) & (probabilities < 1)).all()
     assert cam.shape == (1, len(FLAGS), 2, 2)
 
@@ -91,8 +136,8 @@ def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
     from training.photo.train import train_photo
 
     result, seen, work = toy_model
-    config = PhotoTrainConfig(data=[photo_set], out=work / "again", image_size=64, epochs=1, batch_size=16,
-                              limit=48, seed=7, workers=1, cache_dir=work / "cache")
+    config = PhotoTrainConfig(data=[photo_set], out=work / "again", image_size=64, crop_source_size=0, final_size=0,
+                              epochs=1, batch_size=16, limit=48, seed=7, workers=1, cache_dir=work / "cache")
     again = train_photo(config)
     assert again.history[0]["train_loss"] == seen[0][1]["train_loss"]
     assert again.metrics == result.metrics
@@ -108,7 +153,8 @@ def test_training_returns_the_weight_average(photo_set, tmp_path):
 
     from training.photo.train import _build_model, _fit, _Photos
 
-    config = PhotoTrainConfig(data=[photo_set], image_size=64, epochs=2, batch_size=16, limit=48, seed=7, workers=1,
+    config = PhotoTrainConfig(data=[photo_set], image_size=64, crop_source_size=0, final_size=0, epochs=2,
+                              batch_size=16, limit=48, seed=7, workers=1,
                               cache_dir=tmp_path, ema_decay=0.0)
     photos = _Photos(config)
     torch.manual_seed(config.seed)
@@ -140,7 +186,7 @@ def test_final_stage_trains_and_exports_at_the_final_size(photo_set, tmp_path):
     session = onnx_session(ModelDir.load(result.model_dir).onnx_path)
     assert session.get_inputs()[0].shape[2:] == [64, 64]
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
-    probabilities, cam = session.run(None, {"image": preprocess_photo(photo, size=64)[None]})
+    probabilities, cam, _ = session.run(None, {"image": preprocess_photo(photo, size=64)[None]})
     assert cam.shape == (1, len(FLAGS), 2, 2) and ((probabilities > 0) & (probabilities < 1)).all()
 
 
@@ -153,7 +199,8 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
 
     from training.photo import train
 
-    config = PhotoTrainConfig(data=[photo_set], image_size=48, epochs=1, batch_size=16, limit=48, seed=7,
+    config = PhotoTrainConfig(data=[photo_set], image_size=48, crop_source_size=0, final_size=0, epochs=1,
+                              batch_size=16, limit=48, seed=7,
                               workers=1, cache_dir=tmp_path, ema_decay=0.0)
     photos = train._Photos(config)
 

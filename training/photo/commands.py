@@ -57,6 +57,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     # `on_epoch_end` is set by the experiment-tracking wrapper (training.lifecycle.tracked).
     result = train_photo(config_from_args(args), on_epoch_end=getattr(args, "on_epoch_end", None))
+    if not result.card:
+        return 0
     print(f"wrote {result.model_dir} in {result.seconds:.0f} s "
           f"({result.epochs_run} epochs, best {result.best_epoch}); version {result.card['version']}")
     for flag, entry in result.metrics.get("test", {}).items():
@@ -68,9 +70,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.photo.config import DEFAULT_DATA
     from training.photo.report import evaluate_model
 
-    summary = evaluate_model(args.model, data=args.data or [DEFAULT_DATA], split=args.split, report_dir=args.report,
+    metrics = evaluate_model(args.model, data=args.data or [DEFAULT_DATA], split=args.split, report_dir=args.report,
                              cache_dir=args.cache_dir, workers=args.workers)
-    print(f"wrote {args.report / 'report.md'} and report.html ({len(summary)} flags)")
+    print(f"wrote {args.report / 'report.md'} and report.html ({len(metrics[args.split])} flags)")
+    if "audit" in metrics:
+        audit = metrics["audit"]
+        print(f"  audit: false urgent {audit['false_urgent']['count']} of {audit['false_urgent']['n']}, urgent recall "
+              f"{audit['urgent_recall']['rate']}, false-positive rate per flag "
+              + ", ".join(f"{flag} {entry['false_positive_rate']}" for flag, entry in audit["flags"].items()))
     return 0
 
 

@@ -21,6 +21,9 @@ FLAGS: tuple[str, ...] = (
     "poor_housekeeping",
 )
 PPE_FLAGS: tuple[str, ...] = ("missing_helmet", "missing_hi_vis")
+# boxes.csv label -> the hazard type its boxes show (the position here is the detection `class_index`)
+DETECTION_LABELS: dict[str, str] = {"no_helmet": "missing_helmet", "no_wear": "missing_hi_vis"}
+DETECTION_CLASSES: tuple[str, ...] = tuple(DETECTION_LABELS.values())
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFEST_COLUMNS: tuple[str, ...] = ("image", "source", "group", "split", *FLAGS)
 def read_manifest(folder: Path) -> pd.DataFrame:
@@ -36,6 +39,53 @@ def read_manifest(folder: Path) -> pd.DataFrame:
     if bad_splits:
         raise ValueError(f"{path} has unknown split values {bad_splits}; use {list(SPLITS)}")
     frame = frame.copy()
+    frame["path"] = [str((Path(folder) / name).resolve()) for name in frame["image"]]
+    frame[list(FLAGS)] = frame[list(FLAGS)].astype("float32")
+    return fill_inferred_negatives(frame, Path(folder) / INFERRED_FILE)
+
+
+INFERRED_FILE = "inferred_negatives.csv"
+BOXES_FILE = "boxes.csv"
+AUDIT_FILE = "audit_labels.csv"
+
+
+def fill_inferred_negatives(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Fill blank flag cells from `path` (image, flag, value, rule) when it exists; cells the
+    source annotated keep their label. Filled cells count as annotated from then on."""
+    if not path.is_file():
+        return frame
+    inferred = pd.read_csv(path, dtype={"image": str, "flag": str})
+    unknown = sorted(set(inferred["flag"]) - set(FLAGS))
+    if unknown:
+        raise ValueError(f"{path} names unknown flags {unknown}; expected some of {list(FLAGS)}")
+    frame = frame.copy()
+    row_of = pd.Series(np.arange(len(frame)), index=frame["image"])
+    inferred = inferred[inferred["image"].isin(row_of.index)]
+    for flag, cells in inferred.groupby("flag"):
+        rows = row_of[cells["image"]].to_numpy()
+        column = frame.columns.get_loc(flag)
+        blank = np.isnan(frame.iloc[rows, column].to_numpy(dtype="float32"))
+        frame.iloc[rows[blank], column] = cells["value"].to_numpy(dtype="float32")[blank]
+    return frame
+
+
+def read_boxes(folder: Path) -> pd.DataFrame:
+    """The folder's boxes.csv with absolute image paths (an empty frame when the folder has none)."""
+    path = Path(folder) / BOXES_FILE
+    columns = ["path", "label", "x_min", "y_min", "x_max", "y_max"]
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    boxes = pd.read_csv(path, dtype={"image": str, "label": str})
+    boxes["path"] = [str((Path(folder) / name).resolve()) for name in boxes["image"]]
+    return boxes[columns]
+
+
+def read_audit(folder: Path) -> pd.DataFrame:
+    """audit_labels.csv (every flag of each photo known; blank = the eye could not tell) with paths."""
+    path = Path(folder) / AUDIT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; the audit needs a folder holding {AUDIT_FILE}")
+    frame = pd.read_csv(path, dtype={"image": str, "source": str})
     frame["path"] = [str((Path(folder) / name).resolve()) for name in frame["image"]]
     frame[list(FLAGS)] = frame[list(FLAGS)].astype("float32")
     return frame
@@ -117,3 +167,31 @@ def _write_cache(paths: list[str], *, size: int, target: Path, workers: int, pro
     array.flush()
     del array
     partial.replace(target)  # atomic: a crash never leaves a half-written cache behind
+
+
+def box_supervision(frame: pd.DataFrame, boxes: pd.DataFrame) -> tuple[list, np.ndarray, np.ndarray]:
+    """Per photo its detection boxes (xyxy normalised to the photo, class indices) and two N×C masks.
+
+    A source that boxes a class anywhere boxes every such person, so on its photos with that flag
+    annotated the flag follows from the boxes and a photo without such boxes is a negative heat
+    map; on other sources' photos the heat map is a negative only where the flag is 0 (annotated
+    or inferred) and is ignored otherwise."""
+    wanted = boxes[boxes["label"].isin(list(DETECTION_LABELS))]
+    wanted = wanted.assign(cls=wanted["label"].map({label: i for i, label in enumerate(DETECTION_LABELS)}))
+    size = frame.set_index("path")[["width", "height"]]
+    by_path = {path: group for path, group in wanted.groupby("path")}
+    per_photo = []
+    for path in frame["path"]:
+        group = by_path.get(path)
+        if group is None:
+            per_photo.append((np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
+            continue
+        width, height = size.loc[path, "width"], size.loc[path, "height"]
+        xyxy = group[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float32) / [width, height, width, height]
+        per_photo.append((np.clip(xyxy, 0, 1).astype(np.float32), group["cls"].to_numpy(np.int64)))
+    source_of = dict(zip(frame["path"], frame["source"]))
+    box_sources = [set(wanted.loc[wanted["cls"] == c, "path"].map(source_of).dropna()) for c in range(len(DETECTION_LABELS))]
+    flags = frame[list(DETECTION_CLASSES)].to_numpy(dtype="float32")
+    from_boxes = np.stack([frame["source"].isin(box_sources[c]).to_numpy() & ~np.isnan(flags[:, c])
+                           for c in range(len(DETECTION_CLASSES))], axis=1)
+    return per_photo, from_boxes, from_boxes | (flags == 0)

@@ -31,6 +31,34 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(tied[len(tied) // 2])
 
 
+MAX_VAL_FALSE_POSITIVE_RATE = 0.015
+CAPPED_GRID = np.round(np.arange(THRESHOLD_BOUNDS[0], THRESHOLD_BOUNDS[1] + 1e-9, 0.005), 3)
+CAPPED_THRESHOLD_RULE = (
+    "per flag, on the val split's annotated cells (the sources' labels plus inferred negatives): the "
+    "F1-best threshold on the grid 0.050, 0.055, ..., 0.950, raised if needed to the lowest grid point "
+    f"whose val false-positive rate is at most {MAX_VAL_FALSE_POSITIVE_RATE:.1%} (the audit target is 2 %: "
+    "false alarms must be rare on photos as officers meet them; 0.95 when no grid point is that rare); 0.5 "
+    "when val has no positive for the flag"
+)
+
+
+def choose_capped_threshold(y_true: np.ndarray, scores: np.ndarray,
+                            *, max_false_positive_rate: float = MAX_VAL_FALSE_POSITIVE_RATE) -> float:
+    """CAPPED_THRESHOLD_RULE applied to one flag's annotated val cells."""
+    y_true, scores = np.asarray(y_true).astype(bool), np.asarray(scores)
+    if not y_true.any():
+        return 0.5
+    f1s = np.array([_f1(y_true, scores >= t) for t in CAPPED_GRID])
+    best = float(CAPPED_GRID[int(np.argmax(f1s))])
+    negatives = scores[~y_true]
+    if not len(negatives):
+        return best
+    rates = np.array([(negatives >= t).mean() for t in CAPPED_GRID])
+    allowed = CAPPED_GRID[rates <= max_false_positive_rate]
+    lowest_allowed = float(allowed[0]) if len(allowed) else float(CAPPED_GRID[-1])
+    return max(best, lowest_allowed)
+
+
 def _f1(y_true: np.ndarray, predicted: np.ndarray) -> float:
     tp = int((y_true & predicted).sum())
     denominator = int(y_true.sum()) + int(predicted.sum())
@@ -83,6 +111,24 @@ def onnx_session(model: Path | bytes, *, threads: int = 2):
     return create_session(model, options=SessionOptions(threads=threads))
 
 
+def onnx_outputs(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities N×K, detections N×D×6 or None for a graph without detections) of the exported graph."""
+    from tqdm.auto import tqdm
+
+    names = [output.name for output in session.get_outputs()]
+    wanted = ["probabilities"] + (["detections"] if "detections" in names else [])
+    probabilities, detections = [], []
+    for start in tqdm(range(0, len(images), batch_size), desc="scoring with onnxruntime", unit="batch",
+                      disable=not progress):
+        outputs = session.run(wanted, {"image": np.ascontiguousarray(images[start:start + batch_size])})
+        probabilities.append(outputs[0])
+        detections.extend(outputs[1:])
+    if not probabilities:
+        return np.zeros((0, len(FLAGS)), np.float32), None
+    return np.concatenate(probabilities), (np.concatenate(detections) if detections else None)
+
+
 def onnx_probabilities(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True) -> np.ndarray:
     """Score preprocessed N×3×H×W uint8 photos with the exported graph."""
     from tqdm.auto import tqdm
@@ -107,6 +153,7 @@ class HeldOutScores:
     frame: pd.DataFrame
     probabilities: np.ndarray
     metrics: dict
+    detections: np.ndarray | None = None  # N×D×6 for a graph with a `detections` output
 
 
 def score_heldout(model_dir: Path, *, data: list[Path], split: str, cache_dir: Path, workers: int = 1,
@@ -123,6 +170,7 @@ def score_heldout(model_dir: Path, *, data: list[Path], split: str, cache_dir: P
     if frame.empty:
         raise ValueError(f"no photos in split {split!r} of {[str(folder) for folder in data]}"
                          + ("; raise --limit or pass --data" if limit else ""))
-    probabilities = score_split(model.onnx_path, frame, size=card.size[0], cache_dir=cache_dir, workers=workers)
+    images = cached_images(list(frame["path"]), size=card.size[0], cache_dir=cache_dir, workers=workers)
+    probabilities, detections = onnx_outputs(onnx_session(model.onnx_path), images)
     return HeldOutScores(model=model, frame=frame, probabilities=probabilities,
-                         metrics=flag_metrics(frame, probabilities, card.thresholds))
+                         metrics=flag_metrics(frame, probabilities, card.thresholds), detections=detections)

@@ -17,19 +17,19 @@ OPSET = 17
 MAX_MODEL_BYTES = 15 * 1024 * 1024
 
 
-def export_onnx(net: HazardPhotoNet, path: Path, *, size: int, tta_flip: bool) -> Path:
+def export_onnx(net: HazardPhotoNet, path: Path, *, size: int, tta_flip: bool, ppe_modes: dict | None = None) -> Path:
     """Write `path` (single file, weights inside): input `image` uint8 N×3×size×size, outputs
-    `probabilities` N×K and `cam` N×K×h×w, dynamic batch axis `N`."""
+    `probabilities` N×K, `cam` N×K×h×w and `detections` N×D×6, dynamic batch axis `N`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = ExportedHazardPhoto(net, tta_flip=tta_flip).eval()
+    wrapper = ExportedHazardPhoto(net, tta_flip=tta_flip, ppe_modes=ppe_modes).eval()
     example = torch.zeros(2, 3, size, size, dtype=torch.uint8)
     partial = path.with_name(path.name + ".partial")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper, (example,), str(partial), input_names=["image"],
-            output_names=["probabilities", "cam"], opset_version=OPSET, dynamo=False,
-            dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}, "cam": {0: "N"}},
+            output_names=["probabilities", "cam", "detections"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}, "cam": {0: "N"}, "detections": {0: "N"}},
             external_data=False,
         )
     size_bytes = partial.stat().st_size

