@@ -1,6 +1,6 @@
 """The Ray actors: each loads the service's model once (one onnxruntime session) and scores batches.
 
-They call the API's own code: `PhotoModel.assess_batch` after `decode_photo` and the card's
+They call the API's own code: `PhotoModel.run_batch` and `PhotoModel.assessment` after `decode_photo` and the card's
 preprocessing, `RiskScorer.score_frame` and `results_table`, so a batch result is the API's answer.
 """
 
@@ -14,11 +14,12 @@ import pandas as pd
 import pyarrow as pa
 
 from runtime.errors import InputError
-from runtime.session import SessionOptions
+from serving.assessment import PhotoAssessment
 from serving.batch.sources import read_bytes
 from serving.images import decode_photo
 from serving.photo import PhotoModel
 from serving.risk import RiskScorer
+from serving.settings import ServingSettings
 
 # Explicit types, so that a batch whose cells are all null still has the columns' types.
 PHOTO_SCHEMA = pa.schema([(name, pa.string()) for name in
@@ -37,17 +38,21 @@ class PhotoScorer:
     """Scores a batch of photo URIs; a photo the API would refuse gets its 4xx message in `error`."""
 
     def __init__(self, model_dir: str, threads: int = 1):
-        self.model = PhotoModel(Path(model_dir), session_options=SessionOptions(threads=threads))
+        self.model = PhotoModel(Path(model_dir), settings=ServingSettings(ort_threads=threads))
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        inputs, rows = [], []
+        inputs, sizes, rows = [], [], []
         for uri in batch["image"]:
             try:
-                inputs.append(self.model.card.preprocess(decode_photo(read_bytes(uri))))
+                image = decode_photo(read_bytes(uri))
+                inputs.append(self.model.card.preprocess(image))
+                sizes.append((image.width, image.height))
                 rows.append({"image": uri, "error": None})
             except (InputError, OSError) as error:
                 rows.append({"image": uri, "error": str(error)})
-        scored = iter(self.model.assess_batch(np.stack(inputs)) if inputs else [])
+        outputs = self.model.run_batch(np.stack(inputs)) if inputs else []
+        scored = iter(self.model.assessment(output, width=width, height=height)
+                      for output, (width, height) in zip(outputs, sizes))
         card = self.model.card
         for row in rows:
             assessment = next(scored) if row["error"] is None else None
@@ -56,9 +61,9 @@ class PhotoScorer:
         return pa.Table.from_pylist(rows, schema=PHOTO_SCHEMA)
 
 
-def _photo_columns(assessment: dict) -> dict:
-    return {"triage": assessment["triage"], "flagged": ";".join(item["type"] for item in assessment["flagged"]),
-            "hazards": json.dumps(assessment["hazards"])}
+def _photo_columns(assessment: PhotoAssessment) -> dict:
+    return {"triage": assessment.triage, "flagged": ";".join(assessment.flagged_types),
+            "hazards": json.dumps(assessment.hazards)}
 
 
 class EnterpriseScorer:

@@ -144,7 +144,7 @@ def test_enterprise_batch_stops_on_a_bad_value_naming_enterprise_and_field(ray_l
     from serving.batch.jobs import score_enterprises
 
     pd.DataFrame([low_risk("E-1"), low_risk("E-2", headcount="many")]).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(InputError, match="enterprise 'E-2' \\(row 1\\): headcount must be a whole number, got 'many'"):
+    with pytest.raises(InputError, match="enterprise 'E-2' \\(data row 2\\): headcount must be a whole number, got 'many'"):
         score_enterprises(str(tmp_path / "bad.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk",
                           options=options())
 
