@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.review.queue import integer_param
 from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
@@ -121,15 +122,6 @@ def parse_move(body: Any) -> Move:
                 outcome=text(body, "outcome", limit=MAX_LONG_TEXT))
 
 
-def _integer(params: Mapping[str, str], field: str, default: int, *, high: int) -> int:
-    value = params.get(field)
-    if value in (None, ""):
-        return default
-    if not value.isdigit() or int(value) > high:
-        raise InputError(field, f"{field} must be a whole number from 0 to {high}, not {value!r}")
-    return int(value)
-
-
 def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     state = params.get("state") or "unrectified"
     if state not in STATE_CHOICES:
@@ -143,8 +135,8 @@ def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     return OrderFilter(state=state, kind=kind, enterprise_id=params.get("enterprise_id") or None,
                        site=params.get("site") or None, district=params.get("district") or None,
                        hazard=params.get("hazard") or None, overdue=overdue in ("true", "1"),
-                       limit=max(1, _integer(params, "limit", 50, high=MAX_LIMIT)),
-                       offset=_integer(params, "offset", 0, high=10_000_000))
+                       limit=max(1, integer_param(params, "limit", 50, low=0, high=MAX_LIMIT)),
+                       offset=integer_param(params, "offset", 0, low=0, high=10_000_000))
 
 
 AMENDABLE = {"assignee": MAX_TEXT, "officer": MAX_TEXT, "district": MAX_TEXT, "measures": MAX_LONG_TEXT,

@@ -53,7 +53,8 @@ def _date(params: Mapping[str, str], field: str, *, end: bool, zone: ZoneInfo) -
     return moment
 
 
-def _integer(params: Mapping[str, str], field: str, default: int, *, low: int, high: int) -> int:
+def integer_param(params: Mapping[str, str], field: str, default: int, *, low: int, high: int) -> int:
+    """A whole-number query parameter in [low, high], `default` when absent; InputError naming it otherwise."""
     text = params.get(field)
     if text in (None, ""):
         return default
@@ -73,8 +74,8 @@ def parse_filter(params: Mapping[str, str]) -> QueueFilter:
     return QueueFilter(
         status=status, hazard=hazard, site=params.get("site") or None,
         date_from=_date(params, "from", end=False, zone=zone), date_to=_date(params, "to", end=True, zone=zone),
-        limit=_integer(params, "limit", 50, low=1, high=MAX_LIMIT),
-        offset=_integer(params, "offset", 0, low=0, high=10_000_000),
+        limit=integer_param(params, "limit", 50, low=1, high=MAX_LIMIT),
+        offset=integer_param(params, "offset", 0, low=0, high=10_000_000),
     )
 
 
