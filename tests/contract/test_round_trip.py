@@ -41,7 +41,8 @@ def trained(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("round-trip")
     synthetic_photo_set(work / "photos", np.random.default_rng(3))
-    config = PhotoTrainConfig(data=[work / "photos"], out=work / "model", image_size=32, epochs=1, batch_size=8,
+    config = PhotoTrainConfig(data=[work / "photos"], out=work / "model", image_size=32, crop_source_size=0, final_size=0,
+                              epochs=1, batch_size=8,
                               seed=3, workers=1, threads=1, pretrained=False, ema_decay=0.0,
                               cache_dir=work / "cache")
     return train_photo(config), work

@@ -64,17 +64,31 @@ def first_fire_photo(photo_set: Path) -> Path:
     raise LookupError("no fire photo in the test split")
 
 
+def served_in_process(photo: bytes) -> dict:
+    """What serving's own PhotoModel answers for these bytes, outside the server."""
+    from serving.images import decode_photo
+    from serving.photo import PhotoModel
+
+    model = PhotoModel(Path(__file__).resolve().parents[2] / "models" / "hazard_photo")
+    image = decode_photo(photo)
+    answer = model.assessment(model.run_batch(model.card.preprocess(image)[None])[0],
+                              width=image.width, height=image.height)
+    return answer.to_response()
+
+
 def test_real_fire_photo_is_assessed_over_http(server, photo_set):
+    """The server answers a real fire photo exactly as the released model does in-process (which
+    photos the model gets right is the card's audit, not this test's)."""
     photo = first_fire_photo(photo_set)
     with open(photo, "rb") as handle:
         response = httpx.post(f"{server}/v1/photos/assess", files={"photo": (photo.name, handle, "image/jpeg")},
                               data={"site_id": "e2e"}, timeout=30)
     assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["model"]["name"] == "hazard_photo"
-    assert set(body["hazards"]) >= {"fire_smoke", "missing_helmet"}
-    assert body["hazards"]["fire_smoke"] > 0.5
-    assert body["triage"] == "urgent"
+    body, expected = response.json(), served_in_process(photo.read_bytes())
+    assert body["model"]["name"] == "hazard_photo" and set(body["hazards"]) >= {"fire_smoke", "missing_helmet"}
+    assert body["hazards"] == pytest.approx(expected["hazards"], abs=1e-5)
+    assert body["triage"] == expected["triage"]
+    assert [item["type"] for item in body["flagged"]] == [item["type"] for item in expected["flagged"]]
 
 
 def test_bad_upload_gets_4xx_and_server_keeps_serving(server):
@@ -162,4 +176,6 @@ def test_concurrent_photos_all_succeed(server, photo_set):
     responses = asyncio.run(burst())
     assert [response.status_code for response in responses] == [200] * 32
     assert len({response.json()["photo_id"] for response in responses}) == 32
-    assert all(response.json()["triage"] == "urgent" for response in responses)
+    expected = served_in_process(data)  # batched with 31 others, each answer is the photo's own
+    assert all(response.json()["triage"] == expected["triage"] for response in responses)
+    assert all(response.json()["hazards"] == pytest.approx(expected["hazards"], abs=1e-5) for response in responses)

@@ -123,7 +123,7 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     assert [epoch for epoch, _ in seen] == [1] and 0 <= seen[0][1]["val_mean_roc_auc"] <= 1
     model = ModelDir.load(result.model_dir)  # sha256 in the card matches the file
     assert model.card["labels"] == list(FLAGS) and model.card["input"]["height"] == 64
-    assert set(model.card["metrics"]) == {"val", "test"} and result.epochs_run == 1
+    assert set(model.card["metrics"]) == {"val", "test", "audit", "boxes"} and result.epochs_run == 1
     assert json.loads((result.model_dir / "card.json").read_text())["training_config"]["limit"] == 48
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
     probabilities, cam, detections = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
@@ -180,7 +180,8 @@ def test_final_stage_trains_and_exports_at_the_final_size(photo_set, tmp_path):
                               cache_dir=tmp_path / "cache", ema_decay=0.0)
     result = train_photo(config)
     assert [(entry["epoch"], entry["image_size"]) for entry in result.history] == [(1, 48), (2, 64)]
-    assert sorted(path.name.split("-")[1] for path in (tmp_path / "cache").glob("*.npy")) == ["64px", "96px"]
+    # 64 px: val, test and the audit photos; 96 px: the crop sources
+    assert sorted({path.name.split("-")[1] for path in (tmp_path / "cache").glob("*.npy")}) == ["64px", "96px"]
     assert result.card["input"]["height"] == result.card["preprocess"]["size"][0] == 64
     assert result.card["training_config"]["final_epochs"] == 1 and result.epochs_run == 2
     session = onnx_session(ModelDir.load(result.model_dir).onnx_path)
@@ -229,10 +230,14 @@ def test_release_winner_copies_the_best_on_val_and_records_the_study(toy_model, 
     shutil.copytree(result.model_dir, tmp_path / "64px")
     row = read_row(tmp_path / "64px")
     assert (row["image_size"], row["epochs"], row["epochs_run"]) == (64, 1, 1)
-    rows = [row, {**row, "model_dir": str(tmp_path / "missing"), "val_ppe_mean_roc_auc": -1}]
+    undefined = {**row, "model_dir": str(tmp_path / "missing"), "val_ppe_mean_roc_auc": None}
+    rows = [{**row, "val_ppe_mean_roc_auc": 0.5}, {**row, "model_dir": str(tmp_path / "missing"),
+                                                  "val_ppe_mean_roc_auc": 0.4}, undefined]
     card = release_winner(rows, out=tmp_path / "released")
     assert ModelDir.load(tmp_path / "released").card["sha256"] == result.card["sha256"]
-    assert [row["chosen"] for row in card["resolution_study"]] == [True, False]
+    assert [row["chosen"] for row in card["resolution_study"]] == [True, False, False]
+    with pytest.raises(ValueError, match="no study row has a val ROC AUC for both PPE flags"):
+        release_winner([undefined], out=tmp_path / "none")
 
 
 @pytest.mark.slow
@@ -249,8 +254,9 @@ def test_evaluate_writes_report_with_plots(toy_model, photo_set, tmp_path):
     subset.to_csv(tmp_path / "data" / "manifest.csv", index=False)
     metrics = evaluate_model(result.model_dir, data=[tmp_path / "data"], split="val", report_dir=tmp_path / "report",
                              cache_dir=work / "cache", workers=1)
-    assert metrics["missing_helmet"]["n"] == int(subset["missing_helmet"].notna().sum())
-    assert set(metrics["fire_smoke"]["per_source"]) == set(subset.loc[subset["fire_smoke"].notna(), "source"])
+    assert set(metrics) == {"val"}  # the folder has no audit_labels.csv and no boxes.csv
+    assert metrics["val"]["missing_helmet"]["n"] == int(subset["missing_helmet"].notna().sum())
+    assert set(metrics["val"]["fire_smoke"]["per_source"]) == set(subset.loc[subset["fire_smoke"].notna(), "source"])
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| missing_helmet | all |" in report and "![fire_smoke](pr_fire_smoke.png)" in report
     assert (tmp_path / "report" / "pr_fire_smoke.png").read_bytes()[:4] == b"\x89PNG"

@@ -178,7 +178,7 @@ def box_supervision(frame: pd.DataFrame, boxes: pd.DataFrame) -> tuple[list, np.
     or inferred) and is ignored otherwise."""
     wanted = boxes[boxes["label"].isin(list(DETECTION_LABELS))]
     wanted = wanted.assign(cls=wanted["label"].map({label: i for i, label in enumerate(DETECTION_LABELS)}))
-    size = frame.set_index("path")[["width", "height"]]
+    size = frame.set_index("path")[["width", "height"]] if len(wanted) else None
     by_path = {path: group for path, group in wanted.groupby("path")}
     per_photo = []
     for path in frame["path"]:

@@ -29,9 +29,14 @@ def study_row(model_dir: Path, card: dict) -> dict:
         "train_seconds": card["training_config"]["seconds"],
         "train_cpu_seconds": card["training_config"].get("cpu_seconds"),
         "val_roc_auc": {flag: val[flag]["roc_auc"] for flag in PPE_FLAGS},
-        "val_ppe_mean_roc_auc": round(sum(val[flag]["roc_auc"] for flag in PPE_FLAGS) / len(PPE_FLAGS), 5),
+        "val_ppe_mean_roc_auc": _mean_or_none([val[flag]["roc_auc"] for flag in PPE_FLAGS]),
         "model_dir": str(model_dir),
     }
+
+
+def _mean_or_none(values: list) -> float | None:
+    """The mean, or None when a split lacks positives or negatives of a flag (its ROC AUC is undefined)."""
+    return None if None in values else round(sum(values) / len(values), 5)
 
 
 def read_row(model_dir: Path) -> dict:
@@ -54,7 +59,10 @@ def run_resolution_study(config: PhotoTrainConfig, *, sizes: list[int], work_dir
 
 def release_winner(rows: list[dict], *, out: Path) -> dict:
     """Copy the best-on-val model to `out` and rewrite its card with the whole study table."""
-    winner = max(rows, key=lambda row: row["val_ppe_mean_roc_auc"])
+    scored = [row for row in rows if row["val_ppe_mean_roc_auc"] is not None]
+    if not scored:
+        raise ValueError("no study row has a val ROC AUC for both PPE flags: val needs photos with and without each")
+    winner = max(scored, key=lambda row: row["val_ppe_mean_roc_auc"])
     source = Path(winner["model_dir"])
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "model.onnx", out / "model.onnx")
