@@ -6,7 +6,7 @@ PORT   ?= 3000
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 
-.PHONY: run test serve-deps test-deps link-photo-set clean
+.PHONY: run test format serve-deps test-deps link-photo-set clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ link-photo-set:
 	  ln -s "$$(cd "$(SHARED_PHOTO_SET)" && pwd)" datasets/site-hazard-photos && \
 	  echo "linked datasets/site-hazard-photos -> $(SHARED_PHOTO_SET)"; fi
 
+# Lint and format first (seconds; `make format` fixes what can be fixed), then the whole suite.
 test: $(VENV)/.all link-photo-set
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+format: $(VENV)/.all
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

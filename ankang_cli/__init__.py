@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 VERB_HELP = {
     "train": "train a model; writes model.onnx + card.json and logs the run to MLflow",
@@ -32,8 +32,13 @@ VERB_HELP = {
 # Modules that register sub-commands (each defines `register(verb: Callable[[str], SubParsers])`), by the
 # extra their side needs.
 SERVING_MODULES: tuple[str, ...] = ("serving.keys_commands", "serving.review.export", "serving.batch.commands")
-TRAINING_MODULES: tuple[str, ...] = ("training.photo.commands", "training.risk.commands", "training.lifecycle.commands",
-                                     "training.reviews.commands", "training.quantize_commands")
+TRAINING_MODULES: tuple[str, ...] = (
+    "training.photo.commands",
+    "training.risk.commands",
+    "training.lifecycle.commands",
+    "training.reviews.commands",
+    "training.quantize_commands",
+)
 COMMAND_MODULES: tuple[str, ...] = SERVING_MODULES + TRAINING_MODULES
 OUR_PACKAGES = {"ankang_cli", "runtime", "serving", "training"}
 
@@ -103,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         if (error.name or "").split(".")[0] in OUR_PACKAGES:
             raise
         side = getattr(run, "func", run).__module__.split(".")[0]  # functools.partial: the wrapped command
-        parser.exit(2, f"ankang {args.verb} {args.noun}: No module named {error.name!r}; "
-                       f"install it with `pip install 'ankang[{side}]'`\n")
+        parser.exit(
+            2,
+            f"ankang {args.verb} {args.noun}: No module named {error.name!r}; "
+            f"install it with `pip install 'ankang[{side}]'`\n",
+        )
 
 
 if __name__ == "__main__":

@@ -52,12 +52,25 @@ def enterprise_file(folder: Path, count: int) -> Path:
     from training.risk.generator import generate
 
     path = folder / "enterprises.parquet"
-    generate(GeneratorConfig(rows=count, seed=77, missing_rate=0.02)).drop(columns=["tier"]).to_parquet(path, index=False)
+    generate(GeneratorConfig(rows=count, seed=77, missing_rate=0.02)).drop(columns=["tier"]).to_parquet(
+        path, index=False
+    )
     return path
 
 
-def time_jobs(job, source: Path, *, workers: int, repeats: int, model_dir: Path, batch_size: int,
-              items: int, name: str, unit: str, folder: Path) -> Measurement:
+def time_jobs(
+    job,
+    source: Path,
+    *,
+    workers: int,
+    repeats: int,
+    model_dir: Path,
+    batch_size: int,
+    items: int,
+    name: str,
+    unit: str,
+    folder: Path,
+) -> Measurement:
     from serving.batch.jobs import BatchOptions
 
     options = BatchOptions(workers=workers, batch_size=batch_size, part_rows=batch_size * 32, progress=False)
@@ -67,14 +80,23 @@ def time_jobs(job, source: Path, *, workers: int, repeats: int, model_dir: Path,
         summary = job(str(source), str(folder / f"{name}-{workers}-{repeat}"), model_dir=model_dir, options=options)
         runs.append(summary.scored / (time.perf_counter() - start))
         assert summary.scored == items, summary
-    return Measurement(name=f"{name}, {workers} actor{'s' * (workers > 1)}", unit=unit, runs=runs,
-                       extra={"workers": workers, "items": items, "batch_size": batch_size})
+    return Measurement(
+        name=f"{name}, {workers} actor{'s' * (workers > 1)}",
+        unit=unit,
+        runs=runs,
+        extra={"workers": workers, "items": items, "batch_size": batch_size},
+    )
 
 
 def projection(measurements: list[Measurement], node_cores: int) -> dict[str, float]:
     actors = node_cores - 1
-    return {f"{m.name.split(',')[0]} per {node_cores}-core node ({actors} actors x 1-actor rate)": round(m.median * actors, 1)
-            for m in measurements if m.extra["workers"] == 1}
+    return {
+        f"{m.name.split(',')[0]} per {node_cores}-core node ({actors} actors x 1-actor rate)": round(
+            m.median * actors, 1
+        )
+        for m in measurements
+        if m.extra["workers"] == 1
+    }
 
 
 def main() -> None:
@@ -89,16 +111,39 @@ def main() -> None:
         folder = Path(tmp)
         photos, enterprises = photo_manifest(folder, args.photos), enterprise_file(folder, args.enterprises)
         for workers in (1, 2):
-            measurements.append(time_jobs(score_photos, photos, workers=workers, repeats=args.repeats,
-                                          model_dir=MODELS_DIR / "hazard_photo", batch_size=32, items=args.photos,
-                                          name="batch photos", unit="photos/s", folder=folder))
-            measurements.append(time_jobs(score_enterprises, enterprises, workers=workers, repeats=args.repeats,
-                                          model_dir=MODELS_DIR / "labor_risk", batch_size=10_000,
-                                          items=args.enterprises, name="batch enterprises", unit="enterprises/s",
-                                          folder=folder))
+            measurements.append(
+                time_jobs(
+                    score_photos,
+                    photos,
+                    workers=workers,
+                    repeats=args.repeats,
+                    model_dir=MODELS_DIR / "hazard_photo",
+                    batch_size=32,
+                    items=args.photos,
+                    name="batch photos",
+                    unit="photos/s",
+                    folder=folder,
+                )
+            )
+            measurements.append(
+                time_jobs(
+                    score_enterprises,
+                    enterprises,
+                    workers=workers,
+                    repeats=args.repeats,
+                    model_dir=MODELS_DIR / "labor_risk",
+                    batch_size=10_000,
+                    items=args.enterprises,
+                    name="batch enterprises",
+                    unit="enterprises/s",
+                    folder=folder,
+                )
+            )
     ray.shutdown()
-    notes = {"projection": projection(measurements, args.node_cores),
-             "machine_shared": "2 cores shared with five engineers' tests and a photo-training run; run at nice 19"}
+    notes = {
+        "projection": projection(measurements, args.node_cores),
+        "machine_shared": "2 cores shared with five engineers' tests and a photo-training run; run at nice 19",
+    }
     save_results(args.name, measurements, notes=notes)
     for line, value in notes["projection"].items():
         print(f"projected {line}: {value:,.0f}")

@@ -18,9 +18,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -37,8 +38,12 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return {"cpu": model, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "host": platform.node()}
+    return {
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
 
 
 def git_commit() -> str:
@@ -65,12 +70,19 @@ class Measurement:
         return statistics.median(self.runs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "unit": self.unit, "median": round(self.median, 3),
-                "runs": [round(run, 3) for run in self.runs], "load": self.load, **self.extra}
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": round(self.median, 3),
+            "runs": [round(run, 3) for run in self.runs],
+            "load": self.load,
+            **self.extra,
+        }
 
 
-def timed_rate(work: Callable[[], int], *, repeats: int, warmup: int = 1, name: str, unit: str,
-               **extra: Any) -> Measurement:
+def timed_rate(
+    work: Callable[[], int], *, repeats: int, warmup: int = 1, name: str, unit: str, **extra: Any
+) -> Measurement:
     """Items per second of `work()` (which returns how many items it handled), median of `repeats`."""
     for _ in range(warmup):
         work()
@@ -86,7 +98,7 @@ def save_results(name: str, measurements: list[Measurement], *, notes: dict[str,
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "commit": git_commit(),
         "machine": machine(),
@@ -154,11 +166,22 @@ def served(*, env: dict[str, str] | None = None, timeout: float = 180.0) -> Iter
     port, key = free_port(), f"ank_{secrets.token_hex(4)}_{secrets.token_urlsafe(24)}"
     data_dir = RESULTS_DIR.parent / "var" / f"serve-{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "ANKANG_API_KEYS": f"intake:{key}", "ANKANG_DATA_DIR": str(data_dir),
-                   "ANKANG_RELOAD_POLL_SECONDS": "3600", **(env or {})}
+    environment = {
+        **os.environ,
+        "ANKANG_API_KEYS": f"intake:{key}",
+        "ANKANG_DATA_DIR": str(data_dir),
+        "ANKANG_RELOAD_POLL_SECONDS": "3600",
+        **(env or {}),
+    }
     log = open(data_dir / "server.log", "w")
-    process = subprocess.Popen([str(VENV_BIN / "bentoml"), "serve", "serving.service:Ankang", "--port", str(port)],
-                               cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "bentoml"), "serve", "serving.service:Ankang", "--port", str(port)],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(process=process, base_url=f"http://127.0.0.1:{port}", api_key=key)
     try:
         _wait_ready(server, timeout=timeout, log_path=data_dir / "server.log")

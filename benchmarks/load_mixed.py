@@ -32,8 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import PHOTO_DATA, Measurement, percentile, save_results, served  # noqa: E402
 
 MIX = {"photo": 0.35, "risk_single": 0.25, "risk_batch": 0.10, "queue": 0.30}
-NEEDS_PATH = {"photo": "/v1/photos/assess", "risk_single": "/v1/enterprises/score",
-              "risk_batch": "/v1/enterprises/score", "queue": None}  # the review API is mounted, not in /docs.json
+NEEDS_PATH = {
+    "photo": "/v1/photos/assess",
+    "risk_single": "/v1/enterprises/score",
+    "risk_batch": "/v1/enterprises/score",
+    "queue": None,
+}  # the review API is mounted, not in /docs.json
 STABLE_RSS_CHANGE = 0.10
 
 
@@ -94,20 +98,29 @@ class Requests:
     def send(self, client, kind: str, rng: random.Random):
         if kind == "photo":
             photo = rng.choice(self.photos)
-            return client.post("/v1/photos/assess", files={"photo": ("site.jpg", photo, "image/jpeg")},
-                               data={"site_id": f"load-{rng.randrange(50)}", "channel": "load"}, headers=self.intake)
+            return client.post(
+                "/v1/photos/assess",
+                files={"photo": ("site.jpg", photo, "image/jpeg")},
+                data={"site_id": f"load-{rng.randrange(50)}", "channel": "load"},
+                headers=self.intake,
+            )
         if kind == "risk_single":
-            return client.post("/v1/enterprises/score", json={"enterprises": [rng.choice(self.profiles)]},
-                               headers=self.intake)
+            return client.post(
+                "/v1/enterprises/score", json={"enterprises": [rng.choice(self.profiles)]}, headers=self.intake
+            )
         if kind == "risk_batch":
             start = rng.randrange(len(self.profiles) - self.batch)
-            return client.post("/v1/enterprises/score", json={"enterprises": self.profiles[start:start + self.batch]},
-                               headers=self.intake)
+            return client.post(
+                "/v1/enterprises/score",
+                json={"enterprises": self.profiles[start : start + self.batch]},
+                headers=self.intake,
+            )
         return client.get("/v1/review/queue", params={"limit": 50}, headers=self.reviewer)
 
 
-async def client_loop(client, requests: Requests, kinds: list[str], weights: list[float], *, seed: int,
-                      until: float, tally: Tally | None) -> None:
+async def client_loop(
+    client, requests: Requests, kinds: list[str], weights: list[float], *, seed: int, until: float, tally: Tally | None
+) -> None:
     rng = random.Random(seed)
     while time.monotonic() < until:
         kind = rng.choices(kinds, weights)[0]
@@ -121,16 +134,21 @@ async def client_loop(client, requests: Requests, kinds: list[str], weights: lis
             tally.record(kind, time.perf_counter() - start, problem)
 
 
-async def run_load(base_url: str, requests: Requests, kinds: list[str], *, clients: int, seconds: float,
-                   seed: int, tally: Tally | None) -> None:
+async def run_load(
+    base_url: str, requests: Requests, kinds: list[str], *, clients: int, seconds: float, seed: int, tally: Tally | None
+) -> None:
     import httpx
 
     weights = [MIX[kind] for kind in kinds]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
         until = time.monotonic() + seconds
-        await asyncio.gather(*(client_loop(client, requests, kinds, weights, seed=seed + index, until=until,
-                                           tally=tally) for index in range(clients)))
+        await asyncio.gather(
+            *(
+                client_loop(client, requests, kinds, weights, seed=seed + index, until=until, tally=tally)
+                for index in range(clients)
+            )
+        )
 
 
 class MemorySampler(threading.Thread):
@@ -164,16 +182,31 @@ def measurements(tally: Tally, sampler: MemorySampler, *, seconds: float, client
     for kind in sorted(set(tally.latencies) | set(tally.failures)):
         done = tally.latencies[kind]
         ms = [1000 * value for value in done] or [0.0]
-        rows.append(Measurement(
-            name=f"{kind}: requests/s ({clients} clients, mixed)", unit="req/s", runs=[len(done) / seconds],
-            extra={"ok": len(done), "failed": len(tally.failures[kind]), "p50_ms": round(percentile(ms, 50), 1),
-                   "p95_ms": round(percentile(ms, 95), 1), "p99_ms": round(percentile(ms, 99), 1),
-                   "failures_sample": tally.failures[kind][:5]}))
+        rows.append(
+            Measurement(
+                name=f"{kind}: requests/s ({clients} clients, mixed)",
+                unit="req/s",
+                runs=[len(done) / seconds],
+                extra={
+                    "ok": len(done),
+                    "failed": len(tally.failures[kind]),
+                    "p50_ms": round(percentile(ms, 50), 1),
+                    "p95_ms": round(percentile(ms, 95), 1),
+                    "p99_ms": round(percentile(ms, 99), 1),
+                    "failures_sample": tally.failures[kind][:5],
+                },
+            )
+        )
     first, last = sampler.window_mean(first=True), sampler.window_mean(first=False)
     rows.append(Measurement(name="resident memory, all server processes: first 10 s mean", unit="MB", runs=[first]))
-    rows.append(Measurement(name="resident memory, all server processes: last 10 s mean", unit="MB", runs=[last],
-                            extra={"change": round(last / first - 1, 4), "samples": [round(mb, 1) for _, mb in
-                                                                                    sampler.samples]}))
+    rows.append(
+        Measurement(
+            name="resident memory, all server processes: last 10 s mean",
+            unit="MB",
+            runs=[last],
+            extra={"change": round(last / first - 1, 4), "samples": [round(mb, 1) for _, mb in sampler.samples]},
+        )
+    )
     return rows
 
 
@@ -183,10 +216,14 @@ def report(tally: Tally, rows: list[Measurement]) -> bool:
     stable = last <= first * (1 + STABLE_RSS_CHANGE)
     print("\n| kind | ok | failed | req/s | p50 ms | p95 ms | p99 ms |\n|:--|--:|--:|--:|--:|--:|--:|")
     for row in rows[:-2]:
-        print(f"| {row.name.split(':')[0]} | {row.extra['ok']} | {row.extra['failed']} | {row.median:.1f} | "
-              f"{row.extra['p50_ms']} | {row.extra['p95_ms']} | {row.extra['p99_ms']} |")
-    print(f"\nfailed requests: {failed}; resident memory first 10 s {first:.0f} MB, last 10 s {last:.0f} MB "
-          f"({100 * (last / first - 1):+.1f} %): {'stable' if stable else 'GROWING'}")
+        print(
+            f"| {row.name.split(':')[0]} | {row.extra['ok']} | {row.extra['failed']} | {row.median:.1f} | "
+            f"{row.extra['p50_ms']} | {row.extra['p95_ms']} | {row.extra['p99_ms']} |"
+        )
+    print(
+        f"\nfailed requests: {failed}; resident memory first 10 s {first:.0f} MB, last 10 s {last:.0f} MB "
+        f"({100 * (last / first - 1):+.1f} %): {'stable' if stable else 'GROWING'}"
+    )
     return failed == 0 and stable
 
 
@@ -197,19 +234,40 @@ def main(args: argparse.Namespace) -> int:
     with served(env=env) as server:
         kinds, missing = served_kinds(server.base_url)
         print(f"mix: {', '.join(kinds)}" + (f"; not served, left out: {', '.join(missing)}" if missing else ""))
-        asyncio.run(run_load(server.base_url, requests, kinds, clients=args.clients, seconds=args.warmup,
-                             seed=args.seed, tally=None))
+        asyncio.run(
+            run_load(
+                server.base_url, requests, kinds, clients=args.clients, seconds=args.warmup, seed=args.seed, tally=None
+            )
+        )
         tally, sampler = Tally(), MemorySampler(server)
         sampler.start()
-        asyncio.run(run_load(server.base_url, requests, kinds, clients=args.clients, seconds=args.seconds,
-                             seed=args.seed + 1000, tally=tally))
+        asyncio.run(
+            run_load(
+                server.base_url,
+                requests,
+                kinds,
+                clients=args.clients,
+                seconds=args.seconds,
+                seed=args.seed + 1000,
+                tally=tally,
+            )
+        )
         sampler.stopped.set()
         sampler.join()
     rows = measurements(tally, sampler, seconds=args.seconds, clients=args.clients)
     passed = report(tally, rows)
-    save_results(args.name, rows, notes={"clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
-                                         "mix": {kind: MIX[kind] for kind in kinds}, "left_out": missing,
-                                         "passed": passed})
+    save_results(
+        args.name,
+        rows,
+        notes={
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "mix": {kind: MIX[kind] for kind in kinds},
+            "left_out": missing,
+            "passed": passed,
+        },
+    )
     return 0 if passed else 1
 
 

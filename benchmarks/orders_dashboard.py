@@ -40,14 +40,28 @@ def order_row(rng: np.random.Generator) -> dict:
     state = STATES[int(rng.choice(len(STATES), p=[0.25, 0.2, 0.1, 0.15, 0.3]))]
     rectified = state in ("verified", "closed")
     done = created + dt.timedelta(hours=float(rng.gamma(2.0, 40.0)))
-    return {"id": uuid.uuid4().hex, "kind": "rectification", "photo_id": None,
-            "enterprise_id": f"E-{int(rng.integers(0, 400)):03d}", "site_id": f"site-{int(rng.integers(0, 50))}",
-            "district": f"district-{int(rng.integers(0, 12))}", "officer": "bench", "hazard": hazard,
-            "hazards": [hazard], "severity": "疑似重大" if hazard == "fire_smoke" else "一般",
-            "major": hazard == "fire_smoke", "state": state, "escalation_level": 0, "created_at": created,
-            "due_at": created + dt.timedelta(days=1 if hazard == "fire_smoke" else 7), "updated_at": created,
-            "rectified_at": done if rectified else None, "closed_at": done if state == "closed" else None,
-            "original_probability": 0.8, "transition_count": 1}
+    return {
+        "id": uuid.uuid4().hex,
+        "kind": "rectification",
+        "photo_id": None,
+        "enterprise_id": f"E-{int(rng.integers(0, 400)):03d}",
+        "site_id": f"site-{int(rng.integers(0, 50))}",
+        "district": f"district-{int(rng.integers(0, 12))}",
+        "officer": "bench",
+        "hazard": hazard,
+        "hazards": [hazard],
+        "severity": "疑似重大" if hazard == "fire_smoke" else "一般",
+        "major": hazard == "fire_smoke",
+        "state": state,
+        "escalation_level": 0,
+        "created_at": created,
+        "due_at": created + dt.timedelta(days=1 if hazard == "fire_smoke" else 7),
+        "updated_at": created,
+        "rectified_at": done if rectified else None,
+        "closed_at": done if state == "closed" else None,
+        "original_probability": 0.8,
+        "transition_count": 1,
+    }
 
 
 def seed(store: OrderStore, count: int) -> None:
@@ -55,9 +69,20 @@ def seed(store: OrderStore, count: int) -> None:
     rows = [order_row(rng) for _ in range(count)]
     with store.engine.begin() as connection:
         connection.execute(orders.insert(), rows)
-        connection.execute(transitions.insert(), [
-            {"order_id": row["id"], "action": "create", "from_state": None, "to_state": "open", "actor": "bench",
-             "created_at": row["created_at"]} for row in rows])
+        connection.execute(
+            transitions.insert(),
+            [
+                {
+                    "order_id": row["id"],
+                    "action": "create",
+                    "from_state": None,
+                    "to_state": "open",
+                    "actor": "bench",
+                    "created_at": row["created_at"],
+                }
+                for row in rows
+            ],
+        )
     if store.engine.dialect.name == "postgresql":  # what autovacuum does after a bulk load
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE rectification_orders")
@@ -67,8 +92,9 @@ def serve(store: OrderStore):
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(orders_app.standalone_app(store), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(orders_app.standalone_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -89,22 +115,30 @@ def timed_get(client: httpx.Client, path: str, *, repeats: int, before=None) -> 
 
 
 def http_measurements(base_url: str, count: int, *, repeats: int = 15) -> list[Measurement]:
-    dashboards = {"dashboard JSON": "/v1/orders/dashboard", "dashboard CSV": "/v1/orders/dashboard.csv",
-                  "dashboard page (HTML + SVG)": "/orders/"}
-    lists = {"order list, default page (50 unrectified, soonest due)": "/v1/orders/",
-             "order list, all states, offset 5000": "/v1/orders/?state=all&offset=5000",
-             "overdue list": "/v1/orders/overdue",
-             "order list, one enterprise": "/v1/orders/?enterprise_id=E-017&state=all"}
-    cases = [(f"{name}, cold (figures recomputed: as after any change)", path, orders_app.holder.figures.clear)
-             for name, path in dashboards.items()]
+    dashboards = {
+        "dashboard JSON": "/v1/orders/dashboard",
+        "dashboard CSV": "/v1/orders/dashboard.csv",
+        "dashboard page (HTML + SVG)": "/orders/",
+    }
+    lists = {
+        "order list, default page (50 unrectified, soonest due)": "/v1/orders/",
+        "order list, all states, offset 5000": "/v1/orders/?state=all&offset=5000",
+        "overdue list": "/v1/orders/overdue",
+        "order list, one enterprise": "/v1/orders/?enterprise_id=E-017&state=all",
+    }
+    cases = [
+        (f"{name}, cold (figures recomputed: as after any change)", path, orders_app.holder.figures.clear)
+        for name, path in dashboards.items()
+    ]
     cases += [(f"{name}, unchanged since the last request", path, None) for name, path in dashboards.items()]
     cases += [(name, path, None) for name, path in lists.items()]
     measurements = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for name, path, before in cases:
             runs, size = timed_get(client, path, repeats=repeats, before=before)
-            measurements.append(Measurement(name=f"{name} at {count} orders ({path})", unit="ms", runs=runs,
-                                            extra={"bytes": size}))
+            measurements.append(
+                Measurement(name=f"{name} at {count} orders ({path})", unit="ms", runs=runs, extra={"bytes": size})
+            )
     return measurements
 
 
@@ -126,8 +160,11 @@ def main() -> int:
     dialect = review.engine.dialect.name
     review.close()
     name = "orders_dashboard" if dialect == "sqlite" else f"orders_dashboard_{dialect}"
-    save_results(name, measurements, notes={"orders": args.orders, "database": dialect,
-                                            "server": "uvicorn, order apps only (no BentoML, no auth)"})
+    save_results(
+        name,
+        measurements,
+        notes={"orders": args.orders, "database": dialect, "server": "uvicorn, order apps only (no BentoML, no auth)"},
+    )
     return 0
 
 

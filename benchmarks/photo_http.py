@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/photo_http.py --url http://127.0.0.1:3000 --api-key KEY   # a running server
 
 An asyncio aiohttp load generator (it shares the 2 cores with the server: aiohttp needs about a
-third of httpx's CPU per request, so less of the machine goes to the generator): each client uploads test photos (multipart `photo`) to
+third of httpx's CPU per request, so less of the machine goes to the generator): each client uploads test photos
+(multipart `photo`) to
 `POST /v1/photos/assess` back to back for `--seconds`; every level runs `--repeats` times and
 the median of each statistic is reported, with the ratio to the in-process pipeline's
 throughput from `benchmarks/results/photo_inprocess.json` (same photos, same batch size) and the
@@ -25,8 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import (RESULTS_DIR, Measurement, loadavg, percentile, photo_bytes, save_results,  # noqa: E402
-                               served)
+from benchmarks.common import RESULTS_DIR, Measurement, loadavg, percentile, photo_bytes, save_results, served  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=15.0, help="load duration of one run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per concurrency level (median reported)")
     parser.add_argument("--photos", type=int, default=64, help="test photos cycled through by the clients")
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="environment for the started server, e.g. ANKANG_MAX_BATCH_SIZE=8 (repeatable)")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the started server, e.g. ANKANG_MAX_BATCH_SIZE=8 (repeatable)",
+    )
     parser.add_argument("--url", default=None, help="use this running server instead of starting one")
     parser.add_argument("--api-key", default=None, help="intake API key for --url")
     parser.add_argument("--label", default=None, help="configuration label in the table (default: from --server-env)")
@@ -44,8 +49,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def client(http, url: str, photos: list[bytes], offset: int, stop_at: float, latencies: list[float],
-                 errors: list[int]) -> None:
+async def client(
+    http, url: str, photos: list[bytes], offset: int, stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
     import aiohttp
 
     index = offset
@@ -66,20 +72,27 @@ async def one_run(base_url: str, headers: dict, photos: list[bytes], *, concurre
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(headers=headers, connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
+    async with aiohttp.ClientSession(
+        headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as http:
         url = base_url + "/v1/photos/assess"
         warm_until = time.perf_counter() + 2.0
         await asyncio.gather(*(client(http, url, photos, i, warm_until, [], []) for i in range(concurrency)))
         latencies, errors = [], []
         start = time.perf_counter()
-        await asyncio.gather(*(client(http, url, photos, i * 7, start + seconds, latencies, errors)
-                               for i in range(concurrency)))
+        await asyncio.gather(
+            *(client(http, url, photos, i * 7, start + seconds, latencies, errors) for i in range(concurrency))
+        )
         elapsed = time.perf_counter() - start
     if not latencies:
         raise RuntimeError(f"every request failed (HTTP {sorted(set(errors))}); see the server log")
-    return {"throughput": len(latencies) / elapsed, "p50_ms": 1000 * percentile(latencies, 50),
-            "p99_ms": 1000 * percentile(latencies, 99), "requests": len(latencies), "errors": errors}
+    return {
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 50),
+        "p99_ms": 1000 * percentile(latencies, 99),
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
 def inprocess_rate(batch: int) -> float | None:
@@ -88,37 +101,57 @@ def inprocess_rate(batch: int) -> float | None:
     if not path.is_file():
         return None
     rows = json.loads(path.read_text())["measurements"]
-    matches = [row["median"] for row in rows if "decode + resize + onnxruntime" in row["name"]
-               and row.get("batch") == batch and "int8" not in row["name"]]
+    matches = [
+        row["median"]
+        for row in rows
+        if "decode + resize + onnxruntime" in row["name"] and row.get("batch") == batch and "int8" not in row["name"]
+    ]
     return matches[0] if matches else None
 
 
 def level_rows(base_url: str, headers: dict, photos: list[bytes], args, label: str) -> list[Measurement]:
     rows = []
     for concurrency in args.concurrency:
-        runs = [asyncio.run(one_run(base_url, headers, photos, concurrency=concurrency, seconds=args.seconds))
-                for _ in range(args.repeats)]
+        runs = [
+            asyncio.run(one_run(base_url, headers, photos, concurrency=concurrency, seconds=args.seconds))
+            for _ in range(args.repeats)
+        ]
         throughput = [run["throughput"] for run in runs]
         reference = inprocess_rate(min(concurrency, 32))
-        extra = {"concurrency": concurrency, "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
-                 "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
-                 "requests": sum(r["requests"] for r in runs), "config": label,
-                 "failed": sum(len(r["errors"]) for r in runs),
-                 "failed_status": sorted({code for r in runs for code in r["errors"]}),
-                 "inprocess_photos_per_s": reference,
-                 "ratio_to_inprocess": round(statistics.median(throughput) / reference, 3) if reference else None}
-        rows.append(Measurement(name=f"{label}: {concurrency} concurrent clients", unit="photos/s",
-                                runs=throughput, extra=extra, load=loadavg()))
-        print(f"  {concurrency:>3} clients: {extra['p50_ms']} ms p50, {extra['p99_ms']} ms p99, "
-              f"{statistics.median(throughput):.1f} photos/s (x{extra['ratio_to_inprocess']} of in-process), "
-              f"{extra['failed']} failed {extra['failed_status']}")
+        extra = {
+            "concurrency": concurrency,
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 1),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
+            "requests": sum(r["requests"] for r in runs),
+            "config": label,
+            "failed": sum(len(r["errors"]) for r in runs),
+            "failed_status": sorted({code for r in runs for code in r["errors"]}),
+            "inprocess_photos_per_s": reference,
+            "ratio_to_inprocess": round(statistics.median(throughput) / reference, 3) if reference else None,
+        }
+        rows.append(
+            Measurement(
+                name=f"{label}: {concurrency} concurrent clients",
+                unit="photos/s",
+                runs=throughput,
+                extra=extra,
+                load=loadavg(),
+            )
+        )
+        print(
+            f"  {concurrency:>3} clients: {extra['p50_ms']} ms p50, {extra['p99_ms']} ms p99, "
+            f"{statistics.median(throughput):.1f} photos/s (x{extra['ratio_to_inprocess']} of in-process), "
+            f"{extra['failed']} failed {extra['failed_status']}"
+        )
     return rows
 
 
 def main(args: argparse.Namespace) -> int:
     photos = photo_bytes(split="test", count=args.photos)
     env = dict(item.split("=", 1) for item in args.server_env)
-    label = args.label or "photo API" + (f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)")
+    label = args.label or "photo API" + (
+        f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)"
+    )
     if args.url:
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
         rows = level_rows(args.url.rstrip("/"), headers, photos, args, label)
@@ -128,8 +161,14 @@ def main(args: argparse.Namespace) -> int:
         idle_mb = server.resident_mb()
         rows = level_rows(server.base_url, server.headers, photos, args, label)
         loaded_mb = server.resident_mb()
-    rows.append(Measurement(name=f"{label}: resident memory, idle / after load", unit="MB",
-                            runs=[idle_mb, loaded_mb], extra={"idle_mb": round(idle_mb), "loaded_mb": round(loaded_mb)}))
+    rows.append(
+        Measurement(
+            name=f"{label}: resident memory, idle / after load",
+            unit="MB",
+            runs=[idle_mb, loaded_mb],
+            extra={"idle_mb": round(idle_mb), "loaded_mb": round(loaded_mb)},
+        )
+    )
     save_results(args.name, rows, notes={"server_env": env, "photos": len(photos), "seconds_per_run": args.seconds})
     return 0
 

@@ -21,26 +21,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from benchmarks.common import Measurement, photo_bytes, save_results, timed_rate  # noqa: E402
-from serving.images import decode_photo  # noqa: E402
 from runtime.modeldir import ModelDir  # noqa: E402
 from runtime.paths import MODELS_DIR  # noqa: E402
+from serving.images import decode_photo  # noqa: E402
 from serving.photo import PhotoCard, PhotoModel  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, action="append", default=None,
-                        help="model directory to measure (repeat for float and INT8; default models/hazard_photo)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        action="append",
+        default=None,
+        help="model directory to measure (repeat for float and INT8; default models/hazard_photo)",
+    )
     parser.add_argument("--photos", type=int, default=64, help="test photos held in memory as uploaded bytes")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32], help="batch sizes")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (median reported)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads for onnxruntime and torch")
-    parser.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure PyTorch eager inference of the same network")
+    parser.add_argument(
+        "--torch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure PyTorch eager inference of the same network",
+    )
     parser.add_argument("--torch-photos", type=int, default=32, help="photos per PyTorch run (it is slow)")
     parser.add_argument("--torch-repeats", type=int, default=2, help="timed PyTorch runs per configuration")
-    parser.add_argument("--session-variants", action="store_true",
-                        help="instead: model-only throughput under onnxruntime session options")
+    parser.add_argument(
+        "--session-variants",
+        action="store_true",
+        help="instead: model-only throughput under onnxruntime session options",
+    )
     parser.add_argument("--name", default=None, help="results file name (default: photo_inprocess[_variants])")
     return parser
 
@@ -50,7 +62,7 @@ def preprocess_all(card: PhotoCard, photos: list[bytes]) -> np.ndarray:
 
 
 def chunks(items: list, size: int) -> list[list]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def pipeline_work(model: PhotoModel, photos: list[bytes], batch: int):
@@ -58,6 +70,7 @@ def pipeline_work(model: PhotoModel, photos: list[bytes], batch: int):
         for chunk in chunks(photos, batch):
             model.predict(preprocess_all(model.card, chunk))
         return len(photos)
+
     return work
 
 
@@ -75,6 +88,7 @@ def overlapped_work(model: PhotoModel, photos: list[bytes], batch: int):
                 pending = decoded.result()
             model.predict(pending)
         return len(photos)
+
     return work
 
 
@@ -94,14 +108,16 @@ def handler_work(model: PhotoModel, photos: list[bytes], store_dir: Path):
             assessment = model.assessment(outputs, width=image.width, height=image.height)
             store.record_assessment(photo_id=uuid.uuid4().hex, data=data, image=image, assessment=assessment)
         return len(photos)
+
     return work
 
 
 def model_only_work(run, images: np.ndarray, batch: int):
     def work() -> int:
         for start in range(0, len(images), batch):
-            run(np.ascontiguousarray(images[start:start + batch]))
+            run(np.ascontiguousarray(images[start : start + batch]))
         return len(images)
+
     return work
 
 
@@ -109,6 +125,7 @@ def decode_work(card: PhotoCard, photos: list[bytes]):
     def work() -> int:
         preprocess_all(card, photos)
         return len(photos)
+
     return work
 
 
@@ -116,25 +133,61 @@ def onnx_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
     model = PhotoModel(model_dir)
     label = f"{model_dir.name} ({model.card.size[0]} px)"
     images = preprocess_all(model.card, photos)
-    rows = [timed_rate(decode_work(model.card, photos), repeats=args.repeats, name="decode + resize only (PIL)",
-                       unit="photos/s")] if model_dir == args.model_dir[0] else []
+    rows = (
+        [
+            timed_rate(
+                decode_work(model.card, photos),
+                repeats=args.repeats,
+                name="decode + resize only (PIL)",
+                unit="photos/s",
+            )
+        ]
+        if model_dir == args.model_dir[0]
+        else []
+    )
     if model_dir == args.model_dir[0]:
         with tempfile.TemporaryDirectory() as scratch:
-            rows.append(timed_rate(handler_work(model, photos, Path(scratch)), repeats=args.repeats, unit="photos/s",
-                                   name=f"{label}: API handler work in-process (+ assessment + review store), batch 1",
-                                   batch=1))
+            rows.append(
+                timed_rate(
+                    handler_work(model, photos, Path(scratch)),
+                    repeats=args.repeats,
+                    unit="photos/s",
+                    name=f"{label}: API handler work in-process (+ assessment + review store), batch 1",
+                    batch=1,
+                )
+            )
     for batch in args.batches:
-        rows.append(timed_rate(pipeline_work(model, photos, batch), repeats=args.repeats, unit="photos/s",
-                               name=f"{label}: decode + resize + onnxruntime, batch {batch}", batch=batch))
-        rows.append(timed_rate(overlapped_work(model, photos, batch), repeats=args.repeats, unit="photos/s", batch=batch,
-                               name=f"{label}: same, decoding overlapped with inference, batch {batch}"))
-        rows.append(timed_rate(model_only_work(model.predict, images, batch), repeats=args.repeats, unit="photos/s",
-                               name=f"{label}: onnxruntime only, batch {batch}", batch=batch))
+        rows.append(
+            timed_rate(
+                pipeline_work(model, photos, batch),
+                repeats=args.repeats,
+                unit="photos/s",
+                name=f"{label}: decode + resize + onnxruntime, batch {batch}",
+                batch=batch,
+            )
+        )
+        rows.append(
+            timed_rate(
+                overlapped_work(model, photos, batch),
+                repeats=args.repeats,
+                unit="photos/s",
+                batch=batch,
+                name=f"{label}: same, decoding overlapped with inference, batch {batch}",
+            )
+        )
+        rows.append(
+            timed_rate(
+                model_only_work(model.predict, images, batch),
+                repeats=args.repeats,
+                unit="photos/s",
+                name=f"{label}: onnxruntime only, batch {batch}",
+                batch=batch,
+            )
+        )
     return rows
 
 
 def torch_network(card: dict):
-    import torch
 
     from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
 
@@ -150,7 +203,7 @@ def torch_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
     card = ModelDir.load(model_dir).card
     photo_card = PhotoCard.from_model_dir(ModelDir.load(model_dir))
     network, tta = torch_network(card)
-    photos = photos[:args.torch_photos]
+    photos = photos[: args.torch_photos]
 
     def run(batch: np.ndarray) -> None:
         with torch.inference_mode():
@@ -161,13 +214,21 @@ def torch_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement]:
             for chunk in chunks(photos, batch):
                 run(preprocess_all(photo_card, chunk))
             return len(photos)
+
         return work
 
     rows = []
     label = f"PyTorch eager {torch.__version__} ({photo_card.size[0]} px{', flip TTA' if tta else ''})"
     for batch in args.batches:
-        rows.append(timed_rate(pipeline(batch), repeats=args.torch_repeats, unit="photos/s", batch=batch,
-                               name=f"{label}: decode + resize + torch, batch {batch}"))
+        rows.append(
+            timed_rate(
+                pipeline(batch),
+                repeats=args.torch_repeats,
+                unit="photos/s",
+                batch=batch,
+                name=f"{label}: decode + resize + torch, batch {batch}",
+            )
+        )
     return rows
 
 
@@ -182,8 +243,15 @@ SESSION_VARIANTS = {
 }
 
 
-def variant_session(model_path: Path, *, threads: int = 2, level: str = "ORT_ENABLE_ALL", arena: bool = True,
-                    pattern: bool = True, spinning: bool = True):
+def variant_session(
+    model_path: Path,
+    *,
+    threads: int = 2,
+    level: str = "ORT_ENABLE_ALL",
+    arena: bool = True,
+    pattern: bool = True,
+    spinning: bool = True,
+):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -203,11 +271,21 @@ def variant_rows(model_dir: Path, photos: list[bytes], args) -> list[Measurement
     rows = []
     for label, options in SESSION_VARIANTS.items():
         session = variant_session(model.onnx_path, **{"threads": args.threads, **options})
+
         def run(batch: np.ndarray, session=session) -> None:
             session.run(["probabilities", "cam"], {"image": batch})
+
         for batch in args.batches:
-            rows.append(timed_rate(model_only_work(run, images, batch), repeats=args.repeats, unit="photos/s",
-                                   name=f"{label}, batch {batch}", batch=batch, variant=label))
+            rows.append(
+                timed_rate(
+                    model_only_work(run, images, batch),
+                    repeats=args.repeats,
+                    unit="photos/s",
+                    name=f"{label}, batch {batch}",
+                    batch=batch,
+                    variant=label,
+                )
+            )
     return rows
 
 
@@ -222,8 +300,15 @@ def main(args: argparse.Namespace) -> int:
     if args.torch:
         rows += torch_rows(args.model_dir[0], photos, args)
     versions = {str(d): ModelDir.load(d).version for d in args.model_dir}
-    save_results(args.name or "photo_inprocess", rows, notes={"photos": len(photos), "models": versions,
-                 "torch_weights": "random (same network and compute; released models keep only ONNX)"})
+    save_results(
+        args.name or "photo_inprocess",
+        rows,
+        notes={
+            "photos": len(photos),
+            "models": versions,
+            "torch_weights": "random (same network and compute; released models keep only ONNX)",
+        },
+    )
     return 0
 
 

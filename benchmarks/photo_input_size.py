@@ -79,10 +79,17 @@ def main(args: argparse.Namespace) -> int:
         cells = [f"{row['val'][name]} / {row['test'][name]}" for name in columns]
         print(f"| {row['size']} | " + " | ".join(cells) + " |")
     card = json.loads((args.model_dir / "card.json").read_text(encoding="utf-8"))
-    payload = {"benchmark": "photo_input_size", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "model": str(args.model_dir), "version": card.get("version"), "card_input_size": card["input"]["height"],
-               "training_crop_size": card["training_config"].get("image_size"), "commit": git_commit(),
-               "machine": machine(), "rows": rows}
+    payload = {
+        "benchmark": "photo_input_size",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model": str(args.model_dir),
+        "version": card.get("version"),
+        "card_input_size": card["input"]["height"],
+        "training_crop_size": card["training_config"].get("image_size"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "rows": rows,
+    }
     path = RESULTS_DIR / f"photo_input_size-{args.model_dir.name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {path}")

@@ -37,8 +37,13 @@ from serving.review.store import ReviewStore  # noqa: E402
 from serving.settings import ServingSettings  # noqa: E402
 
 LABELS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def sample_photos(count: int) -> list[bytes]:
@@ -59,14 +64,27 @@ def case_row(index: int, digest: str, rng: np.random.Generator) -> tuple[dict, l
     probabilities.update({label: max(probabilities[label], 0.5) for label in flagged})
     triage = "urgent" if "fire_smoke" in flagged else "review"
     return {
-        "photo_id": uuid.uuid4().hex, "photo_sha256": digest,
+        "photo_id": uuid.uuid4().hex,
+        "photo_sha256": digest,
         "created_at": dt.datetime(2026, 10, 27) + dt.timedelta(minutes=int(rng.integers(0, 30 * 24 * 60))),
-        "status": "open", "triage": triage, "severity_rank": 2 if triage == "urgent" else 1,
-        "top_probability": max(probabilities.values()), "model_name": "hazard_photo", "model_version": "bench",
-        "labels": list(LABELS), "probabilities": probabilities, "thresholds": dict.fromkeys(LABELS, 0.5),
-        "flagged": flagged, "cam": np.zeros((6, 7, 7), "<f2").tobytes(), "cam_shape": [6, 7, 7],
-        "site_id": f"site-{index % 50}", "width": 448, "height": 336,
-        "dhash": f"{int(rng.integers(0, 2**63)):016x}", "group_id": None, "decision_count": 0,
+        "status": "open",
+        "triage": triage,
+        "severity_rank": 2 if triage == "urgent" else 1,
+        "top_probability": max(probabilities.values()),
+        "model_name": "hazard_photo",
+        "model_version": "bench",
+        "labels": list(LABELS),
+        "probabilities": probabilities,
+        "thresholds": dict.fromkeys(LABELS, 0.5),
+        "flagged": flagged,
+        "cam": np.zeros((6, 7, 7), "<f2").tobytes(),
+        "cam_shape": [6, 7, 7],
+        "site_id": f"site-{index % 50}",
+        "width": 448,
+        "height": 336,
+        "dhash": f"{int(rng.integers(0, 2**63)):016x}",
+        "group_id": None,
+        "decision_count": 0,
     }, flagged
 
 
@@ -99,22 +117,36 @@ def time_ms(work, *, repeats: int) -> list[float]:
 
 
 def query_measurements(store: ReviewStore, count: int) -> list[Measurement]:
-    queries = {"default page (50, open, most urgent first)": QueueFilter(),
-               "hazard=wet_floor": QueueFilter(hazard="wet_floor"),
-               "site=site-7": QueueFilter(site="site-7"),
-               "date range (7 days)": QueueFilter(date_from=dt.datetime(2026, 11, 1), date_to=dt.datetime(2026, 11, 8)),
-               "offset 5000": QueueFilter(offset=5000)}
-    return [Measurement(name=f"queue query at {count} open: {name}", unit="ms",
-                        runs=time_ms(lambda q=query: store.queue(q), repeats=15)) for name, query in queries.items()]
+    queries = {
+        "default page (50, open, most urgent first)": QueueFilter(),
+        "hazard=wet_floor": QueueFilter(hazard="wet_floor"),
+        "site=site-7": QueueFilter(site="site-7"),
+        "date range (7 days)": QueueFilter(date_from=dt.datetime(2026, 11, 1), date_to=dt.datetime(2026, 11, 8)),
+        "offset 5000": QueueFilter(offset=5000),
+    }
+    return [
+        Measurement(
+            name=f"queue query at {count} open: {name}",
+            unit="ms",
+            runs=time_ms(lambda q=query: store.queue(q), repeats=15),
+        )
+        for name, query in queries.items()
+    ]
 
 
 def record_measurement(store: ReviewStore, photos: list[bytes], count: int) -> Measurement:
     def record() -> None:
         image = Image.open(io.BytesIO(photos[0])).convert("RGB")
         hazards = {label: 0.6 if label == "wet_floor" else 0.05 for label in LABELS}
-        assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo",
-                                      model_version="bench", cam=np.zeros((6, 7, 7), np.float32))
+        assessment = build_assessment(
+            hazards,
+            dict.fromkeys(LABELS, 0.5),
+            model_name="hazard_photo",
+            model_version="bench",
+            cam=np.zeros((6, 7, 7), np.float32),
+        )
         store.record_assessment(photo_id=uuid.uuid4().hex, data=photos[0], image=image, assessment=assessment)
+
     return Measurement(name=f"record one assessed photo at {count} cases", unit="ms", runs=time_ms(record, repeats=10))
 
 
@@ -145,10 +177,17 @@ def browser_measurements(base_url: str, count: int, decisions: int) -> list[Meas
         page.locator("h1").click()
         per_decision = [decide_once(page) for _ in range(decisions)]
         browser.close()
-    return [Measurement(name=f"/review page at {count} open: navigation → queue + first case shown", unit="ms",
-                        runs=loads[1:], extra={"first_load_ms": loads[0]}),
-            Measurement(name="one keyboard decision (c): keypress → next case shown with photo", unit="ms",
-                        runs=per_decision)]
+    return [
+        Measurement(
+            name=f"/review page at {count} open: navigation → queue + first case shown",
+            unit="ms",
+            runs=loads[1:],
+            extra={"first_load_ms": loads[0]},
+        ),
+        Measurement(
+            name="one keyboard decision (c): keypress → next case shown with photo", unit="ms", runs=per_decision
+        ),
+    ]
 
 
 def decide_once(page) -> float:
@@ -157,7 +196,9 @@ def decide_once(page) -> float:
     page.keyboard.press("c")
     page.wait_for_function(
         "id => document.querySelector('.case.selected')?.dataset.photoId === id "
-        "&& document.querySelector('#detail .photo')?.complete", arg=following)
+        "&& document.querySelector('#detail .photo')?.complete",
+        arg=following,
+    )
     return (time.perf_counter() - start) * 1000
 
 
@@ -166,7 +207,8 @@ def query_plan(store: ReviewStore) -> list[str]:
     with store.engine.connect() as connection:
         rows = connection.exec_driver_sql(
             f"{explain} SELECT photo_id FROM review_cases WHERE status = 'open' "
-            "ORDER BY severity_rank DESC, top_probability DESC, created_at, photo_id LIMIT 50").all()
+            "ORDER BY severity_rank DESC, top_probability DESC, created_at, photo_id LIMIT 50"
+        ).all()
     return [str(row[-1]) for row in rows]
 
 
@@ -174,8 +216,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000, help="open cases to seed (default: %(default)s)")
     parser.add_argument("--decisions", type=int, default=20, help="keyboard decisions to time (default: %(default)s)")
-    parser.add_argument("--database", default=None,
-                        help="an empty review database URL, e.g. PostgreSQL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--database", default=None, help="an empty review database URL, e.g. PostgreSQL (default: a fresh SQLite file)"
+    )
     args = parser.parse_args()
     work = RESULTS_DIR.parent / "var" / "review_queue"
     shutil.rmtree(work, ignore_errors=True)
@@ -193,8 +236,16 @@ def main() -> int:
     store_dialect = store.engine.dialect.name
     store.close()
     name = "review_queue" if store_dialect == "sqlite" else f"review_queue_{store_dialect}"
-    save_results(name, measurements, notes={"query_plan": plan, "cases": args.cases, "database": store_dialect,
-                                            "server": "uvicorn, review apps only (no BentoML, no auth)"})
+    save_results(
+        name,
+        measurements,
+        notes={
+            "query_plan": plan,
+            "cases": args.cases,
+            "database": store_dialect,
+            "server": "uvicorn, review apps only (no BentoML, no auth)",
+        },
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ client), and a 100,000-row CSV and Parquet through `POST /v1/enterprises/score-f
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import statistics
 import sys
@@ -33,8 +34,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (median reported)")
     parser.add_argument("--single-requests", type=int, default=200, help="requests timed for one enterprise")
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True, help="also measure over HTTP")
-    parser.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
-                        help="also refit the LightGBM pipeline and time its native predict")
+    parser.add_argument(
+        "--native",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also refit the LightGBM pipeline and time its native predict",
+    )
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime and LightGBM threads")
     parser.add_argument("--name", default="risk_http", help="results file name in benchmarks/results/")
     return parser
@@ -49,7 +54,7 @@ def population(rows: int, *, seed: int):
 
 def batched(frame, batch: int, *, limit: int):
     rows = min(len(frame), max(batch, limit))
-    return [frame.iloc[start:start + batch] for start in range(0, rows, batch)]
+    return [frame.iloc[start : start + batch] for start in range(0, rows, batch)]
 
 
 def rate_of(call, chunks, *, repeats: int, name: str, batch: int) -> Measurement:
@@ -57,6 +62,7 @@ def rate_of(call, chunks, *, repeats: int, name: str, batch: int) -> Measurement
         for chunk in chunks:
             call(chunk)
         return sum(len(chunk) for chunk in chunks)
+
     return timed_rate(work, repeats=repeats, name=name, unit="enterprises/s", batch=batch)
 
 
@@ -68,13 +74,26 @@ def inprocess_rows(frame, args) -> list[Measurement]:
     rows = []
     for batch in BATCHES:
         chunks = batched(frame, batch, limit=200 if batch == 1 else 20_000)
-        rows.append(rate_of(lambda c: scorer.score_frame(c, text_cells=False), chunks, repeats=args.repeats, batch=batch,
-                            name=f"serving.risk score_frame (validate + onnxruntime + decision + floors + reasons), "
-                                 f"batch {batch}"))
+        rows.append(
+            rate_of(
+                lambda c: scorer.score_frame(c, text_cells=False),
+                chunks,
+                repeats=args.repeats,
+                batch=batch,
+                name=f"serving.risk score_frame (validate + onnxruntime + decision + floors + reasons), batch {batch}",
+            )
+        )
         validated = [scorer.score_frame(c, text_cells=False).batch for c in chunks]
         for reasons in (True, False):
-            rows.append(rate_of(lambda b: scorer._run(b, reasons=reasons), validated, repeats=args.repeats, batch=batch,
-                                name=f"onnxruntime run only ({'with' if reasons else 'no'} reasons), batch {batch}"))
+            rows.append(
+                rate_of(
+                    functools.partial(scorer._run, reasons=reasons),
+                    validated,
+                    repeats=args.repeats,
+                    batch=batch,
+                    name=f"onnxruntime run only ({'with' if reasons else 'no'} reasons), batch {batch}",
+                )
+            )
     if args.native:
         rows += native_rows(frame, scorer.schema, args, feature_frame=feature_frame)
     return rows
@@ -97,9 +116,16 @@ def native_rows(frame, schema, args, *, feature_frame) -> list[Measurement]:
     rows = []
     for batch in BATCHES:
         chunks = [feature_frame(schema, c) for c in batched(frame, batch, limit=200 if batch == 1 else 20_000)]
-        rows.append(rate_of(pipeline.predict_proba, chunks, repeats=args.repeats, batch=batch,
-                            name=f"LightGBM {__import__('lightgbm').__version__} native (sklearn pipeline "
-                                 f"predict_proba on prepared features), batch {batch}"))
+        rows.append(
+            rate_of(
+                pipeline.predict_proba,
+                chunks,
+                repeats=args.repeats,
+                batch=batch,
+                name=f"LightGBM {__import__('lightgbm').__version__} native (sklearn pipeline "
+                f"predict_proba on prepared features), batch {batch}",
+            )
+        )
     return rows
 
 
@@ -109,7 +135,9 @@ def json_latency_rows(server, frame, args) -> list[Measurement]:
     rows = []
     with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=120) as http:
         for batch, requests in ((1, args.single_requests), (1_000, 30)):
-            bodies = [{"enterprises": frame.iloc[i * batch:(i + 1) * batch].to_dict("records")} for i in range(requests)]
+            bodies = [
+                {"enterprises": frame.iloc[i * batch : (i + 1) * batch].to_dict("records")} for i in range(requests)
+            ]
             for body in bodies[:5]:
                 http.post("/v1/enterprises/score", json=body).raise_for_status()
             latencies = []
@@ -118,10 +146,19 @@ def json_latency_rows(server, frame, args) -> list[Measurement]:
                 http.post("/v1/enterprises/score", json=body).raise_for_status()
                 latencies.append(time.perf_counter() - start)
             p50, p99 = 1000 * percentile(latencies, 50), 1000 * percentile(latencies, 99)
-            rows.append(Measurement(name=f"HTTP /v1/enterprises/score, {batch} per request, one client",
-                                    unit="ms p50", runs=[p50],
-                                    extra={"batch": batch, "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
-                                           "enterprises_per_s": round(batch * len(latencies) / sum(latencies), 1)}))
+            rows.append(
+                Measurement(
+                    name=f"HTTP /v1/enterprises/score, {batch} per request, one client",
+                    unit="ms p50",
+                    runs=[p50],
+                    extra={
+                        "batch": batch,
+                        "p50_ms": round(p50, 2),
+                        "p99_ms": round(p99, 2),
+                        "enterprises_per_s": round(batch * len(latencies) / sum(latencies), 1),
+                    },
+                )
+            )
             print(f"  JSON batch {batch}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     return rows
 
@@ -143,9 +180,15 @@ def file_rows(server, frame, args) -> list[Measurement]:
                 response.raise_for_status()
                 seconds.append(time.perf_counter() - start)
             lines = response.content.count(b"\n")
-            rows.append(Measurement(name=f"HTTP /v1/enterprises/score-file, {len(frame):,}-row {kind} "
-                                         f"({len(upload[1]) / 2**20:.1f} MB) -> CSV", unit="s", runs=seconds,
-                                    extra={"rows": len(frame), "csv_lines_back": lines}))
+            rows.append(
+                Measurement(
+                    name=f"HTTP /v1/enterprises/score-file, {len(frame):,}-row {kind} "
+                    f"({len(upload[1]) / 2**20:.1f} MB) -> CSV",
+                    unit="s",
+                    runs=seconds,
+                    extra={"rows": len(frame), "csv_lines_back": lines},
+                )
+            )
             print(f"  {kind} file: {statistics.median(seconds):.2f} s")
     return rows
 
@@ -156,8 +199,14 @@ def main(args: argparse.Namespace) -> int:
     if args.http:
         with served() as server:
             rows += json_latency_rows(server, frame, args) + file_rows(server, frame, args)
-            rows.append(Measurement(name="service resident memory after the risk load", unit="MB",
-                                    runs=[server.resident_mb()], load=loadavg()))
+            rows.append(
+                Measurement(
+                    name="service resident memory after the risk load",
+                    unit="MB",
+                    runs=[server.resident_mb()],
+                    load=loadavg(),
+                )
+            )
     save_results(args.name, rows, notes={"population": "training.risk.generator, 100,000 rows, seed 424242"})
     return 0
 

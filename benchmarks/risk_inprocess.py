@@ -48,8 +48,9 @@ def measure(work, *, repeats: int, name: str, unit: str, items: int, per_item_ms
         wall, used = time.perf_counter() - wall_start, time.process_time() - cpu_start
         runs.append(wall * 1000 / items if per_item_ms else items / wall)
         cpu.append(used)
-    return Measurement(name=name, unit=unit, runs=runs,
-                       extra={"items": items, "cpu_seconds_median": round(statistics.median(cpu), 4)})
+    return Measurement(
+        name=name, unit=unit, runs=runs, extra={"items": items, "cpu_seconds_median": round(statistics.median(cpu), 4)}
+    )
 
 
 def scoring_measurements(args: argparse.Namespace) -> list[Measurement]:
@@ -67,18 +68,49 @@ def scoring_measurements(args: argparse.Namespace) -> list[Measurement]:
     records = frame.iloc[:10_000].astype(object).where(frame.iloc[:10_000].notna(), None).to_dict("records")
     n, r = len(frame), args.repeats
     return [
-        measure(lambda: scorer.score_frame(frame, text_cells=False, reasons=False), repeats=r, items=n,
-                name=f"score_frame {n:,} (no reasons)", unit="enterprises/s"),
-        measure(lambda: scorer.score_frame(frame, text_cells=False, reasons=True), repeats=r, items=n,
-                name=f"score_frame {n:,} (with reasons)", unit="enterprises/s"),
-        measure(lambda: scorer.score_table(csv, filename="in.csv"), repeats=r, items=n,
-                name=f"score_table CSV {n:,} -> CSV (with reasons)", unit="enterprises/s"),
-        measure(lambda: scorer.score_table(parquet.getvalue(), filename="in.parquet", reasons=False), repeats=r,
-                items=n, name=f"score_table Parquet {n:,} -> CSV (no reasons)", unit="enterprises/s"),
-        measure(lambda: scorer.score_profiles(records), repeats=r, items=len(records),
-                name="score_profiles 10,000 dicts (JSON path)", unit="enterprises/s"),
-        measure(lambda: [scorer.score_profiles([records[i]]) for i in range(200)], repeats=r, items=200,
-                name="score_profiles 1 enterprise", unit="ms per call", per_item_ms=True),
+        measure(
+            lambda: scorer.score_frame(frame, text_cells=False, reasons=False),
+            repeats=r,
+            items=n,
+            name=f"score_frame {n:,} (no reasons)",
+            unit="enterprises/s",
+        ),
+        measure(
+            lambda: scorer.score_frame(frame, text_cells=False, reasons=True),
+            repeats=r,
+            items=n,
+            name=f"score_frame {n:,} (with reasons)",
+            unit="enterprises/s",
+        ),
+        measure(
+            lambda: scorer.score_table(csv, filename="in.csv"),
+            repeats=r,
+            items=n,
+            name=f"score_table CSV {n:,} -> CSV (with reasons)",
+            unit="enterprises/s",
+        ),
+        measure(
+            lambda: scorer.score_table(parquet.getvalue(), filename="in.parquet", reasons=False),
+            repeats=r,
+            items=n,
+            name=f"score_table Parquet {n:,} -> CSV (no reasons)",
+            unit="enterprises/s",
+        ),
+        measure(
+            lambda: scorer.score_profiles(records),
+            repeats=r,
+            items=len(records),
+            name="score_profiles 10,000 dicts (JSON path)",
+            unit="enterprises/s",
+        ),
+        measure(
+            lambda: [scorer.score_profiles([records[i]]) for i in range(200)],
+            repeats=r,
+            items=200,
+            name="score_profiles 1 enterprise",
+            unit="ms per call",
+            per_item_ms=True,
+        ),
     ]
 
 
@@ -94,9 +126,16 @@ def training_measurement(args: argparse.Namespace) -> Measurement:
         cpu_start = time.process_time()
         result = train_risk(RiskModelConfig(out=Path(folder)), data=data)
         cpu = time.process_time() - cpu_start
-    return Measurement(name=f"train_risk on {args.rows:,} rows (fit only)", unit="s", runs=[result.fit_seconds],
-                       extra={"total_seconds": round(result.seconds, 2), "cpu_seconds": round(cpu, 2),
-                              "qwk_vs_oracle": result.metrics["qwk_vs_oracle"]})
+    return Measurement(
+        name=f"train_risk on {args.rows:,} rows (fit only)",
+        unit="s",
+        runs=[result.fit_seconds],
+        extra={
+            "total_seconds": round(result.seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "qwk_vs_oracle": result.metrics["qwk_vs_oracle"],
+        },
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,9 +17,9 @@ import contextlib
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -80,10 +80,18 @@ def main(args: argparse.Namespace) -> int:
             config = replace(RiskModelConfig(), n_jobs=threads)
             with busy_core(busy):
                 runs = [fit_seconds(features, tiers, config) for _ in range(args.repeats)]
-            measurements.append(Measurement(
-                name=f"fit {args.rows:,} rows, n_jobs={threads}, {'next to a busy core' if busy else 'no extra load'}",
-                unit="s", runs=[wall for wall, _ in runs], extra={"cpu_seconds": [round(cpu, 2) for _, cpu in runs]}))
-    save_results(args.name, measurements, notes={"rows": args.rows, "config": "RiskModelConfig defaults, n_jobs varied"})
+            measurements.append(
+                Measurement(
+                    name=f"fit {args.rows:,} rows, n_jobs={threads}, "
+                    f"{'next to a busy core' if busy else 'no extra load'}",
+                    unit="s",
+                    runs=[wall for wall, _ in runs],
+                    extra={"cpu_seconds": [round(cpu, 2) for _, cpu in runs]},
+                )
+            )
+    save_results(
+        args.name, measurements, notes={"rows": args.rows, "config": "RiskModelConfig defaults, n_jobs varied"}
+    )
     return 0
 
 

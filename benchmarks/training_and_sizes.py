@@ -26,8 +26,12 @@ from runtime.paths import MODELS_DIR  # noqa: E402
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--risk-repeats", type=int, default=3, help="risk trainings timed (0 = card figure only)")
-    parser.add_argument("--serve", action=argparse.BooleanOptionalAction, default=True,
-                        help="start the service and measure its resident memory")
+    parser.add_argument(
+        "--serve",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the service and measure its resident memory",
+    )
     parser.add_argument("--name", default="training_and_sizes", help="results file name in benchmarks/results/")
     return parser
 
@@ -37,8 +41,14 @@ def size_rows() -> list[Measurement]:
     for model_dir in sorted(path for path in MODELS_DIR.iterdir() if (path / "model.onnx").is_file()):
         card = json.loads((model_dir / "card.json").read_text())
         megabytes = (model_dir / "model.onnx").stat().st_size / 2**20
-        rows.append(Measurement(name=f"models/{model_dir.name}/model.onnx ({card.get('version')})", unit="MB",
-                                runs=[megabytes], extra={"version": card.get("version")}))
+        rows.append(
+            Measurement(
+                name=f"models/{model_dir.name}/model.onnx ({card.get('version')})",
+                unit="MB",
+                runs=[megabytes],
+                extra={"version": card.get("version")},
+            )
+        )
     return rows
 
 
@@ -47,14 +57,25 @@ def card_training_rows() -> list[Measurement]:
     photo = json.loads((MODELS_DIR / "hazard_photo" / "card.json").read_text())
     training = photo["training_config"]
     if "seconds" in training:
-        rows.append(Measurement(
-            name=f"photo training (card: {training.get('epochs_run')} epochs at {training.get('image_size')} px, "
-                 f"{training.get('threads')} threads)", unit="s", runs=[float(training["seconds"])],
-            extra={"source": "models/hazard_photo/card.json", "version": photo["version"]}))
+        rows.append(
+            Measurement(
+                name=f"photo training (card: {training.get('epochs_run')} epochs at {training.get('image_size')} px, "
+                f"{training.get('threads')} threads)",
+                unit="s",
+                runs=[float(training["seconds"])],
+                extra={"source": "models/hazard_photo/card.json", "version": photo["version"]},
+            )
+        )
     risk = json.loads((MODELS_DIR / "labor_risk" / "card.json").read_text())
     if "fit_seconds" in risk:
-        rows.append(Measurement(name="risk LightGBM fit (card)", unit="s", runs=[float(risk["fit_seconds"])],
-                                extra={"source": "models/labor_risk/card.json", "version": risk["version"]}))
+        rows.append(
+            Measurement(
+                name="risk LightGBM fit (card)",
+                unit="s",
+                runs=[float(risk["fit_seconds"])],
+                extra={"source": "models/labor_risk/card.json", "version": risk["version"]},
+            )
+        )
     return rows
 
 
@@ -68,8 +89,12 @@ def risk_training_row(repeats: int) -> Measurement:
             result = train_risk(RiskModelConfig(out=Path(scratch)))
         total.append(result.seconds)
         fit.append(result.fit_seconds)
-    return Measurement(name="risk training end to end (generate 100k, fit, ONNX export, parity, card)", unit="s",
-                       runs=total, extra={"fit_seconds": [round(value, 2) for value in fit]})
+    return Measurement(
+        name="risk training end to end (generate 100k, fit, ONNX export, parity, card)",
+        unit="s",
+        runs=total,
+        extra={"fit_seconds": [round(value, 2) for value in fit]},
+    )
 
 
 def memory_rows() -> list[Measurement]:
@@ -82,8 +107,10 @@ def memory_rows() -> list[Measurement]:
             for data in photos:
                 http.post("/v1/photos/assess", files={"photo": ("p.jpg", data, "image/jpeg")}).raise_for_status()
         loaded = server.resident_mb()
-    return [Measurement(name="service resident memory (all bentoml processes), idle", unit="MB", runs=[idle]),
-            Measurement(name="service resident memory after 32 photo assessments", unit="MB", runs=[loaded])]
+    return [
+        Measurement(name="service resident memory (all bentoml processes), idle", unit="MB", runs=[idle]),
+        Measurement(name="service resident memory after 32 photo assessments", unit="MB", runs=[loaded]),
+    ]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -14,7 +15,7 @@ from runtime.errors import ModelIntegrityError
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def card_schema(kind: str) -> jsonschema.protocols.Validator:
     schema = json.loads((SCHEMAS_DIR / f"{kind}.json").read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)

@@ -9,9 +9,10 @@ against `runtime/schemas/` when it is read, so a broken card fails at load with 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -26,13 +27,25 @@ HEADER_FIELDS = ("name", "version", "created", "sha256", "data", "training_confi
 BOX_FORMAT = "xyxy-normalized"
 
 
-def card_header(*, name: str, version: str, created: dt.datetime | str, sha256: str, data: Mapping[str, Any],
-                training_config: Mapping[str, Any]) -> dict[str, Any]:
+def card_header(
+    *,
+    name: str,
+    version: str,
+    created: dt.datetime | str,
+    sha256: str,
+    data: Mapping[str, Any],
+    training_config: Mapping[str, Any],
+) -> dict[str, Any]:
     """The header fields of a new card; `data` holds at least the data `fingerprint`, `sha256` is model.onnx's."""
-    created_text = created if isinstance(created, str) else created.astimezone(dt.timezone.utc).isoformat(
-        timespec="seconds")
-    header = {"name": name, "version": version, "created": created_text, "sha256": sha256, "data": dict(data),
-              "training_config": dict(training_config)}
+    created_text = created if isinstance(created, str) else created.astimezone(dt.UTC).isoformat(timespec="seconds")
+    header = {
+        "name": name,
+        "version": version,
+        "created": created_text,
+        "sha256": sha256,
+        "data": dict(data),
+        "training_config": dict(training_config),
+    }
     error = next(iter(card_schema("card_header").iter_errors(header)), None)
     if error is not None:
         raise ValueError(f"card header {'.'.join(map(str, error.path)) or ''}: {error.message}")
@@ -49,10 +62,15 @@ class CardHeader:
     training_config: Mapping[str, Any]
 
     @classmethod
-    def from_card(cls, card: Mapping[str, Any]) -> "CardHeader":
-        return cls(name=str(card["name"]), version=str(card["version"]), created=str(card["created"]),
-                   sha256=str(card["sha256"]), data_fingerprint=str(card["data"]["fingerprint"]),
-                   training_config=dict(card["training_config"]))
+    def from_card(cls, card: Mapping[str, Any]) -> CardHeader:
+        return cls(
+            name=str(card["name"]),
+            version=str(card["version"]),
+            created=str(card["created"]),
+            sha256=str(card["sha256"]),
+            data_fingerprint=str(card["data"]["fingerprint"]),
+            training_config=dict(card["training_config"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,11 @@ class DetectionHead:
     max_detections: int
 
     @classmethod
-    def from_card(cls, block: Mapping[str, Any], *, where: Path) -> "DetectionHead":
+    def from_card(cls, block: Mapping[str, Any], *, where: Path) -> DetectionHead:
         if block.get("box_format") != BOX_FORMAT:
-            raise ModelIntegrityError(f"{where}: detection.box_format must be {BOX_FORMAT!r}, "
-                                      f"not {block.get('box_format')!r}")
+            raise ModelIntegrityError(
+                f"{where}: detection.box_format must be {BOX_FORMAT!r}, not {block.get('box_format')!r}"
+            )
         classes = tuple(block["classes"])
         unknown = sorted(set(classes) - set(load_taxonomy()))
         if unknown:
@@ -77,8 +96,11 @@ class DetectionHead:
         missing = [name for name in classes if name not in block.get("score_thresholds", {})]
         if missing:
             raise ModelIntegrityError(f"{where}: detection.score_thresholds: no threshold for {missing}")
-        return cls(classes=classes, score_thresholds={name: float(block["score_thresholds"][name]) for name in classes},
-                   max_detections=int(block["max_detections"]))
+        return cls(
+            classes=classes,
+            score_thresholds={name: float(block["score_thresholds"][name]) for name in classes},
+            max_detections=int(block["max_detections"]),
+        )
 
     def in_pixels(self, rows: np.ndarray, *, width: int, height: int) -> list[tuple[str, float, tuple[float, ...]]]:
         """(type, score, (x0, y0, x1, y1)) of the rows at or above their class's threshold, in the
@@ -89,8 +111,10 @@ class DetectionHead:
         kept = rows[known & (rows[:, 4] > 0) & (rows[:, 4] >= thresholds[np.where(known, class_index, 0)])]
         scale = np.array([width, height, width, height], dtype=np.float64)
         boxes = np.clip(kept[:, :4].astype(np.float64), 0.0, 1.0) * scale
-        return [(self.classes[int(row[5])], float(row[4]), tuple(float(value) for value in box))
-                for row, box in zip(kept, boxes)]
+        return [
+            (self.classes[int(row[5])], float(row[4]), tuple(float(value) for value in box))
+            for row, box in zip(kept, boxes)
+        ]
 
 
 @dataclass(frozen=True)
@@ -112,7 +136,7 @@ class PhotoCard:
         return self.header.version
 
     @classmethod
-    def from_model_dir(cls, model: ModelDir) -> "PhotoCard":
+    def from_model_dir(cls, model: ModelDir) -> PhotoCard:
         card, where = model.card, model.path / "card.json"
         check_card(card, kind="photo_card", where=where)
         unknown = set(card["labels"]) - set(load_taxonomy())
@@ -123,12 +147,18 @@ class PhotoCard:
             raise ModelIntegrityError(f"{where}: thresholds: no threshold for {missing}")
         size = tuple(card["preprocess"]["size"])
         if size != (card["input"]["height"], card["input"]["width"]):
-            raise ModelIntegrityError(f"{where}: preprocess.size: {list(size)} differs from the input's "
-                                      f"height x width {card['input']['height']} x {card['input']['width']}")
+            raise ModelIntegrityError(
+                f"{where}: preprocess.size: {list(size)} differs from the input's "
+                f"height x width {card['input']['height']} x {card['input']['width']}"
+            )
         detection = DetectionHead.from_card(card["detection"], where=where) if card.get("detection") else None
-        return cls(header=CardHeader.from_card(card), labels=tuple(card["labels"]),
-                   thresholds={label: float(card["thresholds"][label]) for label in card["labels"]},
-                   size=(int(size[0]), int(size[1])), detection=detection)
+        return cls(
+            header=CardHeader.from_card(card),
+            labels=tuple(card["labels"]),
+            thresholds={label: float(card["thresholds"][label]) for label in card["labels"]},
+            size=(int(size[0]), int(size[1])),
+            detection=detection,
+        )
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         """An upright RGB image (serving's `decode_photo`, or `runtime.preprocess.upright_rgb`) as the
@@ -147,12 +177,18 @@ class RiskCard:
     cost_matrix: np.ndarray
 
     @classmethod
-    def from_model_dir(cls, model: ModelDir) -> "RiskCard":
+    def from_model_dir(cls, model: ModelDir) -> RiskCard:
         card, where = model.card, model.path / "card.json"
         check_card(card, kind="risk_card", where=where)
         cost = np.asarray(card["decision"]["cost_matrix"], dtype=float)
         if cost.shape != (len(card["tiers"]),) * 2:
-            raise ModelIntegrityError(f"{where}: decision.cost_matrix: shape {list(cost.shape)} does not match "
-                                      f"{len(card['tiers'])} tiers")
-        return cls(header=CardHeader.from_card(card), tiers=tuple(card["tiers"]), schema=card["schema"],
-                   feature_order=tuple(card["feature_order"]), cost_matrix=cost)
+            raise ModelIntegrityError(
+                f"{where}: decision.cost_matrix: shape {list(cost.shape)} does not match {len(card['tiers'])} tiers"
+            )
+        return cls(
+            header=CardHeader.from_card(card),
+            tiers=tuple(card["tiers"]),
+            schema=card["schema"],
+            feature_order=tuple(card["feature_order"]),
+            cost_matrix=cost,
+        )

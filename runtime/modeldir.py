@@ -40,7 +40,7 @@ class ModelDir:
         return str(self.card["version"])
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelDir":
+    def load(cls, path: str | Path) -> ModelDir:
         path = Path(path)
         card_path, onnx_path = path / "card.json", path / "model.onnx"
         for required in (card_path, onnx_path):

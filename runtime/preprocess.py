@@ -16,8 +16,13 @@ PREPROCESS_VERSION = "exif-rgb-stretch-bilinear-v1"
 
 def preprocess_spec(size: int) -> dict:
     """The card's `preprocess` entry, describing exactly what `preprocess_photo` does."""
-    return {"exif_transpose": True, "color": "RGB", "resize": "stretch",
-            "interpolation": "bilinear", "size": [size, size]}
+    return {
+        "exif_transpose": True,
+        "color": "RGB",
+        "resize": "stretch",
+        "interpolation": "bilinear",
+        "size": [size, size],
+    }
 
 
 def upright_rgb(image: Image.Image) -> Image.Image:

@@ -62,8 +62,9 @@ class FlaggedHazardBody(HazardTypeBody):
 class DetectionBody(BaseModel):
     type: str = Field(description="person-level hazard type, e.g. missing_helmet")
     score: float
-    box: list[float] = Field(min_length=4, max_length=4,
-                             description="x0, y0, x1, y1 in the uploaded photo's pixels after EXIF orientation")
+    box: list[float] = Field(
+        min_length=4, max_length=4, description="x0, y0, x1, y1 in the uploaded photo's pixels after EXIF orientation"
+    )
 
 
 class PhotoMetadata(BaseModel):
@@ -127,7 +128,9 @@ class EnterpriseScoresBody(BaseModel):
 class EnterprisesRequest(BaseModel):
     enterprises: list[dict[str, Any]] = Field(
         description="up to 10,000 profiles; each needs enterprise_id, other fields (datasets/labor_risk/schema.yaml) "
-                    "are optional", examples=[[{"enterprise_id": "E-1", "employees": 120}]])
+        "are optional",
+        examples=[[{"enterprise_id": "E-1", "employees": 120}]],
+    )
 
 
 # --- the review routes (serving/review/app.py), described here so the document covers them ---

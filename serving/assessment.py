@@ -34,7 +34,7 @@ class FlaggedHazard:
         return dict(self.__dict__)
 
     @classmethod
-    def of(cls, hazard: HazardType, *, probability: float, threshold: float) -> "FlaggedHazard":
+    def of(cls, hazard: HazardType, *, probability: float, threshold: float) -> FlaggedHazard:
         return cls(**hazard.describe(), probability=probability, threshold=threshold)
 
 
@@ -47,8 +47,11 @@ class Detection:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "score": round(float(self.score), 6),
-                "box": [round(float(value), 1) for value in self.box]}
+        return {
+            "type": self.type,
+            "score": round(float(self.score), 6),
+            "box": [round(float(value), 1) for value in self.box],
+        }
 
 
 @dataclass(frozen=True)

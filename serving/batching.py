@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,15 @@ class MicroBatcher:
 
     Used from one event loop (an API process's); `run_batch` runs in the batcher's own thread."""
 
-    def __init__(self, run_batch: Callable[[np.ndarray], Sequence[Any]], *, max_batch_size: int,
-                 max_queue: int, on_batch: Callable[[int], None] = lambda size: None,
-                 on_queue: Callable[[int], None] = lambda depth: None):
+    def __init__(
+        self,
+        run_batch: Callable[[np.ndarray], Sequence[Any]],
+        *,
+        max_batch_size: int,
+        max_queue: int,
+        on_batch: Callable[[int], None] = lambda size: None,
+        on_queue: Callable[[int], None] = lambda depth: None,
+    ):
         """`on_batch(size)` is told each batch's size before it runs, `on_queue(depth)` each change of
         the number of photos waiting (the service points both at its metrics)."""
         if max_batch_size < 1:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import swagger_ui_bundle
 
@@ -18,12 +19,17 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-ASSETS = {"swagger-ui.css": b"text/css; charset=utf-8", "swagger-ui-bundle.js": b"text/javascript; charset=utf-8",
-          "favicon-32x32.png": b"image/png"}
+ASSETS = {
+    "swagger-ui.css": b"text/css; charset=utf-8",
+    "swagger-ui-bundle.js": b"text/javascript; charset=utf-8",
+    "favicon-32x32.png": b"image/png",
+}
 DOCS_PATHS = ("/", "/docs", "/docs.json", "/docs/ankang.js")
 # Only this host, for everything; Swagger UI sets inline styles and shows data: images.
-CSP = (b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-       b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 PAGE = b"""<!DOCTYPE html>
 <html lang="zh-CN">
@@ -54,10 +60,16 @@ def _asset_bytes(name: str) -> bytes:
     return (ASSETS_DIR / name).read_bytes()
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes, extra: list | None = None, *,
-                   cache: bytes = b"no-cache") -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-               (b"content-security-policy", CSP), (b"cache-control", cache), *(extra or [])]
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes, extra: list | None = None, *, cache: bytes = b"no-cache"
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"content-security-policy", CSP),
+        (b"cache-control", cache),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -78,8 +90,11 @@ class ApiDocs:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or not (
-                path in DOCS_PATHS or path in ("/docs/",) or path.startswith("/docs/assets/")):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("GET", "HEAD")
+            or not (path in DOCS_PATHS or path in ("/docs/",) or path.startswith("/docs/assets/"))
+        ):
             await self.app(scope, receive, send)
             return
         if path == "/":

@@ -24,7 +24,17 @@ _MARKUP = re.compile(rb"<(?:script|html|body|iframe|svg|object|embed|\?php)[\s>/
 # In JPEG entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
 # What Pillow's parsers raise on malformed input (found by tests/serving/test_fuzz_images.py): all mean "corrupt".
-_MALFORMED = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError, ZeroDivisionError)
+_MALFORMED = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+)
 
 
 # Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak);
@@ -52,14 +62,10 @@ def _check_bytes(data: bytes, *, field: str, limits: ImageLimits) -> str:
     if not data:
         raise InputError(field, "the uploaded file is empty (0 bytes)", status_code=400)
     if len(data) > limits.max_bytes:
-        raise InputError(
-            field, f"the file has {len(data)} bytes; the limit is {limits.max_bytes}", status_code=413
-        )
+        raise InputError(field, f"the file has {len(data)} bytes; the limit is {limits.max_bytes}", status_code=413)
     kind = sniff_format(data)
     if kind is None:
-        raise InputError(
-            field, "the file is not a JPEG, PNG or WebP image (checked by its content)", status_code=415
-        )
+        raise InputError(field, "the file is not a JPEG, PNG or WebP image (checked by its content)", status_code=415)
     _check_single_image(data, kind, field=field)
     return kind
 
@@ -78,7 +84,7 @@ def _jpeg_end(data: bytes) -> int | None:
         elif 0xD0 <= marker <= 0xD7 or marker == 0x01:
             position += 2
         else:
-            position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
             if marker == 0xDA:
                 found = _JPEG_MARKER_IN_SCAN.search(data, position)
                 position = found.start() if found else len(data)
@@ -89,8 +95,8 @@ def _png_end(data: bytes) -> int | None:
     """Offset just past the PNG's IEND chunk; None if the chunk list ends first."""
     position = 8
     while position + 8 <= len(data):
-        length = int.from_bytes(data[position:position + 4], "big")
-        chunk_type = data[position + 4:position + 8]
+        length = int.from_bytes(data[position : position + 4], "big")
+        chunk_type = data[position + 4 : position + 8]
         position += 12 + length
         if chunk_type == b"IEND":
             return position
@@ -127,8 +133,9 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
     except Image.DecompressionBombError as exc:
         declared = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
-        raise InputError(field, f"the image declares {size}; the limit is {limits.max_pixels} pixels",
-                         status_code=413) from None
+        raise InputError(
+            field, f"the image declares {size}; the limit is {limits.max_pixels} pixels", status_code=413
+        ) from None
     except (UnidentifiedImageError, *_MALFORMED) as exc:
         raise InputError(field, f"the {kind} header cannot be read: {exc}", status_code=422) from None
     width, height = image.size
@@ -149,8 +156,13 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
     return image
 
 
-def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = ImageLimits(),
-                 slots: threading.Semaphore = DEFAULT_DECODE_SLOTS) -> Image.Image:
+def decode_photo(
+    data: bytes,
+    *,
+    field: str = "photo",
+    limits: ImageLimits = ImageLimits(),
+    slots: threading.Semaphore = DEFAULT_DECODE_SLOTS,
+) -> Image.Image:
     """Return the photo as an upright RGB image, or raise InputError saying what is wrong.
 
     At most `slots`' count of photos decode at once (callers beyond wait)."""
@@ -162,4 +174,3 @@ def decode_photo(data: bytes, *, field: str = "photo", limits: ImageLimits = Ima
             return upright_rgb(image)
         except _MALFORMED as exc:
             raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
-

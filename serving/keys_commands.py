@@ -28,28 +28,43 @@ Use:    curl -H "Authorization: Bearer KEY" ...   (or -H "X-API-Key: KEY")"""
 
 
 def _keys_file_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keys-file", type=Path, default=None,
-                        help="keys file (default: $ANKANG_API_KEYS_FILE or $ANKANG_DATA_DIR/api_keys.json, var/api_keys.json)")
+    parser.add_argument(
+        "--keys-file",
+        type=Path,
+        default=None,
+        help="keys file (default: $ANKANG_API_KEYS_FILE or $ANKANG_DATA_DIR/api_keys.json, var/api_keys.json)",
+    )
 
 
 def register(verb) -> None:
-    create = verb("keys").add_parser("create", help="create a key for a role and print it once",
-                                     description=CREATE_DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    create.add_argument("--role", required=True, choices=["intake", "reviewer", "admin", "enterprise"],
-                        help="what the key may do")
+    create = verb("keys").add_parser(
+        "create",
+        help="create a key for a role and print it once",
+        description=CREATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument(
+        "--role", required=True, choices=["intake", "reviewer", "admin", "enterprise"], help="what the key may do"
+    )
     create.add_argument("--enterprise-id", default="", help="role enterprise: the one enterprise the key answers for")
-    create.add_argument("--holder", default="", help="the person the key belongs to (required for reviewer and "
-                                                     "admin keys), e.g. 王安全")
+    create.add_argument(
+        "--holder", default="", help="the person the key belongs to (required for reviewer and admin keys), e.g. 王安全"
+    )
     create.add_argument("--label", default="", help="a note on the key, e.g. 'wechat intake bot' or 'Zhang's laptop'")
     _keys_file_argument(create)
     create.set_defaults(func=run_create)
-    listing = verb("keys").add_parser("list", help="list keys (id, role, holder, created, label; never the keys)",
-                                      description="List the keys in the keys file. Keys themselves are not stored.")
+    listing = verb("keys").add_parser(
+        "list",
+        help="list keys (id, role, holder, created, label; never the keys)",
+        description="List the keys in the keys file. Keys themselves are not stored.",
+    )
     _keys_file_argument(listing)
     listing.set_defaults(func=run_list)
-    revoke = verb("keys").add_parser("revoke", help="revoke a key by its id (takes effect on the next request)",
-                                     description="Remove a key from the keys file; sessions signed in with it end too.")
+    revoke = verb("keys").add_parser(
+        "revoke",
+        help="revoke a key by its id (takes effect on the next request)",
+        description="Remove a key from the keys file; sessions signed in with it end too.",
+    )
     revoke.add_argument("key_id", help="the 8-character id shown by `ankang keys list`")
     _keys_file_argument(revoke)
     revoke.set_defaults(func=run_revoke)

@@ -16,8 +16,9 @@ import re
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ankang_request_id", default=None)
 
@@ -62,7 +63,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -136,8 +137,13 @@ def _request_id(scope: Scope) -> str:
 class RequestLog:
     """Outermost middleware: request id in context and response header, one JSON line per request."""
 
-    def __init__(self, app: Callable, *, level: str | None = None,
-                 skip_paths: tuple[str, ...] = ("/livez", "/readyz", "/healthz", "/metrics")):
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        level: str | None = None,
+        skip_paths: tuple[str, ...] = ("/livez", "/readyz", "/healthz", "/metrics"),
+    ):
         self.app = app
         self.skip_paths = skip_paths
         self.log = configure_logging(level=level).getChild("request")
@@ -168,8 +174,14 @@ class RequestLog:
         if scope.get("path") in self.skip_paths:
             return
         principal = scope.get("ankang.principal")
-        self.log.info("request", extra={
-            "method": scope.get("method"), "path": scope.get("path"), "status": status,
-            "duration_ms": round(seconds * 1000, 1),
-            "key_id": getattr(principal, "key_id", None), "role": getattr(principal, "role", None),
-        })
+        self.log.info(
+            "request",
+            extra={
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+                "key_id": getattr(principal, "key_id", None),
+                "role": getattr(principal, "role", None),
+            },
+        )

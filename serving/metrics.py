@@ -14,16 +14,17 @@ import asyncio
 import os
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import prometheus_client
 import sqlalchemy as sa
 from prometheus_client import multiprocess
 from starlette.routing import Match, Mount, Route
 
+from runtime.taxonomy import load_taxonomy
 from serving.assessment import TRIAGE_LEVELS, PhotoAssessment
 from serving.review.decisions import STATUSES
-from runtime.taxonomy import load_taxonomy
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
@@ -33,30 +34,49 @@ OTHER = "other"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 REQUESTS = prometheus_client.Counter(
-    "ankang_http_requests_total", "HTTP requests answered, by route template, method and status class "
-    "(2xx..5xx); paths that are no route count as route=\"other\"", ["route", "method", "status_class"])
+    "ankang_http_requests_total",
+    "HTTP requests answered, by route template, method and status class "
+    '(2xx..5xx); paths that are no route count as route="other"',
+    ["route", "method", "status_class"],
+)
 REQUEST_SECONDS = prometheus_client.Histogram(
-    "ankang_http_request_duration_seconds", "Time to answer an HTTP request, by route template", ["route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+    "ankang_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 PHOTOS_ASSESSED = prometheus_client.Counter(
-    "ankang_photos_assessed_total", "Photos assessed by /v1/photos/assess, by triage", ["triage"])
+    "ankang_photos_assessed_total", "Photos assessed by /v1/photos/assess, by triage", ["triage"]
+)
 PHOTO_FLAGS = prometheus_client.Counter(
-    "ankang_photo_flags_total", "Hazard flags raised on assessed photos, by hazard type", ["hazard"])
+    "ankang_photo_flags_total", "Hazard flags raised on assessed photos, by hazard type", ["hazard"]
+)
 PHOTO_DETECTIONS = prometheus_client.Counter(
-    "ankang_photo_detections_total", "Boxes answered on assessed photos, by hazard type", ["hazard"])
+    "ankang_photo_detections_total", "Boxes answered on assessed photos, by hazard type", ["hazard"]
+)
 MODEL_INFO = prometheus_client.Gauge(
-    "ankang_model_info", "1 for the model name and version a worker serves; 0 for one it served before a reload",
-    ["model", "version"], multiprocess_mode="livemax")
+    "ankang_model_info",
+    "1 for the model name and version a worker serves; 0 for one it served before a reload",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
 BATCH_SIZE = prometheus_client.Histogram(
-    "ankang_photo_batch_size", "Photos in one run of the photo model", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+    "ankang_photo_batch_size", "Photos in one run of the photo model", buckets=(1, 2, 4, 8, 16, 32, 64, 128)
+)
 QUEUE_DEPTH = prometheus_client.Gauge(
-    "ankang_photo_queue_depth", "Photos waiting for the photo model (sum over live workers)",
-    multiprocess_mode="livesum")
+    "ankang_photo_queue_depth",
+    "Photos waiting for the photo model (sum over live workers)",
+    multiprocess_mode="livesum",
+)
 REVIEW_CASES = prometheus_client.Gauge(
-    "ankang_review_cases", "Review cases by status, counted in the review store at scrape time "
-    "(at most REVIEW_COUNT_SECONDS old)", ["status"], multiprocess_mode="mostrecent")
+    "ankang_review_cases",
+    "Review cases by status, counted in the review store at scrape time (at most REVIEW_COUNT_SECONDS old)",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
 ENTERPRISES_SCORED = prometheus_client.Counter(
-    "ankang_enterprises_scored_total", "Enterprises scored by /v1/enterprises/*, by final tier", ["tier"])
+    "ankang_enterprises_scored_total", "Enterprises scored by /v1/enterprises/*, by final tier", ["tier"]
+)
 
 REVIEW_COUNT_SECONDS = 15.0
 
@@ -130,7 +150,7 @@ class RouteLabels:
                 return prefix + "/*"
         for prefix, app in self.mounts.items():
             if path == prefix or path.startswith(prefix + "/"):
-                return self._mounted(prefix, app, path[len(prefix):] or "/", method)
+                return self._mounted(prefix, app, path[len(prefix) :] or "/", method)
         return OTHER
 
     @staticmethod
@@ -188,8 +208,10 @@ class Metrics:
 
     async def _answer_metrics(self, send: Send) -> None:
         body = await asyncio.to_thread(self._scrape)
-        headers = [(b"content-type", prometheus_client.CONTENT_TYPE_LATEST.encode()),
-                   (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", prometheus_client.CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -34,9 +34,13 @@ class UploadOnlyMultipartSerde(bentoml_serde.MultipartSerde):
             form = await request.form()
         except HTTPException as error:  # malformed multipart: Starlette's 400 would reach BentoML as a 500
             field = cls.multipart_fields[0] if getattr(cls, "multipart_fields", None) else "body"
-            raise _field_error(cls, field, "multipart_invalid",
-                               f"the form body cannot be parsed ({error.detail}); send well-formed multipart/form-data",
-                               None) from None
+            raise _field_error(
+                cls,
+                field,
+                "multipart_invalid",
+                f"the form body cannot be parsed ({error.detail}); send well-formed multipart/form-data",
+                None,
+            ) from None
         data: dict[str, t.Any] = {}
         for name in cls.model_fields:
             values = form.getlist(name)
@@ -46,7 +50,9 @@ class UploadOnlyMultipartSerde(bentoml_serde.MultipartSerde):
                 data[name] = await _as_text(values[-1])
                 continue
             if not all(isinstance(value, UploadFile) for value in values):
-                raise _field_error(cls, name, "upload_required", "must be an uploaded file (URLs are not fetched)", None)
+                raise _field_error(
+                    cls, name, "upload_required", "must be an uploaded file (URLs are not fetched)", None
+                )
             data[name] = values if t.get_origin(cls.model_fields[name].annotation) is list else values[0]
         return cls.model_validate(data)
 
@@ -56,8 +62,11 @@ class FileSafeJSONSerde(bentoml_serde.JSONSerde):
         if getattr(cls, "multipart_fields", None):
             field = cls.multipart_fields[0]
             raise _field_error(
-                cls, field, "multipart_required",
-                f"send multipart/form-data with the file in the field '{field}'", None,
+                cls,
+                field,
+                "multipart_required",
+                f"send multipart/form-data with the file in the field '{field}'",
+                None,
             )
         return await super().parse_request(request, cls)
 

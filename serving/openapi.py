@@ -65,9 +65,14 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 PHOTO_ID = _path_parameter("photo_id", "the case's photo_id (from /v1/photos/assess)")
 QUEUE_PARAMETERS = (
-    _query("status", "open (default), clear, decided, all, or one decided status",
-           {"type": "string", "enum": ["open", "clear", "decided", "all", "confirmed", "corrected", "dismissed",
-                                       "rectified"]}),
+    _query(
+        "status",
+        "open (default), clear, decided, all, or one decided status",
+        {
+            "type": "string",
+            "enum": ["open", "clear", "decided", "all", "confirmed", "corrected", "dismissed", "rectified"],
+        },
+    ),
     _query("hazard", "only cases flagged with this hazard type", {"type": "string"}),
     _query("site", "only cases of this site_id", {"type": "string"}),
     _query("from", "first day, YYYY-MM-DD (in `tz`)", {"type": "string", "format": "date"}),
@@ -78,49 +83,145 @@ QUEUE_PARAMETERS = (
 )
 AUTH_ERRORS = (401, 403)
 OPERATIONS: dict[str, tuple[Operation, ...]] = {
-    "/v1/photos/assess": (Operation(
-        "post", "photos", "intake", "Assess one site photo", m.PhotoAssessmentBody,
-        (400, *AUTH_ERRORS, 413, 415, 422, 503)),),
-    "/v1/enterprises/score": (Operation(
-        "post", "enterprises", "intake", "Risk tiers of up to 10,000 enterprise profiles", m.EnterpriseScoresBody,
-        (400, *AUTH_ERRORS, 413, 422)),),
-    "/v1/enterprises/score-file": (Operation(
-        "post", "enterprises", "intake", "Risk tiers of a CSV or Parquet file (answers CSV)", "text/csv",
-        (400, *AUTH_ERRORS, 413, 422)),),
-    "/v1/admin/reload": (Operation(
-        "post", "admin", "admin", "Reload changed models now", m.ReloadBody, (400, *AUTH_ERRORS)),),
-    "/v1/review/queue": (Operation(
-        "get", "review", "reviewer", "The review queue, most urgent first", m.ReviewQueueBody,
-        (*AUTH_ERRORS, 422, 503), parameters=QUEUE_PARAMETERS),),
-    "/v1/review/taxonomy": (Operation(
-        "get", "review", "reviewer", "The hazard types", m.TaxonomyBody, AUTH_ERRORS),),
-    "/v1/review/me": (Operation(
-        "get", "review", "reviewer", "Who the request is signed in as (decisions are recorded as them)",
-        m.SignedInBody, AUTH_ERRORS),),
-    "/v1/review/{photo_id}": (
-        Operation("get", "review", "reviewer", "One case with its group and decision history", m.ReviewCaseDetail,
-                  (*AUTH_ERRORS, 404, 503), parameters=(PHOTO_ID,)),
-        Operation("post", "review", "reviewer", "Record a decision on a case (and its group)", m.DecisionResult,
-                  (400, *AUTH_ERRORS, 404, 422, 503), ok_status=201, body=m.DecisionRequest, parameters=(PHOTO_ID,)),
+    "/v1/photos/assess": (
+        Operation(
+            "post",
+            "photos",
+            "intake",
+            "Assess one site photo",
+            m.PhotoAssessmentBody,
+            (400, *AUTH_ERRORS, 413, 415, 422, 503),
+        ),
     ),
-    "/v1/review/{photo_id}/thumb": (Operation(
-        "get", "review", "reviewer", "The case's photo, thumbnail", "image/jpeg", (*AUTH_ERRORS, 404),
-        parameters=(PHOTO_ID,)),),
-    "/v1/review/{photo_id}/photo": (Operation(
-        "get", "review", "reviewer", "The case's photo, display size", "image/jpeg", (*AUTH_ERRORS, 404),
-        parameters=(PHOTO_ID,)),),
-    "/v1/review/{photo_id}/original": (Operation(
-        "get", "review", "reviewer", "The photo as uploaded (GPS removed unless kept)", "image/*",
-        (*AUTH_ERRORS, 404), parameters=(PHOTO_ID,)),),
-    "/v1/review/{photo_id}/heatmap/{hazard}": (Operation(
-        "get", "review", "reviewer", "Where the model saw one hazard type, over the display photo", "image/png",
-        (*AUTH_ERRORS, 404), parameters=(PHOTO_ID, _path_parameter("hazard", "a hazard type the model scored"))),),
+    "/v1/enterprises/score": (
+        Operation(
+            "post",
+            "enterprises",
+            "intake",
+            "Risk tiers of up to 10,000 enterprise profiles",
+            m.EnterpriseScoresBody,
+            (400, *AUTH_ERRORS, 413, 422),
+        ),
+    ),
+    "/v1/enterprises/score-file": (
+        Operation(
+            "post",
+            "enterprises",
+            "intake",
+            "Risk tiers of a CSV or Parquet file (answers CSV)",
+            "text/csv",
+            (400, *AUTH_ERRORS, 413, 422),
+        ),
+    ),
+    "/v1/admin/reload": (
+        Operation("post", "admin", "admin", "Reload changed models now", m.ReloadBody, (400, *AUTH_ERRORS)),
+    ),
+    "/v1/review/queue": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "The review queue, most urgent first",
+            m.ReviewQueueBody,
+            (*AUTH_ERRORS, 422, 503),
+            parameters=QUEUE_PARAMETERS,
+        ),
+    ),
+    "/v1/review/taxonomy": (Operation("get", "review", "reviewer", "The hazard types", m.TaxonomyBody, AUTH_ERRORS),),
+    "/v1/review/me": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "Who the request is signed in as (decisions are recorded as them)",
+            m.SignedInBody,
+            AUTH_ERRORS,
+        ),
+    ),
+    "/v1/review/{photo_id}": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "One case with its group and decision history",
+            m.ReviewCaseDetail,
+            (*AUTH_ERRORS, 404, 503),
+            parameters=(PHOTO_ID,),
+        ),
+        Operation(
+            "post",
+            "review",
+            "reviewer",
+            "Record a decision on a case (and its group)",
+            m.DecisionResult,
+            (400, *AUTH_ERRORS, 404, 422, 503),
+            ok_status=201,
+            body=m.DecisionRequest,
+            parameters=(PHOTO_ID,),
+        ),
+    ),
+    "/v1/review/{photo_id}/thumb": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "The case's photo, thumbnail",
+            "image/jpeg",
+            (*AUTH_ERRORS, 404),
+            parameters=(PHOTO_ID,),
+        ),
+    ),
+    "/v1/review/{photo_id}/photo": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "The case's photo, display size",
+            "image/jpeg",
+            (*AUTH_ERRORS, 404),
+            parameters=(PHOTO_ID,),
+        ),
+    ),
+    "/v1/review/{photo_id}/original": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "The photo as uploaded (GPS removed unless kept)",
+            "image/*",
+            (*AUTH_ERRORS, 404),
+            parameters=(PHOTO_ID,),
+        ),
+    ),
+    "/v1/review/{photo_id}/heatmap/{hazard}": (
+        Operation(
+            "get",
+            "review",
+            "reviewer",
+            "Where the model saw one hazard type, over the display photo",
+            "image/png",
+            (*AUTH_ERRORS, 404),
+            parameters=(PHOTO_ID, _path_parameter("hazard", "a hazard type the model scored")),
+        ),
+    ),
     "/livez": (Operation("get", "infrastructure", None, "Alive", None, ()),),
     "/readyz": (Operation("get", "infrastructure", None, "Ready for traffic", None, (503,)),),
     "/metrics": (Operation("get", "infrastructure", None, "Prometheus metrics", "text/plain", ()),),
 }
-MODELS = (m.ErrorBody, m.RequestValidationBody, m.PhotoAssessmentBody, m.EnterpriseScoresBody, m.EnterprisesRequest,
-          m.ReloadBody, m.ReviewQueueBody, m.ReviewCaseDetail, m.DecisionRequest, m.DecisionResult, m.TaxonomyBody, m.SignedInBody)
+MODELS = (
+    m.ErrorBody,
+    m.RequestValidationBody,
+    m.PhotoAssessmentBody,
+    m.EnterpriseScoresBody,
+    m.EnterprisesRequest,
+    m.ReloadBody,
+    m.ReviewQueueBody,
+    m.ReviewCaseDetail,
+    m.DecisionRequest,
+    m.DecisionResult,
+    m.TaxonomyBody,
+    m.SignedInBody,
+)
 
 
 def to_openapi30(schema: Any) -> Any:
@@ -173,7 +274,8 @@ def _operation(path: str, operation: Operation, generated: dict[str, Any]) -> di
     described = generated.get(path, {}).get(operation.method, {})
     role = f" Role: **{operation.role}** (or admin)." if operation.role else " Open: no key needed."
     entry: dict[str, Any] = {
-        "tags": [operation.tag], "summary": operation.summary,
+        "tags": [operation.tag],
+        "summary": operation.summary,
         "description": (described.get("description") or operation.summary).strip() + "\n\n" + role.strip(),
         "operationId": described.get("x-bentoml-name") or f"{operation.method}_{path}",
         "security": [{"bearer": []}, {"apiKey": []}] if operation.role else [],
@@ -190,8 +292,10 @@ def _operation(path: str, operation: Operation, generated: dict[str, Any]) -> di
 
 def _form_fields_as_text(body: dict[str, Any]) -> dict[str, Any]:
     """BentoML declares multipart text fields as JSON-encoded; serving/multipart.py reads them as text."""
-    content = {media: {key: value for key, value in entry.items() if key != "encoding"}
-               for media, entry in body.get("content", {}).items()}
+    content = {
+        media: {key: value for key, value in entry.items() if key != "encoding"}
+        for media, entry in body.get("content", {}).items()
+    }
     return {**body, "required": True, "content": content}
 
 
@@ -205,21 +309,29 @@ def _version() -> str:
 def build_spec(service: Any) -> dict[str, Any]:
     generated = service.openapi_spec.asdict()
     schemas = {**to_openapi30(generated.get("components", {}).get("schemas", {})), **model_schemas()}
-    paths = {path: {op.method: _operation(path, op, generated["paths"]) for op in operations}
-             for path, operations in OPERATIONS.items()}
+    paths = {
+        path: {op.method: _operation(path, op, generated["paths"]) for op in operations}
+        for path, operations in OPERATIONS.items()
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": "Ankang API (安康)", "version": _version(), "description": DESCRIPTION},
-        "tags": [{"name": "photos", "description": "site photo triage"},
-                 {"name": "review", "description": "the officers' review workflow"},
-                 {"name": "enterprises", "description": "labor-relation risk tiers"},
-                 {"name": "admin", "description": "operations"},
-                 {"name": "infrastructure", "description": "health and metrics (open)"}],
+        "tags": [
+            {"name": "photos", "description": "site photo triage"},
+            {"name": "review", "description": "the officers' review workflow"},
+            {"name": "enterprises", "description": "labor-relation risk tiers"},
+            {"name": "admin", "description": "operations"},
+            {"name": "infrastructure", "description": "health and metrics (open)"},
+        ],
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "an API key: `Authorization: Bearer KEY`"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key: `Authorization: Bearer KEY`",
+                },
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
         },

@@ -39,15 +39,21 @@ class PhotoModel:
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = self._output_names()
         self.run_batch(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
-        self.batcher = MicroBatcher(self.run_batch, max_batch_size=settings.max_batch_size,
-                                    max_queue=settings.max_queue, on_batch=metrics.observe_batch,
-                                    on_queue=metrics.set_queue_depth)
+        self.batcher = MicroBatcher(
+            self.run_batch,
+            max_batch_size=settings.max_batch_size,
+            max_queue=settings.max_queue,
+            on_batch=metrics.observe_batch,
+            on_queue=metrics.set_queue_depth,
+        )
 
     def _output_names(self) -> list[str]:
         has_boxes = "detections" in {output.name for output in self.session.get_outputs()}
         if has_boxes != (self.card.detection is not None):
-            raise ModelIntegrityError(f"{self.model_dir.path}: the graph {'has' if has_boxes else 'lacks'} a `detections` "
-                             f"output but card.json {'lacks' if has_boxes else 'has'} a `detection` block")
+            raise ModelIntegrityError(
+                f"{self.model_dir.path}: the graph {'has' if has_boxes else 'lacks'} a `detections` "
+                f"output but card.json {'lacks' if has_boxes else 'has'} a `detection` block"
+            )
         return ["probabilities", "cam", "detections"] if has_boxes else ["probabilities", "cam"]
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,12 +69,23 @@ class PhotoModel:
 
     def assessment(self, outputs: ModelOutputs, *, width: int, height: int) -> PhotoAssessment:
         """The assessment of one photo whose upright size is width × height pixels."""
-        detections = () if outputs.detections is None else tuple(
-            Detection(type=kind, score=score, box=box)
-            for kind, score, box in self.card.detection.in_pixels(outputs.detections, width=width, height=height))
+        detections = (
+            ()
+            if outputs.detections is None
+            else tuple(
+                Detection(type=kind, score=score, box=box)
+                for kind, score, box in self.card.detection.in_pixels(outputs.detections, width=width, height=height)
+            )
+        )
         hazards = {label: round(float(p), 6) for label, p in zip(self.card.labels, outputs.probabilities)}
-        return build_assessment(hazards, self.card.thresholds, model_name=self.card.name,
-                                model_version=self.card.version, cam=outputs.cam, detections=detections)
+        return build_assessment(
+            hazards,
+            self.card.thresholds,
+            model_name=self.card.name,
+            model_version=self.card.version,
+            cam=outputs.cam,
+            detections=detections,
+        )
 
     async def assess(self, model_input: np.ndarray, *, width: int, height: int) -> PhotoAssessment:
         """Assess one preprocessed photo in whatever batch it joins (QueueFull when the queue is full)."""
@@ -82,14 +99,30 @@ def triage(flagged: list[HazardType]) -> str:
     return "review" if flagged else "clear"
 
 
-def build_assessment(hazards: dict[str, float], thresholds: dict[str, float], *, model_name: str,
-                     model_version: str, cam: np.ndarray | None = None,
-                     detections: tuple[Detection, ...] = ()) -> PhotoAssessment:
+def build_assessment(
+    hazards: dict[str, float],
+    thresholds: dict[str, float],
+    *,
+    model_name: str,
+    model_version: str,
+    cam: np.ndarray | None = None,
+    detections: tuple[Detection, ...] = (),
+) -> PhotoAssessment:
     """Flag the types at or above their threshold (suspected-major first, then by probability) and triage."""
     taxonomy = load_taxonomy()
     flagged_types = [taxonomy[label] for label in hazards if hazards[label] >= thresholds[label]]
     flagged_types.sort(key=lambda hazard: (not hazard.is_suspected_major, -hazards[hazard.id]))
-    flagged = tuple(FlaggedHazard.of(hazard, probability=hazards[hazard.id], threshold=thresholds[hazard.id])
-                    for hazard in flagged_types)
-    return PhotoAssessment(model_name=model_name, model_version=model_version, hazards=hazards, flagged=flagged,
-                           triage=triage(flagged_types), thresholds=dict(thresholds), detections=detections, cam=cam)
+    flagged = tuple(
+        FlaggedHazard.of(hazard, probability=hazards[hazard.id], threshold=thresholds[hazard.id])
+        for hazard in flagged_types
+    )
+    return PhotoAssessment(
+        model_name=model_name,
+        model_version=model_version,
+        hazards=hazards,
+        flagged=flagged,
+        triage=triage(flagged_types),
+        thresholds=dict(thresholds),
+        detections=detections,
+        cam=cam,
+    )

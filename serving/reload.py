@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 logger = logging.getLogger("ankang.reload")
 T = TypeVar("T")
@@ -27,7 +28,9 @@ def card_fingerprint(model_dir: Path) -> str | None:
 class HotSwap(Generic[T]):
     """Holds the object built from `model_dir` by `loader`, rebuilt when its card.json changes."""
 
-    def __init__(self, model_dir: Path, loader: Callable[[Path], T], *, on_swap: Callable[[T], None] = lambda model: None):
+    def __init__(
+        self, model_dir: Path, loader: Callable[[Path], T], *, on_swap: Callable[[T], None] = lambda model: None
+    ):
         """`on_swap(model)` is told of the first model and of each one swapped in (the service's metrics)."""
         self.model_dir = Path(model_dir)
         self.loader = loader

@@ -40,8 +40,9 @@ class RiskScorer(RiskModel):
         super().__init__(model, policy=policy, options=options)
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH,
-             threads: int | None = None) -> "RiskScorer":
+    def load(
+        cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH, threads: int | None = None
+    ) -> RiskScorer:
         return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), threads=threads)
 
     def score_profiles(self, profiles: list[dict]) -> list[dict]:
@@ -49,20 +50,37 @@ class RiskScorer(RiskModel):
         if not isinstance(profiles, list) or not profiles:
             raise InputError("enterprises", "must be a non-empty list of enterprise profiles")
         if len(profiles) > MAX_JSON_ENTERPRISES:
-            raise InputError("enterprises", f"at most {MAX_JSON_ENTERPRISES} enterprises per request, got {len(profiles)}; "
-                             "split the batch or upload a file to /v1/enterprises/score-file", status_code=413)
+            raise InputError(
+                "enterprises",
+                f"at most {MAX_JSON_ENTERPRISES} enterprises per request, got {len(profiles)}; "
+                "split the batch or upload a file to /v1/enterprises/score-file",
+                status_code=413,
+            )
         not_objects = [row for row, item in enumerate(profiles, start=1) if not isinstance(item, dict)]
         if not_objects:
-            errors = [{"row": row, "enterprise_id": None, "field": "enterprises",
-                       "message": f"row {row} is not an object with profile fields"} for row in not_objects]
-            raise InputError("enterprises", f"{errors[0]['message']} ({ROW_NUMBERING[False]}; {len(errors)} in all)",
-                             row=not_objects[0], error_count=len(errors), errors=errors[:MAX_LISTED_ERRORS])
+            errors = [
+                {
+                    "row": row,
+                    "enterprise_id": None,
+                    "field": "enterprises",
+                    "message": f"row {row} is not an object with profile fields",
+                }
+                for row in not_objects
+            ]
+            raise InputError(
+                "enterprises",
+                f"{errors[0]['message']} ({ROW_NUMBERING[False]}; {len(errors)} in all)",
+                row=not_objects[0],
+                error_count=len(errors),
+                errors=errors[:MAX_LISTED_ERRORS],
+            )
         if len(profiles) <= SMALL_BATCH_ROWS:
             return self.results(self.score_batch(validate_profiles(self.schema, profiles), reasons=True))
         return self.results(self.score_frame(pd.DataFrame(profiles), text_cells=False))
 
     def score_table(self, data: bytes, *, filename: str = "", content_type: str = "", reasons: bool = True) -> bytes:
         """Score a CSV or Parquet file (at most MAX_FILE_ROWS rows); returns CSV, one row per enterprise."""
-        frame = read_table(data, max_bytes=MAX_FILE_BYTES, max_rows=MAX_FILE_ROWS, filename=filename,
-                           content_type=content_type)
+        frame = read_table(
+            data, max_bytes=MAX_FILE_BYTES, max_rows=MAX_FILE_ROWS, filename=filename, content_type=content_type
+        )
         return table_to_csv(self.results_table(self.score_frame(frame, text_cells=True, reasons=reasons)))

@@ -16,8 +16,9 @@ import io
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import bentoml
 import numpy as np
@@ -32,19 +33,22 @@ from serving.api_models import PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.batching import QueueFull
-from serving.docs import ApiDocs, DOCS_PATHS
+from serving.docs import DOCS_PATHS, ApiDocs
 from serving.errors import error_response as input_error_response
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
-from serving.orders.app import holder as orders_holder, orders_api, orders_page, reports_api
+from serving.orders.app import holder as orders_holder
+from serving.orders.app import orders_api, orders_page, reports_api
 from serving.orders.risk_feed import feed_risk
 from serving.photo import PhotoModel
-from serving.review.app import holder as review_holder, review_api, review_page
-from serving.review.store import ReviewStore
 from serving.reload import HotSwap
-from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES, RiskScorer
+from serving.review.app import holder as review_holder
+from serving.review.app import review_api, review_page
+from serving.review.store import ReviewStore
+from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES
+from serving.risk import RiskScorer
 from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
@@ -55,7 +59,11 @@ logger = logging.getLogger("ankang.service")
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
-    "/v1/photos/assess", "/v1/enterprises/score", "/v1/enterprises/score-file", "/v1/admin/reload")
+    "/v1/photos/assess",
+    "/v1/enterprises/score",
+    "/v1/enterprises/score-file",
+    "/v1/admin/reload",
+)
 
 
 def busy_response(error: QueueFull) -> JSONResponse:
@@ -74,12 +82,14 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     Retry-After (BentoML catches endpoint exceptions itself, so a Starlette handler would not see
     them). Keeps a sync endpoint sync: BentoML runs those in its worker thread."""
     if inspect.iscoroutinefunction(endpoint):
+
         @functools.wraps(endpoint)
         async def answered_async(*args: Any, **kwargs: Any) -> Any:
             try:
                 return await endpoint(*args, **kwargs)
             except (InputError, QueueFull) as error:
                 return error_response(error)
+
         return answered_async
 
     @functools.wraps(endpoint)
@@ -88,6 +98,7 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return endpoint(*args, **kwargs)
         except InputError as error:
             return error_response(error)
+
     return answered
 
 
@@ -119,20 +130,32 @@ class Ankang:
     def __init__(self, settings: ServingSettings | None = None) -> None:
         self.settings = settings = settings or SETTINGS
         self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
-        self.photo = HotSwap(settings.resolved_photo_model_dir, functools.partial(PhotoModel, settings=settings),
-                             on_swap=lambda model: metrics.record_model(model.card.name, model.card.version))
+        self.photo = HotSwap(
+            settings.resolved_photo_model_dir,
+            functools.partial(PhotoModel, settings=settings),
+            on_swap=lambda model: metrics.record_model(model.card.name, model.card.version),
+        )
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
-        self.risk = HotSwap(settings.resolved_risk_model_dir,
-                            functools.partial(RiskScorer.load, threads=settings.ort_threads),
-                            on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]))
+        self.risk = HotSwap(
+            settings.resolved_risk_model_dir,
+            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+            on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
+        )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered
-    async def assess_photo(self, photo: Path, site_id: Text = None, sector: Text = None, channel: Text = None,
-                           note: Note = None, reporter: Text = None) -> PhotoAssessmentBody:
+    async def assess_photo(
+        self,
+        photo: Path,
+        site_id: Text = None,
+        sector: Text = None,
+        channel: Text = None,
+        note: Note = None,
+        reporter: Text = None,
+    ) -> PhotoAssessmentBody:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
@@ -140,11 +163,22 @@ class Ankang:
         model = self.photo.current  # one model for the whole request, whatever reloads meanwhile
         image, model_input = await asyncio.to_thread(decode_for_model, data, model, self.decode_slots)
         assessment = await model.assess(model_input, width=image.width, height=image.height)
-        metadata = {"site_id": site_id, "sector": sector, "channel": channel, "note": note,
-                    "reporter": pseudonymise(reporter)}
+        metadata = {
+            "site_id": site_id,
+            "sector": sector,
+            "channel": channel,
+            "note": note,
+            "reporter": pseudonymise(reporter),
+        }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(self.review_store.record_assessment, photo_id=photo_id, data=data, image=image,
-                                assessment=assessment, metadata=metadata)
+        await asyncio.to_thread(
+            self.review_store.record_assessment,
+            photo_id=photo_id,
+            data=data,
+            image=image,
+            assessment=assessment,
+            metadata=metadata,
+        )
         receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
@@ -183,22 +217,42 @@ class Ankang:
         scorer = self.risk.current
         table = scorer.score_table(file.read_bytes(), filename=file.name)
         metrics.record_tiers(tiers_of(table))
-        return Response(table, media_type="text/csv",
-                        headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'})
+        return Response(
+            table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
+        )
+
     # --- end risk endpoints ---
 
 
 ROUTE_LABELS = metrics.RouteLabels(
-    exact=(PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE, SIGN_IN_PATH, SIGN_OUT_PATH,
-           "/livez", "/readyz", "/healthz", "/metrics", "/schema.json", *DOCS_PATHS),
-    mounts={"/v1/review": review_api, "/review": review_page, "/v1/orders": orders_api, "/v1/reports": reports_api,
-            "/orders": orders_page},
+    exact=(
+        PHOTO_ROUTE,
+        SCORE_ROUTE,
+        SCORE_FILE_ROUTE,
+        RELOAD_ROUTE,
+        SIGN_IN_PATH,
+        SIGN_OUT_PATH,
+        "/livez",
+        "/readyz",
+        "/healthz",
+        "/metrics",
+        "/schema.json",
+        *DOCS_PATHS,
+    ),
+    mounts={
+        "/v1/review": review_api,
+        "/review": review_page,
+        "/v1/orders": orders_api,
+        "/v1/reports": reports_api,
+        "/orders": orders_page,
+    },
     prefixes=("/docs",),
 )
 
 # Outermost first: metrics, request ids and JSON logs, headers, docs, then keys and roles, then body limits.
-Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS,
-                           engine=lambda: review_holder.store.engine if review_holder.store else None)
+Ankang.add_asgi_middleware(
+    metrics.Metrics, routes=ROUTE_LABELS, engine=lambda: review_holder.store.engine if review_holder.store else None
+)
 Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)
 Ankang.add_asgi_middleware(ApiDocs, service=Ankang)

@@ -8,9 +8,9 @@ instead of patching the environment. Every field is documented in the README's s
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from runtime.session import SessionOptions
@@ -57,9 +57,11 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 def _secret(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name) or None
     if value is not None and len(value) < 32:
-        raise SettingsError(f"{name} has {len(value)} characters; use at least 32 random ones "
-                            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) or unset it "
-                            "so the service generates one under ANKANG_DATA_DIR")
+        raise SettingsError(
+            f"{name} has {len(value)} characters; use at least 32 random ones "
+            "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) or unset it "
+            "so the service generates one under ANKANG_DATA_DIR"
+        )
     return value
 
 
@@ -94,7 +96,7 @@ class ServingSettings:
     orders_escalate_seconds: float = 300.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ServingSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServingSettings:
         """Parse `env` (default `os.environ`) once; a bad value raises `SettingsError` naming the variable."""
         env = os.environ if env is None else env
         data_dir = Path(_text(env, "ANKANG_DATA_DIR", str(cls.data_dir)))
@@ -128,7 +130,7 @@ class ServingSettings:
             orders_escalate_seconds=_number(env, "ANKANG_ORDERS_ESCALATE_SECONDS", cls.orders_escalate_seconds),
         )
 
-    def with_changes(self, **changes) -> "ServingSettings":
+    def with_changes(self, **changes) -> ServingSettings:
         unknown = set(changes) - {spec.name for spec in fields(self)}
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}")

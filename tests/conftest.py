@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -29,8 +29,10 @@ def rng(seed: int) -> np.random.Generator:
 @pytest.fixture(scope="session")
 def photo_set() -> Path:
     if not (PHOTO_SET / "manifest.csv").is_file():
-        pytest.skip(f"the site-hazard photo set is not at {PHOTO_SET}; `make test` links "
-                    f"{SHARED_PHOTO_SET} there when that folder exists beside the clone")
+        pytest.skip(
+            f"the site-hazard photo set is not at {PHOTO_SET}; `make test` links "
+            f"{SHARED_PHOTO_SET} there when that folder exists beside the clone"
+        )
     return PHOTO_SET
 
 

@@ -12,15 +12,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import httpx
 import psutil
 
 from tests.conftest import PROJECT_ROOT
-
 
 
 def free_port() -> int:
@@ -30,11 +30,26 @@ def free_port() -> int:
 
 
 def start_server(env: dict[str, str], *, port: int, log: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Ankang", "--host", "127.0.0.1",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:Ankang",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))}
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True,
-                            stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log)
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else log,
+    )
 
 
 def stop_server(process: subprocess.Popen, *, sig: signal.Signals = signal.SIGTERM) -> None:
@@ -103,8 +118,14 @@ def app_middleware(client, kind: type):
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
@@ -127,12 +148,16 @@ def served_review_site(data_dir: Path, *, api_keys: str, seed) -> Iterator[tuple
     from serving.review.store import ReviewStore
     from tests.toy_models import write_toy_photo_model
 
-    store = ReviewStore(database_url=f"sqlite:///{data_dir / 'review' / 'review.db'}",
-                        photo_dir=data_dir / "review" / "photos")
+    store = ReviewStore(
+        database_url=f"sqlite:///{data_dir / 'review' / 'review.db'}", photo_dir=data_dir / "review" / "photos"
+    )
     try:
         seed(store)
-        env = clean_env(ANKANG_DATA_DIR=str(data_dir), ANKANG_API_KEYS=api_keys,
-                        ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(data_dir.parent / "models" / "hazard_photo")))
+        env = clean_env(
+            ANKANG_DATA_DIR=str(data_dir),
+            ANKANG_API_KEYS=api_keys,
+            ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(data_dir.parent / "models" / "hazard_photo")),
+        )
         with open(data_dir.parent / "server.log", "w") as log, served(env, log=log) as (base_url, _process):
             yield base_url, store
     finally:

@@ -81,12 +81,26 @@ def write_toy_photo_model(directory: Path, *, size: int = 32, pool: int = 8, ver
         "trained_types": list(PHOTO_LABELS),
         "thresholds": {label: 0.5 for label in PHOTO_LABELS},
         "threshold_rule": "fixed 0.5 (toy)",
-        "input": {"name": "image", "dtype": "uint8", "layout": "NCHW", "color": "RGB",
-                  "height": size, "width": size, "batch": "dynamic"},
-        "outputs": {"probabilities": {"shape": ["N", len(PHOTO_LABELS)]},
-                    "cam": {"shape": ["N", len(PHOTO_LABELS), size // pool, size // pool]}},
-        "preprocess": {"exif_transpose": True, "color": "RGB", "resize": "stretch",
-                       "interpolation": "bilinear", "size": [size, size]},
+        "input": {
+            "name": "image",
+            "dtype": "uint8",
+            "layout": "NCHW",
+            "color": "RGB",
+            "height": size,
+            "width": size,
+            "batch": "dynamic",
+        },
+        "outputs": {
+            "probabilities": {"shape": ["N", len(PHOTO_LABELS)]},
+            "cam": {"shape": ["N", len(PHOTO_LABELS), size // pool, size // pool]},
+        },
+        "preprocess": {
+            "exif_transpose": True,
+            "color": "RGB",
+            "resize": "stretch",
+            "interpolation": "bilinear",
+            "size": [size, size],
+        },
         "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
     }
     (directory / "card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
@@ -96,23 +110,33 @@ def write_toy_photo_model(directory: Path, *, size: int = 32, pool: int = 8, ver
 def _with_detections(model: onnx.ModelProto, rows: np.ndarray) -> onnx.ModelProto:
     """Add a `detections` output [N, D, 6]: the same `rows` for every photo of the batch."""
     graph = model.graph
-    graph.initializer.extend([
-        numpy_helper.from_array(rows.astype(np.float32)[np.newaxis], "detection_rows"),
-        numpy_helper.from_array(np.array([0], dtype=np.int64), "batch_axis"),
-        numpy_helper.from_array(np.array(rows.shape, dtype=np.int64), "row_shape"),
-    ])
-    graph.node.extend([
-        helper.make_node("Shape", ["image"], ["image_shape"]),
-        helper.make_node("Gather", ["image_shape", "batch_axis"], ["batch"]),
-        helper.make_node("Concat", ["batch", "row_shape"], ["detections_shape"], axis=0),
-        helper.make_node("Expand", ["detection_rows", "detections_shape"], ["detections"]),
-    ])
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(rows.astype(np.float32)[np.newaxis], "detection_rows"),
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "batch_axis"),
+            numpy_helper.from_array(np.array(rows.shape, dtype=np.int64), "row_shape"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Shape", ["image"], ["image_shape"]),
+            helper.make_node("Gather", ["image_shape", "batch_axis"], ["batch"]),
+            helper.make_node("Concat", ["batch", "row_shape"], ["detections_shape"], axis=0),
+            helper.make_node("Expand", ["detection_rows", "detections_shape"], ["detections"]),
+        ]
+    )
     graph.output.append(helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["N", *rows.shape]))
     return model
 
 
-def write_toy_detection_model(directory: Path, *, rows: np.ndarray, size: int = 32, version: str = "toy-boxes-1",
-                              score_thresholds: dict[str, float] | None = None) -> Path:
+def write_toy_detection_model(
+    directory: Path,
+    *,
+    rows: np.ndarray,
+    size: int = 32,
+    version: str = "toy-boxes-1",
+    score_thresholds: dict[str, float] | None = None,
+) -> Path:
     """The toy colour model plus a box head that finds `rows` (x0, y0, x1, y1, score, class_index;
     normalised to the model input, score-sorted, zero padding) in every photo, with the card's
     `detection` block (classes missing_helmet, missing_hi_vis) as the photo model exports it."""
@@ -121,9 +145,12 @@ def write_toy_detection_model(directory: Path, *, rows: np.ndarray, size: int = 
     onnx.save(_with_detections(onnx.load(onnx_path), rows), onnx_path)
     card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
     card["outputs"]["detections"] = {"shape": ["N", len(rows), 6]}
-    card["detection"] = {"classes": ["missing_helmet", "missing_hi_vis"],
-                         "score_thresholds": score_thresholds or {"missing_helmet": 0.5, "missing_hi_vis": 0.5},
-                         "max_detections": len(rows), "box_format": "xyxy-normalized"}
+    card["detection"] = {
+        "classes": ["missing_helmet", "missing_hi_vis"],
+        "score_thresholds": score_thresholds or {"missing_helmet": 0.5, "missing_hi_vis": 0.5},
+        "max_detections": len(rows),
+        "box_format": "xyxy-normalized",
+    }
     card["sha256"] = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     (directory / "card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     return directory

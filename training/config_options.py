@@ -12,7 +12,8 @@ import argparse
 import dataclasses
 import types
 import typing
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -54,9 +55,15 @@ def _shown(default: Any) -> str:
     return str(default)
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, config_cls: type, *, help: Mapping[str, str],
-                            skip: Sequence[str] = (), choices: Mapping[str, Sequence[Any]] | None = None,
-                            repeated: Sequence[str] = ()) -> None:
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    *,
+    help: Mapping[str, str],
+    skip: Sequence[str] = (),
+    choices: Mapping[str, Sequence[Any]] | None = None,
+    repeated: Sequence[str] = (),
+) -> None:
     """Add one option per field of `config_cls` (except `skip`), each help text ending in its default."""
     hints, defaults = typing.get_type_hints(config_cls), config_cls()
     for spec in dataclasses.fields(config_cls):
@@ -72,12 +79,20 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, config_cls: type, *
         if spec.name in repeated:
             parser.add_argument(flag, dest=spec.name, type=kind, action="append", default=None, help=text)
         else:
-            parser.add_argument(flag, dest=spec.name, type=kind, nargs="+" if is_list else None, default=default,
-                                choices=(choices or {}).get(spec.name), help=text)
+            parser.add_argument(
+                flag,
+                dest=spec.name,
+                type=kind,
+                nargs="+" if is_list else None,
+                default=default,
+                choices=(choices or {}).get(spec.name),
+                help=text,
+            )
 
 
 def dataclass_from_args(config_cls: type, args: argparse.Namespace) -> Any:
     """The config the options describe; a repeated option never given keeps the dataclass default."""
-    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(config_cls)
-              if hasattr(args, spec.name)}
+    values = {
+        spec.name: getattr(args, spec.name) for spec in dataclasses.fields(config_cls) if hasattr(args, spec.name)
+    }
     return config_cls(**{name: value for name, value in values.items() if value is not None})

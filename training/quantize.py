@@ -17,9 +17,10 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,9 @@ class QuantizeConfig:
     threads: int = 2
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()
+        }
 
 
 HELP = {
@@ -75,10 +78,11 @@ HELP = {
 
 
 class PhotoCalibrationReader:
-    """An onnxruntime `CalibrationDataReader` (it has `get_next`) over preprocessed N×3×H×W uint8 photos, in small batches."""
+    """An onnxruntime `CalibrationDataReader` (it has `get_next`) over preprocessed N×3×H×W uint8 photos,
+    in small batches."""
 
     def __init__(self, images: np.ndarray, *, input_name: str = "image", batch_size: int = 16):
-        self._batches = [images[start:start + batch_size] for start in range(0, len(images), batch_size)]
+        self._batches = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
         self._input_name = input_name
         self._iterator: Iterator[np.ndarray] = iter(self._batches)
 
@@ -90,9 +94,18 @@ class PhotoCalibrationReader:
         self._iterator = iter(self._batches)
 
 
-def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method: str = "minmax",
-                  quant_format: str = "qoperator", per_channel: bool = True, op_types: list[str] | None = None,
-                  keep_float: list[str] | None = None, input_name: str = "image") -> Path:
+def quantize_onnx(
+    source: Path,
+    target: Path,
+    *,
+    calibration: np.ndarray,
+    method: str = "minmax",
+    quant_format: str = "qoperator",
+    per_channel: bool = True,
+    op_types: list[str] | None = None,
+    keep_float: list[str] | None = None,
+    input_name: str = "image",
+) -> Path:
     """Static INT8 quantization of `source` into `target` (one file), activations calibrated on
     `calibration` (uint8 photos preprocessed exactly as in serving)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -112,13 +125,20 @@ def quantize_onnx(source: Path, target: Path, *, calibration: np.ndarray, method
         excluded = float_nodes(prepared, keep_float or [])
         partial = target.with_name(target.name + ".partial")
         quantize_static(
-            str(prepared), str(partial), reader,
+            str(prepared),
+            str(partial),
+            reader,
             quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
-            op_types_to_quantize=op_types or ["Conv", "Add", "Clip"], per_channel=per_channel,
+            op_types_to_quantize=op_types or ["Conv", "Add", "Clip"],
+            per_channel=per_channel,
             nodes_to_exclude=excluded,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                              "entropy": CalibrationMethod.Entropy}[method],
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method={
+                "minmax": CalibrationMethod.MinMax,
+                "percentile": CalibrationMethod.Percentile,
+                "entropy": CalibrationMethod.Entropy,
+            }[method],
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     partial.replace(target)
@@ -150,8 +170,12 @@ def preprocess_paths(paths: list[str], *, size: int, progress: bool = True) -> n
 
     from training.photo.data import preprocess_photo
 
-    return np.stack([preprocess_photo(path, size=size)
-                     for path in tqdm(paths, desc=f"decoding photos at {size} px", unit="photo", disable=not progress)])
+    return np.stack(
+        [
+            preprocess_photo(path, size=size)
+            for path in tqdm(paths, desc=f"decoding photos at {size} px", unit="photo", disable=not progress)
+        ]
+    )
 
 
 def photo_size(card: dict) -> int:
@@ -190,8 +214,9 @@ def pipeline_runner(model_dir: Path, photos: list[bytes], *, batch: int, threads
 
     def run() -> None:
         for start in range(0, len(photos), batch):
-            images = np.stack([card.preprocess(decode(data)) for data in photos[start:start + batch]])
+            images = np.stack([card.preprocess(decode(data)) for data in photos[start : start + batch]])
             session.run(["probabilities", "cam"], {"image": images})
+
     return run
 
 
@@ -202,8 +227,11 @@ def auc_deltas(float_metrics: dict, int8_metrics: dict) -> dict[str, Any]:
         scopes = {"all": (entry["roc_auc"], int8_metrics[flag]["roc_auc"])}
         for source, per in entry["per_source"].items():
             scopes[source] = (per["roc_auc"], int8_metrics[flag]["per_source"][source]["roc_auc"])
-        rows[flag] = {scope: {"float": a, "int8": b, "loss": round(a - b, 5)}
-                      for scope, (a, b) in scopes.items() if a is not None and b is not None}
+        rows[flag] = {
+            scope: {"float": a, "int8": b, "loss": round(a - b, 5)}
+            for scope, (a, b) in scopes.items()
+            if a is not None and b is not None
+        }
     return rows
 
 
@@ -250,13 +278,18 @@ def compare_models(config: QuantizeConfig, float_dir: ModelDir, int8_path: Path)
 def measure_speedup(config: QuantizeConfig, float_dir: Path, int8_dir: Path) -> dict[str, Any]:
     frame = photo_split(config.data, split="test", count=config.speed_photos)
     photos = [Path(path).read_bytes() for path in frame["path"]]
-    runs = {name: pipeline_runner(path, photos, batch=config.speed_batch, threads=config.threads)
-            for name, path in (("float", float_dir), ("int8", int8_dir))}
+    runs = {
+        name: pipeline_runner(path, photos, batch=config.speed_batch, threads=config.threads)
+        for name, path in (("float", float_dir), ("int8", int8_dir))
+    }
     rates = interleaved_speed(runs, items=len(photos), repeats=config.speed_repeats)
-    return {"what": f"decode + resize + onnxruntime, batch {config.speed_batch}, {len(photos)} test photos, "
-                    f"{config.threads} threads, median of {config.speed_repeats} interleaved runs",
-            "float_photos_per_second": round(rates["float"], 2), "int8_photos_per_second": round(rates["int8"], 2),
-            "speedup": round(rates["int8"] / rates["float"], 3)}
+    return {
+        "what": f"decode + resize + onnxruntime, batch {config.speed_batch}, {len(photos)} test photos, "
+        f"{config.threads} threads, median of {config.speed_repeats} interleaved runs",
+        "float_photos_per_second": round(rates["float"], 2),
+        "int8_photos_per_second": round(rates["int8"], 2),
+        "speedup": round(rates["int8"] / rates["float"], 3),
+    }
 
 
 def quantization_block(config: QuantizeConfig, float_dir: ModelDir, calibration) -> dict[str, Any]:
@@ -264,12 +297,16 @@ def quantization_block(config: QuantizeConfig, float_dir: ModelDir, calibration)
 
     return {
         "method": f"onnxruntime static quantization, {FORMAT_NAMES[config.quant_format]} format, "
-                  f"{'per-channel' if config.per_channel else 'per-tensor'} int8 weights (symmetric), "
-                  "uint8 activations (asymmetric)",
-        "op_types": list(config.op_types), "calibration_method": config.calibration_method,
-        "calibration": {"split": config.calibration_split, "photos": int(len(calibration)),
-                        "sources": {k: int(v) for k, v in calibration["source"].value_counts().sort_index().items()},
-                        "preprocess": "the card's preprocess (exif_transpose, RGB, bilinear stretch)"},
+        f"{'per-channel' if config.per_channel else 'per-tensor'} int8 weights (symmetric), "
+        "uint8 activations (asymmetric)",
+        "op_types": list(config.op_types),
+        "calibration_method": config.calibration_method,
+        "calibration": {
+            "split": config.calibration_split,
+            "photos": int(len(calibration)),
+            "sources": {k: int(v) for k, v in calibration["source"].value_counts().sort_index().items()},
+            "preprocess": "the card's preprocess (exif_transpose, RGB, bilinear stretch)",
+        },
         "float_model": {"version": float_dir.version, "sha256": float_dir.card["sha256"]},
         "criteria": {"min_speedup": MIN_SPEEDUP, "max_roc_auc_loss": MAX_AUC_LOSS},
         "onnxruntime": onnxruntime.__version__,
@@ -278,9 +315,14 @@ def quantization_block(config: QuantizeConfig, float_dir: ModelDir, calibration)
 
 def write_int8_card(out: Path, float_card: dict, fields: dict) -> dict:
     sha256 = file_sha256(out / "model.onnx")
-    now = dt.datetime.now(dt.timezone.utc)
-    card = {**float_card, **fields, "version": f"{now:%Y.%m.%d}-{sha256[:8]}-int8",
-            "created": now.isoformat(timespec="seconds"), "sha256": sha256}
+    now = dt.datetime.now(dt.UTC)
+    card = {
+        **float_card,
+        **fields,
+        "version": f"{now:%Y.%m.%d}-{sha256[:8]}-int8",
+        "created": now.isoformat(timespec="seconds"),
+        "sha256": sha256,
+    }
     partial = out / "card.json.partial"
     partial.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     partial.replace(out / "card.json")
@@ -298,11 +340,19 @@ def quantize_photo_model(config: QuantizeConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        staged = quantize_onnx(float_dir.onnx_path, Path(scratch) / "model.onnx", calibration=images,
-                               method=config.calibration_method, quant_format=config.quant_format,
-                               per_channel=config.per_channel, op_types=config.op_types)
-        block = {**quantization_block(config, float_dir, calibration),
-                 "seconds": round(time.perf_counter() - started, 1)}
+        staged = quantize_onnx(
+            float_dir.onnx_path,
+            Path(scratch) / "model.onnx",
+            calibration=images,
+            method=config.calibration_method,
+            quant_format=config.quant_format,
+            per_channel=config.per_channel,
+            op_types=config.op_types,
+        )
+        block = {
+            **quantization_block(config, float_dir, calibration),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         fields = {"quantization": block}
         if config.evaluate:
             fields.update(_evaluated_fields(config, float_dir, staged, block))
@@ -318,7 +368,12 @@ def _evaluated_fields(config: QuantizeConfig, float_dir: ModelDir, staged: Path,
         (Path(scratch) / "card.json").write_text(json.dumps({**float_dir.card, "sha256": file_sha256(staged)}))
         speed = measure_speedup(config, float_dir.path, Path(scratch))
     loss, where = comparison["worst"]
-    block.update({"speed": speed, "roc_auc_test": comparison["auc_test"],
-                  "worst_roc_auc_loss": {"loss": loss, "where": where},
-                  "qualifies": bool(speed["speedup"] >= MIN_SPEEDUP and loss <= MAX_AUC_LOSS)})
+    block.update(
+        {
+            "speed": speed,
+            "roc_auc_test": comparison["auc_test"],
+            "worst_roc_auc_loss": {"loss": loss, "where": where},
+            "qualifies": bool(speed["speedup"] >= MIN_SPEEDUP and loss <= MAX_AUC_LOSS),
+        }
+    )
     return {"thresholds": comparison["thresholds"], "metrics": comparison["metrics"]}

@@ -25,8 +25,12 @@ Release:      ankang export photo-int8          (writes models/hazard_photo_int8
 def register(verb) -> None:
     from training.quantize import HELP, QuantizeConfig
 
-    parser = verb("export").add_parser("photo-int8", help="quantize the hazard-photo model to INT8 and measure it",
-                                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = verb("export").add_parser(
+        "photo-int8",
+        help="quantize the hazard-photo model to INT8 and measure it",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dataclass_arguments(parser, QuantizeConfig, help=HELP)
     parser.set_defaults(func=run_quantize)
 
@@ -37,12 +41,19 @@ def run_quantize(args: argparse.Namespace) -> int:
     config = dataclass_from_args(QuantizeConfig, args)
     card = quantize_photo_model(config)
     block = card["quantization"]
-    print(f"wrote {config.out} (version {card['version']}, {(Path(config.out) / 'model.onnx').stat().st_size / 2**20:.1f} MB)")
+    print(
+        f"wrote {config.out} (version {card['version']}, "
+        f"{(Path(config.out) / 'model.onnx').stat().st_size / 2**20:.1f} MB)"
+    )
     if "speed" in block:
         speed, worst = block["speed"], block["worst_roc_auc_loss"]
-        print(f"  speed: float {speed['float_photos_per_second']} photos/s, int8 {speed['int8_photos_per_second']} "
-              f"photos/s = {speed['speedup']}x ({speed['what']})")
+        print(
+            f"  speed: float {speed['float_photos_per_second']} photos/s, int8 {speed['int8_photos_per_second']} "
+            f"photos/s = {speed['speedup']}x ({speed['what']})"
+        )
         print(f"  worst ROC AUC loss on test: {worst['loss']} ({worst['where']})")
-        print(f"  qualifies as the default: {'yes' if block['qualifies'] else 'no'} "
-              "(needs >= 1.5x and <= 0.01 ROC AUC loss on every flag)")
+        print(
+            f"  qualifies as the default: {'yes' if block['qualifies'] else 'no'} "
+            "(needs >= 1.5x and <= 0.01 ROC AUC loss on every flag)"
+        )
     return 0

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from runtime.paths import PROJECT_ROOT
 
@@ -30,7 +31,7 @@ def artifact_root(uri: str) -> Path | None:
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return None
-    return Path(uri[len(prefix):]).resolve().parent / "mlartifacts"
+    return Path(uri[len(prefix) :]).resolve().parent / "mlartifacts"
 
 
 def configure(*, experiment: str = DEFAULT_EXPERIMENT) -> str:
@@ -105,8 +106,7 @@ def log_json(payload: Any, artifact_file: str) -> None:
     mlflow.log_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", artifact_file)
 
 
-def log_onnx_model(model_path: Path, *, input_example: dict, registered_name: str | None,
-                   metadata: dict | None = None):
+def log_onnx_model(model_path: Path, *, input_example: dict, registered_name: str | None, metadata: dict | None = None):
     """Log model.onnx (bytes unchanged: no external data) with a signature inferred from running
     it on `input_example`; registers a new version of `registered_name` when given. Returns
     MLflow's ModelInfo."""
@@ -119,7 +119,12 @@ def log_onnx_model(model_path: Path, *, input_example: dict, registered_name: st
     session = create_session(model_path)
     outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, input_example)))
     return mlflow.onnx.log_model(
-        onnx.load(str(model_path)), name="model", signature=infer_signature(input_example, outputs),
-        input_example=input_example, registered_model_name=registered_name, save_as_external_data=False,
-        onnx_execution_providers=["CPUExecutionProvider"], metadata=metadata or {},
+        onnx.load(str(model_path)),
+        name="model",
+        signature=infer_signature(input_example, outputs),
+        input_example=input_example,
+        registered_model_name=registered_name,
+        save_as_external_data=False,
+        onnx_execution_providers=["CPUExecutionProvider"],
+        metadata=metadata or {},
     )

@@ -37,12 +37,22 @@ class FloorRule:
 
 def load_policy(path: str | Path = POLICY_PATH) -> list[FloorRule]:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return [FloorRule(id=r["id"], description=r["description"], field=r["when"]["field"], op=r["when"]["op"],
-                      value=r["when"]["value"], min_tier=int(r["min_tier"])) for r in raw["rules"]]
+    return [
+        FloorRule(
+            id=r["id"],
+            description=r["description"],
+            field=r["when"]["field"],
+            op=r["when"]["op"],
+            value=r["when"]["value"],
+            min_tier=int(r["min_tier"]),
+        )
+        for r in raw["rules"]
+    ]
 
 
-def fired_rules(policy: list[FloorRule], *, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray],
-                rows: int) -> np.ndarray:
+def fired_rules(
+    policy: list[FloorRule], *, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray], rows: int
+) -> np.ndarray:
     """(rows, rules) bool; a missing (imputed) field never fires a rule."""
     fired = np.zeros((rows, len(policy)), dtype=bool)
     for index, rule in enumerate(policy):

@@ -39,13 +39,15 @@ class RiskSchema:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RiskSchema":
-        specs = {name: FieldSpec(name=name, **{k: tuple(v) if k == "categories" else v for k, v in spec.items()})
-                 for name, spec in raw["fields"].items()}
+    def from_dict(cls, raw: dict[str, Any]) -> RiskSchema:
+        specs = {
+            name: FieldSpec(name=name, **{k: tuple(v) if k == "categories" else v for k, v in spec.items()})
+            for name, spec in raw["fields"].items()
+        }
         return cls(id_field=raw["id_field"], fields=specs, tiers=tuple(raw["tiers"]), raw=raw)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RiskSchema":
+    def load(cls, path: str | Path) -> RiskSchema:
         return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
     @property

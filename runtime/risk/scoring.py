@@ -51,8 +51,9 @@ class RiskModel:
         self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH,
-             options: SessionOptions = SessionOptions()) -> "RiskModel":
+    def load(
+        cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH, options: SessionOptions = SessionOptions()
+    ) -> RiskModel:
         """Verify and open `model_dir` (its card's sha256 must match model.onnx)."""
         return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
 
@@ -70,8 +71,15 @@ class RiskModel:
         model_tier = decide_tiers(probabilities, self.cost)
         fired = fired_rules(self.policy, numeric=batch.numeric, categorical=batch.categorical, rows=len(batch))
         tier = final_tiers(model_tier, floor_tiers(self.policy, fired))
-        return BatchScores(ids=batch.ids, probabilities=probabilities, model_tier=model_tier, tier=tier,
-                           fired=fired, contributions=contributions, batch=batch)
+        return BatchScores(
+            ids=batch.ids,
+            probabilities=probabilities,
+            model_tier=model_tier,
+            tier=tier,
+            fired=fired,
+            contributions=contributions,
+            batch=batch,
+        )
 
     def _run(self, batch: ValidatedBatch, *, reasons: bool) -> tuple[np.ndarray, np.ndarray]:
         feeds = {REASONS_INPUT: np.array([reasons])}
@@ -93,13 +101,27 @@ class RiskModel:
         top, top_values = self._reasons_index(scores)
         rounded = np.round(scores.probabilities, 4).tolist()
         return [
-            {"enterprise_id": scores.ids[row], "tier": int(scores.tier[row]), "model_tier": int(scores.model_tier[row]),
-             "probabilities": {str(t): p for t, p in zip(self.schema.tiers, rounded[row])},
-             "rules_fired": [{"id": rule.id, "description": rule.description, "min_tier": rule.min_tier}
-                             for rule, hit in zip(self.policy, scores.fired[row]) if hit],
-             "reasons": [{"field": features[i], "value": self._value(scores.batch, features[i], row),
-                          "contribution": round(float(c), 3)} for i, c in zip(top[row], top_values[row]) if c > 0],
-             "imputed": [features[i] for i in np.flatnonzero(scores.batch.missing[row])]}
+            {
+                "enterprise_id": scores.ids[row],
+                "tier": int(scores.tier[row]),
+                "model_tier": int(scores.model_tier[row]),
+                "probabilities": {str(t): p for t, p in zip(self.schema.tiers, rounded[row])},
+                "rules_fired": [
+                    {"id": rule.id, "description": rule.description, "min_tier": rule.min_tier}
+                    for rule, hit in zip(self.policy, scores.fired[row])
+                    if hit
+                ],
+                "reasons": [
+                    {
+                        "field": features[i],
+                        "value": self._value(scores.batch, features[i], row),
+                        "contribution": round(float(c), 3),
+                    }
+                    for i, c in zip(top[row], top_values[row])
+                    if c > 0
+                ],
+                "imputed": [features[i] for i in np.flatnonzero(scores.batch.missing[row])],
+            }
             for row in range(len(scores.ids))
         ]
 

@@ -9,7 +9,9 @@ import pandas as pd
 from runtime.errors import InputError
 
 
-def read_table(data: bytes, *, max_bytes: int, max_rows: int, filename: str = "", content_type: str = "") -> pd.DataFrame:
+def read_table(
+    data: bytes, *, max_bytes: int, max_rows: int, filename: str = "", content_type: str = ""
+) -> pd.DataFrame:
     """A CSV (all cells as text) or Parquet upload as a DataFrame, within the size limits."""
     if not data:
         raise InputError("file", "is empty; upload a CSV or Parquet file with one enterprise per row")
@@ -37,6 +39,9 @@ def table_to_csv(table: pd.DataFrame) -> bytes:
     import pyarrow.csv as pacsv
 
     buffer = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), buffer,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(
+        pa.Table.from_pandas(table, preserve_index=False),
+        buffer,
+        write_options=pacsv.WriteOptions(quoting_style="needed"),
+    )
     return buffer.getvalue()

@@ -63,8 +63,9 @@ def _range_errors(spec: FieldSpec, values: np.ndarray, column: pd.Series) -> lis
         checks.append((safe <= spec.exclusive_min, f"must be > {_number(spec.exclusive_min)}"))
     if spec.max is not None:
         checks.append((safe > spec.max, f"must be ≤ {_number(spec.max)}"))
-    return [_FieldErrors(spec.name, mask & finite if i else mask, reason, column)
-            for i, (mask, reason) in enumerate(checks)]
+    return [
+        _FieldErrors(spec.name, mask & finite if i else mask, reason, column) for i, (mask, reason) in enumerate(checks)
+    ]
 
 
 def _number(value: float) -> str:
@@ -78,8 +79,11 @@ def _column_error(field: str, message: str) -> dict[str, Any]:
 
 def _unknown_field_errors(schema: RiskSchema, names: list[Any]) -> list[dict[str, Any]]:
     allowed = set(schema.fields) | {schema.target}
-    return [_column_error(str(name), f"unknown field {str(name)!r}; known fields: {', '.join(schema.fields)}")
-            for name in names if name not in allowed]
+    return [
+        _column_error(str(name), f"unknown field {str(name)!r}; known fields: {', '.join(schema.fields)}")
+        for name in names
+        if name not in allowed
+    ]
 
 
 def _no_id_column(schema: RiskSchema, rows: int) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
@@ -88,8 +92,9 @@ def _no_id_column(schema: RiskSchema, rows: int) -> tuple[np.ndarray, list[_Fiel
     return np.full(rows, None, dtype=object), [], [error]
 
 
-def _ids(schema: RiskSchema, frame: pd.DataFrame, *,
-         text_cells: bool) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
+def _ids(
+    schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool
+) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
     """(ids, their row errors, the column's error when there is no id column)."""
     name = schema.id_field
     if name not in frame.columns:
@@ -104,7 +109,10 @@ def _ids(schema: RiskSchema, frame: pd.DataFrame, *,
     wrong = np.zeros(len(raw), bool)
     if not textual:
         wrong = ~missing & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
-    errors = [_FieldErrors(name, missing, "is required", frame[name]), _FieldErrors(name, wrong, "must be a string", frame[name])]
+    errors = [
+        _FieldErrors(name, missing, "is required", frame[name]),
+        _FieldErrors(name, wrong, "must be a string", frame[name]),
+    ]
     return raw, errors, []
 
 
@@ -130,7 +138,9 @@ def validate_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool)
             continue
         parse = boolean_column if spec.type == "boolean" else number_column
         numeric[name], missing[:, index], wrong = parse(column, text_cells=text_cells)
-        kind = "true or false" if spec.type == "boolean" else ("a whole number" if spec.type == "integer" else "a number")
+        kind = (
+            "true or false" if spec.type == "boolean" else ("a whole number" if spec.type == "integer" else "a number")
+        )
         errors.append(_FieldErrors(name, wrong, f"must be {kind}", column))
         if spec.type != "boolean":
             errors.extend(_range_errors(spec, np.where(wrong, np.nan, numeric[name]), column))
@@ -170,16 +180,23 @@ def _validate_cells(spec: FieldSpec, cells: np.ndarray, errors: list[_FieldError
     return values, missing
 
 
-def _profile_ids(schema: RiskSchema, columns: dict[str, np.ndarray],
-                 rows: int) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
+def _profile_ids(
+    schema: RiskSchema, columns: dict[str, np.ndarray], rows: int
+) -> tuple[np.ndarray, list[_FieldErrors], list[dict[str, Any]]]:
     if schema.id_field not in columns:
         return _no_id_column(schema, rows)
     # NaN as None, as a DataFrame column gives it (a NaN id is no id: "an enterprise without enterprise_id")
     ids = np.array([None if isinstance(v, float) and v != v else v for v in columns[schema.id_field]], dtype=object)
     missing = np.array([is_absent(v) for v in ids], dtype=bool)
     wrong = ~missing & np.array([not isinstance(v, str) for v in ids], dtype=bool)
-    return ids, [_FieldErrors(schema.id_field, missing, "is required", ids),
-                 _FieldErrors(schema.id_field, wrong, "must be a string", ids)], []
+    return (
+        ids,
+        [
+            _FieldErrors(schema.id_field, missing, "is required", ids),
+            _FieldErrors(schema.id_field, wrong, "must be a string", ids),
+        ],
+        [],
+    )
 
 
 def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatch:
@@ -202,8 +219,9 @@ def validate_profiles(schema: RiskSchema, profiles: list[dict]) -> ValidatedBatc
 ROW_NUMBERING = {False: "rows count from 1 in the order sent", True: "data rows count from 1 below the header line"}
 
 
-def _raise_if_any(column_errors: list[dict[str, Any]], errors: list[_FieldErrors], ids: np.ndarray, *,
-                  file: bool) -> None:
+def _raise_if_any(
+    column_errors: list[dict[str, Any]], errors: list[_FieldErrors], ids: np.ndarray, *, file: bool
+) -> None:
     """One InputError with every problem: column problems first, then row problems by row (listing capped)."""
     bad = [(row, item) for item in errors if item.mask.any() for row in np.flatnonzero(item.mask)[:MAX_LISTED_ERRORS]]
     if not bad and not column_errors:
@@ -211,15 +229,26 @@ def _raise_if_any(column_errors: list[dict[str, Any]], errors: list[_FieldErrors
     total = len(column_errors) + sum(int(item.mask.sum()) for item in errors)
     bad.sort(key=lambda pair: pair[0])
     room = max(MAX_LISTED_ERRORS - len(column_errors), 0)
-    listed = (column_errors + [_error_entry(int(row), item, ids, file=file) for row, item in bad[:room]])[:MAX_LISTED_ERRORS]
+    listed = (column_errors + [_error_entry(int(row), item, ids, file=file) for row, item in bad[:room]])[
+        :MAX_LISTED_ERRORS
+    ]
     first = listed[0]
     rows = len({entry["row"] for entry in listed if entry["row"] is not None})
-    notes = ([ROW_NUMBERING[file]] if rows else []) + ([f"{total} problems in all; fix them and send the whole batch again"]
-                                                       if total > 1 else [])
+    notes = ([ROW_NUMBERING[file]] if rows else []) + (
+        [f"{total} problems in all; fix them and send the whole batch again"] if total > 1 else []
+    )
     summary = f" ({'; '.join(notes)})" if notes else ""
     unknown = [entry["field"] for entry in column_errors if entry["message"].startswith("unknown field")]
-    raise InputError(first["field"], first["message"] + summary, enterprise_id=first["enterprise_id"], row=first["row"],
-                     error_count=total, rows_listed=rows, errors=listed, **({"unknown_fields": unknown} if unknown else {}))
+    raise InputError(
+        first["field"],
+        first["message"] + summary,
+        enterprise_id=first["enterprise_id"],
+        row=first["row"],
+        error_count=total,
+        rows_listed=rows,
+        errors=listed,
+        **({"unknown_fields": unknown} if unknown else {}),
+    )
 
 
 def _error_entry(index: int, item: _FieldErrors, ids: np.ndarray, *, file: bool) -> dict[str, Any]:
@@ -230,8 +259,12 @@ def _error_entry(index: int, item: _FieldErrors, ids: np.ndarray, *, file: bool)
     enterprise, who = _who(ids[index])
     got = "" if item.reason == "is required" else f", got {value!r}"
     row = index + 1
-    return {"row": row, "enterprise_id": enterprise, "field": item.field,
-            "message": f"{who} ({'data row' if file else 'row'} {row}): {item.field} {item.reason}{got}"}
+    return {
+        "row": row,
+        "enterprise_id": enterprise,
+        "field": item.field,
+        "message": f"{who} ({'data row' if file else 'row'} {row}): {item.field} {item.reason}{got}",
+    }
 
 
 def _who(enterprise: Any) -> tuple[str | None, str]:
@@ -239,5 +272,8 @@ def _who(enterprise: Any) -> tuple[str | None, str]:
     is refused, and a DataFrame would show an integer id of a column with gaps as a float)."""
     if isinstance(enterprise, str) and enterprise:
         return enterprise, f"enterprise {enterprise!r}"
-    return None, ("an enterprise without enterprise_id" if is_absent(enterprise)
-                  else "an enterprise whose enterprise_id is not text")
+    return None, (
+        "an enterprise without enterprise_id"
+        if is_absent(enterprise)
+        else "an enterprise whose enterprise_id is not text"
+    )

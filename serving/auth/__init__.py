@@ -9,14 +9,41 @@ sign-in), `middleware` (`ApiKeyAuth`), `headers` (`SecurityHeaders`). Every part
 """
 
 from serving.auth.headers import SecurityHeaders
-from serving.auth.keys import (KeyStore, Principal, StoredKey, new_key, parse_env_keys, read_keys_file,
-                               update_keys_file, write_keys_file)
+from serving.auth.keys import (
+    KeyStore,
+    Principal,
+    StoredKey,
+    new_key,
+    parse_env_keys,
+    read_keys_file,
+    update_keys_file,
+    write_keys_file,
+)
 from serving.auth.middleware import ANONYMOUS, ApiKeyAuth, require_role
 from serving.auth.roles import PERSONAL_ROLES, ROLES, required_role, role_allows
 from serving.auth.secrets import Pseudonymiser, pseudonymise
 from serving.auth.sessions import SessionSigner
 from serving.auth.sign_in import FailureLimiter
 
-__all__ = ["ANONYMOUS", "ApiKeyAuth", "FailureLimiter", "KeyStore", "PERSONAL_ROLES", "Principal", "Pseudonymiser",
-           "ROLES", "SecurityHeaders", "SessionSigner", "StoredKey", "new_key", "parse_env_keys", "pseudonymise",
-           "read_keys_file", "required_role", "require_role", "role_allows", "update_keys_file", "write_keys_file"]
+__all__ = [
+    "ANONYMOUS",
+    "ApiKeyAuth",
+    "FailureLimiter",
+    "KeyStore",
+    "PERSONAL_ROLES",
+    "Principal",
+    "Pseudonymiser",
+    "ROLES",
+    "SecurityHeaders",
+    "SessionSigner",
+    "StoredKey",
+    "new_key",
+    "parse_env_keys",
+    "pseudonymise",
+    "read_keys_file",
+    "required_role",
+    "require_role",
+    "role_allows",
+    "update_keys_file",
+    "write_keys_file",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -26,10 +27,15 @@ def cookies(scope: Scope) -> dict[str, str]:
     return found
 
 
-async def respond(send: Send, status: int, body: bytes, content_type: bytes,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    head = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"), *(headers or [])]
+async def respond(
+    send: Send, status: int, body: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    head = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(headers or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from serving.auth.asgi import Message, Receive, Scope, Send
 
 # same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on same-origin form
 # and fetch POSTs, which an origin check cannot tell from a sandboxed attacker. Nothing (photo URLs
 # included) is sent to another origin either way.
-SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"))
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
 
 
 class SecurityHeaders:

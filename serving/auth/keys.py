@@ -17,10 +17,10 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from serving.auth.roles import PERSONAL_ROLES, check_role
 from serving.settings import ServingSettings
@@ -101,8 +101,16 @@ def parse_env_keys(value: str) -> list[StoredKey]:
         except ValueError:
             raise ValueError(f"ANKANG_API_KEYS entry {index + 1} is not `enterprise:key:ENTERPRISE_ID`") from None
         salt = secrets.token_bytes(16)
-        keys.append(StoredKey(f"env-{index + 1}", role, salt, _digest(salt, secret.strip()),
-                              holder=check_holder(holder, role="intake"), enterprise_id=enterprise_id))
+        keys.append(
+            StoredKey(
+                f"env-{index + 1}",
+                role,
+                salt,
+                _digest(salt, secret.strip()),
+                holder=check_holder(holder, role="intake"),
+                enterprise_id=enterprise_id,
+            )
+        )
     return keys
 
 
@@ -111,21 +119,35 @@ def new_key(*, role: str, holder: str = "", label: str = "", enterprise_id: str 
     holder = check_holder(holder, role=check_role(role))
     enterprise_id = check_enterprise(enterprise_id, role=role)
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     record = StoredKey(key_id, role, salt, _digest(salt, secret), created, label, holder, enterprise_id)
     return f"{KEY_PREFIX}_{key_id}_{secret}", record
 
 
 def _record_to_json(record: StoredKey) -> dict[str, str]:
-    return {"id": record.key_id, "role": record.role, "holder": record.holder, "salt": record.salt.hex(),
-            "sha256": record.digest.hex(), "created": record.created, "label": record.label,
-            **({"enterprise_id": record.enterprise_id} if record.enterprise_id else {})}
+    return {
+        "id": record.key_id,
+        "role": record.role,
+        "holder": record.holder,
+        "salt": record.salt.hex(),
+        "sha256": record.digest.hex(),
+        "created": record.created,
+        "label": record.label,
+        **({"enterprise_id": record.enterprise_id} if record.enterprise_id else {}),
+    }
 
 
 def _record_from_json(entry: dict[str, str]) -> StoredKey:
-    return StoredKey(entry["id"], check_role(entry["role"]), bytes.fromhex(entry["salt"]),
-                     bytes.fromhex(entry["sha256"]), entry.get("created", ""), entry.get("label", ""),
-                     entry.get("holder", ""), entry.get("enterprise_id", ""))
+    return StoredKey(
+        entry["id"],
+        check_role(entry["role"]),
+        bytes.fromhex(entry["salt"]),
+        bytes.fromhex(entry["sha256"]),
+        entry.get("created", ""),
+        entry.get("label", ""),
+        entry.get("holder", ""),
+        entry.get("enterprise_id", ""),
+    )
 
 
 def read_keys_file(path: Path) -> list[StoredKey]:
@@ -169,7 +191,7 @@ class KeyStore:
         self._stamp: tuple[int, int] | None = None
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> "KeyStore":
+    def from_settings(cls, settings: ServingSettings) -> KeyStore:
         return cls(env_keys=parse_env_keys(settings.api_keys), path=settings.resolved_api_keys_file)
 
     def _refresh(self) -> None:
@@ -180,14 +202,25 @@ class KeyStore:
             stat, stamp = None, None
         if stamp != self._stamp:
             if stat is not None and stat.st_mode & 0o022:
-                log.warning("keys_file_writable_by_others", extra={
-                    "path": str(self.path), "hint": f"anyone who can write it can add a key; chmod 600 {self.path}"})
+                log.warning(
+                    "keys_file_writable_by_others",
+                    extra={
+                        "path": str(self.path),
+                        "hint": f"anyone who can write it can add a key; chmod 600 {self.path}",
+                    },
+                )
             try:
                 self._file_keys = {record.key_id: record for record in read_keys_file(self.path)}
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
                 # Deny rather than keep old keys: a half-edited file may be someone revoking a key.
-                log.error("keys_file_unreadable", extra={"path": str(self.path), "error": str(error),
-                                                         "hint": "file keys are ignored until it is fixed"})
+                log.error(
+                    "keys_file_unreadable",
+                    extra={
+                        "path": str(self.path),
+                        "error": str(error),
+                        "hint": "file keys are ignored until it is fixed",
+                    },
+                )
                 self._file_keys = {}
             self._stamp = stamp
 

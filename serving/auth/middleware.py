@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
+from runtime.errors import InputError
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
 from serving.auth.keys import KeyStore, Principal
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
-from runtime.errors import InputError
 from serving.logging_setup import configure_logging
 from serving.settings import ServingSettings
 
@@ -59,14 +60,21 @@ class ApiKeyAuth:
     middleware without arguments); `keys` and `signer` override what the settings would build.
     """
 
-    def __init__(self, app: Callable, *, settings: ServingSettings | None = None, keys: KeyStore | None = None,
-                 signer: SessionSigner | None = None):
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        settings: ServingSettings | None = None,
+        keys: KeyStore | None = None,
+        signer: SessionSigner | None = None,
+    ):
         self.app = app
         configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
         self.configure(settings or ServingSettings.from_env(), keys=keys, signer=signer)
 
-    def configure(self, settings: ServingSettings, *, keys: KeyStore | None = None,
-                  signer: SessionSigner | None = None) -> None:
+    def configure(
+        self, settings: ServingSettings, *, keys: KeyStore | None = None, signer: SessionSigner | None = None
+    ) -> None:
         """Take these settings from the next request on (a test reconfigures the one app of its process)."""
         self.settings, self.enabled = settings, settings.auth
         self.keys = keys or KeyStore.from_settings(settings)
@@ -78,8 +86,13 @@ class ApiKeyAuth:
         if not self.enabled:
             log.warning("auth_disabled", extra={"hint": "ANKANG_AUTH=off is for tests only; every endpoint is open"})
         elif not self.keys.has_keys():
-            log.warning("no_api_keys", extra={"hint": "every protected request is denied; run `ankang keys create "
-                                                      "--role intake` (or --role reviewer --holder NAME)"})
+            log.warning(
+                "no_api_keys",
+                extra={
+                    "hint": "every protected request is denied; run `ankang keys create "
+                    "--role intake` (or --role reviewer --holder NAME)"
+                },
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -107,14 +120,18 @@ class ApiKeyAuth:
 
     def _authorise(self, scope: Scope, needed: str) -> tuple[Principal | None, _Denial | None]:
         if not self.keys.has_keys():
-            return None, _Denial(401, "no API keys are configured on this server; an operator must create one "
-                                      "with `ankang keys create --role ROLE`")
+            return None, _Denial(
+                401,
+                "no API keys are configured on this server; an operator must create one "
+                "with `ankang keys create --role ROLE`",
+            )
         principal, denial = self._identify(scope, sessions=needed == "reviewer")
         if denial is not None:
             return None, denial
         if not role_allows(principal.role, needed):
-            return None, _Denial(403, f"this key has role '{principal.role}'; "
-                                      f"{scope.get('path')} needs role '{needed}'")
+            return None, _Denial(
+                403, f"this key has role '{principal.role}'; {scope.get('path')} needs role '{needed}'"
+            )
         return principal, None
 
     def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
@@ -125,19 +142,25 @@ class ApiKeyAuth:
             return (principal, None) if principal else (None, _Denial(401, "the API key is not valid"))
         cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
-            return None, _Denial(401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, "
-                                      "or sign in at /review/sign-in")
+            return None, _Denial(
+                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /review/sign-in"
+            )
         claims = self.signer.verify(cookie)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
-            return None, _Denial(401, "the session has expired or its key was revoked; sign in again at "
-                                      "/review/sign-in")
+            return None, _Denial(
+                401, "the session has expired or its key was revoked; sign in again at /review/sign-in"
+            )
         if scope.get("method", "GET") in UNSAFE_METHODS:
             if cross_origin(scope):
                 return None, _Denial(403, "cross-origin request refused", field="csrf")
             if not self.signer.csrf_ok(claims, header(scope, CSRF_HEADER.encode())):
-                return None, _Denial(403, f"the {CSRF_HEADER} header is missing or wrong; send the value of "
-                                          f"the {CSRF_COOKIE} cookie, or reload the review page", field="csrf")
+                return None, _Denial(
+                    403,
+                    f"the {CSRF_HEADER} header is missing or wrong; send the value of "
+                    f"the {CSRF_COOKIE} cookie, or reload the review page",
+                    field="csrf",
+                )
         scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
         return Principal(record.key_id, record.role, via="session", holder=record.holder), None
 
@@ -165,9 +188,9 @@ def require_role(request: Any, role: str) -> Principal:
     """
     principal = request.scope.get("ankang.principal")
     if principal is None:
-        raise InputError("authorization", "send an API key (Authorization: Bearer KEY or X-API-Key)",
-                         status_code=401)
+        raise InputError("authorization", "send an API key (Authorization: Bearer KEY or X-API-Key)", status_code=401)
     if not role_allows(principal.role, role):
-        raise InputError("authorization", f"this key has role '{principal.role}'; this needs role '{role}'",
-                         status_code=403)
+        raise InputError(
+            "authorization", f"this key has role '{principal.role}'; this needs role '{role}'", status_code=403
+        )
     return principal

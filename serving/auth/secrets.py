@@ -51,7 +51,7 @@ class Pseudonymiser:
         self.key = key
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> "Pseudonymiser":
+    def from_settings(cls, settings: ServingSettings) -> Pseudonymiser:
         return cls(server_secret(settings.pseudonym_key, settings.data_dir / PSEUDONYM_KEY_FILE))
 
     def __call__(self, reporter: str | None) -> str | None:

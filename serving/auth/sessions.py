@@ -20,7 +20,12 @@ from serving.auth.keys import Principal
 from serving.auth.secrets import SESSION_SECRET_FILE, server_secret
 from serving.settings import ServingSettings
 
-SESSION_COOKIE, CSRF_COOKIE, SIGN_IN_COOKIE, CSRF_HEADER = "ankang_session", "ankang_csrf", "ankang_sign_in", "x-csrf-token"
+SESSION_COOKIE, CSRF_COOKIE, SIGN_IN_COOKIE, CSRF_HEADER = (
+    "ankang_session",
+    "ankang_csrf",
+    "ankang_sign_in",
+    "x-csrf-token",
+)
 SESSION_SECONDS = 8 * 3600
 SIGN_IN_FORM_SECONDS = 3600
 
@@ -40,7 +45,7 @@ class SessionSigner:
         self.secret, self.max_age = secret, max_age
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> "SessionSigner":
+    def from_settings(cls, settings: ServingSettings) -> SessionSigner:
         return cls(server_secret(settings.session_secret, settings.data_dir / SESSION_SECRET_FILE))
 
     def _mac(self, purpose: str, payload: bytes) -> bytes:
@@ -48,8 +53,10 @@ class SessionSigner:
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
         expires = int((time.time() if now is None else now) + self.max_age)
-        payload = json.dumps({"kid": principal.key_id, "role": principal.role,
-                              "sid": secrets.token_hex(16), "exp": expires}, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {"kid": principal.key_id, "role": principal.role, "sid": secrets.token_hex(16), "exp": expires},
+            separators=(",", ":"),
+        ).encode()
         return f"{_b64(payload)}.{_b64(self._mac('session', payload))}"
 
     def verify(self, cookie: str, *, now: float | None = None) -> dict[str, Any] | None:
@@ -88,15 +95,19 @@ def session_cookies(signer: SessionSigner, principal: Principal, *, secure: bool
     the sign-in form's nonce is spent."""
     session = signer.issue(principal)
     csrf = signer.csrf_token(signer.verify(session) or {})
-    return [f"{SESSION_COOKIE}={session}; {_flags(secure)}; HttpOnly; Max-Age={signer.max_age}",
-            f"{CSRF_COOKIE}={csrf}; {_flags(secure)}; Max-Age={signer.max_age}",
-            f"{SIGN_IN_COOKIE}=; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age=0"]
+    return [
+        f"{SESSION_COOKIE}={session}; {_flags(secure)}; HttpOnly; Max-Age={signer.max_age}",
+        f"{CSRF_COOKIE}={csrf}; {_flags(secure)}; Max-Age={signer.max_age}",
+        f"{SIGN_IN_COOKIE}=; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age=0",
+    ]
 
 
 def sign_in_form_cookie(signer: SessionSigner, *, secure: bool) -> tuple[str, str]:
     """A fresh sign-in nonce cookie and the token the form carries with it."""
     nonce = secrets.token_urlsafe(24)
-    cookie = f"{SIGN_IN_COOKIE}={nonce}; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age={SIGN_IN_FORM_SECONDS}"
+    cookie = (
+        f"{SIGN_IN_COOKIE}={nonce}; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age={SIGN_IN_FORM_SECONDS}"
+    )
     return cookie, signer.sign_in_token(nonce)
 
 

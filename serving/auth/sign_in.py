@@ -11,8 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, read_body, respond
 from serving.auth.keys import KeyStore
 from serving.auth.roles import role_allows
-from serving.auth.sessions import (SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies,
-                                   sign_in_form_cookie)
+from serving.auth.sessions import SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies, sign_in_form_cookie
 
 SIGN_IN_PATH, SIGN_OUT_PATH = "/review/sign-in", "/review/sign-out"
 MAX_SIGN_IN_BODY = 4096
@@ -39,8 +38,12 @@ def safe_next(value: str) -> str:
     """Only local review and order pages (with their filters): an open redirect would let a phishing
     link borrow our sign-in page."""
     path, _, query = (value or "").partition("?")
-    ok = (re.fullmatch(r"/(review|orders)(/[A-Za-z0-9/_.-]*)?", path) and "//" not in path and ".." not in path
-          and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query))
+    ok = (
+        re.fullmatch(r"/(review|orders)(/[A-Za-z0-9/_.-]*)?", path)
+        and "//" not in path
+        and ".." not in path
+        and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query)
+    )
     return value if ok else "/review"
 
 
@@ -79,7 +82,7 @@ class FailureLimiter:
         moment = time.monotonic() if now is None else now
         self._failures[client] = [*self._recent(client, moment), moment]
         if len(self._failures) > self.max_clients:  # many addresses failing: forget the oldest first
-            for stale in list(self._failures)[:len(self._failures) - self.max_clients]:
+            for stale in list(self._failures)[: len(self._failures) - self.max_clients]:
                 del self._failures[stale]
 
 
@@ -102,9 +105,13 @@ class SignIn:
         cookie, token = sign_in_form_cookie(self.signer, secure=self._secure(scope))
         notice = f'<p role="alert" style="color: #b00">{html.escape(message)}</p>' if message else ""
         body = _PAGE.format(message=notice, next=html.escape(next_path), token=token).encode("utf-8")
-        await respond(send, status, body, b"text/html; charset=utf-8", [
-            (b"set-cookie", cookie.encode()), (b"x-frame-options", b"DENY"),
-            (b"content-security-policy", CSP)])
+        await respond(
+            send,
+            status,
+            body,
+            b"text/html; charset=utf-8",
+            [(b"set-cookie", cookie.encode()), (b"x-frame-options", b"DENY"), (b"content-security-policy", CSP)],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") in ("GET", "HEAD"):
@@ -127,29 +134,51 @@ class SignIn:
         if principal is None or not role_allows(principal.role, "reviewer"):
             self.limiter.fail(_client(scope))
             log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": 401, "reason": "not a reviewer key"})
-            await self.page(scope, send, 401, next_path=next_path,
-                            message="这不是有效的复核人密钥。 That is not a valid reviewer key.")
+            await self.page(
+                scope,
+                send,
+                401,
+                next_path=next_path,
+                message="这不是有效的复核人密钥。 That is not a valid reviewer key.",
+            )
             return
         log.info("signed_in", extra={"key_id": principal.key_id, "role": principal.role})
         values = session_cookies(self.signer, principal, secure=self._secure(scope))
-        await respond(send, 303, b"", b"text/plain",
-                      [(b"location", next_path.encode()), *((b"set-cookie", value.encode()) for value in values)])
+        await respond(
+            send,
+            303,
+            b"",
+            b"text/plain",
+            [(b"location", next_path.encode()), *((b"set-cookie", value.encode()) for value in values)],
+        )
 
     def _refusal(self, scope: Scope, form: dict[str, list[str]]) -> tuple[int, str] | None:
         """Why this POST may not even try a key (status and message), or None."""
         if cross_origin(scope):
             return 403, "请从本站的登录页登录。 Sign in from the sign-in page of this site."
         if not self.signer.sign_in_ok(cookies(scope).get(SIGN_IN_COOKIE), form.get("csrf", [""])[0]):
-            return 403, ("登录表单已过期，请重试。 This sign-in form has expired or did not come from this site "
-                         "(cookies must be enabled); try again with this one.")
+            return 403, (
+                "登录表单已过期，请重试。 This sign-in form has expired or did not come from this site "
+                "(cookies must be enabled); try again with this one."
+            )
         if self.limiter.blocked(_client(scope)):
-            return 429, "登录失败次数过多，请 10 分钟后再试。 Too many failed sign-ins from this address; wait 10 minutes."
+            return (
+                429,
+                "登录失败次数过多，请 10 分钟后再试。 Too many failed sign-ins from this address; wait 10 minutes.",
+            )
         if not self.keys.has_keys():
-            return 401, ("服务器尚未配置密钥。 No API keys are configured on this server; an operator must create one "
-                         "with `ankang keys create --role reviewer --holder NAME`.")
+            return 401, (
+                "服务器尚未配置密钥。 No API keys are configured on this server; an operator must create one "
+                "with `ankang keys create --role reviewer --holder NAME`."
+            )
         return None
 
     async def sign_out(self, send: Send) -> None:
         values = cleared_cookies()
-        await respond(send, 303, b"", b"text/plain",
-                      [(b"location", SIGN_IN_PATH.encode()), *((b"set-cookie", value.encode()) for value in values)])
+        await respond(
+            send,
+            303,
+            b"",
+            b"text/plain",
+            [(b"location", SIGN_IN_PATH.encode()), *((b"set-cookie", value.encode()) for value in values)],
+        )

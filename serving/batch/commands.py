@@ -35,22 +35,32 @@ def _common(parser: argparse.ArgumentParser, *, batch_size: int) -> None:
     parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local Ray)")
     parser.add_argument("--workers", type=int, default=1, help="actors, each with one model session (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per actor (default 1)")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"rows per model call (default {batch_size})")
-    parser.add_argument("--part-rows", type=int, default=batch_size * 32,
-                        help=f"rows per output part (default {batch_size * 32})")
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"rows per model call (default {batch_size})"
+    )
+    parser.add_argument(
+        "--part-rows", type=int, default=batch_size * 32, help=f"rows per output part (default {batch_size * 32})"
+    )
     parser.add_argument("--model-dir", type=Path, default=None, help="model directory (default: the service's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def register(verb) -> None:
-    photos = verb("batch").add_parser("photos", help="score a folder, manifest or prefix of photos on Ray",
-                                      description=PHOTOS_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    photos = verb("batch").add_parser(
+        "photos",
+        help="score a folder, manifest or prefix of photos on Ray",
+        description=PHOTOS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     photos.add_argument("source", metavar="SRC", help="folder, manifest .csv or fsspec prefix of photos")
     _common(photos, batch_size=32)
     photos.set_defaults(func=run_photos)
-    enterprises = verb("batch").add_parser("enterprises", help="score a CSV/Parquet file of enterprises on Ray",
-                                           description=ENTERPRISES_DESCRIPTION,
-                                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    enterprises = verb("batch").add_parser(
+        "enterprises",
+        help="score a CSV/Parquet file of enterprises on Ray",
+        description=ENTERPRISES_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     enterprises.add_argument("file", metavar="FILE", help="CSV or Parquet file (local path or fsspec URL)")
     _common(enterprises, batch_size=10_000)
     enterprises.set_defaults(func=run_enterprises)
@@ -62,8 +72,14 @@ def _options(args: argparse.Namespace):
     for name in ("workers", "threads", "batch_size", "part_rows"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(args, name)}")
-    return BatchOptions(workers=args.workers, batch_size=args.batch_size, part_rows=args.part_rows,
-                        threads=args.threads, ray_address=args.ray_address, progress=not args.no_progress)
+    return BatchOptions(
+        workers=args.workers,
+        batch_size=args.batch_size,
+        part_rows=args.part_rows,
+        threads=args.threads,
+        ray_address=args.ray_address,
+        progress=not args.no_progress,
+    )
 
 
 def _run(job, source: str, args: argparse.Namespace, model_dir: Path) -> int:

@@ -54,8 +54,11 @@ def connect_ray(options: BatchOptions):
         if options.ray_address:
             ray.init(address=options.ray_address)
         else:  # one logical CPU beyond the actors, so the read tasks never wait behind them
-            ray.init(num_cpus=options.workers + 1, include_dashboard=False,
-                     runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}})
+            ray.init(
+                num_cpus=options.workers + 1,
+                include_dashboard=False,
+                runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}},
+            )
     context = ray.data.DataContext.get_current()  # datasets copy it when created: set it before
     context.enable_progress_bars = False  # ours counts rows written, theirs operators
     context.raise_original_map_exception = True  # an actor's RowError, not "UDF failed to process a data block"
@@ -73,9 +76,14 @@ def score_photos(source: str, output: str, *, model_dir: Path, options: BatchOpt
         ray = connect_ray(options)
         dataset = ray.data.from_items([{"image": uri} for uri in pending])
         scorer_args = {"model_dir": str(model_dir), "threads": options.threads}
-        scored = dataset.map_batches(PhotoScorer, fn_constructor_kwargs=scorer_args,
-                                     batch_size=options.batch_size, batch_format="pandas",
-                                     compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1)
+        scored = dataset.map_batches(
+            PhotoScorer,
+            fn_constructor_kwargs=scorer_args,
+            batch_size=options.batch_size,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=options.workers),
+            num_cpus=1,
+        )
         _write_all(scored, writer, total=len(pending), label="photos", options=options)
     return JobSummary(scored=len(pending), skipped=len(uris) - len(pending), parts=len(writer.parts()), output=output)
 
@@ -90,12 +98,18 @@ def score_enterprises(path: str, output: str, *, model_dir: Path, options: Batch
     # One file is one block, which Ray would hand to a single actor: stream it into batch-sized blocks.
     dataset = _read_enterprises(ray, path, schema).repartition(target_num_rows_per_block=options.batch_size)
     scorer_args = {"model_dir": str(model_dir), "done": frozenset(done), "threads": options.threads}
-    scored = dataset.map_batches(EnterpriseScorer, fn_constructor_kwargs=scorer_args, batch_size=options.batch_size,
-                                 batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=options.workers),
-                                 num_cpus=1)
+    scored = dataset.map_batches(
+        EnterpriseScorer,
+        fn_constructor_kwargs=scorer_args,
+        batch_size=options.batch_size,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=options.workers),
+        num_cpus=1,
+    )
     total = _parquet_rows(path)
-    count = _write_all(scored, writer, total=None if total is None else total - len(done), label="enterprises",
-                       options=options)
+    count = _write_all(
+        scored, writer, total=None if total is None else total - len(done), label="enterprises", options=options
+    )
     return JobSummary(scored=count, skipped=len(done), parts=len(writer.parts()), output=output)
 
 
@@ -103,8 +117,11 @@ def _leave_a_cpu_for_reading(ray, workers: int) -> None:
     """Actors hold their CPU for the whole job: with every CPU taken the read tasks would wait forever."""
     cpus = int(ray.cluster_resources().get("CPU", 0))
     if workers >= cpus:
-        raise InputError("--workers", f"the Ray cluster has {cpus} CPUs and the file's read tasks need one beside "
-                         f"the actors; use at most {max(cpus - 1, 1)} workers or a larger cluster")
+        raise InputError(
+            "--workers",
+            f"the Ray cluster has {cpus} CPUs and the file's read tasks need one beside "
+            f"the actors; use at most {max(cpus - 1, 1)} workers or a larger cluster",
+        )
 
 
 def _read_enterprises(ray, path: str, schema: RiskSchema):

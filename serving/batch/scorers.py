@@ -22,8 +22,9 @@ from serving.risk import RiskScorer
 from serving.settings import ServingSettings
 
 # Explicit types, so that a batch whose cells are all null still has the columns' types.
-PHOTO_SCHEMA = pa.schema([(name, pa.string()) for name in
-                          ("image", "model_name", "model_version", "triage", "flagged", "hazards", "error")])
+PHOTO_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in ("image", "model_name", "model_version", "triage", "flagged", "hazards", "error")]
+)
 
 
 class RowError(Exception):
@@ -51,8 +52,9 @@ class PhotoScorer:
             except (InputError, OSError) as error:
                 rows.append({"image": uri, "error": str(error)})
         outputs = self.model.run_batch(np.stack(inputs)) if inputs else []
-        scored = iter(self.model.assessment(output, width=width, height=height)
-                      for output, (width, height) in zip(outputs, sizes))
+        scored = iter(
+            self.model.assessment(output, width=width, height=height) for output, (width, height) in zip(outputs, sizes)
+        )
         card = self.model.card
         for row in rows:
             assessment = next(scored) if row["error"] is None else None
@@ -62,8 +64,11 @@ class PhotoScorer:
 
 
 def _photo_columns(assessment: PhotoAssessment) -> dict:
-    return {"triage": assessment.triage, "flagged": ";".join(assessment.flagged_types),
-            "hazards": json.dumps(assessment.hazards)}
+    return {
+        "triage": assessment.triage,
+        "flagged": ";".join(assessment.flagged_types),
+        "hazards": json.dumps(assessment.hazards),
+    }
 
 
 class EnterpriseScorer:
@@ -74,9 +79,17 @@ class EnterpriseScorer:
         self.scorer = RiskScorer.load(Path(model_dir), threads=threads)
         self.done = done
         tiers = [(f"p_tier_{tier}", pa.float64()) for tier in self.scorer.schema.tiers]
-        self.output_schema = pa.schema([(self.scorer.schema.id_field, pa.string()), ("tier", pa.int64()),
-                                        ("model_tier", pa.int64()), *tiers, ("rules_fired", pa.string()),
-                                        ("reasons", pa.string()), ("imputed", pa.string())])
+        self.output_schema = pa.schema(
+            [
+                (self.scorer.schema.id_field, pa.string()),
+                ("tier", pa.int64()),
+                ("model_tier", pa.int64()),
+                *tiers,
+                ("rules_fired", pa.string()),
+                ("reasons", pa.string()),
+                ("imputed", pa.string()),
+            ]
+        )
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         id_field = self.scorer.schema.id_field

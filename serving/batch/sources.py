@@ -21,7 +21,9 @@ def photo_uris(source: str) -> list[str]:
     if path.lower().endswith(".csv"):
         return _manifest_uris(fs, path, protocol)
     if not fs.isdir(path):
-        raise InputError("source", f"{source!r} is neither a folder nor a manifest .csv with an {MANIFEST_COLUMN!r} column")
+        raise InputError(
+            "source", f"{source!r} is neither a folder nor a manifest .csv with an {MANIFEST_COLUMN!r} column"
+        )
     found = [name for name in fs.find(path) if name.lower().endswith(PHOTO_SUFFIXES)]
     return sorted(_unstrip(fs, name, protocol) for name in found)
 
@@ -30,8 +32,10 @@ def _manifest_uris(fs, path: str, protocol: str) -> list[str]:
     with fs.open(path, "rb") as handle:
         manifest = pd.read_csv(handle, dtype=str, keep_default_na=False)
     if MANIFEST_COLUMN not in manifest.columns:
-        raise InputError("source", f"the manifest {path} has no {MANIFEST_COLUMN!r} column "
-                         f"(its columns: {', '.join(manifest.columns)})")
+        raise InputError(
+            "source",
+            f"the manifest {path} has no {MANIFEST_COLUMN!r} column (its columns: {', '.join(manifest.columns)})",
+        )
     base = posixpath.dirname(path)
     uris = []
     for entry in manifest[MANIFEST_COLUMN]:

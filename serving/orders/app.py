@@ -9,8 +9,9 @@ officers' dashboard page, server-rendered HTML with SVG charts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -106,8 +107,11 @@ def viewer_of(request: Request, *, acting: bool = False) -> Viewer:
 def officer_of(request: Request) -> Viewer:
     viewer = viewer_of(request)
     if not viewer.is_officer:
-        raise InputError("authorization", "this is for union officers; an enterprise key sees its own orders "
-                         "at /v1/orders", status_code=403)
+        raise InputError(
+            "authorization",
+            "this is for union officers; an enterprise key sees its own orders at /v1/orders",
+            status_code=403,
+        )
     return viewer
 
 
@@ -138,8 +142,7 @@ async def create_supervision(request: Request) -> Response:
     body = await json_body(request)
     case = parse_new_supervision(body)
     viewer = viewer_of(request, acting=True)
-    return JSONResponse(await run_in_threadpool(holder.get().create_supervision, case, viewer=viewer),
-                        status_code=201)
+    return JSONResponse(await run_in_threadpool(holder.get().create_supervision, case, viewer=viewer), status_code=201)
 
 
 @json_errors
@@ -159,8 +162,9 @@ async def patch_order(request: Request) -> Response:
     body = await json_body(request)
     changes, comment = parse_amendment(body)
     viewer = viewer_of(request, acting=True)
-    result = await run_in_threadpool(holder.get().amend, request.path_params["order_id"], changes, viewer=viewer,
-                                     comment=comment)
+    result = await run_in_threadpool(
+        holder.get().amend, request.path_params["order_id"], changes, viewer=viewer, comment=comment
+    )
     return JSONResponse(result)
 
 
@@ -177,8 +181,9 @@ async def _proof_form(request: Request) -> tuple[bytes, str | None]:
     try:
         form = await request.form(max_files=1, max_fields=4)
     except HTTPException as error:  # Starlette's answer to a malformed multipart body
-        raise InputError("photo", f"send multipart/form-data with a `photo` file ({error.detail})",
-                         status_code=400) from None
+        raise InputError(
+            "photo", f"send multipart/form-data with a `photo` file ({error.detail})", status_code=400
+        ) from None
     photo, comment = form.get("photo"), form.get("comment")
     if not isinstance(photo, UploadFile):
         raise InputError("photo", "send the proof photo as the multipart file field `photo`")
@@ -205,8 +210,13 @@ async def post_proof(request: Request) -> Response:
         body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
     digest = await run_in_threadpool(store.photos.put, data)
-    result = await run_in_threadpool(store.transition, order_id, Move("submit", comment, None), viewer=viewer,
-                                     proof=Proof(sha256=digest, assessment=assessment))
+    result = await run_in_threadpool(
+        store.transition,
+        order_id,
+        Move("submit", comment, None),
+        viewer=viewer,
+        proof=Proof(sha256=digest, assessment=assessment),
+    )
     return JSONResponse(result, status_code=201)
 
 
@@ -233,8 +243,11 @@ async def get_dashboard_csv(request: Request) -> Response:
     officer_of(request)
     figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
     table = await run_in_threadpool(dashboard.summary_csv, figures)
-    return Response(table, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": 'attachment; filename="orders_dashboard.csv"'})
+    return Response(
+        table,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="orders_dashboard.csv"'},
+    )
 
 
 def _client(request: Request) -> str:
@@ -259,40 +272,49 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def no_report(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
-    return error_response(InputError("receipt", "look a report up with GET /v1/reports/{receipt code}",
-                                     status_code=status))
+    return error_response(
+        InputError("receipt", "look a report up with GET /v1/reports/{receipt code}", status_code=status)
+    )
 
 
 def catch_all(handler, app: Callable[[], Starlette]) -> Route:
     """JSON for unknown paths inside a mounted app (Starlette's own 404 there is plain text): 405 when
     the path exists for another method."""
+
     async def unknown_path(request: Request) -> Response:
         known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in app().routes[:-1])
         return await handler(request, HTTPException(405 if known else 404))
+
     return Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
 
-orders_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
-    Route("/", list_orders, methods=["GET"]),
-    Route("/", create_order, methods=["POST"]),
-    Route("/overdue", list_overdue, methods=["GET"]),
-    Route("/supervision", create_supervision, methods=["POST"]),
-    Route("/escalate", escalate, methods=["POST"]),
-    Route("/dashboard", get_dashboard, methods=["GET"]),
-    Route("/dashboard.csv", get_dashboard_csv, methods=["GET"]),
-    Route("/{order_id}", get_order, methods=["GET"]),
-    Route("/{order_id}", patch_order, methods=["PATCH"]),
-    Route("/{order_id}/transitions", post_transition, methods=["POST"]),
-    Route("/{order_id}/proof", post_proof, methods=["POST"]),
-    Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
-    catch_all(not_found, lambda: orders_api),
-])
+orders_api = Starlette(
+    exception_handlers={404: not_found, 405: not_found},
+    routes=[
+        Route("/", list_orders, methods=["GET"]),
+        Route("/", create_order, methods=["POST"]),
+        Route("/overdue", list_overdue, methods=["GET"]),
+        Route("/supervision", create_supervision, methods=["POST"]),
+        Route("/escalate", escalate, methods=["POST"]),
+        Route("/dashboard", get_dashboard, methods=["GET"]),
+        Route("/dashboard.csv", get_dashboard_csv, methods=["GET"]),
+        Route("/{order_id}", get_order, methods=["GET"]),
+        Route("/{order_id}", patch_order, methods=["PATCH"]),
+        Route("/{order_id}/transitions", post_transition, methods=["POST"]),
+        Route("/{order_id}/proof", post_proof, methods=["POST"]),
+        Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
+        catch_all(not_found, lambda: orders_api),
+    ],
+)
 
 
-reports_api = Starlette(exception_handlers={404: no_report, 405: no_report}, routes=[
-    Route("/{receipt}", get_report, methods=["GET"]),
-    catch_all(no_report, lambda: reports_api),
-])
+reports_api = Starlette(
+    exception_handlers={404: no_report, 405: no_report},
+    routes=[
+        Route("/{receipt}", get_report, methods=["GET"]),
+        catch_all(no_report, lambda: reports_api),
+    ],
+)
 
 
 @json_errors
@@ -301,8 +323,9 @@ async def get_page(request: Request) -> Response:
     store = holder.get()
     figures = await run_in_threadpool(holder.figures.get, store.engine)
     waiting = await run_in_threadpool(store.orders, OrderFilter(state="submitted", limit=20), viewer=Viewer(actor=""))
-    return HTMLResponse(render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]),
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]), headers={"Cache-Control": "no-store"}
+    )
 
 
 @json_errors
@@ -313,17 +336,20 @@ async def get_order_page(request: Request) -> Response:
 
 
 # The page's photos and actions live under /orders too, where a signed-in session is accepted.
-orders_page = Starlette(routes=[
-    Route("/", get_page, methods=["GET"]),
-    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    Route("/{order_id}", get_order_page, methods=["GET"]),
-    Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
-    Route("/{order_id}/transitions", post_transition, methods=["POST"]),
-])
+orders_page = Starlette(
+    routes=[
+        Route("/", get_page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Route("/{order_id}", get_order_page, methods=["GET"]),
+        Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
+        Route("/{order_id}/transitions", post_transition, methods=["POST"]),
+    ]
+)
 
 
 def standalone_app(store: OrderStore, *, photo: Any = None) -> Starlette:
     """The order API, receipts and page without BentoML (browser tests, benchmarks)."""
     holder.store, holder.photo = store, photo
-    return Starlette(routes=[Mount("/v1/orders", orders_api), Mount("/v1/reports", reports_api),
-                             Mount("/orders", orders_page)])
+    return Starlette(
+        routes=[Mount("/v1/orders", orders_api), Mount("/v1/reports", reports_api), Mount("/orders", orders_page)]
+    )

@@ -18,8 +18,17 @@ from serving.orders.states import RECTIFIED_STATES, STATES, UNRECTIFIED_STATES
 from serving.review.store import utcnow
 
 DIMENSIONS = {"site": "site_id", "enterprise": "enterprise_id", "district": "district", "hazard": "hazard"}
-COLUMNS = ("state", "site_id", "enterprise_id", "district", "hazard", "escalation_level", "created_at",
-           "due_at", "rectified_at")
+COLUMNS = (
+    "state",
+    "site_id",
+    "enterprise_id",
+    "district",
+    "hazard",
+    "escalation_level",
+    "created_at",
+    "due_at",
+    "rectified_at",
+)
 TIMES = ("created_at", "due_at", "rectified_at")
 WEEKS = 12
 TOP = 20
@@ -41,9 +50,12 @@ def load_frame(engine: sa.Engine) -> pd.DataFrame:
 
 def _flags(frame: pd.DataFrame, now: dt.datetime) -> pd.DataFrame:
     unrectified = frame["state"].isin(UNRECTIFIED_STATES)
-    return frame.assign(unrectified=unrectified, overdue=unrectified & (frame["due_at"] < pd.Timestamp(now)),
-                        rectified=frame["state"].isin(RECTIFIED_STATES),
-                        days=(frame["rectified_at"] - frame["created_at"]).dt.total_seconds() / 86400)
+    return frame.assign(
+        unrectified=unrectified,
+        overdue=unrectified & (frame["due_at"] < pd.Timestamp(now)),
+        rectified=frame["state"].isin(RECTIFIED_STATES),
+        days=(frame["rectified_at"] - frame["created_at"]).dt.total_seconds() / 86400,
+    )
 
 
 def _median(days: pd.Series) -> float | None:
@@ -55,15 +67,24 @@ def _breakdown(frame: pd.DataFrame, column: str) -> list[dict[str, Any]]:
     """Per key: orders, unrectified, overdue, rectified, median days (counted with bincount, not groupby)."""
     codes, keys = pd.factorize(frame[column].fillna("(none)"))
     size = len(keys)
-    counts = {name: np.bincount(codes, weights=frame[name].to_numpy(float), minlength=size).astype(int)
-              for name in ("unrectified", "overdue", "rectified")}
+    counts = {
+        name: np.bincount(codes, weights=frame[name].to_numpy(float), minlength=size).astype(int)
+        for name in ("unrectified", "overdue", "rectified")
+    }
     totals = np.bincount(codes, minlength=size)
     medians = frame["days"].groupby(codes).median()
     order = np.lexsort((-totals, -counts["unrectified"]))
-    return [{"key": str(keys[i]), "orders": int(totals[i]), "unrectified": int(counts["unrectified"][i]),
-             "overdue": int(counts["overdue"][i]), "rectified": int(counts["rectified"][i]),
-             "median_days_to_rectify": None if pd.isna(medians.get(i)) else round(float(medians[i]), 2)}
-            for i in order]
+    return [
+        {
+            "key": str(keys[i]),
+            "orders": int(totals[i]),
+            "unrectified": int(counts["unrectified"][i]),
+            "overdue": int(counts["overdue"][i]),
+            "rectified": int(counts["rectified"][i]),
+            "median_days_to_rectify": None if pd.isna(medians.get(i)) else round(float(medians[i]), 2),
+        }
+        for i in order
+    ]
 
 
 def _week_numbers(moments: pd.Series) -> np.ndarray:
@@ -77,14 +98,22 @@ def _weekly(frame: pd.DataFrame, now: dt.datetime) -> list[dict[str, Any]]:
     """Orders opened and rectified per ISO week (Monday start), the last WEEKS weeks, oldest first."""
     current = int(_week_numbers(pd.Series([pd.Timestamp(now)]))[0])
     first = current - WEEKS + 1
-    opened, rectified = (np.bincount(np.clip(_week_numbers(frame[name]) - first, -1, WEEKS) + 1, minlength=WEEKS + 2)
-                         for name in ("created_at", "rectified_at"))
+    opened, rectified = (
+        np.bincount(np.clip(_week_numbers(frame[name]) - first, -1, WEEKS) + 1, minlength=WEEKS + 2)
+        for name in ("created_at", "rectified_at")
+    )
     weeks = []
     for index in range(WEEKS):
         start = dt.date(1970, 1, 5) + dt.timedelta(weeks=first + index)
         year, week, _ = start.isocalendar()
-        weeks.append({"week": f"{year}-W{week:02d}", "starts": start.isoformat(),
-                      "opened": int(opened[index + 1]), "rectified": int(rectified[index + 1])})
+        weeks.append(
+            {
+                "week": f"{year}-W{week:02d}",
+                "starts": start.isoformat(),
+                "opened": int(opened[index + 1]),
+                "rectified": int(rectified[index + 1]),
+            }
+        )
     return weeks
 
 
@@ -93,8 +122,9 @@ def supervision_figures(engine: sa.Engine, *, now: dt.datetime) -> dict[str, Any
     cases = orders.c.kind == "supervision"
     overdue = sa.and_(orders.c.state.in_(UNRECTIFIED_STATES), orders.c.due_at < now)
     with engine.connect() as connection:
-        states = dict(connection.execute(sa.select(orders.c.state, sa.func.count()).where(cases)
-                                         .group_by(orders.c.state)).all())
+        states = dict(
+            connection.execute(sa.select(orders.c.state, sa.func.count()).where(cases).group_by(orders.c.state)).all()
+        )
         late = connection.execute(sa.select(sa.func.count()).select_from(orders).where(cases, overdue)).scalar_one()
     return {"by_state": {state: int(states.get(state, 0)) for state in STATES}, "overdue": int(late)}
 
@@ -105,9 +135,11 @@ def summary(engine: sa.Engine, *, now: dt.datetime | None = None, top: int | Non
     states = frame["state"].value_counts()
     levels = frame.loc[frame["unrectified"], "escalation_level"].value_counts()
     return {
-        "generated_at": now.isoformat(timespec="seconds") + "Z", "orders": len(frame),
+        "generated_at": now.isoformat(timespec="seconds") + "Z",
+        "orders": len(frame),
         "by_state": {state: int(states.get(state, 0)) for state in STATES},
-        "unrectified": int(frame["unrectified"].sum()), "overdue": int(frame["overdue"].sum()),
+        "unrectified": int(frame["unrectified"].sum()),
+        "overdue": int(frame["overdue"].sum()),
         "escalated": {str(level): int(count) for level, count in sorted(levels.items()) if level > 0},
         "median_days_to_rectify": _median(frame["days"]),
         "by": {name: _breakdown(frame, column)[:top] for name, column in DIMENSIONS.items()},
@@ -124,8 +156,9 @@ def top_of(figures: dict[str, Any], top: int = TOP) -> dict[str, Any]:
 def _stamp(engine: sa.Engine) -> tuple[Any, ...]:
     """Changes whenever an order is created or changed (every change sets updated_at; indexed)."""
     with engine.connect() as connection:
-        return tuple(connection.execute(sa.select(sa.func.count(), sa.func.max(orders.c.updated_at))
-                                        .select_from(orders)).one())
+        return tuple(
+            connection.execute(sa.select(sa.func.count(), sa.func.max(orders.c.updated_at)).select_from(orders)).one()
+        )
 
 
 class CachedFigures:
@@ -153,14 +186,23 @@ class CachedFigures:
 def summary_csv(figures: dict[str, Any]) -> bytes:
     """The figures (all keys, see `summary(top=None)`) as one tidy table: a row per (dimension, key);
     weeks as dimension `week`."""
-    rows = [{"dimension": "all", "key": "all", "orders": figures["orders"], "unrectified": figures["unrectified"],
-             "overdue": figures["overdue"],
-             "rectified": figures["by_state"]["verified"] + figures["by_state"]["closed"],
-             "median_days_to_rectify": figures["median_days_to_rectify"]}]
+    rows = [
+        {
+            "dimension": "all",
+            "key": "all",
+            "orders": figures["orders"],
+            "unrectified": figures["unrectified"],
+            "overdue": figures["overdue"],
+            "rectified": figures["by_state"]["verified"] + figures["by_state"]["closed"],
+            "median_days_to_rectify": figures["median_days_to_rectify"],
+        }
+    ]
     rows += [{"dimension": "state", "key": state, "orders": count} for state, count in figures["by_state"].items()]
     rows += [{"dimension": name, **entry} for name, entries in figures["by"].items() for entry in entries]
-    rows += [{"dimension": "week", "key": week["week"], "orders": week["opened"], "rectified": week["rectified"]}
-             for week in figures["weekly"]]
+    rows += [
+        {"dimension": "week", "key": week["week"], "orders": week["opened"], "rectified": week["rectified"]}
+        for week in figures["weekly"]
+    ]
     buffer = io.StringIO()
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     counts = ["orders", "unrectified", "overdue", "rectified"]

@@ -31,13 +31,24 @@ def _claim(engine: sa.Engine, *, now: dt.datetime, batch: int) -> list[Any]:
     """Rows due now, leased to this worker: the guarded UPDATE skips rows another worker leased meanwhile."""
     lease_until = now + LEASE
     with engine.begin() as connection:
-        due = sa.select(outbox.c.id).where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now) \
-            .order_by(outbox.c.id).limit(batch).scalar_subquery()
-        connection.execute(outbox.update().where(outbox.c.id.in_(due), outbox.c.delivered_at.is_(None),
-                                                 outbox.c.next_attempt_at <= now).values(next_attempt_at=lease_until))
-        return connection.execute(sa.select(outbox).where(outbox.c.delivered_at.is_(None),
-                                                          outbox.c.next_attempt_at == lease_until)
-                                  .order_by(outbox.c.id).limit(batch)).all()
+        due = (
+            sa.select(outbox.c.id)
+            .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(batch)
+            .scalar_subquery()
+        )
+        connection.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(due), outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+            .values(next_attempt_at=lease_until)
+        )
+        return connection.execute(
+            sa.select(outbox)
+            .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at == lease_until)
+            .order_by(outbox.c.id)
+            .limit(batch)
+        ).all()
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -50,8 +61,7 @@ class WebhookDelivery:
         self.client = httpx.Client(timeout=timeout)
 
     def _headers(self, row: Any, body: bytes) -> dict[str, str]:
-        headers = {"content-type": "application/json", "x-ankang-event-id": str(row.id),
-                   "x-ankang-event": row.event}
+        headers = {"content-type": "application/json", "x-ankang-event-id": str(row.id), "x-ankang-event": row.event}
         if self.secret:
             headers["x-ankang-signature"] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
         return headers
@@ -71,11 +81,15 @@ class WebhookDelivery:
         for row in _claim(self.engine, now=utcnow(), batch=batch):
             error = self._send(row)
             now = utcnow()
-            values = ({"delivered_at": now, "last_error": None} if error is None else
-                      {"next_attempt_at": now + _backoff(row.attempts + 1), "last_error": error[:500]})
+            values = (
+                {"delivered_at": now, "last_error": None}
+                if error is None
+                else {"next_attempt_at": now + _backoff(row.attempts + 1), "last_error": error[:500]}
+            )
             with self.engine.begin() as connection:
-                connection.execute(outbox.update().where(outbox.c.id == row.id)
-                                   .values(attempts=outbox.c.attempts + 1, **values))
+                connection.execute(
+                    outbox.update().where(outbox.c.id == row.id).values(attempts=outbox.c.attempts + 1, **values)
+                )
             delivered += error is None
             if error is not None:
                 log.warning("webhook_failed", extra={"event_id": row.id, "error": error})
@@ -84,5 +98,6 @@ class WebhookDelivery:
 
 def pending_count(engine: sa.Engine) -> int:
     with engine.connect() as connection:
-        return connection.execute(sa.select(sa.func.count()).select_from(outbox)
-                                  .where(outbox.c.delivered_at.is_(None))).scalar_one()
+        return connection.execute(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+        ).scalar_one()

@@ -36,24 +36,34 @@ class RectificationPolicy:
     escalation: tuple[EscalationLevel, ...]
 
     @classmethod
-    def load(cls, path: str | Path = POLICY_PATH) -> "RectificationPolicy":
+    def load(cls, path: str | Path = POLICY_PATH) -> RectificationPolicy:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         severities = {hazard.severity for hazard in load_taxonomy().values()}
         missing = sorted(severities - set(raw["due_hours_by_severity"]))
         if missing:
             raise ValueError(f"{path}: due_hours_by_severity lacks the severities {missing}")
-        levels = tuple(EscalationLevel(int(item["level"]), item["id"], item["name_zh"], item["name_en"],
-                                       dt.timedelta(hours=float(item["after_overdue_hours"])))
-                       for item in raw["escalation"])
+        levels = tuple(
+            EscalationLevel(
+                int(item["level"]),
+                item["id"],
+                item["name_zh"],
+                item["name_en"],
+                dt.timedelta(hours=float(item["after_overdue_hours"])),
+            )
+            for item in raw["escalation"]
+        )
         if [level.level for level in levels] != list(range(1, len(levels) + 1)):
             raise ValueError(f"{path}: escalation levels must be numbered 1, 2, 3, ... in order")
         if any(later.after_overdue < earlier.after_overdue for earlier, later in zip(levels, levels[1:])):
             raise ValueError(f"{path}: escalation delays must not decrease from one level to the next")
-        return cls(due_by_severity={name: dt.timedelta(hours=float(hours))
-                                    for name, hours in raw["due_hours_by_severity"].items()},
-                   supervision_min_tier=int(raw["supervision_min_tier"]),
-                   supervision_due=dt.timedelta(hours=float(raw["supervision_due_hours"])),
-                   escalation=levels)
+        return cls(
+            due_by_severity={
+                name: dt.timedelta(hours=float(hours)) for name, hours in raw["due_hours_by_severity"].items()
+            },
+            supervision_min_tier=int(raw["supervision_min_tier"]),
+            supervision_due=dt.timedelta(hours=float(raw["supervision_due_hours"])),
+            escalation=levels,
+        )
 
     def severity_of(self, hazards: list[str]) -> str:
         """The most severe severity among the hazard types (suspected major wins)."""

@@ -40,23 +40,27 @@ STAGES = {  # stage: (Chinese, English) said to the reporter
 
 def new_code() -> str:
     raw = base64.b32encode(secrets.token_bytes(CODE_BYTES)).decode("ascii")
-    return "-".join(raw[index:index + 4] for index in range(0, len(raw), 4))
+    return "-".join(raw[index : index + 4] for index in range(0, len(raw), 4))
 
 
 def code_digest(code: str) -> str:
     """The stored form of a code; dashes, spaces and case do not matter when it is typed back."""
     normalised = re.sub(r"[\s-]", "", code).upper()
     if not _CODE.match(normalised):
-        raise InputError("receipt", "a receipt code is 24 letters and digits (2-7) in six groups of four, "
-                         "as printed on the assessment answer", status_code=404)
+        raise InputError(
+            "receipt",
+            "a receipt code is 24 letters and digits (2-7) in six groups of four, as printed on the assessment answer",
+            status_code=404,
+        )
     return hashlib.sha256(normalised.encode("ascii")).hexdigest()
 
 
 def issue_receipt(engine: sa.Engine, photo_id: str) -> str:
     code = new_code()
     with engine.begin() as connection:
-        connection.execute(receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id,
-                                                    created_at=utcnow()))
+        connection.execute(
+            receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow())
+        )
     return code
 
 
@@ -65,20 +69,38 @@ def _stage(status: str, order_state: str | None) -> str:
         return "rectified" if order_state == "verified" else "closed"
     if order_state is not None:
         return "rectifying"
-    return {"dismissed": "no_hazard_found", "confirmed": "confirmed", "corrected": "confirmed",
-            "rectified": "rectified"}.get(status, "received")
+    return {
+        "dismissed": "no_hazard_found",
+        "confirmed": "confirmed",
+        "corrected": "confirmed",
+        "rectified": "rectified",
+    }.get(status, "received")
 
 
 def report_status(engine: sa.Engine, code: str) -> dict[str, Any]:
     """The report's stage, outcome and dates (days only); 404 for an unknown code."""
     digest = code_digest(code)
-    latest = sa.select(decisions.c.hazards).where(decisions.c.photo_id == cases.c.photo_id) \
-        .order_by(decisions.c.id.desc()).limit(1).scalar_subquery()
-    query = (sa.select(cases.c.created_at, cases.c.status, latest.label("hazards"), orders.c.state,
-                       orders.c.due_at, orders.c.rectified_at, orders.c.closed_at)
-             .join(cases, cases.c.photo_id == receipts.c.photo_id)
-             .outerjoin(orders, orders.c.photo_id == receipts.c.photo_id)
-             .where(receipts.c.code_sha256 == digest))
+    latest = (
+        sa.select(decisions.c.hazards)
+        .where(decisions.c.photo_id == cases.c.photo_id)
+        .order_by(decisions.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            cases.c.created_at,
+            cases.c.status,
+            latest.label("hazards"),
+            orders.c.state,
+            orders.c.due_at,
+            orders.c.rectified_at,
+            orders.c.closed_at,
+        )
+        .join(cases, cases.c.photo_id == receipts.c.photo_id)
+        .outerjoin(orders, orders.c.photo_id == receipts.c.photo_id)
+        .where(receipts.c.code_sha256 == digest)
+    )
     with engine.connect() as connection:
         row = connection.execute(query).first()
     if row is None:
@@ -86,10 +108,16 @@ def report_status(engine: sa.Engine, code: str) -> dict[str, Any]:
     stage = _stage(row.status, row.state)
     taxonomy = load_taxonomy()
     hazards = [taxonomy[h] for h in (row.hazards or []) if h in taxonomy] if stage != "received" else []
-    return {"stage": stage, "message_zh": STAGES[stage][0], "message_en": STAGES[stage][1],
-            "reported_on": _day(row.created_at), "rectification_due_on": _day(row.due_at),
-            "rectified_on": _day(row.rectified_at), "closed_on": _day(row.closed_at),
-            "hazards": [{"type": h.id, "name_zh": h.name_zh, "name_en": h.name_en} for h in hazards]}
+    return {
+        "stage": stage,
+        "message_zh": STAGES[stage][0],
+        "message_en": STAGES[stage][1],
+        "reported_on": _day(row.created_at),
+        "rectification_due_on": _day(row.due_at),
+        "rectified_on": _day(row.rectified_at),
+        "closed_on": _day(row.closed_at),
+        "hazards": [{"type": h.id, "name_zh": h.name_zh, "name_en": h.name_en} for h in hazards],
+    }
 
 
 def _day(moment: dt.datetime | None) -> str | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
-from serving.review.queue import integer_param
 from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
+from serving.review.queue import integer_param
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
 STATE_CHOICES = STATES + ("unrectified", "all")
@@ -96,11 +97,16 @@ def parse_new_order(body: Any) -> NewOrder:
     hazard = text(body, "hazard")
     if hazard is not None and hazard not in load_taxonomy():
         raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
-    return NewOrder(photo_id=text(body, "photo_id", required=True),
-                    enterprise_id=text(body, "enterprise_id", required=True),
-                    site_id=text(body, "site_id"), district=text(body, "district"), assignee=text(body, "assignee"),
-                    measures=text(body, "measures", limit=MAX_LONG_TEXT), hazard=hazard,
-                    due_at=moment(body.get("due_at"), "due_at"))
+    return NewOrder(
+        photo_id=text(body, "photo_id", required=True),
+        enterprise_id=text(body, "enterprise_id", required=True),
+        site_id=text(body, "site_id"),
+        district=text(body, "district"),
+        assignee=text(body, "assignee"),
+        measures=text(body, "measures", limit=MAX_LONG_TEXT),
+        hazard=hazard,
+        due_at=moment(body.get("due_at"), "due_at"),
+    )
 
 
 def parse_new_supervision(body: Any) -> NewSupervision:
@@ -108,9 +114,14 @@ def parse_new_supervision(body: Any) -> NewSupervision:
     tier = body.get("risk_tier")
     if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= 5:
         raise InputError("risk_tier", f"risk_tier must be a whole number from 1 to 5, not {tier!r}")
-    return NewSupervision(enterprise_id=text(body, "enterprise_id", required=True), risk_tier=tier,
-                          officer=text(body, "officer"), district=text(body, "district"),
-                          notes=text(body, "notes", limit=MAX_LONG_TEXT), due_at=moment(body.get("due_at"), "due_at"))
+    return NewSupervision(
+        enterprise_id=text(body, "enterprise_id", required=True),
+        risk_tier=tier,
+        officer=text(body, "officer"),
+        district=text(body, "district"),
+        notes=text(body, "notes", limit=MAX_LONG_TEXT),
+        due_at=moment(body.get("due_at"), "due_at"),
+    )
 
 
 def parse_move(body: Any) -> Move:
@@ -118,8 +129,11 @@ def parse_move(body: Any) -> Move:
     action = body.get("action")
     if action not in ACTIONS:
         raise InputError("action", f"unknown action {action!r}; use one of {list(ACTIONS)}")
-    return Move(action=action, comment=text(body, "comment", limit=MAX_LONG_TEXT),
-                outcome=text(body, "outcome", limit=MAX_LONG_TEXT))
+    return Move(
+        action=action,
+        comment=text(body, "comment", limit=MAX_LONG_TEXT),
+        outcome=text(body, "outcome", limit=MAX_LONG_TEXT),
+    )
 
 
 def parse_filter(params: Mapping[str, str]) -> OrderFilter:
@@ -132,15 +146,26 @@ def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     overdue = params.get("overdue", "false").lower()
     if overdue not in ("true", "false", "1", "0"):
         raise InputError("overdue", f"overdue must be true or false, not {params.get('overdue')!r}")
-    return OrderFilter(state=state, kind=kind, enterprise_id=params.get("enterprise_id") or None,
-                       site=params.get("site") or None, district=params.get("district") or None,
-                       hazard=params.get("hazard") or None, overdue=overdue in ("true", "1"),
-                       limit=max(1, integer_param(params, "limit", 50, low=0, high=MAX_LIMIT)),
-                       offset=integer_param(params, "offset", 0, low=0, high=10_000_000))
+    return OrderFilter(
+        state=state,
+        kind=kind,
+        enterprise_id=params.get("enterprise_id") or None,
+        site=params.get("site") or None,
+        district=params.get("district") or None,
+        hazard=params.get("hazard") or None,
+        overdue=overdue in ("true", "1"),
+        limit=max(1, integer_param(params, "limit", 50, low=0, high=MAX_LIMIT)),
+        offset=integer_param(params, "offset", 0, low=0, high=10_000_000),
+    )
 
 
-AMENDABLE = {"assignee": MAX_TEXT, "officer": MAX_TEXT, "district": MAX_TEXT, "measures": MAX_LONG_TEXT,
-             "notes": MAX_LONG_TEXT}
+AMENDABLE = {
+    "assignee": MAX_TEXT,
+    "officer": MAX_TEXT,
+    "district": MAX_TEXT,
+    "measures": MAX_LONG_TEXT,
+    "notes": MAX_LONG_TEXT,
+}
 
 
 def parse_amendment(body: Any) -> tuple[dict[str, Any], str | None]:

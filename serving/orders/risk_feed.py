@@ -38,14 +38,18 @@ def with_photo_hazards(profiles: Any, store: OrderStore) -> tuple[Any, dict[str,
     return filled, counts
 
 
-def annotate(results: list[dict[str, Any]], counts: dict[str, tuple[int, int]],
-             supervision: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def annotate(
+    results: list[dict[str, Any]], counts: dict[str, tuple[int, int]], supervision: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Each result says what the order store contributed and which supervision case it has."""
     for result in results:
         key = str(result["enterprise_id"])
         if key in counts:
-            result["photo_hazards"] = {"open": counts[key][0], "open_major": counts[key][1],
-                                       "source": "rectification orders"}
+            result["photo_hazards"] = {
+                "open": counts[key][0],
+                "open_major": counts[key][1],
+                "source": "rectification orders",
+            }
         if key in supervision:
             result["supervision"] = supervision[key]
     return results

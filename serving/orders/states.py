@@ -42,8 +42,12 @@ def check_action(action: object, *, viewer: Viewer) -> tuple[str, str]:
     if action not in ACTIONS:
         raise InputError("action", f"unknown action {action!r}; use one of {list(ACTIONS)}")
     if not viewer.is_officer and action not in ENTERPRISE_ACTIONS:
-        raise InputError("action", f"an enterprise key may only {' or '.join(sorted(ENTERPRISE_ACTIONS))} "
-                         f"its orders; `{action}` is for union officers", status_code=403)
+        raise InputError(
+            "action",
+            f"an enterprise key may only {' or '.join(sorted(ENTERPRISE_ACTIONS))} "
+            f"its orders; `{action}` is for union officers",
+            status_code=403,
+        )
     return ACTIONS[action]
 
 
@@ -52,5 +56,6 @@ def wrong_state(action: str, state: str) -> InputError:
     needed = ACTIONS[action][0]
     possible = [name for name, (source, _) in ACTIONS.items() if source == state]
     hint = f"from `{state}` you can {', '.join(possible)}" if possible else f"`{state}` is final"
-    return InputError("action", f"the order is `{state}`; `{action}` needs state `{needed}` ({hint})",
-                      status_code=409, state=state)
+    return InputError(
+        "action", f"the order is `{state}`; `{action}` needs state `{needed}` ({hint})", status_code=409, state=state
+    )

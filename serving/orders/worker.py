@@ -22,22 +22,40 @@ log = logging.getLogger("ankang.orders.worker")
 
 
 class LoopWorker:
-    def __init__(self, *, store: OrderStore, delivery: WebhookDelivery | None, deliver_every: float,
-                 escalate_every: float, figures: CachedFigures | None = None):
+    def __init__(
+        self,
+        *,
+        store: OrderStore,
+        delivery: WebhookDelivery | None,
+        deliver_every: float,
+        escalate_every: float,
+        figures: CachedFigures | None = None,
+    ):
         self.store, self.delivery, self.figures = store, delivery, figures
         self.deliver_every, self.escalate_every = deliver_every, escalate_every
         self._stop = threading.Event()
         self._next_escalation = 0.0
 
     @classmethod
-    def from_settings(cls, store: OrderStore, settings: ServingSettings,
-                      figures: CachedFigures | None = None) -> "LoopWorker":
+    def from_settings(
+        cls, store: OrderStore, settings: ServingSettings, figures: CachedFigures | None = None
+    ) -> LoopWorker:
         """ANKANG_ORDERS_WEBHOOK_URL / _SECRET / _DELIVER_SECONDS / _ESCALATE_SECONDS."""
         secret = settings.orders_webhook_secret
-        delivery = None if settings.orders_webhook_url is None else WebhookDelivery(
-            engine=store.engine, url=settings.orders_webhook_url, secret=secret.encode("utf-8") if secret else None)
-        return cls(store=store, delivery=delivery, deliver_every=settings.orders_deliver_seconds,
-                   escalate_every=settings.orders_escalate_seconds, figures=figures)
+        delivery = (
+            None
+            if settings.orders_webhook_url is None
+            else WebhookDelivery(
+                engine=store.engine, url=settings.orders_webhook_url, secret=secret.encode("utf-8") if secret else None
+            )
+        )
+        return cls(
+            store=store,
+            delivery=delivery,
+            deliver_every=settings.orders_deliver_seconds,
+            escalate_every=settings.orders_escalate_seconds,
+            figures=figures,
+        )
 
     def run_once(self) -> None:
         if time.monotonic() >= self._next_escalation:

@@ -7,8 +7,9 @@ heatmaps. `review_page` (at /review): the officers' page, plain HTML + JS + CSS.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from PIL import Image
 from starlette.applications import Starlette
@@ -54,6 +55,7 @@ def json_errors(handler: Handler) -> Handler:
             return await handler(request)
         except InputError as error:
             return error_response(error)
+
     return wrapped
 
 
@@ -95,6 +97,7 @@ def image_route(size: str) -> Handler:
     async def get_image(request: Request) -> Response:
         path = await run_in_threadpool(_image_file, request.path_params["photo_id"], size)
         return FileResponse(path, headers={"Cache-Control": "private, max-age=86400, immutable"})
+
     return get_image
 
 
@@ -140,28 +143,33 @@ async def unknown_path(request: Request) -> Response:
     return await not_found(request, HTTPException(405 if known else 404))
 
 
-review_api = Starlette(exception_handlers={404: not_found, 405: not_found}, routes=[
-    Route("/queue", get_queue, methods=["GET"]),
-    Route("/taxonomy", get_taxonomy, methods=["GET"]),
-    Route("/me", json_errors(get_signed_in), methods=["GET"]),
-    Route("/{photo_id}", get_case, methods=["GET"]),
-    Route("/{photo_id}", post_decision, methods=["POST"]),
-    Route("/{photo_id}/thumb", image_route("thumb"), methods=["GET"]),
-    Route("/{photo_id}/photo", image_route("display"), methods=["GET"]),
-    Route("/{photo_id}/original", image_route("original"), methods=["GET"]),
-    Route("/{photo_id}/heatmap/{hazard}", get_heatmap, methods=["GET"]),
-    Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-])
+review_api = Starlette(
+    exception_handlers={404: not_found, 405: not_found},
+    routes=[
+        Route("/queue", get_queue, methods=["GET"]),
+        Route("/taxonomy", get_taxonomy, methods=["GET"]),
+        Route("/me", json_errors(get_signed_in), methods=["GET"]),
+        Route("/{photo_id}", get_case, methods=["GET"]),
+        Route("/{photo_id}", post_decision, methods=["POST"]),
+        Route("/{photo_id}/thumb", image_route("thumb"), methods=["GET"]),
+        Route("/{photo_id}/photo", image_route("display"), methods=["GET"]),
+        Route("/{photo_id}/original", image_route("original"), methods=["GET"]),
+        Route("/{photo_id}/heatmap/{hazard}", get_heatmap, methods=["GET"]),
+        Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ],
+)
 
 
 async def get_page(_request: Request) -> Response:
     return FileResponse(HERE / "templates" / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-review_page = Starlette(routes=[
-    Route("/", get_page, methods=["GET"]),
-    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-])
+review_page = Starlette(
+    routes=[
+        Route("/", get_page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+)
 
 
 def standalone_app(store: ReviewStore, *, settings: ServingSettings) -> ASGIApp:

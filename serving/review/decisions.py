@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
@@ -30,8 +31,11 @@ def _hazards(body: Mapping[str, Any], decision: str) -> tuple[str, ...]:
             raise InputError("hazards", f"hazards are only given with `correct`, not with `{decision}`")
         return ()
     if not isinstance(hazards, list) or not hazards:
-        raise InputError("hazards", "`correct` needs the hazard types actually present, e.g. [\"wet_floor\"]; "
-                         "if there is no hazard, use `dismiss`")
+        raise InputError(
+            "hazards",
+            '`correct` needs the hazard types actually present, e.g. ["wet_floor"]; '
+            "if there is no hazard, use `dismiss`",
+        )
     taxonomy = load_taxonomy()
     unknown = [h for h in hazards if not isinstance(h, str) or h not in taxonomy]
     if unknown:
@@ -42,13 +46,14 @@ def _hazards(body: Mapping[str, Any], decision: str) -> tuple[str, ...]:
 def parse_decision(body: Any) -> Decision:
     """Check a decision request body; raise InputError naming the field at fault."""
     if not isinstance(body, dict):
-        raise InputError("body", "send a JSON object such as {\"decision\": \"confirm\"}")
+        raise InputError("body", 'send a JSON object such as {"decision": "confirm"}')
     decision = body.get("decision")
     if decision not in DECISIONS:
         raise InputError("decision", f"unknown decision {decision!r}; use one of {list(DECISIONS)}")
     if "reviewer" in body:
-        raise InputError("reviewer", "do not send a reviewer: decisions are recorded as the signed-in key and "
-                                     "the person holding it")
+        raise InputError(
+            "reviewer", "do not send a reviewer: decisions are recorded as the signed-in key and the person holding it"
+        )
     comment = body.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
         raise InputError("comment", f"comment must be text of at most {MAX_COMMENT} characters")

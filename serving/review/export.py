@@ -29,13 +29,21 @@ from rich.progress import track
 
 from runtime.taxonomy import TAXONOMY_PATH
 from serving.review.photos import PhotoStore, atomic_write
-from serving.review.settings import ReviewSettings
 from serving.review.queue import QueueFilter
+from serving.review.settings import ReviewSettings
 from serving.review.store import ReviewStore
 
 SOURCE = "review"
-AUDIT_COLUMNS = ["image", "photo_id", "decision", "hazards", "reviewer_key_id", "reviewer_holder", "decided_at",
-                 "model_version"]
+AUDIT_COLUMNS = [
+    "image",
+    "photo_id",
+    "decision",
+    "hazards",
+    "reviewer_key_id",
+    "reviewer_holder",
+    "decided_at",
+    "model_version",
+]
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,12 @@ def manifest_row(case: dict[str, Any], config: ExportConfig, flags: list[str]) -
     cells = labels_for(case["decision"], case["decided_hazards"], case["labels"], flags)
     if not any(cells.values()):
         return None  # nothing the photo set's columns can say
-    data, width, height = reencode(ReviewStore.photos_of(config.photo_store), case["photo_sha256"],
-                                   max_side=config.max_side, quality=config.quality)
+    data, width, height = reencode(
+        ReviewStore.photos_of(config.photo_store),
+        case["photo_sha256"],
+        max_side=config.max_side,
+        quality=config.quality,
+    )
     name = f"images/{SOURCE}/{hashlib.sha1(data).hexdigest()[:16]}.jpg"
     atomic_write(config.out / name, data)
     group = f"{SOURCE}:{case['group_id']}"
@@ -116,7 +128,11 @@ def redacted(url: str) -> str:
 def reviewed_cases(config: ExportConfig) -> list[dict[str, Any]]:
     """The store's decided cases (latest decision each); `NothingToExport` says why there are none."""
     database = sa.make_url(config.database_url).database
-    if config.database_url.startswith("sqlite") and database not in (None, "", ":memory:") and not Path(database).is_file():
+    if (
+        config.database_url.startswith("sqlite")
+        and database not in (None, "", ":memory:")
+        and not Path(database).is_file()
+    ):
         raise NothingToExport(f"0 cases in {redacted(config.database_url)}: there is no review database at {database}")
     store = ReviewStore(database_url=config.database_url, photo_dir=config.photo_store)
     try:
@@ -140,19 +156,30 @@ def export_reviews(config: ExportConfig) -> dict[str, Any]:
             skipped += 1
             continue
         rows[row["image"]] = row  # identical photos: the later decision wins
-        audit.append({"image": row["image"], "photo_id": case["photo_id"], "decision": case["decision"],
-                      "hazards": " ".join(case["decided_hazards"]), "reviewer_key_id": case["reviewer_key_id"],
-                      "reviewer_holder": case["reviewer_holder"] or "",
-                      "decided_at": case["decision_at"].isoformat(timespec="seconds") + "Z",
-                      "model_version": case["model_version"]})
+        audit.append(
+            {
+                "image": row["image"],
+                "photo_id": case["photo_id"],
+                "decision": case["decision"],
+                "hazards": " ".join(case["decided_hazards"]),
+                "reviewer_key_id": case["reviewer_key_id"],
+                "reviewer_holder": case["reviewer_holder"] or "",
+                "decided_at": case["decision_at"].isoformat(timespec="seconds") + "Z",
+                "model_version": case["model_version"],
+            }
+        )
     columns = ["image", "source", "group", "split", "width", "height", *flags]
     ordered = sorted(rows.values(), key=lambda row: row["image"])
     config.out.mkdir(parents=True, exist_ok=True)
     write_csv(config.out / "manifest.csv", ordered, columns)
     write_csv(config.out / "reviews.csv", audit, AUDIT_COLUMNS)
-    return {"cases": len(cases), "photos": len(ordered), "skipped_no_photo_set_label": skipped,
-            "splits": dict(Counter(row["split"] for row in ordered)),
-            "decisions": dict(Counter(case["decision"] for case in cases))}
+    return {
+        "cases": len(cases),
+        "photos": len(ordered),
+        "skipped_no_photo_set_label": skipped,
+        "splits": dict(Counter(row["split"] for row in ordered)),
+        "decisions": dict(Counter(case["decision"] for case in cases)),
+    }
 
 
 # --- `ankang export reviews` (registered by ankang_cli) ---
@@ -170,9 +197,12 @@ Example:  ankang export reviews --out var/exports/reviews-2026-11"""
 
 
 def register(verb) -> None:
-    export = verb("export").add_parser("reviews", help="export reviewed photos and corrected labels for retraining",
-                                       description=EXPORT_DESCRIPTION,
-                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    export = verb("export").add_parser(
+        "reviews",
+        help="export reviewed photos and corrected labels for retraining",
+        description=EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_export_arguments(export)
     export.set_defaults(func=run_export)
 
@@ -180,25 +210,44 @@ def register(verb) -> None:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     settings = ReviewSettings.from_env()
     parser.add_argument("--out", type=Path, required=True, help="folder to write manifest.csv and images/review/ into")
-    parser.add_argument("--database", default=settings.database_url,
-                        help="review store URL (default: ANKANG_DATABASE_URL or %(default)s)")
-    parser.add_argument("--photo-store", type=Path, default=settings.photo_dir,
-                        help="photo store folder (default: ANKANG_PHOTO_STORE or %(default)s)")
+    parser.add_argument(
+        "--database",
+        default=settings.database_url,
+        help="review store URL (default: ANKANG_DATABASE_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--photo-store",
+        type=Path,
+        default=settings.photo_dir,
+        help="photo store folder (default: ANKANG_PHOTO_STORE or %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=20261126, help="seed of the split by group (default: %(default)s)")
-    parser.add_argument("--val-fraction", type=float, default=0.15, help="share of groups in val (default: %(default)s)")
-    parser.add_argument("--test-fraction", type=float, default=0.15, help="share of groups in test (default: %(default)s)")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="share of groups in val (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.15, help="share of groups in test (default: %(default)s)"
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
     if not 0 <= args.val_fraction + args.test_fraction < 1:
         raise SystemExit("--val-fraction plus --test-fraction must be at least 0 and below 1")
-    config = ExportConfig(out=args.out, database_url=args.database, photo_store=args.photo_store, seed=args.seed,
-                          val_fraction=args.val_fraction, test_fraction=args.test_fraction)
+    config = ExportConfig(
+        out=args.out,
+        database_url=args.database,
+        photo_store=args.photo_store,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+    )
     try:
         summary = export_reviews(config)
     except NothingToExport as error:
         print(f"ankang export reviews: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {summary['photos']} photos to {args.out / 'manifest.csv'} (splits {summary['splits']}; "
-          f"decisions {summary['decisions']}; {summary['skipped_no_photo_set_label']} without a photo-set label)")
+    print(
+        f"wrote {summary['photos']} photos to {args.out / 'manifest.csv'} (splits {summary['splits']}; "
+        f"decisions {summary['decisions']}; {summary['skipped_no_photo_set_label']} without a photo-set label)"
+    )
     return 0

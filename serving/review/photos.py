@@ -46,7 +46,7 @@ def _exif_without_gps(exif_payload: bytes) -> bytes | None:
     if GPS_IFD_TAG not in exif:
         return None
     del exif[GPS_IFD_TAG]
-    return exif.tobytes()[len(b"Exif\x00\x00"):]
+    return exif.tobytes()[len(b"Exif\x00\x00") :]
 
 
 def _strip_gps_jpeg(data: bytes) -> bytes:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
 from runtime.errors import InputError
+from runtime.taxonomy import load_taxonomy
 from serving.review.decisions import STATUS_AFTER, STATUSES
 from serving.review.schema import case_flags, cases
-from runtime.taxonomy import load_taxonomy
 
 STATUS_CHOICES = STATUSES + ("decided", "all")
 MAX_LIMIT = 200
@@ -72,8 +73,11 @@ def parse_filter(params: Mapping[str, str]) -> QueueFilter:
     if hazard is not None and hazard not in load_taxonomy():
         raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
     return QueueFilter(
-        status=status, hazard=hazard, site=params.get("site") or None,
-        date_from=_date(params, "from", end=False, zone=zone), date_to=_date(params, "to", end=True, zone=zone),
+        status=status,
+        hazard=hazard,
+        site=params.get("site") or None,
+        date_from=_date(params, "from", end=False, zone=zone),
+        date_to=_date(params, "to", end=True, zone=zone),
         limit=integer_param(params, "limit", 50, low=1, high=MAX_LIMIT),
         offset=integer_param(params, "offset", 0, low=0, high=10_000_000),
     )
@@ -87,7 +91,8 @@ def _conditions(query: QueueFilter, *, with_status: bool) -> list[Any]:
         conditions.append(cases.c.status == query.status)
     if query.hazard:  # EXISTS probes the flags' primary key per entry of the covering queue index
         flags = sa.select(case_flags.c.photo_id).where(
-            case_flags.c.photo_id == cases.c.photo_id, case_flags.c.hazard == query.hazard)
+            case_flags.c.photo_id == cases.c.photo_id, case_flags.c.hazard == query.hazard
+        )
         conditions.append(flags.exists())
     if query.site:
         conditions.append(cases.c.site_id == query.site)
@@ -104,22 +109,37 @@ def _order(query: QueueFilter) -> list[Any]:
     return [cases.c.severity_rank.desc(), cases.c.top_probability.desc(), cases.c.created_at, cases.c.photo_id]
 
 
-def queue_page(connection: sa.Connection, query: QueueFilter, *,
-               describe: Callable[[sa.Row], dict[str, Any]]) -> dict[str, Any]:
+def queue_page(
+    connection: sa.Connection, query: QueueFilter, *, describe: Callable[[sa.Row], dict[str, Any]]
+) -> dict[str, Any]:
     """One page of cases in urgency order, the total that match, and counts per status."""
     where = _conditions(query, with_status=True)
     rows = connection.execute(
         sa.select(cases).where(*where).order_by(*_order(query)).limit(query.limit).offset(query.offset)
     ).all()
     total = connection.execute(sa.select(sa.func.count()).select_from(cases).where(*where)).scalar_one()
-    counts = dict(connection.execute(
-        sa.select(cases.c.status, sa.func.count()).where(*_conditions(query, with_status=False))
-        .group_by(cases.c.status)).all())
-    group_sizes = dict(connection.execute(
-        sa.select(cases.c.group_id, sa.func.count()).where(cases.c.group_id.in_({row.group_id for row in rows}))
-        .group_by(cases.c.group_id)).all()) if rows else {}
+    counts = dict(
+        connection.execute(
+            sa.select(cases.c.status, sa.func.count())
+            .where(*_conditions(query, with_status=False))
+            .group_by(cases.c.status)
+        ).all()
+    )
+    group_sizes = (
+        dict(
+            connection.execute(
+                sa.select(cases.c.group_id, sa.func.count())
+                .where(cases.c.group_id.in_({row.group_id for row in rows}))
+                .group_by(cases.c.group_id)
+            ).all()
+        )
+        if rows
+        else {}
+    )
     return {
         "items": [{**describe(row), "group_size": group_sizes.get(row.group_id, 1)} for row in rows],
-        "total": total, "limit": query.limit, "offset": query.offset,
+        "total": total,
+        "limit": query.limit,
+        "offset": query.offset,
         "counts": {status: counts.get(status, 0) for status in STATUSES},
     }

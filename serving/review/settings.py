@@ -15,11 +15,14 @@ class ReviewSettings:
     keep_gps: bool = False
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> "ReviewSettings":
-        return cls(database_url=settings.resolved_database_url, photo_dir=settings.resolved_photo_store,
-                   keep_gps=settings.keep_gps)
+    def from_settings(cls, settings: ServingSettings) -> ReviewSettings:
+        return cls(
+            database_url=settings.resolved_database_url,
+            photo_dir=settings.resolved_photo_store,
+            keep_gps=settings.keep_gps,
+        )
 
     @classmethod
-    def from_env(cls) -> "ReviewSettings":
+    def from_env(cls) -> ReviewSettings:
         """For the command line (`ankang export reviews`): the environment, read by `ServingSettings`."""
         return cls.from_settings(ServingSettings.from_env())

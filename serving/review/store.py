@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -20,15 +21,22 @@ from alembic.config import Config
 from PIL import Image
 
 from runtime.errors import InputError
+from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
-from serving.review.decisions import Decision, OPEN_STATUSES, STATUS_AFTER, Reviewer, resolved_hazards
-from serving.review.grouping import (BAND_WIDTHS, DHASH_THRESHOLD, dhash64, hamming_to_many, hash_bands,
-                                     parse_hashes, to_hex)
+from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
+from serving.review.grouping import (
+    BAND_WIDTHS,
+    DHASH_THRESHOLD,
+    dhash64,
+    hamming_to_many,
+    hash_bands,
+    parse_hashes,
+    to_hex,
+)
 from serving.review.photos import PhotoStore
 from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
 from serving.settings import ServingSettings
-from runtime.taxonomy import load_taxonomy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
@@ -100,12 +108,18 @@ def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
 
 def _assessment_columns(assessment: PhotoAssessment) -> dict[str, Any]:
     return {
-        "status": assessment.status, "triage": assessment.triage, "severity_rank": assessment.severity_rank,
+        "status": assessment.status,
+        "triage": assessment.triage,
+        "severity_rank": assessment.severity_rank,
         "top_probability": assessment.top_probability,
-        "model_name": assessment.model_name, "model_version": assessment.model_version,
-        "labels": list(assessment.hazards), "probabilities": dict(assessment.hazards),
-        "thresholds": dict(assessment.thresholds), "flagged": assessment.flagged_types,
-        **_cam_columns(assessment.cam), "detections": [item.to_dict() for item in assessment.detections],
+        "model_name": assessment.model_name,
+        "model_version": assessment.model_version,
+        "labels": list(assessment.hazards),
+        "probabilities": dict(assessment.hazards),
+        "thresholds": dict(assessment.thresholds),
+        "flagged": assessment.flagged_types,
+        **_cam_columns(assessment.cam),
+        "detections": [item.to_dict() for item in assessment.detections],
     }
 
 
@@ -118,11 +132,20 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 
 class ReviewStore:
-    def __init__(self, *, database_url: str, photo_dir: str | Path, keep_gps: bool = False,
-                 group_threshold: int = DHASH_THRESHOLD, run_migrations: bool = True):
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        photo_dir: str | Path,
+        keep_gps: bool = False,
+        group_threshold: int = DHASH_THRESHOLD,
+        run_migrations: bool = True,
+    ):
         if not 0 <= group_threshold < len(BAND_WIDTHS):
-            raise ValueError(f"group_threshold must be between 0 and {len(BAND_WIDTHS) - 1} bits "
-                             f"(the hash index has {len(BAND_WIDTHS)} bands), got {group_threshold}")
+            raise ValueError(
+                f"group_threshold must be between 0 and {len(BAND_WIDTHS) - 1} bits "
+                f"(the hash index has {len(BAND_WIDTHS)} bands), got {group_threshold}"
+            )
         self.engine = create_engine(database_url)
         self.photos = PhotoStore(photo_dir, keep_gps=keep_gps)
         self.group_threshold = group_threshold
@@ -130,9 +153,12 @@ class ReviewStore:
             migrate(self.engine)
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> "ReviewStore":
-        return cls(database_url=settings.resolved_database_url, photo_dir=settings.resolved_photo_store,
-                   keep_gps=settings.keep_gps)
+    def from_settings(cls, settings: ServingSettings) -> ReviewStore:
+        return cls(
+            database_url=settings.resolved_database_url,
+            photo_dir=settings.resolved_photo_store,
+            keep_gps=settings.keep_gps,
+        )
 
     @staticmethod
     def photos_of(photo_dir: str | Path, *, keep_gps: bool = False) -> PhotoStore:
@@ -146,8 +172,9 @@ class ReviewStore:
         can be that close, so one indexed lookup per band (ix_review_cases_band*) finds them all."""
         since = created_at - GROUP_WINDOW
         lookups = [
-            sa.select(cases.c.dhash, cases.c.group_id)
-            .where(cases.c[f"dhash_band{index}"] == band, cases.c.created_at >= since)
+            sa.select(cases.c.dhash, cases.c.group_id).where(
+                cases.c[f"dhash_band{index}"] == band, cases.c.created_at >= since
+            )
             for index, band in enumerate(hash_bands(dhash))
         ]
         rows = connection.execute(sa.union(*lookups)).all()
@@ -157,24 +184,37 @@ class ReviewStore:
         nearest = int(np.argmin(distances))
         return rows[nearest].group_id if distances[nearest] <= self.group_threshold else None
 
-    def record_assessment(self, *, photo_id: str, data: bytes, image: Image.Image, assessment: PhotoAssessment,
-                          metadata: dict[str, Any] | None = None,
-                          created_at: dt.datetime | None = None) -> dict[str, Any]:
+    def record_assessment(
+        self,
+        *,
+        photo_id: str,
+        data: bytes,
+        image: Image.Image,
+        assessment: PhotoAssessment,
+        metadata: dict[str, Any] | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
         """Store the photo and one case row for the model's assessment, as the assessment states it."""
         digest = self.photos.put(data)
         dhash = dhash64(image)
         row = {
-            "photo_id": photo_id, "photo_sha256": digest, "created_at": created_at or utcnow(),
-            **_assessment_columns(assessment), **_metadata_columns(metadata or {}),
-            "width": image.width, "height": image.height, "dhash": to_hex(dhash),
+            "photo_id": photo_id,
+            "photo_sha256": digest,
+            "created_at": created_at or utcnow(),
+            **_assessment_columns(assessment),
+            **_metadata_columns(metadata or {}),
+            "width": image.width,
+            "height": image.height,
+            "dhash": to_hex(dhash),
             **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
         }
         with self.engine.begin() as connection:
             row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
             connection.execute(cases.insert().values(**row))
             if assessment.flagged:
-                connection.execute(case_flags.insert(),
-                                   [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types])
+                connection.execute(
+                    case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
+                )
         return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
 
     def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:
@@ -191,11 +231,15 @@ class ReviewStore:
                 sa.select(decisions).where(decisions.c.photo_id == photo_id).order_by(decisions.c.id)
             ).all()
             group = connection.execute(
-                sa.select(cases.c.photo_id, cases.c.status).where(cases.c.group_id == row.group_id)
+                sa.select(cases.c.photo_id, cases.c.status)
+                .where(cases.c.group_id == row.group_id)
                 .order_by(cases.c.created_at)
             ).all()
-        return {**describe_case(row), "group": [dict(member._mapping) for member in group],
-                "history": [describe_decision(entry) for entry in history]}
+        return {
+            **describe_case(row),
+            "group": [dict(member._mapping) for member in group],
+            "history": [describe_decision(entry) for entry in history],
+        }
 
     def cam(self, photo_id: str) -> tuple[list[str], np.ndarray | None, str]:
         """Labels, the stored class activation maps (K×h×w float32) and the photo's sha256."""
@@ -218,25 +262,49 @@ class ReviewStore:
             hazards = list(resolved_hazards(decision, list(row.flagged)))
             targets = [photo_id]
             if decision.apply_to_group:
-                targets += connection.execute(
-                    sa.select(cases.c.photo_id).where(
-                        cases.c.group_id == row.group_id, cases.c.photo_id != photo_id,
-                        cases.c.status.in_(OPEN_STATUSES))
-                ).scalars().all()
-            connection.execute(decisions.insert(), [
-                {"photo_id": target, "decision": decision.decision, "hazards": hazards, "comment": decision.comment,
-                 "reviewer_key_id": reviewer.key_id, "reviewer_holder": reviewer.holder, "created_at": now,
-                 "via_photo_id": None if target == photo_id else photo_id}
-                for target in targets
-            ])
+                targets += (
+                    connection.execute(
+                        sa.select(cases.c.photo_id).where(
+                            cases.c.group_id == row.group_id,
+                            cases.c.photo_id != photo_id,
+                            cases.c.status.in_(OPEN_STATUSES),
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
             connection.execute(
-                cases.update().where(cases.c.photo_id.in_(targets)).values(
-                    status=STATUS_AFTER[decision.decision], decided_at=now,
-                    decision_count=cases.c.decision_count + 1)
+                decisions.insert(),
+                [
+                    {
+                        "photo_id": target,
+                        "decision": decision.decision,
+                        "hazards": hazards,
+                        "comment": decision.comment,
+                        "reviewer_key_id": reviewer.key_id,
+                        "reviewer_holder": reviewer.holder,
+                        "created_at": now,
+                        "via_photo_id": None if target == photo_id else photo_id,
+                    }
+                    for target in targets
+                ],
             )
-        return {"photo_id": photo_id, "decision": decision.decision, "hazards": hazards,
-                "status": STATUS_AFTER[decision.decision], "applied_to": targets, "reviewer": reviewer.to_dict(),
-                "decided_at": _iso(now)}
+            connection.execute(
+                cases.update()
+                .where(cases.c.photo_id.in_(targets))
+                .values(
+                    status=STATUS_AFTER[decision.decision], decided_at=now, decision_count=cases.c.decision_count + 1
+                )
+            )
+        return {
+            "photo_id": photo_id,
+            "decision": decision.decision,
+            "hazards": hazards,
+            "status": STATUS_AFTER[decision.decision],
+            "applied_to": targets,
+            "reviewer": reviewer.to_dict(),
+            "decided_at": _iso(now),
+        }
 
     def queue(self, query: QueueFilter) -> dict[str, Any]:
         with self.engine.connect() as connection:
@@ -244,15 +312,26 @@ class ReviewStore:
 
     def reviewed(self) -> list[dict[str, Any]]:
         """Every decided case with its latest decision, for exporting labels (oldest case first)."""
-        latest = (sa.select(decisions.c.photo_id, sa.func.max(decisions.c.id).label("id"))
-                  .group_by(decisions.c.photo_id).subquery())
+        latest = (
+            sa.select(decisions.c.photo_id, sa.func.max(decisions.c.id).label("id"))
+            .group_by(decisions.c.photo_id)
+            .subquery()
+        )
         columns = [column for column in cases.c if column.name not in ("cam", "cam_shape")]
-        query = (sa.select(*columns, decisions.c.decision, decisions.c.hazards.label("decided_hazards"),
-                           decisions.c.reviewer_key_id, decisions.c.reviewer_holder, decisions.c.legacy_reviewer,
-                           decisions.c.created_at.label("decision_at"))
-                 .join(latest, latest.c.photo_id == cases.c.photo_id)
-                 .join(decisions, decisions.c.id == latest.c.id)
-                 .order_by(cases.c.created_at, cases.c.photo_id))
+        query = (
+            sa.select(
+                *columns,
+                decisions.c.decision,
+                decisions.c.hazards.label("decided_hazards"),
+                decisions.c.reviewer_key_id,
+                decisions.c.reviewer_holder,
+                decisions.c.legacy_reviewer,
+                decisions.c.created_at.label("decision_at"),
+            )
+            .join(latest, latest.c.photo_id == cases.c.photo_id)
+            .join(decisions, decisions.c.id == latest.c.id)
+            .order_by(cases.c.created_at, cases.c.photo_id)
+        )
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
@@ -260,23 +339,43 @@ class ReviewStore:
 def describe_case(row: sa.Row) -> dict[str, Any]:
     taxonomy = load_taxonomy()
     return {
-        "photo_id": row.photo_id, "status": row.status, "triage": row.triage,
-        "created_at": _iso(row.created_at), "decided_at": _iso(row.decided_at),
+        "photo_id": row.photo_id,
+        "status": row.status,
+        "triage": row.triage,
+        "created_at": _iso(row.created_at),
+        "decided_at": _iso(row.decided_at),
         "model": {"name": row.model_name, "version": row.model_version},
         "hazards": row.probabilities,
-        "flagged": [{**taxonomy[h].describe(), "probability": row.probabilities.get(h),
-                     "threshold": row.thresholds.get(h)} for h in row.flagged if h in taxonomy],
+        "flagged": [
+            {**taxonomy[h].describe(), "probability": row.probabilities.get(h), "threshold": row.thresholds.get(h)}
+            for h in row.flagged
+            if h in taxonomy
+        ],
         "top_probability": row.top_probability,
-        "metadata": {"site_id": row.site_id, "sector": row.sector, "channel": row.channel, "note": row.note,
-                     "reporter": row.reporter},
-        "width": row.width, "height": row.height, "group_id": row.group_id,
-        "decision_count": row.decision_count, "has_cam": row.cam_shape is not None,
+        "metadata": {
+            "site_id": row.site_id,
+            "sector": row.sector,
+            "channel": row.channel,
+            "note": row.note,
+            "reporter": row.reporter,
+        },
+        "width": row.width,
+        "height": row.height,
+        "group_id": row.group_id,
+        "decision_count": row.decision_count,
+        "has_cam": row.cam_shape is not None,
         "detections": row.detections or [],
     }
 
 
 def describe_decision(row: sa.Row) -> dict[str, Any]:
-    return {"id": row.id, "decision": row.decision, "hazards": row.hazards, "comment": row.comment,
-            "reviewer": {"key_id": row.reviewer_key_id, "holder": row.reviewer_holder},
-            **({"legacy_reviewer": row.legacy_reviewer} if row.legacy_reviewer is not None else {}),
-            "created_at": _iso(row.created_at), "via_photo_id": row.via_photo_id}
+    return {
+        "id": row.id,
+        "decision": row.decision,
+        "hazards": row.hazards,
+        "comment": row.comment,
+        "reviewer": {"key_id": row.reviewer_key_id, "holder": row.reviewer_holder},
+        **({"legacy_reviewer": row.legacy_reviewer} if row.legacy_reviewer is not None else {}),
+        "created_at": _iso(row.created_at),
+        "via_photo_id": row.via_photo_id,
+    }

@@ -29,15 +29,20 @@ def test_every_released_card_reads_with_the_one_header(name):
 def test_the_header_names_the_same_facts_alike():
     names = [field.name for field in fields(CardHeader)]
     assert names == ["name", "version", "created", "sha256", "data_fingerprint", "training_config"]
-    header = card_header(name="x", version="1", created="2026-12-02T06:00:00Z", sha256="a" * 64,
-                         data={"fingerprint": "b" * 64, "rows": 3}, training_config={"seed": 1})
+    header = card_header(
+        name="x",
+        version="1",
+        created="2026-12-02T06:00:00Z",
+        sha256="a" * 64,
+        data={"fingerprint": "b" * 64, "rows": 3},
+        training_config={"seed": 1},
+    )
     assert CardHeader.from_card(header) == CardHeader("x", "1", "2026-12-02T06:00:00Z", "a" * 64, "b" * 64, {"seed": 1})
 
 
 def test_a_header_without_a_fingerprint_is_not_written():
     with pytest.raises(ValueError, match="card header data: 'fingerprint' is a required property"):
-        card_header(name="x", version="1", created="2026-12-02T06:00:00Z", sha256="a" * 64, data={},
-                    training_config={})
+        card_header(name="x", version="1", created="2026-12-02T06:00:00Z", sha256="a" * 64, data={}, training_config={})
 
 
 def broken_copy(tmp_path, change) -> tuple:

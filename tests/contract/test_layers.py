@@ -1,9 +1,9 @@
 """What each layer may import (read from the source with `ast`, nested imports included).
 
-  runtime/    neither side, nor torch, mlflow or a web framework: what running an exported model needs
-  serving/    runtime, never training, torch or mlflow (the serving install has none of them)
-  training/   runtime, never serving: the contract with serving is models/<name>/ and runtime/ only
-  ankang_cli/ the command shell: both sides, each only when its extra is installed
+runtime/    neither side, nor torch, mlflow or a web framework: what running an exported model needs
+serving/    runtime, never training, torch or mlflow (the serving install has none of them)
+training/   runtime, never serving: the contract with serving is models/<name>/ and runtime/ only
+ankang_cli/ the command shell: both sides, each only when its extra is installed
 """
 
 from __future__ import annotations
@@ -74,14 +74,21 @@ SERVING_ONLY = textwrap.dedent("""
 
 def ankang_without_training_extra(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "ANKANG_DATA_DIR": str(tmp_path / "var")}
-    return subprocess.run([sys.executable, "-c", SERVING_ONLY, *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", SERVING_ONLY, *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_service_commands_run_in_the_serving_only_install(tmp_path):
     keys = tmp_path / "keys.json"
-    created = ankang_without_training_extra("keys", "create", "--role", "intake", "--keys-file", str(keys),
-                                            tmp_path=tmp_path)
+    created = ankang_without_training_extra(
+        "keys", "create", "--role", "intake", "--keys-file", str(keys), tmp_path=tmp_path
+    )
     assert created.returncode == 0, created.stderr
     assert "created intake key" in created.stdout and keys.is_file()
     listed = ankang_without_training_extra("keys", "list", "--keys-file", str(keys), tmp_path=tmp_path)
@@ -91,8 +98,9 @@ def test_service_commands_run_in_the_serving_only_install(tmp_path):
 
 
 def test_training_commands_say_which_extra_they_need(tmp_path):
-    result = ankang_without_training_extra("train", "risk", "--out", str(tmp_path / "risk"), "--no-track",
-                                           tmp_path=tmp_path)
+    result = ankang_without_training_extra(
+        "train", "risk", "--out", str(tmp_path / "risk"), "--no-track", tmp_path=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("install it with `pip install 'ankang[training]'`")
     assert "Traceback" not in result.stderr

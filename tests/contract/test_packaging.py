@@ -13,10 +13,13 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
+
 def test_serving_install_has_no_torch_or_mlflow():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     serving = project["dependencies"] + project["optional-dependencies"]["serving"]
-    assert not [req for req in serving if req.split("[")[0].split("=")[0].split(">")[0] in {"torch", "mlflow", "torchvision"}]
+    assert not [
+        req for req in serving if req.split("[")[0].split("=")[0].split(">")[0] in {"torch", "mlflow", "torchvision"}
+    ]
 
 
 def test_datasets_folder_holds_no_python():
@@ -27,8 +30,14 @@ def test_datasets_folder_holds_no_python():
 def test_bentoml_build_accepts_the_bentofile(tmp_path):
     bentoml = Path(sys.executable).with_name("bentoml")
     env = {**os.environ, "BENTOML_HOME": str(tmp_path)}
-    result = subprocess.run([str(bentoml), "build", "--output", "tag"], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(bentoml), "build", "--output", "tag"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     tag = result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     name, version = tag.split(":")

@@ -10,9 +10,25 @@ from runtime.paths import MODELS_DIR
 from runtime.session import create_session
 
 MODEL_DIR = MODELS_DIR / "hazard_photo"
-CARD_KEYS = {"name", "version", "created", "task", "architecture", "labels", "trained_types", "thresholds",
-             "threshold_rule", "input", "outputs", "preprocess", "metrics", "resolution_study", "sha256",
-             "data", "training_config"}
+CARD_KEYS = {
+    "name",
+    "version",
+    "created",
+    "task",
+    "architecture",
+    "labels",
+    "trained_types",
+    "thresholds",
+    "threshold_rule",
+    "input",
+    "outputs",
+    "preprocess",
+    "metrics",
+    "resolution_study",
+    "sha256",
+    "data",
+    "training_config",
+}
 METRIC_KEYS = {"roc_auc", "average_precision", "f1", "tp", "fp", "fn", "tn", "n", "per_source"}
 
 
@@ -32,10 +48,22 @@ def test_card_has_the_agreed_keys_and_values(model):
     assert set(card["thresholds"]) == set(card["labels"])
     assert all(0.05 <= t <= 0.95 for t in card["thresholds"].values())
     size = card["input"]["height"]
-    assert card["input"] == {"name": "image", "dtype": "uint8", "layout": "NCHW", "color": "RGB",
-                             "height": size, "width": size, "batch": "dynamic"}
-    assert card["preprocess"] == {"exif_transpose": True, "color": "RGB", "resize": "stretch",
-                                  "interpolation": "bilinear", "size": [size, size]}
+    assert card["input"] == {
+        "name": "image",
+        "dtype": "uint8",
+        "layout": "NCHW",
+        "color": "RGB",
+        "height": size,
+        "width": size,
+        "batch": "dynamic",
+    }
+    assert card["preprocess"] == {
+        "exif_transpose": True,
+        "color": "RGB",
+        "resize": "stretch",
+        "interpolation": "bilinear",
+        "size": [size, size],
+    }
     for split in ("val", "test"):
         assert set(card["metrics"][split]) == set(card["labels"])
         for entry in card["metrics"][split].values():

@@ -8,8 +8,15 @@ from serving.settings import ServingSettings
 from training.lifecycle.drift_commands import read_cases, service_database_url
 
 
-@pytest.mark.parametrize("env", [{}, {"ANKANG_DATA_DIR": "/srv/ankang"}, {"ANKANG_DATA_DIR": "  "},
-                                 {"ANKANG_DATABASE_URL": "postgresql://db/ankang", "ANKANG_DATA_DIR": "/srv"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"ANKANG_DATA_DIR": "/srv/ankang"},
+        {"ANKANG_DATA_DIR": "  "},
+        {"ANKANG_DATABASE_URL": "postgresql://db/ankang", "ANKANG_DATA_DIR": "/srv"},
+    ],
+)
 def test_drift_finds_the_store_the_service_writes_to(env):
     assert service_database_url(env) == ServingSettings.from_env(env).resolved_database_url
 

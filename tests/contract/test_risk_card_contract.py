@@ -12,8 +12,25 @@ from runtime.risk.schema import NUMERIC_TYPES, RiskSchema
 from runtime.risk.tiers import cost_matrix
 
 MODEL_DIR = MODELS_DIR / "labor_risk"
-CARD_KEYS = {"name", "version", "created", "task", "tiers", "schema", "feature_order", "input_spec", "outputs",
-             "strategy", "decision", "reasons", "metrics", "sha256", "size_bytes", "data", "training_config"}
+CARD_KEYS = {
+    "name",
+    "version",
+    "created",
+    "task",
+    "tiers",
+    "schema",
+    "feature_order",
+    "input_spec",
+    "outputs",
+    "strategy",
+    "decision",
+    "reasons",
+    "metrics",
+    "sha256",
+    "size_bytes",
+    "data",
+    "training_config",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +45,21 @@ def test_card_has_the_agreed_keys_and_values(model):
     assert CARD_KEYS <= set(card)
     assert card["name"] == "labor_risk" and card["tiers"] == [1, 2, 3, 4, 5] and card["strategy"] == "cumulative"
     assert card["decision"]["rule"] == "expected_cost"
-    np.testing.assert_allclose(card["decision"]["cost_matrix"], cost_matrix(5, under_tier_cost=card["decision"]["under_tier_cost"]))
+    np.testing.assert_allclose(
+        card["decision"]["cost_matrix"], cost_matrix(5, under_tier_cost=card["decision"]["under_tier_cost"])
+    )
     assert (MODEL_DIR / "model.onnx").stat().st_size == card["size_bytes"] <= 15 * 1024 * 1024
-    assert card["metrics"]["onnx_parity"]["max_abs_diff"] <= 1e-4 and card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0
+    assert (
+        card["metrics"]["onnx_parity"]["max_abs_diff"] <= 1e-4
+        and card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0
+    )
     assert card["metrics"]["qwk_vs_oracle"] >= 0.97
 
 
 def test_card_schema_is_the_dataset_schema(model):
-    assert model.card["schema"] == yaml.safe_load((DATASETS_DIR / "labor_risk" / "schema.yaml").read_text(encoding="utf-8"))
+    assert model.card["schema"] == yaml.safe_load(
+        (DATASETS_DIR / "labor_risk" / "schema.yaml").read_text(encoding="utf-8")
+    )
 
 
 def test_onnx_inputs_and_outputs_match_the_input_spec(model):
@@ -43,7 +67,9 @@ def test_onnx_inputs_and_outputs_match_the_input_spec(model):
     inputs = {node.name: node.type for node in session.get_inputs()}
     spec = {entry["name"]: entry["dtype"] for entry in model.card["input_spec"]}
     assert list(inputs) == model.card["feature_order"] == list(spec)
-    assert all(inputs[name] == ("tensor(string)" if dtype == "string" else "tensor(float)") for name, dtype in spec.items())
+    assert all(
+        inputs[name] == ("tensor(string)" if dtype == "string" else "tensor(float)") for name, dtype in spec.items()
+    )
     assert [node.name for node in session.get_overridable_initializers()] == ["with_reasons"]
     assert [node.name for node in session.get_outputs()] == ["probabilities", "contributions"]
 

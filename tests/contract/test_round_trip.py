@@ -41,10 +41,21 @@ def trained(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("round-trip")
     synthetic_photo_set(work / "photos", np.random.default_rng(3))
-    config = PhotoTrainConfig(data=[work / "photos"], out=work / "model", image_size=32, crop_source_size=0, final_size=0,
-                              epochs=1, batch_size=8,
-                              seed=3, workers=1, threads=1, pretrained=False, ema_decay=0.0,
-                              cache_dir=work / "cache")
+    config = PhotoTrainConfig(
+        data=[work / "photos"],
+        out=work / "model",
+        image_size=32,
+        crop_source_size=0,
+        final_size=0,
+        epochs=1,
+        batch_size=8,
+        seed=3,
+        workers=1,
+        threads=1,
+        pretrained=False,
+        ema_decay=0.0,
+        cache_dir=work / "cache",
+    )
     return train_photo(config), work
 
 
@@ -61,8 +72,9 @@ def test_serving_scores_a_photo_as_training_evaluation_does(trained):
 
     result, work = trained
     path = work / "photos" / "images" / "toy" / "040.jpg"
-    expected = onnx_probabilities(onnx_session(result.model_dir / "model.onnx", threads=1),
-                                  preprocess_photo(path, size=32)[None], progress=False)[0]
+    expected = onnx_probabilities(
+        onnx_session(result.model_dir / "model.onnx", threads=1), preprocess_photo(path, size=32)[None], progress=False
+    )[0]
     model = PhotoModel(result.model_dir, settings=ServingSettings(max_batch_size=4))
     served_input = model.card.preprocess(decode_photo(path.read_bytes()))
     probabilities, cam = model.predict(served_input[None])

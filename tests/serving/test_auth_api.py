@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from starlette.applications import Starlette
@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving.auth import ApiKeyAuth, SessionSigner, required_role, require_role
+from runtime.errors import InputError
+from serving.auth import ApiKeyAuth, SessionSigner, require_role, required_role
 from serving.settings import ServingSettings
 from tests.server import app_middleware
-from runtime.errors import InputError
 from tests.serving.conftest import encode_image
 
 KEYS = {"intake": "intake-key-7f3a9c1e2b", "reviewer": "reviewer-key-04d8e6a1c9", "admin": "admin-key-5b2c7e9d1f"}
@@ -52,8 +52,9 @@ def secured(api: TestClient, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def assess(client: TestClient, headers: dict[str, str] | None = None):
-    return client.post("/v1/photos/assess", files={"photo": ("a.jpg", encode_image((255, 0, 0)), "image/jpeg")},
-                       headers=headers or {})
+    return client.post(
+        "/v1/photos/assess", files={"photo": ("a.jpg", encode_image((255, 0, 0)), "image/jpeg")}, headers=headers or {}
+    )
 
 
 def test_photo_assessment_needs_a_key(secured):
@@ -66,7 +67,8 @@ def test_photo_assessment_needs_a_key(secured):
 
 def test_wrong_key_is_401_and_right_key_passes(secured):
     assert assess(secured, {"Authorization": "Bearer not-a-key"}).json() == {
-        "error": {"field": "authorization", "message": "the API key is not valid"}}
+        "error": {"field": "authorization", "message": "the API key is not valid"}
+    }
     assert assess(secured, {"Authorization": "Basic " + KEYS["intake"]}).status_code == 401
     assert assess(secured, bearer("intake")).status_code == 200
     assert assess(secured, {"X-API-Key": KEYS["intake"]}).status_code == 200
@@ -77,7 +79,8 @@ def test_reviewer_key_cannot_assess(secured):
     response = assess(secured, bearer("reviewer"))
     assert response.status_code == 403
     assert response.json()["error"]["message"] == (
-        "this key has role 'reviewer'; /v1/photos/assess needs role 'intake'")
+        "this key has role 'reviewer'; /v1/photos/assess needs role 'intake'"
+    )
 
 
 def test_admin_reload_is_admin_only(secured):
@@ -105,14 +108,32 @@ def test_request_id_is_returned_and_client_id_kept(secured):
     assert forged.headers["x-request-id"] != "bad id <script>"
 
 
-@pytest.mark.parametrize("path, role", [
-    ("/v1/photos/assess", "intake"), ("/v1/enterprises/score", "intake"), ("/v1/enterprises/score-file", "intake"),
-    ("/v1/review/queue", "reviewer"), ("/v1/review/abc", "reviewer"), ("/review", "reviewer"),
-    ("/review/static/app.js", "reviewer"), ("/v1/admin/reload", "admin"), ("/v1/anything-new", "admin"),
-    ("/livez", None), ("/docs.json", None), ("/metrics", None), ("/reviewer", None), ("/v1photos", None),
-    ("//v1/review/queue", "admin"), ("/./review/", "admin"), ("/review/../v1/photos/assess", "admin"),
-    ("/v1/review/../admin/reload", "admin"), ("/v1//photos/assess", "admin"), ("/review/../livez", "admin"), ("/docs/../livez", None),
-])
+@pytest.mark.parametrize(
+    "path, role",
+    [
+        ("/v1/photos/assess", "intake"),
+        ("/v1/enterprises/score", "intake"),
+        ("/v1/enterprises/score-file", "intake"),
+        ("/v1/review/queue", "reviewer"),
+        ("/v1/review/abc", "reviewer"),
+        ("/review", "reviewer"),
+        ("/review/static/app.js", "reviewer"),
+        ("/v1/admin/reload", "admin"),
+        ("/v1/anything-new", "admin"),
+        ("/livez", None),
+        ("/docs.json", None),
+        ("/metrics", None),
+        ("/reviewer", None),
+        ("/v1photos", None),
+        ("//v1/review/queue", "admin"),
+        ("/./review/", "admin"),
+        ("/review/../v1/photos/assess", "admin"),
+        ("/v1/review/../admin/reload", "admin"),
+        ("/v1//photos/assess", "admin"),
+        ("/review/../livez", "admin"),
+        ("/docs/../livez", None),
+    ],
+)
 def test_path_prefixes_map_to_roles(path, role):
     assert required_role(path) == role
 
@@ -126,8 +147,12 @@ async def _whoami(request):
 
 
 def review_stub(tmp_path: Path, *, env: str = ENV_KEYS) -> TestClient:
-    app = Starlette(routes=[Route("/v1/review/{photo_id}", _whoami, methods=["GET", "POST"]),
-                            Route("/review", _whoami, methods=["GET"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/review/{photo_id}", _whoami, methods=["GET", "POST"]),
+            Route("/review", _whoami, methods=["GET"]),
+        ]
+    )
     settings = ServingSettings(data_dir=tmp_path, auth=True, api_keys=env)
     wrapped = ApiKeyAuth(app, settings=settings, signer=SessionSigner(b"s" * 32))
     return TestClient(wrapped, base_url="http://testserver", follow_redirects=False)
@@ -140,8 +165,9 @@ def form_token(client: TestClient) -> str:
 
 
 def sign_in(client: TestClient, key: str, *, next_path: str = "/review", headers: dict[str, str] | None = None):
-    return client.post("/review/sign-in", data={"key": key, "next": next_path, "csrf": form_token(client)},
-                       headers=headers or {})
+    return client.post(
+        "/review/sign-in", data={"key": key, "next": next_path, "csrf": form_token(client)}, headers=headers or {}
+    )
 
 
 def test_sign_in_sets_strict_httponly_session_and_csrf_cookie(tmp_path):
@@ -207,14 +233,18 @@ def test_unsigned_in_browser_is_sent_to_sign_in(tmp_path):
     response = review_stub(tmp_path).get("/review", headers={"Accept": "text/html"})
     assert response.status_code == 303
     assert response.headers["location"] == "/review/sign-in?next=/review"
-    filtered = review_stub(tmp_path).get("/review", params={"status": "open", "from": "2026-11-26"},
-                                         headers={"Accept": "text/html"})
+    filtered = review_stub(tmp_path).get(
+        "/review", params={"status": "open", "from": "2026-11-26"}, headers={"Accept": "text/html"}
+    )
     assert filtered.headers["location"] == "/review/sign-in?next=/review%3Fstatus%3Dopen%26from%3D2026-11-26"
 
 
 def test_sign_in_redirect_never_leaves_the_site(tmp_path):
     client = review_stub(tmp_path)
-    assert sign_in(client, KEYS["reviewer"], next_path="/review/?status=open").headers["location"] == "/review/?status=open"
+    assert (
+        sign_in(client, KEYS["reviewer"], next_path="/review/?status=open").headers["location"]
+        == "/review/?status=open"
+    )
     for target in ("https://evil.example/", "//evil.example/review", "/review/../v1/admin", "/review?x=<script>"):
         response = sign_in(client, KEYS["reviewer"], next_path=target)
         assert response.headers["location"] == "/review"
@@ -281,15 +311,19 @@ def test_require_role_raises_input_errors():
 
 def test_review_page_session_decides_on_the_real_review_api(secured):
     case = assess(secured, bearer("intake")).json()["photo_id"]
-    signed_in = secured.post("/review/sign-in", data={"key": KEYS["reviewer"], "next": "/review",
-                                                      "csrf": form_token(secured)}, follow_redirects=False)
+    signed_in = secured.post(
+        "/review/sign-in",
+        data={"key": KEYS["reviewer"], "next": "/review", "csrf": form_token(secured)},
+        follow_redirects=False,
+    )
     assert signed_in.status_code == 303
     try:
         assert secured.get("/review/").status_code == 200
         without_token = secured.post(f"/v1/review/{case}", json={"decision": "confirm"})
         assert without_token.status_code == 403 and without_token.json()["error"]["field"] == "csrf"
-        decided = secured.post(f"/v1/review/{case}", json={"decision": "confirm"},
-                               headers={"X-CSRF-Token": secured.cookies["ankang_csrf"]})
+        decided = secured.post(
+            f"/v1/review/{case}", json={"decision": "confirm"}, headers={"X-CSRF-Token": secured.cookies["ankang_csrf"]}
+        )
         assert decided.status_code == 201, decided.text
         history = secured.get(f"/v1/review/{case}").json()["history"]
         assert [entry["reviewer"] for entry in history] == [{"key_id": "env-2", "holder": None}]
@@ -321,9 +355,20 @@ def test_real_app_without_any_key_denies_protected_paths_but_stays_up(api, tmp_p
         assert client.get("/readyz").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["//v1/review/queue", "/v1/review//queue", "/v1/review/queue/", "/V1/review/queue",
-                                  "/v1/review/%2e%2e/queue", "/v1/./review/queue", "/review/../v1/review/queue",
-                                  "/v1/review/queue%00", "/v1/review;/queue"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//v1/review/queue",
+        "/v1/review//queue",
+        "/v1/review/queue/",
+        "/V1/review/queue",
+        "/v1/review/%2e%2e/queue",
+        "/v1/./review/queue",
+        "/review/../v1/review/queue",
+        "/v1/review/queue%00",
+        "/v1/review;/queue",
+    ],
+)
 def test_path_tricks_never_reach_the_review_api_without_a_key(secured, path):
     response = secured.get(path)
     assert response.status_code in (401, 404, 405), (path, response.status_code, response.text[:200])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -19,8 +18,11 @@ from tests.server import CHROMIUM, chromium, served_review_site
 LABELS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
 REVIEWER_KEY, INTAKE_KEY = "reviewer-browser-key-5e1f0a", "intake-browser-key-77c2d9"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
+]
 
 
 def seed_case(store: ReviewStore, *, colour: tuple[int, int, int], fire: float) -> str:
@@ -29,10 +31,16 @@ def seed_case(store: ReviewStore, *, colour: tuple[int, int, int], fire: float) 
     image.save(buffer, format="JPEG")
     hazards = {label: (fire if label == "fire_smoke" else 0.04) for label in LABELS}
     photo_id = uuid.uuid4().hex
-    assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo", model_version="toy",
-                                  cam=np.zeros((len(LABELS), 7, 7), dtype=np.float32))
-    store.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": "auth"},
-                            assessment=assessment)
+    assessment = build_assessment(
+        hazards,
+        dict.fromkeys(LABELS, 0.5),
+        model_name="hazard_photo",
+        model_version="toy",
+        cam=np.zeros((len(LABELS), 7, 7), dtype=np.float32),
+    )
+    store.record_assessment(
+        photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": "auth"}, assessment=assessment
+    )
     return photo_id
 
 
@@ -41,7 +49,9 @@ def site(tmp_path_factory) -> Iterator[tuple[str, ReviewStore, list[str]]]:
     ids: list[str] = []
 
     def seed(store: ReviewStore) -> None:
-        ids.extend([seed_case(store, colour=(220, 40, 20), fire=0.95), seed_case(store, colour=(200, 90, 20), fire=0.9)])
+        ids.extend(
+            [seed_case(store, colour=(220, 40, 20), fire=0.95), seed_case(store, colour=(200, 90, 20), fire=0.9)]
+        )
 
     keys = f"reviewer:{REVIEWER_KEY}:王安全,intake:{INTAKE_KEY}"
     with served_review_site(tmp_path_factory.mktemp("auth-site") / "var", api_keys=keys, seed=seed) as (url, store):
@@ -86,9 +96,11 @@ def test_sign_in_then_decide_with_the_keyboard(site):
         page.locator("h1").click()
         page.keyboard.press("c")
         page.wait_for_selector(f'.case.selected[data-photo-id="{ids[1]}"]')
-        forged = page.evaluate("""async (id) => (await fetch('/v1/review/' + id, {method: 'POST',
+        forged = page.evaluate(
+            """async (id) => (await fetch('/v1/review/' + id, {method: 'POST',
             headers: {'Content-Type': 'application/json'}, body: JSON.stringify({decision: 'dismiss'})})).status""",
-                               ids[1])
+            ids[1],
+        )
         page.click("#sign-out")
         page.wait_for_url(f"{base_url}/review/sign-in")
         assert not {"ankang_session", "ankang_csrf"} & {cookie["name"] for cookie in context.cookies()}
@@ -97,7 +109,8 @@ def test_sign_in_then_decide_with_the_keyboard(site):
     assert forged == 403  # a script without the CSRF header is refused even with the session cookie
     history = store.case(ids[0])["history"]
     assert [(entry["decision"], entry["reviewer"]) for entry in history] == [
-        ("confirm", {"key_id": "env-1", "holder": "王安全"})]
+        ("confirm", {"key_id": "env-1", "holder": "王安全"})
+    ]
     assert store.case(ids[1])["history"] == []
 
 
@@ -107,7 +120,10 @@ def test_a_stale_sign_in_form_answers_a_page_saying_why(site):
         context = browser.new_context()
         page = context.new_page()
         refused = []
-        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         open_sign_in(page, base_url)
         assert page.evaluate("getComputedStyle(document.body).maxWidth") == "448px"  # its style is not blocked
         context.clear_cookies()  # the form's nonce is gone, as after a browser restart

@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from serving.auth import (ApiKeyAuth, KeyStore, Principal, Pseudonymiser, SessionSigner, StoredKey, new_key,
-                          parse_env_keys, read_keys_file, write_keys_file)
-from serving.settings import ServingSettings, SettingsError
 from ankang_cli import main as ankang
+from serving.auth import (
+    ApiKeyAuth,
+    KeyStore,
+    Principal,
+    Pseudonymiser,
+    SessionSigner,
+    StoredKey,
+    new_key,
+    parse_env_keys,
+    read_keys_file,
+    write_keys_file,
+)
+from serving.settings import ServingSettings, SettingsError
 
 HOLDERS = {"intake": [], "reviewer": ["--holder", "王安全"], "admin": ["--holder", "李管理"]}
 
@@ -57,8 +67,9 @@ def test_a_created_reviewer_key_carries_its_holder_into_the_principal(capsys, tm
     keys_file = tmp_path / "api_keys.json"
     key = create_key(capsys, keys_file, "reviewer")
     assert json.loads(keys_file.read_text(encoding="utf-8"))["keys"][0]["holder"] == "王安全"
-    assert KeyStore(env_keys=[], path=keys_file).authenticate(key) == Principal(key.split("_")[1], "reviewer",
-                                                                                 holder="王安全")
+    assert KeyStore(env_keys=[], path=keys_file).authenticate(key) == Principal(
+        key.split("_")[1], "reviewer", holder="王安全"
+    )
 
 
 def test_holder_names_are_checked():
@@ -89,7 +100,10 @@ def test_store_accepts_created_keys_and_sees_new_and_revoked_ones_without_restar
 def test_env_keys_parse_and_reject_bad_entries():
     keys = parse_env_keys("intake:abc123, reviewer:def456 , reviewer:ghi789:王安全,")
     assert [(record.key_id, record.role, record.holder) for record in keys] == [
-        ("env-1", "intake", ""), ("env-2", "reviewer", ""), ("env-3", "reviewer", "王安全")]
+        ("env-1", "intake", ""),
+        ("env-2", "reviewer", ""),
+        ("env-3", "reviewer", "王安全"),
+    ]
     store = KeyStore(env_keys=keys, path=Path("/nonexistent/api_keys.json"))
     assert store.authenticate("def456") == Principal("env-2", "reviewer")
     assert store.authenticate("ghi789") == Principal("env-3", "reviewer", holder="王安全")

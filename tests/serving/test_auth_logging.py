@@ -26,18 +26,33 @@ def log_lines(monkeypatch):
 def test_request_line_has_id_key_id_and_role_but_no_secrets(api, tmp_path, log_lines):
     photo = encode_image((255, 0, 0))
     with auth_on(api, tmp_path) as client:
-        response = client.post("/v1/photos/assess?token=" + KEYS["intake"],
-                               files={"photo": ("a.jpg", photo, "image/jpeg")}, data={"reporter": REPORTER, "site_id": "s1"},
-                               headers={"Authorization": f"Bearer {KEYS['intake']}", "X-Request-ID": "req-0001-abcd"})
+        response = client.post(
+            "/v1/photos/assess?token=" + KEYS["intake"],
+            files={"photo": ("a.jpg", photo, "image/jpeg")},
+            data={"reporter": REPORTER, "site_id": "s1"},
+            headers={"Authorization": f"Bearer {KEYS['intake']}", "X-Request-ID": "req-0001-abcd"},
+        )
         assert response.status_code == 200
-        client.post("/v1/photos/assess", files={"photo": ("a.jpg", photo, "image/jpeg")},
-                    headers={"Authorization": "Bearer ank_deadbeef_guessedguessedguessedguessed"})
+        client.post(
+            "/v1/photos/assess",
+            files={"photo": ("a.jpg", photo, "image/jpeg")},
+            headers={"Authorization": "Bearer ank_deadbeef_guessedguessedguessedguessed"},
+        )
     lines = log_lines()
     request = next(line for line in lines if line["message"] == "request" and line["request_id"] == "req-0001-abcd")
     assert request | {"duration_ms": 0} == {
-        "ts": request["ts"], "level": "info", "logger": "ankang.request", "message": "request",
-        "request_id": "req-0001-abcd", "method": "POST", "path": "/v1/photos/assess", "status": 200,
-        "duration_ms": 0, "key_id": "env-1", "role": "intake"}
+        "ts": request["ts"],
+        "level": "info",
+        "logger": "ankang.request",
+        "message": "request",
+        "request_id": "req-0001-abcd",
+        "method": "POST",
+        "path": "/v1/photos/assess",
+        "status": 200,
+        "duration_ms": 0,
+        "key_id": "env-1",
+        "role": "intake",
+    }
     text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
     for secret in (KEYS["intake"], "guessedguessed", REPORTER, "13800138000", repr(photo[:40])[2:-1]):
         assert secret not in text
@@ -45,8 +60,10 @@ def test_request_line_has_id_key_id_and_role_but_no_secrets(api, tmp_path, log_l
 
 
 def test_redact_scrubs_keys_bearer_tokens_cookies_and_byte_dumps():
-    text = ("key ank_0a1b2c3d_Zm9vYmFyYmF6cXV4cXV1eA header Authorization: Bearer sk-live-123456789 "
-            "cookie ankang_session=eyJraWQiOiJ4In0.sig; data b'" + "\\xff" * 40 + "'")
+    text = (
+        "key ank_0a1b2c3d_Zm9vYmFyYmF6cXV4cXV1eA header Authorization: Bearer sk-live-123456789 "
+        "cookie ankang_session=eyJraWQiOiJ4In0.sig; data b'" + "\\xff" * 40 + "'"
+    )
     cleaned = redact(text)
     assert "Zm9vYmFy" not in cleaned and "sk-live-123456789" not in cleaned and "eyJraWQ" not in cleaned
     assert "\\xff\\xff" not in cleaned

@@ -54,8 +54,9 @@ def test_photo_batch_gives_the_apis_answers(ray_local, api, toy_photo_model, tmp
 
     photos = write_photos(tmp_path / "in" / "site-1", ["red", "green", "blue", "grey"])
     (tmp_path / "in" / "bad.jpg").write_bytes(b"not a photo at all")
-    summary = score_photos(str(tmp_path / "in"), str(tmp_path / "out"), model_dir=toy_photo_model,
-                           options=options(workers=2))
+    summary = score_photos(
+        str(tmp_path / "in"), str(tmp_path / "out"), model_dir=toy_photo_model, options=options(workers=2)
+    )
     assert (summary.scored, summary.skipped) == (5, 0)
     results = read_output(tmp_path / "out").set_index("image")
     for path in photos:
@@ -89,8 +90,10 @@ def test_photo_batch_resumes_by_skipping_photos_already_in_the_output(ray_local,
 def test_manifest_paths_are_relative_to_it_and_a_missing_column_is_named(tmp_path):
     write_photos(tmp_path / "images", ["red", "blue"])
     (tmp_path / "manifest.csv").write_text("image,split\nimages/blue.jpg,test\nimages/red.jpg,train\n")
-    assert photo_uris(str(tmp_path / "manifest.csv")) == [str(tmp_path / "images" / "blue.jpg"),
-                                                          str(tmp_path / "images" / "red.jpg")]
+    assert photo_uris(str(tmp_path / "manifest.csv")) == [
+        str(tmp_path / "images" / "blue.jpg"),
+        str(tmp_path / "images" / "red.jpg"),
+    ]
     (tmp_path / "other.csv").write_text("path\nimages/red.jpg\n")
     with pytest.raises(InputError, match="other.csv has no 'image' column \\(its columns: path\\)"):
         photo_uris(str(tmp_path / "other.csv"))
@@ -120,10 +123,18 @@ def test_enterprise_batch_gives_the_score_file_answer_and_resumes(ray_local, api
     csv = frame.to_csv(index=False).encode()
     (tmp_path / "in.csv").write_bytes(csv)
     frame.iloc[:5].to_parquet(tmp_path / "first.parquet", index=False)
-    first = score_enterprises(str(tmp_path / "first.parquet"), str(tmp_path / "out"),
-                              model_dir=MODELS_DIR / "labor_risk", options=options(batch_size=4, part_rows=4))
-    second = score_enterprises(str(tmp_path / "in.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk",
-                               options=options(batch_size=4, part_rows=4))
+    first = score_enterprises(
+        str(tmp_path / "first.parquet"),
+        str(tmp_path / "out"),
+        model_dir=MODELS_DIR / "labor_risk",
+        options=options(batch_size=4, part_rows=4),
+    )
+    second = score_enterprises(
+        str(tmp_path / "in.csv"),
+        str(tmp_path / "out"),
+        model_dir=MODELS_DIR / "labor_risk",
+        options=options(batch_size=4, part_rows=4),
+    )
     assert (first.scored, second.scored, second.skipped) == (5, 7, 5)
     answer = api.post("/v1/enterprises/score-file", files={"file": ("in.csv", csv, "text/csv")})
     expected = pd.read_csv(io.BytesIO(answer.content), keep_default_na=False)
@@ -136,17 +147,24 @@ def test_enterprise_batch_refuses_more_workers_than_leave_a_cpu_for_reading(ray_
 
     profiles_frame(2).to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(InputError, match="the Ray cluster has 2 CPUs .* use at most 1 workers"):
-        score_enterprises(str(tmp_path / "in.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk",
-                          options=options(workers=2))
+        score_enterprises(
+            str(tmp_path / "in.csv"),
+            str(tmp_path / "out"),
+            model_dir=MODELS_DIR / "labor_risk",
+            options=options(workers=2),
+        )
 
 
 def test_enterprise_batch_stops_on_a_bad_value_naming_enterprise_and_field(ray_local, tmp_path):
     from serving.batch.jobs import score_enterprises
 
     pd.DataFrame([low_risk("E-1"), low_risk("E-2", headcount="many")]).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(InputError, match="enterprise 'E-2' \\(data row 2\\): headcount must be a whole number, got 'many'"):
-        score_enterprises(str(tmp_path / "bad.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk",
-                          options=options())
+    with pytest.raises(
+        InputError, match="enterprise 'E-2' \\(data row 2\\): headcount must be a whole number, got 'many'"
+    ):
+        score_enterprises(
+            str(tmp_path / "bad.csv"), str(tmp_path / "out"), model_dir=MODELS_DIR / "labor_risk", options=options()
+        )
 
 
 def test_cli_scores_a_folder_and_names_bad_options(ray_local, toy_photo_model, tmp_path, capsys):

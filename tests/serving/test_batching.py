@@ -107,10 +107,13 @@ def test_a_cancelled_caller_does_not_disturb_the_others():
     assert asyncio.run(scenario()) == (12, 36, True)
 
 
-@pytest.mark.parametrize(("size", "queue", "message"), [
-    (0, 8, "max_batch_size must be at least 1, got 0"),
-    (8, 4, r"max_queue \(4\) must be at least max_batch_size \(8\)"),
-])
+@pytest.mark.parametrize(
+    ("size", "queue", "message"),
+    [
+        (0, 8, "max_batch_size must be at least 1, got 0"),
+        (8, 4, r"max_queue \(4\) must be at least max_batch_size \(8\)"),
+    ],
+)
 def test_limits_are_validated(size, queue, message):
     with pytest.raises(ValueError, match=message):
         MicroBatcher(lambda images: [], max_batch_size=size, max_queue=queue)

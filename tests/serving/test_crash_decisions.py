@@ -21,8 +21,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.serving.conftest import encode_image
 from tests.server import free_port, ready, served, start_server, stop_server
+from tests.serving.conftest import encode_image
 from tests.toy_models import write_toy_photo_model
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,13 @@ def create_cases(base_url: str) -> list[str]:
     ids = []
     for index in range(CASES):
         photo = encode_image((255, (index * 37) % 256, 0), size=(64 + index, 48))
-        response = httpx.post(f"{base_url}/v1/photos/assess", files={"photo": ("p.jpg", photo, "image/jpeg")},
-                              data={"site_id": "crash"}, headers=headers, timeout=30)
+        response = httpx.post(
+            f"{base_url}/v1/photos/assess",
+            files={"photo": ("p.jpg", photo, "image/jpeg")},
+            data={"site_id": "crash"},
+            headers=headers,
+            timeout=30,
+        )
         assert response.status_code == 200, response.text
         ids.append(response.json()["photo_id"])
     return ids
@@ -60,8 +65,11 @@ class DecisionWriters:
                 comment = f"w{writer}-n{sequence}"
                 case = self.cases[(writer * 7 + sequence) % len(self.cases)]
                 try:
-                    response = client.post(f"{self.base_url}/v1/review/{case}", headers=headers,
-                                           json={"decision": "confirm", "comment": comment})
+                    response = client.post(
+                        f"{self.base_url}/v1/review/{case}",
+                        headers=headers,
+                        json={"decision": "confirm", "comment": comment},
+                    )
                 except httpx.HTTPError:
                     return  # the server is gone: this decision was never acknowledged
                 if 200 <= response.status_code < 300:
@@ -77,8 +85,11 @@ class DecisionWriters:
                     return
                 photo = encode_image((0, (writer * 50 + sequence) % 256, 255), size=(96, 64 + sequence % 32))
                 try:
-                    response = client.post(f"{self.base_url}/v1/photos/assess", headers=headers,
-                                           files={"photo": ("p.jpg", photo, "image/jpeg")})
+                    response = client.post(
+                        f"{self.base_url}/v1/photos/assess",
+                        headers=headers,
+                        files={"photo": ("p.jpg", photo, "image/jpeg")},
+                    )
                 except httpx.HTTPError:
                     return
                 if response.status_code == 200:
@@ -113,9 +124,13 @@ def stored_photos(base_url: str, photo_ids: list[str]) -> int:
 
 
 def test_acknowledged_decisions_survive_sigkill(tmp_path):
-    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
-           "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}:复核员",
-           "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo"))}
+    env = {
+        **os.environ,
+        "ANKANG_DATA_DIR": str(tmp_path / "var"),
+        "ANKANG_AUTH": "on",
+        "ANKANG_API_KEYS": f"intake:{INTAKE},reviewer:{REVIEWER}:复核员",
+        "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")),
+    }
     with served(env) as (base_url, process):
         cases = create_cases(base_url)
         writers = DecisionWriters(base_url, cases)
@@ -134,8 +149,10 @@ def test_acknowledged_decisions_survive_sigkill(tmp_path):
     with served(env) as (base_url, _):
         found = stored_comments(base_url, cases)
         photos_back = stored_photos(base_url, sorted(writers.assessed))
-    print(f"acknowledged {len(acknowledged)} decisions, found after restart {len(found)}; "
-          f"acknowledged {len(writers.assessed)} assessments, photos served after restart {photos_back}")
+    print(
+        f"acknowledged {len(acknowledged)} decisions, found after restart {len(found)}; "
+        f"acknowledged {len(writers.assessed)} assessments, photos served after restart {photos_back}"
+    )
     assert acknowledged <= found, f"lost {len(acknowledged - found)} acknowledged decisions"
     assert photos_back == len(writers.assessed) > 0
     with sqlite3.connect(tmp_path / "var" / "review" / "review.db") as database:
@@ -147,8 +164,13 @@ def test_tampered_model_refuses_to_start(tmp_path):
     model_dir = write_toy_photo_model(tmp_path / "models" / "hazard_photo")
     with open(model_dir / "model.onnx", "ab") as handle:
         handle.write(b"\0")  # one byte appended: the card's sha256 no longer matches
-    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
-           "ANKANG_API_KEYS": f"intake:{INTAKE}", "ANKANG_PHOTO_MODEL_DIR": str(model_dir)}
+    env = {
+        **os.environ,
+        "ANKANG_DATA_DIR": str(tmp_path / "var"),
+        "ANKANG_AUTH": "on",
+        "ANKANG_API_KEYS": f"intake:{INTAKE}",
+        "ANKANG_PHOTO_MODEL_DIR": str(model_dir),
+    }
     port, log_path = free_port(), tmp_path / "server.log"
     with open(log_path, "w") as log:
         process = start_server(env, port=port, log=log)

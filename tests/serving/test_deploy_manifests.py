@@ -3,8 +3,6 @@ and held to the service: probes on its health routes, every ANKANG_* setting con
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -14,8 +12,13 @@ from serving.settings import ServingSettings
 K8S_DIR = PROJECT_ROOT / "deploy" / "k8s"
 NO_VALIDATOR = "kubernetes-validate is not installed (pip install 'ankang[dev]')"
 KUBERNETES_VERSION = "1.33.0"  # the oldest Kubernetes release still supported upstream when this was written
-SECRET_SETTINGS = {"ANKANG_DATABASE_URL", "ANKANG_API_KEYS", "ANKANG_SESSION_SECRET", "ANKANG_PSEUDONYM_KEY",
-                   "ANKANG_ORDERS_WEBHOOK_SECRET"}
+SECRET_SETTINGS = {
+    "ANKANG_DATABASE_URL",
+    "ANKANG_API_KEYS",
+    "ANKANG_SESSION_SECRET",
+    "ANKANG_PSEUDONYM_KEY",
+    "ANKANG_ORDERS_WEBHOOK_SECRET",
+}
 
 
 class _Recording(dict):
@@ -48,9 +51,17 @@ def manifests() -> dict[str, dict]:
 
 def test_every_manifest_is_valid_against_the_kubernetes_schemas(manifests):
     kubernetes_validate = pytest.importorskip("kubernetes_validate", reason=NO_VALIDATOR)
-    assert set(manifests) == {"ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "Service",
-                              "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"}
-    for kind, document in manifests.items():
+    assert set(manifests) == {
+        "ConfigMap",
+        "Secret",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Job",
+    }
+    for document in manifests.values():
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 

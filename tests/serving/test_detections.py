@@ -16,12 +16,15 @@ from runtime.errors import ModelIntegrityError
 from serving.photo import PhotoModel
 from tests.toy_models import write_toy_detection_model
 
-ROWS = np.array([
-    [0.25, 0.50, 0.75, 1.00, 0.90, 0],  # missing_helmet, kept
-    [0.00, 0.00, 0.50, 0.25, 0.60, 1],  # missing_hi_vis, kept
-    [0.10, 0.10, 0.20, 0.20, 0.40, 0],  # under its class's threshold (0.5)
-    [0.00, 0.00, 0.00, 0.00, 0.00, 0],  # padding
-], dtype=np.float32)
+ROWS = np.array(
+    [
+        [0.25, 0.50, 0.75, 1.00, 0.90, 0],  # missing_helmet, kept
+        [0.00, 0.00, 0.50, 0.25, 0.60, 1],  # missing_hi_vis, kept
+        [0.10, 0.10, 0.20, 0.20, 0.40, 0],  # under its class's threshold (0.5)
+        [0.00, 0.00, 0.00, 0.00, 0.00, 0],  # padding
+    ],
+    dtype=np.float32,
+)
 ORIENTATION = 0x0112
 
 
@@ -53,7 +56,9 @@ def test_a_card_and_graph_that_disagree_about_boxes_are_refused(boxes_model):
     card = json.loads((boxes_model / "card.json").read_text())
     del card["detection"]
     (boxes_model / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelIntegrityError, match="the graph has a `detections` output but card.json lacks a `detection` block"):
+    with pytest.raises(
+        ModelIntegrityError, match="the graph has a `detections` output but card.json lacks a `detection` block"
+    ):
         PhotoModel(boxes_model)
 
 

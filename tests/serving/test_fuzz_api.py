@@ -59,11 +59,19 @@ def send(api, case, headers: dict[str, str]):
     return response
 
 
-def fuzz_operation(api, operation, mode: GenerationMode, counts: Counter, *, examples: int = EXAMPLES_PER_OPERATION,
-                   headers: dict[str, str] | None = None) -> None:
+def fuzz_operation(
+    api,
+    operation,
+    mode: GenerationMode,
+    counts: Counter,
+    *,
+    examples: int = EXAMPLES_PER_OPERATION,
+    headers: dict[str, str] | None = None,
+) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def run(case) -> None:
         response = send(api, case, headers or {})
         case.validate_response(response, checks=[not_a_server_error])

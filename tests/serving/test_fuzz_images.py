@@ -1,4 +1,5 @@
-"""Hypothesis against the photo decoder: whatever the bytes, `decode_photo` returns an RGB image or raises InputError."""
+"""Hypothesis against the photo decoder: whatever the bytes, `decode_photo` returns an RGB image or raises
+InputError."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from serving.images import ImageLimits, decode_photo
 
 SIGNATURES = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"GIF89a", b""]
 LIMITS = ImageLimits(max_bytes=256 * 1024, max_pixels=2_000_000)
-FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _seed_image(fmt: str, width: int, height: int, colour: int) -> bytes:
@@ -31,19 +37,25 @@ def _seed_image(fmt: str, width: int, height: int, colour: int) -> bytes:
 @st.composite
 def mutated_images(draw) -> bytes:
     """A valid JPEG/PNG/WebP with bytes flipped, cut, duplicated or inserted."""
-    data = bytearray(_seed_image(draw(st.sampled_from(["JPEG", "PNG", "WEBP"])),
-                                 draw(st.integers(1, 80)), draw(st.integers(1, 80)), draw(st.integers(0, 255))))
+    data = bytearray(
+        _seed_image(
+            draw(st.sampled_from(["JPEG", "PNG", "WEBP"])),
+            draw(st.integers(1, 80)),
+            draw(st.integers(1, 80)),
+            draw(st.integers(0, 255)),
+        )
+    )
     for _ in range(draw(st.integers(1, 6))):
         position = draw(st.integers(0, len(data) - 1))
         action = draw(st.sampled_from(["flip", "cut", "insert", "repeat"]))
         if action == "flip":
             data[position] ^= 1 << draw(st.integers(0, 7))
         elif action == "cut":
-            del data[position:position + draw(st.integers(1, 64))]
+            del data[position : position + draw(st.integers(1, 64))]
         elif action == "insert":
             data[position:position] = draw(st.binary(min_size=1, max_size=16))
         else:
-            data[position:position] = data[position:position + draw(st.integers(1, 32))]
+            data[position:position] = data[position : position + draw(st.integers(1, 32))]
         if not data:
             break
     return bytes(data)
@@ -72,10 +84,12 @@ def test_mutated_real_images(data):
 
 
 # Found by this file's fuzzing: Pillow raised ValueError("Truncated IHDR chunk"), which became a 500.
-TRUNCATED_IHDR = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0cIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
-                  b"\x00\x00\x002eXIfMM\x00*\x00\x00\x00\x08\x00\x02\x01\x0e\x00\x02\x00\x00\x00\x0b\x00\x00\x00&\x01"
-                  b"\x12\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00site photo\x00\x00\xec\xbcy@\x00\x00\x00\x0c"
-                  b"IDATx\x9cc`\xf8\xcf\x00\x00\x02\x02\x01\x00{\t\x81x\x00\x00\x00\x00IEND\xaeB`\x82")
+TRUNCATED_IHDR = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0cIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+    b"\x00\x00\x002eXIfMM\x00*\x00\x00\x00\x08\x00\x02\x01\x0e\x00\x02\x00\x00\x00\x0b\x00\x00\x00&\x01"
+    b"\x12\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00site photo\x00\x00\xec\xbcy@\x00\x00\x00\x0c"
+    b"IDATx\x9cc`\xf8\xcf\x00\x00\x02\x02\x01\x00{\t\x81x\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def test_truncated_png_header_is_an_input_error():

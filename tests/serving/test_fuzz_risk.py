@@ -19,8 +19,13 @@ from runtime.errors import InputError
 from runtime.paths import MODELS_DIR
 from serving.risk import RiskScorer
 
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 SCORER = None  # loaded on first use: hypothesis strategies need it before fixtures exist
@@ -34,9 +39,15 @@ def _scorer() -> RiskScorer:
 
 
 ODD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**20, 10**20), st.sampled_from([10**400, -10**400]), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["", " ", "1", "0.5", "true", "NaN", "inf", "-0", "1e309", "１２"]),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.sampled_from([10**400, -(10**400)]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "1", "0.5", "true", "NaN", "inf", "-0", "1e309", "１２"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
@@ -48,10 +59,17 @@ def profiles(draw) -> list:
         row = {}
         for name in draw(st.lists(st.sampled_from(fields), max_size=len(fields), unique=True)):
             spec = _scorer().schema.fields[name]
-            valid = (st.sampled_from(spec.categories) if spec.categories else
-                     st.booleans() if spec.type == "boolean" else
-                     st.text(min_size=1, max_size=20) if spec.type == "string" else
-                     st.integers(0, 100) if spec.type == "integer" else st.floats(0.01, 1.0))
+            valid = (
+                st.sampled_from(spec.categories)
+                if spec.categories
+                else st.booleans()
+                if spec.type == "boolean"
+                else st.text(min_size=1, max_size=20)
+                if spec.type == "string"
+                else st.integers(0, 100)
+                if spec.type == "integer"
+                else st.floats(0.01, 1.0)
+            )
             row[name] = draw(st.one_of(valid, valid, ODD_VALUES))
         if draw(st.booleans()):
             row.setdefault("enterprise_id", draw(st.text(min_size=1, max_size=10)))
@@ -88,7 +106,7 @@ def test_files_score_or_raise_input_error(data, fmt):
     if fmt == "csv":
         payload = pd.DataFrame(rows).to_csv(index=False).encode("utf-8", errors="replace")
     else:
-        payload = ",".join(map(str, rows[0])).encode("utf-8", errors="replace") + b"\n\x00\xff,\"unterminated"
+        payload = ",".join(map(str, rows[0])).encode("utf-8", errors="replace") + b'\n\x00\xff,"unterminated'
     try:
         table = _scorer().score_table(payload, filename="enterprises.csv", content_type="text/csv")
     except InputError as error:
@@ -119,8 +137,12 @@ def _outcome(validate):
             entry["message"] = strip(entry["message"])
         return body
     numeric = {name: np.where(np.isnan(values), -12345.0, values).tolist() for name, values in batch.numeric.items()}
-    return {"ids": list(batch.ids), "numeric": numeric, "missing": batch.missing.tolist(),
-            "categorical": {name: list(values) for name, values in batch.categorical.items()}}
+    return {
+        "ids": list(batch.ids),
+        "numeric": numeric,
+        "missing": batch.missing.tolist(),
+        "categorical": {name: list(values) for name, values in batch.categorical.items()},
+    }
 
 
 @FUZZ
@@ -131,8 +153,9 @@ def test_json_fast_path_validates_exactly_like_the_dataframe_path(data):
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         return
     schema = _scorer().schema
-    assert _outcome(lambda: validate_profiles(schema, data)) == \
-        _outcome(lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False))
+    assert _outcome(lambda: validate_profiles(schema, data)) == _outcome(
+        lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False)
+    )
 
 
 MIXED_COLUMNS = [  # one field, differently typed cells: pandas builds object or float columns here
@@ -152,13 +175,31 @@ def test_json_fast_path_agrees_on_mixed_columns(data):
     from runtime.risk.validate import validate_frame, validate_profiles
 
     schema = _scorer().schema
-    assert _outcome(lambda: validate_profiles(schema, data)) == \
-        _outcome(lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False))
+    assert _outcome(lambda: validate_profiles(schema, data)) == _outcome(
+        lambda: validate_frame(schema, pd.DataFrame(data), text_cells=False)
+    )
 
 
-
-PLAIN_CELLS = [None, True, False, np.True_, 0, 1, 2, -1, 10**400, -10**400, 0.0, 1.0, 0.5, float("nan"), float("inf"),
-               np.float64(1), np.int64(0), np.int64(7)]
+PLAIN_CELLS = [
+    None,
+    True,
+    False,
+    np.True_,
+    0,
+    1,
+    2,
+    -1,
+    10**400,
+    -(10**400),
+    0.0,
+    1.0,
+    0.5,
+    float("nan"),
+    float("inf"),
+    np.float64(1),
+    np.int64(0),
+    np.int64(7),
+]
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -170,8 +211,14 @@ def test_large_object_columns_cast_in_one_step_like_cell_by_cell(seed, monkeypat
 
     rng = np.random.default_rng(seed)
     pool = [PLAIN_CELLS[i] for i in rng.choice(len(PLAIN_CELLS), size=int(rng.integers(1, 5)), replace=False)]
-    rows = [{"enterprise_id": f"e{i}", "unrectified_order": pool[rng.integers(len(pool))],
-             "headcount": pool[rng.integers(len(pool))]} for i in range(300)]
+    rows = [
+        {
+            "enterprise_id": f"e{i}",
+            "unrectified_order": pool[rng.integers(len(pool))],
+            "headcount": pool[rng.integers(len(pool))],
+        }
+        for i in range(300)
+    ]
     frame = pd.DataFrame(rows).astype(object)
     fast = _outcome(lambda: validate_frame(_scorer().schema, frame, text_cells=False))
     monkeypatch.setattr(cells, "SMALL_BATCH_ROWS", 10**9)
@@ -181,5 +228,5 @@ def test_large_object_columns_cast_in_one_step_like_cell_by_cell(seed, monkeypat
 def test_an_integer_beyond_float_range_is_not_finite():
     """Found by the test above: float(10**400) raised OverflowError (a 500) in a number field."""
     with pytest.raises(InputError, match="headcount must be a finite number") as caught:
-        _scorer().score_profiles([{"enterprise_id": "a", "headcount": -10**400}])
+        _scorer().score_profiles([{"enterprise_id": "a", "headcount": -(10**400)}])
     assert caught.value.status_code == 422

@@ -38,7 +38,12 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG whose IHDR (with a valid CRC) claims a huge canvas over a few bytes of data."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def png_bomb(side: int) -> bytes:
@@ -63,21 +68,35 @@ HOSTILE = {
     "gif": (encode_image(RED, fmt="GIF"), 415, "not a JPEG, PNG or WebP image"),
     "animated webp": (animated("WEBP"), 422, "animated images are not accepted (3 frames)"),
     "animated png": (animated("PNG"), 422, "animated images are not accepted (3 frames)"),
-    "png decompression bomb": (png_bomb(10_000), 413,
-                               "10000x10000 = 100000000 pixels; the limit is 40000000"),
+    "png decompression bomb": (png_bomb(10_000), 413, "10000x10000 = 100000000 pixels; the limit is 40000000"),
     "png declaring 60000x60000": (png_declaring(60_000, 60_000), 413, "the image declares 3600000000 pixels"),
     "jpeg declaring 65000x65000": (jpeg_declaring(65_000, 65_000), 413, "the image declares 4225000000 pixels"),
     "jpeg declaring 8000x6000": (jpeg_declaring(8_000, 6_000), 413, "8000x6000 = 48000000 pixels"),
     "truncated jpeg": (encode_image(RED, size=(400, 300))[:1500], 422, "truncated or corrupt"),
     "corrupt jpeg": (corrupt_jpeg(), 422, "JPEG"),
-    "jpeg + zip polyglot": (encode_image(RED) + b"PK\x03\x04" + b"\x00" * 30 + b"payload.php", 422,
-                            "bytes after the end of its JPEG image"),
-    "png + html polyglot": (encode_image(RED, fmt="PNG") + b"<html><body>hi</body></html>", 422,
-                            "HTML or script markup (a polyglot file)"),
-    "jpeg with script in a comment": (encode_image(RED, fmt="JPEG", ).replace(
-        b"\xff\xd8", b"\xff\xd8\xff\xfe\x00\x1f<script>alert(1)</script>xxxxx", 1), 422, "a polyglot file"),
-    "webp + appended file": (encode_image(RED, fmt="WEBP") + b"MZ\x90\x00 executable", 422,
-                             "bytes after the end of its WEBP image"),
+    "jpeg + zip polyglot": (
+        encode_image(RED) + b"PK\x03\x04" + b"\x00" * 30 + b"payload.php",
+        422,
+        "bytes after the end of its JPEG image",
+    ),
+    "png + html polyglot": (
+        encode_image(RED, fmt="PNG") + b"<html><body>hi</body></html>",
+        422,
+        "HTML or script markup (a polyglot file)",
+    ),
+    "jpeg with script in a comment": (
+        encode_image(
+            RED,
+            fmt="JPEG",
+        ).replace(b"\xff\xd8", b"\xff\xd8\xff\xfe\x00\x1f<script>alert(1)</script>xxxxx", 1),
+        422,
+        "a polyglot file",
+    ),
+    "webp + appended file": (
+        encode_image(RED, fmt="WEBP") + b"MZ\x90\x00 executable",
+        422,
+        "bytes after the end of its WEBP image",
+    ),
     "tiny 1x1 png": (encode_image(RED, size=(1, 1), fmt="PNG"), 422, "each side must be at least 16 px"),
 }
 
@@ -99,8 +118,16 @@ def test_decoder_refuses_hostile_file(name):
     assert caught.value.field == "photo"
 
 
-@pytest.mark.parametrize("name", ["png decompression bomb", "png declaring 60000x60000", "jpeg declaring 65000x65000",
-                                  "jpeg + zip polyglot", "animated webp"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "png decompression bomb",
+        "png declaring 60000x60000",
+        "jpeg declaring 65000x65000",
+        "jpeg + zip polyglot",
+        "animated webp",
+    ],
+)
 def test_refused_before_pixels_are_decoded(name, monkeypatch):
     def no_decoding(self):
         raise AssertionError("pixels were decoded")
@@ -125,8 +152,17 @@ def test_jpeg_with_exif_and_padding_is_not_taken_for_a_polyglot():
     assert decode_photo(buffer.getvalue() + b"\x00" * 64).size == (240, 320)
 
 
-@pytest.mark.parametrize("name", ["zero bytes", "gif", "animated png", "png decompression bomb", "jpeg + zip polyglot",
-                                  "jpeg declaring 65000x65000"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zero bytes",
+        "gif",
+        "animated png",
+        "png decompression bomb",
+        "jpeg + zip polyglot",
+        "jpeg declaring 65000x65000",
+    ],
+)
 def test_api_answers_json_4xx_and_keeps_serving(api, name):
     data, status, message = HOSTILE[name]
     response = api.post("/v1/photos/assess", files={"photo": ("photo.jpg", data, "image/jpeg")})
@@ -139,12 +175,13 @@ def test_api_answers_json_4xx_and_keeps_serving(api, name):
 
 def test_streamed_body_without_length_is_cut_at_the_limit(api):
     def chunks():
-        yield b"--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"x.jpg\"\r\n\r\n\xff\xd8\xff"
+        yield b'--b\r\nContent-Disposition: form-data; name="photo"; filename="x.jpg"\r\n\r\n\xff\xd8\xff'
         for _ in range(18):
             yield b"\0" * (1024 * 1024)
 
-    response = api.post("/v1/photos/assess", content=chunks(),
-                        headers={"content-type": "multipart/form-data; boundary=b"})
+    response = api.post(
+        "/v1/photos/assess", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "body"
 
@@ -190,11 +227,17 @@ def test_concurrent_full_decodes_are_bounded(monkeypatch):
     assert peak[0] == 2
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"--b\r\n-1.77e+16--b--\r\n", "multipart/form-data; boundary=b"),  # found by test_fuzz_api.py: was a 500
-    (b"garbage", "multipart/form-data"),
-    (b"--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"x.jpg\"\r\n\r\n\xff\xd8\xff", "multipart/form-data; boundary=b"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"--b\r\n-1.77e+16--b--\r\n", "multipart/form-data; boundary=b"),  # found by test_fuzz_api.py: was a 500
+        (b"garbage", "multipart/form-data"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="photo"; filename="x.jpg"\r\n\r\n\xff\xd8\xff',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+)
 def test_malformed_form_bodies_get_400_naming_the_field(api, body, content_type):
     response = api.post("/v1/photos/assess", content=body, headers={"content-type": content_type})
     assert response.status_code == 400, response.text

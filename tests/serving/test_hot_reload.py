@@ -53,8 +53,9 @@ def test_photos_queued_on_the_old_model_finish_on_it_after_a_swap(model_dir, rng
     new_size_photo = rng.integers(0, 256, size=(3, 64, 64), dtype="uint8")
 
     async def both():
-        return await asyncio.gather(old.assess(old_size_photo, width=32, height=32),
-                                    holder.current.assess(new_size_photo, width=64, height=64))
+        return await asyncio.gather(
+            old.assess(old_size_photo, width=32, height=32), holder.current.assess(new_size_photo, width=64, height=64)
+        )
 
     assert [result.model_version for result in asyncio.run(both())] == ["toy-1", "toy-2"]
 

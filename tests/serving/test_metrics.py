@@ -29,15 +29,21 @@ def value(samples, name: str, **labels: str) -> float:
 
 def test_photos_flags_batches_and_models_are_counted(api):
     before = scrape(api)
-    assert api.post("/v1/photos/assess", files={"photo": ("r.jpg", encode_image((255, 0, 0)), "image/jpeg")}).status_code == 200
+    assert (
+        api.post("/v1/photos/assess", files={"photo": ("r.jpg", encode_image((255, 0, 0)), "image/jpeg")}).status_code
+        == 200
+    )
     after = scrape(api)
-    for name, labels in [("ankang_photos_assessed_total", {"triage": "urgent"}),
-                         ("ankang_photo_flags_total", {"hazard": "fire_smoke"}),
-                         ("ankang_photo_batch_size_count", {}),
-                         ("ankang_http_requests_total",
-                          {"route": "/v1/photos/assess", "method": "POST", "status_class": "2xx"})]:
+    for name, labels in [
+        ("ankang_photos_assessed_total", {"triage": "urgent"}),
+        ("ankang_photo_flags_total", {"hazard": "fire_smoke"}),
+        ("ankang_photo_batch_size_count", {}),
+        ("ankang_http_requests_total", {"route": "/v1/photos/assess", "method": "POST", "status_class": "2xx"}),
+    ]:
         assert value(after, name, **labels) == value(before, name, **labels) + 1, name
-    assert value(after, "ankang_photos_assessed_total", triage="clear") == value(before, "ankang_photos_assessed_total", triage="clear")
+    assert value(after, "ankang_photos_assessed_total", triage="clear") == value(
+        before, "ankang_photos_assessed_total", triage="clear"
+    )
     assert value(after, "ankang_model_info", model="hazard_photo", version="toy-1") == 1
     assert value(after, "ankang_photo_queue_depth") == 0
     assert "ankang_http_request_duration_seconds_bucket" in after
@@ -71,15 +77,18 @@ def test_a_path_scan_adds_no_series(api):
     assert len(scrape(api)["ankang_http_requests_total"]) == series_before
 
 
-@pytest.mark.parametrize(("path", "label"), [
-    ("/v1/review/queue", "/v1/review/queue"),
-    ("/v1/review/0123abcd/heatmap/fire_smoke", "/v1/review/{photo_id}/heatmap/{hazard}"),
-    ("/v1/review/0123abcd", "/v1/review/{photo_id}"),
-    ("/v1/review/0123abcd/a/b/c", "other"),
-    ("/review/static/review.js", "/review/static/*"),
-    ("/docs/assets/swagger-ui.css", "/docs/*"),
-    ("/wp-login.php", "other"),
-])
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("/v1/review/queue", "/v1/review/queue"),
+        ("/v1/review/0123abcd/heatmap/fire_smoke", "/v1/review/{photo_id}/heatmap/{hazard}"),
+        ("/v1/review/0123abcd", "/v1/review/{photo_id}"),
+        ("/v1/review/0123abcd/a/b/c", "other"),
+        ("/review/static/review.js", "/review/static/*"),
+        ("/docs/assets/swagger-ui.css", "/docs/*"),
+        ("/wp-login.php", "other"),
+    ],
+)
 def test_route_labels_are_templates(path, label):
     from serving.service import ROUTE_LABELS
 

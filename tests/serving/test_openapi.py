@@ -9,8 +9,10 @@ import pytest
 import schemathesis
 
 from tests.serving.conftest import encode_image
-from tests.serving.test_auth_api import secured  # noqa: F401  (fixture: the same app with keys and roles on)
-from tests.serving.test_auth_api import bearer
+from tests.serving.test_auth_api import (
+    bearer,
+    secured,  # noqa: F401  (fixture: the same app with keys and roles on)
+)
 from tests.serving.test_risk_scorer import low_risk
 
 RED = (255, 0, 0)
@@ -29,8 +31,11 @@ def schema(spec):
 
     class Checker:
         def __getitem__(self, path: str):
-            return {method.upper(): _Operation(spec["paths"][path][method.lower()], loaded[path][method])
-                    for method in spec["paths"][path]}
+            return {
+                method.upper(): _Operation(spec["paths"][path][method.lower()], loaded[path][method])
+                for method in spec["paths"][path]
+            }
+
     return Checker()
 
 
@@ -40,7 +45,8 @@ class _Operation:
 
     def validate_response(self, response) -> None:
         assert str(response.status_code) in self.documented["responses"], (
-            f"{response.status_code} is not documented: {sorted(self.documented['responses'])}")
+            f"{response.status_code} is not documented: {sorted(self.documented['responses'])}"
+        )
         response.request.read()  # schemathesis copies the request; an upload's body is a stream until read
         self.operation.validate_response(response)
 
@@ -58,7 +64,10 @@ def test_the_document_is_ankangs_with_a_bearer_scheme(spec):
     assert spec["info"]["version"] and spec["info"]["version"] != "None"
     assert "BentoML" not in str(spec["info"]) and "contact" not in spec["info"]
     assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "an API key: `Authorization: Bearer KEY`"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key: `Authorization: Bearer KEY`",
+    }
 
 
 def test_every_protected_route_has_security_typed_answers_and_auth_errors(spec):
@@ -82,10 +91,13 @@ def test_every_protected_route_has_security_typed_answers_and_auth_errors(spec):
 def test_photo_answers_match_the_document(api, schema, monkeypatch):
     ok = api.post("/v1/photos/assess", **photo(site_id="s-1", note="by the gate"))
     assert ok.status_code == 200
-    for response in (ok, api.post("/v1/photos/assess", files={"image": ("p.jpg", b"x", "image/jpeg")}),
-                     api.post("/v1/photos/assess", **photo(b"%PDF-1.7")),
-                     api.post("/v1/photos/assess", **photo(encode_image(RED, size=(400, 300))[:900])),
-                     api.post("/v1/photos/assess", **photo(b"\xff\xd8\xff" + b"0" * (17 * 1024 * 1024)))):
+    for response in (
+        ok,
+        api.post("/v1/photos/assess", files={"image": ("p.jpg", b"x", "image/jpeg")}),
+        api.post("/v1/photos/assess", **photo(b"%PDF-1.7")),
+        api.post("/v1/photos/assess", **photo(encode_image(RED, size=(400, 300))[:900])),
+        api.post("/v1/photos/assess", **photo(b"\xff\xd8\xff" + b"0" * (17 * 1024 * 1024))),
+    ):
         conforms(schema, "/v1/photos/assess", "POST", response)
     from serving.batching import MicroBatcher, QueueFull
 
@@ -99,12 +111,14 @@ def test_photo_answers_match_the_document(api, schema, monkeypatch):
 
 
 def test_enterprise_and_admin_answers_match_the_document(api, schema):
-    scored = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("A-2", credit_grade="C")]})
+    scored = api.post(
+        "/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("A-2", credit_grade="C")]}
+    )
     bad = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("B-9", headcount="many")]})
     assert (scored.status_code, bad.status_code) == (200, 422)
     for response in (scored, bad):
         conforms(schema, "/v1/enterprises/score", "POST", response)
-    csv = "enterprise_id,headcount\nA-1,30\n".encode()
+    csv = b"enterprise_id,headcount\nA-1,30\n"
     table = api.post("/v1/enterprises/score-file", files={"file": ("e.csv", io.BytesIO(csv), "text/csv")})
     empty = api.post("/v1/enterprises/score-file", files={"file": ("e.csv", b"", "text/csv")})
     assert (table.status_code, empty.status_code) == (200, 422)
@@ -116,17 +130,22 @@ def test_enterprise_and_admin_answers_match_the_document(api, schema):
 def test_review_answers_match_the_document(api, schema):
     photo_id = api.post("/v1/photos/assess", **photo()).json()["photo_id"]
     answers = {
-        ("/v1/review/queue", "GET"): [api.get("/v1/review/queue", params={"status": "all"}),
-                                      api.get("/v1/review/queue", params={"status": "nonsense"})],
+        ("/v1/review/queue", "GET"): [
+            api.get("/v1/review/queue", params={"status": "all"}),
+            api.get("/v1/review/queue", params={"status": "nonsense"}),
+        ],
         ("/v1/review/taxonomy", "GET"): [api.get("/v1/review/taxonomy")],
         ("/v1/review/{photo_id}", "GET"): [api.get("/v1/review/" + "0" * 32)],
         ("/v1/review/{photo_id}", "POST"): [
             api.post(f"/v1/review/{photo_id}", json={"decision": "confirm", "comment": "seen"}),
             api.post(f"/v1/review/{photo_id}", json={"decision": "maybe"}),
-            api.post(f"/v1/review/{photo_id}", content=b"{")],
+            api.post(f"/v1/review/{photo_id}", content=b"{"),
+        ],
         ("/v1/review/{photo_id}/thumb", "GET"): [api.get(f"/v1/review/{photo_id}/thumb")],
         ("/v1/review/{photo_id}/heatmap/{hazard}", "GET"): [
-            api.get(f"/v1/review/{photo_id}/heatmap/fire_smoke"), api.get(f"/v1/review/{photo_id}/heatmap/nothing")],
+            api.get(f"/v1/review/{photo_id}/heatmap/fire_smoke"),
+            api.get(f"/v1/review/{photo_id}/heatmap/nothing"),
+        ],
     }
     assert [r.status_code for r in answers[("/v1/review/{photo_id}", "POST")]] == [201, 422, 400]
     decided = api.get(f"/v1/review/{photo_id}")  # with its decision in the history

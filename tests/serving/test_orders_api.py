@@ -16,22 +16,31 @@ OFFICER: dict[str, str] = {}  # auth is off in the `api` fixture: every request 
 
 
 def confirmed_order(api, enterprise: str, **fields) -> dict:
-    photo_id = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((0, 0, 255)), "image/jpeg")}
-                        ).json()["photo_id"]
+    photo_id = api.post(
+        "/v1/photos/assess", files={"photo": ("f.jpg", encode_image((0, 0, 255)), "image/jpeg")}
+    ).json()["photo_id"]
     assert api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=OFFICER).status_code == 201
-    response = api.post("/v1/orders/", json={"photo_id": photo_id, "enterprise_id": enterprise, **fields},
-                        headers=OFFICER)
+    response = api.post(
+        "/v1/orders/", json={"photo_id": photo_id, "enterprise_id": enterprise, **fields}, headers=OFFICER
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-@pytest.mark.parametrize(("body", "status", "field", "message"), [
-    (b"{not json", 400, "body", "the body is not valid JSON"),
-    (b"[]", 422, "body", "send a JSON object such as"),
-    (b'{"action": "finish"}', 422, "action", "unknown action 'finish'; use one of ['start', 'submit', 'verify', "
-                                             "'reject', 'close']"),
-    (b'{"action": "start", "comment": 5}', 422, "comment", "comment must be text of at most 4000 characters"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "field", "message"),
+    [
+        (b"{not json", 400, "body", "the body is not valid JSON"),
+        (b"[]", 422, "body", "send a JSON object such as"),
+        (
+            b'{"action": "finish"}',
+            422,
+            "action",
+            "unknown action 'finish'; use one of ['start', 'submit', 'verify', 'reject', 'close']",
+        ),
+        (b'{"action": "start", "comment": 5}', 422, "comment", "comment must be text of at most 4000 characters"),
+    ],
+)
 def test_bad_transition_bodies_name_the_field(api, body, status, field, message):
     order = confirmed_order(api, f"E-{uuid.uuid4().hex[:6]}")
     response = api.post(f"/v1/orders/{order['id']}/transitions", content=body, headers=OFFICER)
@@ -43,8 +52,9 @@ def test_creating_an_order_checks_its_fields(api):
     response = api.post("/v1/orders/", json={"enterprise_id": "E1"}, headers=OFFICER)
     assert response.status_code == 422
     assert response.json()["error"] == {"field": "photo_id", "message": "`photo_id` is required"}
-    response = api.post("/v1/orders/", json={"photo_id": "x", "enterprise_id": "E1", "due_at": "tomorrow"},
-                        headers=OFFICER)
+    response = api.post(
+        "/v1/orders/", json={"photo_id": "x", "enterprise_id": "E1", "due_at": "tomorrow"}, headers=OFFICER
+    )
     assert response.json()["error"]["message"] == "'tomorrow' is not a time; use ISO 8601, e.g. 2026-12-09T17:00:00Z"
     assert api.post("/v1/orders/", json={"photo_id": "nope", "enterprise_id": "E1"}, headers=OFFICER).status_code == 404
 
@@ -56,10 +66,13 @@ def test_proof_needs_a_photo_and_an_order_in_progress(api):
     assert early.status_code == 409 and early.json()["error"]["state"] == "open"
     api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=OFFICER)
     missing = api.post(f"/v1/orders/{order['id']}/proof", data={"comment": "x"}, headers=OFFICER)
-    assert missing.status_code == 422 and missing.json()["error"]["message"] == \
-        "send the proof photo as the multipart file field `photo`"
-    broken = api.post(f"/v1/orders/{order['id']}/proof", files={"photo": ("p.jpg", b"not an image", "image/jpeg")},
-                      headers=OFFICER)
+    assert (
+        missing.status_code == 422
+        and missing.json()["error"]["message"] == "send the proof photo as the multipart file field `photo`"
+    )
+    broken = api.post(
+        f"/v1/orders/{order['id']}/proof", files={"photo": ("p.jpg", b"not an image", "image/jpeg")}, headers=OFFICER
+    )
     assert broken.status_code == 415 and broken.json()["error"]["field"] == "photo"
     assert api.get(f"/v1/orders/{order['id']}").json()["state"] == "in_progress"  # nothing half-written
 
@@ -70,15 +83,26 @@ def test_overdue_list_escalation_and_amendment_over_http(api):
     overdue = api.get("/v1/orders/overdue", params={"enterprise_id": enterprise}).json()
     assert [(item["id"], item["overdue"]) for item in overdue["items"]] == [(order["id"], True)]
     escalated = api.post("/v1/orders/escalate", headers=OFFICER).json()["escalated"]
-    assert {"order_id": order["id"], "level": {"level": 3, "id": "district_federation", "name_zh": "区总工会",
-                                               "name_en": "district federation of trade unions"}} in escalated
-    moved = api.patch(f"/v1/orders/{order['id']}", json={"due_at": "2099-01-01T00:00:00Z", "comment": "延期"},
-                      headers=OFFICER)
+    assert {
+        "order_id": order["id"],
+        "level": {
+            "level": 3,
+            "id": "district_federation",
+            "name_zh": "区总工会",
+            "name_en": "district federation of trade unions",
+        },
+    } in escalated
+    moved = api.patch(
+        f"/v1/orders/{order['id']}", json={"due_at": "2099-01-01T00:00:00Z", "comment": "延期"}, headers=OFFICER
+    )
     assert moved.status_code == 200 and moved.json()["overdue"] is False
     refused = api.patch(f"/v1/orders/{order['id']}", json={"state": "closed"}, headers=OFFICER)
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "state"
     assert [entry["action"] for entry in api.get(f"/v1/orders/{order['id']}").json()["history"]] == [
-        "create", "escalate", "amend"]
+        "create",
+        "escalate",
+        "amend",
+    ]
     bad = api.get("/v1/orders/", params={"state": "done"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "state"
 
@@ -124,8 +148,10 @@ def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tm
     keys_file = tmp_path / "api_keys.json"
     assert ankang(["keys", "create", "--role", "enterprise", "--keys-file", str(keys_file)]) == 2
     assert "an enterprise key needs --enterprise-id" in capsys.readouterr().err
-    assert ankang(["keys", "create", "--role", "enterprise", "--enterprise-id", "E-77",
-                   "--keys-file", str(keys_file)]) == 0
+    assert (
+        ankang(["keys", "create", "--role", "enterprise", "--enterprise-id", "E-77", "--keys-file", str(keys_file)])
+        == 0
+    )
     key = capsys.readouterr().out.strip().splitlines()[-1]
     principal = KeyStore(env_keys=[], path=keys_file).authenticate(key)
     assert (principal.role, principal.enterprise_id) == ("enterprise", "E-77")
@@ -134,8 +160,11 @@ def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tm
 def test_a_malformed_proof_body_is_400_naming_the_photo(api):
     order = confirmed_order(api, f"E-{uuid.uuid4().hex[:6]}")
     api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=OFFICER)
-    response = api.post(f"/v1/orders/{order['id']}/proof", content=b"--x\r\nbroken",
-                        headers={**OFFICER, "content-type": "multipart/form-data"})  # no boundary
+    response = api.post(
+        f"/v1/orders/{order['id']}/proof",
+        content=b"--x\r\nbroken",
+        headers={**OFFICER, "content-type": "multipart/form-data"},
+    )  # no boundary
     assert response.status_code == 400 and response.json()["error"]["field"] == "photo"
 
 
@@ -149,5 +178,7 @@ def test_sign_in_may_send_an_officer_back_to_an_order_page_and_nowhere_else():
 def test_unknown_report_paths_say_how_to_look_a_report_up(api):
     for response in (api.get("/v1/reports/ABCD/history"), api.post("/v1/reports/ABCD")):
         assert response.status_code in (404, 405)
-        assert response.json()["error"] == {"field": "receipt",
-                                            "message": "look a report up with GET /v1/reports/{receipt code}"}
+        assert response.json()["error"] == {
+            "field": "receipt",
+            "message": "look a report up with GET /v1/reports/{receipt code}",
+        }

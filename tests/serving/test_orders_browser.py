@@ -16,8 +16,14 @@ from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import auth_on
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "orders"
 REVIEWER, INTAKE = "reviewer-dashboard-key-77ab", "intake-dashboard-key-1f0c"
 
@@ -33,8 +39,9 @@ def secured(api, tmp_path):
 @pytest.fixture
 def base_url(secured):
     """The service's ASGI app (already started by the `api` fixture) on a real port."""
-    server = uvicorn.Server(uvicorn.Config(secured.app, host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(secured.app, host="127.0.0.1", port=free_port(), lifespan="off", log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -47,14 +54,21 @@ def base_url(secured):
 def submitted_order(api, enterprise: str) -> str:
     """An order from a red (fire) photo, started and submitted with a grey proof photo."""
     reviewer = {"Authorization": f"Bearer {REVIEWER}"}
-    photo_id = api.post("/v1/photos/assess", files={"photo": ("f.jpg", encode_image((255, 0, 0)), "image/jpeg")},
-                        headers={"Authorization": f"Bearer {INTAKE}"}).json()["photo_id"]
+    photo_id = api.post(
+        "/v1/photos/assess",
+        files={"photo": ("f.jpg", encode_image((255, 0, 0)), "image/jpeg")},
+        headers={"Authorization": f"Bearer {INTAKE}"},
+    ).json()["photo_id"]
     api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=reviewer)
-    order = api.post("/v1/orders/", json={"photo_id": photo_id, "enterprise_id": enterprise, "district": "福田区"},
-                     headers=reviewer).json()
+    order = api.post(
+        "/v1/orders/", json={"photo_id": photo_id, "enterprise_id": enterprise, "district": "福田区"}, headers=reviewer
+    ).json()
     api.post(f"/v1/orders/{order['id']}/transitions", json={"action": "start"}, headers=reviewer)
-    proof = api.post(f"/v1/orders/{order['id']}/proof", headers=reviewer,
-                     files={"photo": ("p.jpg", encode_image((128, 128, 128), size=(96, 72)), "image/jpeg")})
+    proof = api.post(
+        f"/v1/orders/{order['id']}/proof",
+        headers=reviewer,
+        files={"photo": ("p.jpg", encode_image((128, 128, 128), size=(96, 72)), "image/jpeg")},
+    )
     assert proof.status_code == 201, proof.text
     return order["id"]
 
@@ -62,8 +76,11 @@ def submitted_order(api, enterprise: str) -> str:
 def closed_order(api, enterprise: str) -> str:
     order_id = submitted_order(api, enterprise)
     for action in ("verify", "close"):
-        api.post(f"/v1/orders/{order_id}/transitions", json={"action": action},
-                 headers={"Authorization": f"Bearer {REVIEWER}"})
+        api.post(
+            f"/v1/orders/{order_id}/transitions",
+            json={"action": action},
+            headers={"Authorization": f"Bearer {REVIEWER}"},
+        )
     return order_id
 
 
@@ -76,8 +93,9 @@ def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
     outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900},
-                                extra_http_headers={"Authorization": f"Bearer {REVIEWER}"})
+        page = browser.new_page(
+            viewport={"width": 1400, "height": 900}, extra_http_headers={"Authorization": f"Bearer {REVIEWER}"}
+        )
         page.on("request", lambda request: None if request.url.startswith(base_url) else outside.append(request.url))
         response = page.goto(f"{base_url}/orders/")
         assert response.status == 200
@@ -117,8 +135,9 @@ def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_p
         page.wait_for_url(f"{base_url}/orders/")  # the session cookie, no key header from here on
         page.click(f'#waiting a[href="/orders/{order_id}"]')
         page.wait_for_selector("#state[data-state=submitted]")
-        page.wait_for_function("[...document.querySelectorAll('.photo img')]"
-                               ".every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(
+            "[...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
         before, after = (float(page.inner_text(f"#{side} .probability")) for side in ("original", "proof"))
         assert before > 0.5 > after
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -132,4 +151,6 @@ def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_p
         browser.close()
     history = secured.get(f"/v1/orders/{order_id}", headers={"Authorization": f"Bearer {REVIEWER}"}).json()["history"]
     assert [(e["action"], e["actor"].split(" ")[0], e["comment"]) for e in history[-2:]] == [
-        ("verify", "officer-li", "复查合格"), ("close", "officer-li", None)]
+        ("verify", "officer-li", "复查合格"),
+        ("close", "officer-li", None),
+    ]

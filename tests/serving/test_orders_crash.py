@@ -31,12 +31,17 @@ HEADERS = {"Authorization": f"Bearer {REVIEWER}"}
 def open_cases(base_url: str) -> list[str]:
     ids = []
     for _ in range(WRITERS):
-        response = httpx.post(f"{base_url}/v1/orders/supervision", headers=HEADERS, timeout=30,
-                              json={"enterprise_id": f"crash-{uuid.uuid4().hex[:8]}", "risk_tier": 4})
+        response = httpx.post(
+            f"{base_url}/v1/orders/supervision",
+            headers=HEADERS,
+            timeout=30,
+            json={"enterprise_id": f"crash-{uuid.uuid4().hex[:8]}", "risk_tier": 4},
+        )
         assert response.status_code == 201, response.text
         order_id = response.json()["id"]
-        started = httpx.post(f"{base_url}/v1/orders/{order_id}/transitions", headers=HEADERS, timeout=30,
-                             json={"action": "start"})
+        started = httpx.post(
+            f"{base_url}/v1/orders/{order_id}/transitions", headers=HEADERS, timeout=30, json={"action": "start"}
+        )
         assert started.status_code == 201, started.text
         ids.append(order_id)
     return ids
@@ -57,8 +62,11 @@ class Movers:
                 comment = f"w{writer}-n{sequence}"
                 action = "submit" if sequence % 2 == 0 else "reject"
                 try:
-                    response = client.post(f"{self.base_url}/v1/orders/{order_id}/transitions", headers=HEADERS,
-                                           json={"action": action, "comment": comment})
+                    response = client.post(
+                        f"{self.base_url}/v1/orders/{order_id}/transitions",
+                        headers=HEADERS,
+                        json={"action": action, "comment": comment},
+                    )
                 except httpx.HTTPError:
                     return  # the server is gone: not acknowledged
                 if response.status_code == 201:
@@ -73,9 +81,13 @@ class Movers:
 
 
 def test_acknowledged_transitions_and_their_outbox_rows_survive_sigkill(tmp_path):
-    env = {**os.environ, "ANKANG_DATA_DIR": str(tmp_path / "var"), "ANKANG_AUTH": "on",
-           "ANKANG_API_KEYS": f"reviewer:{REVIEWER}:crash-officer",
-           "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo"))}
+    env = {
+        **os.environ,
+        "ANKANG_DATA_DIR": str(tmp_path / "var"),
+        "ANKANG_AUTH": "on",
+        "ANKANG_API_KEYS": f"reviewer:{REVIEWER}:crash-officer",
+        "ANKANG_PHOTO_MODEL_DIR": str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")),
+    }
     with served(env) as (base_url, process):
         orders = open_cases(base_url)
         movers = Movers(base_url, orders)

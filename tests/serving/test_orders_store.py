@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -45,37 +45,68 @@ def stores(database_url: str, tmp_path: Path) -> Iterator[tuple[ReviewStore, Ord
     review.close()
 
 
-def confirmed_case(review: ReviewStore, flags: dict[str, float], *, site: str = "site-1", decide: str = "confirm",
-                   hazards: tuple[str, ...] = ()) -> str:
+def confirmed_case(
+    review: ReviewStore,
+    flags: dict[str, float],
+    *,
+    site: str = "site-1",
+    decide: str = "confirm",
+    hazards: tuple[str, ...] = (),
+) -> str:
     image = Image.new("RGB", (48, 32), (200, 30, 30))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG")
     scores = {label: flags.get(label, 0.05) for label in ("missing_helmet", "fire_smoke", "wet_floor")}
     photo_id = uuid.uuid4().hex
     assessment = build_assessment(scores, dict.fromkeys(scores, 0.5), model_name="hazard_photo", model_version="t")
-    review.record_assessment(photo_id=photo_id, data=buffer.getvalue(), image=image, metadata={"site_id": site},
-                             assessment=assessment, created_at=T0)
+    review.record_assessment(
+        photo_id=photo_id,
+        data=buffer.getvalue(),
+        image=image,
+        metadata={"site_id": site},
+        assessment=assessment,
+        created_at=T0,
+    )
     if decide:
         review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
     return photo_id
 
 
 def new_order(photo_id: str, enterprise: str = "E1", **overrides) -> NewOrder:
-    fields = {"photo_id": photo_id, "enterprise_id": enterprise, "site_id": None, "district": "南山区",
-              "assignee": "李经理", "measures": "整改", "hazard": None, "due_at": None}
+    fields = {
+        "photo_id": photo_id,
+        "enterprise_id": enterprise,
+        "site_id": None,
+        "district": "南山区",
+        "assignee": "李经理",
+        "measures": "整改",
+        "hazard": None,
+        "due_at": None,
+    }
     return NewOrder(**{**fields, **overrides})
 
 
 def proof(probability: float) -> Proof:
-    return Proof(sha256="0" * 64, assessment={"model": {"name": "hazard_photo", "version": "t"}, "flagged": [],
-                                             "hazards": {"fire_smoke": probability, "wet_floor": probability}})
+    return Proof(
+        sha256="0" * 64,
+        assessment={
+            "model": {"name": "hazard_photo", "version": "t"},
+            "flagged": [],
+            "hazards": {"fire_smoke": probability, "wet_floor": probability},
+        },
+    )
 
 
 def walk(orders: OrderStore, order_id: str, *actions: str, viewer: Viewer = OFFICER, at: dt.datetime = T0) -> dict:
     result = {}
     for action in actions:
-        result = orders.transition(order_id, Move(action, f"{action} note", None), viewer=viewer, now=at,
-                                   proof=proof(0.04) if action == "submit" else None)
+        result = orders.transition(
+            order_id,
+            Move(action, f"{action} note", None),
+            viewer=viewer,
+            now=at,
+            proof=proof(0.04) if action == "submit" else None,
+        )
     return result
 
 
@@ -99,8 +130,9 @@ def test_default_due_time_follows_the_most_severe_hazard(stores):
     assert (major["severity"], major["due_at"]) == ("疑似重大", "2026-11-03T08:00:00Z")  # 24 h
     assert (general["severity"], general["due_at"]) == ("一般", "2026-11-09T08:00:00Z")  # 7 days
     soon = T0 + dt.timedelta(hours=3)
-    given = orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}), due_at=soon),
-                                viewer=OFFICER, now=T0)
+    given = orders.create_order(
+        new_order(confirmed_case(review, {"wet_floor": 0.8}), due_at=soon), viewer=OFFICER, now=T0
+    )
     assert given["due_at"] == "2026-11-02T11:00:00Z"
 
 
@@ -115,8 +147,13 @@ def test_orders_need_a_confirmed_or_corrected_case_and_one_order_per_case(stores
     with pytest.raises(InputError, match="this case already has a rectification order"):
         orders.create_order(new_order(corrected), viewer=OFFICER)
     with pytest.raises(InputError, match=r"'fire_smoke' is not among the case's confirmed hazards \['wet_floor'\]"):
-        orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9}, decide="correct",
-                                                     hazards=("wet_floor",)), hazard="fire_smoke"), viewer=OFFICER)
+        orders.create_order(
+            new_order(
+                confirmed_case(review, {"fire_smoke": 0.9}, decide="correct", hazards=("wet_floor",)),
+                hazard="fire_smoke",
+            ),
+            viewer=OFFICER,
+        )
     with pytest.raises(InputError, match="only union officers issue rectification orders"):
         orders.create_order(new_order(corrected), viewer=Viewer("e", enterprise_id="E1"))
 
@@ -132,9 +169,14 @@ def test_full_walk_appends_every_transition_and_an_outbox_row_each(stores):
     assert closed["state"] == "closed" and closed["rectified_at"] == closed["closed_at"] == "2026-11-04T08:00:00Z"
     history = orders.order(order["id"], viewer=OFFICER)["history"]
     assert [(e["action"], e["from"], e["to"]) for e in history] == [
-        ("create", None, "open"), ("start", "open", "in_progress"), ("submit", "in_progress", "submitted"),
-        ("reject", "submitted", "in_progress"), ("submit", "in_progress", "submitted"),
-        ("verify", "submitted", "verified"), ("close", "verified", "closed")]
+        ("create", None, "open"),
+        ("start", "open", "in_progress"),
+        ("submit", "in_progress", "submitted"),
+        ("reject", "submitted", "in_progress"),
+        ("submit", "in_progress", "submitted"),
+        ("verify", "submitted", "verified"),
+        ("close", "verified", "closed"),
+    ]
     assert [e["actor"] for e in history][1:4] == ["enterprise:E1", "enterprise:E1", "officer-wang"]
     assert history[2]["details"]["probability_before"] == 0.93 and history[2]["details"]["probability_after"] == 0.04
     with review.engine.connect() as connection:
@@ -142,12 +184,22 @@ def test_full_walk_appends_every_transition_and_an_outbox_row_each(stores):
     assert events == [f"order.{e['action']}" for e in history]
 
 
-@pytest.mark.parametrize(("actions", "action", "message"), [
-    ((), "verify", "the order is `open`; `verify` needs state `submitted` (from `open` you can start)"),
-    (("start",), "start", "the order is `in_progress`; `start` needs state `open` (from `in_progress` you can submit)"),
-    (("start", "submit", "verify", "close"), "reject", "the order is `closed`; `reject` needs state `submitted` "
-                                                         "(`closed` is final)"),
-])
+@pytest.mark.parametrize(
+    ("actions", "action", "message"),
+    [
+        ((), "verify", "the order is `open`; `verify` needs state `submitted` (from `open` you can start)"),
+        (
+            ("start",),
+            "start",
+            "the order is `in_progress`; `start` needs state `open` (from `in_progress` you can submit)",
+        ),
+        (
+            ("start", "submit", "verify", "close"),
+            "reject",
+            "the order is `closed`; `reject` needs state `submitted` (`closed` is final)",
+        ),
+    ],
+)
 def test_invalid_transitions_are_409_naming_the_state_and_change_nothing(stores, actions, action, message):
     review, orders = stores
     order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
@@ -186,7 +238,8 @@ def test_overdue_orders_climb_the_escalation_levels_after_the_configured_delays(
     assert orders.escalate_overdue(now=due + dt.timedelta(days=60)) == []
     listed = orders.orders(OrderFilter(overdue=True), viewer=OFFICER, now=due + dt.timedelta(days=30))
     assert [(item["id"], item["escalation_level"], item["overdue"]) for item in listed["items"]] == [
-        (order["id"], 3, True)]
+        (order["id"], 3, True)
+    ]
     history = orders.order(order["id"], viewer=OFFICER)["history"]
     assert [e["details"]["level"]["level"] for e in history if e["action"] == "escalate"] == [1, 2, 3]
 
@@ -194,12 +247,15 @@ def test_overdue_orders_climb_the_escalation_levels_after_the_configured_delays(
 def test_escalation_delays_are_data(tmp_path, stores):
     review, _ = stores
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text("""due_hours_by_severity: {疑似重大: 1, 一般: 2}
+    policy_file.write_text(
+        """due_hours_by_severity: {疑似重大: 1, 一般: 2}
 supervision_min_tier: 4
 supervision_due_hours: 10
 escalation:
   - {level: 1, id: site, name_zh: 现场, name_en: site, after_overdue_hours: 5}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     orders = OrderStore.beside(review, policy=RectificationPolicy.load(policy_file))
     order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER, now=T0)
     assert order["due_at"] == "2026-11-02T09:00:00Z"
@@ -236,8 +292,9 @@ def test_rate_limiter_allows_a_window_then_refuses():
 
 def test_open_photo_hazards_count_unrectified_orders_per_known_enterprise(stores):
     review, orders = stores
-    fire = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9, "wet_floor": 0.7}), "E7"),
-                               viewer=OFFICER)
+    fire = orders.create_order(
+        new_order(confirmed_case(review, {"fire_smoke": 0.9, "wet_floor": 0.7}), "E7"), viewer=OFFICER
+    )
     orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.7}), "E7"), viewer=OFFICER)
     assert orders.open_photo_hazards(["E7", "E8"]) == {"E7": (3, 1)}
     walk(orders, fire["id"], "start", "submit", "verify")
@@ -246,8 +303,11 @@ def test_open_photo_hazards_count_unrectified_orders_per_known_enterprise(stores
 
 def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(stores):
     _, orders = stores
-    results = [{"enterprise_id": "S1", "tier": 4}, {"enterprise_id": "S2", "tier": 3},
-               {"enterprise_id": "S3", "tier": 5}]
+    results = [
+        {"enterprise_id": "S1", "tier": 4},
+        {"enterprise_id": "S2", "tier": 3},
+        {"enterprise_id": "S3", "tier": 5},
+    ]
     opened = orders.supervise_high_tiers(results, now=T0)
     assert sorted(opened) == ["S1", "S3"] and all(case["opened"] for case in opened.values())
     again = orders.supervise_high_tiers(results, now=T0)
@@ -263,8 +323,10 @@ def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(sto
     closed = orders.transition(case_id, parse_move({"action": "close", "outcome": "欠薪已清偿"}), viewer=OFFICER)
     assert (closed["kind"], closed["state"], closed["outcome"]) == ("supervision", "closed", "欠薪已清偿")
     amendment = orders.order(case_id, viewer=OFFICER)["history"][1]
-    assert amendment["details"] == {"before": {"officer": "unassigned", "notes": "opened automatically: risk tier 4"},
-                                    "after": {"officer": "张主席", "notes": "约谈企业负责人"}}
+    assert amendment["details"] == {
+        "before": {"officer": "unassigned", "notes": "opened automatically: risk tier 4"},
+        "after": {"officer": "张主席", "notes": "约谈企业负责人"},
+    }
     with pytest.raises(InputError, match="supervision is for risk tier 4 or higher, not 3"):
         orders.create_supervision(NewSupervision("S9", 3, None, None, None, None), viewer=OFFICER)
     with pytest.raises(InputError, match="enterprise 'S3' already has an active supervision case"):
@@ -273,8 +335,12 @@ def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(sto
 
 def test_dashboard_counts_overdue_and_median_days(stores):
     review, orders = stores
-    ids = [orders.create_order(new_order(confirmed_case(review, {"wet_floor": 0.8}, site=f"s{i % 2}"), f"E{i % 2}"),
-                               viewer=OFFICER, now=T0)["id"] for i in range(4)]
+    ids = [
+        orders.create_order(
+            new_order(confirmed_case(review, {"wet_floor": 0.8}, site=f"s{i % 2}"), f"E{i % 2}"), viewer=OFFICER, now=T0
+        )["id"]
+        for i in range(4)
+    ]
     walk(orders, ids[0], "start", "submit", "verify", at=T0 + dt.timedelta(days=2))
     walk(orders, ids[1], "start", "submit", "verify", "close", at=T0 + dt.timedelta(days=4))
     figures = dashboard.summary(review.engine, now=T0 + dt.timedelta(days=8))
@@ -287,8 +353,10 @@ def test_dashboard_counts_overdue_and_median_days(stores):
     later = dashboard.summary(review.engine, now=T0 + dt.timedelta(days=30))["supervision"]
     assert (later["by_state"]["open"], later["overdue"]) == (1, 1)
     csv = dashboard.summary_csv(dashboard.summary(review.engine, now=T0 + dt.timedelta(days=8), top=None)).decode()
-    assert csv.splitlines()[:2] == ["dimension,key,orders,unrectified,overdue,rectified,median_days_to_rectify",
-                                    "all,all,4,2,2,2,3.0"]
+    assert csv.splitlines()[:2] == [
+        "dimension,key,orders,unrectified,overdue,rectified,median_days_to_rectify",
+        "all,all,4,2,2,2,3.0",
+    ]
 
 
 def test_transitions_are_never_updated_or_deleted(stores):
@@ -299,7 +367,7 @@ def test_transitions_are_never_updated_or_deleted(stores):
     walk(orders, order["id"], "start", "submit")
     with review.engine.connect() as connection:
         later = connection.execute(sa.select(transitions).order_by(transitions.c.id)).all()
-    assert later[:len(first)] == first and len(later) == 3
+    assert later[: len(first)] == first and len(later) == 3
 
 
 def test_cached_figures_follow_every_change_and_the_clock(stores):

@@ -8,8 +8,8 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -123,10 +123,15 @@ def test_leased_rows_are_not_sent_by_a_second_worker(stores, receiver):
 
 def test_the_worker_escalates_and_delivers(stores, receiver):
     review, orders = stores
-    order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9}),
-                                          due_at=dt.datetime(2026, 1, 1)), viewer=OFFICER)
-    worker = LoopWorker(store=orders, delivery=WebhookDelivery(engine=review.engine, url=receiver.url),
-                        deliver_every=1, escalate_every=300)
+    order = orders.create_order(
+        new_order(confirmed_case(review, {"fire_smoke": 0.9}), due_at=dt.datetime(2026, 1, 1)), viewer=OFFICER
+    )
+    worker = LoopWorker(
+        store=orders,
+        delivery=WebhookDelivery(engine=review.engine, url=receiver.url),
+        deliver_every=1,
+        escalate_every=300,
+    )
     worker.run_once()
     assert [body["event"] for body, _ in receiver.received] == ["order.create", "order.escalate"]
     assert receiver.received[1][0]["details"]["level"]["id"] == "district_federation"
@@ -137,8 +142,13 @@ def test_the_worker_is_configured_from_the_service_settings(stores, receiver):
     from serving.settings import ServingSettings
 
     review, orders = stores
-    settings = ServingSettings.from_env({"ANKANG_ORDERS_WEBHOOK_URL": receiver.url, "ANKANG_ORDERS_WEBHOOK_SECRET": "s",
-                                         "ANKANG_ORDERS_ESCALATE_SECONDS": "60"})
+    settings = ServingSettings.from_env(
+        {
+            "ANKANG_ORDERS_WEBHOOK_URL": receiver.url,
+            "ANKANG_ORDERS_WEBHOOK_SECRET": "s",
+            "ANKANG_ORDERS_ESCALATE_SECONDS": "60",
+        }
+    )
     worker = LoopWorker.from_settings(orders, settings)
     assert (worker.delivery.url, worker.delivery.secret, worker.escalate_every) == (receiver.url, b"s", 60.0)
     assert LoopWorker.from_settings(orders, ServingSettings.from_env({})).delivery is None

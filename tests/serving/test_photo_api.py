@@ -130,7 +130,7 @@ def test_reporter_is_kept_only_as_a_stable_pseudonym(api):
     case = api.get(f"/v1/review/{body['photo_id']}")
     assert case.status_code == 200
     at = case.text.find("13800000000")
-    assert at == -1, case.text[max(0, at - 200): at + 40]
+    assert at == -1, case.text[max(0, at - 200) : at + 40]
     assert pseudonym in case.text
 
 
@@ -154,8 +154,20 @@ def test_a_full_photo_queue_answers_503_with_retry_after_and_stores_nothing(api,
 
 # --- one settings object, the typed assessment, one error handler (issue 13) ---
 
-SERVICE_FILES = ("service.py", "photo.py", "batching.py", "images.py", "limits.py", "multipart.py", "reload.py",
-                 "logging_setup.py", "metrics.py", "docs.py", "openapi.py", "api_models.py")
+SERVICE_FILES = (
+    "service.py",
+    "photo.py",
+    "batching.py",
+    "images.py",
+    "limits.py",
+    "multipart.py",
+    "reload.py",
+    "logging_setup.py",
+    "metrics.py",
+    "docs.py",
+    "openapi.py",
+    "api_models.py",
+)
 
 
 def test_only_settings_py_names_ankang_variables():
@@ -165,19 +177,27 @@ def test_only_settings_py_names_ankang_variables():
 
     for name in SERVICE_FILES:
         tree = ast.parse((PROJECT_ROOT / "serving" / name).read_text(encoding="utf-8"))
-        named = [node.value for node in ast.walk(tree)
-                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("ANKANG_")]
+        named = [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("ANKANG_")
+        ]
         assert named == [], f"serving/{name} reads {named}; add a ServingSettings field instead"
 
 
 def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp_path):
+    from serving.review.app import holder
     from serving.service import Ankang
     from serving.settings import ServingSettings
 
-    from serving.review.app import holder
-
-    settings = ServingSettings(photo_model_dir=toy_photo_model, data_dir=tmp_path, max_batch_size=3, max_queue=5,
-                               decode_slots=2, reload_poll_seconds=600)
+    settings = ServingSettings(
+        photo_model_dir=toy_photo_model,
+        data_dir=tmp_path,
+        max_batch_size=3,
+        max_queue=5,
+        decode_slots=2,
+        reload_poll_seconds=600,
+    )
     serving_store = holder.store  # the session's `api` serves from it; this instance replaces it
     service = Ankang.inner(settings=settings)
     try:
@@ -196,15 +216,24 @@ def test_the_store_keeps_the_assessment_as_the_model_made_it(tmp_path):
     from serving.review.store import ReviewStore
 
     store = ReviewStore(database_url=f"sqlite:///{tmp_path / 'r.db'}", photo_dir=tmp_path / "photos")
-    assessment = build_assessment({"fire_smoke": 0.9, "wet_floor": 0.7, "missing_helmet": 0.1},
-                                  {"fire_smoke": 0.5, "wet_floor": 0.6, "missing_helmet": 0.4},
-                                  model_name="hazard_photo", model_version="t-9")
+    assessment = build_assessment(
+        {"fire_smoke": 0.9, "wet_floor": 0.7, "missing_helmet": 0.1},
+        {"fire_smoke": 0.5, "wet_floor": 0.6, "missing_helmet": 0.4},
+        model_name="hazard_photo",
+        model_version="t-9",
+    )
     data = encode_image(RED)
-    from PIL import Image
     import io
 
-    store.record_assessment(photo_id="a" * 32, data=data, image=Image.open(io.BytesIO(data)), assessment=assessment,
-                            metadata={"site_id": "s-1"})
+    from PIL import Image
+
+    store.record_assessment(
+        photo_id="a" * 32,
+        data=data,
+        image=Image.open(io.BytesIO(data)),
+        assessment=assessment,
+        metadata={"site_id": "s-1"},
+    )
     case = store.case("a" * 32)
     assert (case["status"], case["triage"]) == ("open", "urgent")
     assert [item["type"] for item in case["flagged"]] == ["fire_smoke", "wet_floor"]
@@ -216,8 +245,8 @@ def test_the_store_keeps_the_assessment_as_the_model_made_it(tmp_path):
 def test_one_handler_answers_input_errors_of_sync_and_async_endpoints():
     import asyncio
 
-    from serving.batching import QueueFull
     from runtime.errors import InputError
+    from serving.batching import QueueFull
     from serving.service import client_errors_answered
 
     @client_errors_answered
@@ -235,6 +264,7 @@ def test_one_handler_answers_input_errors_of_sync_and_async_endpoints():
 
 # --- logs: a client error is one info line, a server error keeps its traceback (issue 14.7) ---
 
+
 def captured(api, caplog, requests):
     import logging
 
@@ -251,11 +281,15 @@ def captured(api, caplog, requests):
 def test_client_errors_log_one_info_line_each_and_no_traceback(api, caplog):
     import logging
 
-    statuses, records = captured(api, caplog, [
-        lambda: assess(api, encode_image(RED), field="image"),  # BentoML's validation error: was ERROR + traceback
-        lambda: assess(api, encode_image(RED), note="x" * 2001),
-        lambda: assess(api, b"%PDF-1.7"),
-    ])
+    statuses, records = captured(
+        api,
+        caplog,
+        [
+            lambda: assess(api, encode_image(RED), field="image"),  # BentoML's validation error: was ERROR + traceback
+            lambda: assess(api, encode_image(RED), note="x" * 2001),
+            lambda: assess(api, b"%PDF-1.7"),
+        ],
+    )
     assert statuses == [400, 400, 415]
     assert [(r.name, r.levelname) for r in records if r.levelno >= logging.WARNING] == []
     assert [r.getMessage() for r in records if r.exc_info or r.exc_text] == []
@@ -281,7 +315,9 @@ def test_the_photo_model_takes_its_session_settings_from_serving_settings(tmp_pa
     from tests.toy_models import write_toy_photo_model
 
     monkeypatch.setenv("ANKANG_ORT_THREADS", "2")  # read by ServingSettings.from_env only, never by the model
-    model = PhotoModel(write_toy_photo_model(tmp_path / "toy"), settings=ServingSettings(ort_threads=1, ort_spinning=True))
+    model = PhotoModel(
+        write_toy_photo_model(tmp_path / "toy"), settings=ServingSettings(ort_threads=1, ort_spinning=True)
+    )
     options = model.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"

@@ -19,8 +19,12 @@ RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
 
 def submit(api, colour, *, site: str, size=(64, 48), data: bytes | None = None, headers: dict | None = None) -> str:
     data = data if data is not None else encode_image(colour, size=size)
-    response = api.post("/v1/photos/assess", files={"photo": ("p.jpg", data, "image/jpeg")}, data={"site_id": site},
-                        headers=headers or {})
+    response = api.post(
+        "/v1/photos/assess",
+        files={"photo": ("p.jpg", data, "image/jpeg")},
+        data={"site_id": site},
+        headers=headers or {},
+    )
     assert response.status_code == 200, response.text
     return response.json()["photo_id"]
 
@@ -64,14 +68,17 @@ KEYS = "intake:intake-review-key-0123,reviewer:wang-review-key-4567:王安全,ad
 def test_decisions_record_the_signed_in_key_and_its_holder(api, site, tmp_path):
     with auth_on(api, tmp_path, api_keys=KEYS) as client:
         case = submit(client, BLUE, site=site, headers={"Authorization": "Bearer intake-review-key-0123"})
-        first = client.post(f"/v1/review/{case}", json={"decision": "confirm"},
-                            headers={"Authorization": "Bearer wang-review-key-4567"})
+        first = client.post(
+            f"/v1/review/{case}", json={"decision": "confirm"}, headers={"Authorization": "Bearer wang-review-key-4567"}
+        )
         assert first.status_code == 201, first.text
         assert first.json()["hazards"] == ["wet_floor"] and first.json()["status"] == "confirmed"
         assert first.json()["reviewer"] == {"key_id": "env-2", "holder": "王安全"}
-        second = client.post(f"/v1/review/{case}", headers={"Authorization": "Bearer li-admin-key-89ab"},
-                             json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"],
-                                   "comment": "also cluttered"})
+        second = client.post(
+            f"/v1/review/{case}",
+            headers={"Authorization": "Bearer li-admin-key-89ab"},
+            json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"], "comment": "also cluttered"},
+        )
         assert second.status_code == 201, second.text
         me = client.get("/v1/review/me", headers={"Authorization": "Bearer wang-review-key-4567"}).json()
         record = client.get(f"/v1/review/{case}", headers={"Authorization": "Bearer wang-review-key-4567"}).json()
@@ -79,34 +86,46 @@ def test_decisions_record_the_signed_in_key_and_its_holder(api, site, tmp_path):
     assert record["status"] == "corrected"
     assert [(h["decision"], h["reviewer"], h["hazards"]) for h in record["history"]] == [
         ("confirm", {"key_id": "env-2", "holder": "王安全"}, ["wet_floor"]),
-        ("correct", {"key_id": "env-3", "holder": "李管理"}, ["wet_floor", "poor_housekeeping"])]
+        ("correct", {"key_id": "env-3", "holder": "李管理"}, ["wet_floor", "poor_housekeeping"]),
+    ]
 
 
 def test_decisions_are_appended_to_the_history(api, site):
     case = submit(api, BLUE, site=site)
     assert api.post(f"/v1/review/{case}", json={"decision": "confirm"}).status_code == 201
-    second = api.post(f"/v1/review/{case}", json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"],
-                                                 "comment": "also cluttered"})
+    second = api.post(
+        f"/v1/review/{case}",
+        json={"decision": "correct", "hazards": ["wet_floor", "poor_housekeeping"], "comment": "also cluttered"},
+    )
     assert second.status_code == 201, second.text
     record = api.get(f"/v1/review/{case}").json()
     assert record["status"] == "corrected"
     assert [(h["decision"], h["hazards"]) for h in record["history"]] == [
-        ("confirm", ["wet_floor"]), ("correct", ["wet_floor", "poor_housekeeping"])]
+        ("confirm", ["wet_floor"]),
+        ("correct", ["wet_floor", "poor_housekeeping"]),
+    ]
     assert record["history"][0]["reviewer"] == {"key_id": "anonymous", "holder": None}  # ANKANG_AUTH=off
     assert queue(api, site=site)["total"] == 0
     assert queue(api, site=site, status="corrected")["items"][0]["photo_id"] == case
 
 
-@pytest.mark.parametrize("body, field, status, message", [
-    ({"decision": "approve"}, "decision", 422, "unknown decision 'approve'"),
-    ({"decision": "correct"}, "hazards", 422, "`correct` needs the hazard types actually present"),
-    ({"decision": "correct", "hazards": ["lava"]}, "hazards", 422, r"unknown hazard type\(s\) \['lava'\]"),
-    ({"decision": "dismiss", "hazards": ["wet_floor"]}, "hazards", 422, "only given with `correct`"),
-    ({"decision": "confirm", "apply_to_group": "yes"}, "apply_to_group", 422, "true or false"),
-    ({"decision": "confirm", "reviewer": "王工"}, "reviewer", 422, "do not send a reviewer: decisions are recorded as "
-                                                                   "the signed-in key and the person holding it"),
-    (["confirm"], "body", 422, "send a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, field, status, message",
+    [
+        ({"decision": "approve"}, "decision", 422, "unknown decision 'approve'"),
+        ({"decision": "correct"}, "hazards", 422, "`correct` needs the hazard types actually present"),
+        ({"decision": "correct", "hazards": ["lava"]}, "hazards", 422, r"unknown hazard type\(s\) \['lava'\]"),
+        ({"decision": "dismiss", "hazards": ["wet_floor"]}, "hazards", 422, "only given with `correct`"),
+        ({"decision": "confirm", "apply_to_group": "yes"}, "apply_to_group", 422, "true or false"),
+        (
+            {"decision": "confirm", "reviewer": "王工"},
+            "reviewer",
+            422,
+            "do not send a reviewer: decisions are recorded as the signed-in key and the person holding it",
+        ),
+        (["confirm"], "body", 422, "send a JSON object"),
+    ],
+)
 def test_bad_decisions_name_the_field(api, site, body, field, status, message):
     case = submit(api, BLUE, site=site)
     response = api.post(f"/v1/review/{case}", json=body)
@@ -126,9 +145,16 @@ def test_invalid_json_and_unknown_photo(api, site):
     assert api.get("/v1/review/0123456789abcdef/thumb").status_code == 404
 
 
-@pytest.mark.parametrize("params, field", [({"status": "pending"}, "status"), ({"hazard": "lava"}, "hazard"),
-                                           ({"from": "yesterday"}, "from"), ({"limit": "0"}, "limit"),
-                                           ({"offset": "-1"}, "offset")])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"status": "pending"}, "status"),
+        ({"hazard": "lava"}, "hazard"),
+        ({"from": "yesterday"}, "from"),
+        ({"limit": "0"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+    ],
+)
 def test_bad_queue_filters_name_the_field(api, params, field):
     response = api.get("/v1/review/queue", params=params)
     assert response.status_code == 422
@@ -189,7 +215,9 @@ def test_the_reviewer_comes_from_the_principal_never_from_the_request():
     from serving.auth import Principal
     from serving.review.decisions import Reviewer, reviewer_of
 
-    assert reviewer_of(Principal("ab12cd34", "reviewer", via="session", holder="王安全")) == Reviewer("ab12cd34", "王安全")
+    assert reviewer_of(Principal("ab12cd34", "reviewer", via="session", holder="王安全")) == Reviewer(
+        "ab12cd34", "王安全"
+    )
     assert reviewer_of(Principal("env-1", "reviewer")) == Reviewer("env-1", None)
     with pytest.raises(InputError, match="sign in at /review/sign-in or send a reviewer API key"):
         reviewer_of(None)

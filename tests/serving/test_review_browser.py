@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -23,10 +23,18 @@ REVIEWER_KEY = "reviewer-page-key-3f9a0c71"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "review"
 LABELS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
 # (flags, triage, minutes after T0); urgent fire first, then general hazards by probability.
-CASES = [({"fire_smoke": 0.97}, "urgent"), ({"wet_floor": 0.81}, "review"), ({"missing_helmet": 0.66}, "review"),
-         ({"poor_housekeeping": 0.58}, "review")]
+CASES = [
+    ({"fire_smoke": 0.97}, "urgent"),
+    ({"wet_floor": 0.81}, "review"),
+    ({"missing_helmet": 0.66}, "review"),
+    ({"poor_housekeeping": 0.58}, "review"),
+]
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
+]
 
 
 def scene(seed: int) -> tuple[bytes, Image.Image]:
@@ -58,13 +66,23 @@ def seed_cases(store: ReviewStore) -> list[str]:
         cam[:, 1 + index, 2:5] = 3.0  # a hot band, so the overlay has a visible spot
         data, image = scene(index)
         photo_id = uuid.uuid4().hex
-        assessment = build_assessment(hazards, dict.fromkeys(LABELS, 0.5), model_name="hazard_photo",
-                                      model_version="toy", cam=cam,
-                                      detections=tuple(Detection(**item) for item in detections(index)))
+        assessment = build_assessment(
+            hazards,
+            dict.fromkeys(LABELS, 0.5),
+            model_name="hazard_photo",
+            model_version="toy",
+            cam=cam,
+            detections=tuple(Detection(**item) for item in detections(index)),
+        )
         assert assessment.triage == triage
-        store.record_assessment(photo_id=photo_id, data=data, image=image, metadata={"site_id": f"site-{index}"},
-                                assessment=assessment,
-                                created_at=dt.datetime(2026, 11, 26, 8, index))
+        store.record_assessment(
+            photo_id=photo_id,
+            data=data,
+            image=image,
+            metadata={"site_id": f"site-{index}"},
+            assessment=assessment,
+            created_at=dt.datetime(2026, 11, 26, 8, index),
+        )
         ids.append(photo_id)
     return ids
 
@@ -73,7 +91,10 @@ def seed_cases(store: ReviewStore) -> list[str]:
 def site(tmp_path: Path) -> Iterator[tuple[str, ReviewStore, list[str]]]:
     ids: list[str] = []
     keys = f"reviewer:{REVIEWER_KEY}:王安全"
-    with served_review_site(tmp_path / "var", api_keys=keys, seed=lambda store: ids.extend(seed_cases(store))) as (url, store):
+    with served_review_site(tmp_path / "var", api_keys=keys, seed=lambda store: ids.extend(seed_cases(store))) as (
+        url,
+        store,
+    ):
         yield url, store, ids
 
 
@@ -87,8 +108,10 @@ def signed_in_page(browser, base_url: str, path: str = "/review/", **context):
 
 
 def counts(page) -> dict[str, int]:
-    return {link.get_attribute("data-status"): int(link.inner_text().rsplit("·", 1)[1])
-            for link in page.locator("#counts a").all()}
+    return {
+        link.get_attribute("data-status"): int(link.inner_text().rsplit("·", 1)[1])
+        for link in page.locator("#counts a").all()
+    }
 
 
 def test_keyboard_confirm_and_correct_persist_after_reload(site):
@@ -116,7 +139,10 @@ def test_keyboard_confirm_and_correct_persist_after_reload(site):
         assert counts(page) == {"open": 2, "clear": 0, "confirmed": 1, "corrected": 1, "dismissed": 0, "rectified": 0}
         page.goto(f"{base_url}/review/?status=decided")
         page.wait_for_selector("body[data-ready=true]")
-        statuses = {node.get_attribute("data-photo-id"): node.get_attribute("data-status") for node in page.locator(".case").all()}
+        statuses = {
+            node.get_attribute("data-photo-id"): node.get_attribute("data-status")
+            for node in page.locator(".case").all()
+        }
         assert statuses == {ids[0]: "confirmed", ids[1]: "corrected"}
         page.locator(f'.case[data-photo-id="{ids[1]}"]').click()
         page.wait_for_selector("#detail .history li")
@@ -128,7 +154,8 @@ def test_keyboard_confirm_and_correct_persist_after_reload(site):
 
     history = store.case(ids[1])["history"]
     assert [(h["decision"], h["hazards"], h["reviewer"]) for h in history] == [
-        ("correct", ["poor_housekeeping"], {"key_id": "env-1", "holder": "王安全"})]
+        ("correct", ["poor_housekeeping"], {"key_id": "env-1", "holder": "王安全"})
+    ]
     assert store.case(ids[0])["history"][0]["hazards"] == ["fire_smoke"]
 
 
@@ -156,8 +183,12 @@ def test_detection_boxes_are_drawn_where_the_model_found_them_and_toggle(site):
         drawn = box.bounding_box()
         scale_x, scale_y = photo["width"] / width, photo["height"] / height
         x0, y0, x1, y1 = HELMET_BOX
-        for measured, expected in ((drawn["x"] - photo["x"], x0 * scale_x), (drawn["y"] - photo["y"], y0 * scale_y),
-                                   (drawn["width"], (x1 - x0) * scale_x), (drawn["height"], (y1 - y0) * scale_y)):
+        for measured, expected in (
+            (drawn["x"] - photo["x"], x0 * scale_x),
+            (drawn["y"] - photo["y"], y0 * scale_y),
+            (drawn["width"], (x1 - x0) * scale_x),
+            (drawn["height"], (y1 - y0) * scale_y),
+        ):
             assert measured == pytest.approx(expected, abs=1.5)
         assert "87%" in box.inner_text()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -169,7 +200,9 @@ def test_detection_boxes_are_drawn_where_the_model_found_them_and_toggle(site):
         page.locator("h1").click()
         page.keyboard.press("b")  # the keyboard brings them back
         assert box.is_visible()
-        assert page.locator("#detail .heat-tabs button").count() == 2  # photo + the fire heatmap: scene hazards keep theirs
+        assert (
+            page.locator("#detail .heat-tabs button").count() == 2
+        )  # photo + the fire heatmap: scene hazards keep theirs
 
 
 def test_the_detail_line_speaks_chinese_and_local_time_and_dates_filter_as_yyyy_mm_dd(site):

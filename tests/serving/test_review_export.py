@@ -36,8 +36,13 @@ def record(store: ReviewStore, seed: int, flagged: list[str], *, minute: int, si
     data, image = scene(seed, size=size)
     photo_id = uuid.uuid4().hex
     assessment = build_assessment(hazards, dict.fromkeys(TRAINED, 0.5), model_name="hazard_photo", model_version="v7")
-    store.record_assessment(photo_id=photo_id, data=data, image=image, created_at=dt.datetime(2026, 11, 20, 9, minute),
-                            assessment=assessment)
+    store.record_assessment(
+        photo_id=photo_id,
+        data=data,
+        image=image,
+        created_at=dt.datetime(2026, 11, 20, 9, minute),
+        assessment=assessment,
+    )
     return photo_id
 
 
@@ -45,10 +50,18 @@ def test_label_rules():
     assert labels_for("confirm", ["wet_floor"], TRAINED, FLAGS) == {**dict.fromkeys(FLAGS, ""), "wet_floor": "1"}
     assert labels_for("rectified", ["fire_smoke"], TRAINED, FLAGS)["fire_smoke"] == "1"
     assert labels_for("correct", ["poor_housekeeping"], TRAINED, FLAGS) == {
-        "missing_helmet": "0", "missing_hi_vis": "0", "fire_smoke": "0", "wet_floor": "0",
-        "heavy_machinery": "", "poor_housekeeping": "1"}
-    assert labels_for("dismiss", [], TRAINED, FLAGS) == {**dict.fromkeys(TRAINED, "0"), "heavy_machinery": "",
-                                                          "poor_housekeeping": ""}
+        "missing_helmet": "0",
+        "missing_hi_vis": "0",
+        "fire_smoke": "0",
+        "wet_floor": "0",
+        "heavy_machinery": "",
+        "poor_housekeeping": "1",
+    }
+    assert labels_for("dismiss", [], TRAINED, FLAGS) == {
+        **dict.fromkeys(TRAINED, "0"),
+        "heavy_machinery": "",
+        "poor_housekeeping": "",
+    }
 
 
 def test_flag_columns_are_the_photo_sets():
@@ -108,7 +121,8 @@ def test_an_empty_store_writes_nothing_and_says_so(tmp_path: Path, capsys: pytes
     out = tmp_path / "export"
     assert ankang(["export", "reviews", "--out", str(out), "--database", url, "--photo-store", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"ankang export reviews: 0 cases in {url}: nothing to export (the store is empty)")
+        f"ankang export reviews: 0 cases in {url}: nothing to export (the store is empty)"
+    )
     assert not out.exists()
 
 
@@ -130,7 +144,8 @@ def test_the_message_hides_the_database_password():
     from serving.review.export import redacted
 
     assert redacted("postgresql+psycopg://reviewer:s3cret@db.example:5432/ankang") == (
-        "postgresql+psycopg://reviewer:***@db.example:5432/ankang")
+        "postgresql+psycopg://reviewer:***@db.example:5432/ankang"
+    )
 
 
 def test_export_runs_in_the_serving_only_install(tmp_path: Path):
@@ -141,8 +156,20 @@ def test_export_runs_in_the_serving_only_install(tmp_path: Path):
     store = ReviewStore(database_url=url, photo_dir=tmp_path / "photos")
     store.decide(record(store, 1, ["wet_floor"], minute=0), parse_decision({"decision": "confirm"}), reviewer=WANG)
     store.close()
-    result = ankang_without_training_extra("export", "reviews", "--out", str(tmp_path / "export"), "--database", url,
-                                           "--photo-store", str(tmp_path / "photos"), tmp_path=tmp_path)
+    result = ankang_without_training_extra(
+        "export",
+        "reviews",
+        "--out",
+        str(tmp_path / "export"),
+        "--database",
+        url,
+        "--photo-store",
+        str(tmp_path / "photos"),
+        tmp_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote 1 photos" in result.stdout
-    assert list(csv.DictReader((tmp_path / "export" / "reviews.csv").open(encoding="utf-8")))[0]["reviewer_holder"] == "王工"
+    assert (
+        list(csv.DictReader((tmp_path / "export" / "reviews.csv").open(encoding="utf-8")))[0]["reviewer_holder"]
+        == "王工"
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -29,13 +29,19 @@ def fresh_database_url(request, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_a_fresh_start_with_two_workers_logs_no_error(fresh_database_url, tmp_path):
-    env = clean_env(ANKANG_DATA_DIR=str(tmp_path / "var"), ANKANG_DATABASE_URL=fresh_database_url,
-                    ANKANG_API_WORKERS="2", ANKANG_API_KEYS="reviewer:startup-reviewer-key-0123:王安全",
-                    ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")))
+    env = clean_env(
+        ANKANG_DATA_DIR=str(tmp_path / "var"),
+        ANKANG_DATABASE_URL=fresh_database_url,
+        ANKANG_API_WORKERS="2",
+        ANKANG_API_KEYS="reviewer:startup-reviewer-key-0123:王安全",
+        ANKANG_PHOTO_MODEL_DIR=str(write_toy_photo_model(tmp_path / "models" / "hazard_photo")),
+    )
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log, served(env, log=log):
         deadline = time.monotonic() + 90  # ready means one worker answers; wait for the second too
-        while log_path.read_text(errors="replace").count("Service ankang initialized") < 2 and time.monotonic() < deadline:
+        while (
+            log_path.read_text(errors="replace").count("Service ankang initialized") < 2 and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
     text = log_path.read_text(errors="replace")
     assert text.count("Service ankang initialized") == 2, text[-3000:]

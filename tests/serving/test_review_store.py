@@ -6,8 +6,8 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -19,9 +19,9 @@ from runtime.errors import InputError
 from serving.assessment import Detection
 from serving.photo import build_assessment
 from serving.review.decisions import Reviewer, parse_decision
+from serving.review.grouping import hash_bands
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
-from serving.review.grouping import hash_bands
 from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -78,24 +78,41 @@ def photo(colour: tuple[int, int, int], *, pattern: int = 0, gps: bool = False) 
 def assessment(flags: dict[str, float], triage: str, cam: np.ndarray | None = None):
     labels = ("missing_helmet", "fire_smoke", "wet_floor")
     hazards = {label: flags.get(label, 0.05) for label in labels}
-    made = build_assessment(hazards, dict.fromkeys(labels, 0.5), model_name="hazard_photo", model_version="t-1", cam=cam)
+    made = build_assessment(
+        hazards, dict.fromkeys(labels, 0.5), model_name="hazard_photo", model_version="t-1", cam=cam
+    )
     assert made.triage == triage
     return made
 
 
-def add(store: ReviewStore, flags: dict[str, float], triage: str, *, minutes: int, pattern: int,
-        site: str = "site-1", gps: bool = False) -> str:
+def add(
+    store: ReviewStore,
+    flags: dict[str, float],
+    triage: str,
+    *,
+    minutes: int,
+    pattern: int,
+    site: str = "site-1",
+    gps: bool = False,
+) -> str:
     data, image = photo((40, 40, 40), pattern=pattern, gps=gps)
     photo_id = uuid.uuid4().hex
-    store.record_assessment(photo_id=photo_id, data=data, image=image, assessment=assessment(
-                                flags, triage, cam=np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)),
-                            metadata={"site_id": site}, created_at=T0 + dt.timedelta(minutes=minutes))
+    store.record_assessment(
+        photo_id=photo_id,
+        data=data,
+        image=image,
+        assessment=assessment(flags, triage, cam=np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)),
+        metadata={"site_id": site},
+        created_at=T0 + dt.timedelta(minutes=minutes),
+    )
     return photo_id
 
 
 def test_migrations_create_the_schema_from_empty(store):
     inspector = sa.inspect(store.engine)
-    assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(inspector.get_table_names())
+    assert {"review_cases", "review_case_flags", "review_decisions", "review_alembic_version"} <= set(
+        inspector.get_table_names()
+    )
     assert "ix_review_cases_queue" in {index["name"] for index in inspector.get_indexes("review_cases")}
     with store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT version_num FROM review_alembic_version")).scalar_one() == HEAD
@@ -136,20 +153,25 @@ def test_queue_filters_and_pages(store):
 def test_decisions_are_appended_and_survive_a_restart(store, database_url, tmp_path):
     case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
     store.decide(case, parse_decision({"decision": "confirm"}), reviewer=WANG)
-    store.decide(case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer=LI)
+    store.decide(
+        case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer=LI
+    )
     store.close()
     reopened = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
     record = reopened.case(case)
     assert record["status"] == "corrected"
     assert [(h["decision"], h["hazards"], h["reviewer"]) for h in record["history"]] == [
         ("confirm", ["fire_smoke"], {"key_id": "ab12cd34", "holder": "王安全"}),
-        ("correct", ["wet_floor"], {"key_id": "env-2", "holder": "李工"})]
+        ("correct", ["wet_floor"], {"key_id": "env-2", "holder": "李工"}),
+    ]
     assert record["history"][1]["comment"] == "no fire"
     assert reopened.queue(QueueFilter())["total"] == 0
     assert reopened.queue(QueueFilter(status="decided"))["items"][0]["photo_id"] == case
     latest = reopened.reviewed()
-    assert [(row["photo_id"], row["decision"], row["decided_hazards"], row["reviewer_key_id"], row["reviewer_holder"])
-            for row in latest] == [(case, "correct", ["wet_floor"], "env-2", "李工")]
+    assert [
+        (row["photo_id"], row["decision"], row["decided_hazards"], row["reviewer_key_id"], row["reviewer_holder"])
+        for row in latest
+    ] == [(case, "correct", ["wet_floor"], "env-2", "李工")]
     reopened.close()
 
 
@@ -194,7 +216,9 @@ def test_a_failed_insert_leaves_no_case(store):
     case = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
     data, image = photo((40, 40, 40), pattern=2)
     with pytest.raises(sa.exc.IntegrityError):
-        store.record_assessment(photo_id=case, data=data, image=image, assessment=assessment({"fire_smoke": 0.9}, "urgent"))
+        store.record_assessment(
+            photo_id=case, data=data, image=image, assessment=assessment({"fire_smoke": 0.9}, "urgent")
+        )
     assert store.queue(QueueFilter(status="all"))["total"] == 1
     assert [f["type"] for f in store.case(case)["flagged"]] == ["wet_floor"]
 
@@ -211,12 +235,17 @@ def store_with_an_old_case(database_url: str, revision: str, *, dhash: int) -> N
     engine = sa.create_engine(database_url)
     migrate(engine, revision)
     with engine.begin() as connection:
-        connection.execute(sa.text(
-            "INSERT INTO review_cases (photo_id, photo_sha256, created_at, status, triage, severity_rank, "
-            "top_probability, model_name, model_version, labels, probabilities, thresholds, flagged, width, "
-            "height, dhash, group_id, decision_count) VALUES ('old', :sha, :at, 'open', 'urgent', 2, 0.9, 'm', 'v', "
-            "'[\"fire_smoke\"]', '{\"fire_smoke\": 0.9}', '{\"fire_smoke\": 0.5}', '[\"fire_smoke\"]', 10, 10, "
-            ":dhash, 'old', 0)"), {"sha": "0" * 64, "at": T0, "dhash": f"{dhash:016x}"})
+        connection.execute(
+            sa.text(
+                "INSERT INTO review_cases (photo_id, photo_sha256, created_at, status, triage, severity_rank, "
+                "top_probability, model_name, model_version, labels, probabilities, thresholds, flagged, width, "
+                "height, dhash, group_id, decision_count) "
+                "VALUES ('old', :sha, :at, 'open', 'urgent', 2, 0.9, 'm', 'v', "
+                "'[\"fire_smoke\"]', '{\"fire_smoke\": 0.9}', '{\"fire_smoke\": 0.5}', '[\"fire_smoke\"]', 10, 10, "
+                ":dhash, 'old', 0)"
+            ),
+            {"sha": "0" * 64, "at": T0, "dhash": f"{dhash:016x}"},
+        )
         connection.execute(sa.text("INSERT INTO review_case_flags (photo_id, hazard) VALUES ('old', 'fire_smoke')"))
     engine.dispose()
 
@@ -225,7 +254,9 @@ def test_an_older_schema_is_upgraded_in_place(database_url, tmp_path):
     """A store at revision 0001 with a case in it reaches head at start-up and keeps its case."""
     store_with_an_old_case(database_url, "0001", dhash=0)
     store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "p")
-    columns = next(i for i in sa.inspect(store.engine).get_indexes("review_cases") if i["name"] == "ix_review_cases_queue")
+    columns = next(
+        i for i in sa.inspect(store.engine).get_indexes("review_cases") if i["name"] == "ix_review_cases_queue"
+    )
     assert "photo_id" in str(columns["column_names"]) or "photo_id" in str(columns.get("expressions"))
     assert store.queue(QueueFilter())["items"][0]["photo_id"] == "old"
     store.close()
@@ -252,7 +283,9 @@ def test_gps_is_stripped_without_touching_pixels_or_other_exif(fmt):
     original = buffer.getvalue()
     stripped = Image.open(io.BytesIO(strip_gps(original)))
     assert GPS_IFD_TAG not in stripped.getexif() and stripped.getexif()[0x010F] == "PhoneMaker"
-    np.testing.assert_array_equal(np.asarray(stripped.convert("RGB")), np.asarray(Image.open(io.BytesIO(original)).convert("RGB")))
+    np.testing.assert_array_equal(
+        np.asarray(stripped.convert("RGB")), np.asarray(Image.open(io.BytesIO(original)).convert("RGB"))
+    )
 
 
 def test_an_interrupted_photo_write_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -271,13 +304,17 @@ def test_an_interrupted_photo_write_leaves_nothing_behind(tmp_path, monkeypatch)
 BASE_HASH = 0x0123456789ABCDEF
 
 
-@pytest.mark.parametrize(("flipped_bits", "same_group"), [
-    ((0, 13, 26, 39), True),        # 4 bits, each in another band: only band 4 still matches
-    ((60, 61, 62, 63), True),       # 4 bits in one band
-    ((0, 13, 26, 39, 52), False),   # 5 bits: past the threshold
-])
-def test_grouping_finds_every_photo_within_the_threshold_whichever_bands_differ(store, monkeypatch, flipped_bits,
-                                                                                 same_group):
+@pytest.mark.parametrize(
+    ("flipped_bits", "same_group"),
+    [
+        ((0, 13, 26, 39), True),  # 4 bits, each in another band: only band 4 still matches
+        ((60, 61, 62, 63), True),  # 4 bits in one band
+        ((0, 13, 26, 39, 52), False),  # 5 bits: past the threshold
+    ],
+)
+def test_grouping_finds_every_photo_within_the_threshold_whichever_bands_differ(
+    store, monkeypatch, flipped_bits, same_group
+):
     hashes = iter([BASE_HASH, BASE_HASH ^ sum(1 << bit for bit in flipped_bits)])
     monkeypatch.setattr("serving.review.store.dhash64", lambda image: next(hashes))
     first = add(store, {"wet_floor": 0.7}, "review", minutes=0, pattern=1)
@@ -315,23 +352,34 @@ def test_migration_0006_keeps_old_free_text_reviewers_as_legacy_and_recovers_the
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
         for reviewer in ("王工 [key:ab12cd34]", "key:env-2", "free text"):
-            connection.execute(sa.text("INSERT INTO review_decisions (photo_id, decision, hazards, reviewer, created_at) "
-                                       "VALUES ('old', 'confirm', '[]', :reviewer, :at)"), {"reviewer": reviewer, "at": T0})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO review_decisions (photo_id, decision, hazards, reviewer, created_at) "
+                    "VALUES ('old', 'confirm', '[]', :reviewer, :at)"
+                ),
+                {"reviewer": reviewer, "at": T0},
+            )
     engine.dispose()
     store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
     store.decide("old", parse_decision({"decision": "dismiss"}), reviewer=WANG)
     history = store.case("old")["history"]
-    assert [(entry["reviewer"]["key_id"], entry["reviewer"]["holder"], entry.get("legacy_reviewer")) for entry in history] == [
-        ("ab12cd34", None, "王工 [key:ab12cd34]"), ("env-2", None, "key:env-2"), ("legacy", None, "free text"),
-        ("ab12cd34", "王安全", None)]
+    assert [
+        (entry["reviewer"]["key_id"], entry["reviewer"]["holder"], entry.get("legacy_reviewer")) for entry in history
+    ] == [
+        ("ab12cd34", None, "王工 [key:ab12cd34]"),
+        ("env-2", None, "key:env-2"),
+        ("legacy", None, "free text"),
+        ("ab12cd34", "王安全", None),
+    ]
     store.close()
 
 
 def test_detections_are_stored_with_the_case(store):
     data, image = photo((40, 40, 40), pattern=3)
     boxes = [{"type": "missing_helmet", "score": 0.91, "box": [10.0, 8.5, 40.0, 60.0]}]
-    record = dataclasses.replace(assessment({"missing_helmet": 0.9}, "review"),
-                                 detections=tuple(Detection(**box) for box in boxes))
+    record = dataclasses.replace(
+        assessment({"missing_helmet": 0.9}, "review"), detections=tuple(Detection(**box) for box in boxes)
+    )
     store.record_assessment(photo_id="boxed", data=data, image=image, assessment=record)
     assert store.case("boxed")["detections"] == boxes
     assert store.queue(QueueFilter())["items"][0]["detections"] == boxes

@@ -10,7 +10,9 @@ from tests.serving.test_risk_scorer import low_risk
 
 
 def test_score_returns_model_and_one_result_per_enterprise(api):
-    response = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("A-2", credit_grade="C")]})
+    response = api.post(
+        "/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("A-2", credit_grade="C")]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"]["name"] == "labor_risk" and body["model"]["version"]
@@ -22,7 +24,9 @@ def test_score_returns_model_and_one_result_per_enterprise(api):
 
 
 def test_bad_value_is_422_naming_field_and_enterprise_and_server_keeps_serving(api):
-    response = api.post("/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("B-9", headcount="many")]})
+    response = api.post(
+        "/v1/enterprises/score", json={"enterprises": [low_risk("A-1"), low_risk("B-9", headcount="many")]}
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["field"] == "headcount" and error["enterprise_id"] == "B-9" and error["row"] == 2  # 1-based
@@ -44,7 +48,7 @@ def test_file_endpoint_answers_csv_for_csv_and_parquet(api):
 
 
 def test_file_with_bad_rows_is_422_listing_them(api):
-    csv = "enterprise_id,industry,headcount\nX1,mining,10\nX2,farming,10\nX3,mining,-4\n".encode()
+    csv = b"enterprise_id,industry,headcount\nX1,mining,10\nX2,farming,10\nX3,mining,-4\n"
     response = api.post("/v1/enterprises/score-file", files={"file": ("bad.csv", csv, "text/csv")})
     assert response.status_code == 422
     error = response.json()["error"]
@@ -59,4 +63,3 @@ def test_score_file_size_limit_is_one_setting():
 
     [limits] = [options for middleware, options in Ankang.middlewares if middleware is BodySizeLimit]
     assert limits["path_limits"]["/v1/enterprises/score-file"] == MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
-

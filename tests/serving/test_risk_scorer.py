@@ -27,16 +27,40 @@ def scorer() -> RiskScorer:
 
 
 def low_risk(enterprise_id: str = "E-1", **overrides) -> dict:
-    profile = {"enterprise_id": enterprise_id, "industry": "services", "union_type": "enterprise", "ownership": "private",
-               "headcount": 40, "firm_age_years": 8.5, "share_migrant_workers": 0.3, "share_dispatch_workers": 0.02,
-               "share_platform_workers": 0.0, "contract_signing_rate": 0.98, "social_insurance_coverage": 0.95,
-               "social_insurance_arrears_months": 0, "avg_monthly_overtime_hours": 12.0,
-               "wage_to_local_minimum_ratio": 1.9, "wage_arrears_cases_12m": 0, "wage_arrears_workers_12m": 0,
-               "wage_arrears_amount_12m": 0.0, "complaints_12m": 0, "petitions_12m": 0, "arbitration_cases_12m": 0,
-               "work_injury_cases_12m": 0, "collective_petition_12m": False, "serious_injury_or_fatality_12m": False,
-               "layoff_or_relocation": "none", "mass_incident_36m": 0, "has_workers_congress": True,
-               "has_collective_contract": True, "credit_grade": "A", "violations_sanctioned_36m": 0,
-               "unrectified_order": False, "open_photo_hazards": 0, "open_major_photo_hazards": 0}
+    profile = {
+        "enterprise_id": enterprise_id,
+        "industry": "services",
+        "union_type": "enterprise",
+        "ownership": "private",
+        "headcount": 40,
+        "firm_age_years": 8.5,
+        "share_migrant_workers": 0.3,
+        "share_dispatch_workers": 0.02,
+        "share_platform_workers": 0.0,
+        "contract_signing_rate": 0.98,
+        "social_insurance_coverage": 0.95,
+        "social_insurance_arrears_months": 0,
+        "avg_monthly_overtime_hours": 12.0,
+        "wage_to_local_minimum_ratio": 1.9,
+        "wage_arrears_cases_12m": 0,
+        "wage_arrears_workers_12m": 0,
+        "wage_arrears_amount_12m": 0.0,
+        "complaints_12m": 0,
+        "petitions_12m": 0,
+        "arbitration_cases_12m": 0,
+        "work_injury_cases_12m": 0,
+        "collective_petition_12m": False,
+        "serious_injury_or_fatality_12m": False,
+        "layoff_or_relocation": "none",
+        "mass_incident_36m": 0,
+        "has_workers_congress": True,
+        "has_collective_contract": True,
+        "credit_grade": "A",
+        "violations_sanctioned_36m": 0,
+        "unrectified_order": False,
+        "open_photo_hazards": 0,
+        "open_major_photo_hazards": 0,
+    }
     return profile | overrides
 
 
@@ -82,8 +106,11 @@ def test_every_schema_constraint_is_enforced_naming_field_and_enterprise(scorer,
 @pytest.mark.parametrize("field", FEATURES)
 def test_every_schema_boundary_and_category_is_accepted(scorer, field):
     spec = SCHEMA["fields"][field]
-    values = spec.get("categories") or ([True, False] if spec["type"] == "boolean" else
-                                        [v for v in (spec.get("min"), spec.get("max")) if v is not None] or [1])
+    values = spec.get("categories") or (
+        [True, False]
+        if spec["type"] == "boolean"
+        else [v for v in (spec.get("min"), spec.get("max")) if v is not None] or [1]
+    )
     results = scorer.score_profiles([low_risk(f"E{i}", **{field: value}) for i, value in enumerate(values)])
     assert [r["enterprise_id"] for r in results] == [f"E{i}" for i in range(len(values))]
 
@@ -112,7 +139,11 @@ def test_unknown_fields_do_not_hide_the_other_errors(scorer, rows):
         scorer.score_profiles(profiles)
     error = caught.value.to_dict()["error"]
     assert error["error_count"] == 3 and error["unknown_fields"] == ["headcont", "industri"]
-    assert [(e["field"], e["row"]) for e in error["errors"]] == [("headcont", None), ("industri", None), ("headcount", 2)]
+    assert [(e["field"], e["row"]) for e in error["errors"]] == [
+        ("headcont", None),
+        ("industri", None),
+        ("headcount", 2),
+    ]
     assert error["errors"][2]["message"] == "enterprise 'E1' (row 2): headcount must be ≥ 1, got -5"
 
 
@@ -121,19 +152,25 @@ def test_a_file_without_the_id_column_still_lists_its_other_problems(scorer):
         scorer.score_table(b"industry,headcount\nmining,0\n", filename="x.csv")
     error = caught.value.to_dict()["error"]
     assert [(e["field"], e["row"]) for e in error["errors"]] == [("enterprise_id", None), ("headcount", 1)]
-    assert error["errors"][1]["message"] == "an enterprise without enterprise_id (data row 1): headcount must be ≥ 1, got '0'"
+    assert (
+        error["errors"][1]["message"]
+        == "an enterprise without enterprise_id (data row 1): headcount must be ≥ 1, got '0'"
+    )
 
 
 def test_missing_fields_are_imputed_listed_and_never_reasons(scorer):
-    [result] = scorer.score_profiles([{"enterprise_id": "ONLY-ID", "wage_arrears_workers_12m": 60, "complaints_12m": 9}])
+    [result] = scorer.score_profiles(
+        [{"enterprise_id": "ONLY-ID", "wage_arrears_workers_12m": 60, "complaints_12m": 9}]
+    )
     assert set(result["imputed"]) == set(FEATURES) - {"wage_arrears_workers_12m", "complaints_12m"}
     assert {reason["field"] for reason in result["reasons"]} <= {"wage_arrears_workers_12m", "complaints_12m"}
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-3
 
 
 def test_reasons_name_fields_with_their_values_largest_first(scorer):
-    [result] = scorer.score_profiles([low_risk(wage_arrears_workers_12m=80, wage_arrears_cases_12m=3,
-                                               contract_signing_rate=0.4, complaints_12m=12)])
+    [result] = scorer.score_profiles(
+        [low_risk(wage_arrears_workers_12m=80, wage_arrears_cases_12m=3, contract_signing_rate=0.4, complaints_12m=12)]
+    )
     reasons = result["reasons"]
     assert 1 <= len(reasons) <= 3 and all(r["contribution"] > 0 for r in reasons)
     assert [r["contribution"] for r in reasons] == sorted((r["contribution"] for r in reasons), reverse=True)
@@ -142,15 +179,18 @@ def test_reasons_name_fields_with_their_values_largest_first(scorer):
     assert result["tier"] > scorer.score_profiles([low_risk()])[0]["tier"] or result["tier"] >= 4
 
 
-@pytest.mark.parametrize(("overrides", "rule", "floor"), [
-    ({"credit_grade": "C"}, "credit_grade_c", 4),
-    ({"mass_incident_36m": 1}, "mass_incident_36m", 5),
-    ({"serious_injury_or_fatality_12m": True}, "serious_injury_or_fatality", 4),
-    ({"collective_petition_12m": True}, "collective_petition", 4),
-    ({"wage_arrears_workers_12m": 10, "wage_arrears_cases_12m": 1}, "wage_arrears_10_workers", 4),
-    ({"unrectified_order": True}, "unrectified_order", 3),
-    ({"open_major_photo_hazards": 1, "open_photo_hazards": 1}, "open_major_photo_hazard", 3),
-])
+@pytest.mark.parametrize(
+    ("overrides", "rule", "floor"),
+    [
+        ({"credit_grade": "C"}, "credit_grade_c", 4),
+        ({"mass_incident_36m": 1}, "mass_incident_36m", 5),
+        ({"serious_injury_or_fatality_12m": True}, "serious_injury_or_fatality", 4),
+        ({"collective_petition_12m": True}, "collective_petition", 4),
+        ({"wage_arrears_workers_12m": 10, "wage_arrears_cases_12m": 1}, "wage_arrears_10_workers", 4),
+        ({"unrectified_order": True}, "unrectified_order", 3),
+        ({"open_major_photo_hazards": 1, "open_photo_hazards": 1}, "open_major_photo_hazard", 3),
+    ],
+)
 def test_policy_floors_raise_the_tier_and_say_which_rule_fired(scorer, overrides, rule, floor):
     [result] = scorer.score_profiles([low_risk(**overrides)])
     fired = {r["id"]: r for r in result["rules_fired"]}
@@ -171,14 +211,18 @@ def test_json_request_size_limit_is_413(scorer):
     assert caught.value.status_code == 413
     with pytest.raises(InputError, match="non-empty list"):
         scorer.score_profiles([])
-    with pytest.raises(InputError, match=re.escape("row 2 is not an object with profile fields (rows count from 1 "
-                                                   "in the order sent; 2 in all)")) as caught:
+    with pytest.raises(
+        InputError,
+        match=re.escape("row 2 is not an object with profile fields (rows count from 1 in the order sent; 2 in all)"),
+    ) as caught:
         scorer.score_profiles([low_risk(), "E-2", 3])
     assert [e["row"] for e in caught.value.context["errors"]] == [2, 3]
 
 
 def profiles_frame(rows: int = 20) -> pd.DataFrame:
-    frame = pd.DataFrame([low_risk(f"F{i:03d}", complaints_12m=i % 7, credit_grade="C" if i == 3 else "A") for i in range(rows)])
+    frame = pd.DataFrame(
+        [low_risk(f"F{i:03d}", complaints_12m=i % 7, credit_grade="C" if i == 3 else "A") for i in range(rows)]
+    )
     return frame
 
 
@@ -196,8 +240,7 @@ def test_csv_and_parquet_files_score_like_json(scorer):
 
 
 def test_csv_text_cells_accept_true_false_yes_no_and_blank(scorer):
-    csv = ("enterprise_id,has_workers_congress,unrectified_order,headcount\n"
-           "A,yes,FALSE,10\nB,0,true,\nC,,1,7\n").encode()
+    csv = b"enterprise_id,has_workers_congress,unrectified_order,headcount\nA,yes,FALSE,10\nB,0,true,\nC,,1,7\n"
     table = pd.read_csv(io.BytesIO(scorer.score_table(csv, filename="x.csv")), keep_default_na=False)
     assert table["rules_fired"].tolist() == ["", "unrectified_order", "unrectified_order"]
     assert "headcount" in table.loc[1, "imputed"] and "has_workers_congress" in table.loc[2, "imputed"]
@@ -238,11 +281,14 @@ def test_a_file_over_the_limit_is_413_naming_the_file(scorer, monkeypatch):
     assert caught.value.status_code == 413
 
 
-@pytest.mark.parametrize(("data", "name", "words"), [
-    (b"", "x.csv", "is empty"),
-    (b"PAR1 definitely not parquet", "x.parquet", "could not be read as Parquet"),
-    (b"industry\nmining\n", "x.csv", "no enterprise_id column"),
-])
+@pytest.mark.parametrize(
+    ("data", "name", "words"),
+    [
+        (b"", "x.csv", "is empty"),
+        (b"PAR1 definitely not parquet", "x.parquet", "could not be read as Parquet"),
+        (b"industry\nmining\n", "x.csv", "no enterprise_id column"),
+    ],
+)
 def test_unreadable_files_are_client_errors(scorer, data, name, words):
     with pytest.raises(InputError, match=words):
         scorer.score_table(data, filename=name)

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 def run_command(*variables: str) -> str:
     """The command `make run` would serve with (make -n prints it without running anything)."""
-    printed = subprocess.run(["make", "-n", "--always-make", "run", *variables], cwd=PROJECT_ROOT, text=True,
-                             capture_output=True, check=True).stdout
+    printed = subprocess.run(
+        ["make", "-n", "--always-make", "run", *variables], cwd=PROJECT_ROOT, text=True, capture_output=True, check=True
+    ).stdout
     return next(line for line in printed.splitlines() if "bentoml serve" in line)
 
 

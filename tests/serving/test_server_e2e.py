@@ -7,8 +7,8 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,18 +21,27 @@ from tests.server import free_port, start_server, stop_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def served_with_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     # As `make run` would: the released models, none of the in-process fixtures' ANKANG_* settings.
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANKANG_")}
-    env.update(ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")), ANKANG_AUTH="off",
-               # its own Prometheus multiprocess directory: another server starting on this machine
-               # (another test run) would otherwise empty the shared one under ~/bentoml mid-test
-               BENTOML_HOME=str(tmp_path_factory.mktemp("bentoml_home")))
+    env.update(
+        ANKANG_DATA_DIR=str(tmp_path_factory.mktemp("var")),
+        ANKANG_AUTH="off",
+        # its own Prometheus multiprocess directory: another server starting on this machine
+        # (another test run) would otherwise empty the shared one under ~/bentoml mid-test
+        BENTOML_HOME=str(tmp_path_factory.mktemp("bentoml_home")),
+    )
     log_path = tmp_path_factory.mktemp("log") / "server.log"
     port = free_port()
     with open(log_path, "wb") as log:
@@ -71,8 +80,9 @@ def served_in_process(photo: bytes) -> dict:
 
     model = PhotoModel(Path(__file__).resolve().parents[2] / "models" / "hazard_photo")
     image = decode_photo(photo)
-    answer = model.assessment(model.run_batch(model.card.preprocess(image)[None])[0],
-                              width=image.width, height=image.height)
+    answer = model.assessment(
+        model.run_batch(model.card.preprocess(image)[None])[0], width=image.width, height=image.height
+    )
     return answer.to_response()
 
 
@@ -81,8 +91,12 @@ def test_real_fire_photo_is_assessed_over_http(server, photo_set):
     photos the model gets right is the card's audit, not this test's)."""
     photo = first_fire_photo(photo_set)
     with open(photo, "rb") as handle:
-        response = httpx.post(f"{server}/v1/photos/assess", files={"photo": (photo.name, handle, "image/jpeg")},
-                              data={"site_id": "e2e"}, timeout=30)
+        response = httpx.post(
+            f"{server}/v1/photos/assess",
+            files={"photo": (photo.name, handle, "image/jpeg")},
+            data={"site_id": "e2e"},
+            timeout=30,
+        )
     assert response.status_code == 200, response.text
     body, expected = response.json(), served_in_process(photo.read_bytes())
     assert body["model"]["name"] == "hazard_photo" and set(body["hazards"]) >= {"fire_smoke", "missing_helmet"}
@@ -92,7 +106,9 @@ def test_real_fire_photo_is_assessed_over_http(server, photo_set):
 
 
 def test_bad_upload_gets_4xx_and_server_keeps_serving(server):
-    bad = httpx.post(f"{server}/v1/photos/assess", files={"photo": ("x.jpg", b"not an image", "image/jpeg")}, timeout=10)
+    bad = httpx.post(
+        f"{server}/v1/photos/assess", files={"photo": ("x.jpg", b"not an image", "image/jpeg")}, timeout=10
+    )
     assert bad.status_code == 415
     assert bad.json()["error"]["field"] == "photo"
     assert httpx.get(f"{server}/livez", timeout=5).status_code == 200
@@ -106,8 +122,12 @@ def test_metrics_and_openapi_are_served(server):
 def photos_assessed(server: str) -> float:
     response = httpx.get(f"{server}/metrics", timeout=10)
     assert response.status_code == 200, response.text
-    return sum(sample.value for family in text_string_to_metric_families(response.text)
-               for sample in family.samples if sample.name == "ankang_photos_assessed_total")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "ankang_photos_assessed_total"
+    )
 
 
 def test_metrics_add_up_over_both_workers(server):
@@ -116,8 +136,12 @@ def test_metrics_add_up_over_both_workers(server):
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(base_url=server, timeout=60) as client:
-            responses = await asyncio.gather(*[client.post(
-                "/v1/photos/assess", files={"photo": ("p.jpg", random_photo(seed), "image/jpeg")}) for seed in range(12)])
+            responses = await asyncio.gather(
+                *[
+                    client.post("/v1/photos/assess", files={"photo": ("p.jpg", random_photo(seed), "image/jpeg")})
+                    for seed in range(12)
+                ]
+            )
         return [response.status_code for response in responses]
 
     assert asyncio.run(burst()) == [200] * 12
@@ -128,8 +152,12 @@ def test_a_client_error_logs_one_info_line_and_no_traceback(served_with_log):
     server, log_path = served_with_log
     request_id = "e2e-client-error-0001"
     start = log_path.stat().st_size  # (a start-up race of the two workers may have logged before: issue 14.5)
-    response = httpx.post(f"{server}/v1/photos/assess", files={"image": ("x.jpg", b"x", "image/jpeg")},
-                          headers={"X-Request-ID": request_id}, timeout=10)
+    response = httpx.post(
+        f"{server}/v1/photos/assess",
+        files={"image": ("x.jpg", b"x", "image/jpeg")},
+        headers={"X-Request-ID": request_id},
+        timeout=10,
+    )
     assert response.status_code == 400
     httpx.get(f"{server}/livez", timeout=5)  # the log line is written once the response is sent
     with open(log_path, "rb") as log:
@@ -170,8 +198,12 @@ def test_concurrent_photos_all_succeed(server, photo_set):
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=server, timeout=60) as client:
-            return await asyncio.gather(*[
-                client.post("/v1/photos/assess", files={"photo": ("fire.jpg", data, "image/jpeg")}) for _ in range(32)])
+            return await asyncio.gather(
+                *[
+                    client.post("/v1/photos/assess", files={"photo": ("fire.jpg", data, "image/jpeg")})
+                    for _ in range(32)
+                ]
+            )
 
     responses = asyncio.run(burst())
     assert [response.status_code for response in responses] == [200] * 32

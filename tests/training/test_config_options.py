@@ -34,8 +34,10 @@ def test_defaults_are_the_dataclass_defaults():
     assert parse() == Example()
 
 
-@pytest.mark.parametrize(("argv", "expected"), [(["--fast"], True), (["--no-fast"], False),
-                                                (["--fast", "false"], False), (["--fast", "yes"], True)])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["--fast"], True), (["--no-fast"], False), (["--fast", "false"], False), (["--fast", "yes"], True)],
+)
 def test_booleans_take_flag_no_flag_and_the_old_true_false(argv, expected):
     assert parse(*argv).fast is expected
 
@@ -52,9 +54,14 @@ def test_lists_repeated_options_optionals_and_choices():
         parse("--mode", "c")
 
 
-@pytest.mark.parametrize(("argv", "config_cls"), [(["train", "photo"], PhotoTrainConfig),
-                                                  (["train", "risk", "--no-track"], RiskModelConfig),
-                                                  (["export", "photo-int8"], QuantizeConfig)])
+@pytest.mark.parametrize(
+    ("argv", "config_cls"),
+    [
+        (["train", "photo"], PhotoTrainConfig),
+        (["train", "risk", "--no-track"], RiskModelConfig),
+        (["export", "photo-int8"], QuantizeConfig),
+    ],
+)
 def test_every_command_parses_to_its_config_defaults(argv, config_cls):
     args = build_parser().parse_args(argv)
     values = {name: getattr(args, name) for name in vars(config_cls()) if getattr(args, name, None) is not None}

@@ -6,16 +6,24 @@ import pytest
 from training.lifecycle.compare import PromotionPolicy, compare, rich_table, write_report
 from training.lifecycle.kinds import Comparable
 
-CHAMPION = Comparable(values={"roc_auc fire": 0.900, "roc_auc fire @ a": 0.80, "roc_auc wet": None, "qwk": 0.70},
-                      per_source=frozenset({"roc_auc fire @ a"}))
+CHAMPION = Comparable(
+    values={"roc_auc fire": 0.900, "roc_auc fire @ a": 0.80, "roc_auc wet": None, "qwk": 0.70},
+    per_source=frozenset({"roc_auc fire @ a"}),
+)
 
 
-@pytest.mark.parametrize(("challenger", "worse"), [
-    ({"roc_auc fire": 0.895, "roc_auc fire @ a": 0.78, "qwk": 0.70}, set()),  # both exactly at their tolerance
-    ({"roc_auc fire": 0.8949, "roc_auc fire @ a": 0.80, "qwk": 0.70}, {"roc_auc fire"}),
-    ({"roc_auc fire": 0.95, "roc_auc fire @ a": 0.7799, "qwk": 0.70}, {"roc_auc fire @ a"}),  # a gain cannot hide it
-    ({"roc_auc fire": 0.90, "roc_auc fire @ a": 0.80, "qwk": 0.60, "roc_auc wet": 0.1}, {"qwk"}),
-])
+@pytest.mark.parametrize(
+    ("challenger", "worse"),
+    [
+        ({"roc_auc fire": 0.895, "roc_auc fire @ a": 0.78, "qwk": 0.70}, set()),  # both exactly at their tolerance
+        ({"roc_auc fire": 0.8949, "roc_auc fire @ a": 0.80, "qwk": 0.70}, {"roc_auc fire"}),
+        (
+            {"roc_auc fire": 0.95, "roc_auc fire @ a": 0.7799, "qwk": 0.70},
+            {"roc_auc fire @ a"},
+        ),  # a gain cannot hide it
+        ({"roc_auc fire": 0.90, "roc_auc fire @ a": 0.80, "qwk": 0.60, "roc_auc wet": 0.1}, {"qwk"}),
+    ],
+)
 def test_rule_marks_exactly_the_metrics_beyond_their_tolerance(challenger, worse):
     rows = compare(CHAMPION, Comparable(values=challenger), PromotionPolicy(tolerance=0.005, source_tolerance=0.02))
     assert {row.metric for row in rows if row.worse} == worse
@@ -26,8 +34,9 @@ def test_rule_marks_exactly_the_metrics_beyond_their_tolerance(challenger, worse
 def test_table_hides_rows_without_values_and_report_keeps_them(tmp_path):
     from rich.console import Console
 
-    rows = compare(CHAMPION, Comparable(values={"roc_auc fire": 0.5, "roc_auc fire @ a": None, "qwk": 0.7}),
-                   PromotionPolicy())
+    rows = compare(
+        CHAMPION, Comparable(values={"roc_auc fire": 0.5, "roc_auc fire @ a": None, "qwk": 0.7}), PromotionPolicy()
+    )
     console = Console(width=120, record=True)
     console.print(rich_table(rows, title="t"))
     text = console.export_text()

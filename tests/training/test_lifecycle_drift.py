@@ -24,10 +24,20 @@ def test_psi_is_zero_for_equal_shares_and_matches_the_formula():
 
 
 def test_feature_drift_flags_a_shifted_number_and_a_new_category_mix(rng):
-    reference = pd.DataFrame({"hours": rng.normal(40, 10, 5000), "same": rng.normal(0, 1, 5000),
-                              "industry": rng.choice(["mining", "retail"], 5000, p=[0.2, 0.8])})
-    recent = pd.DataFrame({"hours": rng.normal(55, 10, 3000), "same": rng.normal(0, 1, 3000),
-                           "industry": rng.choice(["mining", "retail"], 3000, p=[0.6, 0.4])})
+    reference = pd.DataFrame(
+        {
+            "hours": rng.normal(40, 10, 5000),
+            "same": rng.normal(0, 1, 5000),
+            "industry": rng.choice(["mining", "retail"], 5000, p=[0.2, 0.8]),
+        }
+    )
+    recent = pd.DataFrame(
+        {
+            "hours": rng.normal(55, 10, 3000),
+            "same": rng.normal(0, 1, 3000),
+            "industry": rng.choice(["mining", "retail"], 3000, p=[0.6, 0.4]),
+        }
+    )
     recent.loc[:299, "same"] = np.nan  # 10 % missing is its own bin
     rows = {row.name: row for row in feature_drift(reference, recent, categorical={"industry": ["mining", "retail"]})}
     assert rows["hours"].level == "MAJOR" and rows["industry"].level == "MAJOR"
@@ -55,19 +65,34 @@ def _review_store(path, *, recent_fire: int, recent: int, before: int) -> str:
     url = f"sqlite:///{path}"
     engine = sa.create_engine(url)
     metadata.create_all(engine)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
     for index in range(recent + before):
         fire = index < recent_fire
         wet = index % 20 == 0
         flagged = [flag for flag, on in (("fire_smoke", fire), ("wet_floor", wet)) if on]
         created = now - dt.timedelta(days=1 if index < recent else 40, minutes=index)
-        rows.append({"photo_id": f"p{index}", "photo_sha256": "0" * 64, "created_at": created,
-                     "status": "open" if flagged else "clear",
-                     "triage": "urgent" if fire else ("review" if flagged else "clear"),
-                     "severity_rank": 0, "top_probability": 0.5, "model_name": "hazard_photo", "model_version": "toy-1",
-                     "labels": list(PHOTO_LABELS), "probabilities": {}, "thresholds": {}, "flagged": flagged,
-                     "width": 10, "height": 10, "dhash": "0" * 16, "group_id": f"p{index}"})
+        rows.append(
+            {
+                "photo_id": f"p{index}",
+                "photo_sha256": "0" * 64,
+                "created_at": created,
+                "status": "open" if flagged else "clear",
+                "triage": "urgent" if fire else ("review" if flagged else "clear"),
+                "severity_rank": 0,
+                "top_probability": 0.5,
+                "model_name": "hazard_photo",
+                "model_version": "toy-1",
+                "labels": list(PHOTO_LABELS),
+                "probabilities": {},
+                "thresholds": {},
+                "flagged": flagged,
+                "width": 10,
+                "height": 10,
+                "dhash": "0" * 16,
+                "group_id": f"p{index}",
+            }
+        )
     with engine.begin() as connection:
         connection.execute(cases.insert(), rows)
     engine.dispose()
@@ -77,8 +102,23 @@ def _review_store(path, *, recent_fire: int, recent: int, before: int) -> str:
 def test_photo_drift_reports_flag_rates_triage_mix_and_plots(photo_model, tmp_path, capsys):
     url = _review_store(tmp_path / "review.db", recent_fire=50, recent=100, before=60)
     report = tmp_path / "drift"
-    assert main(["drift", "photo", "--model", str(photo_model), "--database-url", url, "--report", str(report),
-                 "--days", "30"]) == 0
+    assert (
+        main(
+            [
+                "drift",
+                "photo",
+                "--model",
+                str(photo_model),
+                "--database-url",
+                url,
+                "--report",
+                str(report),
+                "--days",
+                "30",
+            ]
+        )
+        == 0
+    )
     payload = json.loads((report / "drift.json").read_text())
     flags = {row["name"]: row for row in payload["sections"]["flag rate: released card (test split) vs service"]}
     assert flags["fire_smoke"]["reference"] == "0.100" and flags["fire_smoke"]["recent"] == "0.500"
@@ -92,8 +132,21 @@ def test_photo_drift_reports_flag_rates_triage_mix_and_plots(photo_model, tmp_pa
 
 def test_photo_drift_without_a_review_store_says_what_to_do(photo_model, tmp_path, capsys):
     missing = f"sqlite:///{tmp_path}/no/such/dir/review.db"
-    assert main(["drift", "photo", "--model", str(photo_model), "--database-url", missing,
-                 "--report", str(tmp_path / "drift")]) == 2
+    assert (
+        main(
+            [
+                "drift",
+                "photo",
+                "--model",
+                str(photo_model),
+                "--database-url",
+                missing,
+                "--report",
+                str(tmp_path / "drift"),
+            ]
+        )
+        == 2
+    )
     assert "cannot read the review store" in capsys.readouterr().err
 
 
@@ -108,8 +161,21 @@ def test_risk_drift_finds_the_shifted_feature_and_nothing_else(tmp_path):
     recent["avg_monthly_overtime_hours"] = np.minimum(recent["avg_monthly_overtime_hours"] * 2.5 + 20, 400)
     recent.to_csv(tmp_path / "recent.csv", index=False)
     report = tmp_path / "drift"
-    assert main(["drift", "risk", "--model", str(model_dir), "--data", str(tmp_path / "recent.csv"),
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "drift",
+                "risk",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(tmp_path / "recent.csv"),
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     payload = json.loads((report / "drift.json").read_text())
     features = payload["sections"]["features (highest PSI first)"]
     assert features[0]["name"] == "avg_monthly_overtime_hours" and features[0]["level"] == "MAJOR"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from runtime.modeldir import ModelDir, file_sha256
 from ankang_cli import main
+from runtime.modeldir import ModelDir, file_sha256
 
 pytestmark = pytest.mark.slow
 TAKE = {  # source: photos per split (train, val, test)
@@ -48,17 +48,62 @@ def photo_store(photo_set, tmp_path_factory):
     _subset(photo_set, root / "reviews", TAKE["reviews"], skip=used, rng=rng, source="review-export")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        assert main(["train", "photo", "--data", str(root / "old"), "--data", str(root / "reviews"),
-                     "--out", str(root / "trained"), "--image-size", "64", "--crop-source-size", "0", "--final-size", "0",
-                     "--epochs", "2", "--batch-size", "16",
-                     "--workers", "1", "--threads", "2", "--cache-dir", str(root / "cache"), "--seed", "17"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "photo",
+                    "--data",
+                    str(root / "old"),
+                    "--data",
+                    str(root / "reviews"),
+                    "--out",
+                    str(root / "trained"),
+                    "--image-size",
+                    "64",
+                    "--crop-source-size",
+                    "0",
+                    "--final-size",
+                    "0",
+                    "--epochs",
+                    "2",
+                    "--batch-size",
+                    "16",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "2",
+                    "--cache-dir",
+                    str(root / "cache"),
+                    "--seed",
+                    "17",
+                ]
+            )
+            == 0
+        )
         yield root
 
 
 def _promote(root: Path, *extra: str) -> int:
-    return main(["promote", "photo", "--data", str(root / "old"), "--data", str(root / "reviews"),
-                 "--models-dir", str(root / "models"), "--report", str(root / "report"), "--workers", "1",
-                 "--cache-dir", str(root / "cache"), *extra])
+    return main(
+        [
+            "promote",
+            "photo",
+            "--data",
+            str(root / "old"),
+            "--data",
+            str(root / "reviews"),
+            "--models-dir",
+            str(root / "models"),
+            "--report",
+            str(root / "report"),
+            "--workers",
+            "1",
+            "--cache-dir",
+            str(root / "cache"),
+            *extra,
+        ]
+    )
 
 
 def _client():
@@ -84,7 +129,10 @@ def test_tracked_photo_run_logs_epochs_per_source_metrics_fingerprint_and_model(
     info = mlflow.models.get_model_info("models:/hazard-photo/1")
     assert tuple(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 3, 64, 64)
     assert {Path(a.path).name for a in _client().list_artifacts(run.info.run_id, "report")} == {
-        "summary.md", "summary.html", "metrics.png"}
+        "summary.md",
+        "summary.html",
+        "metrics.png",
+    }
 
 
 def test_first_photo_promotion_releases_the_challenger(photo_store):

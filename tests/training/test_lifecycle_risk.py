@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.modeldir import ModelDir
 from ankang_cli import main
+from runtime.modeldir import ModelDir
 
 SMALL = ["--rows", "3000", "--n-estimators", "40", "--n-jobs", "1"]
 CRIPPLED = ["--rows", "3000", "--n-estimators", "1", "--num-leaves", "2", "--n-jobs", "1"]
@@ -35,8 +35,9 @@ def _client():
 
 
 def _promote(store: Path, *extra: str) -> int:
-    return main(["promote", "risk", "--models-dir", str(store / "models"), "--report", str(store / "report"),
-                 *HELD_OUT, *extra])
+    return main(
+        ["promote", "risk", "--models-dir", str(store / "models"), "--report", str(store / "report"), *HELD_OUT, *extra]
+    )
 
 
 def test_tracked_training_logs_params_metrics_fingerprint_report_and_model(store):
@@ -150,7 +151,7 @@ def test_a_registered_model_that_no_longer_matches_its_card_is_not_released(tmp_
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     assert main(["train", "risk", *CRIPPLED, "--out", str(tmp_path / "model")]) == 0
     model_id = _client().get_model_version("labor-risk", "1").source.split("/")[-1]
-    registered, = (tmp_path / "mlartifacts").glob(f"*/models/{model_id}/artifacts/model.onnx")
+    (registered,) = (tmp_path / "mlartifacts").glob(f"*/models/{model_id}/artifacts/model.onnx")
     registered.write_bytes(registered.read_bytes() + b"\0")  # tampered after registration
     capsys.readouterr()
     assert main(["promote", "risk", "--models-dir", str(tmp_path / "models"), *HELD_OUT]) == 2

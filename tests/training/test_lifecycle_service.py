@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from tests.toy_models import write_toy_photo_model
 from ankang_cli import main
+from tests.toy_models import write_toy_photo_model
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +34,22 @@ def _red_photo() -> dict:
 def test_promoted_version_is_served_after_reload(api, toy_photo_model, photo_set, tmp_path, monkeypatch):
     # The session's API serves `toy_photo_model`; promotion releases into that same models dir.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    promote = ["promote", "photo", "--data", str(photo_set), "--limit", "200", "--workers", "1",
-               "--cache-dir", str(tmp_path / "cache"), "--models-dir", str(toy_photo_model.parent),
-               "--report", str(tmp_path / "report")]
+    promote = [
+        "promote",
+        "photo",
+        "--data",
+        str(photo_set),
+        "--limit",
+        "200",
+        "--workers",
+        "1",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--models-dir",
+        str(toy_photo_model.parent),
+        "--report",
+        str(tmp_path / "report"),
+    ]
     try:
         assert _register(write_toy_photo_model(tmp_path / "v1", size=32, version="toy-1")) == "1"
         assert main(promote) == 0  # first promotion: the released toy-1 is the baseline

@@ -17,10 +17,25 @@ class Interrupted(Exception):
 
 
 def _config(photo_set, tmp_path, **changes) -> PhotoTrainConfig:
-    return PhotoTrainConfig(data=[photo_set], out=tmp_path / "model", image_size=48, crop_source_size=64,
-                            final_size=64, epochs=2, batch_size=16, limit=48, seed=7, workers=1, ema_decay=0.9,
-                            pretrained=False, freeze_blocks=0, cache_dir=tmp_path / "cache",
-                            checkpoint_dir=tmp_path / "checkpoints", release=False, **changes)
+    return PhotoTrainConfig(
+        data=[photo_set],
+        out=tmp_path / "model",
+        image_size=48,
+        crop_source_size=64,
+        final_size=64,
+        epochs=2,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        ema_decay=0.9,
+        pretrained=False,
+        freeze_blocks=0,
+        cache_dir=tmp_path / "cache",
+        checkpoint_dir=tmp_path / "checkpoints",
+        release=False,
+        **changes,
+    )
 
 
 @pytest.mark.slow

@@ -19,8 +19,26 @@ def test_defaults_come_from_the_dataclass():
 
 
 def test_every_field_is_an_option_and_data_repeats():
-    config = config_from_args(parse("--data", "a", "--data", "b", "--image-size", "320", "--epochs", "3",
-                                    "--lr", "0.01", "--limit", "40", "--bf16", "--no-tta-flip", "--out", "x"))
+    config = config_from_args(
+        parse(
+            "--data",
+            "a",
+            "--data",
+            "b",
+            "--image-size",
+            "320",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+            "--limit",
+            "40",
+            "--bf16",
+            "--no-tta-flip",
+            "--out",
+            "x",
+        )
+    )
     assert config.data == [Path("a"), Path("b")] and config.image_size == 320 and config.epochs == 3
     assert config.lr == 0.01 and config.limit == 40 and config.bf16 and not config.tta_flip
     assert config.out == Path("x")
@@ -43,12 +61,15 @@ def test_export_size_is_the_final_size_or_the_training_size():
     assert PhotoTrainConfig(epochs=9, final_epochs=2).total_epochs == 11
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"image_size": 0}, "image_size must be at least 1, got 0"),
-    ({"epochs": 0}, "epochs must be at least 1, got 0"),
-    ({"final_epochs": -1}, "final_epochs must not be negative, got -1"),
-    ({"crop_source_size": -448}, "crop_source_size must not be negative, got -448"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"image_size": 0}, "image_size must be at least 1, got 0"),
+        ({"epochs": 0}, "epochs must be at least 1, got 0"),
+        ({"final_epochs": -1}, "final_epochs must not be negative, got -1"),
+        ({"crop_source_size": -448}, "crop_source_size must not be negative, got -448"),
+    ],
+)
 def test_bad_config_values_are_refused_with_exact_messages(fields, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         PhotoTrainConfig(**fields)

@@ -19,15 +19,21 @@ def write_dataset(folder: Path, rows: list[str]) -> Path:
 
 
 def test_merge_drops_repeated_photos_and_keeps_each_group_in_one_split(tmp_path):
-    first = write_dataset(tmp_path / "a", [
-        "images/s/aaaa.jpg,s,g1,train,10,10,1,,,,,",
-        "images/s/bbbb.jpg,s,g2,val,10,10,0,0,,,,",
-    ])
-    second = write_dataset(tmp_path / "b", [
-        "images/t/aaaa.jpg,t,g9,test,10,10,0,,,,,",   # same file name: the same photo, dropped
-        "images/t/cccc.jpg,t,g1,test,10,10,,1,,,,",   # group g1 already lives in train
-        "images/t/dddd.jpg,t,g3,test,10,10,,0,,,,",
-    ])
+    first = write_dataset(
+        tmp_path / "a",
+        [
+            "images/s/aaaa.jpg,s,g1,train,10,10,1,,,,,",
+            "images/s/bbbb.jpg,s,g2,val,10,10,0,0,,,,",
+        ],
+    )
+    second = write_dataset(
+        tmp_path / "b",
+        [
+            "images/t/aaaa.jpg,t,g9,test,10,10,0,,,,,",  # same file name: the same photo, dropped
+            "images/t/cccc.jpg,t,g1,test,10,10,,1,,,,",  # group g1 already lives in train
+            "images/t/dddd.jpg,t,g3,test,10,10,,0,,,,",
+        ],
+    )
     merged = load_photos([first, second])
     assert [Path(p).name for p in merged["path"]] == ["aaaa.jpg", "bbbb.jpg", "cccc.jpg", "dddd.jpg"]
     assert merged["source"].tolist() == ["s", "s", "t", "t"]

@@ -10,8 +10,7 @@ import torch
 from training.photo.audit import audit_metrics, triage_of
 from training.photo.box_metrics import box_ap50
 from training.photo.data import FLAGS, box_supervision, read_manifest
-from training.photo.detection import (MAX_DETECTIONS, STRIDE, decode_detections, focal_heatmap_loss,
-                                      heatmap_targets)
+from training.photo.detection import MAX_DETECTIONS, STRIDE, decode_detections, focal_heatmap_loss, heatmap_targets
 from training.photo.evaluate import choose_capped_threshold
 
 HEADER = "image,source,group,split,width,height," + ",".join(FLAGS) + "\n"
@@ -67,9 +66,12 @@ def _write(folder: Path, rows: list[str], inferred: str | None = None, boxes: st
 
 
 def test_inferred_negatives_fill_blank_cells_only(tmp_path):
-    folder = _write(tmp_path / "set", ["images/s/a.jpg,s,g1,train,10,10,1,,,,,", "images/s/b.jpg,s,g2,val,10,10,,,,,,"],
-                    inferred="images/s/a.jpg,fire_smoke,0,rule\nimages/s/a.jpg,missing_helmet,0,rule\n"
-                             "images/s/b.jpg,wet_floor,0,rule\nimages/s/zzz.jpg,wet_floor,0,unknown photo\n")
+    folder = _write(
+        tmp_path / "set",
+        ["images/s/a.jpg,s,g1,train,10,10,1,,,,,", "images/s/b.jpg,s,g2,val,10,10,,,,,,"],
+        inferred="images/s/a.jpg,fire_smoke,0,rule\nimages/s/a.jpg,missing_helmet,0,rule\n"
+        "images/s/b.jpg,wet_floor,0,rule\nimages/s/zzz.jpg,wet_floor,0,unknown photo\n",
+    )
     frame = read_manifest(folder)
     assert frame.loc[0, "fire_smoke"] == 0 and frame.loc[0, "missing_helmet"] == 1  # the source's label wins
     assert frame.loc[1, "wet_floor"] == 0 and np.isnan(frame.loc[1, "fire_smoke"])
@@ -83,13 +85,17 @@ def test_inferred_negatives_naming_an_unknown_flag_are_refused(tmp_path):
 
 
 def test_box_sources_supervise_heat_maps_other_sources_only_where_the_flag_is_zero(tmp_path):
-    folder = _write(tmp_path / "set", [
-        "images/box/a.jpg,box,g1,train,100,50,1,,,,,",    # boxed person without a helmet
-        "images/box/b.jpg,box,g2,train,100,50,0,,,,,",    # box source, no such box: a negative heat map
-        "images/box/c.jpg,box,g3,train,100,50,,,,,,",     # box source, flag blank: ignored
-        "images/fire/d.jpg,fire,g4,train,100,50,0,0,1,,,",  # non-box source, flags 0: negatives
-        "images/fire/e.jpg,fire,g5,train,100,50,1,,1,,,",   # non-box source, flag 1 but no boxes: ignored
-    ], boxes="images/box/a.jpg,no_helmet,10,5,30,25\nimages/box/a.jpg,helmet,50,5,60,15\n")
+    folder = _write(
+        tmp_path / "set",
+        [
+            "images/box/a.jpg,box,g1,train,100,50,1,,,,,",  # boxed person without a helmet
+            "images/box/b.jpg,box,g2,train,100,50,0,,,,,",  # box source, no such box: a negative heat map
+            "images/box/c.jpg,box,g3,train,100,50,,,,,,",  # box source, flag blank: ignored
+            "images/fire/d.jpg,fire,g4,train,100,50,0,0,1,,,",  # non-box source, flags 0: negatives
+            "images/fire/e.jpg,fire,g5,train,100,50,1,,1,,,",  # non-box source, flag 1 but no boxes: ignored
+        ],
+        boxes="images/box/a.jpg,no_helmet,10,5,30,25\nimages/box/a.jpg,helmet,50,5,60,15\n",
+    )
     frame = read_manifest(folder)
     boxes = pd.read_csv(folder / "boxes.csv").assign(path=lambda b: [str((folder / i).resolve()) for i in b["image"]])
     per_photo, from_boxes, heat_mask = box_supervision(frame, boxes)
@@ -116,7 +122,11 @@ def test_box_ap50_is_one_for_exact_boxes_and_buckets_by_height():
 
 def test_audit_counts_false_urgent_and_truly_urgent_recall():
     rows = [  # helmet, hi-vis, fire, wet, machinery, housekeeping
-        [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+        [1, 0, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
         [0, 0, np.nan, 0, 0, 0],  # fire unknown: its truth triage cannot be told
     ]
     frame = pd.DataFrame(rows, columns=list(FLAGS), dtype="float32")

@@ -56,12 +56,16 @@ def detecting(tmp_path_factory):
 def test_detections_are_sorted_normalised_and_padded(detecting, rng):
     _, _, session = detecting
     images = rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
-    detections, = session.run(["detections"], {"image": images})
+    (detections,) = session.run(["detections"], {"image": images})
     scores = detections[:, :, 4]
     assert (np.diff(scores, axis=1) <= 0).all() and scores[:, 0].min() > 0.05
     real = scores > 0
     boxes = detections[..., :4][real]
-    assert ((boxes >= 0) & (boxes <= 1)).all() and (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    assert (
+        ((boxes >= 0) & (boxes <= 1)).all()
+        and (boxes[:, 2] >= boxes[:, 0]).all()
+        and (boxes[:, 3] >= boxes[:, 1]).all()
+    )
     assert set(np.unique(detections[..., 5][real])) <= {0.0, 1.0}
     assert (detections[~real] == 0).all() and (~real).any()  # 2 classes × 8×8 cells < D: zero rows at the end
 
@@ -91,16 +95,17 @@ def test_cam_mean_plus_bias_is_the_logit(exported, rng):
     assert np.abs(1 / (1 + np.exp(-logits)) - probabilities).max() < 1e-5
     with torch.no_grad():  # and for a single un-flipped pass too
         plain_logits, plain_cam = net.logits_and_cam(torch.from_numpy(images))
-        torch.testing.assert_close(plain_cam.mean(dim=(2, 3)) + net.classifier.bias, net(torch.from_numpy(images)),
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            plain_cam.mean(dim=(2, 3)) + net.classifier.bias, net(torch.from_numpy(images)), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_batch_axis_is_dynamic(exported, rng):
     _, session = exported
     one = rng.integers(0, 256, (1, 3, 96, 96), dtype=np.uint8)
     five = np.concatenate([one] * 5)
-    single, = session.run(["probabilities"], {"image": one})
-    batch, = session.run(["probabilities"], {"image": five})
+    (single,) = session.run(["probabilities"], {"image": one})
+    (batch,) = session.run(["probabilities"], {"image": five})
     assert np.abs(batch - single).max() < 1e-5
 
 
@@ -111,8 +116,19 @@ def toy_model(photo_set, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("toy")
     seen = []
-    config = PhotoTrainConfig(data=[photo_set], out=work / "model", image_size=64, crop_source_size=0, final_size=0,
-                              epochs=1, batch_size=16, limit=48, seed=7, workers=1, cache_dir=work / "cache")
+    config = PhotoTrainConfig(
+        data=[photo_set],
+        out=work / "model",
+        image_size=64,
+        crop_source_size=0,
+        final_size=0,
+        epochs=1,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        cache_dir=work / "cache",
+    )
     result = train_photo(config, on_epoch_end=lambda epoch, metrics: seen.append((epoch, metrics)))
     return result, seen, work
 
@@ -126,7 +142,9 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     assert set(model.card["metrics"]) == {"val", "test", "audit", "boxes"} and result.epochs_run == 1
     assert json.loads((result.model_dir / "card.json").read_text())["training_config"]["limit"] == 48
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
-    probabilities, cam, detections = onnx_session(model.onnx_path).run(None, {"image": preprocess_photo(photo, size=64)[None]})
+    probabilities, cam, detections = onnx_session(model.onnx_path).run(
+        None, {"image": preprocess_photo(photo, size=64)[None]}
+    )
     assert probabilities.shape == (1, len(FLAGS)) and ((probabilities > 0) & (probabilities < 1)).all()
     assert cam.shape == (1, len(FLAGS), 2, 2)
 
@@ -136,8 +154,19 @@ def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
     from training.photo.train import train_photo
 
     result, seen, work = toy_model
-    config = PhotoTrainConfig(data=[photo_set], out=work / "again", image_size=64, crop_source_size=0, final_size=0,
-                              epochs=1, batch_size=16, limit=48, seed=7, workers=1, cache_dir=work / "cache")
+    config = PhotoTrainConfig(
+        data=[photo_set],
+        out=work / "again",
+        image_size=64,
+        crop_source_size=0,
+        final_size=0,
+        epochs=1,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        cache_dir=work / "cache",
+    )
     again = train_photo(config)
     assert again.history[0]["train_loss"] == seen[0][1]["train_loss"]
     assert again.metrics == result.metrics
@@ -153,17 +182,30 @@ def test_training_returns_the_weight_average(photo_set, tmp_path):
 
     from training.photo.train import _build_model, _fit, _Photos
 
-    config = PhotoTrainConfig(data=[photo_set], image_size=64, crop_source_size=0, final_size=0, epochs=2,
-                              batch_size=16, limit=48, seed=7, workers=1,
-                              cache_dir=tmp_path, ema_decay=0.0)
+    config = PhotoTrainConfig(
+        data=[photo_set],
+        image_size=64,
+        crop_source_size=0,
+        final_size=0,
+        epochs=2,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        cache_dir=tmp_path,
+        ema_decay=0.0,
+    )
     photos = _Photos(config)
     torch.manual_seed(config.seed)
     start = _build_model(config).state_dict()
 
     def distance_from_start(ema_decay: float) -> float:
         net, _, _ = _fit(dataclasses.replace(config, ema_decay=ema_decay), photos, None)
-        return sum((value.float() - start[name].float()).norm().item()
-                   for name, value in net.state_dict().items() if value.is_floating_point())
+        return sum(
+            (value.float() - start[name].float()).norm().item()
+            for name, value in net.state_dict().items()
+            if value.is_floating_point()
+        )
 
     assert distance_from_start(1 - 1e-9) < 0.9 * distance_from_start(0.0)
 
@@ -175,9 +217,21 @@ def test_final_stage_trains_and_exports_at_the_final_size(photo_set, tmp_path):
     input are at the final size, and no 48 px copy of the photos is ever decoded."""
     from training.photo.train import train_photo
 
-    config = PhotoTrainConfig(data=[photo_set], out=tmp_path / "model", image_size=48, crop_source_size=96,
-                              final_size=64, epochs=1, final_epochs=1, batch_size=16, limit=48, seed=7, workers=1,
-                              cache_dir=tmp_path / "cache", ema_decay=0.0)
+    config = PhotoTrainConfig(
+        data=[photo_set],
+        out=tmp_path / "model",
+        image_size=48,
+        crop_source_size=96,
+        final_size=64,
+        epochs=1,
+        final_epochs=1,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        cache_dir=tmp_path / "cache",
+        ema_decay=0.0,
+    )
     result = train_photo(config)
     assert [(entry["epoch"], entry["image_size"]) for entry in result.history] == [(1, 48), (2, 64)]
     # 64 px: val, test and the audit photos; 96 px: the crop sources
@@ -200,9 +254,19 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
 
     from training.photo import train
 
-    config = PhotoTrainConfig(data=[photo_set], image_size=48, crop_source_size=0, final_size=0, epochs=1,
-                              batch_size=16, limit=48, seed=7,
-                              workers=1, cache_dir=tmp_path, ema_decay=0.0)
+    config = PhotoTrainConfig(
+        data=[photo_set],
+        image_size=48,
+        crop_source_size=0,
+        final_size=0,
+        epochs=1,
+        batch_size=16,
+        limit=48,
+        seed=7,
+        workers=1,
+        cache_dir=tmp_path,
+        ema_decay=0.0,
+    )
     photos = train._Photos(config)
 
     def fit(final_epochs: int, scores: list[float]):
@@ -216,8 +280,9 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
     for name, value in main_only.state_dict().items():
         assert torch.equal(value, with_final.state_dict()[name]), name
     improved, _, best_epoch = fit(1, [0.8, 0.9])
-    assert best_epoch == 2 and any(not torch.equal(value, improved.state_dict()[name])
-                                   for name, value in main_only.state_dict().items())
+    assert best_epoch == 2 and any(
+        not torch.equal(value, improved.state_dict()[name]) for name, value in main_only.state_dict().items()
+    )
 
 
 @pytest.mark.slow
@@ -231,8 +296,11 @@ def test_release_winner_copies_the_best_on_val_and_records_the_study(toy_model, 
     row = read_row(tmp_path / "64px")
     assert (row["image_size"], row["epochs"], row["epochs_run"]) == (64, 1, 1)
     undefined = {**row, "model_dir": str(tmp_path / "missing"), "val_ppe_mean_roc_auc": None}
-    rows = [{**row, "val_ppe_mean_roc_auc": 0.5}, {**row, "model_dir": str(tmp_path / "missing"),
-                                                  "val_ppe_mean_roc_auc": 0.4}, undefined]
+    rows = [
+        {**row, "val_ppe_mean_roc_auc": 0.5},
+        {**row, "model_dir": str(tmp_path / "missing"), "val_ppe_mean_roc_auc": 0.4},
+        undefined,
+    ]
     card = release_winner(rows, out=tmp_path / "released")
     assert ModelDir.load(tmp_path / "released").card["sha256"] == result.card["sha256"]
     assert [row["chosen"] for row in card["resolution_study"]] == [True, False, False]
@@ -252,8 +320,14 @@ def test_evaluate_writes_report_with_plots(toy_model, photo_set, tmp_path):
     subset["image"] = [str(photo_set / name) for name in subset["image"]]
     (tmp_path / "data").mkdir()
     subset.to_csv(tmp_path / "data" / "manifest.csv", index=False)
-    metrics = evaluate_model(result.model_dir, data=[tmp_path / "data"], split="val", report_dir=tmp_path / "report",
-                             cache_dir=work / "cache", workers=1)
+    metrics = evaluate_model(
+        result.model_dir,
+        data=[tmp_path / "data"],
+        split="val",
+        report_dir=tmp_path / "report",
+        cache_dir=work / "cache",
+        workers=1,
+    )
     assert set(metrics) == {"val"}  # the folder has no audit_labels.csv and no boxes.csv
     assert metrics["val"]["missing_helmet"]["n"] == int(subset["missing_helmet"].notna().sum())
     assert set(metrics["val"]["fire_smoke"]["per_source"]) == set(subset.loc[subset["fire_smoke"].notna(), "source"])
@@ -262,5 +336,11 @@ def test_evaluate_writes_report_with_plots(toy_model, photo_set, tmp_path):
     assert (tmp_path / "report" / "pr_fire_smoke.png").read_bytes()[:4] == b"\x89PNG"
     assert 'src="pr_missing_helmet.png"' in (tmp_path / "report" / "report.html").read_text()
     with pytest.raises(ValueError, match="no photos in split 'test'"):
-        evaluate_model(result.model_dir, data=[tmp_path / "data"], split="test", report_dir=tmp_path / "r2",
-                       cache_dir=work / "cache", workers=1)
+        evaluate_model(
+            result.model_dir,
+            data=[tmp_path / "data"],
+            split="test",
+            report_dir=tmp_path / "r2",
+            cache_dir=work / "cache",
+            workers=1,
+        )

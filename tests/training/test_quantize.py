@@ -12,8 +12,7 @@ import pytest
 
 from runtime.modeldir import ModelDir
 from tests.toy_models import PHOTO_LABELS, write_toy_photo_model
-from training.quantize import (QuantizeConfig, auc_deltas, quantize_onnx, quantize_photo_model,
-                               worst_auc_loss)
+from training.quantize import QuantizeConfig, auc_deltas, quantize_onnx, quantize_photo_model, worst_auc_loss
 
 SIZE = 32
 
@@ -39,8 +38,9 @@ def toy_dir(tmp_path):
 @pytest.mark.parametrize(("quant_format", "int8_op"), [("qdq", "DequantizeLinear"), ("qoperator", "QLinearConv")])
 def test_quantized_toy_model_stays_close_to_float(toy_dir, tmp_path, quant_format, int8_op):
     rng = np.random.default_rng(7)
-    target = quantize_onnx(toy_dir / "model.onnx", tmp_path / "int8.onnx", calibration=colour_photos(rng, 64),
-                           quant_format=quant_format)
+    target = quantize_onnx(
+        toy_dir / "model.onnx", tmp_path / "int8.onnx", calibration=colour_photos(rng, 64), quant_format=quant_format
+    )
     ops = Counter(node.op_type for node in onnx.load(target).graph.node)
     assert ops["QuantizeLinear"] >= 1 and ops[int8_op] >= 1  # the convolution runs on int8
     images = colour_photos(rng, 32)
@@ -70,8 +70,9 @@ def test_calibrating_on_test_photos_is_refused(toy_dir, tmp_path):
 
 @pytest.mark.slow
 def test_photo_int8_directory_is_a_verified_model_with_quantization_block(toy_dir, photo_set, tmp_path):
-    config = QuantizeConfig(model_dir=toy_dir, out=tmp_path / "int8", data=photo_set, calibration_count=12,
-                            evaluate=False)
+    config = QuantizeConfig(
+        model_dir=toy_dir, out=tmp_path / "int8", data=photo_set, calibration_count=12, evaluate=False
+    )
     card = quantize_photo_model(config)
     loaded = ModelDir.load(tmp_path / "int8")  # sha256 of the new model.onnx matches its card
     float_card = json.loads((toy_dir / "card.json").read_text())
@@ -84,10 +85,14 @@ def test_photo_int8_directory_is_a_verified_model_with_quantization_block(toy_di
 
 
 def test_auc_deltas_and_worst_loss_cover_pooled_and_per_source_scores():
-    float_metrics = {"fire_smoke": {"roc_auc": 0.99, "per_source": {"a": {"roc_auc": 0.98}, "b": {"roc_auc": None}}},
-                     "missing_helmet": {"roc_auc": 0.88, "per_source": {"a": {"roc_auc": 0.85}}}}
-    int8_metrics = {"fire_smoke": {"roc_auc": 0.985, "per_source": {"a": {"roc_auc": 0.96}, "b": {"roc_auc": None}}},
-                    "missing_helmet": {"roc_auc": 0.881, "per_source": {"a": {"roc_auc": 0.845}}}}
+    float_metrics = {
+        "fire_smoke": {"roc_auc": 0.99, "per_source": {"a": {"roc_auc": 0.98}, "b": {"roc_auc": None}}},
+        "missing_helmet": {"roc_auc": 0.88, "per_source": {"a": {"roc_auc": 0.85}}},
+    }
+    int8_metrics = {
+        "fire_smoke": {"roc_auc": 0.985, "per_source": {"a": {"roc_auc": 0.96}, "b": {"roc_auc": None}}},
+        "missing_helmet": {"roc_auc": 0.881, "per_source": {"a": {"roc_auc": 0.845}}},
+    }
     deltas = auc_deltas(float_metrics, int8_metrics)
     assert set(deltas["fire_smoke"]) == {"all", "a"}
     assert deltas["missing_helmet"]["all"]["loss"] == pytest.approx(-0.001)

@@ -13,10 +13,22 @@ def test_cells_are_readable():
 
 
 def test_one_report_renders_as_markdown_and_html(tmp_path):
-    report = Report(title="model <b>", facts={"data": {"rows": 5}}, paragraphs=["intro"],
-                    tables=[Table(columns=["metric", "value"], rows=[["qwk", 0.87654], ["recall", None]],
-                                  heading="held out", flagged=[False, True], numeric=["value"])],
-                    notes=["a note"], plots=[("curve", "curve.png")])
+    report = Report(
+        title="model <b>",
+        facts={"data": {"rows": 5}},
+        paragraphs=["intro"],
+        tables=[
+            Table(
+                columns=["metric", "value"],
+                rows=[["qwk", 0.87654], ["recall", None]],
+                heading="held out",
+                flagged=[False, True],
+                numeric=["value"],
+            )
+        ],
+        notes=["a note"],
+        plots=[("curve", "curve.png")],
+    )
     markdown, page = (path.read_text() for path in write_report(tmp_path, report, stem="summary"))
     assert markdown.splitlines()[:3] == ["# model <b>", "", "- data: rows: 5"]
     assert "| metric | value |\n|---|--:|\n| qwk | 0.8765 |\n| recall | – |" in markdown

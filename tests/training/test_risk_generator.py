@@ -43,7 +43,9 @@ def test_base_rates_most_enterprises_are_low_risk(city):
     assert 0.55 <= shares[1] <= 0.75 and 0.02 <= shares[5] <= 0.05
     assert shares[1] > shares[2] > shares[3] > shares[4]
     graded = frame.loc[frame["credit_grade"] != "unknown", "credit_grade"].value_counts(normalize=True)
-    assert graded["A"] > 0.985 and 0.002 < graded["B"] < 0.01 and 0.0005 < graded["C"] < 0.005  # city 2020: 99.3/0.54/0.19 %
+    assert (
+        graded["A"] > 0.985 and 0.002 < graded["B"] < 0.01 and 0.0005 < graded["C"] < 0.005
+    )  # city 2020: 99.3/0.54/0.19 %
 
 
 def test_oracle_is_a_calibrated_distribution_over_tiers(city):
@@ -57,7 +59,9 @@ def test_oracle_is_a_calibrated_distribution_over_tiers(city):
 
 def test_correlated_features_through_the_unobserved_compliance_factor(city):
     frame, _ = city
-    corr = frame[["contract_signing_rate", "social_insurance_coverage", "violations_sanctioned_36m"]].corr(method="spearman")
+    corr = frame[["contract_signing_rate", "social_insurance_coverage", "violations_sanctioned_36m"]].corr(
+        method="spearman"
+    )
     assert corr.loc["contract_signing_rate", "social_insurance_coverage"] > 0.1
     assert corr.loc["contract_signing_rate", "violations_sanctioned_36m"] < -0.05
 

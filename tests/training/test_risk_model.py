@@ -26,7 +26,8 @@ def fitted(tmp_path_factory):
     schema = load_schema()
     train = generate(GeneratorConfig(rows=6_000, seed=21, missing_rate=0.02))
     pipeline = build_pipeline(schema, RiskModelConfig(**SMALL)).fit(
-        feature_frame(schema, train.drop(columns=["tier"])), train["tier"].to_numpy())
+        feature_frame(schema, train.drop(columns=["tier"])), train["tier"].to_numpy()
+    )
     path = tmp_path_factory.mktemp("risk_onnx") / "model.onnx"
     info = export_onnx(pipeline, schema, path)
     return schema, pipeline, path, info
@@ -41,8 +42,12 @@ def evaluation_rows():
 
 def onnx_run(path, features, *, with_reasons=True):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {name: (features[name].to_numpy(np.float32) if features[name].dtype.kind == "f"
-                    else features[name].to_numpy(object)).reshape(-1, 1) for name in features.columns}
+    feeds = {
+        name: (
+            features[name].to_numpy(np.float32) if features[name].dtype.kind == "f" else features[name].to_numpy(object)
+        ).reshape(-1, 1)
+        for name in features.columns
+    }
     feeds["with_reasons"] = np.array([with_reasons])
     return session.run(["probabilities", "contributions"], feeds)
 
@@ -78,7 +83,9 @@ def test_more_wage_arrears_never_lowers_risk(fitted, evaluation_rows):
 def native_contributions(pipeline, schema, features):
     """LightGBM's TreeSHAP over the four cumulative models, summed back onto schema fields."""
     encoded = pipeline.named_steps["prep"].transform(features)
-    shap = sum(model.booster_.predict(encoded, pred_contrib=True) for model in pipeline.named_steps["model"].estimators_)
+    shap = sum(
+        model.booster_.predict(encoded, pred_contrib=True) for model in pipeline.named_steps["model"].estimators_
+    )
     owners = [schema.features.index(n) for n in schema.numeric_features]
     for name in schema.categorical_features:
         owners += [schema.features.index(name)] * len(schema.fields[name].categories)
@@ -120,7 +127,9 @@ def test_each_branch_walks_the_trees_once(fitted):
     schema, pipeline, path, _ = fitted
     graph = onnx.load(str(path)).graph
     assert not [node for node in graph.node if node.op_type.startswith("TreeEnsemble")]
-    branches = {attribute.name: attribute.g for node in graph.node if node.op_type == "If" for attribute in node.attribute}
+    branches = {
+        attribute.name: attribute.g for node in graph.node if node.op_type == "If" for attribute in node.attribute
+    }
     n_trees = sum(model.booster_.num_trees() for model in pipeline.named_steps["model"].estimators_)
     for name, n_targets in (("then_branch", 4 + len(schema.features)), ("else_branch", 4)):
         ensembles = [node for node in branches[name].node if node.op_type.startswith("TreeEnsemble")]
@@ -131,10 +140,15 @@ def test_each_branch_walks_the_trees_once(fitted):
 
 
 def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
-    result = train_risk(RiskModelConfig(out=tmp_path / "labor_risk", **SMALL), generator=GeneratorConfig(rows=5_000, seed=8))
+    result = train_risk(
+        RiskModelConfig(out=tmp_path / "labor_risk", **SMALL), generator=GeneratorConfig(rows=5_000, seed=8)
+    )
     model = ModelDir.load(result.model_dir)
     card = model.card
-    assert card["name"] == "labor_risk" and card["version"] == f"{card['created'][:10].replace('-', '.')}-{card['sha256'][:8]}"
+    assert (
+        card["name"] == "labor_risk"
+        and card["version"] == f"{card['created'][:10].replace('-', '.')}-{card['sha256'][:8]}"
+    )
     assert card["schema"] == yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert card["feature_order"] == [spec["name"] for spec in card["input_spec"]]
     assert card["metrics"]["onnx_parity"]["identical_tiers"] == 1.0
@@ -148,11 +162,17 @@ def test_train_risk_writes_a_verified_model_dir_with_a_complete_card(tmp_path):
 def test_every_trained_model_has_its_own_version_and_cards_record_no_absolute_path(tmp_path):
     """Every model was "1.1.0" until re-released by hand, so responses could not tell two models apart;
     cards recorded the machine's absolute output folder."""
-    first, second = (train_risk(RiskModelConfig(out=tmp_path / name, seed=seed, **SMALL),
-                                generator=GeneratorConfig(rows=2_000, seed=8)).card for name, seed in (("a", 1), ("b", 2)))
+    first, second = (
+        train_risk(
+            RiskModelConfig(out=tmp_path / name, seed=seed, **SMALL), generator=GeneratorConfig(rows=2_000, seed=8)
+        ).card
+        for name, seed in (("a", 1), ("b", 2))
+    )
     assert first["version"] != second["version"]
     assert first["training_config"]["out"] == "a" and str(tmp_path) not in json.dumps(first)
-    named = train_risk(RiskModelConfig(out=tmp_path / "c", version="2.0.0-rc1", **SMALL), generator=GeneratorConfig(rows=2_000))
+    named = train_risk(
+        RiskModelConfig(out=tmp_path / "c", version="2.0.0-rc1", **SMALL), generator=GeneratorConfig(rows=2_000)
+    )
     assert named.card["version"] == "2.0.0-rc1"
 
 
@@ -169,12 +189,20 @@ def test_other_strategies_do_not_export(tmp_path):
         train_risk(RiskModelConfig(strategy="multiclass", out=tmp_path), generator=GeneratorConfig(rows=100))
 
 
-CROSSING = np.array([[0.9, 0.6, 0.05, 0.2],  # P(tier > 4) above P(tier > 3): the two models cross
-                     [0.99, 0.5, 0.5, 0.01],  # a tie is not a crossing
-                     [0.3, 0.4, 0.35, 0.1]])
-REARRANGED = np.array([[0.1, 0.3, 0.4, 0.15, 0.05],  # the sorted curve: tier 4 keeps 0.2 - 0.05
-                       [0.01, 0.49, 0.0, 0.49, 0.01],
-                       [0.6, 0.05, 0.05, 0.2, 0.1]])
+CROSSING = np.array(
+    [
+        [0.9, 0.6, 0.05, 0.2],  # P(tier > 4) above P(tier > 3): the two models cross
+        [0.99, 0.5, 0.5, 0.01],  # a tie is not a crossing
+        [0.3, 0.4, 0.35, 0.1],
+    ]
+)
+REARRANGED = np.array(
+    [
+        [0.1, 0.3, 0.4, 0.15, 0.05],  # the sorted curve: tier 4 keeps 0.2 - 0.05
+        [0.01, 0.49, 0.0, 0.49, 0.01],
+        [0.6, 0.05, 0.05, 0.2, 0.1],
+    ]
+)
 
 
 def test_crossing_cumulative_probabilities_are_rearranged_not_clamped_to_a_zero_tier():
@@ -192,9 +220,13 @@ def test_the_onnx_graph_rearranges_crossing_cumulative_probabilities_like_the_pi
 
     initializers = []
     nodes = _tier_nodes(4, initializers)
-    graph = helper.make_graph(nodes, "tiers", [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])],
-                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 5])],
-                              initializer=initializers)
+    graph = helper.make_graph(
+        nodes,
+        "tiers",
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 5])],
+        initializer=initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

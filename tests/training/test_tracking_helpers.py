@@ -18,14 +18,27 @@ def test_default_store_is_sqlite_in_the_project_and_env_overrides(monkeypatch, t
 
 def test_numeric_metrics_flatten_nested_cards_and_skip_what_mlflow_cannot_store():
     card_metrics = {
-        "test": {"fire_smoke": {"roc_auc": 0.91, "average_precision": None, "n": 40,
-                                "per_source": {"cair-fire-normal": {"roc_auc": 0.88},
-                                               "xiapinquan fire!": {"roc_auc": None}}}},
-        "qwk": 0.8, "confusion": [[1, 2], [3, 4]], "ok": True, "bad": math.nan, "note": "text",
+        "test": {
+            "fire_smoke": {
+                "roc_auc": 0.91,
+                "average_precision": None,
+                "n": 40,
+                "per_source": {"cair-fire-normal": {"roc_auc": 0.88}, "xiapinquan fire!": {"roc_auc": None}},
+            }
+        },
+        "qwk": 0.8,
+        "confusion": [[1, 2], [3, 4]],
+        "ok": True,
+        "bad": math.nan,
+        "note": "text",
     }
     metrics = tracking.numeric_metrics(card_metrics)
-    assert metrics == {"test.fire_smoke.roc_auc": 0.91, "test.fire_smoke.n": 40.0,
-                       "test.fire_smoke.per_source.cair-fire-normal.roc_auc": 0.88, "qwk": 0.8}
+    assert metrics == {
+        "test.fire_smoke.roc_auc": 0.91,
+        "test.fire_smoke.n": 40.0,
+        "test.fire_smoke.per_source.cair-fire-normal.roc_auc": 0.88,
+        "qwk": 0.8,
+    }
     assert tracking.numeric_metrics({"a b?": 1}, prefix="epoch.") == {"epoch.a b_": 1.0}
 
 

@@ -50,9 +50,15 @@ class Row:
 def compare(champion: Comparable, challenger: Comparable, policy: PromotionPolicy) -> list[Row]:
     names = list(dict.fromkeys([*challenger.values, *champion.values]))
     per_source = champion.per_source | challenger.per_source
-    return [Row(metric=name, champion=champion.values.get(name), challenger=challenger.values.get(name),
-                allowed_drop=policy.source_tolerance if name in per_source else policy.tolerance)
-            for name in names]
+    return [
+        Row(
+            metric=name,
+            champion=champion.values.get(name),
+            challenger=challenger.values.get(name),
+            allowed_drop=policy.source_tolerance if name in per_source else policy.tolerance,
+        )
+        for name in names
+    ]
 
 
 def _cell(value: float | None) -> str:
@@ -66,14 +72,27 @@ def rich_table(rows: list[Row], *, title: str):
     hidden = len(rows) - len(shown)
     caption = f"{hidden} rows where neither model has a value (one class only) are in the report" if hidden else None
     table = Table(title=title, caption=caption)
-    for header, justify in (("metric", "left"), ("champion", "right"), ("challenger", "right"),
-                            ("Δ", "right"), ("allowed drop", "right"), ("verdict", "left")):
+    for header, justify in (
+        ("metric", "left"),
+        ("champion", "right"),
+        ("challenger", "right"),
+        ("Δ", "right"),
+        ("allowed drop", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(header, justify=justify)
     for row in shown:
         style = "bold red" if row.worse else ("dim" if row.delta is None else "")
         delta = "–" if row.delta is None else f"{row.delta:+.4f}"
-        table.add_row(row.metric, _cell(row.champion), _cell(row.challenger), delta, f"{row.allowed_drop:.3f}",
-                      row.verdict, style=style)
+        table.add_row(
+            row.metric,
+            _cell(row.champion),
+            _cell(row.challenger),
+            delta,
+            f"{row.allowed_drop:.3f}",
+            row.verdict,
+            style=style,
+        )
     return table
 
 
@@ -81,15 +100,29 @@ def write_report(report_dir: Path, rows: list[Row], *, title: str, summary: dict
     """comparison.md, comparison.html, comparison.json and deltas.png in report_dir."""
     report_dir.mkdir(parents=True, exist_ok=True)
     plot = _delta_plot(report_dir / "deltas.png", rows)
-    table = Table(columns=["metric", "champion", "challenger", "Δ", "allowed drop", "verdict"],
-                  rows=[[r.metric, r.champion, r.challenger, "–" if r.delta is None else f"{r.delta:+.4f}",
-                         f"{r.allowed_drop:.3f}", r.verdict] for r in rows],
-                  flagged=[r.worse for r in rows], numeric=["champion", "challenger", "Δ", "allowed drop"])
-    write_report_files(report_dir, Report(title=title, facts=summary, tables=[table], plots=[("deltas", plot.name)]),
-                 stem="comparison")
+    table = Table(
+        columns=["metric", "champion", "challenger", "Δ", "allowed drop", "verdict"],
+        rows=[
+            [
+                r.metric,
+                r.champion,
+                r.challenger,
+                "–" if r.delta is None else f"{r.delta:+.4f}",
+                f"{r.allowed_drop:.3f}",
+                r.verdict,
+            ]
+            for r in rows
+        ],
+        flagged=[r.worse for r in rows],
+        numeric=["champion", "challenger", "Δ", "allowed drop"],
+    )
+    write_report_files(
+        report_dir, Report(title=title, facts=summary, tables=[table], plots=[("deltas", plot.name)]), stem="comparison"
+    )
     payload = {"summary": summary, "rows": [{**asdict(r), "delta": r.delta, "verdict": r.verdict} for r in rows]}
-    (report_dir / "comparison.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
-                                                encoding="utf-8")
+    (report_dir / "comparison.json").write_text(
+        json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return [report_dir / name for name in ("comparison.md", "comparison.html", "comparison.json", plot.name)]
 
 

@@ -75,20 +75,27 @@ class DriftRow:
         return level(self.psi)
 
 
-def feature_drift(reference: pd.DataFrame, recent: pd.DataFrame, *,
-                  categorical: dict[str, list[str]]) -> list[DriftRow]:
+def feature_drift(
+    reference: pd.DataFrame, recent: pd.DataFrame, *, categorical: dict[str, list[str]]
+) -> list[DriftRow]:
     """PSI per column of two validated feature frames (numbers: NaN missing; categories: "" missing)."""
     rows = []
     for name in reference.columns:
         if name in categorical:
             old, new = (category_shares(frame[name].to_numpy(), categorical[name]) for frame in (reference, recent))
-            top = lambda shares: categorical[name][int(np.argmax(shares[:len(categorical[name])]))]  # noqa: E731
-            rows.append(DriftRow(name, f"mode {top(old)}", f"mode {top(new)}", psi(old, new)))
+            modes = [categorical[name][int(np.argmax(shares[: len(categorical[name])]))] for shares in (old, new)]
+            rows.append(DriftRow(name, f"mode {modes[0]}", f"mode {modes[1]}", psi(old, new)))
         else:
             edges = numeric_bins(reference[name].to_numpy(float))
             old, new = (numeric_shares(frame[name].to_numpy(float), edges) for frame in (reference, recent))
-            rows.append(DriftRow(name, f"median {np.nanmedian(reference[name]):.3g}",
-                                 f"median {np.nanmedian(recent[name]):.3g}", psi(old, new)))
+            rows.append(
+                DriftRow(
+                    name,
+                    f"median {np.nanmedian(reference[name]):.3g}",
+                    f"median {np.nanmedian(recent[name]):.3g}",
+                    psi(old, new),
+                )
+            )
     return sorted(rows, key=lambda row: -row.psi)
 
 
@@ -118,17 +125,27 @@ def photo_drift(card: dict, cases: pd.DataFrame, *, now: dt.datetime, days: int)
     for flag, reference in card_flag_rates(card).items():
         if recent.empty:
             continue
-        rate = float(recent["flagged"].map(lambda flags: flag in (flags or [])).mean())
+        rate = float(np.mean([flag in (flags or []) for flags in recent["flagged"]]))
         flag_rows.append(DriftRow(flag, f"{reference:.3f}", f"{rate:.3f}", binary_psi(reference, rate)))
     triage_levels = sorted(set(cases["triage"])) if not cases.empty else []
     mix = lambda frame: np.array([(frame["triage"] == t).sum() for t in triage_levels], float)  # noqa: E731
     triage = None
     if len(recent) and len(before):
-        triage = DriftRow("triage mix (" + "/".join(triage_levels) + ")", _shares(mix(before)), _shares(mix(recent)),
-                          psi(mix(before), mix(recent)))
-    return {"recent": len(recent), "before": len(before), "flags": flag_rows, "triage": triage,
-            "triage_levels": triage_levels, "triage_recent": mix(recent).tolist() if len(recent) else [],
-            "triage_before": mix(before).tolist() if len(before) else []}
+        triage = DriftRow(
+            "triage mix (" + "/".join(triage_levels) + ")",
+            _shares(mix(before)),
+            _shares(mix(recent)),
+            psi(mix(before), mix(recent)),
+        )
+    return {
+        "recent": len(recent),
+        "before": len(before),
+        "flags": flag_rows,
+        "triage": triage,
+        "triage_levels": triage_levels,
+        "triage_recent": mix(recent).tolist() if len(recent) else [],
+        "triage_before": mix(before).tolist() if len(before) else [],
+    }
 
 
 def _shares(counts: np.ndarray) -> str:

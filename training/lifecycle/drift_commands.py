@@ -7,8 +7,8 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -31,22 +31,34 @@ released ONNX model, policy floors included)."""
 
 
 def register_drift(verb) -> None:
-    photo = verb("drift").add_parser("photo", help="flag rates and triage mix seen by the service vs training",
-                                     description=PHOTO_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    photo = verb("drift").add_parser(
+        "photo",
+        help="flag rates and triage mix seen by the service vs training",
+        description=PHOTO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     photo.add_argument("--report", type=Path, required=True, help="folder for drift.md, drift.html, drift.json, PNGs")
     photo.add_argument("--model", type=Path, default=MODELS_DIR / "hazard_photo", help="released model directory")
-    photo.add_argument("--database-url", default=None,
-                       help="review store (default: $ANKANG_DATABASE_URL, else the service's var/review/review.db)")
+    photo.add_argument(
+        "--database-url",
+        default=None,
+        help="review store (default: $ANKANG_DATABASE_URL, else the service's var/review/review.db)",
+    )
     photo.add_argument("--days", type=int, default=30, help="recent window in days (default: 30)")
     photo.set_defaults(func=run_photo_drift)
-    risk = verb("drift").add_parser("risk", help="feature and predicted-tier drift of recent enterprises vs training",
-                                    description=RISK_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    risk = verb("drift").add_parser(
+        "risk",
+        help="feature and predicted-tier drift of recent enterprises vs training",
+        description=RISK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     risk.add_argument("--report", type=Path, required=True, help="folder for drift.md, drift.html, drift.json, PNGs")
     risk.add_argument("--data", type=Path, required=True, help="recent enterprise profiles (CSV or Parquet)")
     risk.add_argument("--model", type=Path, default=MODELS_DIR / "labor_risk", help="released model directory")
     risk.add_argument("--reference", type=Path, default=None, help="training data file (default: from the card)")
-    risk.add_argument("--reference-rows", type=int, default=20_000,
-                      help="at most this many reference rows (default: 20000)")
+    risk.add_argument(
+        "--reference-rows", type=int, default=20_000, help="at most this many reference rows (default: 20000)"
+    )
     risk.set_defaults(func=run_risk_drift)
 
 
@@ -76,11 +88,15 @@ def read_cases(database_url: str | None):
             query = sa.select(cases.c.created_at, cases.c.triage, cases.c.flagged, cases.c.model_version)
             rows = connection.execute(query).fetchall()
     except sa.exc.NoSuchTableError:
-        raise RuntimeError(f"cannot read the review store at {url}: it has no review_cases table; start the service "
-                           "once (it creates the store) or pass --database-url") from None
+        raise RuntimeError(
+            f"cannot read the review store at {url}: it has no review_cases table; start the service "
+            "once (it creates the store) or pass --database-url"
+        ) from None
     except sa.exc.OperationalError as error:
-        raise RuntimeError(f"cannot read the review store at {url}: {error.orig}; start the service once "
-                           "(it creates the store) or pass --database-url") from error
+        raise RuntimeError(
+            f"cannot read the review store at {url}: {error.orig}; start the service once "
+            "(it creates the store) or pass --database-url"
+        ) from error
     finally:
         engine.dispose()
     return pd.DataFrame(rows, columns=["created_at", "triage", "flagged", "model_version"]), url
@@ -88,12 +104,14 @@ def read_cases(database_url: str | None):
 
 def _friendly(run):
     """Expected problems (no store, no model, bad file) print one line and exit 2, no traceback."""
+
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return run(args)
         except (RuntimeError, ValueError, FileNotFoundError, ModelIntegrityError) as error:
             print(f"ankang drift: {error}", file=sys.stderr)
             return 2
+
     return wrapper
 
 
@@ -103,17 +121,27 @@ def run_photo_drift(args: argparse.Namespace) -> int:
 
     model = ModelDir.load(args.model)
     frame, url = read_cases(args.database_url)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     result = photo_drift(model.card, frame, now=now, days=args.days)
     plots = [_rates_plot(args.report, result["flags"]), _triage_plot(args.report, result)]
     sections = {"flag rate: released card (test split) vs service": result["flags"]}
     if result["triage"] is not None:
         sections[f"triage mix: {args.days} days before vs last {args.days} days"] = [result["triage"]]
     versions = frame["model_version"].value_counts().to_dict() if len(frame) else {}
-    summary = {"model": f"{model.name} {model.version}", "review store": url, "recent photos": result["recent"],
-               "photos in the window before": result["before"], "photos per model version": versions}
-    write_report(args.report, title=f"hazard-photo drift (last {args.days} days)", summary=summary,
-                 sections=sections, plots=[p for p in plots if p])
+    summary = {
+        "model": f"{model.name} {model.version}",
+        "review store": url,
+        "recent photos": result["recent"],
+        "photos in the window before": result["before"],
+        "photos per model version": versions,
+    }
+    write_report(
+        args.report,
+        title=f"hazard-photo drift (last {args.days} days)",
+        summary=summary,
+        sections=sections,
+        plots=[p for p in plots if p],
+    )
     return 0
 
 
@@ -121,12 +149,18 @@ def run_photo_drift(args: argparse.Namespace) -> int:
 def run_risk_drift(args: argparse.Namespace) -> int:
     from training.lifecycle.risk_drift import risk_drift
 
-    sections, summary = risk_drift(model_dir=args.model, recent_path=args.data, reference_path=args.reference,
-                                   reference_rows=args.reference_rows)
+    sections, summary = risk_drift(
+        model_dir=args.model, recent_path=args.data, reference_path=args.reference, reference_rows=args.reference_rows
+    )
     rows = sections["features"]
     plot = _psi_plot(args.report, rows)
-    write_report(args.report, title="labor-risk drift", summary=summary,
-                 sections={"predicted tier": sections["tier"], "features (highest PSI first)": rows}, plots=[plot])
+    write_report(
+        args.report,
+        title="labor-risk drift",
+        summary=summary,
+        sections={"predicted tier": sections["tier"], "features (highest PSI first)": rows},
+        plots=[plot],
+    )
     return 0
 
 
@@ -143,15 +177,39 @@ def write_report(report_dir: Path, *, title: str, summary: dict, sections: dict,
         for row in cells:
             shown.add_row(*row, style="bold red" if row[-1] == "MAJOR" else "")
         console.print(shown)
-        tables.append(Table(columns=columns, rows=cells, heading=heading, numeric=["PSI"],
-                            flagged=[row[-1] == "MAJOR" for row in cells]))
-    write_report_files(report_dir, Report(title=title, facts=summary, tables=tables, plots=[(p, p) for p in plots],
-                                          notes=["PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major."]), stem="drift")
-    payload = {"summary": summary, "sections": {h: [{"name": r.name, "reference": r.reference, "recent": r.recent,
-                                                      "psi": r.psi, "level": r.level} for r in rows]
-                                                 for h, rows in sections.items()}}
-    (report_dir / "drift.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
-                                           encoding="utf-8")
+        tables.append(
+            Table(
+                columns=columns,
+                rows=cells,
+                heading=heading,
+                numeric=["PSI"],
+                flagged=[row[-1] == "MAJOR" for row in cells],
+            )
+        )
+    write_report_files(
+        report_dir,
+        Report(
+            title=title,
+            facts=summary,
+            tables=tables,
+            plots=[(p, p) for p in plots],
+            notes=["PSI: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major."],
+        ),
+        stem="drift",
+    )
+    payload = {
+        "summary": summary,
+        "sections": {
+            h: [
+                {"name": r.name, "reference": r.reference, "recent": r.recent, "psi": r.psi, "level": r.level}
+                for r in rows
+            ]
+            for h, rows in sections.items()
+        },
+    }
+    (report_dir / "drift.json").write_text(
+        json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
     console.print(f"wrote {report_dir / 'drift.md'}, drift.html, drift.json and {len(plots)} PNG plot(s)")
 
 

@@ -78,8 +78,14 @@ class PhotoKind(ModelKind):
         """Per-flag and per-(flag, source) ROC AUC on the `heldout.split` photos of `heldout.data`."""
         from training.photo.evaluate import score_heldout
 
-        scored = score_heldout(Path(model_dir), data=list(heldout.data), split=heldout.split,
-                               cache_dir=heldout.cache_dir, workers=heldout.workers, limit=heldout.limit)
+        scored = score_heldout(
+            Path(model_dir),
+            data=list(heldout.data),
+            split=heldout.split,
+            cache_dir=heldout.cache_dir,
+            workers=heldout.workers,
+            limit=heldout.limit,
+        )
         frame, metrics = scored.frame, scored.metrics
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -104,8 +110,12 @@ class RiskKind(ModelKind):
         frame = generate(GeneratorConfig(rows=2, seed=1))
         features = feature_frame(schema, frame.drop(columns=[schema.target]))
         numeric = set(schema.numeric_features)
-        return {name: (features[name].to_numpy(np.float32) if name in numeric
-                       else features[name].to_numpy(object)).reshape(-1, 1) for name in schema.features}
+        return {
+            name: (features[name].to_numpy(np.float32) if name in numeric else features[name].to_numpy(object)).reshape(
+                -1, 1
+            )
+            for name in schema.features
+        }
 
     def headline(self, card: dict) -> dict[str, float]:
         qwk = card.get("metrics", {}).get("qwk")
@@ -116,8 +126,12 @@ class RiskKind(ModelKind):
         from training.risk.config import GeneratorConfig
         from training.risk.evaluate import evaluate_risk
 
-        result = evaluate_risk(model_dir=Path(model_dir), report_dir=report_dir, data=heldout.data,
-                               generator=GeneratorConfig(rows=heldout.rows, seed=heldout.seed))
+        result = evaluate_risk(
+            model_dir=Path(model_dir),
+            report_dir=report_dir,
+            data=heldout.data,
+            generator=GeneratorConfig(rows=heldout.rows, seed=heldout.seed),
+        )
         model_tier = result["model_tier"]
         values = {"qwk": model_tier["qwk"]}
         values.update({f"recall tier {tier}": value for tier, value in model_tier["per_tier_recall"].items()})

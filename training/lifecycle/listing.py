@@ -30,15 +30,28 @@ def version_rows(kind: ModelKind, *, models_dir: Path) -> list[dict]:
     for version in registry.versions(kind):
         tags = dict(version.tags)
         headline = next((f"{label} {float(tags[key]):.4f}" for key, label in HEADLINE_TAGS.items() if key in tags), "–")
-        promotion = next((f"{key.split('.')[1]} {tags[key][5:16].replace('T', ' ')}" for key in
-                          ("promotion.forced", "promotion.released", "promotion.refused") if key in tags), "")
-        rows.append({"model": kind.registered_name, "version": str(version.version),
-                     "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
-                     "created": dt.datetime.fromtimestamp(version.creation_timestamp / 1000).strftime("%m-%d %H:%M"),
-                     "card_version": tags.get("card_version", "")[:20], "headline": headline,
-                     "data": tags.get("data_fingerprint", "")[:8],
-                     "released": "yes" if live and tags.get("sha256") == live else "",
-                     "promotion": promotion, "run_id": version.run_id})
+        promotion = next(
+            (
+                f"{key.split('.')[1]} {tags[key][5:16].replace('T', ' ')}"
+                for key in ("promotion.forced", "promotion.released", "promotion.refused")
+                if key in tags
+            ),
+            "",
+        )
+        rows.append(
+            {
+                "model": kind.registered_name,
+                "version": str(version.version),
+                "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
+                "created": dt.datetime.fromtimestamp(version.creation_timestamp / 1000).strftime("%m-%d %H:%M"),
+                "card_version": tags.get("card_version", "")[:20],
+                "headline": headline,
+                "data": tags.get("data_fingerprint", "")[:8],
+                "released": "yes" if live and tags.get("sha256") == live else "",
+                "promotion": promotion,
+                "run_id": version.run_id,
+            }
+        )
     return rows
 
 
@@ -47,8 +60,11 @@ def models_table(*, models_dir: Path):
 
     from training.tracking import tracking_uri
 
-    table = Table(title=f"registered models in {tracking_uri()}", caption=f"released: the version {models_dir}/<name>/ "
-                  "holds; data: fingerprint of the training data; promotion: last promotion event (month-day time)")
+    table = Table(
+        title=f"registered models in {tracking_uri()}",
+        caption=f"released: the version {models_dir}/<name>/ "
+        "holds; data: fingerprint of the training data; promotion: last promotion event (month-day time)",
+    )
     columns = ("model", "version", "aliases", "created", "card_version", "headline", "data", "released", "promotion")
     for column in columns:
         table.add_column(column.replace("_", " "), overflow="fold")

@@ -19,8 +19,8 @@ from runtime.modeldir import ModelDir
 from training.lifecycle import registry
 from training.lifecycle.compare import PromotionPolicy, Row, compare, rich_table, write_report
 from training.lifecycle.kinds import ModelKind, PhotoHeldOut, RiskHeldOut
-from training.reporting import cell
 from training.lifecycle.release import release
+from training.reporting import cell
 
 MAX_TAG_CHARS = 4900
 
@@ -41,7 +41,7 @@ class PromotionOutcome:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _challenger(kind: ModelKind, version: str | None):
@@ -49,13 +49,16 @@ def _challenger(kind: ModelKind, version: str | None):
         return registry.get_version(kind, version)
     found = registry.version_by_alias(kind, registry.CHALLENGER)
     if found is None:
-        raise LookupError(f"{kind.registered_name} has no `challenger` yet; run `ankang train {kind.noun}` first "
-                          "(every tracked training run registers one)")
+        raise LookupError(
+            f"{kind.registered_name} has no `challenger` yet; run `ankang train {kind.noun}` first "
+            "(every tracked training run registers one)"
+        )
     return found
 
 
-def _baseline(kind: ModelKind, *, challenger_version: str, models_dir: Path,
-              workdir: Path) -> tuple[ModelDir | None, str]:
+def _baseline(
+    kind: ModelKind, *, challenger_version: str, models_dir: Path, workdir: Path
+) -> tuple[ModelDir | None, str]:
     champion = registry.version_by_alias(kind, registry.CHAMPION)
     if champion is not None:
         if str(champion.version) == str(challenger_version):
@@ -69,8 +72,15 @@ def _baseline(kind: ModelKind, *, challenger_version: str, models_dir: Path,
     return model, f"released {released} (card version {model.version}; no champion alias yet)"
 
 
-def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, heldout: PhotoHeldOut | RiskHeldOut,
-                policy: PromotionPolicy, report_dir: Path) -> list[Row]:
+def _score_both(
+    kind: ModelKind,
+    baseline: ModelDir,
+    challenger: ModelDir,
+    *,
+    heldout: PhotoHeldOut | RiskHeldOut,
+    policy: PromotionPolicy,
+    report_dir: Path,
+) -> list[Row]:
     from rich.console import Console
 
     with Console(stderr=True).status("scoring champion and challenger on the same held-out data ..."):
@@ -79,10 +89,18 @@ def _score_both(kind: ModelKind, baseline: ModelDir, challenger: ModelDir, *, he
     return compare(old, new, policy)
 
 
-def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
-            heldout: PhotoHeldOut | RiskHeldOut, policy: PromotionPolicy = PromotionPolicy(), models_dir: Path,
-            report_dir: Path,
-            console=None, dry_run: bool = False) -> PromotionOutcome:
+def promote(
+    kind: ModelKind,
+    *,
+    version: str | None = None,
+    force: bool = False,
+    heldout: PhotoHeldOut | RiskHeldOut,
+    policy: PromotionPolicy = PromotionPolicy(),
+    models_dir: Path,
+    report_dir: Path,
+    console=None,
+    dry_run: bool = False,
+) -> PromotionOutcome:
     from rich.console import Console
 
     console = console or Console()
@@ -90,17 +108,27 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
     with tempfile.TemporaryDirectory(prefix="ankang-promote-") as scratch:
         workdir = Path(scratch)
         challenger = registry.fetch_version(kind, target, workdir / "challenger")  # parity check
-        baseline, label = _baseline(kind, challenger_version=str(target.version), models_dir=models_dir,
-                                    workdir=workdir)
+        baseline, label = _baseline(
+            kind, challenger_version=str(target.version), models_dir=models_dir, workdir=workdir
+        )
         outcome = PromotionOutcome(promoted=False, version=str(target.version), baseline=label, report_dir=report_dir)
         if baseline is not None:
-            outcome.rows = _score_both(kind, baseline, challenger, heldout=heldout, policy=policy,
-                                       report_dir=report_dir)
+            outcome.rows = _score_both(
+                kind, baseline, challenger, heldout=heldout, policy=policy, report_dir=report_dir
+            )
             title = f"{kind.registered_name}: challenger version {target.version} vs {label}"
             console.print(rich_table(outcome.rows, title=title))
-            write_report(report_dir, outcome.rows, title=title, summary={
-                "baseline": label, "tolerance": policy.tolerance, "source_tolerance": policy.source_tolerance,
-                "held-out data": {k: cell(v) for k, v in vars(heldout).items()}})
+            write_report(
+                report_dir,
+                outcome.rows,
+                title=title,
+                summary={
+                    "baseline": label,
+                    "tolerance": policy.tolerance,
+                    "source_tolerance": policy.source_tolerance,
+                    "held-out data": {k: cell(v) for k, v in vars(heldout).items()},
+                },
+            )
         if dry_run:
             return outcome
         if outcome.worse and not force:
@@ -111,8 +139,9 @@ def promote(kind: ModelKind, *, version: str | None = None, force: bool = False,
             text = f"{_now()}: --force overrode {len(outcome.worse)} worse metric(s): " + _worse_text(outcome.worse)
             _tag(kind, target.version, "promotion.forced", text)
             console.print(f"[bold yellow]FORCED[/]: {text}", soft_wrap=True)
-        outcome.released = _release(kind, target, challenger, models_dir=models_dir, label=label,
-                                    forced=bool(outcome.overridden))
+        outcome.released = _release(
+            kind, target, challenger, models_dir=models_dir, label=label, forced=bool(outcome.overridden)
+        )
         outcome.promoted = True
     return outcome
 
@@ -127,8 +156,14 @@ def _tag(kind: ModelKind, version: str, key: str, value: str) -> None:
 
 def _release(kind: ModelKind, target, challenger: ModelDir, *, models_dir: Path, label: str, forced: bool) -> ModelDir:
     promoted_at = _now()
-    entry = {"model": kind.registered_name, "version": str(target.version), "run_id": target.run_id,
-             "promoted_at": promoted_at, "baseline": label, "forced": forced}
+    entry = {
+        "model": kind.registered_name,
+        "version": str(target.version),
+        "run_id": target.run_id,
+        "promoted_at": promoted_at,
+        "baseline": label,
+        "forced": forced,
+    }
     released = release(challenger, Path(models_dir) / kind.dir_name, registry=entry)
     client = registry.client()
     client.set_registered_model_alias(kind.registered_name, registry.CHAMPION, str(target.version))

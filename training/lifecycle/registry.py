@@ -50,16 +50,25 @@ def register_model_dir(kind: ModelKind, model_dir: Path, *, alias: str | None = 
     card = kind.card(model_dir)
     sha256 = file_sha256(Path(model_dir) / "model.onnx")
     if sha256 != card.get("sha256"):
-        raise ParityError(f"{model_dir}/model.onnx has sha256 {sha256} but its card says {card.get('sha256')}; "
-                          "retrain or re-export before registering")
-    info = log_onnx_model(Path(model_dir) / "model.onnx", input_example=kind.input_example(card),
-                          registered_name=kind.registered_name,
-                          metadata={"card_version": str(card.get("version")), "sha256": sha256})
+        raise ParityError(
+            f"{model_dir}/model.onnx has sha256 {sha256} but its card says {card.get('sha256')}; "
+            "retrain or re-export before registering"
+        )
+    info = log_onnx_model(
+        Path(model_dir) / "model.onnx",
+        input_example=kind.input_example(card),
+        registered_name=kind.registered_name,
+        metadata={"card_version": str(card.get("version")), "sha256": sha256},
+    )
     mlflow.log_artifact(str(Path(model_dir) / "card.json"), artifact_path="release")
     run_id = mlflow.active_run().info.run_id
     version = str(info.registered_model_version)
-    tags = {"sha256": sha256, "card_version": str(card.get("version")), "card_artifact": CARD_ARTIFACT,
-            "data_fingerprint": kind.fingerprint_text(card)}
+    tags = {
+        "sha256": sha256,
+        "card_version": str(card.get("version")),
+        "card_artifact": CARD_ARTIFACT,
+        "data_fingerprint": kind.fingerprint_text(card),
+    }
     tags.update({key: str(value) for key, value in kind.headline(card).items()})
     registry = client()
     for key, value in tags.items():
@@ -95,15 +104,23 @@ def fetch_version(kind: ModelKind, model_version, destination: Path) -> ModelDir
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ankang-fetch-") as scratch:
-        flavour = Path(mlflow.artifacts.download_artifacts(
-            f"models:/{kind.registered_name}/{model_version.version}", dst_path=str(Path(scratch) / "model")))
-        card = Path(mlflow.artifacts.download_artifacts(
-            f"runs:/{model_version.run_id}/{CARD_ARTIFACT}", dst_path=str(Path(scratch) / "card")))
+        flavour = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{kind.registered_name}/{model_version.version}", dst_path=str(Path(scratch) / "model")
+            )
+        )
+        card = Path(
+            mlflow.artifacts.download_artifacts(
+                f"runs:/{model_version.run_id}/{CARD_ARTIFACT}", dst_path=str(Path(scratch) / "card")
+            )
+        )
         expected = json.loads(card.read_text(encoding="utf-8")).get("sha256")
         actual = file_sha256(flavour / "model.onnx")
         if actual != expected:
-            raise ParityError(f"{kind.registered_name} version {model_version.version}: registered model.onnx has "
-                              f"sha256 {actual} but its card says {expected}; the version cannot be released")
+            raise ParityError(
+                f"{kind.registered_name} version {model_version.version}: registered model.onnx has "
+                f"sha256 {actual} but its card says {expected}; the version cannot be released"
+            )
         shutil.copyfile(flavour / "model.onnx", destination / "model.onnx")
         shutil.copyfile(card, destination / "card.json")
     return ModelDir.load(destination)

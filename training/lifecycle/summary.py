@@ -36,8 +36,12 @@ def _plot(kind: ModelKind, card: dict, path: Path) -> None:
         for offset, source in enumerate(["all", *sources]):
             entries = [test[f] if source == "all" else test[f]["per_source"].get(source, {}) for f in flags]
             values = [entry.get("roc_auc") for entry in entries]
-            axis.bar([i + offset * width for i in range(len(flags))], [v if v is not None else 0 for v in values],
-                     width=width, label=source)
+            axis.bar(
+                [i + offset * width for i in range(len(flags))],
+                [v if v is not None else 0 for v in values],
+                width=width,
+                label=source,
+            )
         axis.set_xticks([i + 0.4 for i in range(len(flags))], flags, rotation=20, fontsize=7)
         axis.set(ylabel="test ROC AUC", ylim=(0, 1), title="test ROC AUC per flag and source (0 = undefined)")
         axis.legend(fontsize=6, ncol=2)

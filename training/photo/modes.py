@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.photo.data import FLAGS
-from training.photo.data import DETECTION_CLASSES
+from training.photo.data import DETECTION_CLASSES, FLAGS
 from training.photo.model import PPE_SCORE_MODES
 
 

@@ -14,11 +14,25 @@ import pandas as pd
 import torch
 
 from training.photo.config import PhotoTrainConfig
-from training.photo.data import (DETECTION_CLASSES, FLAGS, PPE_FLAGS, cached_images,
-                                 data_fingerprint, load_photos, preprocess_spec, read_audit, read_boxes)
+from training.photo.data import (
+    DETECTION_CLASSES,
+    FLAGS,
+    PPE_FLAGS,
+    cached_images,
+    data_fingerprint,
+    load_photos,
+    preprocess_spec,
+    read_audit,
+    read_boxes,
+)
 from training.photo.detection import MAX_DETECTIONS
-from training.photo.evaluate import (CAPPED_THRESHOLD_RULE, choose_capped_threshold, flag_metrics, onnx_outputs,
-                                     onnx_session)
+from training.photo.evaluate import (
+    CAPPED_THRESHOLD_RULE,
+    choose_capped_threshold,
+    flag_metrics,
+    onnx_outputs,
+    onnx_session,
+)
 from training.photo.export import export_onnx, write_card
 from training.photo.model import PPE_SCORE_MODES, HazardPhotoNet
 from training.photo.modes import detection_peaks, ppe_mode_probabilities
@@ -76,21 +90,41 @@ def mode_probabilities(image_probabilities: np.ndarray, detections: np.ndarray, 
 
 def card_fields(*, size: int, cam_hw: tuple[int, int], detection: dict) -> dict:
     return {
-        "task": "multi-label image classification with person-level detections", "architecture": "mobilenet_v2",
-        "labels": list(FLAGS), "trained_types": list(FLAGS),
-        "input": {"name": "image", "dtype": "uint8", "layout": "NCHW", "color": "RGB",
-                  "height": size, "width": size, "batch": "dynamic"},
-        "outputs": {"probabilities": {"shape": ["N", len(FLAGS)]},
-                    "cam": {"shape": ["N", len(FLAGS), cam_hw[0], cam_hw[1]]},
-                    "detections": {"shape": ["N", detection["max_detections"], 6],
-                                   "columns": ["x0", "y0", "x1", "y1", "score", "class_index"]}},
+        "task": "multi-label image classification with person-level detections",
+        "architecture": "mobilenet_v2",
+        "labels": list(FLAGS),
+        "trained_types": list(FLAGS),
+        "input": {
+            "name": "image",
+            "dtype": "uint8",
+            "layout": "NCHW",
+            "color": "RGB",
+            "height": size,
+            "width": size,
+            "batch": "dynamic",
+        },
+        "outputs": {
+            "probabilities": {"shape": ["N", len(FLAGS)]},
+            "cam": {"shape": ["N", len(FLAGS), cam_hw[0], cam_hw[1]]},
+            "detections": {
+                "shape": ["N", detection["max_detections"], 6],
+                "columns": ["x0", "y0", "x1", "y1", "score", "class_index"],
+            },
+        },
         "preprocess": preprocess_spec(size),
         "detection": detection,
     }
 
 
-def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.DataFrame,
-                  splits: dict[str, HeldOut], training: dict, resolution_study: list[dict]) -> dict:
+def release_model(
+    net: HazardPhotoNet,
+    config: PhotoTrainConfig,
+    *,
+    frame: pd.DataFrame,
+    splits: dict[str, HeldOut],
+    training: dict,
+    resolution_study: list[dict],
+) -> dict:
     """Export `net`, choose PPE scoring modes and thresholds on val, score val, test and the audit
     set through onnxruntime, and write card.json. `splits` holds "val", "test" and "audit"."""
     from training.photo.heldout import held_out_metrics
@@ -106,21 +140,33 @@ def release_model(net: HazardPhotoNet, config: PhotoTrainConfig, *, frame: pd.Da
     model_path = export_onnx(net, out / "model.onnx", size=size, tta_flip=config.tta_flip, ppe_modes=ppe["modes"])
     session = onnx_session(model_path, threads=config.threads)
     scored = {"val": (mode_probabilities(val_probs, val_detections, ppe["modes"]), val_detections)}
-    scored.update({name: onnx_outputs(session, held.images) for name, held in splits.items()
-                   if name != "val" and len(held.images)})
+    scored.update(
+        {
+            name: onnx_outputs(session, held.images)
+            for name, held in splits.items()
+            if name != "val" and len(held.images)
+        }
+    )
     thresholds = thresholds_from_val(splits["val"].frame, scored["val"][0])
-    detection = {"classes": list(DETECTION_CLASSES),
-                 "score_thresholds": detection_thresholds(splits["val"].frame, scored["val"][1]),
-                 "max_detections": MAX_DETECTIONS, "box_format": "xyxy-normalized",
-                 "ppe_probability": ppe["modes"], "ppe_probability_val_roc_auc": ppe["val_roc_auc"]}
+    detection = {
+        "classes": list(DETECTION_CLASSES),
+        "score_thresholds": detection_thresholds(splits["val"].frame, scored["val"][1]),
+        "max_detections": MAX_DETECTIONS,
+        "box_format": "xyxy-normalized",
+        "ppe_probability": ppe["modes"],
+        "ppe_probability_val_roc_auc": ppe["val_roc_auc"],
+    }
     boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
-    metrics = held_out_metrics({name: (splits[name].frame, *scored[name]) for name in scored}, boxes=boxes,
-                               thresholds=thresholds)
+    metrics = held_out_metrics(
+        {name: (splits[name].frame, *scored[name]) for name in scored}, boxes=boxes, thresholds=thresholds
+    )
     blank = np.zeros((1, 3, size, size), np.uint8)
     cam_shape = session.run(["cam"], {"image": blank})[0].shape
     fields = {
         **card_fields(size=size, cam_hw=cam_shape[2:], detection=detection),
-        "thresholds": thresholds, "threshold_rule": CAPPED_THRESHOLD_RULE, "metrics": metrics,
+        "thresholds": thresholds,
+        "threshold_rule": CAPPED_THRESHOLD_RULE,
+        "metrics": metrics,
         "resolution_study": resolution_study,
         "data": data_fingerprint(config.data, frame),
         "training_config": {**config.to_dict(), **training, "torch": torch.__version__},
@@ -142,8 +188,9 @@ def held_out_sets(config: PhotoTrainConfig, frame: pd.DataFrame) -> dict[str, He
         if config.limit:  # a --limit sample of the photos audits only its own audit photos
             audit = audit[audit["path"].isin(frame["path"])].reset_index(drop=True)
     if audits and len(audit):
-        sets["audit"] = HeldOut(audit, cached_images(list(audit["path"]), size=size, cache_dir=config.cache_dir,
-                                                     workers=config.workers))
+        sets["audit"] = HeldOut(
+            audit, cached_images(list(audit["path"]), size=size, cache_dir=config.cache_dir, workers=config.workers)
+        )
     return sets
 
 
@@ -156,8 +203,14 @@ def release_checkpoint(checkpoint: Path, *, out: Path, threads: int = 2, weights
     if weights == "raw":
         last = torch.load(Path(checkpoint).with_name("last.pt"), map_location="cpu", weights_only=False)
         state = {"state": last["net"], "epoch": len(last["history"]), "config": last["config"]}
-    options = {**state["config"], "out": Path(out), "threads": threads, "pretrained": False, "release_only": False,
-               "release_weights": weights}
+    options = {
+        **state["config"],
+        "out": Path(out),
+        "threads": threads,
+        "pretrained": False,
+        "release_only": False,
+        "release_weights": weights,
+    }
     options["data"] = [Path(folder) for folder in options["data"]]
     options["cache_dir"], options["checkpoint_dir"] = Path(options["cache_dir"]), Path(options["checkpoint_dir"])
     config = PhotoTrainConfig(**options)
@@ -167,8 +220,14 @@ def release_checkpoint(checkpoint: Path, *, out: Path, threads: int = 2, weights
     frame = load_photos(config.data, limit=config.limit)
     last = Path(checkpoint).with_name("last.pt")
     history = torch.load(last, map_location="cpu", weights_only=False)["history"] if last.is_file() else []
-    training = {"best_epoch": state["epoch"], "checkpoint": str(checkpoint), "released_weights": weights,
-                "history": history,
-                "epochs_run": len(history), "seconds": round(sum(e.get("seconds", 0) for e in history), 1)}
-    return release_model(net.eval(), config, frame=frame, splits=held_out_sets(config, frame), training=training,
-                         resolution_study=[])
+    training = {
+        "best_epoch": state["epoch"],
+        "checkpoint": str(checkpoint),
+        "released_weights": weights,
+        "history": history,
+        "epochs_run": len(history),
+        "seconds": round(sum(e.get("seconds", 0) for e in history), 1),
+    }
+    return release_model(
+        net.eval(), config, frame=frame, splits=held_out_sets(config, frame), training=training, resolution_study=[]
+    )

@@ -15,13 +15,23 @@ from training.reporting import Report, Table, figure, save_plot, write_report
 
 COLUMNS = ("roc_auc", "average_precision", "f1", "tp", "fp", "fn", "tn", "n")
 AUDIT_COLUMNS = ("threshold", "precision", "recall", "false_positive_rate", "tp", "fp", "fn", "tn", "n")
-BOX_COLUMNS = ("photos", "ap50_all", "ap50_under_24px", "ap50_24_to_64px", "ap50_over_64px", "boxes_all",
-               "boxes_under_24px", "boxes_24_to_64px", "boxes_over_64px")
+BOX_COLUMNS = (
+    "photos",
+    "ap50_all",
+    "ap50_under_24px",
+    "ap50_24_to_64px",
+    "ap50_over_64px",
+    "boxes_all",
+    "boxes_under_24px",
+    "boxes_24_to_64px",
+    "boxes_over_64px",
+)
 PPE_TARGET_SOURCES = ("panly23-ppe", "hardhat-workers", "construction-site-safety")
 
 
-def evaluate_model(model_dir: Path, *, data: list[Path], split: str, report_dir: Path, cache_dir: Path,
-                   workers: int = 2) -> dict:
+def evaluate_model(
+    model_dir: Path, *, data: list[Path], split: str, report_dir: Path, cache_dir: Path, workers: int = 2
+) -> dict:
     """Score `split` (and every folder's audit_labels.csv) with model_dir/model.onnx; write report.md,
     report.html, metrics.json and PR-curve PNGs; return the metrics (split, "audit", "boxes")."""
     scored = score_heldout(model_dir, data=data, split=split, cache_dir=cache_dir, workers=workers)
@@ -30,8 +40,9 @@ def evaluate_model(model_dir: Path, *, data: list[Path], split: str, report_dir:
     audits = [read_audit(folder) for folder in data if (Path(folder) / AUDIT_FILE).is_file()]
     if audits:
         audit = pd.concat(audits, ignore_index=True)
-        images = cached_images(list(audit["path"]), size=int(model.card["input"]["height"]), cache_dir=cache_dir,
-                               workers=workers)
+        images = cached_images(
+            list(audit["path"]), size=int(model.card["input"]["height"]), cache_dir=cache_dir, workers=workers
+        )
         sets["audit"] = (audit, *onnx_outputs(onnx_session(model.onnx_path), images))
     boxes = pd.concat([read_boxes(folder) for folder in data], ignore_index=True)
     metrics = held_out_metrics(sets, boxes=boxes, thresholds=model.card["thresholds"])
@@ -51,7 +62,8 @@ def _pr_curve_png(frame: pd.DataFrame, probabilities: np.ndarray, flag: str, rep
     plot, axes = figure(figsize=(5, 4))
     sources = sorted(set(frame["source"][annotated]))
     groups = [("all sources", annotated)] + [
-        (source, annotated & (frame["source"] == source).to_numpy()) for source in sources]
+        (source, annotated & (frame["source"] == source).to_numpy()) for source in sources
+    ]
     for label, rows in groups:
         truth = frame[flag].to_numpy()[rows]
         if 0 < truth.sum() < len(truth):
@@ -74,40 +86,62 @@ def photo_report(title: str, metrics: dict, plots: dict, card: dict, *, split: s
     """The report of one scored split (`metrics[split]`, or `metrics` itself when it is one split's
     flag metrics), with the audit, box AP50 and issue 17 target tables when measured."""
     flags = metrics[split] if split else metrics
-    rows = [[flag, source, card["thresholds"][flag], *(entry[column] for column in COLUMNS)]
-            for flag, source, entry in _rows(flags)]
+    rows = [
+        [flag, source, card["thresholds"][flag], *(entry[column] for column in COLUMNS)]
+        for flag, source, entry in _rows(flags)
+    ]
     tables = [Table(columns=["flag", "source", "threshold", *COLUMNS], rows=rows, numeric=["threshold", *COLUMNS])]
     facts = {}
     if split and "audit" in metrics:
         audit = metrics["audit"]
         tables += audit_tables(audit)
-        facts = {name.replace("_", " "): f"{audit[name]['count']} of {audit[name]['n']} ({audit[name]['rate']})"
-                 for name in ("false_urgent", "urgent_recall", "false_review_or_urgent_of_clear")}
+        facts = {
+            name.replace("_", " "): f"{audit[name]['count']} of {audit[name]['n']} ({audit[name]['rate']})"
+            for name in ("false_urgent", "urgent_recall", "false_review_or_urgent_of_clear")
+        }
     if split and split in metrics.get("boxes", {}):
         tables.append(boxes_table(metrics["boxes"][split]))
     if split == "test":
         tables.append(targets_table(metrics))
-    return Report(title=title, facts=facts, paragraphs=[f"Thresholds: {card['threshold_rule']}."], tables=tables,
-                  notes=["ROC AUC is – where a source has only one class for the flag."],
-                  plots=[(flag, name) for flag, name in plots.items()])
+    return Report(
+        title=title,
+        facts=facts,
+        paragraphs=[f"Thresholds: {card['threshold_rule']}."],
+        tables=tables,
+        notes=["ROC AUC is – where a source has only one class for the flag."],
+        plots=[(flag, name) for flag, name in plots.items()],
+    )
 
 
 def audit_tables(audit: dict) -> list[Table]:
     """Per-flag alarms on the audit photos and the triage confusion matrix (rows truth, columns predicted)."""
-    alarms = Table(heading=f"Audit set: {audit['photos']} test photos with every flag known",
-                   columns=["flag", *AUDIT_COLUMNS], numeric=list(AUDIT_COLUMNS),
-                   rows=[[flag, *(entry[column] for column in AUDIT_COLUMNS)] for flag, entry in audit["flags"].items()])
-    triage = Table(heading=f"Audit triage (truth known for {audit['triage_known']} photos; rows: truth)",
-                   columns=["truth", "clear", "review", "urgent"], numeric=["clear", "review", "urgent"],
-                   rows=[[truth, *row.values()] for truth, row in audit["triage_confusion"].items()])
+    alarms = Table(
+        heading=f"Audit set: {audit['photos']} test photos with every flag known",
+        columns=["flag", *AUDIT_COLUMNS],
+        numeric=list(AUDIT_COLUMNS),
+        rows=[[flag, *(entry[column] for column in AUDIT_COLUMNS)] for flag, entry in audit["flags"].items()],
+    )
+    triage = Table(
+        heading=f"Audit triage (truth known for {audit['triage_known']} photos; rows: truth)",
+        columns=["truth", "clear", "review", "urgent"],
+        numeric=["clear", "review", "urgent"],
+        rows=[[truth, *row.values()] for truth, row in audit["triage_confusion"].items()],
+    )
     return [alarms, triage]
 
 
 def boxes_table(boxes: dict) -> Table:
-    rows = [[hazard, where, *(entry[column] for column in BOX_COLUMNS)]
-            for hazard, by_source in boxes.items() for where, entry in by_source.items()]
-    return Table(heading="Box AP50 (pycocotools, IoU 0.5, 100 detections; box height in stored-photo pixels)",
-                 columns=["class", "photos of", *BOX_COLUMNS], rows=rows, numeric=list(BOX_COLUMNS))
+    rows = [
+        [hazard, where, *(entry[column] for column in BOX_COLUMNS)]
+        for hazard, by_source in boxes.items()
+        for where, entry in by_source.items()
+    ]
+    return Table(
+        heading="Box AP50 (pycocotools, IoU 0.5, 100 detections; box height in stored-photo pixels)",
+        columns=["class", "photos of", *BOX_COLUMNS],
+        rows=rows,
+        numeric=list(BOX_COLUMNS),
+    )
 
 
 def targets(metrics: dict) -> list[dict]:
@@ -124,16 +158,21 @@ def targets(metrics: dict) -> list[dict]:
     if audit:
         for flag, entry in audit["flags"].items():
             rate = entry["false_positive_rate"]
-            rows.append(_target(f"audit false-positive rate {flag}", "<= 0.02", rate, None if rate is None else -rate, -0.02))
+            rows.append(
+                _target(f"audit false-positive rate {flag}", "<= 0.02", rate, None if rate is None else -rate, -0.02)
+            )
         rate = audit["false_urgent"]["rate"]
-        rows.append(_target("audit false urgent (share of photos)", "<= 0.02", rate, None if rate is None else -rate, -0.02))
+        rows.append(
+            _target("audit false urgent (share of photos)", "<= 0.02", rate, None if rate is None else -rate, -0.02)
+        )
         rate = audit["urgent_recall"]["rate"]
         rows.append(_target("audit recall of truly urgent photos", ">= 0.95", rate, rate, 0.95))
     for flag in FLAGS[2:]:
         for source, entry in test.get(flag, {}).get("per_source", {}).items():
             if entry["roc_auc"] is not None:
-                rows.append(_target(f"test ROC AUC {flag} within {source}", ">= 0.99", entry["roc_auc"],
-                                    entry["roc_auc"], 0.99))
+                rows.append(
+                    _target(f"test ROC AUC {flag} within {source}", ">= 0.99", entry["roc_auc"], entry["roc_auc"], 0.99)
+                )
     return rows
 
 
@@ -145,7 +184,10 @@ def targets_table(metrics: dict, baseline: dict | None = None) -> Table:
     """`targets(metrics)` as a table, with the baseline's measurement beside each when given."""
     before = {row["target"]: row["measured"] for row in targets(baseline)} if baseline else {}
     columns = ["target", "goal", *(["baseline"] if baseline else []), "measured", "met"]
-    rows = [[row["target"], row["goal"], *([before.get(row["target"])] if baseline else []), row["measured"],
-             row["met"]] for row in targets(metrics)]
-    return Table(heading="Issue 17 targets", columns=columns, rows=rows,
-                 flagged=[not row["met"] for row in targets(metrics)])
+    rows = [
+        [row["target"], row["goal"], *([before.get(row["target"])] if baseline else []), row["measured"], row["met"]]
+        for row in targets(metrics)
+    ]
+    return Table(
+        heading="Issue 17 targets", columns=columns, rows=rows, flagged=[not row["met"] for row in targets(metrics)]
+    )

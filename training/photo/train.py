@@ -5,17 +5,25 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
 from training.photo.config import PhotoTrainConfig
-from training.photo.data import (DETECTION_CLASSES, FLAGS, PPE_FLAGS, box_supervision, cached_images, load_photos,
-                                 read_boxes, targets_and_mask)
+from training.photo.data import (
+    DETECTION_CLASSES,
+    FLAGS,
+    PPE_FLAGS,
+    box_supervision,
+    cached_images,
+    load_photos,
+    read_boxes,
+    targets_and_mask,
+)
 from training.photo.detection import focal_heatmap_loss, heatmap_targets, regression_loss
 from training.photo.model import HazardPhotoNet
 from training.photo.presets import PhotoPreset
@@ -34,8 +42,9 @@ class PhotoTrainResult:
     card: dict = field(default_factory=dict)
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-               flag_weights: torch.Tensor | None = None) -> torch.Tensor:
+def masked_bce(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, flag_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Binary cross-entropy averaged over annotated cells only: a blank cell (mask 0) contributes
     nothing, whatever its stored target."""
     losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -70,16 +79,23 @@ class _Photos:
 
     def at(self, size: int) -> dict[str, _Split]:
         if size not in self._by_size:
-            images = cached_images(list(self.frame["path"]), size=size, cache_dir=self.config.cache_dir,
-                                   workers=self.config.workers)
+            images = cached_images(
+                list(self.frame["path"]), size=size, cache_dir=self.config.cache_dir, workers=self.config.workers
+            )
             self._by_size[size] = {name: self._split(images, name) for name in ("train", "val", "test")}
         return self._by_size[size]
 
     def _split(self, images: np.ndarray, name: str) -> _Split:
         rows = np.flatnonzero(self.frame["split"].to_numpy() == name)
-        return _Split(self.frame.iloc[rows].reset_index(drop=True), images[rows] if len(rows) else images[:0],
-                      torch.from_numpy(self.targets[rows]), torch.from_numpy(self.mask[rows]),
-                      [self.boxes[row] for row in rows], self.box_flags[rows], self.heat_mask[rows])
+        return _Split(
+            self.frame.iloc[rows].reset_index(drop=True),
+            images[rows] if len(rows) else images[:0],
+            torch.from_numpy(self.targets[rows]),
+            torch.from_numpy(self.mask[rows]),
+            [self.boxes[row] for row in rows],
+            self.box_flags[rows],
+            self.heat_mask[rows],
+        )
 
 
 @dataclass(frozen=True)
@@ -95,11 +111,19 @@ class _Stage:
 
 
 def _stages(config: PhotoTrainConfig) -> list[_Stage]:
-    stages = [_Stage(config.image_size, config.crop_source_size or config.image_size, config.epochs, config.lr,
-                     warmup=0.2)]
+    stages = [
+        _Stage(config.image_size, config.crop_source_size or config.image_size, config.epochs, config.lr, warmup=0.2)
+    ]
     if config.final_epochs:
-        stages.append(_Stage(config.export_size, config.crop_source_size or config.export_size,
-                             config.final_epochs, config.final_lr, warmup=0.1))
+        stages.append(
+            _Stage(
+                config.export_size,
+                config.crop_source_size or config.export_size,
+                config.final_epochs,
+                config.final_lr,
+                warmup=0.1,
+            )
+        )
     return stages
 
 
@@ -127,8 +151,7 @@ def _train_batch(split: _Split, rows: np.ndarray, preset: PhotoPreset):
     images, targets, heats, regressions, centres = [], split.targets[rows].clone(), [], [], []
     for position, row in enumerate(rows):
         image, boxes, classes = preset.with_boxes(split.images[row], *split.boxes[row])
-        heat, regression, centre = heatmap_targets(boxes, classes, size=preset.size,
-                                                   num_classes=len(DETECTION_CLASSES))
+        heat, regression, centre = heatmap_targets(boxes, classes, size=preset.size, num_classes=len(DETECTION_CLASSES))
         for cls, hazard in enumerate(DETECTION_CLASSES):
             if split.box_flags[row, cls]:  # a crop that cut every such person away is a negative
                 targets[position, FLAGS.index(hazard)] = float((classes == cls).any())
@@ -137,8 +160,14 @@ def _train_batch(split: _Split, rows: np.ndarray, preset: PhotoPreset):
         regressions.append(regression)
         centres.append(centre)
     batch = torch.stack(images).float().contiguous(memory_format=torch.channels_last)
-    return (batch, targets, torch.from_numpy(np.stack(heats)), torch.from_numpy(np.stack(regressions)),
-            torch.from_numpy(np.stack(centres)), torch.from_numpy(split.heat_mask[rows].astype("float32")))
+    return (
+        batch,
+        targets,
+        torch.from_numpy(np.stack(heats)),
+        torch.from_numpy(np.stack(regressions)),
+        torch.from_numpy(np.stack(centres)),
+        torch.from_numpy(split.heat_mask[rows].astype("float32")),
+    )
 
 
 def joint_loss(net: HazardPhotoNet, batch, mask: torch.Tensor, config) -> tuple[torch.Tensor, dict]:
@@ -153,13 +182,23 @@ def joint_loss(net: HazardPhotoNet, batch, mask: torch.Tensor, config) -> tuple[
     return loss, {"flags": flags.item(), "heat": focal.item(), "box": boxes.item()}
 
 
-def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, config, *, epoch: int,
-                 generator: torch.Generator, average=None) -> dict:
+def _train_epoch(
+    net,
+    optimizer,
+    scheduler,
+    split: _Split,
+    preset: PhotoPreset,
+    config,
+    *,
+    epoch: int,
+    generator: torch.Generator,
+    average=None,
+) -> dict:
     from tqdm.auto import tqdm
 
     net.train()
     order = torch.randperm(len(split.frame), generator=generator).numpy()
-    batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     totals = {"loss": 0.0, "flags": 0.0, "heat": 0.0, "box": 0.0}
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", mininterval=10)
     for rows in bar:
@@ -178,8 +217,15 @@ def _train_epoch(net, optimizer, scheduler, split: _Split, preset: PhotoPreset, 
 
 
 @torch.no_grad()
-def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, batch_size: int = 32,
-                  ppe_modes: dict | None = None, bf16: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict_torch(
+    net: HazardPhotoNet,
+    images: np.ndarray,
+    *,
+    tta_flip: bool,
+    batch_size: int = 32,
+    ppe_modes: dict | None = None,
+    bf16: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities N×K, detections N×D×6) as the exported graph computes them (`bf16`: approximately,
     in bfloat16 autocast, for fast validation during training)."""
     from training.photo.model import ExportedHazardPhoto
@@ -187,7 +233,7 @@ def predict_torch(net: HazardPhotoNet, images: np.ndarray, *, tta_flip: bool, ba
     graph = ExportedHazardPhoto(net.eval(), tta_flip=tta_flip, ppe_modes=ppe_modes)
     probabilities, detections = [], []
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             probs, _, dets = graph(batch)
         probabilities.append(probs.float().numpy())
@@ -260,8 +306,16 @@ def _fit(config: PhotoTrainConfig, photos: _Photos, on_epoch_end: EpochCallback 
             continue
         if resume and index > resume["stage"]:
             net.load_state_dict(best["state"])
-        run = _StageRun(net, config, stage, index, photos.at(stage.source)["train"], val, checkpoints,
-                        resume=resume if resume and index == resume["stage"] else None)
+        run = _StageRun(
+            net,
+            config,
+            stage,
+            index,
+            photos.at(stage.source)["train"],
+            val,
+            checkpoints,
+            resume=resume if resume and index == resume["stage"] else None,
+        )
         best = run.train(best=best, generator=generator, history=history, on_epoch_end=on_epoch_end)
         net.load_state_dict(best["state"])
         resume = None
@@ -272,16 +326,28 @@ def _fit(config: PhotoTrainConfig, photos: _Photos, on_epoch_end: EpochCallback 
 class _StageRun:
     """One stage's optimiser, schedule and weight average (restored from `resume` when given)."""
 
-    def __init__(self, net, config: PhotoTrainConfig, stage: _Stage, index: int, train: _Split, val: _Split,
-                 checkpoints: Checkpoints, *, resume: dict | None):
+    def __init__(
+        self,
+        net,
+        config: PhotoTrainConfig,
+        stage: _Stage,
+        index: int,
+        train: _Split,
+        val: _Split,
+        checkpoints: Checkpoints,
+        *,
+        resume: dict | None,
+    ):
         self.net, self.config, self.stage, self.index = net, config, stage, index
         self.train_split, self.val, self.checkpoints = train, val, checkpoints
         self.preset = PhotoPreset(size=stage.size, train=True, crop_scale=config.crop_scale, source_size=stage.source)
-        self.optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=stage.lr,
-                                           weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in net.parameters() if p.requires_grad], lr=stage.lr, weight_decay=config.weight_decay
+        )
         steps = math.ceil(len(train.frame) / config.batch_size)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=stage.lr,
-                                                             total_steps=stage.epochs * steps, pct_start=stage.warmup)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=stage.lr, total_steps=stage.epochs * steps, pct_start=stage.warmup
+        )
         self.average = _weight_average(net, config)
         if resume:
             net.load_state_dict(resume["net"])
@@ -291,8 +357,9 @@ class _StageRun:
                 self.average.load_state_dict(resume["average"])
         self.scored = net if self.average is None else self.average.module  # validated and exported
 
-    def train(self, *, best: dict | None, generator: torch.Generator, history: list[dict],
-              on_epoch_end: EpochCallback | None) -> dict:
+    def train(
+        self, *, best: dict | None, generator: torch.Generator, history: list[dict], on_epoch_end: EpochCallback | None
+    ) -> dict:
         """Train the stage's remaining epochs; returns the best epoch so far with its weights."""
         done = sum(1 for entry in history if entry.get("stage", 0) == self.index)
         last_epoch = len(history) + self.stage.epochs - done
@@ -303,8 +370,13 @@ class _StageRun:
                 on_epoch_end(epoch, metrics)
             auc = metrics["val_mean_roc_auc"]
             if auc is not None and (best is None or best["val_mean_roc_auc"] is None or auc > best["val_mean_roc_auc"]):
-                best = {"val_mean_roc_auc": auc, "epoch": epoch, "state": copy.deepcopy(self.scored.state_dict()),
-                        "config": self.config.to_dict(), "fresh": True}
+                best = {
+                    "val_mean_roc_auc": auc,
+                    "epoch": epoch,
+                    "state": copy.deepcopy(self.scored.state_dict()),
+                    "config": self.config.to_dict(),
+                    "fresh": True,
+                }
             stop = epoch - best["epoch"] >= self.config.patience
             self._checkpoint(history, best, generator, stage_done=stop or epoch == last_epoch)
             if stop:
@@ -314,29 +386,49 @@ class _StageRun:
 
     def _epoch(self, epoch: int, generator: torch.Generator) -> dict:
         started = time.perf_counter()
-        losses = _train_epoch(self.net, self.optimizer, self.scheduler, self.train_split, self.preset, self.config,
-                              epoch=epoch, generator=generator, average=self.average)
+        losses = _train_epoch(
+            self.net,
+            self.optimizer,
+            self.scheduler,
+            self.train_split,
+            self.preset,
+            self.config,
+            epoch=epoch,
+            generator=generator,
+            average=self.average,
+        )
         val_aucs = val_roc_aucs(self.scored, self.val, tta_flip=self.config.tta_flip, bf16=self.config.bf16)
         auc = val_aucs.pop("mean")
-        metrics = {"image_size": self.stage.size, "train_loss": round(losses["loss"], 5),
-                   **{f"train_loss_{name}": round(value, 5) for name, value in losses.items() if name != "loss"},
-                   "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
-                   **{f"val_roc_auc_{key}": value for key, value in val_aucs.items()},
-                   "seconds": round(time.perf_counter() - started, 1)}
+        metrics = {
+            "image_size": self.stage.size,
+            "train_loss": round(losses["loss"], 5),
+            **{f"train_loss_{name}": round(value, 5) for name, value in losses.items() if name != "loss"},
+            "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
+            **{f"val_roc_auc_{key}": value for key, value in val_aucs.items()},
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         print(f"epoch {epoch} ({self.stage.size} px crops): {metrics}", flush=True)
         return metrics
 
     def _checkpoint(self, history, best, generator, *, stage_done: bool) -> None:
-        last = {"stage": self.index, "stage_done": stage_done, "history": history, "net": self.net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "average": None if self.average is None else self.average.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "config": self.config.to_dict()}
+        last = {
+            "stage": self.index,
+            "stage_done": stage_done,
+            "history": history,
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "average": None if self.average is None else self.average.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "config": self.config.to_dict(),
+        }
         self.checkpoints.save(last=last, best=best)
 
 
-def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None,
-                resolution_study: list[dict] | None = None) -> PhotoTrainResult:
+def train_photo(
+    config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None = None, resolution_study: list[dict] | None = None
+) -> PhotoTrainResult:
     """Train, export `config.out/model.onnx`, score val and test with onnxruntime, write card.json.
 
     `on_epoch_end(epoch, metrics)` is called after every epoch with train loss, val mean ROC AUC
@@ -349,26 +441,60 @@ def train_photo(config: PhotoTrainConfig, *, on_epoch_end: EpochCallback | None 
     net, history, best_epoch = _fit(config, photos, on_epoch_end)
     seconds = round(time.perf_counter() - started, 1)
     cpu_seconds = round(time.process_time() - cpu_started, 1)  # contention-free cost on a shared machine
-    training = {"seconds": seconds, "cpu_seconds": cpu_seconds, "epochs_run": len(history),
-                "best_epoch": best_epoch, "history": history}
+    training = {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "history": history,
+    }
     if not config.release:
         print(f"trained; best weights in {Path(config.checkpoint_dir) / 'best.pt'} (not exported: --no-release)")
-        return PhotoTrainResult(model_dir=Path(config.checkpoint_dir), metrics={}, seconds=seconds,
-                                epochs_run=len(history), best_epoch=best_epoch, history=history)
+        return PhotoTrainResult(
+            model_dir=Path(config.checkpoint_dir),
+            metrics={},
+            seconds=seconds,
+            epochs_run=len(history),
+            best_epoch=best_epoch,
+            history=history,
+        )
     from training.photo.release import held_out_sets, release_model
 
-    card = release_model(net, config, frame=photos.frame, splits=held_out_sets(config, photos.frame),
-                         training=training, resolution_study=resolution_study or [])
-    return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=seconds,
-                            epochs_run=len(history), best_epoch=best_epoch, history=history, card=card)
+    card = release_model(
+        net,
+        config,
+        frame=photos.frame,
+        splits=held_out_sets(config, photos.frame),
+        training=training,
+        resolution_study=resolution_study or [],
+    )
+    return PhotoTrainResult(
+        model_dir=Path(config.out),
+        metrics=card["metrics"],
+        seconds=seconds,
+        epochs_run=len(history),
+        best_epoch=best_epoch,
+        history=history,
+        card=card,
+    )
 
 
 def _release_best_so_far(config: PhotoTrainConfig) -> PhotoTrainResult:
     from training.photo.release import release_checkpoint
 
-    card = release_checkpoint(Path(config.checkpoint_dir) / "best.pt", out=Path(config.out), threads=config.threads,
-                              weights=config.release_weights)
+    card = release_checkpoint(
+        Path(config.checkpoint_dir) / "best.pt",
+        out=Path(config.out),
+        threads=config.threads,
+        weights=config.release_weights,
+    )
     training = card["training_config"]
-    return PhotoTrainResult(model_dir=Path(config.out), metrics=card["metrics"], seconds=training["seconds"],
-                            epochs_run=training["epochs_run"], best_epoch=training["best_epoch"],
-                            history=training["history"], card=card)
+    return PhotoTrainResult(
+        model_dir=Path(config.out),
+        metrics=card["metrics"],
+        seconds=training["seconds"],
+        epochs_run=training["epochs_run"],
+        best_epoch=training["best_epoch"],
+        history=training["history"],
+        card=card,
+    )

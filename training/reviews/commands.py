@@ -13,8 +13,9 @@ brightened, tilted) copies; writes dhash_threshold.csv/.json/.png."""
 def register(verb) -> None:
     from training.reviews.threshold import get_args_parser
 
-    study = verb("evaluate").add_parser("dhash", help="measure the near-duplicate (dHash) threshold",
-                                        description=DHASH_DESCRIPTION)
+    study = verb("evaluate").add_parser(
+        "dhash", help="measure the near-duplicate (dHash) threshold", description=DHASH_DESCRIPTION
+    )
     get_args_parser(study)
     study.set_defaults(func=run_dhash)
 

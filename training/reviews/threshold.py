@@ -18,12 +18,16 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from runtime.paths import DATASETS_DIR, PROJECT_ROOT
 from runtime.dhash import dhash64
+from runtime.paths import DATASETS_DIR, PROJECT_ROOT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
 
@@ -74,7 +78,7 @@ def nearest_other_group(hashes: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return nearest
 
 
-def hash_photos(manifest: "pd.DataFrame", config: ThresholdConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def hash_photos(manifest: pd.DataFrame, config: ThresholdConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     from tqdm import tqdm
 
     originals, transformed = [], {name: [] for name in config.transforms}
@@ -87,8 +91,9 @@ def hash_photos(manifest: "pd.DataFrame", config: ThresholdConfig) -> tuple[np.n
     return original, {name: np.array(values, dtype=np.uint64) for name, values in transformed.items()}
 
 
-def study(manifest: "pd.DataFrame", original: np.ndarray, transformed: dict[str, np.ndarray],
-          config: ThresholdConfig) -> "pd.DataFrame":
+def study(
+    manifest: pd.DataFrame, original: np.ndarray, transformed: dict[str, np.ndarray], config: ThresholdConfig
+) -> pd.DataFrame:
     import pandas as pd
 
     distances = pairwise_distances(original)
@@ -100,10 +105,14 @@ def study(manifest: "pd.DataFrame", original: np.ndarray, transformed: dict[str,
     for threshold in range(config.max_threshold + 1):
         hit = distances <= threshold
         true_pos, false_pos = int((hit & same).sum()), int((hit & ~same).sum())
-        row = {"threshold": threshold, "true_pairs": true_pos, "false_pairs": false_pos,
-               "recall_groups": true_pos / max(1, int(same.sum())),
-               "precision_groups": true_pos / max(1, true_pos + false_pos),
-               "photos_falsely_grouped": float((nearest <= threshold).mean())}
+        row = {
+            "threshold": threshold,
+            "true_pairs": true_pos,
+            "false_pairs": false_pos,
+            "recall_groups": true_pos / max(1, int(same.sum())),
+            "precision_groups": true_pos / max(1, true_pos + false_pos),
+            "photos_falsely_grouped": float((nearest <= threshold).mean()),
+        }
         for name, hashes in transformed.items():
             moved = np.array([(int(a) ^ int(b)).bit_count() for a, b in zip(original, hashes)])
             row[f"recall_{name}"] = float((moved <= threshold).mean())
@@ -111,13 +120,13 @@ def study(manifest: "pd.DataFrame", original: np.ndarray, transformed: dict[str,
     return pd.DataFrame(rows)
 
 
-def choose(table: "pd.DataFrame", *, max_false_grouping: float) -> int:
+def choose(table: pd.DataFrame, *, max_false_grouping: float) -> int:
     """The largest threshold at which at most `max_false_grouping` of photos join another group's photo."""
     good = table[table["photos_falsely_grouped"] <= max_false_grouping]
     return int(good["threshold"].max()) if len(good) else 0
 
 
-def plot(table: "pd.DataFrame", chosen: int, path: Path) -> None:
+def plot(table: pd.DataFrame, chosen: int, path: Path) -> None:
     from training.reporting import figure, save_plot
 
     plot_figure, axis = figure(figsize=(8, 4.5))
@@ -135,14 +144,29 @@ def plot(table: "pd.DataFrame", chosen: int, path: Path) -> None:
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser or argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     defaults = ThresholdConfig()
-    parser.add_argument("--photo-set", type=Path, default=defaults.photo_set, help="folder with manifest.csv (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=defaults.out, help="where the table, plot and summary go (default: %(default)s)")
-    parser.add_argument("--max-threshold", type=int, default=defaults.max_threshold, help="largest threshold tried (default: %(default)s)")
-    parser.add_argument("--max-false-grouping", type=float, default=defaults.max_false_grouping,
-                        help="choose the largest threshold that groups at most this share of photos with "
-                             "another group's photo (default: %(default)s)")
+    parser.add_argument(
+        "--photo-set", type=Path, default=defaults.photo_set, help="folder with manifest.csv (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=defaults.out, help="where the table, plot and summary go (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-threshold",
+        type=int,
+        default=defaults.max_threshold,
+        help="largest threshold tried (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-false-grouping",
+        type=float,
+        default=defaults.max_false_grouping,
+        help="choose the largest threshold that groups at most this share of photos with "
+        "another group's photo (default: %(default)s)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N photos (quick look)")
     return parser
 
@@ -150,8 +174,13 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    config = ThresholdConfig(photo_set=args.photo_set, out=args.out, max_threshold=args.max_threshold,
-                             max_false_grouping=args.max_false_grouping, limit=args.limit)
+    config = ThresholdConfig(
+        photo_set=args.photo_set,
+        out=args.out,
+        max_threshold=args.max_threshold,
+        max_false_grouping=args.max_false_grouping,
+        limit=args.limit,
+    )
     manifest = pd.read_csv(config.photo_set / "manifest.csv")
     manifest = manifest.head(config.limit) if config.limit else manifest
     original, transformed = hash_photos(manifest, config)
@@ -160,9 +189,12 @@ def main(args: argparse.Namespace) -> int:
     config.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(config.out / "dhash_threshold.csv", index=False, float_format="%.4f")
     plot(table, chosen, config.out / "dhash_threshold.png")
-    summary = {"chosen_threshold": chosen, "photos": len(manifest),
-               "same_group_pairs": int(sum(n * (n - 1) // 2 for n in manifest.groupby("group").size())),
-               **table.iloc[chosen].to_dict()}
+    summary = {
+        "chosen_threshold": chosen,
+        "photos": len(manifest),
+        "same_group_pairs": int(sum(n * (n - 1) // 2 for n in manifest.groupby("group").size())),
+        **table.iloc[chosen].to_dict(),
+    }
     (config.out / "dhash_threshold.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"chosen threshold: {chosen}  (written to {config.out})")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.paths import CANDIDATES_DIR, PROJECT_ROOT
-from training.config_options import add_dataclass_arguments as generic_arguments, dataclass_from_args
+from training.config_options import add_dataclass_arguments as generic_arguments
+from training.config_options import dataclass_from_args
 
 STRATEGIES = ("cumulative", "multiclass", "regression")
 
@@ -63,7 +64,9 @@ class RiskModelConfig:
     version: str = ""  # "": <date>-<sha256 prefix> of the exported model (see model_version)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: (recorded_path(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+        return {
+            key: (recorded_path(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()
+        }
 
 
 def recorded_path(path: str | Path) -> str:

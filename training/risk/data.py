@@ -48,9 +48,11 @@ def load_labeled(path: str | Path, schema: RiskSchema) -> LabeledData:
     bad = ~tiers.isin(schema.tiers)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: `{target}` must be {tier_range} in every row; data row {row + 1} (from 1, "
-                         f"below the header) has "
-                         f"{frame[target].iloc[row]!r} ({int(bad.sum())} bad rows)")
+        raise ValueError(
+            f"{path}: `{target}` must be {tier_range} in every row; data row {row + 1} (from 1, "
+            f"below the header) has "
+            f"{frame[target].iloc[row]!r} ({int(bad.sum())} bad rows)"
+        )
     frame = frame.assign(**{target: tiers.astype("int64")})
     oracle = None
     if oracle_path(path).is_file():
@@ -74,7 +76,13 @@ def fingerprint(frame: pd.DataFrame) -> str:
 def split_holdout(data: LabeledData, *, fraction: float, seed: int) -> tuple[LabeledData, LabeledData]:
     order = np.random.default_rng(seed).permutation(len(data.frame))
     cut = int(len(order) * (1 - fraction))
-    pick = lambda idx: LabeledData(frame=data.frame.iloc[idx].reset_index(drop=True),  # noqa: E731
-                                   oracle=None if data.oracle is None else data.oracle[idx], source=data.source,
-                                   text_cells=data.text_cells)
+
+    def pick(rows: np.ndarray) -> LabeledData:
+        return LabeledData(
+            frame=data.frame.iloc[rows].reset_index(drop=True),
+            oracle=None if data.oracle is None else data.oracle[rows],
+            source=data.source,
+            text_cells=data.text_cells,
+        )
+
     return pick(order[:cut]), pick(order[cut:])

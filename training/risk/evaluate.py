@@ -15,14 +15,15 @@ import numpy as np
 
 from runtime.risk.schema import load_schema
 from runtime.risk.tiers import cost_matrix, decide_tiers
-from training.risk.config import RISK_HOLDOUT
 from training.reporting import Report, Table, cell, figure, save_plot
 from training.reporting import write_report as write_report_files
+from training.risk.config import RISK_HOLDOUT
 from training.risk.data import generated_data, load_labeled, split_holdout
 
 
-def tier_metrics(truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None, *,
-                 tiers: tuple[int, ...]) -> dict[str, Any]:
+def tier_metrics(
+    truth: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray | None = None, *, tiers: tuple[int, ...]
+) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score, recall_score
 
     labels = list(tiers)
@@ -54,9 +55,14 @@ def evaluate_risk(*, model_dir: Path, report_dir: Path, data: Path | None = None
     started = time.perf_counter()
     scores = scorer.score_frame(labeled.frame.drop(columns=[target]), text_cells=labeled.text_cells)
     seconds = time.perf_counter() - started
-    result = {"model": scorer.info, "data": labeled.source, "rows": len(truth), "scoring_seconds": round(seconds, 3),
-              "model_tier": tier_metrics(truth, scores.model_tier, scores.probabilities, tiers=tiers),
-              "final_tier_after_floors": tier_metrics(truth, scores.tier, tiers=tiers)}
+    result = {
+        "model": scorer.info,
+        "data": labeled.source,
+        "rows": len(truth),
+        "scoring_seconds": round(seconds, 3),
+        "model_tier": tier_metrics(truth, scores.model_tier, scores.probabilities, tiers=tiers),
+        "final_tier_after_floors": tier_metrics(truth, scores.tier, tiers=tiers),
+    }
     if labeled.oracle is not None:
         result["oracle"] = tier_metrics(truth, decide_tiers(labeled.oracle, scorer.cost), labeled.oracle, tiers=tiers)
         result["qwk_vs_oracle"] = round(result["model_tier"]["qwk"] / result["oracle"]["qwk"], 4)
@@ -66,7 +72,10 @@ def evaluate_risk(*, model_dir: Path, report_dir: Path, data: Path | None = None
 
 def write_report(report_dir: Path, result: dict, *, truth: np.ndarray, probabilities: np.ndarray) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
-    plots = [_plot_confusion(report_dir, result), _plot_calibration(report_dir, truth, probabilities, tiers=_tiers(result))]
+    plots = [
+        _plot_confusion(report_dir, result),
+        _plot_calibration(report_dir, truth, probabilities, tiers=_tiers(result)),
+    ]
     (report_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_report_files(report_dir, risk_report(result, plots))
 
@@ -77,15 +86,21 @@ def _tiers(result: dict) -> list[str]:
 
 
 def _rows(result: dict) -> list[tuple[str, dict]]:
-    rows = [("model (before floors)", result["model_tier"]), ("final (after policy floors)", result["final_tier_after_floors"])]
+    rows = [
+        ("model (before floors)", result["model_tier"]),
+        ("final (after policy floors)", result["final_tier_after_floors"]),
+    ]
     return rows + ([("oracle (Bayes-optimal)", result["oracle"])] if "oracle" in result else [])
 
 
 def _metric_table(result: dict) -> Table:
     tiers = _tiers(result)
     columns = ["", "QWK", "macro-F1", "accuracy", "log-loss"] + [f"recall tier {t}" for t in tiers]
-    rows = [[name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}", cell(m.get("log_loss"))]
-            + [f"{m['per_tier_recall'][t]:.3f}" for t in tiers] for name, m in _rows(result)]
+    rows = [
+        [name, f"{m['qwk']:.4f}", f"{m['macro_f1']:.4f}", f"{m['accuracy']:.4f}", cell(m.get("log_loss"))]
+        + [f"{m['per_tier_recall'][t]:.3f}" for t in tiers]
+        for name, m in _rows(result)
+    ]
     return Table(columns=columns, rows=rows, numeric=columns[1:], heading="Metrics")
 
 
@@ -98,17 +113,29 @@ def _data_table(result: dict) -> Table:
 
 def risk_report(result: dict, plots: list[str]) -> Report:
     tiers = _tiers(result)
-    ratio = ([f"Model QWK / oracle QWK = {result['qwk_vs_oracle']:.4f} (target ≥ 0.97)."]
-             if "qwk_vs_oracle" in result else [])
-    confusion = Table(columns=["true \\ model", *tiers], heading="Confusion matrix (rows: true tier, columns: model tier)",
-                      rows=[[t, *row] for t, row in zip(tiers, result["model_tier"]["confusion"])], numeric=tiers)
-    return Report(title=f"Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}",
-                  tables=[_data_table(result), _metric_table(result), confusion],
-                  notes=ratio, plots=[(name, name) for name in plots])
+    ratio = (
+        [f"Model QWK / oracle QWK = {result['qwk_vs_oracle']:.4f} (target ≥ 0.97)."]
+        if "qwk_vs_oracle" in result
+        else []
+    )
+    confusion = Table(
+        columns=["true \\ model", *tiers],
+        heading="Confusion matrix (rows: true tier, columns: model tier)",
+        rows=[[t, *row] for t, row in zip(tiers, result["model_tier"]["confusion"])],
+        numeric=tiers,
+    )
+    return Report(
+        title=f"Labor-relation risk: evaluation of {result['model']['name']} {result['model']['version']}",
+        tables=[_data_table(result), _metric_table(result), confusion],
+        notes=ratio,
+        plots=[(name, name) for name in plots],
+    )
 
 
 def _plot_confusion(report_dir: Path, result: dict) -> str:
-    panels = [("model", result["model_tier"]["confusion"])] + ([("oracle", result["oracle"]["confusion"])] if "oracle" in result else [])
+    panels = [("model", result["model_tier"]["confusion"])] + (
+        [("oracle", result["oracle"]["confusion"])] if "oracle" in result else []
+    )
     tiers = _tiers(result)
     plot, axes = figure(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
     for axis, (title, matrix) in zip(axes[0], panels):
@@ -117,10 +144,24 @@ def _plot_confusion(report_dir: Path, result: dict) -> str:
         axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(len(tiers)):
             for j in range(len(tiers)):
-                axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=8,
-                          color="white" if share[i, j] > 0.5 else "black")
-        axis.set(title=f"{title}: rows true tier (row-normalised colour)", xlabel="predicted tier", ylabel="true tier",
-                 xticks=range(len(tiers)), yticks=range(len(tiers)), xticklabels=tiers, yticklabels=tiers)
+                axis.text(
+                    j,
+                    i,
+                    f"{int(matrix[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black",
+                )
+        axis.set(
+            title=f"{title}: rows true tier (row-normalised colour)",
+            xlabel="predicted tier",
+            ylabel="true tier",
+            xticks=range(len(tiers)),
+            yticks=range(len(tiers)),
+            xticklabels=tiers,
+            yticklabels=tiers,
+        )
     return save_plot(plot, report_dir / "confusion.png")
 
 
@@ -137,8 +178,13 @@ def _plot_calibration(report_dir: Path, truth: np.ndarray, probabilities: np.nda
                 observed.append(np.mean(truth[mask] == tier))
         axis.plot(predicted, observed, marker="o", label=f"tier {tier}")
     axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect")
-    axis.set(title="Calibration: predicted P(tier) vs observed share", xlabel="predicted probability",
-             ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+    axis.set(
+        title="Calibration: predicted P(tier) vs observed share",
+        xlabel="predicted probability",
+        ylabel="observed frequency",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     axis.legend()
     return save_plot(plot, report_dir / "calibration.png")
 
@@ -159,14 +205,22 @@ def compare_strategies(*, generator, config, report_dir: Path | None = None) -> 
     variants = [("cumulative", True), ("cumulative", False), ("multiclass", False), ("regression", True)]
     for strategy, monotone in variants:
         started = time.perf_counter()
-        pipeline = build_pipeline(schema, replace(config, strategy=strategy, monotone=monotone)).fit(features, train.frame[target])
+        pipeline = build_pipeline(schema, replace(config, strategy=strategy, monotone=monotone)).fit(
+            features, train.frame[target]
+        )
         seconds = time.perf_counter() - started
         probabilities = pipeline.predict_proba(held)
         predicted = pipeline.predict(held) if strategy == "regression" else decide_tiers(probabilities, cost)
         metrics = tier_metrics(truth, predicted, probabilities, tiers=tiers)
         label = f"{strategy}{' + monotone' if monotone else ''}"
-        rows.append({"strategy": label, **metrics, "qwk_vs_oracle": round(metrics["qwk"] / oracle["qwk"], 4),
-                     "fit_seconds": round(seconds, 1)})
+        rows.append(
+            {
+                "strategy": label,
+                **metrics,
+                "qwk_vs_oracle": round(metrics["qwk"] / oracle["qwk"], 4),
+                "fit_seconds": round(seconds, 1),
+            }
+        )
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "strategies.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
@@ -175,9 +229,15 @@ def compare_strategies(*, generator, config, report_dir: Path | None = None) -> 
 
 
 def strategies_markdown(rows: list[dict]) -> str:
-    lines = ["| strategy | QWK | QWK / oracle | macro-F1 | Brier | recall by tier | fit s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | QWK | QWK / oracle | macro-F1 | Brier | recall by tier | fit s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         recall = " / ".join(f"{value:.2f}" for value in row["per_tier_recall"].values())
-        lines.append(f"| {row['strategy']} | {row['qwk']:.4f} | {row.get('qwk_vs_oracle', 1.0):.4f} | {row['macro_f1']:.4f} "
-                     f"| {row.get('brier', float('nan')):.4f} | {recall} | {row['fit_seconds'] if row['fit_seconds'] is not None else '-'} |")
+        lines.append(
+            f"| {row['strategy']} | {row['qwk']:.4f} | {row.get('qwk_vs_oracle', 1.0):.4f} | {row['macro_f1']:.4f} "
+            f"| {row.get('brier', float('nan')):.4f} | {recall} "
+            f"| {row['fit_seconds'] if row['fit_seconds'] is not None else '-'} |"
+        )
     return "\n".join(lines) + "\n"

@@ -40,19 +40,28 @@ def export_onnx(pipeline: Pipeline, schema: RiskSchema, path: Path) -> dict:
     owners = _encoded_feature_owner(pipeline.named_steps["prep"], schema)
     estimators = pipeline.named_steps["model"].estimators_
     nodes, initializers = list(prep_graph.graph.node), list(prep_graph.graph.initializer)
-    trees, bias = _trees_if_asked(estimators, owners, prep_graph.graph.output[0].name,
-                                  n_features=len(schema.features), initializers=initializers)
+    trees, bias = _trees_if_asked(
+        estimators, owners, prep_graph.graph.output[0].name, n_features=len(schema.features), initializers=initializers
+    )
     nodes += [trees, *_tier_nodes(len(estimators), initializers)]
     switch = helper.make_tensor_value_info(REASONS_INPUT, TensorProto.BOOL, [1])
     # an input with an initializer is optional: callers that only feed the features get reasons too
     initializers.append(numpy_helper.from_array(np.array([True]), name=REASONS_INPUT))
     graph = helper.make_graph(
-        nodes, "labor_risk", [*prep_graph.graph.input, switch],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, schema.n_tiers]),
-         helper.make_tensor_value_info("contributions", TensorProto.FLOAT, [None, len(schema.features)])],
-        initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
-                              producer_name="ankang.training.risk")
+        nodes,
+        "labor_risk",
+        [*prep_graph.graph.input, switch],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, schema.n_tiers]),
+            helper.make_tensor_value_info("contributions", TensorProto.FLOAT, [None, len(schema.features)]),
+        ],
+        initializer=initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        producer_name="ankang.training.risk",
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +73,10 @@ def _convert_preprocessor(prep, schema: RiskSchema):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    types = [(name, StringTensorType([None, 1]) if name in schema.categorical_features else FloatTensorType([None, 1]))
-             for name in schema.features]
+    types = [
+        (name, StringTensorType([None, 1]) if name in schema.categorical_features else FloatTensorType([None, 1]))
+        for name in schema.features
+    ]
     return convert_sklearn(prep, initial_types=types, target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
 
 
@@ -76,15 +87,24 @@ def _tier_nodes(n_models: int, initializers: list) -> list:
 
     initializers.append(numpy_helper.from_array(np.array([[1.0]], dtype=np.float32), name="one_scalar"))
     initializers.append(numpy_helper.from_array(np.array([n_models], dtype=np.int64), name="n_cumulative"))
-    return [helper.make_node("Sigmoid", ["logits"], ["p_above_raw"], name="p_above_raw"),
-            helper.make_node("TopK", ["p_above_raw", "n_cumulative"], ["p_above", "p_above_order"], axis=1,
-                             largest=1, sorted=1, name="rearranged_p_above"),
-            helper.make_node("ReduceMin", ["p_above"], ["row_minimum"], axes=[1], keepdims=1, name="row_minimum"),
-            helper.make_node("Sub", ["row_minimum", "row_minimum"], ["zero_column"], name="zero_column"),
-            helper.make_node("Add", ["zero_column", "one_scalar"], ["one_column"], name="one_column"),
-            helper.make_node("Concat", ["one_column", "p_above"], ["upper"], axis=1, name="upper"),
-            helper.make_node("Concat", ["p_above", "zero_column"], ["lower"], axis=1, name="lower"),
-            helper.make_node("Sub", ["upper", "lower"], ["probabilities"], name="tier_probabilities")]
+    return [
+        helper.make_node("Sigmoid", ["logits"], ["p_above_raw"], name="p_above_raw"),
+        helper.make_node(
+            "TopK",
+            ["p_above_raw", "n_cumulative"],
+            ["p_above", "p_above_order"],
+            axis=1,
+            largest=1,
+            sorted=1,
+            name="rearranged_p_above",
+        ),
+        helper.make_node("ReduceMin", ["p_above"], ["row_minimum"], axes=[1], keepdims=1, name="row_minimum"),
+        helper.make_node("Sub", ["row_minimum", "row_minimum"], ["zero_column"], name="zero_column"),
+        helper.make_node("Add", ["zero_column", "one_scalar"], ["one_column"], name="one_column"),
+        helper.make_node("Concat", ["one_column", "p_above"], ["upper"], axis=1, name="upper"),
+        helper.make_node("Concat", ["p_above", "zero_column"], ["lower"], axis=1, name="lower"),
+        helper.make_node("Sub", ["upper", "lower"], ["probabilities"], name="tier_probabilities"),
+    ]
 
 
 def _encoded_feature_owner(prep, schema: RiskSchema) -> list[int]:
@@ -106,8 +126,19 @@ class _TreeArrays:
     """Attribute lists of an ai.onnx.ml TreeEnsembleRegressor, filled tree by tree."""
 
     def __init__(self):
-        self.nodes = {key: [] for key in ("treeids", "nodeids", "featureids", "modes", "values", "truenodeids",
-                                          "falsenodeids", "missing_value_tracks_true")}
+        self.nodes = {
+            key: []
+            for key in (
+                "treeids",
+                "nodeids",
+                "featureids",
+                "modes",
+                "values",
+                "truenodeids",
+                "falsenodeids",
+                "missing_value_tracks_true",
+            )
+        }
         self.targets = {key: [] for key in ("treeids", "nodeids", "ids", "weights")}
 
     def add_node(self, tree: int, node: int, *, feature=0, mode="LEAF", value=0.0, true=0, false=0) -> None:
@@ -120,7 +151,7 @@ class _TreeArrays:
                 for key, item in zip(self.targets, (tree, node, target, weight)):
                     self.targets[key].append(item)
 
-    def targets_below(self, limit: int) -> "_TreeArrays":
+    def targets_below(self, limit: int) -> _TreeArrays:
         """The same trees with only the leaf weights of targets 0..limit-1."""
         kept = [i for i, target in enumerate(self.targets["ids"]) if target < limit]
         copy = _TreeArrays()
@@ -160,7 +191,9 @@ def _walk(arrays: _TreeArrays, slot: _TreeSlot, node: dict, path: dict[int, floa
         arrays.add_leaf_vector(slot.tree, node_id, {slot.model: node["leaf_value"], **contributions})
         return node_id
     if node.get("decision_type", "<=") != "<=":
-        raise ValueError(f"unsupported LightGBM split {node['decision_type']!r}; the pipeline one-hot encodes categories")
+        raise ValueError(
+            f"unsupported LightGBM split {node['decision_type']!r}; the pipeline one-hot encodes categories"
+        )
     here, feature = node["_mean"], node["split_feature"]
     index = len(arrays.nodes["nodeids"])
     arrays.add_node(slot.tree, node_id, feature=feature, mode="BRANCH_LEQ", value=float(node["threshold"]))
@@ -195,8 +228,17 @@ def _ensemble_node(arrays: _TreeArrays, features: str, output: str, *, n_targets
 
     attributes = {f"nodes_{key}": value for key, value in arrays.nodes.items()}
     attributes |= {f"target_{key}": value for key, value in arrays.targets.items()}
-    return helper.make_node("TreeEnsembleRegressor", [features], [output], domain="ai.onnx.ml", name=output,
-                            n_targets=n_targets, aggregate_function="SUM", post_transform="NONE", **attributes)
+    return helper.make_node(
+        "TreeEnsembleRegressor",
+        [features],
+        [output],
+        domain="ai.onnx.ml",
+        name=output,
+        n_targets=n_targets,
+        aggregate_function="SUM",
+        post_transform="NONE",
+        **attributes,
+    )
 
 
 def _trees_if_asked(estimators: list, owners: list[int], features: str, *, n_features: int, initializers: list):
@@ -211,18 +253,42 @@ def _trees_if_asked(estimators: list, owners: list[int], features: str, *, n_fea
 
     def branch(name: str, nodes: list, outputs: tuple[str, str]):
         shapes = ([None, n_models], [None, n_features])
-        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)
-                                                  for output, shape in zip(outputs, shapes)])
+        return helper.make_graph(
+            nodes,
+            name,
+            [],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape) for output, shape in zip(outputs, shapes)],
+        )
 
-    then_branch = branch("with_reasons", [
-        _ensemble_node(with_reasons, features, "logits_and_contributions", n_targets=n_models + n_features),
-        helper.make_node("Split", ["logits_and_contributions", "logit_split"], ["reasons_logits", "reasons_contributions"],
-                         axis=1, name="split_logits_from_contributions")], ("reasons_logits", "reasons_contributions"))
+    then_branch = branch(
+        "with_reasons",
+        [
+            _ensemble_node(with_reasons, features, "logits_and_contributions", n_targets=n_models + n_features),
+            helper.make_node(
+                "Split",
+                ["logits_and_contributions", "logit_split"],
+                ["reasons_logits", "reasons_contributions"],
+                axis=1,
+                name="split_logits_from_contributions",
+            ),
+        ],
+        ("reasons_logits", "reasons_contributions"),
+    )
     empty = numpy_helper.from_array(np.zeros((0, n_features), dtype=np.float32), name="no_contributions")
-    else_branch = branch("without_reasons", [
-        _ensemble_node(logits_only, features, "plain_logits", n_targets=n_models),
-        helper.make_node("Constant", [], ["no_contributions"], value=empty, name="no_contributions")],
-        ("plain_logits", "no_contributions"))
-    node = helper.make_node("If", [REASONS_INPUT], ["logits", "contributions"], then_branch=then_branch,
-                            else_branch=else_branch, name="trees_with_or_without_reasons")
+    else_branch = branch(
+        "without_reasons",
+        [
+            _ensemble_node(logits_only, features, "plain_logits", n_targets=n_models),
+            helper.make_node("Constant", [], ["no_contributions"], value=empty, name="no_contributions"),
+        ],
+        ("plain_logits", "no_contributions"),
+    )
+    node = helper.make_node(
+        "If",
+        [REASONS_INPUT],
+        ["logits", "contributions"],
+        then_branch=then_branch,
+        else_branch=else_branch,
+        name="trees_with_or_without_reasons",
+    )
     return node, bias

@@ -27,9 +27,12 @@ from training.risk.config import RiskModelConfig
 
 
 def feature_frame(schema: RiskSchema, frame: pd.DataFrame, *, text_cells: bool = False) -> pd.DataFrame:
-    """Validated model inputs (the runtime's validation, as served): numeric as float (NaN missing), categories ("" missing)."""
+    """Validated model inputs (the runtime's validation, as served): numeric as float (NaN missing),
+    categories ("" missing)."""
     batch = validate_frame(schema, frame, text_cells=text_cells)
-    columns = {name: batch.numeric[name] if name in batch.numeric else batch.categorical[name] for name in schema.features}
+    columns = {
+        name: batch.numeric[name] if name in batch.numeric else batch.categorical[name] for name in schema.features
+    }
     return pd.DataFrame(columns)
 
 
@@ -40,25 +43,44 @@ def monotone_directions(schema: RiskSchema) -> list[int]:
 
 def build_preprocessor(schema: RiskSchema) -> ColumnTransformer:
     categories = [list(schema.fields[name].categories) for name in schema.categorical_features]
-    encode = Pipeline([("impute", SimpleImputer(strategy="most_frequent", missing_values="", keep_empty_features=True)),
-                       ("one_hot", OneHotEncoder(categories=categories, handle_unknown="ignore", sparse_output=False))])
-    return ColumnTransformer([("numeric", SimpleImputer(strategy="median", keep_empty_features=True), schema.numeric_features),
-                              ("categorical", encode, schema.categorical_features)])
+    encode = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent", missing_values="", keep_empty_features=True)),
+            ("one_hot", OneHotEncoder(categories=categories, handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", SimpleImputer(strategy="median", keep_empty_features=True), schema.numeric_features),
+            ("categorical", encode, schema.categorical_features),
+        ]
+    )
 
 
 def build_pipeline(schema: RiskSchema, config: RiskModelConfig) -> Pipeline:
     n_encoded = sum(len(schema.fields[name].categories) for name in schema.categorical_features)
     monotone = monotone_directions(schema) + [0] * n_encoded if config.monotone else None
-    model_cls = {"cumulative": CumulativeLGBM, "multiclass": MulticlassLGBM, "regression": RegressionLGBM}[config.strategy]
+    model_cls = {"cumulative": CumulativeLGBM, "multiclass": MulticlassLGBM, "regression": RegressionLGBM}[
+        config.strategy
+    ]
     model = model_cls(config=config, tiers=schema.tiers, monotone=monotone)
     return Pipeline([("prep", build_preprocessor(schema)), ("model", model)])
 
 
 def _lgbm_params(config: RiskModelConfig) -> dict:
-    return dict(n_estimators=config.n_estimators, learning_rate=config.learning_rate, num_leaves=config.num_leaves,
-                min_child_samples=config.min_child_samples, subsample=config.subsample, subsample_freq=1,
-                colsample_bytree=config.colsample_bytree, reg_lambda=config.reg_lambda, random_state=config.seed,
-                n_jobs=config.n_jobs, verbose=-1)
+    return dict(
+        n_estimators=config.n_estimators,
+        learning_rate=config.learning_rate,
+        num_leaves=config.num_leaves,
+        min_child_samples=config.min_child_samples,
+        subsample=config.subsample,
+        subsample_freq=1,
+        colsample_bytree=config.colsample_bytree,
+        reg_lambda=config.reg_lambda,
+        random_state=config.seed,
+        n_jobs=config.n_jobs,
+        verbose=-1,
+    )
 
 
 class _OrdinalBase(BaseEstimator, ClassifierMixin):
@@ -68,7 +90,9 @@ class _OrdinalBase(BaseEstimator, ClassifierMixin):
         self.monotone = monotone
 
     def _split(self, X: np.ndarray, y: np.ndarray):
-        return train_test_split(X, y, test_size=self.config.validation_fraction, random_state=self.config.seed, stratify=y)
+        return train_test_split(
+            X, y, test_size=self.config.validation_fraction, random_state=self.config.seed, stratify=y
+        )
 
     def _fit_one(self, model, X, y, X_val, y_val):
         import lightgbm
@@ -89,8 +113,10 @@ class CumulativeLGBM(_OrdinalBase):
         y = np.asarray(y)
         X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), y)
         params = _lgbm_params(self.config) | ({"monotone_constraints": self.monotone} if self.monotone else {})
-        self.estimators_ = [self._fit_one(LGBMClassifier(**params), X_fit, (y_fit > k).astype(int), X_val, (y_val > k).astype(int))
-                            for k in self.tiers[:-1]]
+        self.estimators_ = [
+            self._fit_one(LGBMClassifier(**params), X_fit, (y_fit > k).astype(int), X_val, (y_val > k).astype(int))
+            for k in self.tiers[:-1]
+        ]
         self.classes_ = np.asarray(self.tiers)
         return self
 
@@ -120,8 +146,9 @@ class MulticlassLGBM(_OrdinalBase):
 
         # labels 0..4: LightGBM 4.7 label-encodes y but not eval_y, so tiers 1..5 would spoil early stopping
         X_fit, X_val, y_fit, y_val = self._split(np.asarray(X, dtype=float), np.asarray(y) - 1)
-        self.estimator_ = self._fit_one(LGBMClassifier(objective="multiclass", **_lgbm_params(self.config)),
-                                        X_fit, y_fit, X_val, y_val)
+        self.estimator_ = self._fit_one(
+            LGBMClassifier(objective="multiclass", **_lgbm_params(self.config)), X_fit, y_fit, X_val, y_val
+        )
         self.classes_ = self.estimator_.classes_ + 1
         return self
 
@@ -160,7 +187,9 @@ def tune_cuts(score: np.ndarray, y: np.ndarray, *, tiers: tuple[int, ...], sweep
             low = cuts[i - 1] if i else score.min()
             high = cuts[i + 1] if i + 1 < len(cuts) else score.max()
             grid = np.linspace(low, high, 25)[1:-1]
-            kappas = [cohen_kappa_score(y, np.searchsorted(np.r_[cuts[:i], c, cuts[i + 1:]], score) + 1, weights="quadratic")
-                      for c in grid]
+            kappas = [
+                cohen_kappa_score(y, np.searchsorted(np.r_[cuts[:i], c, cuts[i + 1 :]], score) + 1, weights="quadratic")
+                for c in grid
+            ]
             cuts[i] = grid[int(np.argmax(kappas))] if len(grid) else cuts[i]
     return cuts

@@ -5,8 +5,8 @@ Revises:
 Create Date: 2026-11-26
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -55,14 +55,18 @@ def upgrade() -> None:
     op.create_index("ix_review_cases_sha256", "review_cases", ["photo_sha256"])
     op.create_table(
         "review_case_flags",
-        sa.Column("photo_id", sa.String(32), sa.ForeignKey("review_cases.photo_id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "photo_id", sa.String(32), sa.ForeignKey("review_cases.photo_id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("hazard", sa.String(64), primary_key=True),
     )
     op.create_index("ix_review_case_flags_hazard", "review_case_flags", ["hazard", "photo_id"])
     op.create_table(
         "review_decisions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("photo_id", sa.String(32), sa.ForeignKey("review_cases.photo_id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "photo_id", sa.String(32), sa.ForeignKey("review_cases.photo_id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("decision", sa.String(16), nullable=False),
         sa.Column("hazards", sa.JSON(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),

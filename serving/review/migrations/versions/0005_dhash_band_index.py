@@ -31,15 +31,27 @@ def bands_of(hex_hash: str) -> list[int]:
 def upgrade() -> None:
     for index in range(len(BAND_WIDTHS)):
         op.add_column("review_cases", sa.Column(f"dhash_band{index}", sa.Integer(), nullable=True))
-    table = sa.table("review_cases", sa.column("photo_id"), sa.column("dhash"),
-                     *[sa.column(f"dhash_band{index}") for index in range(len(BAND_WIDTHS))])
+    table = sa.table(
+        "review_cases",
+        sa.column("photo_id"),
+        sa.column("dhash"),
+        *[sa.column(f"dhash_band{index}") for index in range(len(BAND_WIDTHS))],
+    )
     connection = op.get_bind()
     rows = connection.execute(sa.select(table.c.photo_id, table.c.dhash)).all()
     if rows:  # one executemany, not a round trip per case
-        update = table.update().where(table.c.photo_id == sa.bindparam("case_id")).values(
-            {f"dhash_band{index}": sa.bindparam(f"band{index}") for index in range(len(BAND_WIDTHS))})
-        connection.execute(update, [{"case_id": row.photo_id, **{f"band{index}": band for index, band
-                                                                 in enumerate(bands_of(row.dhash))}} for row in rows])
+        update = (
+            table.update()
+            .where(table.c.photo_id == sa.bindparam("case_id"))
+            .values({f"dhash_band{index}": sa.bindparam(f"band{index}") for index in range(len(BAND_WIDTHS))})
+        )
+        connection.execute(
+            update,
+            [
+                {"case_id": row.photo_id, **{f"band{index}": band for index, band in enumerate(bands_of(row.dhash))}}
+                for row in rows
+            ],
+        )
     for index in range(len(BAND_WIDTHS)):
         op.create_index(f"ix_review_cases_band{index}", "review_cases", [f"dhash_band{index}", "created_at"])
 

@@ -32,21 +32,32 @@ def upgrade() -> None:
         batch.alter_column("reviewer", new_column_name="legacy_reviewer", existing_type=sa.String(200), nullable=True)
         batch.add_column(sa.Column("reviewer_key_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("reviewer_holder", sa.String(100), nullable=True))
-    decisions = sa.table("review_decisions", sa.column("id", sa.Integer()), sa.column("legacy_reviewer", sa.String()),
-                         sa.column("reviewer_key_id", sa.String()))
+    decisions = sa.table(
+        "review_decisions",
+        sa.column("id", sa.Integer()),
+        sa.column("legacy_reviewer", sa.String()),
+        sa.column("reviewer_key_id", sa.String()),
+    )
     connection = op.get_bind()
     rows = connection.execute(sa.select(decisions.c.id, decisions.c.legacy_reviewer)).all()
     if rows:
-        connection.execute(decisions.update().where(decisions.c.id == sa.bindparam("row_id"))
-                           .values(reviewer_key_id=sa.bindparam("key_id")),
-                           [{"row_id": row.id, "key_id": legacy_key_id(row.legacy_reviewer or "")} for row in rows])
+        connection.execute(
+            decisions.update()
+            .where(decisions.c.id == sa.bindparam("row_id"))
+            .values(reviewer_key_id=sa.bindparam("key_id")),
+            [{"row_id": row.id, "key_id": legacy_key_id(row.legacy_reviewer or "")} for row in rows],
+        )
     with op.batch_alter_table("review_decisions") as batch:
         batch.alter_column("reviewer_key_id", existing_type=sa.String(64), nullable=False)
 
 
 def downgrade() -> None:
-    decisions = sa.table("review_decisions", sa.column("legacy_reviewer", sa.String()),
-                         sa.column("reviewer_key_id", sa.String()), sa.column("reviewer_holder", sa.String()))
+    decisions = sa.table(
+        "review_decisions",
+        sa.column("legacy_reviewer", sa.String()),
+        sa.column("reviewer_key_id", sa.String()),
+        sa.column("reviewer_holder", sa.String()),
+    )
     label = sa.func.coalesce(decisions.c.reviewer_holder + " ", "") + "[key:" + decisions.c.reviewer_key_id + "]"
     op.get_bind().execute(decisions.update().where(decisions.c.legacy_reviewer.is_(None)).values(legacy_reviewer=label))
     with op.batch_alter_table("review_decisions") as batch:
