@@ -80,7 +80,8 @@ class ServingSettings:
     pseudonym_key: str | None = None  # None: generated once in data_dir / "pseudonym.key"
     secure_cookies: bool = False
     database_url: str | None = None  # None: SQLite in data_dir / "review" / "review.db"
-    photo_store: Path | None = None  # None: data_dir / "review" / "photos"
+    photo_store: str | None = None  # a folder or an fsspec URL (s3://bucket/prefix); None: data_dir/review/photos
+    redis_url: str | None = None  # throttling counts shared by replicas; None: each process counts its own
     keep_gps: bool = False
     api_workers: int = 2
     max_batch_size: int = 32
@@ -114,7 +115,8 @@ class ServingSettings:
             pseudonym_key=_secret(env, "ANKANG_PSEUDONYM_KEY"),
             secure_cookies=_choice(env, "ANKANG_SECURE_COOKIES", "0", ("0", "1")) == "1",
             database_url=env.get("ANKANG_DATABASE_URL") or None,
-            photo_store=optional_path("ANKANG_PHOTO_STORE"),
+            photo_store=env.get("ANKANG_PHOTO_STORE", "").strip() or None,
+            redis_url=env.get("ANKANG_REDIS_URL", "").strip() or None,
             keep_gps=_choice(env, "ANKANG_KEEP_GPS", "0", ("0", "1")) == "1",
             api_workers=_integer(env, "ANKANG_API_WORKERS", cls.api_workers),
             max_batch_size=_integer(env, "ANKANG_MAX_BATCH_SIZE", cls.max_batch_size),
@@ -161,5 +163,5 @@ class ServingSettings:
         return self.database_url or f"sqlite:///{self.review_dir / 'review.db'}"
 
     @property
-    def resolved_photo_store(self) -> Path:
-        return self.photo_store or self.review_dir / "photos"
+    def resolved_photo_store(self) -> str:
+        return self.photo_store or str(self.review_dir / "photos")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from runtime.modeldir import ModelDir, file_sha256
-from runtime.paths import DATASETS_DIR, MODELS_DIR
+from runtime.paths import CANDIDATES_DIR, DATASETS_DIR, MODELS_DIR
 
 MIN_SPEEDUP = 1.5
 MAX_AUC_LOSS = 0.01
@@ -39,7 +39,7 @@ class QuantizeConfig:
     """Every field is an `ankang export photo-int8` option of the same name (underscores -> dashes)."""
 
     model_dir: Path = MODELS_DIR / "hazard_photo"
-    out: Path = MODELS_DIR / "hazard_photo_int8"
+    out: Path = CANDIDATES_DIR / "hazard_photo_int8"
     data: Path = DATASETS_DIR / "site-hazard-photos"
     calibration_split: str = "train"
     calibration_count: int = 300
@@ -61,7 +61,8 @@ class QuantizeConfig:
 
 HELP = {
     "model_dir": "float photo model directory (model.onnx + card.json) to quantize",
-    "out": "directory to write the INT8 model.onnx + card.json into",
+    "out": "directory to write the INT8 model.onnx + card.json into "
+    "(--out models/hazard_photo_int8 releases it beside the float model it was made from)",
     "data": "photo dataset folder with manifest.csv (calibration and evaluation photos)",
     "calibration_split": "manifest split the calibration photos come from (never val or test)",
     "calibration_count": "calibration photos, spread over all sources (every k-th row of the split)",

@@ -19,7 +19,8 @@ The float model stays the default; serve the INT8 one with
   ANKANG_PHOTO_MODEL_DIR=models/hazard_photo_int8 make run
 
 Quick look:   ankang export photo-int8 --calibration-count 64 --no-evaluate --out var/models/int8-quick
-Release:      ankang export photo-int8          (writes models/hazard_photo_int8/)"""
+Candidate:    ankang export photo-int8          (writes var/candidates/hazard_photo_int8/)
+Release:      ankang export photo-int8 --out models/hazard_photo_int8   (after each float release)"""
 
 
 def register(verb) -> None:

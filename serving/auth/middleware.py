@@ -79,7 +79,9 @@ class ApiKeyAuth:
         self.settings, self.enabled = settings, settings.auth
         self.keys = keys or KeyStore.from_settings(settings)
         self.signer = signer or SessionSigner.from_settings(settings)
-        self.sign_in = SignIn(keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies)
+        self.sign_in = SignIn(
+            keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies, redis_url=settings.redis_url
+        )
         self._log_startup()
 
     def _log_startup(self) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 import logging
 import re
-import time
 from urllib.parse import parse_qs, urlsplit
 
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, read_body, respond
 from serving.auth.keys import KeyStore
 from serving.auth.roles import role_allows
 from serving.auth.sessions import SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies, sign_in_form_cookie
+from serving.windows import MemoryWindows, windows
 
 SIGN_IN_PATH, SIGN_OUT_PATH = "/review/sign-in", "/review/sign-out"
 MAX_SIGN_IN_BODY = 4096
@@ -57,33 +57,22 @@ def cross_origin(scope: Scope) -> bool:
 
 
 class FailureLimiter:
-    """At most `limit` failed sign-ins per client address in a sliding `window` of seconds.
+    """At most `limit` failed sign-ins per client address in a sliding `window` of seconds, counted in
+    `windows` (shared by the replicas when they share Redis; this process's own memory by default).
 
     Keys are long random secrets, so this is about noise and weak development keys; behind a
     reverse proxy every client shares the proxy's address, so keep the limit generous.
     """
 
-    def __init__(self, *, limit: int = 20, window: float = 600.0, max_clients: int = 10_000):
-        self.limit, self.window, self.max_clients = limit, window, max_clients
-        self._failures: dict[str, list[float]] = {}
-
-    def _recent(self, client: str, now: float) -> list[float]:
-        recent = [moment for moment in self._failures.get(client, []) if now - moment < self.window]
-        if recent:
-            self._failures[client] = recent
-        else:
-            self._failures.pop(client, None)
-        return recent
+    def __init__(self, *, limit: int = 20, window: float = 600.0, max_clients: int = 10_000, windows=None):
+        self.limit = limit
+        self.windows = windows or MemoryWindows(window=window, max_keys=max_clients)
 
     def blocked(self, client: str, *, now: float | None = None) -> bool:
-        return len(self._recent(client, time.monotonic() if now is None else now)) >= self.limit
+        return self.windows.count(client, now=now) >= self.limit
 
     def fail(self, client: str, *, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        self._failures[client] = [*self._recent(client, moment), moment]
-        if len(self._failures) > self.max_clients:  # many addresses failing: forget the oldest first
-            for stale in list(self._failures)[: len(self._failures) - self.max_clients]:
-                del self._failures[stale]
+        self.windows.record(client, now=now)
 
 
 def _client(scope: Scope) -> str:
@@ -93,9 +82,9 @@ def _client(scope: Scope) -> str:
 class SignIn:
     """GET shows the form, POST checks the form's token and the key, then starts a session."""
 
-    def __init__(self, *, keys: KeyStore, signer: SessionSigner, secure_cookies: bool):
+    def __init__(self, *, keys: KeyStore, signer: SessionSigner, secure_cookies: bool, redis_url: str | None = None):
         self.keys, self.signer, self.secure_cookies = keys, signer, secure_cookies
-        self.limiter = FailureLimiter()
+        self.limiter = FailureLimiter(windows=windows(redis_url, prefix="ankang:sign-in-failures", window=600.0))
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https" or self.secure_cookies

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -43,6 +43,7 @@ from serving.orders.worker import LoopWorker
 from serving.review.app import json_body, json_errors
 from serving.review.decisions import reviewer_of
 from serving.settings import ServingSettings
+from serving.windows import windows
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
@@ -61,6 +62,9 @@ class OrdersHolder:
         """The service's hook: orders on the review store's database, proof photos through `photo`
         (its HotSwap), and the escalation / webhook worker of this process."""
         self.store, self.photo = OrderStore.beside(review_store), photo
+        self.lookups = receipts.RateLimiter(
+            windows=windows(settings.redis_url, prefix="ankang:receipt-lookups", window=60.0)
+        )
         LoopWorker.from_settings(self.store, settings, figures=self.figures).start()
         return self.store
 
@@ -227,8 +231,8 @@ async def get_photo(request: Request) -> Response:
         raise InputError("photo", f"unknown photo {which!r}; use original or proof", status_code=404)
     viewer, store = viewer_of(request), holder.get()
     digest = await run_in_threadpool(store.proof_digest, request.path_params["order_id"], which, viewer=viewer)
-    path = await run_in_threadpool(store.photos.derived, digest, "display")
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400, immutable"})
+    data = await run_in_threadpool(store.photos.derived, digest, "display")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400, immutable"})
 
 
 @json_errors

@@ -13,9 +13,6 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +22,7 @@ from runtime.taxonomy import load_taxonomy
 from serving.orders.schema import orders, receipts
 from serving.review.schema import cases, decisions
 from serving.review.store import utcnow
+from serving.windows import MemoryWindows
 
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four
 _CODE = re.compile(r"^[A-Z2-7]{24}$")
@@ -125,22 +123,12 @@ def _day(moment: dt.datetime | None) -> str | None:
 
 
 class RateLimiter:
-    """At most `limit` lookups per client address in a sliding window of `window` seconds."""
+    """At most `limit` lookups per client address in a sliding window of `window` seconds, counted in
+    `windows` (Redis shared by the replicas, or this process's memory)."""
 
-    def __init__(self, *, limit: int = 30, window: float = 60.0, max_clients: int = 10_000):
-        self.limit, self.window, self.max_clients = limit, window, max_clients
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, *, limit: int = 30, window: float = 60.0, max_clients: int = 10_000, windows=None):
+        self.limit = limit
+        self.windows = windows or MemoryWindows(window=window, max_keys=max_clients)
 
     def allow(self, client: str, *, now: float | None = None) -> bool:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            seen = self._seen.setdefault(client, deque())
-            while seen and moment - seen[0] >= self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return False
-            seen.append(moment)
-            if len(self._seen) > self.max_clients:  # many addresses: forget the first seen
-                del self._seen[next(iter(self._seen))]
-            return True
+        return self.windows.record(client, limit=self.limit, now=now)

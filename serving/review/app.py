@@ -6,6 +6,7 @@ heatmaps. `review_page` (at /review): the officers' page, plain HTML + JS + CSS.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.errors import error_response
+from serving.images import sniff_format
 from serving.review.decisions import parse_decision, reviewer_of
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
@@ -86,17 +88,20 @@ async def post_decision(request: Request) -> Response:
     return JSONResponse(result, status_code=201)
 
 
-def _image_file(photo_id: str, size: str) -> Path:
+def _image_bytes(photo_id: str, size: str) -> tuple[bytes, str]:
     store = holder.get()
     digest = store.photo_digest(photo_id)
-    return store.photos.path(digest) if size == "original" else store.photos.derived(digest, size)
+    if size != "original":
+        return store.photos.derived(digest, size), "image/jpeg"
+    data = store.photos.read(digest)
+    return data, f"image/{(sniff_format(data) or 'octet-stream').lower()}"
 
 
 def image_route(size: str) -> Handler:
     @json_errors
     async def get_image(request: Request) -> Response:
-        path = await run_in_threadpool(_image_file, request.path_params["photo_id"], size)
-        return FileResponse(path, headers={"Cache-Control": "private, max-age=86400, immutable"})
+        data, media_type = await run_in_threadpool(_image_bytes, request.path_params["photo_id"], size)
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400, immutable"})
 
     return get_image
 
@@ -108,7 +113,7 @@ def _heatmap(photo_id: str, hazard: str) -> bytes:
         raise InputError("hazard", f"the model did not score {hazard!r}; it scored {labels}", status_code=404)
     if grid is None:
         raise InputError("hazard", "this case has no activation maps stored", status_code=404)
-    with Image.open(store.photos.derived(digest, "display")) as display:
+    with Image.open(io.BytesIO(store.photos.derived(digest, "display"))) as display:
         width, height = display.size
     return overlay_png(grid[labels.index(hazard)], width=width, height=height)
 

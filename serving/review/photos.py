@@ -108,43 +108,66 @@ def strip_gps(data: bytes) -> bytes:
 
 
 class PhotoStore:
-    """Photos by sha256 of their stored bytes; identical uploads are stored once."""
+    """Photos by sha256 of their stored bytes; identical uploads are stored once.
+
+    `root` is a folder (the default) or an fsspec URL such as `s3://bucket/photos` (s3fs, credentials and
+    endpoint from the usual AWS variables): replicas on several machines then share one store. An object
+    store's PUT is atomic; on a local disk the file is written under a temporary name and renamed."""
 
     def __init__(self, root: str | Path, *, keep_gps: bool = False):
-        self.root = Path(root)
+        import fsspec
+
+        self.url = str(root)
+        self.fs, self.base = fsspec.core.url_to_fs(self.url)
+        self.local = isinstance(self.fs, fsspec.implementations.local.LocalFileSystem)
+        self.root = Path(self.base) if self.local else None
         self.keep_gps = keep_gps
 
     def put(self, data: bytes) -> str:
         stored = data if self.keep_gps else strip_gps(data)
         digest = hashlib.sha256(stored).hexdigest()
-        path = self.path(digest, extension=EXTENSIONS.get(sniff_format(stored) or "", "bin"))
-        if not path.exists():
-            atomic_write(path, stored)
+        name = self._name(digest, EXTENSIONS.get(sniff_format(stored) or "", "bin"))
+        if not self.fs.exists(name):
+            self._write(name, stored)
         return digest
 
-    def path(self, digest: str, *, extension: str | None = None) -> Path:
-        folder = self.root / digest[:2]
-        if extension is not None:
-            return folder / f"{digest}.{extension}"
-        matches = sorted(folder.glob(f"{digest}.*"))
+    def _name(self, digest: str, extension: str) -> str:
+        return f"{self.base}/{digest[:2]}/{digest}.{extension}"
+
+    def _write(self, name: str, data: bytes) -> None:
+        if self.local:
+            atomic_write(Path(name), data)
+        else:
+            self.fs.pipe_file(name, data)
+
+    def _stored_name(self, digest: str) -> str:
+        matches = sorted(self.fs.glob(f"{self.base}/{digest[:2]}/{digest}.*"))
         if not matches:
-            raise FileNotFoundError(f"photo {digest} is not in the photo store at {self.root}")
+            raise FileNotFoundError(f"photo {digest} is not in the photo store at {self.url}")
         return matches[0]
 
+    def path(self, digest: str) -> Path:
+        """The stored file of a local store (tests and tools that want the file itself)."""
+        if not self.local:
+            raise ValueError(f"the photo store at {self.url} is not a local folder; use read()")
+        return Path(self._stored_name(digest))
+
     def read(self, digest: str) -> bytes:
-        return self.path(digest).read_bytes()
+        return self.fs.cat_file(self._stored_name(digest))
 
     def open_image(self, digest: str) -> Image.Image:
-        image = Image.open(self.path(digest))
+        image = Image.open(io.BytesIO(self.read(digest)))
         return ImageOps.exif_transpose(image).convert("RGB")
 
-    def derived(self, digest: str, size: str) -> Path:
+    def derived(self, digest: str, size: str) -> bytes:
         """A JPEG copy whose longest side is at most DERIVED_SIZES[size] px, made once and cached."""
-        path = self.root / "derived" / size / digest[:2] / f"{digest}.jpg"
-        if not path.exists():
+        name = f"{self.base}/derived/{size}/{digest[:2]}/{digest}.jpg"
+        try:
+            return self.fs.cat_file(name)
+        except FileNotFoundError:
             image = self.open_image(digest)
             image.thumbnail((DERIVED_SIZES[size],) * 2, Image.Resampling.LANCZOS)
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=82, optimize=True)
-            atomic_write(path, buffer.getvalue())
-        return path
+            self._write(name, buffer.getvalue())
+            return buffer.getvalue()

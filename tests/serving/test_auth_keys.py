@@ -215,4 +215,4 @@ def test_failure_limiter_window_and_memory_bound():
     assert not limiter.blocked("10.0.0.1", now=71.5)  # the first failures left the window
     for index in range(1000):
         limiter.fail(f"2001:db8::{index:x}", now=100.0)
-    assert len(limiter._failures) == 100
+    assert len(limiter.windows._events) == 100

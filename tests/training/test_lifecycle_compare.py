@@ -45,3 +45,23 @@ def test_table_hides_rows_without_values_and_report_keeps_them(tmp_path):
     files = write_report(tmp_path, rows, title="t", summary={"baseline": "champion (version 1)"})
     assert {f.name for f in files} == {"comparison.md", "comparison.html", "comparison.json", "deltas.png"}
     assert "| roc_auc wet | – | – | – |" in (tmp_path / "comparison.md").read_text()
+
+
+def test_photo_promotion_also_judges_boxes_and_the_audit_triage():
+    from training.lifecycle.kinds import officer_values
+
+    metrics = {
+        "boxes": {"test": {"missing_helmet": {"all": {"ap50_all": 0.68}}}, "val": {"missing_helmet": {"all": {}}}},
+        "audit": {
+            "urgent_recall": {"rate": 0.95},
+            "false_urgent": {"rate": 0.01},
+            "false_review_or_urgent_of_clear": {"rate": None},
+        },
+    }
+    assert officer_values(metrics, split="test") == {
+        "box AP50 missing_helmet": 0.68,
+        "audit urgent recall": 0.95,
+        "audit not falsely urgent": 0.99,
+        "audit clear photos left clear": None,
+    }
+    assert officer_values({"test": {}}, split="test") == {}

@@ -1,8 +1,9 @@
 """Challenger versus champion on the same held-out data: the rule, the table, the report.
 
 The rule (`PromotionPolicy`): every headline metric (per-flag ROC AUC; QWK and per-tier
-recall) may be at most `tolerance` (0.005) below the champion's, every per-source ROC AUC at
-most `source_tolerance` (0.02: single sources are small, so noisier). A metric that one of the
+recall) may be at most `tolerance` (0.005) below the champion's; every per-source ROC AUC, and
+the photo figures of small sets (box AP50 per class, the audit photos' urgent recall and false
+alarms), at most `source_tolerance` (0.02: small sets are noisier). A metric that one of the
 two models cannot compute (one class only) is shown but not judged.
 """
 

@@ -75,10 +75,11 @@ class PhotoKind(ModelKind):
         return {"test_mean_roc_auc": round(float(np.mean(aucs)), 4)} if aucs else {}
 
     def evaluate(self, model_dir: Path, *, heldout: PhotoHeldOut, report_dir: Path) -> Comparable:
-        """Per-flag and per-(flag, source) ROC AUC on the `heldout.split` photos of `heldout.data`."""
-        from training.photo.evaluate import score_heldout
+        """Per-flag and per-(flag, source) ROC AUC on the `heldout.split` photos of `heldout.data`, and what
+        an officer meets: box AP50 per class on that split, triage and alarms on the fully labelled audit photos."""
+        from training.photo.report import officer_metrics
 
-        scored = score_heldout(
+        scored, metrics = officer_metrics(
             Path(model_dir),
             data=list(heldout.data),
             split=heldout.split,
@@ -86,16 +87,37 @@ class PhotoKind(ModelKind):
             workers=heldout.workers,
             limit=heldout.limit,
         )
-        frame, metrics = scored.frame, scored.metrics
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         values, per_source = {}, set()
-        for flag, entry in metrics.items():
+        for flag, entry in metrics[heldout.split].items():
             values[f"roc_auc {flag}"] = entry["roc_auc"]
             for source, sub in entry["per_source"].items():
                 values[f"roc_auc {flag} @ {source}"] = sub["roc_auc"]
                 per_source.add(f"roc_auc {flag} @ {source}")
-        return Comparable(values=values, per_source=frozenset(per_source), detail={"photos": len(frame)})
+        small_sets = officer_values(metrics, split=heldout.split)  # a few hundred photos: the looser tolerance
+        return Comparable(
+            values=values | small_sets,
+            per_source=frozenset(per_source | set(small_sets)),
+            detail={"photos": len(scored.frame)},
+        )
+
+
+def officer_values(metrics: dict, *, split: str) -> dict[str, float | None]:
+    """Higher-is-better figures of what officers see: box AP50 and the audit set's triage."""
+    values = {
+        f"box AP50 {name}": entry["all"]["ap50_all"] for name, entry in metrics.get("boxes", {}).get(split, {}).items()
+    }
+    audit = metrics.get("audit")
+    if audit:
+        values["audit urgent recall"] = audit["urgent_recall"]["rate"]
+        values["audit not falsely urgent"] = _complement(audit["false_urgent"]["rate"])
+        values["audit clear photos left clear"] = _complement(audit["false_review_or_urgent_of_clear"]["rate"])
+    return values
+
+
+def _complement(rate: float | None) -> float | None:
+    return None if rate is None else round(1 - rate, 5)
 
 
 class RiskKind(ModelKind):

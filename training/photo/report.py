@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from training.photo.data import AUDIT_FILE, FLAGS, cached_images, read_audit, read_boxes
-from training.photo.evaluate import onnx_outputs, onnx_session, score_heldout
+from training.photo.evaluate import HeldOutScores, onnx_outputs, onnx_session, score_heldout
 from training.photo.heldout import held_out_metrics
 from training.reporting import Report, Table, figure, save_plot, write_report
 
@@ -30,13 +30,37 @@ PPE_TARGET_SOURCES = ("panly23-ppe", "hardhat-workers", "construction-site-safet
 
 
 def evaluate_model(
-    model_dir: Path, *, data: list[Path], split: str, report_dir: Path, cache_dir: Path, workers: int = 2
+    model_dir: Path,
+    *,
+    data: list[Path],
+    split: str,
+    report_dir: Path,
+    cache_dir: Path,
+    workers: int = 2,
+    limit: int = 0,
 ) -> dict:
     """Score `split` (and every folder's audit_labels.csv) with model_dir/model.onnx; write report.md,
     report.html, metrics.json and PR-curve PNGs; return the metrics (split, "audit", "boxes")."""
-    scored = score_heldout(model_dir, data=data, split=split, cache_dir=cache_dir, workers=workers)
+    scored, metrics = officer_metrics(
+        model_dir, data=data, split=split, cache_dir=cache_dir, workers=workers, limit=limit
+    )
     model, frame, probabilities = scored.model, scored.frame, scored.probabilities
-    sets = {split: (frame, probabilities, scored.detections)}
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots = {flag: _pr_curve_png(frame, probabilities, flag, report_dir) for flag in metrics[split]}
+    (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    title = f"hazard_photo {model.version} on {split} ({len(frame)} photos)"
+    write_report(report_dir, photo_report(title, metrics, plots, model.card, split=split))
+    return metrics
+
+
+def officer_metrics(
+    model_dir: Path, *, data: list[Path], split: str, cache_dir: Path, workers: int = 2, limit: int = 0
+) -> tuple[HeldOutScores, dict]:
+    """`split` scored per flag and per box size, and the fully labelled audit photos (when a folder has
+    them) scored per flag and by triage: what an officer meets, not only the annotated cells."""
+    scored = score_heldout(model_dir, data=data, split=split, cache_dir=cache_dir, workers=workers, limit=limit)
+    model = scored.model
+    sets = {split: (scored.frame, scored.probabilities, scored.detections)}
     audits = [read_audit(folder) for folder in data if (Path(folder) / AUDIT_FILE).is_file()]
     if audits:
         audit = pd.concat(audits, ignore_index=True)
@@ -45,13 +69,7 @@ def evaluate_model(
         )
         sets["audit"] = (audit, *onnx_outputs(onnx_session(model.onnx_path), images))
     boxes = pd.concat([read_boxes(folder) for folder in data], ignore_index=True)
-    metrics = held_out_metrics(sets, boxes=boxes, thresholds=model.card["thresholds"])
-    report_dir.mkdir(parents=True, exist_ok=True)
-    plots = {flag: _pr_curve_png(frame, probabilities, flag, report_dir) for flag in metrics[split]}
-    (report_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    title = f"hazard_photo {model.version} on {split} ({len(frame)} photos)"
-    write_report(report_dir, photo_report(title, metrics, plots, model.card, split=split))
-    return metrics
+    return scored, held_out_metrics(sets, boxes=boxes, thresholds=model.card["thresholds"])
 
 
 def _pr_curve_png(frame: pd.DataFrame, probabilities: np.ndarray, flag: str, report_dir: Path) -> str:
