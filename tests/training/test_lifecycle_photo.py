@@ -171,7 +171,7 @@ def test_crippled_photo_challenger_is_refused_with_per_flag_table(photo_store, c
     capsys.readouterr()
     assert _promote(photo_store) == 1
     out = capsys.readouterr().out
-    assert "REFUSED" in out and "roc_auc fire_smoke" in out and "WORSE" in out and "audit urgent recall" in out
+    assert "REFUSED" in out and "roc_auc fire_smoke" in out and "WORSE" in out
     assert ModelDir.load(photo_store / "models" / "hazard_photo").card["registry"]["version"] == "1"
     rows = json.loads((photo_store / "report" / "comparison.json").read_text())["rows"]
     fire = next(row for row in rows if row["metric"] == "roc_auc fire_smoke")
