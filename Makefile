@@ -27,10 +27,9 @@ $(VENV)/.all: pyproject.toml | $(BIN)/python
 serve-deps: $(VENV)/.serving
 test-deps: $(VENV)/.all
 
+# Keys live in the database: with none there nor in ANKANG_API_KEYS the service logs `no_api_keys` and how to create one.
 run: $(VENV)/.serving
 	@echo "Ankang on http://$(HOST):$(PORT)  (API docs: /docs, review page: /review)"
-	@[ -n "$$ANKANG_API_KEYS" ] || [ -s "$${ANKANG_API_KEYS_FILE:-$${ANKANG_DATA_DIR:-var}/api_keys.json}" ] \
-	  || echo "No API keys yet: every /v1 and /review request gets 401. Create one with: $(BIN)/ankang keys create --role intake   (roles: intake, reviewer, admin)"
 	$(BIN)/bentoml serve serving.service:Ankang --host $(HOST) --port $(PORT)
 
 # The photo set is not in git: link the shared copy beside the clone when there is one. Without it the

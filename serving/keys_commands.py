@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from serving.auth import new_key, read_keys_file, update_keys_file
+import sqlalchemy as sa
+
+from serving.auth import new_key
+from serving.auth.key_table import active_keys, insert_keys, open_key_database, revoke_key, where
+from serving.auth.keys import REFRESH_SECONDS
+from serving.review.store import utcnow
 from serving.settings import ServingSettings
 
 CREATE_DESCRIPTION = """\
 Create an API key for the Ankang service and print it once; only a salted SHA-256 digest is
-stored (in the keys file, default var/api_keys.json or $ANKANG_API_KEYS_FILE). The running
-server picks new keys up on its next request, no restart needed.
+stored, in the review store's database (SQLite under $ANKANG_DATA_DIR, default var/, or
+$ANKANG_DATABASE_URL). Every running replica accepts it within a few seconds, no restart needed.
+A keys file left from before (var/api_keys.json or $ANKANG_API_KEYS_FILE) is imported once.
 
 Roles:  intake    POST /v1/photos/assess, /v1/enterprises/score, /v1/enterprises/score-file
         reviewer  /v1/review/... and the review page /review
@@ -25,15 +30,6 @@ Reviewer and admin keys belong to one person, named with --holder (e.g. --holder
 review page shows who is signed in and every decision records the key id and its holder.
 
 Use:    curl -H "Authorization: Bearer KEY" ...   (or -H "X-API-Key: KEY")"""
-
-
-def _keys_file_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--keys-file",
-        type=Path,
-        default=None,
-        help="keys file (default: $ANKANG_API_KEYS_FILE or $ANKANG_DATA_DIR/api_keys.json, var/api_keys.json)",
-    )
 
 
 def register(verb) -> None:
@@ -51,67 +47,68 @@ def register(verb) -> None:
         "--holder", default="", help="the person the key belongs to (required for reviewer and admin keys), e.g. 王安全"
     )
     create.add_argument("--label", default="", help="a note on the key, e.g. 'wechat intake bot' or 'Zhang's laptop'")
-    _keys_file_argument(create)
     create.set_defaults(func=run_create)
     listing = verb("keys").add_parser(
         "list",
         help="list keys (id, role, holder, created, label; never the keys)",
-        description="List the keys in the keys file. Keys themselves are not stored.",
+        description="List the unrevoked keys in the database. Keys themselves are not stored.",
     )
-    _keys_file_argument(listing)
     listing.set_defaults(func=run_list)
     revoke = verb("keys").add_parser(
         "revoke",
-        help="revoke a key by its id (takes effect on the next request)",
-        description="Remove a key from the keys file; sessions signed in with it end too.",
+        help=f"revoke a key by its id (every replica refuses it within {REFRESH_SECONDS:g} s)",
+        description="Mark a key revoked in the database; sessions signed in with it end too.",
     )
     revoke.add_argument("key_id", help="the 8-character id shown by `ankang keys list`")
-    _keys_file_argument(revoke)
     revoke.set_defaults(func=run_revoke)
 
 
-def _path(args: argparse.Namespace) -> Path:
-    return args.keys_file or ServingSettings.from_env().resolved_api_keys_file
+def _database() -> sa.Engine:
+    """The settings' database (ANKANG_DATA_DIR / ANKANG_DATABASE_URL), saying so if a keys file was imported."""
+    engine, imported = open_key_database(ServingSettings.from_env())
+    if imported is not None:
+        print(f"ankang keys: {imported.message}", file=sys.stderr)
+    return engine
 
 
 def run_create(args: argparse.Namespace) -> int:
-    path = _path(args)
     try:
         key, record = new_key(role=args.role, holder=args.holder, label=args.label, enterprise_id=args.enterprise_id)
     except ValueError as error:
         print(f"ankang keys create: {error}", file=sys.stderr)
         return 2
-    update_keys_file(path, lambda records: [*records, record])
+    engine = _database()
+    if not insert_keys(engine, [record]):
+        print(f"ankang keys create: key id {record.key_id} is taken (1 in 4 billion); run it again", file=sys.stderr)
+        return 1
     held = f" held by {record.holder}" if record.holder else ""
-    print(f"created {args.role} key {record.key_id}{held} in {path}")
+    print(f"created {args.role} key {record.key_id}{held} in {where(engine)}")
     print("store it now; it is not shown again:")
     print(key)
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    path = _path(args)
-    records = read_keys_file(path)
+    engine = _database()
+    records = active_keys(engine)
     if not records:
-        print(f"no keys in {path}; create one with `ankang keys create --role intake`")
+        print(f"no keys in {where(engine)}; create one with `ankang keys create --role intake`")
         return 0
-    print(f"{'id':10s}{'role':10s}{'holder':20s}{'created':27s}label")
+    print(f"{'id':10s}{'role':11s}{'holder':20s}{'created':27s}label")
     for record in records:
-        print(f"{record.key_id:10s}{record.role:10s}{record.holder or '-':20s}{record.created:27s}{record.label}")
+        print(f"{record.key_id:10s}{record.role:11s}{record.holder or '-':20s}{record.created:27s}{record.label}")
     return 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    path = _path(args)
-    revoked = []
-
-    def without_key(records):
-        revoked.extend(record for record in records if record.key_id == args.key_id)
-        return [record for record in records if record.key_id != args.key_id]
-
-    update_keys_file(path, without_key)
-    if not revoked:
-        print(f"no key with id {args.key_id} in {path}; see `ankang keys list`")
+    engine = _database()
+    now = utcnow()
+    revoked_at = revoke_key(engine, args.key_id, now=now)
+    if revoked_at is None:
+        print(f"no key with id {args.key_id} in {where(engine)}; see `ankang keys list`", file=sys.stderr)
         return 1
-    print(f"revoked key {args.key_id}")
+    if revoked_at != now:
+        print(f"key {args.key_id} was already revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
+        return 1
+    print(f"revoked key {args.key_id}; every replica refuses it within {REFRESH_SECONDS:g} s")
     return 0

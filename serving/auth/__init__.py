@@ -3,8 +3,9 @@
 Roles: `intake` (photo assessment, enterprise scoring), `reviewer` (review queue, decisions,
 the /review page) and `admin` (model reload; may do everything). Reviewer and admin keys belong
 to a named person. Modules by concern: `secrets` (server secrets, pseudonyms), `keys` (keys and
-their holders, the keys file), `sessions` (signed sessions, CSRF tokens), `sign_in` (the HTML
-sign-in), `middleware` (`ApiKeyAuth`), `headers` (`SecurityHeaders`). Every part takes a
+their holders, the cached `KeyStore`), `key_table` (the `api_keys` table in the review store's
+database, the old keys file's one-time import), `sessions` (signed sessions, CSRF tokens),
+`sign_in` (the HTML sign-in), `middleware` (`ApiKeyAuth`), `headers` (`SecurityHeaders`). Every part takes a
 `serving.settings.ServingSettings` (or fields of it); none reads the environment itself.
 """
 
@@ -15,9 +16,6 @@ from serving.auth.keys import (
     StoredKey,
     new_key,
     parse_env_keys,
-    read_keys_file,
-    update_keys_file,
-    write_keys_file,
 )
 from serving.auth.middleware import ANONYMOUS, ApiKeyAuth, require_role
 from serving.auth.roles import PERSONAL_ROLES, ROLES, required_role, role_allows
@@ -40,10 +38,7 @@ __all__ = [
     "new_key",
     "parse_env_keys",
     "pseudonymise",
-    "read_keys_file",
     "required_role",
     "require_role",
     "role_allows",
-    "update_keys_file",
-    "write_keys_file",
 ]

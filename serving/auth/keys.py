@@ -1,32 +1,32 @@
-"""API keys: who holds them, their salted digests in the keys file, and the store the middleware asks.
+"""API keys: who holds them, their salted digests in the database, and the store the middleware asks.
 
 Keys come from `ANKANG_API_KEYS` (comma-separated `role:key` or `role:key:holder`, for
-development, tests and containers) and from the keys file (default ANKANG_DATA_DIR/api_keys.json),
-which stores only salted SHA-256 digests and is written by `ankang keys create`. Reviewer and
-admin keys belong to a named person (`--holder 王安全`): the review audit trail records that
-person with the key id.
+development, tests and containers) and from the `api_keys` table in the review store's database
+(serving/auth/key_table.py), which holds only salted SHA-256 digests and is written by
+`ankang keys create`; every replica reads the same table. Reviewer and admin keys belong to a
+named person (`--holder 王安全`): the review audit trail records that person with the key id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import os
 import re
 import secrets
+import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from serving.auth.roles import PERSONAL_ROLES, check_role
 from serving.settings import ServingSettings
 
 KEY_PREFIX = "ank"
 MAX_HOLDER = 100
+REFRESH_SECONDS = 2.0  # how stale the cached table may be: a revocation reaches every replica this fast
 _KEY_PATTERN = re.compile(r"^ank_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 
 log = logging.getLogger("ankang.auth")
@@ -124,119 +124,78 @@ def new_key(*, role: str, holder: str = "", label: str = "", enterprise_id: str 
     return f"{KEY_PREFIX}_{key_id}_{secret}", record
 
 
-def _record_to_json(record: StoredKey) -> dict[str, str]:
-    return {
-        "id": record.key_id,
-        "role": record.role,
-        "holder": record.holder,
-        "salt": record.salt.hex(),
-        "sha256": record.digest.hex(),
-        "created": record.created,
-        "label": record.label,
-        **({"enterprise_id": record.enterprise_id} if record.enterprise_id else {}),
-    }
-
-
-def _record_from_json(entry: dict[str, str]) -> StoredKey:
-    return StoredKey(
-        entry["id"],
-        check_role(entry["role"]),
-        bytes.fromhex(entry["salt"]),
-        bytes.fromhex(entry["sha256"]),
-        entry.get("created", ""),
-        entry.get("label", ""),
-        entry.get("holder", ""),
-        entry.get("enterprise_id", ""),
-    )
-
-
-def read_keys_file(path: Path) -> list[StoredKey]:
-    if not path.is_file():
-        return []
-    document = json.loads(path.read_text(encoding="utf-8"))
-    return [_record_from_json(entry) for entry in document.get("keys", [])]
-
-
-def write_keys_file(path: Path, records: list[StoredKey]) -> None:
-    """Replace the keys file atomically (readers never see half a file); mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({"keys": [_record_to_json(record) for record in records]}, handle, indent=2, ensure_ascii=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def update_keys_file(path: Path, change: Callable[[list[StoredKey]], list[StoredKey]]) -> list[StoredKey]:
-    """Read, change and replace the keys file under an exclusive lock, so concurrent
-    `ankang keys create` runs cannot drop each other's keys."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        records = change(read_keys_file(path))
-        write_keys_file(path, records)
-        return records
-
-
 class KeyStore:
-    """Keys from the settings plus the keys file, which is re-read when it changes on disk."""
+    """Keys from the settings plus the database's, cached and re-read at most every `refresh_seconds`,
+    so a revocation reaches every replica within seconds without a query per request.
 
-    def __init__(self, *, env_keys: list[StoredKey], path: Path):
-        self.env_keys, self.path = env_keys, path
-        self._file_keys: dict[str, StoredKey] = {}
-        self._stamp: tuple[int, int] | None = None
+    `load` returns the database's unrevoked keys; `clock` (seconds, monotonic) is for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        env_keys: list[StoredKey],
+        load: Callable[[], list[StoredKey]],
+        refresh_seconds: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.env_keys, self.load = env_keys, load
+        self.refresh_seconds, self.clock = refresh_seconds, clock
+        self._table_keys: dict[str, StoredKey] = {}
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings) -> KeyStore:
-        return cls(env_keys=parse_env_keys(settings.api_keys), path=settings.resolved_api_keys_file)
+    def from_settings(
+        cls,
+        settings: ServingSettings,
+        *,
+        refresh_seconds: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> KeyStore:
+        """The settings' database, migrated, with a leftover keys file imported (logged in one line)."""
+        from serving.auth.key_table import active_keys, open_key_database  # it needs StoredKey from here
+
+        env_keys = parse_env_keys(settings.api_keys)
+        engine, imported = open_key_database(settings)
+        if imported is not None and imported.error:
+            log.error("keys_file_not_imported", extra={"path": str(imported.path), "hint": imported.message})
+        elif imported is not None:
+            log.warning("keys_file_imported", extra={"path": str(imported.path), "hint": imported.message})
+        return cls(env_keys=env_keys, load=lambda: active_keys(engine), refresh_seconds=refresh_seconds, clock=clock)
 
     def _refresh(self) -> None:
-        try:
-            stat = self.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            stat, stamp = None, None
-        if stamp != self._stamp:
-            if stat is not None and stat.st_mode & 0o022:
-                log.warning(
-                    "keys_file_writable_by_others",
-                    extra={
-                        "path": str(self.path),
-                        "hint": f"anyone who can write it can add a key; chmod 600 {self.path}",
-                    },
-                )
+        with self._lock:
+            now = self.clock()
+            if self._read_at is not None and now - self._read_at < self.refresh_seconds:
+                return
             try:
-                self._file_keys = {record.key_id: record for record in read_keys_file(self.path)}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-                # Deny rather than keep old keys: a half-edited file may be someone revoking a key.
+                self._table_keys = {record.key_id: record for record in self.load()}
+            except Exception as error:  # any driver's failure or a bad row: deny, keep serving
+                # Deny rather than keep old keys: the key this replica cannot re-read may be revoked.
                 log.error(
-                    "keys_file_unreadable",
+                    "keys_database_unreadable",
                     extra={
-                        "path": str(self.path),
                         "error": str(error),
-                        "hint": "file keys are ignored until it is fixed",
+                        "hint": f"database keys are refused; retried in {self.refresh_seconds:g} s",
                     },
                 )
-                self._file_keys = {}
-            self._stamp = stamp
+                self._table_keys = {}
+            self._read_at = now
 
     def has_keys(self) -> bool:
         self._refresh()
-        return bool(self.env_keys or self._file_keys)
+        return bool(self.env_keys or self._table_keys)
 
     def find(self, key_id: str) -> StoredKey | None:
         """The key with this id if it is still configured (sessions end when their key is revoked)."""
         self._refresh()
-        return self._file_keys.get(key_id) or next((key for key in self.env_keys if key.key_id == key_id), None)
+        return self._table_keys.get(key_id) or next((key for key in self.env_keys if key.key_id == key_id), None)
 
     def authenticate(self, presented: str) -> Principal | None:
         self._refresh()
         match = _KEY_PATTERN.match(presented)
-        if match and (record := self._file_keys.get(match.group(1))) and record.matches(match.group(2)):
+        if match and (record := self._table_keys.get(match.group(1))) and record.matches(match.group(2)):
             return record.principal()
         found = None
         for record in self.env_keys:  # check them all: the time taken does not depend on which matched

@@ -73,7 +73,8 @@ SERVING_ONLY = textwrap.dedent("""
 
 
 def ankang_without_training_extra(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "ANKANG_DATA_DIR": str(tmp_path / "var")}
+    env = {name: value for name, value in os.environ.items() if name != "ANKANG_DATABASE_URL"}  # var/'s SQLite
+    env |= {"PYTHONPATH": str(PROJECT_ROOT), "ANKANG_DATA_DIR": str(tmp_path / "var")}
     return subprocess.run(
         [sys.executable, "-c", SERVING_ONLY, *args],
         cwd=PROJECT_ROOT,
@@ -85,13 +86,10 @@ def ankang_without_training_extra(*args: str, tmp_path: Path) -> subprocess.Comp
 
 
 def test_service_commands_run_in_the_serving_only_install(tmp_path):
-    keys = tmp_path / "keys.json"
-    created = ankang_without_training_extra(
-        "keys", "create", "--role", "intake", "--keys-file", str(keys), tmp_path=tmp_path
-    )
+    created = ankang_without_training_extra("keys", "create", "--role", "intake", tmp_path=tmp_path)
     assert created.returncode == 0, created.stderr
-    assert "created intake key" in created.stdout and keys.is_file()
-    listed = ankang_without_training_extra("keys", "list", "--keys-file", str(keys), tmp_path=tmp_path)
+    assert "created intake key" in created.stdout and (tmp_path / "var" / "review" / "review.db").is_file()
+    listed = ankang_without_training_extra("keys", "list", tmp_path=tmp_path)
     assert listed.returncode == 0 and "intake" in listed.stdout
     exported = ankang_without_training_extra("export", "reviews", "--help", tmp_path=tmp_path)
     assert exported.returncode == 0, exported.stderr

@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from ankang_cli import main as ankang
 from runtime.errors import InputError
-from serving.auth import ApiKeyAuth, SessionSigner, require_role, required_role
+from serving.auth import ApiKeyAuth, KeyStore, SessionSigner, require_role, required_role
 from serving.settings import ServingSettings
 from tests.server import app_middleware
 from tests.serving.conftest import encode_image
@@ -373,3 +374,24 @@ def test_path_tricks_never_reach_the_review_api_without_a_key(secured, path):
     response = secured.get(path)
     assert response.status_code in (401, 404, 405), (path, response.status_code, response.text[:200])
     assert "items" not in response.text
+
+
+def test_a_key_created_by_the_cli_authenticates_through_the_app_until_revoked(api, key_settings, capsys):
+    assert ankang(["keys", "create", "--role", "reviewer", "--holder", "王安全"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    clock = [1000.0]
+    keys = KeyStore.from_settings(key_settings, refresh_seconds=2.0, clock=lambda: clock[0])
+    middleware = app_middleware(api, ApiKeyAuth)
+    before = middleware.settings
+    middleware.configure(key_settings.with_changes(auth=True), keys=keys)
+    try:
+        headers = {"Authorization": f"Bearer {key}"}
+        assert api.get("/v1/review/queue", headers=headers).status_code == 200
+        assert assess(api, headers).status_code == 403  # a reviewer key, checked by role
+        assert ankang(["keys", "revoke", key.split("_")[1]]) == 0
+        assert api.get("/v1/review/queue", headers=headers).status_code == 200  # this replica's cache, 0 s old
+        clock[0] += 2.0
+        response = api.get("/v1/review/queue", headers=headers)
+        assert response.status_code == 401 and "no API keys are configured" in response.json()["error"]["message"]
+    finally:
+        middleware.configure(before)

@@ -1,4 +1,5 @@
-"""The keys file, `ankang keys ...`, sessions, CSRF tokens and reporter pseudonyms."""
+"""Keys in the database, `ankang keys ...`, the old keys file's import, sessions, CSRF tokens and reporter
+pseudonyms. The key tests run on SQLite and on PostgreSQL (skipped when 127.0.0.1:5432 does not answer)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from ankang_cli import main as ankang
 from serving.auth import (
@@ -18,56 +20,76 @@ from serving.auth import (
     StoredKey,
     new_key,
     parse_env_keys,
-    read_keys_file,
-    write_keys_file,
 )
+from serving.auth.key_table import active_keys, api_keys, insert_keys, open_key_database
 from serving.settings import ServingSettings, SettingsError
 
 HOLDERS = {"intake": [], "reviewer": ["--holder", "王安全"], "admin": ["--holder", "李管理"]}
 
 
-def create_key(capsys, keys_file: Path, role: str) -> str:
-    command = ["keys", "create", "--role", role, *HOLDERS[role], "--label", "test", "--keys-file", str(keys_file)]
-    assert ankang(command) == 0
+class Clock:
+    """A monotonic clock the test moves: the store's cache period passes without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create_key(capsys, role: str) -> str:
+    assert ankang(["keys", "create", "--role", role, *HOLDERS[role], "--label", "test"]) == 0
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
-def test_keys_create_prints_the_key_once_and_stores_only_a_salted_digest(capsys, tmp_path):
-    keys_file = tmp_path / "var" / "api_keys.json"
-    key = create_key(capsys, keys_file, "intake")
+def rows(settings: ServingSettings) -> list[dict]:
+    engine, _ = open_key_database(settings)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(sa.select(api_keys))]
+
+
+def write_legacy_file(path: Path, records: list[StoredKey]) -> None:
+    """The keys file as `ankang keys create` wrote it before the keys moved to the database."""
+    entries = [
+        {"id": r.key_id, "role": r.role, "holder": r.holder, "salt": r.salt.hex(), "sha256": r.digest.hex()}
+        | {"created": r.created, "label": r.label}
+        | ({"enterprise_id": r.enterprise_id} if r.enterprise_id else {})
+        for r in records
+    ]
+    path.write_text(json.dumps({"keys": entries}), encoding="utf-8")
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_a_salted_digest(capsys, key_settings):
+    key = create_key(capsys, "intake")
     assert key.startswith("ank_")
-    text = keys_file.read_text()
-    assert key not in text and key.split("_", 2)[2] not in text
-    entry = json.loads(text)["keys"][0]
-    assert set(entry) == {"id", "role", "holder", "salt", "sha256", "created", "label"}
-    assert entry["role"] == "intake" and entry["holder"] == "" and len(entry["salt"]) == 32
-    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    [row] = rows(key_settings)
+    assert row["key_id"] == key.split("_")[1] and row["role"] == "intake" and row["holder"] == ""
+    assert len(row["salt"]) == 16 and len(row["digest"]) == 32 and row["revoked_at"] is None
+    secret = key.split("_", 2)[2]
+    assert not any(secret in str(value) or secret.encode() in bytes(str(value), "utf-8") for value in row.values())
 
 
-def test_keys_list_shows_ids_and_roles_never_keys(capsys, tmp_path):
-    keys_file = tmp_path / "api_keys.json"
-    key = create_key(capsys, keys_file, "reviewer")
-    assert ankang(["keys", "list", "--keys-file", str(keys_file)]) == 0
+def test_keys_list_shows_ids_and_roles_never_keys(capsys, key_settings):
+    key = create_key(capsys, "reviewer")
+    assert ankang(["keys", "list"]) == 0
     listing = capsys.readouterr().out
     assert "reviewer" in listing and key.split("_")[1] in listing and key not in listing
     assert "王安全" in listing
 
 
 @pytest.mark.parametrize("role", ["reviewer", "admin"])
-def test_keys_of_people_need_a_holder(capsys, tmp_path, role):
-    keys_file = tmp_path / "api_keys.json"
-    assert ankang(["keys", "create", "--role", role, "--keys-file", str(keys_file)]) == 2
+def test_keys_of_people_need_a_holder(capsys, key_settings, role):
+    assert ankang(["keys", "create", "--role", role]) == 2
     assert f"a {role} key belongs to a person: name its holder, e.g. --holder 王安全" in capsys.readouterr().err
-    assert not keys_file.exists()
+    assert rows(key_settings) == []
     with pytest.raises(ValueError, match="name its holder"):
         new_key(role=role, holder="   ")
 
 
-def test_a_created_reviewer_key_carries_its_holder_into_the_principal(capsys, tmp_path):
-    keys_file = tmp_path / "api_keys.json"
-    key = create_key(capsys, keys_file, "reviewer")
-    assert json.loads(keys_file.read_text(encoding="utf-8"))["keys"][0]["holder"] == "王安全"
-    assert KeyStore(env_keys=[], path=keys_file).authenticate(key) == Principal(
+def test_a_created_reviewer_key_carries_its_holder_into_the_principal(capsys, key_settings):
+    key = create_key(capsys, "reviewer")
+    assert rows(key_settings)[0]["holder"] == "王安全"
+    assert KeyStore.from_settings(key_settings).authenticate(key) == Principal(
         key.split("_")[1], "reviewer", holder="王安全"
     )
 
@@ -79,22 +101,39 @@ def test_holder_names_are_checked():
         new_key(role="reviewer", holder="x" * 101)
 
 
-def test_keys_create_refuses_an_unknown_role(capsys, tmp_path):
+def test_keys_create_refuses_an_unknown_role(capsys):
     with pytest.raises(SystemExit):
-        ankang(["keys", "create", "--role", "root", "--keys-file", str(tmp_path / "k.json")])
+        ankang(["keys", "create", "--role", "root"])
     assert "invalid choice: 'root'" in capsys.readouterr().err
 
 
-def test_store_accepts_created_keys_and_sees_new_and_revoked_ones_without_restart(capsys, tmp_path):
-    keys_file = tmp_path / "api_keys.json"
-    store = KeyStore(env_keys=[], path=keys_file)
+def test_the_store_sees_new_and_revoked_keys_within_its_cache_period(capsys, key_settings):
+    clock = Clock()
+    store = KeyStore.from_settings(key_settings, refresh_seconds=2.0, clock=clock)
     assert not store.has_keys()
-    key = create_key(capsys, keys_file, "admin")
-    assert store.authenticate(key) == Principal(key.split("_")[1], "admin", holder="李管理")
+    key, key_id = (key := create_key(capsys, "admin")), key.split("_")[1]
+    assert store.authenticate(key) is None  # the cached table, read 0 s ago
+    clock.now += 2.0
+    assert store.authenticate(key) == Principal(key_id, "admin", holder="李管理")
     assert store.authenticate(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
     assert store.authenticate("ank_00000000_" + "x" * 43) is None
-    assert ankang(["keys", "revoke", key.split("_")[1], "--keys-file", str(keys_file)]) == 0
-    assert store.authenticate(key) is None and store.find(key.split("_")[1]) is None
+    assert ankang(["keys", "revoke", key_id]) == 0
+    assert f"revoked key {key_id}; every replica refuses it within 2 s" in capsys.readouterr().out
+    clock.now += 1.9
+    assert store.authenticate(key) is not None
+    clock.now += 0.1
+    assert store.authenticate(key) is None and store.find(key_id) is None and not store.has_keys()
+
+
+def test_revoking_an_unknown_or_revoked_key_says_which(capsys, key_settings):
+    assert ankang(["keys", "revoke", "0badc0de"]) == 1
+    assert "no key with id 0badc0de in " in capsys.readouterr().err
+    key_id = create_key(capsys, "intake").split("_")[1]
+    assert ankang(["keys", "revoke", key_id]) == 0
+    assert ankang(["keys", "revoke", key_id]) == 1
+    assert f"key {key_id} was already revoked at 20" in capsys.readouterr().err
+    assert ankang(["keys", "list"]) == 0
+    assert "no keys in " in capsys.readouterr().out
 
 
 def test_env_keys_parse_and_reject_bad_entries():
@@ -104,7 +143,7 @@ def test_env_keys_parse_and_reject_bad_entries():
         ("env-2", "reviewer", ""),
         ("env-3", "reviewer", "王安全"),
     ]
-    store = KeyStore(env_keys=keys, path=Path("/nonexistent/api_keys.json"))
+    store = KeyStore(env_keys=keys, load=list)
     assert store.authenticate("def456") == Principal("env-2", "reviewer")
     assert store.authenticate("ghi789") == Principal("env-3", "reviewer", holder="王安全")
     assert store.authenticate("abc12") is None
@@ -114,13 +153,55 @@ def test_env_keys_parse_and_reject_bad_entries():
         parse_env_keys("just-a-key")
 
 
-def test_keys_file_round_trips_and_is_replaced_atomically(tmp_path):
-    path = tmp_path / "api_keys.json"
-    _, first = new_key(role="intake")
-    _, second = new_key(role="reviewer", holder="张工", label="Zhang's laptop")
-    write_keys_file(path, [first, second])
-    assert read_keys_file(path) == [first, second]
-    assert [p.name for p in tmp_path.iterdir()] == ["api_keys.json"]
+def test_the_keys_file_is_imported_once_without_its_keys_already_in_the_table(capsys, key_settings, caplog):
+    there_id = create_key(capsys, "intake").split("_")[1]
+    revoked = create_key(capsys, "intake").split("_")[1]
+    assert ankang(["keys", "revoke", revoked]) == 0
+    [there, gone] = sorted((r for r in rows(key_settings)), key=lambda row: row["key_id"] != there_id)
+    old_key, old = new_key(role="reviewer", holder="张工", label="Zhang's laptop")
+    as_record = lambda row: StoredKey(row["key_id"], "intake", row["salt"], row["digest"])  # noqa: E731
+    path = key_settings.resolved_api_keys_file
+    write_legacy_file(path, [as_record(there), as_record(gone), old])
+    capsys.readouterr()
+    with caplog.at_level("WARNING", logger="ankang.auth"):
+        store = KeyStore.from_settings(key_settings)
+    assert [record.hint for record in caplog.records] == [
+        f"imported 1 of the 3 keys in {path} into the database (2 already there); "
+        "the file is no longer read (renamed api_keys.json.imported)"
+    ]
+    assert store.authenticate(old_key) == Principal(old.key_id, "reviewer", holder="张工")
+    assert store.find(revoked) is None  # the old file cannot bring a revoked key back
+    assert not path.exists() and path.with_name("api_keys.json.imported").is_file()
+    write_legacy_file(path, [old])  # a second copy (another machine's): nothing new, said in one line
+    assert ankang(["keys", "list"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ankang keys: imported 0 of the 1 keys in {path} into the database (1 already there); "
+        "the file is no longer read (renamed api_keys.json.imported)"
+    ]
+    assert ankang(["keys", "list"]) == 0 and capsys.readouterr().err == ""
+
+
+def test_a_broken_keys_file_is_not_imported_and_says_why(capsys, key_settings, caplog):
+    path = key_settings.resolved_api_keys_file
+    path.write_text('{"keys": [{"id": "x"', encoding="utf-8")
+    with caplog.at_level("ERROR", logger="ankang.auth"):
+        assert not KeyStore.from_settings(key_settings).has_keys()  # the service starts, denying
+    assert [record.message for record in caplog.records] == ["keys_file_not_imported"]
+    assert ankang(["keys", "list"]) == 0
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"ankang keys: the keys file {path} was not imported (JSONDecodeError: ")
+    assert line.endswith("; fix or remove it") and path.is_file() and rows(key_settings) == []
+
+
+def test_an_unreadable_database_denies_its_keys_but_not_the_env_keys(caplog):
+    def fail() -> list[StoredKey]:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    store = KeyStore(env_keys=parse_env_keys("reviewer:env-reviewer-key"), load=fail)
+    with caplog.at_level("ERROR", logger="ankang.auth"):
+        assert store.authenticate("ank_0badc0de_" + "x" * 43) is None
+    assert store.authenticate("env-reviewer-key") == Principal("env-1", "reviewer")
+    assert [record.message for record in caplog.records] == ["keys_database_unreadable"]
 
 
 def test_session_expires_and_csrf_token_is_bound_to_its_session():
@@ -152,37 +233,16 @@ def test_stored_key_compares_digests_not_text():
     assert isinstance(record, StoredKey) and not record.matches("")
 
 
-def test_a_broken_keys_file_denies_instead_of_crashing(capsys, tmp_path):
-    keys_file = tmp_path / "api_keys.json"
-    key = create_key(capsys, keys_file, "intake")
-    store = KeyStore(env_keys=parse_env_keys("reviewer:env-reviewer-key"), path=keys_file)
-    assert store.authenticate(key) is not None
-    keys_file.write_text('{"keys": [{"id": "x"', encoding="utf-8")
-    assert store.authenticate(key) is None
-    assert store.authenticate("env-reviewer-key") == Principal("env-1", "reviewer")
-
-
-def test_a_keys_file_others_can_write_is_warned_about(capsys, tmp_path, caplog):
-    keys_file = tmp_path / "api_keys.json"
-    key = create_key(capsys, keys_file, "intake")
-    keys_file.chmod(0o666)
-    with caplog.at_level("WARNING", logger="ankang.auth"):
-        assert KeyStore(env_keys=[], path=keys_file).authenticate(key) is not None
-    assert [record.message for record in caplog.records] == ["keys_file_writable_by_others"]
-
-
-def test_concurrent_key_creation_keeps_every_key(tmp_path):
+def test_concurrent_key_creation_keeps_every_key(key_settings):
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving.auth import update_keys_file
-
-    path = tmp_path / "api_keys.json"
+    engine, _ = open_key_database(key_settings)
     created = [new_key(role="intake") for _ in range(16)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda pair: update_keys_file(path, lambda records: [*records, pair[1]]), created))
-    store = KeyStore(env_keys=[], path=path)
+        assert sum(pool.map(lambda pair: insert_keys(engine, [pair[1]]), created)) == 16
+    store = KeyStore.from_settings(key_settings)
     assert all(store.authenticate(key) is not None for key, _ in created)
-    assert len(read_keys_file(path)) == 16
+    assert len(active_keys(engine)) == 16
 
 
 def test_short_server_secrets_are_refused(monkeypatch, tmp_path):

@@ -141,19 +141,18 @@ def test_enterprise_role_in_auth():
     assert not role_allows("enterprise", "reviewer") and not role_allows("intake", "enterprise")
 
 
-def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tmp_path):
+def test_keys_create_binds_an_enterprise_key_that_the_service_accepts(capsys, tmp_path, monkeypatch):
     from ankang_cli import main as ankang
     from serving.auth import KeyStore
+    from serving.settings import ServingSettings
 
-    keys_file = tmp_path / "api_keys.json"
-    assert ankang(["keys", "create", "--role", "enterprise", "--keys-file", str(keys_file)]) == 2
+    monkeypatch.delenv("ANKANG_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
+    assert ankang(["keys", "create", "--role", "enterprise"]) == 2
     assert "an enterprise key needs --enterprise-id" in capsys.readouterr().err
-    assert (
-        ankang(["keys", "create", "--role", "enterprise", "--enterprise-id", "E-77", "--keys-file", str(keys_file)])
-        == 0
-    )
+    assert ankang(["keys", "create", "--role", "enterprise", "--enterprise-id", "E-77"]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
-    principal = KeyStore(env_keys=[], path=keys_file).authenticate(key)
+    principal = KeyStore.from_settings(ServingSettings(data_dir=tmp_path)).authenticate(key)
     assert (principal.role, principal.enterprise_id) == ("enterprise", "E-77")
 
 

@@ -118,7 +118,7 @@ def test_migrations_chain_onto_the_review_schema_and_downgrade(stores):
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with review.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "-1")  # back to before the orders
+        command.downgrade(config, "0007")  # back to before the orders
     assert "rectification_orders" not in set(sa.inspect(review.engine).get_table_names())
     migrate(review.engine)
 
