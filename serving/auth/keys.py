@@ -142,6 +142,7 @@ class KeyStore:
         self.env_keys, self.load = env_keys, load
         self.refresh_seconds, self.clock = refresh_seconds, clock
         self._table_keys: dict[str, StoredKey] = {}
+        self.unreadable: str | None = None  # the last read's error type, while the table cannot be read
         self._read_at: float | None = None
         self._lock = threading.Lock()
 
@@ -171,6 +172,7 @@ class KeyStore:
                 return
             try:
                 self._table_keys = {record.key_id: record for record in self.load()}
+                self.unreadable = None
             except Exception as error:  # any driver's failure or a bad row: deny, keep serving
                 # Deny rather than keep old keys: the key this replica cannot re-read may be revoked.
                 log.error(
@@ -181,6 +183,7 @@ class KeyStore:
                     },
                 )
                 self._table_keys = {}
+                self.unreadable = type(error).__name__
             self._read_at = now
 
     def has_keys(self) -> bool:

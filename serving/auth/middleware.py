@@ -121,6 +121,8 @@ class ApiKeyAuth:
         await self.app(scope, receive, send)
 
     def _authorise(self, scope: Scope, needed: str) -> tuple[Principal | None, _Denial | None]:
+        if not self.keys.has_keys() and self.keys.unreadable:
+            return None, _Denial(503, "the API key database cannot be read right now; retry in a few seconds")
         if not self.keys.has_keys():
             return None, _Denial(
                 401,

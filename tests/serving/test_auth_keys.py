@@ -202,6 +202,19 @@ def test_an_unreadable_database_denies_its_keys_but_not_the_env_keys(caplog):
         assert store.authenticate("ank_0badc0de_" + "x" * 43) is None
     assert store.authenticate("env-reviewer-key") == Principal("env-1", "reviewer")
     assert [record.message for record in caplog.records] == ["keys_database_unreadable"]
+    assert store.unreadable == "OperationalError"
+
+
+def test_with_the_key_database_unreadable_requests_get_503_not_no_keys_configured():
+    from serving.auth.middleware import ApiKeyAuth
+
+    def fail() -> list[StoredKey]:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    auth = ApiKeyAuth.__new__(ApiKeyAuth)
+    auth.keys = KeyStore(env_keys=[], load=fail)
+    _, denial = auth._authorise({"path": "/v1/review/queue", "headers": []}, "reviewer")
+    assert denial.status == 503 and "key database cannot be read" in denial.message
 
 
 def test_session_expires_and_csrf_token_is_bound_to_its_session():
