@@ -9,3 +9,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = PROJECT_ROOT / "datasets"
 MODELS_DIR = PROJECT_ROOT / "models"  # released models: written by `ankang promote` only
 CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"  # `ankang train` writes <name>/<version>/ here
+
+
+def recorded_path(path: str | Path) -> str:
+    """A path as cards and reports record it: relative to the project when inside it, else its name only
+    (an absolute path is one machine's layout, meaningless elsewhere and telling about the machine)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else resolved.name

@@ -5,7 +5,8 @@ sha256 and version, re-chosen thresholds, int8 metrics, and a `quantization` blo
 method, the calibration set and the measured speed and ROC AUC deltas against the float model).
 The INT8 model qualifies as the default only if it is at least `MIN_SPEEDUP` times faster
 in-process and loses at most `MAX_AUC_LOSS` ROC AUC on every flag (pooled on `test`, and per
-source); `qualifies` in the card records the verdict, the lead switches the default.
+source) and at most as much box AP50 on every detected class (test); `qualifies` in the card records
+the verdict, the lead switches the default.
 """
 
 from __future__ import annotations
@@ -276,6 +277,29 @@ def compare_models(config: QuantizeConfig, float_dir: ModelDir, int8_path: Path)
     return {"thresholds": thresholds, "metrics": metrics, "auc_test": deltas, "worst": worst_auc_loss(deltas)}
 
 
+def box_ap50_losses(config: QuantizeConfig, float_dir: Path, int8_dir: Path) -> dict[str, dict]:
+    """Box AP50 per detected class on test (all box heights), float against INT8."""
+    from training.photo.data import read_boxes
+    from training.photo.evaluate import score_heldout
+    from training.photo.heldout import held_out_metrics
+
+    boxes, ap50 = read_boxes(config.data), {}
+    with tempfile.TemporaryDirectory() as cache:  # both models take the same input size: one decode
+        scored_by = {
+            name: score_heldout(directory, data=[config.data], split="test", cache_dir=Path(cache))
+            for name, directory in (("float", float_dir), ("int8", int8_dir))
+        }
+    for name, scored in scored_by.items():
+        sets = {"test": (scored.frame, scored.probabilities, scored.detections)}
+        metrics = held_out_metrics(sets, boxes=boxes, thresholds=scored.model.card["thresholds"])
+        ap50[name] = {cls: entry["all"]["ap50_all"] for cls, entry in metrics.get("boxes", {}).get("test", {}).items()}
+    return {
+        cls: {"float": value, "int8": ap50["int8"][cls], "loss": round(value - ap50["int8"][cls], 5)}
+        for cls, value in ap50["float"].items()
+        if value is not None and ap50["int8"].get(cls) is not None
+    }
+
+
 def measure_speedup(config: QuantizeConfig, float_dir: Path, int8_dir: Path) -> dict[str, Any]:
     frame = photo_split(config.data, split="test", count=config.speed_photos)
     photos = [Path(path).read_bytes() for path in frame["path"]]
@@ -364,17 +388,20 @@ def quantize_photo_model(config: QuantizeConfig) -> dict:
 
 def _evaluated_fields(config: QuantizeConfig, float_dir: ModelDir, staged: Path, block: dict) -> dict:
     comparison = compare_models(config, float_dir, staged)
-    with tempfile.TemporaryDirectory() as scratch:  # time the INT8 model as a verified model directory
+    with tempfile.TemporaryDirectory() as scratch:  # time and score the INT8 model as a verified model directory
         shutil.copyfile(staged, Path(scratch) / "model.onnx")
         (Path(scratch) / "card.json").write_text(json.dumps({**float_dir.card, "sha256": file_sha256(staged)}))
         speed = measure_speedup(config, float_dir.path, Path(scratch))
+        boxes = box_ap50_losses(config, float_dir.path, Path(scratch))
     loss, where = comparison["worst"]
+    box_loss = max((entry["loss"] for entry in boxes.values()), default=0.0)
     block.update(
         {
             "speed": speed,
             "roc_auc_test": comparison["auc_test"],
             "worst_roc_auc_loss": {"loss": loss, "where": where},
-            "qualifies": bool(speed["speedup"] >= MIN_SPEEDUP and loss <= MAX_AUC_LOSS),
+            "box_ap50_test": boxes,
+            "qualifies": bool(speed["speedup"] >= MIN_SPEEDUP and loss <= MAX_AUC_LOSS and box_loss <= MAX_AUC_LOSS),
         }
     )
     return {"thresholds": comparison["thresholds"], "metrics": comparison["metrics"]}

@@ -140,7 +140,10 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     model = ModelDir.load(result.model_dir)  # sha256 in the card matches the file
     assert model.card["labels"] == list(FLAGS) and model.card["input"]["height"] == 64
     assert set(model.card["metrics"]) == {"val", "test", "audit", "boxes"} and result.epochs_run == 1
-    assert json.loads((result.model_dir / "card.json").read_text())["training_config"]["limit"] == 48
+    recorded = json.loads((result.model_dir / "card.json").read_text())["training_config"]
+    assert recorded["limit"] == 48
+    paths = [*recorded["data"], recorded["out"], recorded["cache_dir"], recorded["checkpoint_dir"]]
+    assert not [path for path in paths if path.startswith("/")]  # project-relative, else the name only
     photo = sorted((photo_set / "images").glob("*/*.jpg"))[0]
     probabilities, cam, detections = onnx_session(model.onnx_path).run(
         None, {"image": preprocess_photo(photo, size=64)[None]}

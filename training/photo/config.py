@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.paths import CANDIDATES_DIR, DATASETS_DIR, PROJECT_ROOT
+from runtime.paths import CANDIDATES_DIR, DATASETS_DIR, PROJECT_ROOT, recorded_path
 from training.config_options import add_dataclass_arguments, dataclass_from_args
 
 DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
@@ -116,7 +116,12 @@ class PhotoTrainConfig:
         return self.epochs + self.final_epochs
 
     def to_dict(self) -> dict:
+        """Every option with its real paths (checkpoints: --resume and --release-only rebuild the config)."""
         return {key: _jsonable(value) for key, value in dataclasses.asdict(self).items()}
+
+    def to_card_dict(self) -> dict:
+        """Every option as the card records it: paths relative to the project, else their names."""
+        return {key: _jsonable(value, path=recorded_path) for key, value in dataclasses.asdict(self).items()}
 
 
 def default_checkpoint_dir(out: Path) -> Path:
@@ -126,11 +131,11 @@ def default_checkpoint_dir(out: Path) -> Path:
     return out.parent / f"{out.name}-checkpoints"
 
 
-def _jsonable(value):
+def _jsonable(value, *, path=str):
     if isinstance(value, Path):
-        return str(value)
+        return path(value)
     if isinstance(value, list):
-        return [_jsonable(item) for item in value]
+        return [_jsonable(item, path=path) for item in value]
     return value
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from runtime.paths import recorded_path
 from training.photo.config import PhotoTrainConfig
 from training.photo.data import (
     DETECTION_CLASSES,
@@ -169,7 +170,7 @@ def release_model(
         "metrics": metrics,
         "resolution_study": resolution_study,
         "data": data_fingerprint(config.data, frame),
-        "training_config": {**config.to_dict(), **training, "torch": torch.__version__},
+        "training_config": {**config.to_card_dict(), **training, "torch": torch.__version__},
     }
     return write_card(out, fields)
 
@@ -222,7 +223,7 @@ def release_checkpoint(checkpoint: Path, *, out: Path, threads: int = 2, weights
     history = torch.load(last, map_location="cpu", weights_only=False)["history"] if last.is_file() else []
     training = {
         "best_epoch": state["epoch"],
-        "checkpoint": str(checkpoint),
+        "checkpoint": recorded_path(checkpoint),
         "released_weights": weights,
         "history": history,
         "epochs_run": len(history),

@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+from runtime.paths import recorded_path
 from training.photo.config import PhotoTrainConfig
 from training.photo.data import PPE_FLAGS
 from training.photo.export import write_card
@@ -69,5 +70,5 @@ def release_winner(rows: list[dict], *, out: Path) -> dict:
     card = json.loads((source / "card.json").read_text(encoding="utf-8"))
     fields = {key: value for key, value in card.items() if key not in CARD_FIELDS_KEPT_BY_WRITE}
     fields["resolution_study"] = [{**row, "chosen": row is winner} for row in rows]
-    fields["training_config"]["out"] = str(out)
+    fields["training_config"]["out"] = recorded_path(out)
     return write_card(out, fields)

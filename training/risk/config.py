@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.paths import CANDIDATES_DIR, PROJECT_ROOT
+from runtime.paths import CANDIDATES_DIR, recorded_path
 from training.config_options import add_dataclass_arguments as generic_arguments
 from training.config_options import dataclass_from_args
 
@@ -69,11 +69,6 @@ class RiskModelConfig:
         }
 
 
-def recorded_path(path: str | Path) -> str:
-    """A path as cards and reports record it: relative to the project when inside it, else its name only
-    (an absolute path is one machine's layout, meaningless elsewhere and telling about the machine)."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else resolved.name
 
 
 def model_version(created: time.struct_time, sha256: str) -> str:
