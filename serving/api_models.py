@@ -221,3 +221,220 @@ class DecisionResult(BaseModel):
 
 class TaxonomyBody(BaseModel):
     types: list[HazardTypeBody]
+
+
+# --- the order routes (serving/orders/app.py): rectification orders, supervision cases, receipts ---
+
+OrderState = Literal["open", "in_progress", "submitted", "verified", "closed"]
+OrderAction = Literal["start", "submit", "verify", "reject", "close"]
+OrderKind = Literal["rectification", "supervision"]
+
+
+def short_text(description: str | None = None) -> Any:
+    return Field(default=None, max_length=200, description=description)
+
+
+def long_text(description: str | None = None) -> Any:
+    return Field(default=None, max_length=4000, description=description)
+
+
+class OrderHazard(BaseModel):
+    """A hazard type of the order; a type the taxonomy no longer names has only `type`."""
+
+    type: str
+    name_zh: str | None = None
+    name_en: str | None = None
+    gb6441: str | None = None
+    osha_focus_four: str | None = None
+    severity: str | None = None
+
+
+class ComparedPhoto(BaseModel):
+    probability: float | None = Field(description="the model's probability of the compared hazard in this photo")
+    photo: str = Field(description="where the photo is: /v1/orders/{id}/photos/original or .../proof")
+
+
+class Comparison(BaseModel):
+    hazard: str | None = Field(description="the hazard compared before and after")
+    before: ComparedPhoto = Field(description="the reported photo (the review case's)")
+    after: ComparedPhoto | None = Field(description="the latest proof photo; null until one is submitted")
+
+
+class Order(BaseModel):
+    """A rectification order (整改单) or supervision case (督办)."""
+
+    id: str
+    kind: OrderKind
+    state: OrderState
+    enterprise_id: str
+    site_id: str | None
+    district: str | None
+    assignee: str | None
+    officer: str = Field(description="the responsible officer")
+    measures: str | None
+    notes: str | None
+    outcome: str | None
+    severity: str = Field(description="疑似重大 or 一般 (the compared hazard's), 督办 for supervision")
+    hazards: list[OrderHazard] = Field(description="the case's confirmed hazard types; [] for supervision")
+    risk_tier: int | None = Field(description="supervision: the risk tier that opened it")
+    created_at: str = Field(description="UTC, ISO 8601")
+    due_at: str
+    updated_at: str
+    rectified_at: str | None = Field(description="when verified")
+    closed_at: str | None
+    overdue: bool = Field(description="not yet verified and past due_at")
+    escalation_level: int = Field(description="0 until overdue, then the level reached (datasets/rectification)")
+    transition_count: int
+    rectified: bool = Field(description="verified or closed")
+    comparison: Comparison | None = Field(default=None, description="rectification orders only (absent otherwise)")
+    photo_id: str | None = Field(
+        default=None, description="the review case (null for supervision); absent for enterprise keys"
+    )
+
+
+class OrderTransition(BaseModel):
+    id: int
+    action: Literal["create", "start", "submit", "verify", "reject", "close", "amend", "escalate"]
+    from_state: str | None = Field(alias="from", description="null for create")
+    to: str
+    actor: str = Field(description="the key (and its holder) or system:... that acted")
+    comment: str | None
+    details: dict[str, Any] | None = Field(description="proof photo and its assessment, amendment, escalation level")
+    created_at: str
+
+
+class OrderDetail(Order):
+    history: list[OrderTransition] = Field(description="every transition, oldest first")
+
+
+class OrderList(BaseModel):
+    items: list[Order] = Field(description="soonest due first")
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int] = Field(description="orders per state under the same filters")
+
+
+class NewOrderRequest(BaseModel):
+    photo_id: str = Field(description="a review case an officer confirmed or corrected")
+    enterprise_id: str = Field(max_length=200)
+    site_id: str | None = short_text("default: the case's site_id")
+    district: str | None = short_text()
+    assignee: str | None = short_text()
+    measures: str | None = long_text()
+    hazard: str | None = Field(default=None, description="the hazard to compare; default: the case's most severe")
+    due_at: str | None = Field(
+        default=None, description="ISO 8601 (UTC without an offset); default: by the hazard's severity"
+    )
+
+
+class NewSupervisionRequest(BaseModel):
+    enterprise_id: str = Field(max_length=200)
+    risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
+    officer: str | None = short_text("default: the key's holder")
+    district: str | None = short_text()
+    notes: str | None = long_text()
+    due_at: str | None = Field(default=None, description="ISO 8601; default: the policy's supervision_due")
+
+
+class MoveRequest(BaseModel):
+    action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
+    comment: str | None = long_text()
+    outcome: str | None = long_text("what came of it (closing supervision)")
+
+
+class AmendmentRequest(BaseModel):
+    """At least one field besides `comment`; the history keeps the old and new values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = short_text()
+    officer: str | None = short_text("cannot be removed, only replaced")
+    district: str | None = short_text()
+    measures: str | None = long_text()
+    notes: str | None = long_text()
+    due_at: str | None = Field(default=None, description="ISO 8601; cannot be removed, only moved")
+    comment: str | None = long_text()
+
+
+class ProofForm(BaseModel):
+    photo: bytes = Field(description="the proof photo (JPEG, PNG or WebP, at most 16 MiB)")
+    comment: str | None = long_text()
+
+
+class EscalationLevel(BaseModel):
+    level: int
+    id: str
+    name_zh: str
+    name_en: str
+
+
+class Escalation(BaseModel):
+    order_id: str
+    level: EscalationLevel
+
+
+class EscalatedBody(BaseModel):
+    escalated: list[Escalation] = Field(description="the orders raised a level by this run")
+
+
+class DashboardEntry(BaseModel):
+    key: str = Field(description="the site, enterprise, district or hazard ('(none)' when not set)")
+    orders: int
+    unrectified: int
+    overdue: int
+    rectified: int
+    median_days_to_rectify: float | None
+
+
+class DashboardBreakdown(BaseModel):
+    site: list[DashboardEntry]
+    enterprise: list[DashboardEntry]
+    district: list[DashboardEntry]
+    hazard: list[DashboardEntry]
+
+
+class DashboardWeek(BaseModel):
+    week: str = Field(description="ISO week, e.g. 2026-W49")
+    starts: str = Field(description="its Monday, YYYY-MM-DD")
+    opened: int
+    rectified: int
+
+
+class SupervisionFigures(BaseModel):
+    by_state: dict[str, int]
+    overdue: int
+
+
+class DashboardBody(BaseModel):
+    """Figures over rectification orders (supervision cases apart); each breakdown its top 20 keys."""
+
+    generated_at: str
+    orders: int
+    by_state: dict[str, int]
+    unrectified: int
+    overdue: int
+    escalated: dict[str, int] = Field(description="unrectified orders per escalation level reached ('1'..)")
+    median_days_to_rectify: float | None
+    by: DashboardBreakdown = Field(description="most unrectified first")
+    weekly: list[DashboardWeek] = Field(description="the last 12 weeks, oldest first")
+    supervision: SupervisionFigures
+
+
+class ReportHazard(BaseModel):
+    type: str
+    name_zh: str
+    name_en: str
+
+
+class ReportStatus(BaseModel):
+    """What a reporter learns from a receipt: stage, outcome and days; never who, where or which enterprise."""
+
+    stage: Literal["received", "no_hazard_found", "confirmed", "rectifying", "rectified", "closed"]
+    message_zh: str
+    message_en: str
+    reported_on: str = Field(description="YYYY-MM-DD")
+    rectification_due_on: str | None
+    rectified_on: str | None
+    closed_on: str | None
+    hazards: list[ReportHazard] = Field(description="the confirmed hazard types; [] until reviewed")

@@ -23,10 +23,12 @@ ERROR_TEXT = {
     400: "the request cannot be read: a missing or malformed field, or a form that does not match",
     401: "no API key, or a key that is not valid (send `Authorization: Bearer KEY`)",
     403: "the key's role may not use this route",
-    404: "no such case, photo or heatmap",
+    404: "no such case, order, photo, heatmap or receipt (another enterprise's order is not found either)",
     413: "the body, file or batch is over its limit",
+    409: "the order or case is not in the state this needs (the error names its `state`), or it already exists",
     415: "the upload is not a JPEG, PNG or WebP image (checked by content)",
     422: "the content is readable but not acceptable (bad values, corrupt image data); every message names the field",
+    429: "too many receipt lookups from this address (30 a minute): wait a minute",
     503: "busy or not ready: retry after the seconds in Retry-After",
 }
 DESCRIPTION = """Hazard-photo triage and labor-relation risk tiering for trade-union safety programs (安康).
@@ -35,9 +37,15 @@ DESCRIPTION = """Hazard-photo triage and labor-relation risk tiering for trade-u
   or above their threshold, triages the photo (clear, review, urgent) and stores it as a review case.
 * **Review**: `/v1/review/*` is the officers' queue, cases, decisions, photos and heatmaps.
 * **Enterprises**: `/v1/enterprises/score*` give each enterprise profile a labor-relation risk tier (1..5).
+* **Orders**: `/v1/orders/*` are rectification orders (整改单) from confirmed cases and supervision cases
+  (督办): open -> in_progress -> submitted (with a proof photo) -> verified -> closed, escalation when
+  overdue, and the officers' dashboard figures (JSON and CSV).
+* **Reports**: `GET /v1/reports/{receipt}` tells a reporter the stage of their report by the receipt
+  of the assessment; no key needed, rate limited.
 
-Every `/v1` route needs an API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) whose role is the
-one the route names (intake, reviewer or admin; admin may use any). Errors answer
+Every other `/v1` route needs an API key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) whose role is
+the one the route names (intake, reviewer or admin; admin may use any). An enterprise key, bound to one
+enterprise, sees only that enterprise's orders and may only start them and submit proof. Errors answer
 `{"error": {"field": ..., "message": ...}}` naming the field at fault. This page loads nothing from
 other hosts."""
 
@@ -52,6 +60,7 @@ class Operation:
     errors: tuple[int, ...]
     ok_status: int = 200
     body: type[BaseModel] | None = None  # for routes BentoML does not describe
+    body_media: str = "application/json"
     parameters: tuple[dict[str, Any], ...] = ()
 
 
@@ -64,6 +73,15 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 
 
 PHOTO_ID = _path_parameter("photo_id", "the case's photo_id (from /v1/photos/assess)")
+ORDER_ID = _path_parameter("order_id", "the order's id")
+WHICH_PHOTO = {
+    "name": "which",
+    "in": "path",
+    "required": True,
+    "description": "original (the case's photo) or proof (the latest proof photo)",
+    "schema": {"type": "string", "enum": ["original", "proof"]},
+}
+RECEIPT = _path_parameter("receipt", "the receipt code of the assessment answer (dashes and case do not matter)")
 QUEUE_PARAMETERS = (
     _query(
         "status",
@@ -81,6 +99,23 @@ QUEUE_PARAMETERS = (
     _query("limit", "cases per page (1..200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
     _query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
 )
+ORDER_FILTERS = (
+    _query(
+        "state",
+        "unrectified (default: open, in_progress, submitted), all, or one state",
+        {"type": "string", "enum": ["unrectified", "all", "open", "in_progress", "submitted", "verified", "closed"]},
+    ),
+    _query("kind", "rectification or supervision", {"type": "string", "enum": ["rectification", "supervision"]}),
+    _query("enterprise_id", "only this enterprise's orders", {"type": "string"}),
+    _query("site", "only orders of this site_id", {"type": "string"}),
+    _query("district", "only orders of this district", {"type": "string"}),
+    _query("hazard", "only orders comparing this hazard type", {"type": "string"}),
+)
+PAGE = (
+    _query("limit", "orders per page (1..500, default 50)", {"type": "integer", "minimum": 0, "maximum": 500}),
+    _query("offset", "orders to skip", {"type": "integer", "minimum": 0}),
+)
+OVERDUE = _query("overdue", "only unrectified orders past due", {"type": "boolean"})
 AUTH_ERRORS = (401, 403)
 OPERATIONS: dict[str, tuple[Operation, ...]] = {
     "/v1/photos/assess": (
@@ -204,6 +239,150 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
             parameters=(PHOTO_ID, _path_parameter("hazard", "a hazard type the model scored")),
         ),
     ),
+    "/v1/orders/": (
+        Operation(
+            "get",
+            "orders",
+            "enterprise",
+            "Orders and supervision cases, soonest due first, with counts per state",
+            m.OrderList,
+            (*AUTH_ERRORS, 422, 503),
+            parameters=(*ORDER_FILTERS, OVERDUE, *PAGE),
+        ),
+        Operation(
+            "post",
+            "orders",
+            "reviewer",
+            "Issue a rectification order for a confirmed case",
+            m.Order,
+            (400, *AUTH_ERRORS, 404, 409, 422, 503),
+            ok_status=201,
+            body=m.NewOrderRequest,
+        ),
+    ),
+    "/v1/orders/overdue": (
+        Operation(
+            "get",
+            "orders",
+            "enterprise",
+            "Unrectified orders past their due time",
+            m.OrderList,
+            (*AUTH_ERRORS, 422, 503),
+            parameters=(*ORDER_FILTERS, *PAGE),
+        ),
+    ),
+    "/v1/orders/supervision": (
+        Operation(
+            "post",
+            "orders",
+            "reviewer",
+            "Open a supervision case (督办) for a high-risk enterprise",
+            m.Order,
+            (400, *AUTH_ERRORS, 409, 422, 503),
+            ok_status=201,
+            body=m.NewSupervisionRequest,
+        ),
+    ),
+    "/v1/orders/escalate": (
+        Operation(
+            "post",
+            "orders",
+            "reviewer",
+            "Escalate overdue orders now (the worker also does every few minutes)",
+            m.EscalatedBody,
+            (*AUTH_ERRORS, 503),
+        ),
+    ),
+    "/v1/orders/dashboard": (
+        Operation(
+            "get",
+            "orders",
+            "reviewer",
+            "Dashboard figures: by state, overdue, days to rectify, breakdowns, weekly trend",
+            m.DashboardBody,
+            (*AUTH_ERRORS, 503),
+        ),
+    ),
+    "/v1/orders/dashboard.csv": (
+        Operation(
+            "get",
+            "orders",
+            "reviewer",
+            "Dashboard figures as one CSV table, every key",
+            "text/csv",
+            (*AUTH_ERRORS, 503),
+        ),
+    ),
+    "/v1/orders/{order_id}": (
+        Operation(
+            "get",
+            "orders",
+            "enterprise",
+            "One order with its history and before / after comparison",
+            m.OrderDetail,
+            (*AUTH_ERRORS, 404, 503),
+            parameters=(ORDER_ID,),
+        ),
+        Operation(
+            "patch",
+            "orders",
+            "reviewer",
+            "Amend assignee, officer, measures, notes, district or due time",
+            m.Order,
+            (400, *AUTH_ERRORS, 404, 409, 422, 503),
+            body=m.AmendmentRequest,
+            parameters=(ORDER_ID,),
+        ),
+    ),
+    "/v1/orders/{order_id}/transitions": (
+        Operation(
+            "post",
+            "orders",
+            "enterprise",
+            "Take an action: start, submit (supervision), verify, reject, close",
+            m.Order,
+            (400, *AUTH_ERRORS, 404, 409, 422, 503),
+            ok_status=201,
+            body=m.MoveRequest,
+            parameters=(ORDER_ID,),
+        ),
+    ),
+    "/v1/orders/{order_id}/proof": (
+        Operation(
+            "post",
+            "orders",
+            "enterprise",
+            "Submit a rectification with its proof photo (assessed by the photo model)",
+            m.Order,
+            (400, *AUTH_ERRORS, 404, 409, 413, 415, 422, 503),
+            ok_status=201,
+            body=m.ProofForm,
+            body_media="multipart/form-data",
+            parameters=(ORDER_ID,),
+        ),
+    ),
+    "/v1/orders/{order_id}/photos/{which}": (
+        Operation(
+            "get",
+            "orders",
+            "enterprise",
+            "The order's original or proof photo, display size",
+            "image/jpeg",
+            (*AUTH_ERRORS, 404, 503),
+            parameters=(ORDER_ID, WHICH_PHOTO),
+        ),
+    ),
+    "/v1/reports/{receipt}": (
+        Operation(
+            "get",
+            "reports",
+            None,
+            "A report's stage and outcome by its receipt",
+            m.ReportStatus,
+            (404, 429, 503),
+            parameters=(RECEIPT,),
+        ),
+    ),
     "/livez": (Operation("get", "infrastructure", None, "Alive", None, ()),),
     "/readyz": (Operation("get", "infrastructure", None, "Ready for traffic", None, (503,)),),
     "/metrics": (Operation("get", "infrastructure", None, "Prometheus metrics", "text/plain", ()),),
@@ -221,6 +400,17 @@ MODELS = (
     m.DecisionResult,
     m.TaxonomyBody,
     m.SignedInBody,
+    m.Order,
+    m.OrderDetail,
+    m.OrderList,
+    m.NewOrderRequest,
+    m.NewSupervisionRequest,
+    m.MoveRequest,
+    m.AmendmentRequest,
+    m.ProofForm,
+    m.EscalatedBody,
+    m.DashboardBody,
+    m.ReportStatus,
 )
 
 
@@ -270,13 +460,21 @@ def _ok(operation: Operation) -> dict[str, Any]:
     return {"description": "OK", "content": {"application/json": {"schema": _ref(operation.ok)}}}
 
 
+def _role_text(role: str | None) -> str:
+    if role is None:
+        return "Open: no key needed."
+    if role == "enterprise":
+        return "Role: **enterprise** (its own orders only) or an officer's: **reviewer** (or admin)."
+    return f"Role: **{role}** (or admin)."
+
+
 def _operation(path: str, operation: Operation, generated: dict[str, Any]) -> dict[str, Any]:
     described = generated.get(path, {}).get(operation.method, {})
-    role = f" Role: **{operation.role}** (or admin)." if operation.role else " Open: no key needed."
+    text = (described.get("description") or operation.summary).strip()
     entry: dict[str, Any] = {
         "tags": [operation.tag],
         "summary": operation.summary,
-        "description": (described.get("description") or operation.summary).strip() + "\n\n" + role.strip(),
+        "description": text + "\n\n" + _role_text(operation.role),
         "operationId": described.get("x-bentoml-name") or f"{operation.method}_{path}",
         "security": [{"bearer": []}, {"apiKey": []}] if operation.role else [],
         "responses": {str(operation.ok_status): _ok(operation), **{str(s): _error(s) for s in operation.errors}},
@@ -284,7 +482,7 @@ def _operation(path: str, operation: Operation, generated: dict[str, Any]) -> di
     if operation.parameters:
         entry["parameters"] = list(operation.parameters)
     if operation.body is not None:
-        entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(operation.body)}}}
+        entry["requestBody"] = {"required": True, "content": {operation.body_media: {"schema": _ref(operation.body)}}}
     elif "requestBody" in described:
         entry["requestBody"] = _form_fields_as_text(to_openapi30(described["requestBody"]))
     return entry
@@ -320,6 +518,8 @@ def build_spec(service: Any) -> dict[str, Any]:
             {"name": "photos", "description": "site photo triage"},
             {"name": "review", "description": "the officers' review workflow"},
             {"name": "enterprises", "description": "labor-relation risk tiers"},
+            {"name": "orders", "description": "rectification orders (整改单), supervision cases (督办), dashboard"},
+            {"name": "reports", "description": "a reporter's receipt lookup (open, rate limited)"},
             {"name": "admin", "description": "operations"},
             {"name": "infrastructure", "description": "health and metrics (open)"},
         ],
