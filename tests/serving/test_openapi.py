@@ -4,19 +4,25 @@
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 import schemathesis
 
 from serving.auth import required_role
+from serving.orders import app as orders_app
+from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import (
+    ENV_KEYS,
+    auth_on,
     bearer,
     secured,  # noqa: F401  (fixture: the same app with keys and roles on)
 )
 from tests.serving.test_risk_scorer import low_risk
 
 RED = (255, 0, 0)
+ENTERPRISE_KEY = "enterprise-key-3c9e1a7b5d"
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +95,33 @@ def test_every_protected_route_has_security_typed_answers_and_auth_errors(spec):
     assert {"400", "413", "415", "422", "503"} <= photo_errors
 
 
+def test_the_order_and_receipt_routes_are_documented(spec):
+    methods = {(path, method) for path, item in spec["paths"].items() for method in item}
+    assert {
+        ("/v1/orders/", "get"),
+        ("/v1/orders/", "post"),
+        ("/v1/orders/overdue", "get"),
+        ("/v1/orders/supervision", "post"),
+        ("/v1/orders/escalate", "post"),
+        ("/v1/orders/dashboard", "get"),
+        ("/v1/orders/dashboard.csv", "get"),
+        ("/v1/orders/{order_id}", "get"),
+        ("/v1/orders/{order_id}", "patch"),
+        ("/v1/orders/{order_id}/transitions", "post"),
+        ("/v1/orders/{order_id}/proof", "post"),
+        ("/v1/orders/{order_id}/photos/{which}", "get"),
+        ("/v1/reports/{receipt}", "get"),
+    } <= methods
+    paths = spec["paths"]
+    assert "409" in paths["/v1/orders/{order_id}/transitions"]["post"]["responses"]
+    assert set(paths["/v1/reports/{receipt}"]["get"]["responses"]) == {"200", "404", "429", "503"}
+    proof = paths["/v1/orders/{order_id}/proof"]["post"]["requestBody"]["content"]
+    form = spec["components"]["schemas"][proof["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert form["properties"]["photo"]["format"] == "binary" and form["required"] == ["photo"]
+    assert {"orders", "reports"} <= {tag["name"] for tag in spec["tags"]}
+    assert "/v1/orders" in spec["info"]["description"] and "/v1/reports/{receipt}" in spec["info"]["description"]
+
+
 def test_photo_answers_match_the_document(api, schema, monkeypatch):
     ok = api.post("/v1/photos/assess", **photo(site_id="s-1", note="by the gate"))
     assert ok.status_code == 200
@@ -155,6 +188,175 @@ def test_review_answers_match_the_document(api, schema):
     for (path, method), responses in answers.items():
         for response in responses:
             conforms(schema, path, method, response)
+
+
+def confirmed_case(api) -> str:
+    photo_id = api.post("/v1/photos/assess", **photo()).json()["photo_id"]
+    assert api.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}).status_code == 201
+    return photo_id
+
+
+def new_order(api, enterprise: str, **fields):
+    response = api.post("/v1/orders/", json={"photo_id": confirmed_case(api), "enterprise_id": enterprise, **fields})
+    assert response.status_code == 201, response.text
+    return response
+
+
+def check_all(schema, answers: dict) -> None:
+    for (path, method), responses in answers.items():
+        for response in responses:
+            conforms(schema, path, method, response)
+
+
+def documented_fields(spec, model: str) -> set[str]:
+    return set(spec["components"]["schemas"][model]["properties"])
+
+
+def test_order_answers_match_the_document(api, schema, spec):
+    enterprise = f"E-{uuid.uuid4().hex[:6]}"
+    created = new_order(api, enterprise, assignee="王工", due_at="2026-01-01T00:00:00Z")
+    order_id = created.json()["id"]
+    unreviewed = api.post("/v1/photos/assess", **photo()).json()["photo_id"]
+    answers = {
+        ("/v1/orders/", "POST"): [
+            created,
+            api.post("/v1/orders/", json={"enterprise_id": enterprise}),
+            api.post("/v1/orders/", json={"photo_id": "0" * 32, "enterprise_id": enterprise}),
+            api.post("/v1/orders/", json={"photo_id": unreviewed, "enterprise_id": enterprise}),
+            api.post("/v1/orders/", content=b"{"),
+        ],
+        ("/v1/orders/", "GET"): [
+            api.get("/v1/orders/", params={"state": "all", "enterprise_id": enterprise}),
+            api.get("/v1/orders/", params={"state": "done"}),
+        ],
+        ("/v1/orders/overdue", "GET"): [api.get("/v1/orders/overdue", params={"enterprise_id": enterprise})],
+        ("/v1/orders/escalate", "POST"): [api.post("/v1/orders/escalate")],
+        ("/v1/orders/{order_id}", "GET"): [api.get("/v1/orders/" + "f" * 32)],
+        ("/v1/orders/{order_id}", "PATCH"): [
+            api.patch(f"/v1/orders/{order_id}", json={"due_at": "2099-01-01T00:00:00Z", "comment": "延期"}),
+            api.patch(f"/v1/orders/{order_id}", json={"state": "closed"}),
+        ],
+        ("/v1/orders/{order_id}/transitions", "POST"): [
+            api.post(f"/v1/orders/{order_id}/transitions", json={"action": "verify"}),
+            api.post(f"/v1/orders/{order_id}/transitions", json={"action": "finish"}),
+            api.post(f"/v1/orders/{order_id}/transitions", json={"action": "start", "comment": "on it"}),
+        ],
+    }
+    statuses = {key: [r.status_code for r in responses] for key, responses in answers.items()}
+    assert statuses[("/v1/orders/", "POST")] == [201, 422, 404, 409, 400]
+    assert statuses[("/v1/orders/{order_id}/transitions", "POST")] == [409, 422, 201]
+    assert statuses[("/v1/orders/{order_id}", "PATCH")] == [200, 422]
+    assert answers[("/v1/orders/escalate", "POST")][0].json()["escalated"]  # the order was overdue
+    check_all(schema, answers)
+    listed = answers[("/v1/orders/", "GET")][0].json()["items"]
+    assert [item["id"] for item in listed] == [order_id]
+    assert set(listed[0]) == documented_fields(spec, "Order")  # no field the document leaves out
+
+
+def test_proof_photo_and_history_answers_match_the_document(api, schema, spec):
+    order_id = new_order(api, f"E-{uuid.uuid4().hex[:6]}").json()["id"]
+    assert api.post(f"/v1/orders/{order_id}/transitions", json={"action": "start"}).status_code == 201
+    broken = api.post(f"/v1/orders/{order_id}/proof", **photo(b"not an image"))
+    proof = api.post(f"/v1/orders/{order_id}/proof", **photo(comment="fixed the rail"))
+    assert proof.status_code == 201, proof.text
+    answers = {
+        ("/v1/orders/{order_id}/proof", "POST"): [
+            broken,
+            proof,
+            api.post(f"/v1/orders/{order_id}/proof", **photo()),  # submitted already
+            api.post("/v1/orders/" + "f" * 32 + "/proof", **photo()),
+        ],
+        ("/v1/orders/{order_id}/photos/{which}", "GET"): [
+            api.get(f"/v1/orders/{order_id}/photos/proof"),
+            api.get(f"/v1/orders/{order_id}/photos/original"),
+            api.get(f"/v1/orders/{order_id}/photos/nothing"),
+        ],
+        ("/v1/orders/{order_id}/transitions", "POST"): [
+            api.post(f"/v1/orders/{order_id}/transitions", json={"action": "verify"}),
+            api.post(f"/v1/orders/{order_id}/transitions", json={"action": "close", "outcome": "done"}),
+        ],
+        ("/v1/orders/{order_id}", "GET"): [api.get(f"/v1/orders/{order_id}")],
+    }
+    statuses = {key: [r.status_code for r in responses] for key, responses in answers.items()}
+    assert statuses[("/v1/orders/{order_id}/proof", "POST")] == [415, 201, 409, 404]
+    assert statuses[("/v1/orders/{order_id}/photos/{which}", "GET")] == [200, 200, 404]
+    assert statuses[("/v1/orders/{order_id}/transitions", "POST")] == [201, 201]
+    check_all(schema, answers)
+    detail = answers[("/v1/orders/{order_id}", "GET")][0].json()
+    assert [entry["action"] for entry in detail["history"]] == ["create", "start", "submit", "verify", "close"]
+    assert detail["comparison"]["after"] is not None and detail["closed_at"] is not None
+    assert set(detail) == documented_fields(spec, "OrderDetail")
+    assert set(detail["history"][2]) == documented_fields(spec, "OrderTransition")
+
+
+def test_supervision_and_dashboard_answers_match_the_document(api, schema, spec):
+    enterprise = f"S-{uuid.uuid4().hex[:6]}"
+    body = {"enterprise_id": enterprise, "risk_tier": 5, "notes": "three strikes in a year"}
+    answers = {
+        ("/v1/orders/supervision", "POST"): [
+            api.post("/v1/orders/supervision", json=body),
+            api.post("/v1/orders/supervision", json=body),
+            api.post("/v1/orders/supervision", json={**body, "risk_tier": 2}),
+        ],
+        ("/v1/orders/dashboard", "GET"): [api.get("/v1/orders/dashboard")],
+        ("/v1/orders/dashboard.csv", "GET"): [api.get("/v1/orders/dashboard.csv")],
+    }
+    assert [r.status_code for r in answers[("/v1/orders/supervision", "POST")]] == [201, 409, 422]
+    check_all(schema, answers)
+    case = answers[("/v1/orders/supervision", "POST")][0].json()
+    assert (case["kind"], case["risk_tier"], case.get("comparison", "absent")) == ("supervision", 5, "absent")
+    dashboard = answers[("/v1/orders/dashboard", "GET")][0]
+    assert dashboard.status_code == 200 and set(dashboard.json()) == documented_fields(spec, "DashboardBody")
+    table = answers[("/v1/orders/dashboard.csv", "GET")][0]
+    assert table.status_code == 200 and table.text.startswith("dimension,key,orders")
+
+
+def test_receipt_answers_match_the_document(api, schema, spec, monkeypatch):
+    receipt = api.post("/v1/photos/assess", **photo()).json()["receipt"]
+    found = api.get(f"/v1/reports/{receipt}")
+    assert found.status_code == 200 and found.json()["stage"] == "received"
+    assert set(found.json()) == documented_fields(spec, "ReportStatus")
+    unknown = api.get("/v1/reports/AAAA-BBBB-CCCC-DDDD-EEEE-FFFF")
+    malformed = api.get("/v1/reports/not-a-code")
+    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=1, window=60))
+    api.get(f"/v1/reports/{receipt}")
+    limited = api.get(f"/v1/reports/{receipt}")
+    assert [r.status_code for r in (unknown, malformed, limited)] == [404, 404, 429]
+    for response in (found, unknown, malformed, limited):
+        conforms(schema, "/v1/reports/{receipt}", "GET", response)
+
+
+@pytest.fixture
+def enterprise_keys(api, tmp_path):
+    """Auth on with the usual keys and one enterprise key bound to E-DOC."""
+    with auth_on(api, tmp_path, api_keys=f"{ENV_KEYS},enterprise:{ENTERPRISE_KEY}:E-DOC") as client:
+        yield client
+
+
+def test_order_auth_answers_match_the_document(enterprise_keys, schema, spec):
+    client, officer, firm = enterprise_keys, bearer("reviewer"), {"Authorization": f"Bearer {ENTERPRISE_KEY}"}
+    photo_id = client.post("/v1/photos/assess", **photo(), headers=bearer("intake")).json()["photo_id"]
+    client.post(f"/v1/review/{photo_id}", json={"decision": "confirm"}, headers=officer)
+    created = client.post("/v1/orders/", json={"photo_id": photo_id, "enterprise_id": "E-DOC"}, headers=officer)
+    assert created.status_code == 201, created.text
+    order_id = created.json()["id"]
+    answers = {
+        ("/v1/orders/", "GET"): [client.get("/v1/orders/"), client.get("/v1/orders/", headers=bearer("intake"))],
+        ("/v1/orders/", "POST"): [
+            client.post("/v1/orders/", json={"photo_id": photo_id, "enterprise_id": "E-DOC"}, headers=firm)
+        ],
+        ("/v1/orders/{order_id}", "GET"): [client.get(f"/v1/orders/{order_id}", headers=firm)],
+        ("/v1/orders/{order_id}/transitions", "POST"): [
+            client.post(f"/v1/orders/{order_id}/transitions", json={"action": "close"}, headers=firm)
+        ],
+        ("/v1/orders/dashboard", "GET"): [client.get("/v1/orders/dashboard", headers=firm)],
+        ("/v1/reports/{receipt}", "GET"): [client.get("/v1/reports/AAAA-BBBB-CCCC-DDDD-EEEE-FFFF")],
+    }
+    statuses = [r.status_code for responses in answers.values() for r in responses]
+    assert statuses == [401, 403, 403, 200, 403, 403, 404]  # the receipt lookup needs no key
+    check_all(schema, answers)
+    seen = answers[("/v1/orders/{order_id}", "GET")][0].json()
+    assert "photo_id" not in seen and set(seen) < documented_fields(spec, "OrderDetail")
 
 
 def test_auth_answers_match_the_document(secured, schema):
