@@ -22,7 +22,7 @@ REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
     400: "the request cannot be read: a missing or malformed field, or a form that does not match",
     401: "no API key, or a key that is not valid (send `Authorization: Bearer KEY`)",
-    403: "the key's role may not use this route",
+    403: "the key's role may not use this route (or, for an enterprise key, take this action on an order)",
     404: "no such case, order, photo, heatmap or receipt (another enterprise's order is not found either)",
     413: "the body, file or batch is over its limit",
     409: "the order or case is not in the state this needs (the error names its `state`), or it already exists",
@@ -288,7 +288,7 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
             "post",
             "orders",
             "reviewer",
-            "Escalate overdue orders now (the worker also does every few minutes)",
+            "Escalate overdue orders now (each API process also does every ANKANG_ORDERS_ESCALATE_SECONDS)",
             m.EscalatedBody,
             (*AUTH_ERRORS, 503),
         ),
