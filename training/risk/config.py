@@ -69,8 +69,6 @@ class RiskModelConfig:
         }
 
 
-
-
 def model_version(created: time.struct_time, sha256: str) -> str:
     """Every exported model its own version: the day it was made and its file's sha256 prefix
     (the photo model's scheme), so two trainings that differ in anything get different versions."""
