@@ -14,5 +14,7 @@ CANDIDATES_DIR = PROJECT_ROOT / "var" / "candidates"  # `ankang train` writes <n
 def recorded_path(path: str | Path) -> str:
     """A path as cards and reports record it: relative to the project when inside it, else its name only
     (an absolute path is one machine's layout, meaningless elsewhere and telling about the machine)."""
-    resolved = Path(path).resolve()
-    return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else resolved.name
+    for candidate in (Path(path).absolute(), Path(path).resolve()):  # a link inside the project keeps its name
+        if candidate.is_relative_to(PROJECT_ROOT):
+            return str(candidate.relative_to(PROJECT_ROOT))
+    return Path(path).resolve().name
