@@ -50,7 +50,7 @@ AUDIT_COLUMNS = [
 class ExportConfig:
     out: Path
     database_url: str
-    photo_store: Path
+    photo_store: str | Path  # a folder or an fsspec URL (a Path would fold s3:// into s3:/)
     seed: int = 20261126
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -217,9 +217,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--photo-store",
-        type=Path,
         default=settings.photo_dir,
-        help="photo store folder (default: ANKANG_PHOTO_STORE or %(default)s)",
+        help="photo store: a folder or an s3:// URL (default: ANKANG_PHOTO_STORE or %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=20261126, help="seed of the split by group (default: %(default)s)")
     parser.add_argument(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from serving.settings import ServingSettings
 
@@ -11,7 +10,7 @@ from serving.settings import ServingSettings
 @dataclass(frozen=True)
 class ReviewSettings:
     database_url: str
-    photo_dir: Path
+    photo_dir: str  # a folder or an fsspec URL such as s3://bucket/prefix
     keep_gps: bool = False
 
     @classmethod

@@ -173,3 +173,16 @@ def test_export_runs_in_the_serving_only_install(tmp_path: Path):
         list(csv.DictReader((tmp_path / "export" / "reviews.csv").open(encoding="utf-8")))[0]["reviewer_holder"]
         == "王工"
     )
+
+
+def test_an_object_store_url_reaches_the_export_intact(monkeypatch):
+    """An s3:// photo store (ANKANG_PHOTO_STORE or --photo-store) is not folded into a path (s3:/bucket)."""
+    import argparse
+
+    from serving.review.export import add_export_arguments
+
+    monkeypatch.setenv("ANKANG_PHOTO_STORE", "s3://bucket/photos")
+    parser = argparse.ArgumentParser()
+    add_export_arguments(parser)
+    assert parser.parse_args(["--out", "x"]).photo_store == "s3://bucket/photos"
+    assert parser.parse_args(["--out", "x", "--photo-store", "s3://other/p"]).photo_store == "s3://other/p"
