@@ -89,6 +89,8 @@ class RedisWindows:
         return int(pipeline.execute()[1])
 
 
-def windows(redis_url: str | None, *, prefix: str, window: float) -> Windows:
-    """Redis-backed counts when a Redis URL is configured, else this process's own."""
-    return RedisWindows(redis_url, prefix=prefix, window=window) if redis_url else MemoryWindows(window=window)
+def windows(redis_url: str | None, *, prefix: str, window: float, max_keys: int = 10_000) -> Windows:
+    """Redis-backed counts when a Redis URL is configured, else this process's own (at most `max_keys`)."""
+    if redis_url:
+        return RedisWindows(redis_url, prefix=prefix, window=window)
+    return MemoryWindows(window=window, max_keys=max_keys)

@@ -11,7 +11,7 @@ from serving.auth.asgi import Receive, Scope, Send, cookies, header, read_body, 
 from serving.auth.keys import KeyStore
 from serving.auth.roles import role_allows
 from serving.auth.sessions import SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies, sign_in_form_cookie
-from serving.windows import MemoryWindows, windows
+from serving.windows import windows
 
 SIGN_IN_PATH, SIGN_OUT_PATH = "/review/sign-in", "/review/sign-out"
 MAX_SIGN_IN_BODY = 4096
@@ -64,9 +64,17 @@ class FailureLimiter:
     reverse proxy every client shares the proxy's address, so keep the limit generous.
     """
 
-    def __init__(self, *, limit: int = 20, window: float = 600.0, max_clients: int = 10_000, windows=None):
+    def __init__(
+        self,
+        *,
+        limit: int = 20,
+        window: float = 600.0,
+        max_clients: int = 10_000,
+        redis_url: str | None = None,
+        prefix: str = "ankang:sign-in-failures",
+    ):
         self.limit = limit
-        self.windows = windows or MemoryWindows(window=window, max_keys=max_clients)
+        self.windows = windows(redis_url, prefix=prefix, window=window, max_keys=max_clients)
 
     def blocked(self, client: str, *, now: float | None = None) -> bool:
         return self.windows.count(client, now=now) >= self.limit
@@ -84,7 +92,7 @@ class SignIn:
 
     def __init__(self, *, keys: KeyStore, signer: SessionSigner, secure_cookies: bool, redis_url: str | None = None):
         self.keys, self.signer, self.secure_cookies = keys, signer, secure_cookies
-        self.limiter = FailureLimiter(windows=windows(redis_url, prefix="ankang:sign-in-failures", window=600.0))
+        self.limiter = FailureLimiter(redis_url=redis_url)
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https" or self.secure_cookies

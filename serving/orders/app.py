@@ -43,7 +43,6 @@ from serving.orders.worker import LoopWorker
 from serving.review.app import json_body, json_errors
 from serving.review.decisions import reviewer_of
 from serving.settings import ServingSettings
-from serving.windows import windows
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
@@ -62,9 +61,7 @@ class OrdersHolder:
         """The service's hook: orders on the review store's database, proof photos through `photo`
         (its HotSwap), and the escalation / webhook worker of this process."""
         self.store, self.photo = OrderStore.beside(review_store), photo
-        self.lookups = receipts.RateLimiter(
-            windows=windows(settings.redis_url, prefix="ankang:receipt-lookups", window=60.0)
-        )
+        self.lookups = receipts.RateLimiter(redis_url=settings.redis_url)
         LoopWorker.from_settings(self.store, settings, figures=self.figures).start()
         return self.store
 

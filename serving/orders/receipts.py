@@ -22,7 +22,7 @@ from runtime.taxonomy import load_taxonomy
 from serving.orders.schema import orders, receipts
 from serving.review.schema import cases, decisions
 from serving.review.store import utcnow
-from serving.windows import MemoryWindows
+from serving.windows import windows
 
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four
 _CODE = re.compile(r"^[A-Z2-7]{24}$")
@@ -126,9 +126,17 @@ class RateLimiter:
     """At most `limit` lookups per client address in a sliding window of `window` seconds, counted in
     `windows` (Redis shared by the replicas, or this process's memory)."""
 
-    def __init__(self, *, limit: int = 30, window: float = 60.0, max_clients: int = 10_000, windows=None):
+    def __init__(
+        self,
+        *,
+        limit: int = 30,
+        window: float = 60.0,
+        max_clients: int = 10_000,
+        redis_url: str | None = None,
+        prefix: str = "ankang:receipt-lookups",
+    ):
         self.limit = limit
-        self.windows = windows or MemoryWindows(window=window, max_keys=max_clients)
+        self.windows = windows(redis_url, prefix=prefix, window=window, max_keys=max_clients)
 
     def allow(self, client: str, *, now: float | None = None) -> bool:
         return self.windows.record(client, limit=self.limit, now=now)

@@ -46,20 +46,14 @@ def test_a_window_admits_the_limit_then_refuses_until_events_age_out(kind, reque
 
 def test_replicas_sharing_redis_admit_the_limit_in_total(redis_windows):
     """Three limiters (three replicas) racing 60 lookups through one Redis: exactly the limit passes."""
-    replicas = [
-        RateLimiter(limit=25, windows=RedisWindows(REDIS_URL, prefix=redis_windows.prefix, window=60.0))
-        for _ in range(3)
-    ]
+    replicas = [RateLimiter(limit=25, redis_url=REDIS_URL, prefix=redis_windows.prefix) for _ in range(3)]
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(lambda index: replicas[index % 3].allow("10.0.0.9"), range(60)))
     assert sum(answers) == 25
 
 
 def test_failed_sign_ins_counted_on_one_replica_block_another(redis_windows):
-    first, second = (
-        FailureLimiter(limit=3, windows=RedisWindows(REDIS_URL, prefix=redis_windows.prefix, window=600.0))
-        for _ in range(2)
-    )
+    first, second = (FailureLimiter(limit=3, redis_url=REDIS_URL, prefix=redis_windows.prefix) for _ in range(2))
     for _ in range(3):
         first.fail("10.0.0.1")
     assert second.blocked("10.0.0.1") and not second.blocked("10.0.0.2")
@@ -67,6 +61,8 @@ def test_failed_sign_ins_counted_on_one_replica_block_another(redis_windows):
 
 def test_no_redis_url_counts_in_memory():
     assert isinstance(windows(None, prefix="p", window=1.0), MemoryWindows)
+    assert isinstance(RateLimiter(redis_url=REDIS_URL).windows, RedisWindows)
+    assert RateLimiter().windows.window == 60.0 and FailureLimiter().windows.window == 600.0
 
 
 def test_memory_windows_forget_the_oldest_clients_beyond_the_bound():
