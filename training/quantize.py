@@ -242,10 +242,11 @@ def worst_auc_loss(deltas: dict[str, Any]) -> tuple[float, str]:
     return max(pairs) if pairs else (0.0, "none")
 
 
-def _score(model_path: Path, images: np.ndarray, *, threads: int) -> np.ndarray:
-    from training.photo.evaluate import onnx_probabilities, onnx_session
+def _score(model_path: Path, images: np.ndarray, *, threads: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities, detections or None) of one model on preprocessed photos."""
+    from training.photo.evaluate import onnx_outputs, onnx_session
 
-    return onnx_probabilities(onnx_session(model_path, threads=threads), images)
+    return onnx_outputs(onnx_session(model_path, threads=threads), images)
 
 
 def _thresholds(frame, probabilities: np.ndarray) -> dict[str, float]:
@@ -261,7 +262,8 @@ def _thresholds(frame, probabilities: np.ndarray) -> dict[str, float]:
 
 
 def compare_models(config: QuantizeConfig, float_dir: ModelDir, int8_path: Path) -> dict[str, Any]:
-    """Metrics of the INT8 model (val thresholds, val + test), AUC deltas on test and the speed-up."""
+    """Metrics of the INT8 model (val thresholds, val + test), ROC AUC and box AP50 deltas on test."""
+    from training.photo.data import read_boxes
     from training.photo.evaluate import flag_metrics
 
     size, splits = photo_size(float_dir.card), {}
@@ -269,30 +271,31 @@ def compare_models(config: QuantizeConfig, float_dir: ModelDir, int8_path: Path)
         frame = photo_split(config.data, split=split)
         splits[split] = (frame, preprocess_paths(list(frame["path"]), size=size))
     int8 = {split: _score(int8_path, images, threads=config.threads) for split, (_, images) in splits.items()}
-    thresholds = _thresholds(splits["val"][0], int8["val"])
-    metrics = {split: flag_metrics(splits[split][0], int8[split], thresholds) for split in splits}
+    thresholds = _thresholds(splits["val"][0], int8["val"][0])
+    metrics = {split: flag_metrics(splits[split][0], int8[split][0], thresholds) for split in splits}
     float_test = _score(float_dir.onnx_path, splits["test"][1], threads=config.threads)
-    float_metrics = flag_metrics(splits["test"][0], float_test, float_dir.card["thresholds"])
+    float_metrics = flag_metrics(splits["test"][0], float_test[0], float_dir.card["thresholds"])
     deltas = auc_deltas(float_metrics, metrics["test"])
-    return {"thresholds": thresholds, "metrics": metrics, "auc_test": deltas, "worst": worst_auc_loss(deltas)}
+    boxes = box_ap50_deltas(splits["test"][0], float_test[1], int8["test"][1], read_boxes(config.data))
+    return {
+        "thresholds": thresholds,
+        "metrics": metrics,
+        "auc_test": deltas,
+        "worst": worst_auc_loss(deltas),
+        "boxes_test": boxes,
+    }
 
 
-def box_ap50_losses(config: QuantizeConfig, float_dir: Path, int8_dir: Path) -> dict[str, dict]:
-    """Box AP50 per detected class on test (all box heights), float against INT8."""
-    from training.photo.data import read_boxes
-    from training.photo.evaluate import score_heldout
-    from training.photo.heldout import held_out_metrics
+def box_ap50_deltas(frame, float_detections, int8_detections, boxes) -> dict[str, dict]:
+    """Box AP50 per detected class (all box heights) of both models' detections on the same photos."""
+    from training.photo.heldout import box_metrics
 
-    boxes, ap50 = read_boxes(config.data), {}
-    with tempfile.TemporaryDirectory() as cache:  # both models take the same input size: one decode
-        scored_by = {
-            name: score_heldout(directory, data=[config.data], split="test", cache_dir=Path(cache))
-            for name, directory in (("float", float_dir), ("int8", int8_dir))
-        }
-    for name, scored in scored_by.items():
-        sets = {"test": (scored.frame, scored.probabilities, scored.detections)}
-        metrics = held_out_metrics(sets, boxes=boxes, thresholds=scored.model.card["thresholds"])
-        ap50[name] = {cls: entry["all"]["ap50_all"] for cls, entry in metrics.get("boxes", {}).get("test", {}).items()}
+    if float_detections is None or int8_detections is None or boxes.empty:
+        return {}
+    ap50 = {
+        name: {cls: entry["all"]["ap50_all"] for cls, entry in box_metrics(frame, detections, boxes).items()}
+        for name, detections in (("float", float_detections), ("int8", int8_detections))
+    }
     return {
         cls: {"float": value, "int8": ap50["int8"][cls], "loss": round(value - ap50["int8"][cls], 5)}
         for cls, value in ap50["float"].items()
@@ -388,12 +391,11 @@ def quantize_photo_model(config: QuantizeConfig) -> dict:
 
 def _evaluated_fields(config: QuantizeConfig, float_dir: ModelDir, staged: Path, block: dict) -> dict:
     comparison = compare_models(config, float_dir, staged)
-    with tempfile.TemporaryDirectory() as scratch:  # time and score the INT8 model as a verified model directory
+    with tempfile.TemporaryDirectory() as scratch:  # time the INT8 model as a verified model directory
         shutil.copyfile(staged, Path(scratch) / "model.onnx")
         (Path(scratch) / "card.json").write_text(json.dumps({**float_dir.card, "sha256": file_sha256(staged)}))
         speed = measure_speedup(config, float_dir.path, Path(scratch))
-        boxes = box_ap50_losses(config, float_dir.path, Path(scratch))
-    loss, where = comparison["worst"]
+    loss, where, boxes = *comparison["worst"], comparison["boxes_test"]
     box_loss = max((entry["loss"] for entry in boxes.values()), default=0.0)
     block.update(
         {

@@ -55,6 +55,6 @@ def run_quantize(args: argparse.Namespace) -> int:
         print(f"  worst ROC AUC loss on test: {worst['loss']} ({worst['where']})")
         print(
             f"  qualifies as the default: {'yes' if block['qualifies'] else 'no'} "
-            "(needs >= 1.5x and <= 0.01 ROC AUC loss on every flag)"
+            "(needs >= 1.5x and <= 0.01 lost on every flag's ROC AUC and every class's box AP50)"
         )
     return 0
