@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from runtime.errors import InputError
 from serving.batching import QueueFull
 from serving.errors import error_response
+from serving.hostile_text import refuse_bad_text
 from serving.images import decode_photo
 from serving.orders import dashboard, receipts
 from serving.orders.page import render_dashboard, render_order
@@ -193,6 +194,7 @@ async def _proof_form(request: Request) -> tuple[bytes, str | None]:
         raise InputError("photo", f"the proof photo is over {MAX_PROOF_BYTES // 2**20} MiB", status_code=413)
     if comment is not None and (not isinstance(comment, str) or len(comment) > 4000):
         raise InputError("comment", "comment must be text of at most 4000 characters")
+    refuse_bad_text({"comment": comment})
     return data, comment or None
 
 
