@@ -14,9 +14,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from runtime.safe_csv import frame_to_csv
+from serving.db import utcnow
 from serving.orders.schema import orders
 from serving.orders.states import RECTIFIED_STATES, STATES, UNRECTIFIED_STATES
-from serving.review.store import utcnow
 
 DIMENSIONS = {"site": "site_id", "enterprise": "enterprise_id", "district": "district", "hazard": "hazard"}
 COLUMNS = (

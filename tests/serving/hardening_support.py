@@ -25,19 +25,18 @@ def answering(api: TestClient) -> TestClient:
 @contextmanager
 def stores_on(api: TestClient, database_url: str, photo_dir: Path) -> Iterator[TestClient]:
     """The shared API with its review and order stores on `database_url` (PostgreSQL tests), then back."""
-    from serving.orders.app import holder as orders_holder
     from serving.orders.store import OrderStore
-    from serving.review.app import holder as review_holder
     from serving.review.store import ReviewStore
 
     service = service_instance()
-    saved = (review_holder.store, orders_holder.store, service.review_store, service.order_store)
+    backends = service.backends
+    saved = (backends.review_store, backends.order_store, service.review_store, service.order_store)
     store = ReviewStore(database_url=database_url, photo_dir=photo_dir)
     orders = OrderStore.beside(store)
-    review_holder.store = service.review_store = store
-    orders_holder.store = service.order_store = orders
+    backends.review_store = service.review_store = store
+    backends.order_store = service.order_store = orders
     try:
         yield answering(api)
     finally:
-        review_holder.store, orders_holder.store, service.review_store, service.order_store = saved
+        backends.review_store, backends.order_store, service.review_store, service.order_store = saved
         store.close()

@@ -53,13 +53,14 @@ def json_request(content: str) -> dict:
 
 def counts(client) -> dict[str, int]:
     """Rows in every table of the store and files in its photo folder: what a refused request must not change."""
-    from serving.review.app import holder
+    from tests.serving.hardening_support import service_instance
 
-    engine = holder.get().engine
+    store = service_instance().backends.review_store
+    engine = store.engine
     tables = sa.inspect(engine).get_table_names()
     with engine.connect() as connection:
         rows = {name: connection.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar() for name in tables}
-    photos = holder.get().photos.root
+    photos = store.photos.root
     rows["photo files"] = sum(1 for path in photos.rglob("*") if path.is_file()) if photos.is_dir() else 0
     return rows
 
