@@ -130,7 +130,7 @@ class Ankang:
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
@@ -143,7 +143,7 @@ class Ankang:
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
         )

@@ -198,7 +198,7 @@ async def post_proof(
     current = await run_in_threadpool(store.order, order_id, viewer=acting)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
-    _image, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
+    _facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
     digest = await run_in_threadpool(store.photos.put, data)
     proof = Proof(sha256=digest, assessment=assessment.to_response())
     result = await run_in_threadpool(

@@ -19,6 +19,7 @@ from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
 from serving.db import create_engine, iso, migrate, utcnow
+from serving.images import PhotoFacts
 from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
 from serving.review.grouping import (
     BAND_WIDTHS,
@@ -125,14 +126,16 @@ class ReviewStore:
         *,
         photo_id: str,
         data: bytes,
-        image: Image.Image,
+        image: Image.Image | PhotoFacts,
         assessment: PhotoAssessment,
         metadata: dict[str, Any] | None = None,
         created_at: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """Store the photo and one case row for the model's assessment, as the assessment states it."""
+        """Store the photo and one case row for the model's assessment, as the assessment states it.
+        `image` is the decoded photo or, from the service, only its facts (the full image is gone by then)."""
+        image = image if isinstance(image, PhotoFacts) else PhotoFacts(image.width, image.height, dhash64(image))
         digest = self.photos.put(data)
-        dhash = dhash64(image)
+        dhash = image.dhash
         row = {
             "photo_id": photo_id,
             "photo_sha256": digest,
