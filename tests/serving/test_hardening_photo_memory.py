@@ -107,3 +107,12 @@ def test_the_in_place_upright_is_the_runtime_contract(mode):
     expected = upright_rgb(Image.open(io.BytesIO(data)))
     assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), np.asarray(expected))
     assert PhotoFacts.of(decoded) == PhotoFacts(320, 200, dhash64(expected))
+
+
+def test_a_photo_over_16_mp_also_holds_one_of_the_two_large_decode_places():
+    from serving import images
+
+    seen = []
+    decode_photo(png((5000, 3400)), then=lambda image: seen.append(images.LARGE_DECODES._value))
+    decode_photo(png((4000, 3000)), then=lambda image: seen.append(images.LARGE_DECODES._value))
+    assert seen == [1, 2] and images.LARGE_DECODES._value == 2
