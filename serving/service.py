@@ -40,6 +40,7 @@ from serving.orders.dashboard import CachedFigures
 from serving.orders.risk_feed import feed_risk
 from serving.orders.store import OrderStore
 from serving.orders.worker import LoopWorker
+from serving.outages import unavailable_backends
 from serving.photo import PhotoModel
 from serving.pipeline import assess_upload
 from serving.reload import HotSwap
@@ -113,6 +114,13 @@ class Ankang:
             order_figures=CachedFigures(),
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
+
+    def __is_ready__(self) -> bool:
+        """/readyz: 503 while the database (or Redis, when configured) does not answer; 200 again by itself."""
+        down = unavailable_backends(self.backends.review_store.engine, self.settings.redis_url)
+        if down:
+            logger.warning("not_ready", extra={"unavailable": down})
+        return not down
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered

@@ -24,6 +24,7 @@ from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
 from serving.logging_setup import configure_logging
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -108,7 +109,13 @@ class ApiKeyAuth:
             return
         path = scope.get("path", "")
         if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
-            await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self._sign_out(scope, send))
+            try:
+                await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self._sign_out(scope, send))
+            except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
+                backend = outage_of(error)
+                if backend is None:
+                    raise
+                await outage_response(backend)(scope, receive, send)
             return
         needed = required_role(path)
         if needed is None:
