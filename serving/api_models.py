@@ -1,5 +1,5 @@
 """The API's typed bodies (pydantic): what each route answers, its errors included, for the
-responses and for the OpenAPI document at /docs.json (serving/openapi.py)."""
+responses and for the OpenAPI document at /docs.json (serving/openapi_document.py)."""
 
 from __future__ import annotations
 
@@ -123,14 +123,6 @@ class EnterpriseResult(BaseModel):
 class EnterpriseScoresBody(BaseModel):
     model: ModelRef
     results: list[EnterpriseResult]
-
-
-class EnterprisesRequest(BaseModel):
-    enterprises: list[dict[str, Any]] = Field(
-        description="up to 10,000 profiles; each needs enterprise_id, other fields (datasets/labor_risk/schema.yaml) "
-        "are optional",
-        examples=[[{"enterprise_id": "E-1", "employees": 120}]],
-    )
 
 
 # --- the review routes (serving/review/app.py), described here so the document covers them ---

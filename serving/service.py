@@ -26,7 +26,8 @@ from starlette.responses import Response
 
 from serving import metrics
 from serving.api.dependencies import Backends
-from serving.api_models import PhotoAssessmentBody, ReloadBody
+from serving.api.responses import documented
+from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.docs import DOCS_PATHS, ApiDocs
@@ -55,6 +56,8 @@ logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+# Any item: the scorer names the bad field and enterprise itself (422); the example is what /docs fills in.
+Profiles = Annotated[list[Any], Field(examples=[[{"enterprise_id": "E-1", "industry": "services", "headcount": 40}]])]
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -114,6 +117,13 @@ class Ankang:
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
 
     @bentoml.api(route=PHOTO_ROUTE)
+    @documented(
+        tag="photos",
+        role="intake",
+        summary="Assess one site photo",
+        ok=PhotoAssessmentBody,
+        errors=(400, 413, 415, 422, 503),
+    )
     @client_errors_answered
     async def assess_photo(
         self,
@@ -150,6 +160,7 @@ class Ankang:
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
     @bentoml.api(route=RELOAD_ROUTE)
+    @documented(tag="admin", role="admin", summary="Reload changed models now", ok=ReloadBody, errors=(400,))
     def reload_models(self) -> ReloadBody:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
@@ -158,8 +169,15 @@ class Ankang:
 
     # --- risk endpoints (serving/risk.py) ---
     @bentoml.api(route=SCORE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of up to 10,000 enterprise profiles",
+        ok=EnterpriseScoresBody,
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
-    def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
+    def score_enterprises(self, enterprises: Profiles) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
 
         Each profile needs `enterprise_id`; other fields (datasets/labor_risk/schema.yaml) are
@@ -173,6 +191,13 @@ class Ankang:
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route=SCORE_FILE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of a CSV or Parquet file (answers CSV)",
+        ok="text/csv",
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
     def score_enterprise_file(self, file: Path) -> Any:
         """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.

@@ -1,5 +1,5 @@
 """What a route declares for the API document besides its answer model: its error statuses
-(`errors(404, 422)`) and, for a body its package parses itself, the body's model (`json_body`)."""
+(`errors(404, 422)`) and, for a body its package parses itself, the body's model (`body_model`)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,38 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": ERROR_TEXT[status]} for status in statuses}
 
 
-def json_body(model: type[BaseModel], media: str = "application/json") -> dict[str, Any]:
+def body_model(model: type[BaseModel], media: str = "application/json") -> dict[str, Any]:
     """The `openapi_extra=` of a route whose body its package parses (and names the bad field itself)."""
     return {
         "requestBody": {"required": True, "content": {media: {"schema": {"$ref": REF.format(model=model.__name__)}}}},
         "x-body-model": model.__name__,  # serving/docs.py adds the model's schema to the document
     }
+
+
+def binary(media: str, *, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry of a route answering a file (image/jpeg, text/csv ...) instead of JSON."""
+    schema = {"type": "string"} if media.startswith("text/") else {"type": "string", "format": "binary"}
+    return {status: {"description": "OK", "content": {media: {"schema": schema}}}}
+
+
+def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter the route's own parser reads (documented through `openapi_extra`)."""
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def documented(
+    *,
+    tag: str,
+    role: str | None,
+    summary: str,
+    ok: type[BaseModel] | str,
+    errors: tuple[int, ...],
+) -> Any:
+    """What the API document says of a BentoML endpoint (`@bentoml.api`): its tag, role, answer (a
+    model, or a media type such as "text/csv") and error statuses; BentoML itself describes its body."""
+
+    def mark(endpoint: Any) -> Any:
+        endpoint.api_doc = {"tag": tag, "role": role, "summary": summary, "ok": ok, "errors": errors}
+        return endpoint
+
+    return mark
