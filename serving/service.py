@@ -28,7 +28,7 @@ from serving import metrics
 from serving.api.dependencies import Backends
 from serving.api.responses import documented
 from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
-from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.errors import client_errors_answered
@@ -92,6 +92,7 @@ class Ankang:
     def __init__(self, settings: ServingSettings | None = None) -> None:
         self.settings = settings = settings or SETTINGS
         self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
+        self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
             functools.partial(PhotoModel, settings=settings),
@@ -100,7 +101,7 @@ class Ankang:
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
         self.risk = HotSwap(
             settings.resolved_risk_model_dir,
-            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+            functools.partial(RiskScorer.load, options=settings.session_options),
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
@@ -144,7 +145,7 @@ class Ankang:
             "sector": sector,
             "channel": channel,
             "note": note,
-            "reporter": pseudonymise(reporter),
+            "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
         await asyncio.to_thread(
