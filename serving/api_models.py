@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 Triage = Literal["clear", "review", "urgent"]
 
 
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's example: what /docs "Try it out" sends (tests/serving/test_openapi.py posts each)."""
+    return ConfigDict(json_schema_extra={"example": body})
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")  # some errors add context: row, enterprise_id, errors...
 
@@ -195,6 +200,8 @@ class ReviewCaseDetail(ReviewCase):
 
 
 class DecisionRequest(BaseModel):
+    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
+
     decision: Literal["confirm", "correct", "dismiss", "rectified"]
     hazards: list[str] | None = Field(default=None, description="for `correct`: the hazard types actually present")
     comment: str | None = Field(default=None, max_length=2000)
@@ -308,6 +315,15 @@ class OrderList(BaseModel):
 
 
 class NewOrderRequest(BaseModel):
+    model_config = example(
+        {
+            "photo_id": "0123456789abcdef0123456789abcdef",
+            "enterprise_id": "E-100",
+            "assignee": "王工",
+            "measures": "加装护栏 fit a guard rail",
+        }
+    )
+
     photo_id: str = Field(description="a review case an officer confirmed or corrected")
     enterprise_id: str = Field(max_length=200)
     site_id: str | None = short_text("default: the case's site_id")
@@ -321,6 +337,10 @@ class NewOrderRequest(BaseModel):
 
 
 class NewSupervisionRequest(BaseModel):
+    model_config = example(
+        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
+    )
+
     enterprise_id: str = Field(max_length=200)
     risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
     officer: str | None = short_text("default: the key's holder")
@@ -330,6 +350,8 @@ class NewSupervisionRequest(BaseModel):
 
 
 class MoveRequest(BaseModel):
+    model_config = example({"action": "start", "comment": "已安排 on it"})
+
     action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
     comment: str | None = long_text()
     outcome: str | None = long_text("what came of it (closing supervision)")
@@ -338,7 +360,7 @@ class MoveRequest(BaseModel):
 class AmendmentRequest(BaseModel):
     """At least one field besides `comment`; the history keeps the old and new values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
 
     assignee: str | None = short_text()
     officer: str | None = short_text("cannot be removed, only replaced")
