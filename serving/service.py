@@ -32,6 +32,7 @@ from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.errors import client_errors_answered
+from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
@@ -138,8 +139,9 @@ class Ankang:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
+        refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
@@ -148,15 +150,16 @@ class Ankang:
             "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
+            also=functools.partial(receipts.record_receipt, photo_id=photo_id),  # one transaction with the case
         )
-        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        receipt = recorded["also"]  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
@@ -255,3 +258,4 @@ Ankang.add_asgi_middleware(
     default_limit=32 * 1024 * 1024,
     path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
+Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

@@ -26,6 +26,7 @@ from serving import api_models as m
 from serving.api.app import route_app
 from serving.api.dependencies import Backends, Body, backends, principal, role
 from serving.api.responses import binary, body_model, errors, query
+from serving.hostile_text import refuse_bad_text
 from serving.orders import dashboard, receipts
 from serving.orders.page import render_dashboard, render_order
 from serving.orders.requests import (
@@ -272,6 +273,7 @@ async def proof_form(request: Request) -> tuple[bytes, str | None]:
         raise InputError("photo", f"the proof photo is over {MAX_PROOF_BYTES // 2**20} MiB", status_code=413)
     if comment is not None and (not isinstance(comment, str) or len(comment) > 4000):
         raise InputError("comment", "comment must be text of at most 4000 characters")
+    refuse_bad_text({"comment": comment})
     return data, comment or None
 
 
@@ -292,7 +294,7 @@ async def post_proof(
     current = await run_in_threadpool(store.order, order_id, viewer=acting)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
-    _image, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
+    _facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
     digest = await run_in_threadpool(store.photos.put, data)
     proof = Proof(sha256=digest, assessment=assessment.to_response())
     result = await run_in_threadpool(
