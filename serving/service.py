@@ -34,6 +34,7 @@ from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.batching import QueueFull
 from serving.docs import DOCS_PATHS, ApiDocs
+from serving.enterprises.records import ScoreRecords
 from serving.errors import error_response as input_error_response
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
@@ -144,6 +145,7 @@ class Ankang:
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered
@@ -202,7 +204,8 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
+        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
@@ -215,7 +218,8 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        keep = self.score_records.keeper(scorer, source="file")
+        table = scorer.score_table(file.read_bytes(), filename=file.name, on_scored=keep)
         metrics.record_tiers(tiers_of(table))
         return Response(
             table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
