@@ -1,11 +1,12 @@
 """Every enterprise score kept: one row per score in `enterprise_scores` and the latest tier of each
-enterprise in `enterprise_latest`, written in bulk (a 200,000-row file is a few multi-row statements,
-not 200,000 round trips).
+enterprise in `enterprise_latest`, written in bulk (a 200,000-row file is a few statements, not
+200,000 round trips).
 
-The scoring paths hand over the score-file table (`RiskModel.results_table`: ids, tiers,
-probabilities, ';'-joined rules and reasons) and the validated batch, whose typed columns give each
-profile's fingerprint: the same profile gets the same fingerprint through the JSON API, a CSV or a
-Parquet file.
+SQLite gets one driver-level executemany per table, PostgreSQL COPY (and one INSERT ... SELECT ...
+ON CONFLICT for the latest tiers). The scoring paths hand over the score-file table
+(`RiskModel.results_table`: ids, tiers, probabilities, ';'-joined rules and reasons) and the
+validated batch, whose typed columns give each profile's fingerprint: the same profile gets the same
+fingerprint through the JSON API, a CSV or a Parquet file.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.risk.scoring import BatchScores
 from runtime.risk.validate import ValidatedBatch
-from serving.enterprises.schema import TIERS, latest, scores
+from serving.enterprises.schema import TIERS
 from serving.review.store import utcnow
 
 SOURCES = ("api", "file", "batch")
 HIGH_TIER = 4  # tier >= 4: supervision (督办) and the weekly review's "newly high"
-WRITE_CHUNK = 20_000  # rows per multi-row statement: bounded memory per statement, few round trips
 
 
 def profile_fingerprints(batch: ValidatedBatch) -> np.ndarray:
@@ -39,66 +38,93 @@ def profile_fingerprints(batch: ValidatedBatch) -> np.ndarray:
     return np.char.mod("%016x", hashes.astype(np.uint64)).astype(object)
 
 
-def score_rows(table: pd.DataFrame, *, fingerprints: np.ndarray, model: dict[str, str], source: str, at: dt.datetime):
-    """The `enterprise_scores` rows of a score-file table, as a DataFrame in the table's column names."""
+SCORE_COLUMNS = (
+    "enterprise_id",
+    "tier",
+    "model_tier",
+    *(f"p_tier_{tier}" for tier in TIERS),
+    "reasons",
+    "rules_fired",
+    "model_name",
+    "model_version",
+    "source",
+    "profile_fingerprint",
+    "scored_at",
+)
+LATEST_COLUMNS = ("enterprise_id", "tier", "previous_tier", "scored_at", "high_since")
+# The latest tier moves only forward in time (a late batch part changes nothing), and `high_since`
+# keeps the moment the enterprise reached tier >= 4 while it stays there.
+UPSERT_LATEST = f"""
+INSERT INTO enterprise_latest ({", ".join(LATEST_COLUMNS)}) {{source}}
+ON CONFLICT (enterprise_id) DO UPDATE SET
+  previous_tier = enterprise_latest.tier,
+  tier = excluded.tier,
+  scored_at = excluded.scored_at,
+  high_since = CASE
+    WHEN excluded.tier < {HIGH_TIER} THEN NULL
+    WHEN enterprise_latest.tier >= {HIGH_TIER} THEN enterprise_latest.high_since
+    ELSE excluded.scored_at END
+WHERE excluded.scored_at >= enterprise_latest.scored_at
+"""
+
+
+def score_columns(
+    table: pd.DataFrame, *, fingerprints: np.ndarray, model: dict[str, str], source: str
+) -> dict[str, list[Any]]:
+    """The `enterprise_scores` columns of a score-file table as plain Python lists (every driver's
+    parameters), without the time."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    rows = pd.DataFrame(
-        {
-            "enterprise_id": table["enterprise_id"].astype(str).to_numpy(),
-            "tier": table["tier"].astype(int).to_numpy(),
-            "model_tier": table["model_tier"].astype(int).to_numpy(),
-        }
-    )
+    rows = len(table)
+    columns: dict[str, list[Any]] = {
+        "enterprise_id": table["enterprise_id"].astype(str).tolist(),
+        "tier": table["tier"].astype(int).tolist(),
+        "model_tier": table["model_tier"].astype(int).tolist(),
+    }
     for tier in TIERS:
-        rows[f"p_tier_{tier}"] = table[f"p_tier_{tier}"].astype(float).to_numpy()
+        columns[f"p_tier_{tier}"] = table[f"p_tier_{tier}"].astype(float).tolist()
     for text in ("reasons", "rules_fired"):
-        rows[text] = table[text].fillna("").astype(str).to_numpy() if text in table else ""
-    rows["model_name"] = model["name"]
-    rows["model_version"] = model["version"]
-    rows["source"] = source
-    rows["profile_fingerprint"] = fingerprints
-    rows["scored_at"] = at
-    return rows
+        columns[text] = table[text].fillna("").astype(str).tolist() if text in table else [""] * rows
+    columns["model_name"] = [model["name"]] * rows
+    columns["model_version"] = [model["version"]] * rows
+    columns["source"] = [source] * rows
+    columns["profile_fingerprint"] = [str(value) for value in fingerprints]
+    return columns
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain Python values (numpy ints and floats are not every driver's parameters; NaT and NaN are NULL)."""
-    plain = frame.astype(object)
-    return plain.where(frame.notna(), None).to_dict("records")
+def _latest_rows(columns: dict[str, list[Any]], at: Any) -> list[tuple]:
+    """One row per enterprise (its last in the table: one statement may touch a row only once)."""
+    last = {enterprise: row for row, enterprise in enumerate(columns["enterprise_id"])}
+    tiers = columns["tier"]
+    return [
+        (enterprise, tiers[row], None, at, at if tiers[row] >= HIGH_TIER else None) for enterprise, row in last.items()
+    ]
 
 
-def _upsert_latest(connection: sa.Connection, frame: pd.DataFrame) -> None:
-    """Each enterprise's latest tier; an older score than the kept one (a late batch part) changes nothing."""
-    newest = frame.drop_duplicates("enterprise_id", keep="last")  # one statement may touch a row only once
-    values = pd.DataFrame(
-        {
-            "enterprise_id": newest["enterprise_id"],
-            "tier": newest["tier"],
-            "previous_tier": None,
-            "scored_at": newest["scored_at"],
-            "high_since": np.where(newest["tier"] >= HIGH_TIER, newest["scored_at"], None),
-        }
+def _write_sqlite(connection: sa.Connection, columns: dict[str, list[Any]], at: dt.datetime) -> None:
+    """executemany through the sqlite3 driver: tuples in C, no per-row SQLAlchemy processing. Times in
+    SQLAlchemy's own SQLite format, so its DateTime columns read them back."""
+    stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = list(zip(*columns.values(), [stamp] * len(columns["tier"])))
+    marks = ", ".join("?" * len(SCORE_COLUMNS))
+    connection.exec_driver_sql(f"INSERT INTO enterprise_scores ({', '.join(SCORE_COLUMNS)}) VALUES ({marks})", rows)
+    connection.exec_driver_sql(UPSERT_LATEST.format(source="VALUES (?, ?, ?, ?, ?)"), _latest_rows(columns, stamp))
+
+
+def _write_postgresql(connection: sa.Connection, columns: dict[str, list[Any]], at: dt.datetime) -> None:
+    """COPY into the score log, and COPY into a temporary table that one INSERT ... SELECT upserts."""
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY enterprise_scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN") as copy:
+        for row in zip(*columns.values()):
+            copy.write_row((*row, at))
+    cursor.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS enterprise_latest_incoming "
+        "(LIKE enterprise_latest INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(latest)
-    new = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=[latest.c.enterprise_id],
-        set_={
-            "previous_tier": latest.c.tier,
-            "tier": new.tier,
-            "scored_at": new.scored_at,
-            "high_since": sa.case(
-                (new.tier < HIGH_TIER, sa.null()),
-                (latest.c.tier >= HIGH_TIER, latest.c.high_since),
-                else_=new.scored_at,
-            ),
-        },
-        where=new.scored_at >= latest.c.scored_at,
-    )
-    for start in range(0, len(values), WRITE_CHUNK):
-        connection.execute(statement, _records(values.iloc[start : start + WRITE_CHUNK]))
+    with cursor.copy(f"COPY enterprise_latest_incoming ({', '.join(LATEST_COLUMNS)}) FROM STDIN") as copy:
+        for row in _latest_rows(columns, at):
+            copy.write_row(row)
+    cursor.execute(UPSERT_LATEST.format(source=f"SELECT {', '.join(LATEST_COLUMNS)} FROM enterprise_latest_incoming"))
 
 
 class ScoreRecords:
@@ -119,12 +145,11 @@ class ScoreRecords:
         """Keep one score per table row and move each enterprise's latest tier, in one transaction."""
         if not len(table):
             return 0
-        frame = score_rows(table, fingerprints=fingerprints, model=model, source=source, at=at or utcnow())
+        columns = score_columns(table, fingerprints=fingerprints, model=model, source=source)
+        write = _write_postgresql if self.engine.dialect.name == "postgresql" else _write_sqlite
         with self.engine.begin() as connection:
-            for start in range(0, len(frame), WRITE_CHUNK):
-                connection.execute(scores.insert(), _records(frame.iloc[start : start + WRITE_CHUNK]))
-            _upsert_latest(connection, frame)
-        return len(frame)
+            write(connection, columns, at or utcnow())
+        return len(table)
 
     def keeper(self, scorer: Any, *, source: str) -> Callable[[BatchScores, pd.DataFrame | None], None]:
         """The `on_scored` hook of `RiskScorer.score_profiles` / `score_table`: keeps what it scored."""
