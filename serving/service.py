@@ -34,7 +34,6 @@ from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.batching import QueueFull
 from serving.docs import DOCS_PATHS, ApiDocs
-from serving.enterprises.records import ScoreRecords
 from serving.errors import error_response as input_error_response
 from serving.images import decode_photo
 from serving.limits import BodySizeLimit
@@ -51,6 +50,8 @@ from serving.review.store import ReviewStore
 from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES
 from serving.risk import RiskScorer
 from serving.settings import ServingSettings
+from serving.unions.api import holder as unions_holder
+from serving.unions.api import unions_api
 
 SETTINGS = ServingSettings.from_env()
 
@@ -112,6 +113,8 @@ def tiers_of(table: bytes) -> pd.Series:
     return pd.read_csv(io.BytesIO(table), usecols=["tier"])["tier"]
 
 
+# Decorators apply bottom-up: the union app, mounted at / with routes that carry their full paths, goes last.
+@bentoml.asgi_app(unions_api, path="/", name="unions_api")
 @bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
 @bentoml.asgi_app(review_page, path="/review", name="review_page")
 @bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
@@ -145,7 +148,7 @@ class Ankang:
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
-        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
+        self.score_records = unions_holder.attach(self.review_store.engine)  # every score kept (migration 0011)
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered
@@ -249,6 +252,7 @@ ROUTE_LABELS = metrics.RouteLabels(
         "/v1/orders": orders_api,
         "/v1/reports": reports_api,
         "/orders": orders_page,
+        "": unions_api,  # last: every path; its routes carry their full paths (serving/unions/api.py)
     },
     prefixes=("/docs",),
 )

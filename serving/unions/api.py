@@ -1,0 +1,253 @@
+"""HTTP for enterprises' kept scores, unions and the weekly review, as FastAPI routers.
+
+- `enterprises_router` (/v1/enterprises): an enterprise's latest score and history (officers; an
+  enterprise key only its own), officers assigned to enterprises (挂点) and `?assigned_to=me`.
+- `unions_router` (/v1/unions): list with filters, one union with factors, history, enterprises and
+  their open orders; create and change (admin); `POST /v1/unions/grade` regrades all (admin).
+- `meeting_router` (/v1/review-meeting): the weekly review's JSON.
+
+`unions_api` puts them in one FastAPI app with the service's error format, mounted by
+serving/service.py; the pages (serving/unions/pages.py) share its holder.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from runtime.errors import InputError
+from serving.auth.key_table import active_keys
+from serving.auth.roles import PERSONAL_ROLES
+from serving.enterprises.records import ScoreRecords
+from serving.enterprises.store import EnterpriseStore
+from serving.errors import error_response
+from serving.orders.app import viewer_of
+from serving.orders.states import Viewer
+from serving.unions.meeting import review_meeting
+from serving.unions.rows import RowErrors, check_union
+from serving.unions.store import MAX_LISTED_UNIONS, UnionFilter, UnionStore
+
+
+class UnionsHolder:
+    """The stores on the service's database, set by `Ankang.__init__` (mounted apps get no lifespan)."""
+
+    engine: sa.Engine | None = None
+    enterprises: EnterpriseStore | None = None
+    unions: UnionStore | None = None
+    records: ScoreRecords | None = None
+
+    def attach(self, engine: sa.Engine) -> ScoreRecords:
+        self.engine = engine
+        self.enterprises, self.unions, self.records = EnterpriseStore(engine), UnionStore(engine), ScoreRecords(engine)
+        return self.records
+
+    def ready(self) -> UnionsHolder:
+        if self.engine is None:
+            raise InputError("service", "the union store is not ready yet; retry in a moment", status_code=503)
+        return self
+
+
+holder = UnionsHolder()
+Stores = Annotated[UnionsHolder, Depends(holder.ready)]
+
+
+def principal_of(request: Request) -> Any:
+    principal = request.scope.get("ankang.principal")
+    if principal is None:
+        raise InputError("authorization", "send an API key (Authorization: Bearer KEY or X-API-Key)", status_code=401)
+    return principal
+
+
+def viewer(request: Request) -> Viewer:
+    """Officers see every enterprise; an enterprise key only its own (serving/orders/app.py's rule)."""
+    return viewer_of(request)
+
+
+def officer(request: Request) -> Any:
+    principal = principal_of(request)
+    if principal.role not in PERSONAL_ROLES:
+        message = f"this is for union officers; this key has role '{principal.role}'"
+        raise InputError("authorization", message, status_code=403)
+    return principal
+
+
+def admin(request: Request) -> Any:
+    principal = principal_of(request)
+    if principal.role != "admin":
+        message = f"this needs an admin key; this key has role '{principal.role}'"
+        raise InputError("authorization", message, status_code=403)
+    return principal
+
+
+def actor_of(principal: Any) -> str:
+    return f"{principal.holder} [key:{principal.key_id}]" if principal.holder else f"key:{principal.key_id}"
+
+
+# --- enterprises --------------------------------------------------------------------------------
+
+enterprises_router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
+
+
+@enterprises_router.get("", response_model=dict[str, Any])
+def list_enterprises(
+    stores: Stores, request: Request, assigned_to: Annotated[str, Query(pattern="^(me|[A-Za-z0-9_-]{1,64})$")] = "me"
+) -> dict[str, Any]:
+    """The enterprises an officer is assigned to (挂点), the most recently changed first: the latest tier
+    against the one before, and their open and overdue orders."""
+    principal = officer(request)
+    key_id = principal.key_id if assigned_to == "me" else assigned_to
+    if key_id != principal.key_id and principal.role != "admin":
+        raise InputError("assigned_to", "only an admin may list another officer's enterprises", status_code=403)
+    return {"officer": key_id, "enterprises": stores.enterprises.assigned_to(key_id)}
+
+
+@enterprises_router.get("/{enterprise_id}", response_model=dict[str, Any])
+def get_enterprise(enterprise_id: str, stores: Stores, who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
+    """The enterprise's latest score (tier, model tier, probabilities, reasons, rules, model, time,
+    fingerprint), its history (newest first), the unions covering it, and for officers its officers."""
+    if not who.is_officer and who.enterprise_id != enterprise_id:  # another's is "not found": no existence leak
+        raise InputError("enterprise_id", f"no score kept for enterprise {enterprise_id!r}", status_code=404)
+    return stores.enterprises.enterprise(enterprise_id, officer=who.is_officer)
+
+
+@enterprises_router.post("/{enterprise_id}/officers", status_code=201, response_model=dict[str, Any])
+def assign_officer(
+    enterprise_id: str, stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Assign an officer: `{"key_id": "me"}` (a reviewer assigns themself) or another officer's key id
+    (admin)."""
+    principal = officer(request)
+    key_id = body.get("key_id")
+    if not isinstance(key_id, str) or not key_id.strip():
+        raise InputError("key_id", 'give the officer\'s key id, or "me"')
+    key_id = principal.key_id if key_id == "me" else key_id.strip()
+    holder_name = principal.holder
+    if key_id != principal.key_id:
+        if principal.role != "admin":
+            raise InputError("key_id", "only an admin may assign another officer", status_code=403)
+        holder_name = _officer_holder(stores.engine, key_id)
+    if len(enterprise_id) > 200:
+        raise InputError("enterprise_id", "is longer than 200 characters")
+    return stores.enterprises.assign(enterprise_id, key_id=key_id, holder=holder_name, by=actor_of(principal))
+
+
+@enterprises_router.delete("/{enterprise_id}/officers/{key_id}", response_model=dict[str, Any])
+def unassign_officer(enterprise_id: str, key_id: str, stores: Stores, request: Request) -> dict[str, Any]:
+    principal = officer(request)
+    key_id = principal.key_id if key_id == "me" else key_id
+    if key_id != principal.key_id and principal.role != "admin":
+        raise InputError("key_id", "only an admin may unassign another officer", status_code=403)
+    if not stores.enterprises.unassign(enterprise_id, key_id=key_id):
+        raise InputError("key_id", f"{key_id!r} is not assigned to {enterprise_id!r}", status_code=404)
+    return {"enterprise_id": enterprise_id, "key_id": key_id, "assigned": False}
+
+
+def _officer_holder(engine: sa.Engine, key_id: str) -> str:
+    """The holder of an active officer key kept in the database; keys given inline (ANKANG_API_KEYS) are
+    not there, so an unknown id is taken as given."""
+    for key in active_keys(engine):
+        if key.key_id == key_id:
+            if key.role not in PERSONAL_ROLES:
+                raise InputError("key_id", f"key {key_id!r} has role '{key.role}'; officers are reviewers and admins")
+            return key.holder
+    return ""
+
+
+# --- unions -------------------------------------------------------------------------------------
+
+unions_router = APIRouter(prefix="/v1/unions", tags=["unions"])
+
+
+@unions_router.get("", response_model=dict[str, Any])
+def list_unions(
+    stores: Stores,
+    request: Request,
+    grade: Annotated[int | None, Query(ge=1, le=5)] = None,
+    layer: Annotated[str | None, Query(max_length=32)] = None,
+    union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
+    district: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED_UNIONS)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Unions, highest grade and points first, filtered by grade, layer, type and district."""
+    officer(request)
+    where = UnionFilter(grade=grade, layer=layer, union_type=union_type, district=district, limit=limit, offset=offset)
+    return {**stores.unions.list(where), "distribution": stores.unions.distribution()}
+
+
+@unions_router.post("", status_code=201, response_model=dict[str, Any])
+def create_union(stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    admin(request)
+    errors = RowErrors()
+    row = check_union(body, errors, row=None)
+    errors.raise_if_any("the union")
+    return stores.unions.create(row)
+
+
+@unions_router.post("/grade", response_model=dict[str, Any])
+def grade_unions(stores: Stores, request: Request) -> dict[str, Any]:
+    """Regrade every union from its enterprises' latest tiers (datasets/unions/grading.yaml); the run is
+    recorded with who ran it."""
+    principal = admin(request)
+    return stores.unions.grade_all(actor=actor_of(principal), source="api")
+
+
+@unions_router.get("/{union_id}", response_model=dict[str, Any])
+def get_union(union_id: str, stores: Stores, request: Request) -> dict[str, Any]:
+    officer(request)
+    return stores.unions.union(union_id)
+
+
+@unions_router.patch("/{union_id}", response_model=dict[str, Any])
+def patch_union(
+    union_id: str, stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    admin(request)
+    errors = RowErrors()
+    changes = check_union({"union_id": union_id, **body}, errors, row=None, partial=True)
+    errors.raise_if_any("the change")
+    return stores.unions.update(union_id, changes)
+
+
+# --- the weekly review --------------------------------------------------------------------------
+
+meeting_router = APIRouter(prefix="/v1/review-meeting", tags=["review meeting"])
+
+
+@meeting_router.get("", response_model=dict[str, Any])
+def get_review_meeting(
+    stores: Stores, request: Request, week: Annotated[str | None, Query(max_length=10)] = None
+) -> dict[str, Any]:
+    """The weekly risk review (每周议) of an ISO week (default: this one), e.g. ?week=2026-W49."""
+    officer(request)
+    return review_meeting(stores.engine, week)
+
+
+def install_error_format(app: FastAPI) -> FastAPI:
+    """The service's error body ({"error": {"field", "message", ...}}) for our errors and FastAPI's."""
+
+    @app.exception_handler(InputError)
+    async def input_error(_request: Request, error: InputError) -> JSONResponse:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        return error_response(InputError(field, first.get("msg", "is not valid")))
+
+    return app
+
+
+def build_api() -> FastAPI:
+    app = FastAPI(title="Ankang unions", docs_url=None, redoc_url=None, openapi_url=None)
+    for router in (enterprises_router, unions_router, meeting_router):
+        app.include_router(router)
+    return install_error_format(app)
+
+
+unions_api = build_api()
