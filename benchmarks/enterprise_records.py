@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, Measurement, save_results  # noqa: E402
 from runtime.paths import MODELS_DIR  # noqa: E402
-from serving.enterprises.records import ScoreRecords  # noqa: E402
+from serving.enterprises.records import ScoreRecords, profile_fingerprints  # noqa: E402
 from serving.review.store import create_engine, migrate  # noqa: E402
 from serving.risk import RiskScorer  # noqa: E402
 from training.risk.config import GeneratorConfig  # noqa: E402
@@ -29,12 +29,12 @@ from training.risk.generator import generate  # noqa: E402
 VAR = ROOT / "benchmarks" / "var" / "enterprise_records"
 
 
-def seconds(work, repeats: int) -> list[float]:
+def seconds(work, repeats: int, clock=time.perf_counter) -> list[float]:
     runs = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         work()
-        runs.append(time.perf_counter() - start)
+        runs.append(clock() - start)
     return runs
 
 
@@ -42,30 +42,75 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--database", action="append", default=[], help="an empty PostgreSQL URL (repeatable)")
+    parser.add_argument("--database", default=None, help="an empty PostgreSQL schema's URL")
     args = parser.parse_args(argv)
 
     scorer = RiskScorer.load(MODELS_DIR / "labor_risk", threads=1)
     csv = generate(GeneratorConfig(rows=args.rows, seed=7)).drop(columns=["tier"]).to_csv(index=False).encode()
     extra = {"rows": args.rows, "csv_mb": round(len(csv) / 2**20, 1)}
-    measurements = [
-        Measurement(
-            name=f"score-file {args.rows:,} rows, not kept (before)",
-            unit="s",
-            runs=seconds(lambda: scorer.score_table(csv, filename="file.csv"), args.repeats),
-            extra=extra,
-        )
-    ]
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True)
-    for label, url in [("SQLite", f"sqlite:///{VAR / 'review.db'}"), *[("PostgreSQL", url) for url in args.database]]:
+    targets = {"SQLite": f"sqlite:///{VAR / 'review.db'}"}
+    if args.database:
+        targets["PostgreSQL"] = args.database
+    records = {}
+    for label, url in targets.items():
         engine = create_engine(url)
         migrate(engine)
-        keep = ScoreRecords(engine).keeper(scorer, source="file")
-        runs = seconds(lambda keep=keep: scorer.score_table(csv, filename="file.csv", on_scored=keep), args.repeats)
-        name = f"score-file {args.rows:,} rows, every score kept ({label})"
-        measurements.append(Measurement(name=name, unit="s", runs=runs, extra=extra))
-        engine.dispose()
+        records[label] = ScoreRecords(engine)
+    # The runs interleave (before, then each database, per repeat) so a change in the shared machine's load
+    # hits every configuration alike; the write alone is timed too (the table and fingerprints in hand).
+    runs: dict[str, list[float]] = {"before": [], **{f"kept {label}": [] for label in targets}}
+    runs.update({f"write {label}": [] for label in targets})
+    runs.update({f"write cpu {label}": [] for label in targets})
+    captured = {}
+
+    def capture(batch_scores, table):
+        captured["table"], captured["scores"] = table, batch_scores
+
+    scorer.score_table(csv, filename="file.csv", on_scored=capture)
+    fingerprints = profile_fingerprints(captured["scores"].batch)
+    for _ in range(args.repeats):
+        runs["before"] += seconds(lambda: scorer.score_table(csv, filename="file.csv"), 1)
+        for label, kept in records.items():
+            keep = kept.keeper(scorer, source="file")
+            work = lambda keep=keep: scorer.score_table(csv, filename="file.csv", on_scored=keep)  # noqa: E731
+            runs[f"kept {label}"] += seconds(work, 1)
+            write = lambda kept=kept: kept.record_table(  # noqa: E731
+                captured["table"], fingerprints=fingerprints, model=scorer.info, source="file"
+            )
+            runs[f"write {label}"] += seconds(write, 1)
+            runs[f"write cpu {label}"] += seconds(write, 1, clock=time.process_time)
+    measurements = [
+        Measurement(
+            name=f"score-file {args.rows:,} rows, not kept (before)", unit="s", runs=runs["before"], extra=extra
+        )
+    ]
+    for label in targets:
+        measurements.append(
+            Measurement(
+                name=f"score-file {args.rows:,} rows, every score kept ({label})",
+                unit="s",
+                runs=runs[f"kept {label}"],
+                extra=extra,
+            )
+        )
+        measurements.append(
+            Measurement(
+                name=f"… the write alone: {args.rows:,} scores + latest tiers ({label})",
+                unit="s",
+                runs=runs[f"write {label}"],
+                extra=extra,
+            )
+        )
+        measurements.append(
+            Measurement(
+                name=f"… the write alone, this process's CPU ({label}; PostgreSQL's server work not counted)",
+                unit="CPU s",
+                runs=runs[f"write cpu {label}"],
+                extra=extra,
+            )
+        )
     save_results("enterprise_records", measurements)
     return 0
 

@@ -36,7 +36,13 @@ def upgrade() -> None:
         sa.Column("scored_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_enterprise_scores_enterprise", "enterprise_scores", ["enterprise_id", "scored_at"])
-    op.create_index("ix_enterprise_scores_scored_at", "enterprise_scores", ["scored_at"])
+    op.create_index(  # the weekly trend reads only high scores by time: a partial index
+        "ix_enterprise_scores_high_at",
+        "enterprise_scores",
+        ["scored_at"],
+        sqlite_where=sa.text("tier >= 4"),
+        postgresql_where=sa.text("tier >= 4"),
+    )
     op.create_table(
         "enterprise_latest",
         sa.Column("enterprise_id", sa.String(200), primary_key=True),
@@ -44,6 +50,7 @@ def upgrade() -> None:
         sa.Column("previous_tier", sa.SmallInteger(), nullable=True),
         sa.Column("scored_at", sa.DateTime(), nullable=False),
         sa.Column("high_since", sa.DateTime(), nullable=True),
+        sqlite_with_rowid=False,  # the key is the table: one B-tree to update, not a rowid table and an index
     )
     op.create_index("ix_enterprise_latest_high_since", "enterprise_latest", ["high_since"])
     op.create_table(
@@ -76,9 +83,7 @@ def upgrade() -> None:
     op.create_index("ix_unions_district", "unions", ["district"])
     op.create_table(
         "union_enterprises",
-        sa.Column(
-            "union_id", sa.String(64), sa.ForeignKey("unions.union_id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("union_id", sa.String(64), sa.ForeignKey("unions.union_id", ondelete="CASCADE"), primary_key=True),
         sa.Column("enterprise_id", sa.String(200), primary_key=True),
     )
     op.create_index("ix_union_enterprises_enterprise", "union_enterprises", ["enterprise_id"])
@@ -97,9 +102,7 @@ def upgrade() -> None:
         "union_grades",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(32), sa.ForeignKey("union_grade_runs.id"), nullable=False),
-        sa.Column(
-            "union_id", sa.String(64), sa.ForeignKey("unions.union_id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("union_id", sa.String(64), sa.ForeignKey("unions.union_id", ondelete="CASCADE"), nullable=False),
         sa.Column("grade", sa.SmallInteger(), nullable=False),
         sa.Column("previous_grade", sa.SmallInteger(), nullable=True),
         sa.Column("layer", sa.String(16), nullable=False),
