@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from runtime.risk.scoring import BatchScores
 from runtime.risk.validate import ValidatedBatch
+from serving.db import utcnow
 from serving.enterprises.schema import TIERS
-from serving.review.store import utcnow
 
 SOURCES = ("api", "file", "batch")
 HIGH_TIER = 4  # tier >= 4: supervision (督办) and the weekly review's "newly high"

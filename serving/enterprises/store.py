@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import InputError
+from serving.db import iso, utcnow
 from serving.enterprises.schema import TIERS, assignments, latest, scores
 from serving.orders.schema import orders
 from serving.orders.states import UNRECTIFIED_STATES
-from serving.review.store import _iso, utcnow
 from serving.unions.schema import coverage, unions
 
 MAX_HISTORY = 200  # newest first; the tier-over-time line of a page
@@ -30,7 +30,7 @@ def describe_score(row: Any) -> dict[str, Any]:
         "model": {"name": row.model_name, "version": row.model_version},
         "source": row.source,
         "profile_fingerprint": row.profile_fingerprint,
-        "scored_at": _iso(row.scored_at),
+        "scored_at": iso(row.scored_at),
     }
 
 
@@ -70,7 +70,7 @@ class EnterpriseStore:
             "enterprise_id": enterprise_id,
             "latest": describe_score(newest),
             "previous_tier": kept.previous_tier if kept else None,
-            "high_since": _iso(kept.high_since) if kept else None,
+            "high_since": iso(kept.high_since) if kept else None,
             "score_count": total,
             "history": [describe_score(row) for row in history],
             "unions": [
@@ -79,7 +79,7 @@ class EnterpriseStore:
         }
         if officer:
             answer["officers"] = [
-                {"key_id": row.officer_key_id, "holder": row.officer_holder, "assigned_at": _iso(row.assigned_at)}
+                {"key_id": row.officer_key_id, "holder": row.officer_holder, "assigned_at": iso(row.assigned_at)}
                 for row in officers
             ]
         return answer
@@ -152,11 +152,11 @@ class EnterpriseStore:
         return [
             {
                 "enterprise_id": row.enterprise_id,
-                "assigned_at": _iso(row.assigned_at),
+                "assigned_at": iso(row.assigned_at),
                 "tier": row.tier,
                 "previous_tier": row.previous_tier,
-                "scored_at": _iso(row.scored_at),
-                "high_since": _iso(row.high_since),
+                "scored_at": iso(row.scored_at),
+                "high_since": iso(row.high_since),
                 "changed": _change(row, now),
                 "open_orders": int(row.open_orders or 0),
                 "overdue_orders": int(row.overdue or 0),

@@ -1,30 +1,29 @@
-"""HTTP for enterprises' kept scores, unions and the weekly review, as FastAPI routers.
+"""HTTP for enterprises' kept scores, unions and the weekly review: FastAPI routers, each mounted as a
+route app from serving/routes.py.
 
-- `enterprises_router` (/v1/enterprises): an enterprise's latest score and history (officers; an
-  enterprise key only its own), officers assigned to enterprises (挂点) and `?assigned_to=me`.
-- `unions_router` (/v1/unions): list with filters, one union with factors, history, enterprises and
+- `enterprises_api` (/v1/enterprises; the service's own /score and /score-file come first): an
+  enterprise's latest score and history (officers; an enterprise key only its own), officers
+  assigned to enterprises (挂点) and `?assigned_to=me`.
+- `unions_api` (/v1/unions): list with filters, one union with factors, history, enterprises and
   their open orders; create and change (admin); `POST /v1/unions/grade` regrades all (admin).
-- `meeting_router` (/v1/review-meeting): the weekly review's JSON.
-
-`unions_api` puts them in one FastAPI app with the service's error format, mounted by
-serving/service.py; the pages (serving/unions/pages.py) share its holder.
+- `meeting_api` (/v1/review-meeting): the weekly review's JSON.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from runtime.errors import InputError
+from serving.api.app import route_app
+from serving.api.dependencies import Backends, backends, principal, role
 from serving.auth.key_table import active_keys
 from serving.auth.roles import PERSONAL_ROLES
 from serving.enterprises.records import ScoreRecords
 from serving.enterprises.store import EnterpriseStore
-from serving.errors import error_response
 from serving.orders.app import viewer_of
 from serving.orders.states import Viewer
 from serving.unions.meeting import review_meeting
@@ -32,73 +31,64 @@ from serving.unions.rows import RowErrors, check_union
 from serving.unions.store import MAX_LISTED_UNIONS, UnionFilter, UnionStore
 
 
-class UnionsHolder:
-    """The stores on the service's database, set by `Ankang.__init__` (mounted apps get no lifespan)."""
+@dataclass
+class UnionStores:
+    """The stores of this package on the service's database (the review store's engine)."""
 
-    engine: sa.Engine | None = None
-    enterprises: EnterpriseStore | None = None
-    unions: UnionStore | None = None
-    records: ScoreRecords | None = None
+    engine: sa.Engine
+    enterprises: EnterpriseStore
+    unions: UnionStore
+    records: ScoreRecords
 
-    def attach(self, engine: sa.Engine) -> ScoreRecords:
-        self.engine = engine
-        self.enterprises, self.unions, self.records = EnterpriseStore(engine), UnionStore(engine), ScoreRecords(engine)
-        return self.records
-
-    def ready(self) -> UnionsHolder:
-        if self.engine is None:
-            raise InputError("service", "the union store is not ready yet; retry in a moment", status_code=503)
-        return self
+    @classmethod
+    def on(cls, engine: sa.Engine) -> UnionStores:
+        return cls(engine, EnterpriseStore(engine), UnionStore(engine), ScoreRecords(engine))
 
 
-holder = UnionsHolder()
-Stores = Annotated[UnionsHolder, Depends(holder.ready)]
+async def union_stores(parts: Annotated[Backends, Depends(backends)]) -> UnionStores:
+    """Built once per service backends, beside its review store (no change to `Backends` needed)."""
+    stores = parts.__dict__.get("union_stores")
+    if stores is None or stores.engine is not parts.review_store.engine:
+        stores = parts.__dict__["union_stores"] = UnionStores.on(parts.review_store.engine)
+    return stores
 
 
-def principal_of(request: Request) -> Any:
-    principal = request.scope.get("ankang.principal")
-    if principal is None:
-        raise InputError("authorization", "send an API key (Authorization: Bearer KEY or X-API-Key)", status_code=401)
-    return principal
+Stores = Annotated[UnionStores, Depends(union_stores)]
+Who = Annotated[Any, Depends(principal)]
 
 
-def viewer(request: Request) -> Viewer:
+async def viewer(who: Who) -> Viewer:
     """Officers see every enterprise; an enterprise key only its own (serving/orders/app.py's rule)."""
-    return viewer_of(request)
-
-
-def officer(request: Request) -> Any:
-    principal = principal_of(request)
-    if principal.role not in PERSONAL_ROLES:
-        message = f"this is for union officers; this key has role '{principal.role}'"
-        raise InputError("authorization", message, status_code=403)
-    return principal
-
-
-def admin(request: Request) -> Any:
-    principal = principal_of(request)
-    if principal.role != "admin":
-        message = f"this needs an admin key; this key has role '{principal.role}'"
-        raise InputError("authorization", message, status_code=403)
-    return principal
+    return viewer_of(who)
 
 
 def actor_of(principal: Any) -> str:
     return f"{principal.holder} [key:{principal.key_id}]" if principal.holder else f"key:{principal.key_id}"
 
 
+def not_found_in(routes: str):
+    def not_found(request: Request, status: int) -> InputError:
+        verb = f"{request.method} is not allowed here" if status == 405 else "no such endpoint"
+        return InputError("path", f"{verb}; see {routes}", status_code=status)
+
+    return not_found
+
+
+Officer = Annotated[Any, Depends(role("reviewer"))]
+Admin = Annotated[Any, Depends(role("admin"))]
+
+
 # --- enterprises --------------------------------------------------------------------------------
 
-enterprises_router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
+enterprises_router = APIRouter(tags=["enterprises"], dependencies=[Depends(role("enterprise"))])
 
 
-@enterprises_router.get("", response_model=dict[str, Any])
+@enterprises_router.get("/", response_model=dict[str, Any])
 def list_enterprises(
-    stores: Stores, request: Request, assigned_to: Annotated[str, Query(pattern="^(me|[A-Za-z0-9_-]{1,64})$")] = "me"
+    stores: Stores, principal: Officer, assigned_to: Annotated[str, Query(pattern="^(me|[A-Za-z0-9_-]{1,64})$")] = "me"
 ) -> dict[str, Any]:
     """The enterprises an officer is assigned to (挂点), the most recently changed first: the latest tier
     against the one before, and their open and overdue orders."""
-    principal = officer(request)
     key_id = principal.key_id if assigned_to == "me" else assigned_to
     if key_id != principal.key_id and principal.role != "admin":
         raise InputError("assigned_to", "only an admin may list another officer's enterprises", status_code=403)
@@ -116,11 +106,10 @@ def get_enterprise(enterprise_id: str, stores: Stores, who: Annotated[Viewer, De
 
 @enterprises_router.post("/{enterprise_id}/officers", status_code=201, response_model=dict[str, Any])
 def assign_officer(
-    enterprise_id: str, stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]
+    enterprise_id: str, stores: Stores, principal: Officer, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Assign an officer: `{"key_id": "me"}` (a reviewer assigns themself) or another officer's key id
     (admin)."""
-    principal = officer(request)
     key_id = body.get("key_id")
     if not isinstance(key_id, str) or not key_id.strip():
         raise InputError("key_id", 'give the officer\'s key id, or "me"')
@@ -136,8 +125,7 @@ def assign_officer(
 
 
 @enterprises_router.delete("/{enterprise_id}/officers/{key_id}", response_model=dict[str, Any])
-def unassign_officer(enterprise_id: str, key_id: str, stores: Stores, request: Request) -> dict[str, Any]:
-    principal = officer(request)
+def unassign_officer(enterprise_id: str, key_id: str, stores: Stores, principal: Officer) -> dict[str, Any]:
     key_id = principal.key_id if key_id == "me" else key_id
     if key_id != principal.key_id and principal.role != "admin":
         raise InputError("key_id", "only an admin may unassign another officer", status_code=403)
@@ -159,13 +147,12 @@ def _officer_holder(engine: sa.Engine, key_id: str) -> str:
 
 # --- unions -------------------------------------------------------------------------------------
 
-unions_router = APIRouter(prefix="/v1/unions", tags=["unions"])
+unions_router = APIRouter(tags=["unions"], dependencies=[Depends(role("reviewer"))])
 
 
-@unions_router.get("", response_model=dict[str, Any])
+@unions_router.get("/", response_model=dict[str, Any])
 def list_unions(
     stores: Stores,
-    request: Request,
     grade: Annotated[int | None, Query(ge=1, le=5)] = None,
     layer: Annotated[str | None, Query(max_length=32)] = None,
     union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
@@ -174,14 +161,12 @@ def list_unions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Unions, highest grade and points first, filtered by grade, layer, type and district."""
-    officer(request)
     where = UnionFilter(grade=grade, layer=layer, union_type=union_type, district=district, limit=limit, offset=offset)
     return {**stores.unions.list(where), "distribution": stores.unions.distribution()}
 
 
-@unions_router.post("", status_code=201, response_model=dict[str, Any])
-def create_union(stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    admin(request)
+@unions_router.post("/", status_code=201, response_model=dict[str, Any])
+def create_union(stores: Stores, _admin: Admin, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     errors = RowErrors()
     row = check_union(body, errors, row=None)
     errors.raise_if_any("the union")
@@ -189,24 +174,21 @@ def create_union(stores: Stores, request: Request, body: Annotated[dict[str, Any
 
 
 @unions_router.post("/grade", response_model=dict[str, Any])
-def grade_unions(stores: Stores, request: Request) -> dict[str, Any]:
+def grade_unions(stores: Stores, principal: Admin) -> dict[str, Any]:
     """Regrade every union from its enterprises' latest tiers (datasets/unions/grading.yaml); the run is
     recorded with who ran it."""
-    principal = admin(request)
     return stores.unions.grade_all(actor=actor_of(principal), source="api")
 
 
 @unions_router.get("/{union_id}", response_model=dict[str, Any])
-def get_union(union_id: str, stores: Stores, request: Request) -> dict[str, Any]:
-    officer(request)
+def get_union(union_id: str, stores: Stores) -> dict[str, Any]:
     return stores.unions.union(union_id)
 
 
 @unions_router.patch("/{union_id}", response_model=dict[str, Any])
 def patch_union(
-    union_id: str, stores: Stores, request: Request, body: Annotated[dict[str, Any], Body()]
+    union_id: str, stores: Stores, _admin: Admin, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    admin(request)
     errors = RowErrors()
     changes = check_union({"union_id": union_id, **body}, errors, row=None, partial=True)
     errors.raise_if_any("the change")
@@ -215,39 +197,24 @@ def patch_union(
 
 # --- the weekly review --------------------------------------------------------------------------
 
-meeting_router = APIRouter(prefix="/v1/review-meeting", tags=["review meeting"])
+meeting_router = APIRouter(tags=["review meeting"], dependencies=[Depends(role("reviewer"))])
 
 
-@meeting_router.get("", response_model=dict[str, Any])
-def get_review_meeting(
-    stores: Stores, request: Request, week: Annotated[str | None, Query(max_length=10)] = None
-) -> dict[str, Any]:
+@meeting_router.get("/", response_model=dict[str, Any])
+def get_review_meeting(stores: Stores, week: Annotated[str | None, Query(max_length=10)] = None) -> dict[str, Any]:
     """The weekly risk review (每周议) of an ISO week (default: this one), e.g. ?week=2026-W49."""
-    officer(request)
     return review_meeting(stores.engine, week)
 
 
-def install_error_format(app: FastAPI) -> FastAPI:
-    """The service's error body ({"error": {"field", "message", ...}}) for our errors and FastAPI's."""
-
-    @app.exception_handler(InputError)
-    async def input_error(_request: Request, error: InputError) -> JSONResponse:
-        return error_response(error)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
-        return error_response(InputError(field, first.get("msg", "is not valid")))
-
-    return app
-
-
-def build_api() -> FastAPI:
-    app = FastAPI(title="Ankang unions", docs_url=None, redoc_url=None, openapi_url=None)
-    for router in (enterprises_router, unions_router, meeting_router):
-        app.include_router(router)
-    return install_error_format(app)
-
-
-unions_api = build_api()
+enterprises_api = route_app(
+    enterprises_router,
+    not_found=not_found_in(
+        "POST /v1/enterprises/score, POST /v1/enterprises/score-file, GET /v1/enterprises/{id}, "
+        "GET /v1/enterprises/?assigned_to=me, POST /v1/enterprises/{id}/officers"
+    ),
+)
+unions_api = route_app(
+    unions_router,
+    not_found=not_found_in("GET|POST /v1/unions/, POST /v1/unions/grade, GET|PATCH /v1/unions/{id}"),
+)
+meeting_api = route_app(meeting_router, not_found=not_found_in("GET /v1/review-meeting/?week=2026-W49"))

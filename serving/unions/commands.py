@@ -58,7 +58,7 @@ def register(verb) -> None:
 
 
 def _service_engine(settings: ServingSettings):
-    from serving.review.store import create_engine, migrate
+    from serving.db import create_engine, migrate
 
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)

@@ -18,10 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.errors import InputError
+from serving.db import iso, utcnow
 from serving.enterprises.schema import latest, scores
 from serving.orders.schema import orders
 from serving.orders.states import UNRECTIFIED_STATES
-from serving.review.store import _iso, utcnow
 from serving.unions.grading import HIGH_TIER
 from serving.unions.schema import coverage, grade_history, unions
 
@@ -63,9 +63,9 @@ def review_meeting(engine: sa.Engine, week: str | None = None, *, now: dt.dateti
         trend = _trend(connection, end)
     return {
         "week": label,
-        "starts_at": _iso(start),
-        "ends_at": _iso(end),
-        "as_of": _iso(as_of),
+        "starts_at": iso(start),
+        "ends_at": iso(end),
+        "as_of": iso(as_of),
         "newly_high": newly_high,
         "unions_rose": rose,
         "overdue": overdue,
@@ -119,7 +119,7 @@ def _newly_high(connection: sa.Connection, start: dt.datetime, end: dt.datetime)
             {
                 "enterprise_id": row.enterprise_id,
                 "tier": row.tier,
-                "reached_at": _iso(row.high_since),
+                "reached_at": iso(row.high_since),
                 "reasons": [name for name in (row.reasons or "").split(";") if name],
                 "rules_fired": [name for name in (row.rules_fired or "").split(";") if name],
                 "source": row.source,
@@ -155,7 +155,7 @@ def _unions_rose(connection: sa.Connection, start: dt.datetime, end: dt.datetime
             "previous_grade": row.previous_grade,
             "layer": row.layer,
             "factors": [item for item in row.factors if item["points"]][:4],
-            "graded_at": _iso(row.graded_at),
+            "graded_at": iso(row.graded_at),
             "link": f"/unions/{row.union_id}",
         }
         for row in rows
@@ -171,14 +171,14 @@ def _order_item(row: Any, *, as_of: dt.datetime | None = None) -> dict[str, Any]
         "state": row.state,
         "severity": row.severity,
         "risk_tier": row.risk_tier,
-        "due_at": _iso(row.due_at),
+        "due_at": iso(row.due_at),
         "link": f"/orders/{row.id}",
     }
     if as_of is not None:
         item["days_overdue"] = round((as_of - row.due_at).total_seconds() / 86400, 1)
     else:
-        item["closed_at"] = _iso(row.closed_at)
-        item["rectified_at"] = _iso(row.rectified_at)
+        item["closed_at"] = iso(row.closed_at)
+        item["rectified_at"] = iso(row.rectified_at)
     return item
 
 

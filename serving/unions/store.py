@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.errors import InputError
+from serving.db import iso, utcnow
 from serving.enterprises.schema import latest
 from serving.orders.schema import orders
 from serving.orders.states import UNRECTIFIED_STATES
-from serving.review.store import _iso, utcnow
 from serving.unions.grading import HIGH_TIER, Grading, load_grading
 from serving.unions.rows import UnionRow
 from serving.unions.schema import FOCUS_GROUPS, coverage, grade_history, grade_runs, unions
@@ -66,8 +66,8 @@ def describe_union(row: Any) -> dict[str, Any]:
         "grade": row.grade,
         "layer": row.layer,
         "points": row.points,
-        "graded_at": _iso(row.graded_at),
-        "updated_at": _iso(row.updated_at),
+        "graded_at": iso(row.graded_at),
+        "updated_at": iso(row.updated_at),
     }
 
 
@@ -274,8 +274,8 @@ class UnionStore:
             "source": source,
             "actor": actor,
             "grading_sha256": self.grading.sha256,
-            "started_at": _iso(started),
-            "finished_at": _iso(now),
+            "started_at": iso(started),
+            "finished_at": iso(now),
             "unions_graded": len(graded),
             "grades_changed": len(changed),
             "grades": {str(g): int((graded["grade"] == g).sum()) for g in range(1, 6)} if len(graded) else {},
@@ -369,7 +369,7 @@ class UnionStore:
                     "previous_grade": item.previous_grade,
                     "layer": item.layer,
                     "points": item.points,
-                    "graded_at": _iso(item.graded_at),
+                    "graded_at": iso(item.graded_at),
                 }
                 for item in history
             ],
@@ -379,8 +379,8 @@ class UnionStore:
                     "enterprise_id": item.enterprise_id,
                     "tier": item.tier,
                     "previous_tier": item.previous_tier,
-                    "scored_at": _iso(item.scored_at),
-                    "high_since": _iso(item.high_since),
+                    "scored_at": iso(item.scored_at),
+                    "high_since": iso(item.high_since),
                 }
                 for item in enterprises
             ],
@@ -392,7 +392,7 @@ class UnionStore:
                     "state": order.state,
                     "severity": order.severity,
                     "risk_tier": order.risk_tier,
-                    "due_at": _iso(order.due_at),
+                    "due_at": iso(order.due_at),
                     "overdue": order.due_at < now,
                 }
                 for order in open_orders

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ankang_cli import main
-from serving.review.store import create_engine, migrate
+from serving.db import create_engine, migrate
 from serving.unions.schema import unions
 from serving.unions.store import UnionStore
 from tests.serving.test_batch_ray import options, ray_local  # noqa: F401  (fixture)

@@ -14,7 +14,7 @@ import yaml
 
 from runtime.errors import InputError
 from serving.enterprises.records import ScoreRecords
-from serving.review.store import create_engine, migrate
+from serving.db import create_engine, migrate
 from serving.unions.grading import GRADING_PATH, Grading, load_grading
 from serving.unions.rows import check_union_table
 from serving.unions.schema import coverage, grade_history, grade_runs, unions
