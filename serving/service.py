@@ -31,6 +31,7 @@ from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, Reload
 from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.docs import DOCS_PATHS, ApiDocs
+from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
 from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
@@ -117,6 +118,7 @@ class Ankang:
             order_figures=CachedFigures(),
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
 
     @bentoml.api(route=PHOTO_ROUTE)
     @documented(
@@ -190,7 +192,8 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
+        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
@@ -210,7 +213,8 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        keep = self.score_records.keeper(scorer, source="file")
+        table = scorer.score_table(file.read_bytes(), filename=file.name, on_scored=keep)
         metrics.record_tiers(tiers_of(table))
         return Response(
             table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
