@@ -33,6 +33,9 @@ from serving.api_models import PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.batching import QueueFull
+from serving.claims.app import claims_app, reports_app
+from serving.claims.app import holder as claims_holder
+from serving.claims.risk_feed import feed_risk
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.errors import error_response as input_error_response
 from serving.images import decode_photo
@@ -40,8 +43,7 @@ from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
 from serving.orders.app import holder as orders_holder
-from serving.orders.app import orders_api, orders_page, reports_api
-from serving.orders.risk_feed import feed_risk
+from serving.orders.app import orders_api, orders_page
 from serving.photo import PhotoModel
 from serving.reload import HotSwap
 from serving.review.app import holder as review_holder
@@ -58,6 +60,7 @@ logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+CLAIMS_API, REPORTS_API = claims_app(), reports_app()  # FastAPI routers (serving/claims/app.py)
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -114,7 +117,8 @@ def tiers_of(table: bytes) -> pd.Series:
 @bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
 @bentoml.asgi_app(review_page, path="/review", name="review_page")
 @bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
-@bentoml.asgi_app(reports_api, path="/v1/reports", name="reports_api")
+@bentoml.asgi_app(REPORTS_API, path="/v1/reports", name="reports_api")
+@bentoml.asgi_app(CLAIMS_API, path="/v1/claims", name="claims_api")
 @bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
 @bentoml.service(
     name="ankang",
@@ -144,6 +148,9 @@ class Ankang:
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
+        self.claim_store = claims_holder.attach(
+            self.order_store, risk=self.risk, settings=settings, pseudonymise=pseudonymise
+        )
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered
@@ -202,7 +209,8 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        results = feed_risk(enterprises, self.order_store, self.claim_store, scorer.score_profiles)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
@@ -243,7 +251,8 @@ ROUTE_LABELS = metrics.RouteLabels(
         "/v1/review": review_api,
         "/review": review_page,
         "/v1/orders": orders_api,
-        "/v1/reports": reports_api,
+        "/v1/reports": REPORTS_API,
+        "/v1/claims": CLAIMS_API,
         "/orders": orders_page,
     },
     prefixes=("/docs",),

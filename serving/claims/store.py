@@ -666,7 +666,8 @@ def describe_transition(row: Any, *, viewer: Viewer) -> dict[str, Any]:
         "action": row.action,
         "from": row.from_state,
         "to": row.to_state,
-        "actor": row.actor if viewer.is_officer else row.actor.split(" [key:")[0],
+        # an enterprise never learns who filed, informed or acted: no key, no informant's or officer's name
+        "actor": row.actor if viewer.is_officer else None,
         "comment": row.comment,
         "details": details,
         "created_at": _iso(row.created_at),
