@@ -33,7 +33,7 @@ from serving.api_models import PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.batching import QueueFull
-from serving.claims.app import claims_app, reports_app
+from serving.claims.app import claims_app, claims_page, reports_app
 from serving.claims.app import holder as claims_holder
 from serving.claims.risk_feed import feed_risk
 from serving.docs import DOCS_PATHS, ApiDocs
@@ -60,7 +60,11 @@ logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
-CLAIMS_API, REPORTS_API = claims_app(), reports_app()  # FastAPI routers (serving/claims/app.py)
+CLAIMS_API, CLAIMS_PAGE, REPORTS_API = (
+    claims_app(),
+    claims_page(),
+    reports_app(),
+)  # FastAPI routers (serving/claims/app.py)
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -119,6 +123,7 @@ def tiers_of(table: bytes) -> pd.Series:
 @bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
 @bentoml.asgi_app(REPORTS_API, path="/v1/reports", name="reports_api")
 @bentoml.asgi_app(CLAIMS_API, path="/v1/claims", name="claims_api")
+@bentoml.asgi_app(CLAIMS_PAGE, path="/claims", name="claims_page")
 @bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
 @bentoml.service(
     name="ankang",
@@ -253,6 +258,7 @@ ROUTE_LABELS = metrics.RouteLabels(
         "/v1/orders": orders_api,
         "/v1/reports": REPORTS_API,
         "/v1/claims": CLAIMS_API,
+        "/claims": CLAIMS_PAGE,
         "/orders": orders_page,
     },
     prefixes=("/docs",),

@@ -16,17 +16,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
+from starlette.staticfiles import StaticFiles
 
 from runtime.errors import InputError
 from serving.claims import figures as claim_figures
 from serving.claims.feedback import Receipts
+from serving.claims.page import render_figures, render_queue
 from serving.claims.requests import (
     parse_case_move,
     parse_feedback,
@@ -47,6 +50,7 @@ from serving.review.decisions import reviewer_of
 from serving.settings import ServingSettings
 
 log = logging.getLogger("ankang.claims")
+HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
 FILING_ROLES = ("intake", "informant", *OFFICER_ROLES)
 
@@ -279,6 +283,36 @@ def _app(router: APIRouter, *, field: str, hint: Callable[[str, bool], str]) -> 
     _unknown_paths(app, field, hint)
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+claims_page_router = APIRouter(include_in_schema=False)
+
+
+@claims_page_router.get("/")
+async def get_queue_page(request: Request) -> HTMLResponse:
+    """The officers' queue: filters, most urgent first (injuries, then mass arrears)."""
+    viewer = officer_of(request)
+    query = parse_filter(request.query_params)
+    store = holder.get()
+    page = await run_in_threadpool(store.cases, query, viewer=viewer)
+    html = render_queue(page, policy=store.policy, query=dict(request.query_params))
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@claims_page_router.get("/figures")
+async def get_figures_page(request: Request) -> HTMLResponse:
+    officer_of(request)
+    store = holder.get()
+    figures = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
+    return HTMLResponse(render_figures(figures), headers={"Cache-Control": "no-store"})
+
+
+def claims_page() -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(claims_page_router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_exception_handler(InputError, _input_error)
     return app
 
 
