@@ -77,7 +77,12 @@ class ClaimsHolder:
         self.feedback_limiter = order_receipts.RateLimiter(
             redis_url=settings.redis_url, prefix="ankang:receipt-feedback"
         )
-        EscalationWorker(self.store, every=settings.orders_escalate_seconds).start()
+        EscalationWorker(
+            self.store,
+            figures=self.figures,
+            escalate_every=settings.orders_escalate_seconds,
+            refresh_every=settings.orders_deliver_seconds,
+        ).start()
         return self.store
 
     def get(self) -> ClaimStore:
@@ -177,15 +182,15 @@ async def list_cases(request: Request) -> JSONResponse:
 async def get_figures(request: Request) -> JSONResponse:
     officer_of(request)
     store = holder.get()
-    figures = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
-    return JSONResponse(figures)
+    figures, stale = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
+    return JSONResponse({**figures, "stale": stale})
 
 
 @claims_router.get("/figures.csv")
 async def get_figures_csv(request: Request) -> Response:
     officer_of(request)
     store = holder.get()
-    figures = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
+    figures, _ = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
     return Response(
         claim_figures.figures_csv(figures),
         media_type="text/csv; charset=utf-8",
@@ -304,8 +309,8 @@ async def get_queue_page(request: Request) -> HTMLResponse:
 async def get_figures_page(request: Request) -> HTMLResponse:
     officer_of(request)
     store = holder.get()
-    figures = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
-    return HTMLResponse(render_figures(figures), headers={"Cache-Control": "no-store"})
+    figures, stale = await run_in_threadpool(holder.figures.get, store.engine, mass_workers=store.policy.mass_workers)
+    return HTMLResponse(render_figures(figures, stale=stale), headers={"Cache-Control": "no-store"})
 
 
 def claims_page() -> FastAPI:
@@ -339,3 +344,24 @@ def reports_app() -> FastAPI:
             "answer a closed one with POST /v1/reports/{receipt code}/feedback"
         ),
     )
+
+
+def standalone_app(store: ClaimStore, *, receipts: Receipts | None = None) -> Any:
+    """The claims API, receipts and pages without BentoML and without keys, every request an officer
+    (benchmarks, local trials): the ASGI app with `serving.auth.ANONYMOUS` as every request's principal."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from serving.auth import ANONYMOUS
+
+    holder.store = store
+    holder.receipts = receipts or Receipts(engine=store.engine, orders=store.orders, policy=store.policy)
+    inner = Starlette(
+        routes=[Mount("/v1/claims", claims_app()), Mount("/v1/reports", reports_app()), Mount("/claims", claims_page())]
+    )
+
+    async def app(scope, receive, send):
+        scope["ankang.principal"] = ANONYMOUS
+        await inner(scope, receive, send)
+
+    return app

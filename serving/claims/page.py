@@ -17,6 +17,7 @@ STATE_NAMES = {
     "handled": "已办理 handled",
     "closed": "已办结 closed",
 }
+STALE = ' · <span id="stale">更新中，请稍后刷新 updating: reload in a moment</span>'
 DIMENSION_NAMES = {"channel": "渠道 channel", "type": "类型 type", "district": "区 district", "handler": "承办 handler"}
 HEAD = """<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>安康 · {title}</title>
@@ -148,7 +149,7 @@ def breakdown_table(name: str, entries: list[dict[str, Any]]) -> str:
     return f'<table id="by-{escape(name)}"><caption>按{escape(DIMENSION_NAMES[name])}</caption>{head}{body}</table>'
 
 
-def render_figures(figures: dict[str, Any]) -> str:
+def render_figures(figures: dict[str, Any], *, stale: bool = False) -> str:
     median, cases = figures["median_days_to_close"], figures["cases"]
     tiles = (
         f'<ul id="tiles"><li>诉求 claims <b id="claims">{figures["claims"]}</b></li>'
@@ -181,7 +182,7 @@ def render_figures(figures: dict[str, Any]) -> str:
 <body><header><h1>诉求统计 Claims figures</h1>
 <p>截至 as of {_time(figures["generated_at"])} · <a href="/claims/">队列 queue</a> ·
 <a href="/v1/claims/figures">JSON</a> ·
-<a href="/v1/claims/figures.csv">CSV</a></p>
+<a href="/v1/claims/figures.csv">CSV</a>{STALE if stale else ""}</p>
 <p>办结率 = 已办结诉求 / 诉求 (closed claims / claims);
 满意率 = 4–5 分评价 / 评价 (ratings of 4 or 5 / ratings)</p></header>
 <main>{tiles}<div class="charts">{charts}</div><div class="tables">{tables}</div></main></body></html>"""

@@ -63,6 +63,7 @@ claims = sa.Table(
     sa.Index("ix_claims_case", "case_id"),
     sa.Index("ix_claims_enterprise_created", "enterprise_id", "created_at"),
     sa.Index("ix_claims_created", "created_at"),
+    sa.Index("ix_claims_channel_case", "channel", "case_id"),  # the queue's channel filter
 )
 
 claim_transitions = sa.Table(

@@ -250,7 +250,8 @@ class ClaimStore:
             if value is not None:
                 where.append(column == value)
         if query.channel is not None:
-            where.append(sa.exists().where(claims.c.case_id == claim_cases.c.id, claims.c.channel == query.channel))
+            # the cases of the channel's claims (index ix_claims_channel_case), not a probe per case
+            where.append(claim_cases.c.id.in_(sa.select(claims.c.case_id).where(claims.c.channel == query.channel)))
         return where
 
     def cases(self, query: CaseFilter, *, viewer: Viewer, now: dt.datetime | None = None) -> dict[str, Any]:

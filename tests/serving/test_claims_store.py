@@ -265,3 +265,30 @@ def test_feedback_comments_are_never_in_the_workers_answer(stores):
     close_case(store, filed["case_id"], T0)
     receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 2, "resolved": True, "comment": "态度差"}))
     assert "态度差" not in str(receipts.status(filed["receipt"]))
+
+
+def test_figures_wait_a_moment_for_a_recomputation_then_answer_the_previous_ones(stores, monkeypatch):
+    import threading
+
+    from serving.claims import figures
+
+    store, _ = stores
+    store.file_claim(claim(), received_by=INTAKE, now=T0)
+    cache = figures.CachedFigures(wait_seconds=0.05)
+    first, stale = cache.get(store.engine, now=T0)
+    assert (first["claims"], stale) == (1, False)
+    release = threading.Event()
+    real_summary = figures.summary
+
+    def slow_summary(*args, **kwargs):
+        release.wait(10)
+        return real_summary(*args, **kwargs)
+
+    monkeypatch.setattr(figures, "summary", slow_summary)
+    store.file_claim(claim(), received_by=INTAKE, now=T0)
+    previous, stale = cache.get(store.engine, now=T0)
+    assert (previous["claims"], stale) == (1, True)  # answered within the wait, from the last figures
+    release.set()
+    cache.refresh(store.engine)
+    assert cache.get(store.engine, now=T0) == (cache.get(store.engine, now=T0)[0], False)
+    assert cache.get(store.engine, now=T0)[0]["claims"] == 2

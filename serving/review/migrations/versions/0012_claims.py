@@ -70,6 +70,7 @@ def upgrade() -> None:
     op.create_index("ix_claims_case", "claims", ["case_id"])
     op.create_index("ix_claims_enterprise_created", "claims", ["enterprise_id", "created_at"])
     op.create_index("ix_claims_created", "claims", ["created_at"])
+    op.create_index("ix_claims_channel_case", "claims", ["channel", "case_id"])
     op.create_table(
         "claim_transitions",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -105,7 +106,7 @@ def downgrade() -> None:
     op.drop_table("report_feedback")
     op.drop_index("ix_claim_transitions_case", table_name="claim_transitions")
     op.drop_table("claim_transitions")
-    for name in ("ix_claims_created", "ix_claims_enterprise_created", "ix_claims_case"):
+    for name in ("ix_claims_channel_case", "ix_claims_created", "ix_claims_enterprise_created", "ix_claims_case"):
         op.drop_index(name, table_name="claims")
     op.drop_table("claims")
     for name in ("ix_claim_cases_updated", "ix_claim_cases_due", "ix_claim_cases_queue", "ix_claim_cases_grouping"):
