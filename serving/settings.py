@@ -2,7 +2,7 @@
 
 The environment is read in exactly one place (`ServingSettings.from_env`); the parts take the
 settings object (or the fields they need) as an argument, so a test builds the settings it wants
-instead of patching the environment. Every field is documented in the README's settings table.
+instead of patching the environment. Every field is documented in the table in docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from serving.claims.requests import Feedback
 from serving.claims.schema import claim_cases, claim_transitions, claims, report_feedback
 from serving.claims.states import OPEN_STATES
 from serving.claims.store import ClaimStore
+from serving.db import utcnow
 from serving.orders import receipts
 from serving.orders.requests import NewSupervision
 from serving.orders.schema import orders, transitions
 from serving.orders.states import Viewer as OrderViewer
-from serving.review.store import utcnow
 
 CLAIM_STAGES = {  # case state: (Chinese, English) said to the worker
     "accepted": ("已受理，等待分派", "received; waiting to be dispatched"),

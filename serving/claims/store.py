@@ -27,9 +27,10 @@ from serving.claims.policy import ClaimsPolicy, load_policy
 from serving.claims.requests import CaseFilter, CaseMove, NewClaim
 from serving.claims.schema import claim_cases, claim_transitions, claims
 from serving.claims.states import ACTIONS, ENTERPRISE_HANDLER, OPEN_STATES, Viewer, wrong_state
+from serving.db import iso as _iso
+from serving.db import utcnow
 from serving.orders import receipts
 from serving.orders.schema import outbox
-from serving.review.store import _iso, utcnow
 
 CLAIMS_SHOWN = 100  # claims listed per case in the queue; the case's own page lists them all
 YEAR = dt.timedelta(days=365)

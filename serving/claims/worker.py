@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +27,16 @@ class EscalationWorker:
         self.escalate_every, self.refresh_every = escalate_every, refresh_every
         self._stop = threading.Event()
         self._next_escalation = 0.0
+
+    @classmethod
+    def from_settings(cls, store: ClaimStore, settings: Any, *, figures: CachedFigures | None) -> EscalationWorker:
+        """ANKANG_ORDERS_ESCALATE_SECONDS and ANKANG_ORDERS_DELIVER_SECONDS, as the orders' worker."""
+        return cls(
+            store,
+            figures=figures,
+            escalate_every=settings.orders_escalate_seconds,
+            refresh_every=settings.orders_deliver_seconds,
+        )
 
     def run_once(self) -> None:
         if time.monotonic() >= self._next_escalation:

@@ -8,10 +8,9 @@ import csv
 import io
 import uuid
 
+import bentoml
 import pytest
 
-from serving.claims import app as claims_app
-from serving.orders import app as orders_app
 from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import ENV_KEYS, KEYS, auth_on, bearer
@@ -41,8 +40,8 @@ def file_claim(api, enterprise: str, **fields) -> dict:
 @pytest.fixture
 def generous_limits(monkeypatch):
     """Forty workers answer from one test client: the per-address limits are tested on their own."""
-    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=10_000))
-    monkeypatch.setattr(claims_app.holder, "feedback_limiter", RateLimiter(limit=10_000))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=10_000))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "feedback_limiter", RateLimiter(limit=10_000))
 
 
 def move(api, case_id: str, **body) -> dict:
@@ -207,7 +206,7 @@ def test_feedback_is_rate_limited_and_checked(api, monkeypatch):
         ).status_code
         == 404
     )
-    monkeypatch.setattr(claims_app.holder, "feedback_limiter", RateLimiter(limit=1))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "feedback_limiter", RateLimiter(limit=1))
     api.post(f"/v1/reports/{claim['receipt']}/feedback", json={"satisfied": 5, "resolved": True})
     limited = api.post(f"/v1/reports/{claim['receipt']}/feedback", json={"satisfied": 5, "resolved": True})
     assert limited.status_code == 429

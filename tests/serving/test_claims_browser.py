@@ -7,10 +7,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import bentoml
 import pytest
 
-from serving.claims import app as claims_app
-from serving.orders import app as orders_app
 from serving.orders.receipts import RateLimiter
 from tests.serving.test_auth_api import auth_on
 from tests.serving.test_orders_browser import CHROMIUM, CHROMIUM_ARGS, base_url  # noqa: F401
@@ -24,8 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), rea
 
 @pytest.fixture
 def secured(api, tmp_path, monkeypatch):
-    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=10_000))
-    monkeypatch.setattr(claims_app.holder, "feedback_limiter", RateLimiter(limit=10_000))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=10_000))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "feedback_limiter", RateLimiter(limit=10_000))
     with auth_on(api, tmp_path, api_keys=f"reviewer:{REVIEWER}:officer-zhao,intake:{INTAKE}") as client:
         yield client
 

@@ -285,7 +285,7 @@ def test_figures_wait_a_moment_for_a_recomputation_then_answer_the_previous_ones
         return real_summary(*args, **kwargs)
 
     monkeypatch.setattr(figures, "summary", slow_summary)
-    store.file_claim(claim(), received_by=INTAKE, now=T0)
+    store.file_claim(claim(), received_by=INTAKE, now=T0 + dt.timedelta(seconds=1))
     previous, stale = cache.get(store.engine, now=T0)
     assert (previous["claims"], stale) == (1, True)  # answered within the wait, from the last figures
     release.set()
