@@ -124,6 +124,7 @@ class Ankang:
             claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
             feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
             risk=self.risk,
+            pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
         self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)

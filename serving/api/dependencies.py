@@ -44,6 +44,7 @@ class Backends:
     claim_figures: ClaimFigures = field(default_factory=ClaimFigures)
     feedback_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(prefix="ankang:receipt-feedback"))
     risk: Any = None  # serving.reload.HotSwap of serving.risk.RiskScorer: rescoring after mass wage arrears
+    pseudonymise: Any = None  # serving.auth.Pseudonymiser: claimants and reporters kept only as keyed pseudonyms
 
 
 async def backends() -> Backends:

@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from runtime.errors import InputError
 from serving.api.app import route_app
 from serving.api.dependencies import Backends, backends, principal, role
-from serving.auth import pseudonymise
 from serving.claims import figures as claim_figures
 from serving.claims.feedback import Receipts
 from serving.claims.page import render_figures, render_queue
@@ -133,7 +132,7 @@ def file_claim(body: Body, who: Who, parts: Parts, store: Store) -> JSONResponse
         raise InputError("authorization", f"role '{role_name}' may not file claims", status_code=403)
     claim = parse_new_claim(body)
     _check_channel(role_name, claim.channel)
-    claim = dataclasses.replace(claim, claimant=pseudonymise(claim.claimant))  # the raw contact is never kept
+    claim = dataclasses.replace(claim, claimant=parts.pseudonymise(claim.claimant))  # the raw contact is never kept
     filed = store.file_claim(claim, received_by=f"{role_name}:{_actor(who)}")
     case = filed.pop("case")
     filed["case"] = {key: case[key] for key in ("id", "state", "claimants", "workers", "type")}
