@@ -53,7 +53,7 @@ _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("l
 
 # Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak);
 # the service makes its own from ServingSettings.decode_slots (ANKANG_DECODE_SLOTS).
-DEFAULT_DECODE_SLOTS = threading.BoundedSemaphore(ServingSettings.decode_slots)
+DEFAULT_DECODE_SLOTS = threading.BoundedSemaphore(ServingSettings.model_fields["decode_slots"].default)
 
 
 @dataclass(frozen=True)
