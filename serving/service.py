@@ -37,6 +37,7 @@ from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
+from serving.forwarded import ForwardedHeaders, tell_uvicorn
 from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
@@ -56,6 +57,7 @@ from serving.routes import MOUNTS
 from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
+tell_uvicorn(SETTINGS.trusted_proxies)  # before any worker builds its server (serving/forwarded.py)
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")
@@ -271,6 +273,7 @@ def service_engine():
         return None
 
 
+Ankang.add_asgi_middleware(ForwardedHeaders, proxies=SETTINGS.trusted_proxies)  # the client, by trusted proxies only
 Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS, engine=service_engine)
 Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)
