@@ -38,7 +38,7 @@ from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
 from serving.forwarded import ForwardedHeaders, tell_uvicorn
-from serving.hostile_text import HostileInput, refuse_bad_text
+from serving.hostile_text import HostileInput, normalised_id, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
@@ -162,6 +162,7 @@ class Ankang:
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
+        site_id = normalised_id("site_id", site_id) or None if site_id else None
         data = photo.read_bytes()
         facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
