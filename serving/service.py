@@ -29,6 +29,7 @@ from serving.api.dependencies import Backends
 from serving.api.responses import documented
 from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
+from serving.auth.keys import check_env_key_lengths
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.claims.feedback import Receipts
 from serving.claims.risk_feed import feed_risk
@@ -58,6 +59,8 @@ from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
 tell_uvicorn(SETTINGS.trusted_proxies)  # before any worker builds its server (serving/forwarded.py)
+if SETTINGS.auth:
+    check_env_key_lengths(SETTINGS.api_keys)  # a short ANKANG_API_KEYS key stops `bentoml serve` as it loads
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")

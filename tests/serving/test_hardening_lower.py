@@ -80,3 +80,16 @@ def test_every_429_says_when_to_retry(api):
         service.backends.receipt_lookups = saved
     assert [answer.status_code for answer in statuses] == [404, 404, 429]
     assert int(statuses[2].headers["retry-after"]) > 0
+
+
+def test_a_short_inline_key_stops_the_service_at_start(tmp_path):
+    from serving.auth.keys import check_env_key_lengths
+    from tests.server import clean_env, served
+
+    check_env_key_lengths("intake:" + "k" * 24 + ",reviewer:" + "r" * 30 + ":王安全")
+    with pytest.raises(ValueError, match="entry 2: the key has 10 characters; use at least 24"):
+        check_env_key_lengths("intake:" + "k" * 24 + ",reviewer:short-key1:王安全")
+    env = clean_env(ANKANG_DATA_DIR=str(tmp_path), ANKANG_API_KEYS="intake:guessable1", ANKANG_API_WORKERS="1")
+    with pytest.raises(RuntimeError, match="exited"):
+        with served(env):
+            pass
