@@ -9,7 +9,6 @@ passes as the `anonymous` admin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from serving.auth.keys import KeyStore, Principal
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
+from serving.errors import error_json
 from serving.logging_setup import configure_logging
 from serving.settings import ServingSettings
 
@@ -38,7 +38,7 @@ class _Denial:
     field: str = "authorization"
 
     async def send(self, send: Send) -> None:
-        body = json.dumps({"error": {"field": self.field, "message": self.message}}).encode()
+        body = error_json(self.field, self.message)
         headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
         await respond(send, self.status, body, b"application/json", headers)
 
