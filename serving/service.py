@@ -148,15 +148,16 @@ class Ankang:
             "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(
+        stored = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
             image=image,
             assessment=assessment,
             metadata=metadata,
+            also=receipts.insert_receipt,  # the reporter's receipt, same transaction: GET /v1/reports/{receipt}
         )
-        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        receipt = stored["also"]
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 

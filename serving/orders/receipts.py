@@ -54,11 +54,15 @@ def code_digest(code: str) -> str:
 
 
 def issue_receipt(engine: sa.Engine, photo_id: str) -> str:
-    code = new_code()
     with engine.begin() as connection:
-        connection.execute(
-            receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow())
-        )
+        return insert_receipt(connection, photo_id)
+
+
+def insert_receipt(connection: sa.Connection, photo_id: str) -> str:
+    """A new receipt for the case, written in the caller's transaction (the intake's own, so a case
+    is never stored without its receipt); answers the code, which only its reporter ever sees."""
+    code = new_code()
+    connection.execute(receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow()))
     return code
 
 

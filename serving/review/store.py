@@ -8,6 +8,7 @@ rename), so a case row never points at a missing or half-written file.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,12 @@ class ReviewStore:
         assessment: PhotoAssessment,
         metadata: dict[str, Any] | None = None,
         created_at: dt.datetime | None = None,
+        also: Callable[[sa.Connection, str], Any] | None = None,
     ) -> dict[str, Any]:
-        """Store the photo and one case row for the model's assessment, as the assessment states it."""
+        """Store the photo and one case row for the model's assessment, as the assessment states it.
+
+        `also(connection, photo_id)` writes more rows in the same transaction (the intake's receipt);
+        its answer comes back as "also"."""
         digest = self.photos.put(data)
         dhash = dhash64(image)
         row = {
@@ -151,7 +156,8 @@ class ReviewStore:
                 connection.execute(
                     case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
                 )
-        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
+            extra = also(connection, photo_id) if also is not None else None
+        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest, "also": extra}
 
     def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:
         row = connection.execute(sa.select(cases).where(cases.c.photo_id == photo_id)).first()
