@@ -6,6 +6,7 @@ module adds what a request needs: its size limits and its answer format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from runtime.errors import InputError
 from runtime.modeldir import ModelDir
 from runtime.risk.cells import SMALL_BATCH_ROWS
 from runtime.risk.floors import POLICY_PATH, FloorRule, load_policy
-from runtime.risk.scoring import RiskModel
+from runtime.risk.scoring import BatchScores, RiskModel
 from runtime.risk.tables import read_table, table_to_csv
 from runtime.risk.validate import MAX_LISTED_ERRORS, ROW_NUMBERING, validate_profiles
 from runtime.session import SessionOptions
@@ -27,6 +28,10 @@ MAX_FILE_ROWS = 200_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MULTIPART_FRAMING_BYTES = 64 * 1024  # boundaries and part headers around the file
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
+
+# Called with what was scored (and the score-file table when one was built) before the answer goes
+# out: serving/enterprises/records.py keeps every score through it.
+OnScored = Callable[[BatchScores, "pd.DataFrame | None"], None]
 
 
 class RiskScorer(RiskModel):
@@ -48,7 +53,7 @@ class RiskScorer(RiskModel):
         options = options or SessionOptions(threads=threads)
         return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
 
-    def score_profiles(self, profiles: list[dict]) -> list[dict]:
+    def score_profiles(self, profiles: list[dict], *, on_scored: OnScored | None = None) -> list[dict]:
         """Score JSON profiles (at most MAX_JSON_ENTERPRISES); every bad value raises InputError (422)."""
         if not isinstance(profiles, list) or not profiles:
             raise InputError("enterprises", "must be a non-empty list of enterprise profiles")
@@ -78,12 +83,28 @@ class RiskScorer(RiskModel):
                 errors=errors[:MAX_LISTED_ERRORS],
             )
         if len(profiles) <= SMALL_BATCH_ROWS:
-            return self.results(self.score_batch(validate_profiles(self.schema, profiles), reasons=True))
-        return self.results(self.score_frame(pd.DataFrame(profiles), text_cells=False))
+            scores = self.score_batch(validate_profiles(self.schema, profiles), reasons=True)
+        else:
+            scores = self.score_frame(pd.DataFrame(profiles), text_cells=False)
+        if on_scored is not None:
+            on_scored(scores, None)
+        return self.results(scores)
 
-    def score_table(self, data: bytes, *, filename: str = "", content_type: str = "", reasons: bool = True) -> bytes:
+    def score_table(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        content_type: str = "",
+        reasons: bool = True,
+        on_scored: OnScored | None = None,
+    ) -> bytes:
         """Score a CSV or Parquet file (at most MAX_FILE_ROWS rows); returns CSV, one row per enterprise."""
         frame = read_table(
             data, max_bytes=MAX_FILE_BYTES, max_rows=MAX_FILE_ROWS, filename=filename, content_type=content_type
         )
-        return table_to_csv(self.results_table(self.score_frame(frame, text_cells=True, reasons=reasons)))
+        scores = self.score_frame(frame, text_cells=True, reasons=reasons)
+        table = self.results_table(scores)
+        if on_scored is not None:
+            on_scored(scores, table)
+        return table_to_csv(table)

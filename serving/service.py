@@ -30,14 +30,19 @@ from serving.api.responses import documented
 from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
+from serving.claims.feedback import Receipts
+from serving.claims.risk_feed import feed_risk
+from serving.claims.store import ClaimStore
+from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
+from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
+from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
 from serving.orders import receipts
 from serving.orders.dashboard import CachedFigures
-from serving.orders.risk_feed import feed_risk
 from serving.orders.store import OrderStore
 from serving.orders.worker import LoopWorker
 from serving.photo import PhotoModel
@@ -107,6 +112,7 @@ class Ankang:
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
+        self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -114,8 +120,15 @@ class Ankang:
             decode_slots=self.decode_slots,
             receipt_lookups=receipts.RateLimiter(redis_url=settings.redis_url),
             order_figures=CachedFigures(),
+            claim_store=self.claim_store,
+            claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
+            feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
+            risk=self.risk,
+            pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
+        ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
 
     @bentoml.api(route=PHOTO_ROUTE)
     @documented(
@@ -138,8 +151,9 @@ class Ankang:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
+        refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
@@ -148,16 +162,16 @@ class Ankang:
             "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        stored = await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
-            also=receipts.insert_receipt,  # the reporter's receipt, same transaction: GET /v1/reports/{receipt}
+            also=functools.partial(receipts.record_receipt, photo_id=photo_id),  # one transaction with the case
         )
-        receipt = stored["also"]
+        receipt = recorded["also"]  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
@@ -188,7 +202,10 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
+        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        results = feed_risk(enterprises, self.order_store, self.claim_store, scorer.score_profiles)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
@@ -208,7 +225,8 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        keep = self.score_records.keeper(scorer, source="file")
+        table = scorer.score_table(file.read_bytes(), filename=file.name, on_scored=keep)
         metrics.record_tiers(tiers_of(table))
         return Response(
             table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
@@ -256,3 +274,4 @@ Ankang.add_asgi_middleware(
     default_limit=32 * 1024 * 1024,
     path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
+Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

@@ -174,7 +174,7 @@ class ApiKeyAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
-        pages = ("/review", "/orders")
+        pages = ("/review", "/orders", "/unions", "/claims")
         if denial.status == 401 and scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept:
             query = scope.get("query_string", b"").decode("latin-1")
             back = safe_next(f"{path}?{query}" if query else path)

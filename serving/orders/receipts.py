@@ -55,12 +55,12 @@ def code_digest(code: str) -> str:
 
 def issue_receipt(engine: sa.Engine, photo_id: str) -> str:
     with engine.begin() as connection:
-        return insert_receipt(connection, photo_id)
+        return record_receipt(connection, photo_id)
 
 
-def insert_receipt(connection: sa.Connection, photo_id: str) -> str:
-    """A new receipt for the case, written in the caller's transaction (the intake's own, so a case
-    is never stored without its receipt); answers the code, which only its reporter ever sees."""
+def record_receipt(connection: sa.Connection, photo_id: str) -> str:
+    """A new code for the report `photo_id`, written in the caller's transaction (the intake writes
+    the case, its flags and its receipt together: a reporter never holds a code without a case)."""
     code = new_code()
     connection.execute(receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow()))
     return code

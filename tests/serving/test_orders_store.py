@@ -4,6 +4,7 @@ same transaction, escalation after the policy's delays, receipts, photo hazards 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import uuid
 from collections.abc import Iterator
@@ -391,11 +392,12 @@ def test_the_intake_receipt_is_written_with_the_case_or_not_at_all(stores):
         {"fire_smoke": 0.9}, {"fire_smoke": 0.5}, model_name="hazard_photo", model_version="t"
     )
     photo = {"data": buffer.getvalue(), "image": image, "assessment": assessment}
-    stored = review.record_assessment(photo_id="a" * 32, **photo, also=receipts.insert_receipt)
+    also = functools.partial(receipts.record_receipt, photo_id="a" * 32)
+    stored = review.record_assessment(photo_id="a" * 32, **photo, also=also)
     assert receipts.report_status(review.engine, stored["also"])["stage"] == "received"
 
-    def failing_receipt(connection, photo_id):
-        receipts.insert_receipt(connection, photo_id)
+    def failing_receipt(connection):
+        receipts.record_receipt(connection, "b" * 32)
         raise RuntimeError("the disk filled up")
 
     with pytest.raises(RuntimeError):
