@@ -18,11 +18,13 @@ from urllib.parse import urlencode
 from runtime.errors import InputError
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
 from serving.auth.keys import KeyStore, Principal
+from serving.auth.revocations import SessionRevocations
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
 from serving.errors import error_json
 from serving.logging_setup import configure_logging
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -79,6 +81,7 @@ class ApiKeyAuth:
         self.settings, self.enabled = settings, settings.auth
         self.keys = keys or KeyStore.from_settings(settings)
         self.signer = signer or SessionSigner.from_settings(settings)
+        self.revocations = SessionRevocations(settings.resolved_database_url)
         self.sign_in = SignIn(
             keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies, redis_url=settings.redis_url
         )
@@ -106,7 +109,13 @@ class ApiKeyAuth:
             return
         path = scope.get("path", "")
         if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
-            await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self.sign_in.sign_out(send))
+            try:
+                await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self._sign_out(scope, send))
+            except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
+                backend = outage_of(error)
+                if backend is None:
+                    raise
+                await outage_response(backend)(scope, receive, send)
             return
         needed = required_role(path)
         if needed is None:
@@ -150,6 +159,8 @@ class ApiKeyAuth:
                 401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /review/sign-in"
             )
         claims = self.signer.verify(cookie)
+        if claims and self.revocations.is_revoked(str(claims.get("sid"))):
+            claims = None  # signed out (on this replica or another)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
             return None, _Denial(
@@ -167,6 +178,18 @@ class ApiKeyAuth:
                 )
         scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
         return Principal(record.key_id, record.role, via="session", holder=record.holder), None
+
+    async def _sign_out(self, scope: Scope, send: Send) -> None:
+        """End the session for good (every replica refuses its cookie from now on), then clear the
+        cookies. Another site may not sign a reviewer out: the origin is checked like sign-in's."""
+        if cross_origin(scope):
+            await self._deny(scope, send, _Denial(403, "cross-origin sign-out refused", field="csrf"))
+            return
+        claims = self.signer.verify(cookies(scope).get(SESSION_COOKIE) or "")
+        if claims and claims.get("sid"):
+            self.revocations.revoke(str(claims["sid"]), expires=float(claims["exp"]))
+            log.info("signed_out", extra={"key_id": claims.get("kid")})
+        await self.sign_in.sign_out(send)
 
     async def _deny(self, scope: Scope, send: Send, denial: _Denial) -> None:
         log.info("access_denied", extra={"status": denial.status, "path": scope.get("path"), "reason": denial.message})
