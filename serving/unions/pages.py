@@ -6,7 +6,8 @@ English beside, times shown in the reader's local time (static/local-time.js), t
 - /unions/{id}: a union's grade with its factors, history, enterprises and open orders;
 - /unions/review-meeting?week=: the weekly review (每周议), and /unions/review-meeting/report the
   same as a printable document (print to PDF from the browser);
-- /unions/assigned: the enterprises assigned to the signed-in officer and what changed.
+- /unions/assigned: the enterprises assigned to the signed-in officer and what changed;
+- /unions/enterprises/{id}: an enterprise's kept scores, its tier over time, unions and officers.
 """
 
 from __future__ import annotations
@@ -192,6 +193,29 @@ def meeting_report(
 def assigned_page(stores: Stores, officer: Officer) -> HTMLResponse:
     holder = f"{officer.holder} · key {officer.key_id}" if officer.holder else f"key {officer.key_id}"
     return render("assigned.html", officer=holder, enterprises=stores.enterprises.assigned_to(officer.key_id))
+
+
+def tier_history_chart(history: list[dict[str, Any]]) -> Markup:
+    """The tier of each kept score, oldest on the left (up to the 200 the history holds)."""
+    scores = list(reversed(history))
+    step, plot = max(4, min(40, (CHART_WIDTH - 40) // max(len(scores), 1))), 120
+    bars = "".join(
+        f'<rect class="g{s["tier"]}" data-tier="{s["tier"]}" x="{20 + i * step}" '
+        f'y="{10 + plot - plot * s["tier"] // 5}" width="{max(step - 2, 2)}" height="{plot * s["tier"] // 5}">'
+        f"<title>{escape(s['scored_at'] or '')}: tier {s['tier']}</title></rect>"
+        for i, s in enumerate(scores)
+    )
+    return Markup(
+        '<figure id="tier-history"><figcaption>风险等级变化 Tier over time</figcaption>'
+        f'<svg role="img" aria-label="tier over time" viewBox="0 0 {CHART_WIDTH} {plot + 20}" width="{CHART_WIDTH}" '
+        f'height="{plot + 20}">{bars}</svg></figure>'
+    )
+
+
+@page_router.get("/enterprises/{enterprise_id}")
+def enterprise_page(enterprise_id: str, stores: Stores, _officer: Officer) -> HTMLResponse:
+    kept = stores.enterprises.enterprise(enterprise_id, officer=True)
+    return render("enterprise.html", e=kept, history_chart=tier_history_chart(kept["history"]))
 
 
 @page_router.get("/{union_id}")

@@ -96,6 +96,12 @@ def test_union_pages_show_grades_factors_and_the_weekly_review(secured, base_url
         graded = page.locator("header time").first
         assert graded.inner_text() != graded.get_attribute("datetime")  # shown in local time
 
+        page.click(f'#enterprises tr[data-enterprise="{target}"] a')
+        page.wait_for_selector("#tier-history")
+        assert page.get_attribute("#tier", "data-tier") == "5"
+        bars = page.locator("#tier-history rect")
+        assert bars.count() == 2 and bars.last.get_attribute("data-tier") == "5"  # the file's score, then the 5
+
         page.goto(f"{base_url}/unions/review-meeting")
         assert page.locator(f'#newly-high tr[data-enterprise="{target}"]').count() == 1
         assert "mass_incident_36m" in page.locator(f'#newly-high tr[data-enterprise="{target}"]').inner_text()
