@@ -19,7 +19,6 @@ from runtime.risk.scoring import BatchScores, RiskModel
 from runtime.risk.tables import read_table, table_to_csv
 from runtime.risk.validate import MAX_LISTED_ERRORS, ROW_NUMBERING, validate_profiles
 from runtime.session import SessionOptions
-from serving.settings import ServingSettings
 
 MAX_JSON_ENTERPRISES = 10_000
 MAX_FILE_ROWS = 200_000
@@ -38,17 +37,21 @@ OnScored = Callable[[BatchScores, "pd.DataFrame | None"], None]
 class RiskScorer(RiskModel):
     """The released risk model: validation from its card's schema, one ONNX session, policy floors, reasons."""
 
-    def __init__(self, model: ModelDir, *, policy: list[FloorRule], threads: int | None = None):
-        # intra-op threads: `threads`, else ANKANG_ORT_THREADS, else the usable cores (runtime.session)
-        options = ServingSettings.from_env().session_options
-        options = SessionOptions(threads=threads or options.threads, spinning=options.spinning)
-        super().__init__(model, policy=policy, options=options)
+    def __init__(self, model: ModelDir, *, policy: list[FloorRule], options: SessionOptions = SessionOptions()):
+        super().__init__(model, policy=policy, options=options)  # threads None: the usable cores (runtime.session)
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH, threads: int | None = None
+        cls,
+        model_dir: str | Path,
+        *,
+        policy_path: str | Path = POLICY_PATH,
+        threads: int | None = None,
+        options: SessionOptions | None = None,
     ) -> RiskScorer:
-        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), threads=threads)
+        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone."""
+        options = options or SessionOptions(threads=threads)
+        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
 
     def score_profiles(self, profiles: list[dict], *, on_scored: OnScored | None = None) -> list[dict]:
         """Score JSON profiles (at most MAX_JSON_ENTERPRISES); every bad value raises InputError (422)."""

@@ -26,18 +26,23 @@ from starlette.responses import Response
 
 from serving import metrics
 from serving.api.dependencies import Backends
-from serving.api_models import PhotoAssessmentBody, ReloadBody
-from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.api.responses import documented
+from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
+from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
+from serving.claims.feedback import Receipts
+from serving.claims.risk_feed import feed_risk
+from serving.claims.store import ClaimStore
+from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
+from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
 from serving.orders import receipts
 from serving.orders.dashboard import CachedFigures
-from serving.orders.risk_feed import feed_risk
 from serving.orders.store import OrderStore
 from serving.orders.worker import LoopWorker
 from serving.photo import PhotoModel
@@ -56,6 +61,8 @@ logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+# Any item: the scorer names the bad field and enterprise itself (422); the example is what /docs fills in.
+Profiles = Annotated[list[Any], Field(examples=[[{"enterprise_id": "E-1", "industry": "services", "headcount": 40}]])]
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -90,6 +97,7 @@ class Ankang:
     def __init__(self, settings: ServingSettings | None = None) -> None:
         self.settings = settings = settings or SETTINGS
         self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
+        self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
             functools.partial(PhotoModel, settings=settings),
@@ -98,12 +106,13 @@ class Ankang:
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
         self.risk = HotSwap(
             settings.resolved_risk_model_dir,
-            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+            functools.partial(RiskScorer.load, options=settings.session_options),
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
+        self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -111,11 +120,24 @@ class Ankang:
             decode_slots=self.decode_slots,
             receipt_lookups=receipts.RateLimiter(redis_url=settings.redis_url),
             order_figures=CachedFigures(),
+            claim_store=self.claim_store,
+            claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
+            feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
+            risk=self.risk,
+            pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
         self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
+        ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
 
     @bentoml.api(route=PHOTO_ROUTE)
+    @documented(
+        tag="photos",
+        role="intake",
+        summary="Assess one site photo",
+        ok=PhotoAssessmentBody,
+        errors=(400, 413, 415, 422, 503),
+    )
     @client_errors_answered
     async def assess_photo(
         self,
@@ -129,29 +151,32 @@ class Ankang:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
+        refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
             "channel": channel,
             "note": note,
-            "reporter": pseudonymise(reporter),
+            "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
+            also=functools.partial(receipts.record_receipt, photo_id=photo_id),  # one transaction with the case
         )
-        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        receipt = recorded["also"]  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
     @bentoml.api(route=RELOAD_ROUTE)
+    @documented(tag="admin", role="admin", summary="Reload changed models now", ok=ReloadBody, errors=(400,))
     def reload_models(self) -> ReloadBody:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
@@ -160,8 +185,15 @@ class Ankang:
 
     # --- risk endpoints (serving/risk.py) ---
     @bentoml.api(route=SCORE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of up to 10,000 enterprise profiles",
+        ok=EnterpriseScoresBody,
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
-    def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
+    def score_enterprises(self, enterprises: Profiles) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
 
         Each profile needs `enterprise_id`; other fields (datasets/labor_risk/schema.yaml) are
@@ -172,10 +204,19 @@ class Ankang:
         scorer = self.risk.current
         score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
         results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        results = feed_risk(enterprises, self.order_store, self.claim_store, scorer.score_profiles)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route=SCORE_FILE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of a CSV or Parquet file (answers CSV)",
+        ok="text/csv",
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
     def score_enterprise_file(self, file: Path) -> Any:
         """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.
@@ -233,3 +274,4 @@ Ankang.add_asgi_middleware(
     default_limit=32 * 1024 * 1024,
     path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
+Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

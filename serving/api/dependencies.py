@@ -8,18 +8,20 @@ what the API document shows.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from fastapi import Request
+from fastapi import Depends, Request
 
 from runtime.errors import InputError
 from serving.auth.middleware import require_role
 from serving.auth.principals import Principal
+from serving.claims.figures import CachedFigures as ClaimFigures
 from serving.orders.dashboard import CachedFigures
 from serving.orders.receipts import RateLimiter
 from serving.orders.store import OrderStore
@@ -36,6 +38,13 @@ class Backends:
     decode_slots: threading.Semaphore = field(default_factory=lambda: threading.BoundedSemaphore(4))
     receipt_lookups: RateLimiter = field(default_factory=RateLimiter)
     order_figures: CachedFigures = field(default_factory=CachedFigures)
+    # workers' claims (serving/claims/): store, receipts of claims and photos, figures, feedback limit
+    claim_store: Any = None  # serving.claims.store.ClaimStore
+    claim_receipts: Any = None  # serving.claims.feedback.Receipts
+    claim_figures: ClaimFigures = field(default_factory=ClaimFigures)
+    feedback_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(prefix="ankang:receipt-feedback"))
+    risk: Any = None  # serving.reload.HotSwap of serving.risk.RiskScorer: rescoring after mass wage arrears
+    pseudonymise: Any = None  # serving.auth.Pseudonymiser: claimants and reporters kept only as keyed pseudonyms
 
 
 async def backends() -> Backends:
@@ -60,3 +69,15 @@ def role(needed: str) -> Callable[[Request], Any]:
     check.__name__ = f"role_{needed}"
     check.role = needed  # type: ignore[attr-defined]  (read by the API document, serving/docs.py)
     return check
+
+
+async def json_request_body(request: Request) -> Any:
+    """The request's JSON body (null when empty), for a route whose package parses it and names
+    the bad field itself; 400 when it is not JSON."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
+
+
+Body = Annotated[Any, Depends(json_request_body)]

@@ -118,8 +118,8 @@ def run_enterprises(args: argparse.Namespace) -> int:
 
 def _service_records(settings: ServingSettings):
     """The service's database (migrated to the newest schema), where kept scores go."""
-    from serving.enterprises.records import ScoreRecords
     from serving.db import create_engine, migrate
+    from serving.enterprises.records import ScoreRecords
 
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)

@@ -16,9 +16,9 @@ from runtime.errors import InputError
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from serving.batch.output import PartWriter
 from serving.batch.sources import photo_uris
+from serving.db import create_engine, migrate
 from serving.enterprises.records import ScoreRecords
 from serving.enterprises.schema import scores
-from serving.db import create_engine, migrate
 from tests.serving.conftest import encode_image
 from tests.serving.test_risk_scorer import low_risk, profiles_frame
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from runtime.paths import MODELS_DIR
+from serving.db import create_engine, migrate
 from serving.enterprises.records import ScoreRecords
 from serving.enterprises.schema import latest, scores
-from serving.db import create_engine, migrate
 from serving.risk import RiskScorer
 from tests.serving.test_review_store import postgres_schema
 from tests.serving.test_risk_scorer import low_risk

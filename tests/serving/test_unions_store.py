@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import yaml
 
 from runtime.errors import InputError
-from serving.enterprises.records import ScoreRecords
 from serving.db import create_engine, migrate
+from serving.enterprises.records import ScoreRecords
 from serving.unions.grading import GRADING_PATH, Grading, load_grading
 from serving.unions.rows import check_union_table
 from serving.unions.schema import coverage, grade_history, grade_runs, unions
