@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from serving.api.dependencies import Backends
+from serving.api.dependencies import Backends, backends
 from serving.orders.store import OrderStore
 from serving.review.store import ReviewStore
-from serving.routes import standalone_app
+from serving.routes import MOUNTS, standalone_app
 from serving.settings import ServingSettings
 from serving.unions.api import UnionStores
 
@@ -32,9 +32,13 @@ def client(tmp_path: Path):
     stores.records.record_table(
         table, fingerprints=np.array(["a" * 16, "b" * 16]), model={"name": "m", "version": "v"}, source="api"
     )
-    with TestClient(standalone_app(parts, settings=settings)) as test_client:
-        yield test_client
-    review.close()
+    try:
+        with TestClient(standalone_app(parts, settings=settings)) as test_client:
+            yield test_client
+    finally:  # standalone_app points every mounted app at `parts`: give the shared service app back its own
+        for _name, app in MOUNTS.values():
+            app.dependency_overrides.pop(backends, None)
+        review.close()
 
 
 def as_(key: str) -> dict[str, str]:
