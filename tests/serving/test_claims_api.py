@@ -73,6 +73,8 @@ def test_forty_wage_arrears_claims_become_one_case_that_feeds_risk_closes_and_is
     assert result["claims"]["wage_arrears_amount_12m"] == 360000.0 and result["claims"]["complaints_12m"] == 40
     assert "wage_arrears_workers_12m" in result["claims"]["filled"]
     assert result["tier"] >= 4 and result["supervision"]["opened"] is False  # opened when the claims came in
+    kept = api.get(f"/v1/enterprises/{enterprise}").json()["history"]
+    assert {"claims", "api"} <= {score["source"] for score in kept}  # the rescores are kept like any score
     supervision = api.get(f"/v1/orders/{result['supervision']['order_id']}").json()
     assert supervision["kind"] == "supervision" and supervision["enterprise_id"] == enterprise
 
