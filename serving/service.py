@@ -116,6 +116,7 @@ class Ankang:
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
         self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -127,10 +128,10 @@ class Ankang:
             claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
             feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
             risk=self.risk,
+            score_records=self.score_records,
             pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
-        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
 
     def __is_ready__(self) -> bool:
