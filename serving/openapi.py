@@ -352,7 +352,8 @@ OPERATIONS: dict[str, tuple[Operation, ...]] = {
             "post",
             "orders",
             "enterprise",
-            "Submit a rectification with its proof photo (assessed by the photo model)",
+            "Submit a rectification with its proof photo (assessed by the photo model; the original photo "
+            "itself is refused with 422, and the scene's similarity to the original is recorded)",
             m.Order,
             (400, *AUTH_ERRORS, 404, 409, 413, 415, 422, 503),
             ok_status=201,

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -27,10 +27,10 @@ from serving.batching import QueueFull
 from serving.errors import error_response
 from serving.images import decode_photo
 from serving.orders import dashboard, receipts
-from serving.orders.page import render_dashboard, render_order
+from serving.orders.pages import issue_form, order_page, orders_home
+from serving.orders.proof import refuse_the_original, scene_similarity
 from serving.orders.requests import (
     Move,
-    OrderFilter,
     parse_amendment,
     parse_filter,
     parse_move,
@@ -70,8 +70,9 @@ class OrdersHolder:
             raise InputError("service", "the order store is not ready yet; retry in a moment", status_code=503)
         return self.store
 
-    async def assess(self, data: bytes) -> dict[str, Any]:
-        """The photo model's assessment of a proof photo, through the service's own batcher."""
+    async def assess(self, data: bytes) -> tuple[dict[str, Any], Any]:
+        """The photo model's assessment of a proof photo, through the service's own batcher, and the
+        decoded image (for the scene comparison with the original)."""
         if self.photo is None:
             raise InputError("service", "no photo model is loaded on this server", status_code=503)
         model = self.photo.current
@@ -81,7 +82,8 @@ class OrdersHolder:
             return image, model.card.preprocess(image)
 
         image, model_input = await asyncio.to_thread(prepare)
-        return (await model.assess(model_input, width=image.width, height=image.height)).to_response()
+        assessment = await model.assess(model_input, width=image.width, height=image.height)
+        return assessment.to_response(), image
 
 
 holder = OrdersHolder()
@@ -205,8 +207,10 @@ async def post_proof(request: Request) -> Response:
     current = await run_in_threadpool(store.order, order_id, viewer=viewer)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
+    original_sha256, original_dhash = await run_in_threadpool(store.original_scene, order_id, viewer=viewer)
+    await run_in_threadpool(refuse_the_original, store.photos, data, original_sha256)
     try:
-        assessment = await holder.assess(data)
+        assessment, image = await holder.assess(data)
     except QueueFull:
         body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
@@ -216,7 +220,7 @@ async def post_proof(request: Request) -> Response:
         order_id,
         Move("submit", comment, None),
         viewer=viewer,
-        proof=Proof(sha256=digest, assessment=assessment),
+        proof=Proof(sha256=digest, assessment=assessment, scene=scene_similarity(image, original_dhash)),
     )
     return JSONResponse(result, status_code=201)
 
@@ -318,30 +322,13 @@ reports_api = Starlette(
 )
 
 
-@json_errors
-async def get_page(request: Request) -> Response:
-    officer_of(request)
-    store = holder.get()
-    figures = await run_in_threadpool(holder.figures.get, store.engine)
-    waiting = await run_in_threadpool(store.orders, OrderFilter(state="submitted", limit=20), viewer=Viewer(actor=""))
-    return HTMLResponse(
-        render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]), headers={"Cache-Control": "no-store"}
-    )
-
-
-@json_errors
-async def get_order_page(request: Request) -> Response:
-    officer_of(request)
-    order = await run_in_threadpool(holder.get().order, request.path_params["order_id"], viewer=Viewer(actor=""))
-    return HTMLResponse(render_order(order), headers={"Cache-Control": "no-store"})
-
-
-# The page's photos and actions live under /orders too, where a signed-in session is accepted.
+# The pages (serving/orders/pages.py), their photos and actions under /orders.
 orders_page = Starlette(
     routes=[
-        Route("/", get_page, methods=["GET"]),
+        Route("/", orders_home, methods=["GET"]),
+        Route("/new", issue_form, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        Route("/{order_id}", get_order_page, methods=["GET"]),
+        Route("/{order_id}", order_page, methods=["GET"]),
         Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
         Route("/{order_id}/transitions", post_transition, methods=["POST"]),
     ]

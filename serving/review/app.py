@@ -131,7 +131,13 @@ async def get_signed_in(request: Request) -> Response:
 
 
 async def get_taxonomy(_request: Request) -> Response:
-    return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
+    """The hazard types, and how many hours each severity gives (the page shows an urgent case's deadline)."""
+    from serving.orders.policy import load_policy  # the rectification policy file; orders import review, not back
+
+    due = {name: span.total_seconds() / 3600 for name, span in load_policy().due_by_severity.items()}
+    return JSONResponse(
+        {"types": [hazard.describe() for hazard in load_taxonomy().values()], "due_hours_by_severity": due}
+    )
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
