@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from serving.auth import new_key
 from serving.auth.key_table import active_keys, insert_keys, open_key_database, revoke_key, where
 from serving.auth.keys import REFRESH_SECONDS
-from serving.review.store import utcnow
+from serving.db import utcnow
 from serving.settings import ServingSettings
 
 CREATE_DESCRIPTION = """\

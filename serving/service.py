@@ -11,44 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import io
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-import numpy as np
 import pandas as pd
-from PIL import Image
+from bentoml.exceptions import BentoMLException
 from pydantic import Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from runtime.errors import InputError
 from serving import metrics
+from serving.api.dependencies import Backends
 from serving.api_models import PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
-from serving.batching import QueueFull
 from serving.docs import DOCS_PATHS, ApiDocs
-from serving.errors import error_response as input_error_response
-from serving.images import decode_photo
+from serving.errors import client_errors_answered
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
-from serving.orders.app import holder as orders_holder
-from serving.orders.app import orders_api, orders_page, reports_api
+from serving.orders import receipts
+from serving.orders.dashboard import CachedFigures
 from serving.orders.risk_feed import feed_risk
+from serving.orders.store import OrderStore
+from serving.orders.worker import LoopWorker
 from serving.photo import PhotoModel
+from serving.pipeline import assess_upload
 from serving.reload import HotSwap
-from serving.review.app import holder as review_holder
-from serving.review.app import review_api, review_page
 from serving.review.store import ReviewStore
 from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES
 from serving.risk import RiskScorer
+from serving.routes import MOUNTS
 from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
@@ -66,56 +63,18 @@ PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
 )
 
 
-def busy_response(error: QueueFull) -> JSONResponse:
-    """The photo model's queue is full: ask the client to retry, not a 500."""
-    logger.warning("photo model busy: %s", error)
-    body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-
-
-def error_response(error: Exception) -> JSONResponse:
-    return busy_response(error) if isinstance(error, QueueFull) else input_error_response(error)
-
-
-def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """The one place an endpoint's `InputError` becomes its 4xx JSON and `QueueFull` a 503 with
-    Retry-After (BentoML catches endpoint exceptions itself, so a Starlette handler would not see
-    them). Keeps a sync endpoint sync: BentoML runs those in its worker thread."""
-    if inspect.iscoroutinefunction(endpoint):
-
-        @functools.wraps(endpoint)
-        async def answered_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await endpoint(*args, **kwargs)
-            except (InputError, QueueFull) as error:
-                return error_response(error)
-
-        return answered_async
-
-    @functools.wraps(endpoint)
-    def answered(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return endpoint(*args, **kwargs)
-        except InputError as error:
-            return error_response(error)
-
-    return answered
-
-
-def decode_for_model(data: bytes, model: PhotoModel, slots: threading.Semaphore) -> tuple[Image.Image, np.ndarray]:
-    image = decode_photo(data, slots=slots)
-    return image, model.card.preprocess(image)
-
-
 def tiers_of(table: bytes) -> pd.Series:
     return pd.read_csv(io.BytesIO(table), usecols=["tier"])["tier"]
 
 
-@bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
-@bentoml.asgi_app(review_page, path="/review", name="review_page")
-@bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
-@bentoml.asgi_app(reports_api, path="/v1/reports", name="reports_api")
-@bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
+def mounted(cls: type) -> type:
+    """The route apps of serving/routes.py, each at its path."""
+    for path, (name, app) in MOUNTS.items():
+        cls = bentoml.asgi_app(app, path=path, name=name)(cls)
+    return cls
+
+
+@mounted
 @bentoml.service(
     name="ankang",
     workers=SETTINGS.api_workers,
@@ -142,8 +101,17 @@ class Ankang:
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
-        self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
-        self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
+        self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
+        self.order_store = OrderStore.beside(self.review_store)
+        self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
+            review_store=self.review_store,
+            order_store=self.order_store,
+            photo=self.photo,
+            decode_slots=self.decode_slots,
+            receipt_lookups=receipts.RateLimiter(redis_url=settings.redis_url),
+            order_figures=CachedFigures(),
+        )
+        LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
 
     @bentoml.api(route=PHOTO_ROUTE)
     @client_errors_answered
@@ -160,9 +128,7 @@ class Ankang:
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         data = photo.read_bytes()
-        model = self.photo.current  # one model for the whole request, whatever reloads meanwhile
-        image, model_input = await asyncio.to_thread(decode_for_model, data, model, self.decode_slots)
-        assessment = await model.assess(model_input, width=image.width, height=image.height)
+        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
@@ -239,20 +205,21 @@ ROUTE_LABELS = metrics.RouteLabels(
         "/schema.json",
         *DOCS_PATHS,
     ),
-    mounts={
-        "/v1/review": review_api,
-        "/review": review_page,
-        "/v1/orders": orders_api,
-        "/v1/reports": reports_api,
-        "/orders": orders_page,
-    },
+    mounts={path: app for path, (_name, app) in MOUNTS.items()},
     prefixes=("/docs",),
 )
 
+
 # Outermost first: metrics, request ids and JSON logs, headers, docs, then keys and roles, then body limits.
-Ankang.add_asgi_middleware(
-    metrics.Metrics, routes=ROUTE_LABELS, engine=lambda: review_holder.store.engine if review_holder.store else None
-)
+def service_engine():
+    """The running service's database (its review case counts go to /metrics); None before start-up."""
+    try:
+        return bentoml.get_current_service().review_store.engine
+    except BentoMLException:
+        return None
+
+
+Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS, engine=service_engine)
 Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)
 Ankang.add_asgi_middleware(ApiDocs, service=Ankang)

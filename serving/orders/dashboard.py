@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from serving.db import utcnow
 from serving.orders.schema import orders
 from serving.orders.states import RECTIFIED_STATES, STATES, UNRECTIFIED_STATES
-from serving.review.store import utcnow
 
 DIMENSIONS = {"site": "site_id", "enterprise": "enterprise_id", "district": "district", "hazard": "hazard"}
 COLUMNS = (

@@ -7,9 +7,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from runtime.errors import InputError
 from serving.orders.page import (
@@ -20,6 +21,7 @@ from serving.orders.page import (
     render_order,
 )
 from serving.orders.requests import OrderFilter
+from serving.orders.schema import orders
 from serving.orders.states import Viewer
 from serving.orders.store import CONFIRMED_CASE_STATUSES, _main_hazard
 from serving.orders.words import navigation, page
@@ -53,9 +55,9 @@ def _is_officer(request: Request) -> bool:
 def html_errors(handler):
     """A page's InputError as a page saying why (Chinese and English), with its status."""
 
-    async def wrapped(request: Request) -> Response:
+    async def wrapped(request: Request, *args: Any) -> Response:
         try:
-            return await handler(request)
+            return await handler(request, *args)
         except InputError as error:
             zh, en = ERROR_TITLES.get(error.status_code, ("出错了", "Something went wrong"))
             body = (
@@ -69,22 +71,15 @@ def html_errors(handler):
 
 
 def _viewer(request: Request) -> Viewer:
-    from serving.orders.app import viewer_of
+    from serving.orders.app import viewer_of  # the API's rule: officers see all, an enterprise its own
 
-    return viewer_of(request)
-
-
-def _holder():
-    from serving.orders.app import holder
-
-    return holder
+    return viewer_of(request.scope.get("ankang.principal"))
 
 
 @html_errors
-async def orders_home(request: Request) -> Response:
+async def orders_home(request: Request, parts: Any) -> Response:
     """Officers: the dashboard with the orders waiting at each step. An enterprise: its own orders."""
-    viewer, holder = _viewer(request), _holder()
-    store = holder.get()
+    viewer, store = _viewer(request), parts.order_store
     if not viewer.is_officer:
         todo = await run_in_threadpool(store.orders, OrderFilter(state="unrectified", limit=100), viewer=viewer)
         done = await run_in_threadpool(store.orders, OrderFilter(state="verified", limit=50), viewer=viewer)
@@ -93,7 +88,7 @@ async def orders_home(request: Request) -> Response:
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
     from serving.orders import dashboard
 
-    figures = await run_in_threadpool(holder.figures.get, store.engine)
+    figures = await run_in_threadpool(parts.order_figures.get, store.engine)
     queues = {}
     for state, _, _ in DASHBOARD_QUEUES:
         listing = await run_in_threadpool(store.orders, OrderFilter(state=state, limit=QUEUE_LENGTH), viewer=viewer)
@@ -103,19 +98,17 @@ async def orders_home(request: Request) -> Response:
 
 
 @html_errors
-async def order_page(request: Request) -> Response:
+async def order_page(request: Request, parts: Any, order_id: str) -> Response:
     """One order, for officers and for the enterprise it is addressed to (another's is 404)."""
     viewer = _viewer(request)
-    order = await run_in_threadpool(_holder().get().order, request.path_params["order_id"], viewer=viewer)
+    order = await run_in_threadpool(parts.order_store.order, order_id, viewer=viewer)
     html = render_order(order, officer=viewer.is_officer, who=who_of(request))
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-def _issue_context(photo_id: str) -> tuple[dict[str, Any], list[str]]:
+def _issue_context(review_store: Any, photo_id: str) -> tuple[dict[str, Any], list[str]]:
     """The case and its confirmed hazards (the latest decision's); 409 unless confirmed or corrected."""
-    from serving.review.app import holder as review_holder
-
-    case = review_holder.get().case(photo_id)
+    case = review_store.case(photo_id)
     if case["status"] not in CONFIRMED_CASE_STATUSES:
         raise InputError(
             "photo_id",
@@ -126,8 +119,13 @@ def _issue_context(photo_id: str) -> tuple[dict[str, Any], list[str]]:
     return case, list(case["history"][-1]["hazards"])
 
 
+def _order_of_case(store: Any, photo_id: str) -> str | None:
+    with store.engine.connect() as connection:
+        return connection.execute(sa.select(orders.c.id).where(orders.c.photo_id == photo_id)).scalar()
+
+
 @html_errors
-async def issue_form(request: Request) -> Response:
+async def issue_form(request: Request, parts: Any) -> Response:
     """The form that issues a rectification order from a confirmed case (officers only)."""
     viewer = _viewer(request)
     if not viewer.is_officer:
@@ -139,8 +137,11 @@ async def issue_form(request: Request) -> Response:
         raise InputError(
             "photo_id", "缺少 photo_id。 Open this form from a confirmed case on /review.", status_code=400
         )
-    case, hazards = await run_in_threadpool(_issue_context, photo_id)
-    policy = _holder().get().policy
+    existing = await run_in_threadpool(_order_of_case, parts.order_store, photo_id)
+    if existing:  # one order per case: the form would only be refused
+        return RedirectResponse(f"/orders/{existing}", status_code=303)
+    case, hazards = await run_in_threadpool(_issue_context, parts.review_store, photo_id)
+    policy = parts.order_store.policy
     due_hours = {name: round(span.total_seconds() / 3600) for name, span in policy.due_by_severity.items()}
     main = _main_hazard(hazards, case["hazards"])
     html = render_issue_form(case, hazards, main, due_hours, who=who_of(request))

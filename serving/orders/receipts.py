@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.db import utcnow
 from serving.orders.schema import orders, receipts
 from serving.review.schema import cases, decisions
-from serving.review.store import utcnow
 from serving.windows import windows
 
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four

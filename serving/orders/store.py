@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from serving.db import iso, utcnow
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
 from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter
@@ -32,7 +33,6 @@ from serving.orders.states import (
 )
 from serving.review.photos import PhotoStore
 from serving.review.schema import cases, decisions
-from serving.review.store import _iso, utcnow
 
 CONFIRMED_CASE_STATUSES = ("confirmed", "corrected")
 
@@ -57,13 +57,13 @@ def _public_order(row: Any) -> dict[str, Any]:
         "state": row.state,
         "severity": row.severity,
         "hazard": row.hazard,
-        "due_at": _iso(row.due_at),
+        "due_at": iso(row.due_at),
         "escalation_level": row.escalation_level,
     }
 
 
 def _event(connection: sa.Connection, row: Any, event: str, *, now: dt.datetime, **extra: Any) -> None:
-    payload = {"event": event, "at": _iso(now), "order": _public_order(row), **extra}
+    payload = {"event": event, "at": iso(now), "order": _public_order(row), **extra}
     connection.execute(
         outbox.insert().values(order_id=row.id, event=event, payload=payload, created_at=now, next_attempt_at=now)
     )
@@ -441,7 +441,7 @@ class OrderStore:
                     from_state=row.state,
                     actor=actor,
                     now=now,
-                    comment=f"overdue since {_iso(row.due_at)}; escalated to {target['name_en']}",
+                    comment=f"overdue since {iso(row.due_at)}; escalated to {target['name_en']}",
                     details={"level": target},
                 )
                 escalated.append({"order_id": row.id, "level": target})
@@ -527,7 +527,7 @@ def _main_hazard(hazards: list[str], probabilities: dict[str, float]) -> str | N
 
 
 def _jsonable(value: Any) -> Any:
-    return _iso(value) if isinstance(value, dt.datetime) else value
+    return iso(value) if isinstance(value, dt.datetime) else value
 
 
 def _moment_columns(target: str, now: dt.datetime) -> dict[str, Any]:
@@ -592,11 +592,11 @@ def describe_order(row: Any, *, viewer: Viewer, now: dt.datetime) -> dict[str, A
         "severity": row.severity,
         "hazards": [taxonomy[h].describe() if h in taxonomy else {"type": h} for h in row.hazards],
         "risk_tier": row.risk_tier,
-        "created_at": _iso(row.created_at),
-        "due_at": _iso(row.due_at),
-        "updated_at": _iso(row.updated_at),
-        "rectified_at": _iso(row.rectified_at),
-        "closed_at": _iso(row.closed_at),
+        "created_at": iso(row.created_at),
+        "due_at": iso(row.due_at),
+        "updated_at": iso(row.updated_at),
+        "rectified_at": iso(row.rectified_at),
+        "closed_at": iso(row.closed_at),
         "overdue": overdue,
         "escalation_level": row.escalation_level,
         "transition_count": row.transition_count,
@@ -627,5 +627,5 @@ def describe_transition(row: Any) -> dict[str, Any]:
         "actor": row.actor,
         "comment": row.comment,
         "details": row.details,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }

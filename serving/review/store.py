@@ -8,21 +8,17 @@ rename), so a case row never points at a missing or half-written file.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from PIL import Image
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
+from serving.db import create_engine, iso, migrate, utcnow
 from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
 from serving.review.grouping import (
     BAND_WIDTHS,
@@ -38,63 +34,7 @@ from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
 from serving.settings import ServingSettings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
-MIGRATION_LOCK_KEY = int.from_bytes(b"ankrevw", "big")  # pg_advisory_xact_lock id of the review schema
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def create_engine(url: str) -> sa.Engine:
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record):  # WAL: readers never block the writer
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    return engine
-
-
-@contextmanager
-def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
-    """An exclusive lock beside the database file; the other processes wait for it."""
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to the newest (or the given) Alembic revision; creates it on an empty database.
-
-    Every API worker calls this at start-up: one migrates while the others wait on a lock
-    (PostgreSQL: an advisory lock held to the end of the transaction; SQLite: a file lock), then
-    find the schema current. Without it two workers on a fresh store both create Alembic's table.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _sqlite_file_lock(engine) if engine.dialect.name == "sqlite" else nullcontext():
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
 
 
 METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
@@ -125,10 +65,6 @@ def _assessment_columns(assessment: PhotoAssessment) -> dict[str, Any]:
 
 def _metadata_columns(metadata: dict[str, Any]) -> dict[str, Any]:
     return {key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None}
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
 
 class ReviewStore:
@@ -303,7 +239,7 @@ class ReviewStore:
             "status": STATUS_AFTER[decision.decision],
             "applied_to": targets,
             "reviewer": reviewer.to_dict(),
-            "decided_at": _iso(now),
+            "decided_at": iso(now),
         }
 
     def queue(self, query: QueueFilter) -> dict[str, Any]:
@@ -342,8 +278,8 @@ def describe_case(row: sa.Row) -> dict[str, Any]:
         "photo_id": row.photo_id,
         "status": row.status,
         "triage": row.triage,
-        "created_at": _iso(row.created_at),
-        "decided_at": _iso(row.decided_at),
+        "created_at": iso(row.created_at),
+        "decided_at": iso(row.decided_at),
         "model": {"name": row.model_name, "version": row.model_version},
         "hazards": row.probabilities,
         "flagged": [
@@ -376,6 +312,6 @@ def describe_decision(row: sa.Row) -> dict[str, Any]:
         "comment": row.comment,
         "reviewer": {"key_id": row.reviewer_key_id, "holder": row.reviewer_holder},
         **({"legacy_reviewer": row.legacy_reviewer} if row.legacy_reviewer is not None else {}),
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
         "via_photo_id": row.via_photo_id,
     }

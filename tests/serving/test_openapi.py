@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import uuid
 
+import bentoml
 import pytest
 import schemathesis
 
 from serving.auth import required_role
-from serving.orders import app as orders_app
 from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import (
@@ -319,7 +319,7 @@ def test_receipt_answers_match_the_document(api, schema, spec, monkeypatch):
     assert set(found.json()) == documented_fields(spec, "ReportStatus")
     unknown = api.get("/v1/reports/AAAA-BBBB-CCCC-DDDD-EEEE-FFFF")
     malformed = api.get("/v1/reports/not-a-code")
-    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=1, window=60))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=1, window=60))
     api.get(f"/v1/reports/{receipt}")
     limited = api.get(f"/v1/reports/{receipt}")
     assert [r.status_code for r in (unknown, malformed, limited)] == [404, 404, 429]

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from PIL import Image
 
+from serving.db import MIGRATIONS_DIR, migrate, utcnow
 from serving.errors import InputError
 from serving.orders import dashboard, receipts
 from serving.orders.policy import RectificationPolicy
@@ -31,7 +32,7 @@ from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
 from serving.photo import build_assessment
 from serving.review.decisions import Decision, Reviewer
-from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate, utcnow
+from serving.review.store import ReviewStore
 from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
 
 T0 = dt.datetime(2026, 11, 2, 8, 0, 0)  # a Monday
