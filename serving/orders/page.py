@@ -12,6 +12,8 @@ from serving.orders.words import (
     KIND_NAMES,
     STATE_NAMES,
     action_name,
+    actor_name,
+    button_name,
     due_in,
     hazard_name,
     navigation,
@@ -87,6 +89,8 @@ EMPTY = '<p class="empty">暂无 <span class="en">None</span></p>'
 
 
 def _key_cell(name: str, key: str) -> str:
+    if key == "(none)":
+        return '未填写 <span class="en">not given</span>'
     return hazard_name(key) if name == "hazard" else escape(key)
 
 
@@ -150,6 +154,7 @@ DASHBOARD_QUEUES = (
     ("verified", "verified-orders", '已复查待闭环 <span class="en">verified, to close</span>'),
     ("open", "open-orders", '待企业开始整改 <span class="en">open: waiting for the enterprise</span>'),
     ("in_progress", "in-progress-orders", '整改中 <span class="en">in progress at the enterprise</span>'),
+    ("closed", "closed-orders", '已闭环 <span class="en">closed</span>'),
 )
 
 
@@ -191,6 +196,13 @@ def render_dashboard(figures: dict[str, Any], *, queues: dict[str, list[dict[str
 
 
 OFFICER_ACTIONS = {"submitted": ("verify", "reject"), "verified": ("close",)}
+OFFICER_HINTS = {  # state: what the officer is asked to do
+    "submitted": (
+        "企业已提交整改照片：对照整改前后照片，复查通过或退回整改。",
+        "The enterprise submitted its proof: compare the photos before and after, then verify or reject.",
+    ),
+    "verified": ("已复查通过：确认无遗留问题后闭环。", "Verified: close the order when nothing is left to do."),
+}
 ENTERPRISE_WAITS = {  # state: what an enterprise reads while the next step is the officer's
     "submitted": ("已提交，等待安全员复查", "submitted; waiting for the officer's check"),
     "verified": ("安全员已复查通过，等待闭环", "verified by the officer; waiting to be closed"),
@@ -231,7 +243,7 @@ def _photo_panel(title: str, side: dict[str, Any] | None, hazard: str | None, *,
     probability = "–" if side["probability"] is None else f"{side['probability']:.3f}"
     return (
         f'<figure class="photo" id="{panel_id}"><figcaption>{title}: {hazard_name(hazard)} '
-        f'<span class="en">P</span> <b class="probability">{probability}</b></figcaption>'
+        f'· 概率 <span class="en">P</span> <b class="probability">{probability}</b></figcaption>'
         f'<img src="/orders/{escape(order_id)}/photos/{panel_id}" alt="{escape(panel_id)}">'
         f"{_scene_note(side.get('scene'))}</figure>"
     )
@@ -240,7 +252,7 @@ def _photo_panel(title: str, side: dict[str, Any] | None, hazard: str | None, *,
 def _history(order: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{when(e['created_at'])}</td><td>{action_name(e['action'])}</td>"
-        f"<td>{state_name(e['to'])}</td><td>{escape(e['actor'])}</td><td>{escape(e['comment'] or '')}</td></tr>"
+        f"<td>{state_name(e['to'])}</td><td>{actor_name(e['actor'])}</td><td>{escape(e['comment'] or '')}</td></tr>"
         for e in order["history"]
     )
     return (
@@ -253,8 +265,8 @@ def _history(order: dict[str, Any]) -> str:
 
 def _waiting(zh: str, en: str, order: dict[str, Any]) -> str:
     """Whom the order waits for, since its last change."""
-    since = f'<span class="en">{escape(en)} since</span>'
-    return f'<p id="waiting-for">{escape(zh)}（自 {_since(order)} 起） {since}</p>'
+    since = _since(order)
+    return f'<p id="waiting-for">{escape(zh)}（自 {since} 起） <span class="en">· {escape(en)} since {since}</span></p>'
 
 
 def _since(order: dict[str, Any]) -> str:
@@ -263,11 +275,13 @@ def _since(order: dict[str, Any]) -> str:
 
 def _officer_step(order: dict[str, Any]) -> str:
     buttons = "".join(
-        f'<button type="button" data-action="{a}">{action_name(a)}</button>'
+        f'<button type="button" data-action="{a}">{button_name(a)}</button>'
         for a in OFFICER_ACTIONS.get(order["state"], ())
     )
     if buttons:
+        zh, en = OFFICER_HINTS.get(order["state"], ("", ""))
         return (
+            f'<p>{escape(zh)} <span class="en">{escape(en)}</span></p>'
             f'<form id="act" data-order="{escape(order["id"])}"><textarea name="comment" rows="2" cols="60" '
             'placeholder="意见 comment"></textarea><div>' + buttons + '</div><p id="message" role="status"></p></form>'
         )
@@ -281,7 +295,7 @@ def _enterprise_step(order: dict[str, Any]) -> str:
         return (
             f'<form id="act" data-order="{order_id}"><p>请确认已收到整改单并开始整改。 '
             '<span class="en">Confirm you have received the order and start.</span></p>'
-            f'<div><button type="button" data-action="start">{action_name("start")}</button></div>'
+            f'<div><button type="button" data-action="start">{button_name("start")}</button></div>'
             '<p id="message" role="status"></p></form>'
         )
     if order["state"] == "in_progress":
@@ -293,7 +307,7 @@ def _enterprise_step(order: dict[str, Any]) -> str:
             '<input type="file" name="photo" accept="image/jpeg,image/png,image/webp" required></label>'
             '<label>整改说明 <span class="en">what was done</span><br><textarea name="comment" rows="3" cols="60" '
             'maxlength="4000"></textarea></label>'
-            f'<div><button type="submit">{action_name("submit")}</button></div>'
+            f'<div><button type="submit">{button_name("submit")}</button></div>'
             '<p id="message" role="status"></p></form>'
         )
     zh, en = ENTERPRISE_WAITS.get(order["state"], ("", ""))
@@ -310,7 +324,7 @@ def _facts(order: dict[str, Any]) -> str:
         ("隐患", "hazard", hazard_name(comparison.get("hazard") or _first_hazard(order))),
         ("严重程度", "severity", severity_name(order["severity"])),
         ("整改责任人", "assignee", escape(order["assignee"] or "未指定 not named")),
-        ("督办安全员", "officer", escape(order["officer"] or "—")),
+        ("负责安全员", "responsible officer", escape(order["officer"] or "—")),
         ("下达时间", "issued", when(order["created_at"])),
         (
             "整改期限",

@@ -25,6 +25,13 @@ ACTION_NAMES = {
     "amend": ("修改", "amended"),
     "escalate": ("升级督办", "escalated"),
 }
+BUTTON_NAMES = {  # what a button says: the action to take (ACTION_NAMES say what was done)
+    "start": ("开始整改", "Start"),
+    "submit": ("提交整改照片", "Submit the proof"),
+    "verify": ("复查通过", "Verify"),
+    "reject": ("退回整改", "Reject"),
+    "close": ("闭环", "Close"),
+}
 SEVERITY_NAMES = {"疑似重大": "suspected major", "一般": "general"}
 KIND_NAMES = {"rectification": ("整改单", "rectification order"), "supervision": ("督办", "supervision case")}
 
@@ -40,6 +47,19 @@ def state_name(state: str) -> str:
 
 def action_name(action: str) -> str:
     return both(ACTION_NAMES.get(action, (action, action)))
+
+
+def button_name(action: str) -> str:
+    return both(BUTTON_NAMES.get(action, (action, action)))
+
+
+def actor_name(actor: str) -> str:
+    """A transition's actor as stored (`enterprise:ID [key:..]`, `NAME [key:..]`, `system`), said in Chinese."""
+    if actor.startswith("enterprise:"):
+        return f"企业 {escape(actor.removeprefix('enterprise:'))}"
+    if actor == "system":
+        return both(("系统", "system"))
+    return escape(actor)
 
 
 def severity_name(severity: str | None) -> str:
