@@ -26,12 +26,18 @@ VERB_HELP = {
     "models": "list registered model versions and what is released",
     "keys": "create and list API keys for the service",
     "drift": "compare what the service saw recently with the training data (PSI, PNG plots)",
-    "batch": "score a folder of photos or a file of enterprises on Ray (the batch extra)",
+    "batch": "score photos or enterprises, or grade unions, on Ray (the batch extra)",
+    "import": "import data into the service's database (for example unions and their enterprises)",
 }
 
 # Modules that register sub-commands (each defines `register(verb: Callable[[str], SubParsers])`), by the
 # extra their side needs.
-SERVING_MODULES: tuple[str, ...] = ("serving.keys_commands", "serving.review.export", "serving.batch.commands")
+SERVING_MODULES: tuple[str, ...] = (
+    "serving.keys_commands",
+    "serving.review.export",
+    "serving.batch.commands",
+    "serving.unions.commands",
+)
 TRAINING_MODULES: tuple[str, ...] = (
     "training.photo.commands",
     "training.risk.commands",

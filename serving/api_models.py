@@ -1,5 +1,5 @@
 """The API's typed bodies (pydantic): what each route answers, its errors included, for the
-responses and for the OpenAPI document at /docs.json (serving/openapi.py)."""
+responses and for the OpenAPI document at /docs.json (serving/openapi_document.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Triage = Literal["clear", "review", "urgent"]
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's example: what /docs "Try it out" sends (tests/serving/test_openapi.py posts each)."""
+    return ConfigDict(json_schema_extra={"example": body})
 
 
 class ErrorDetail(BaseModel):
@@ -125,14 +130,6 @@ class EnterpriseScoresBody(BaseModel):
     results: list[EnterpriseResult]
 
 
-class EnterprisesRequest(BaseModel):
-    enterprises: list[dict[str, Any]] = Field(
-        description="up to 10,000 profiles; each needs enterprise_id, other fields (datasets/labor_risk/schema.yaml) "
-        "are optional",
-        examples=[[{"enterprise_id": "E-1", "employees": 120}]],
-    )
-
-
 # --- the review routes (serving/review/app.py), described here so the document covers them ---
 
 ReviewStatus = Literal["open", "clear", "confirmed", "corrected", "dismissed", "rectified"]
@@ -206,6 +203,8 @@ class ReviewCaseDetail(ReviewCase):
 
 
 class DecisionRequest(BaseModel):
+    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
+
     decision: Literal["confirm", "correct", "dismiss", "rectified"]
     hazards: list[str] | None = Field(default=None, description="for `correct`: the hazard types actually present")
     comment: str | None = Field(default=None, max_length=2000)
@@ -332,6 +331,15 @@ class OrderList(BaseModel):
 
 
 class NewOrderRequest(BaseModel):
+    model_config = example(
+        {
+            "photo_id": "0123456789abcdef0123456789abcdef",
+            "enterprise_id": "E-100",
+            "assignee": "王工",
+            "measures": "加装护栏 fit a guard rail",
+        }
+    )
+
     photo_id: str = Field(description="a review case an officer confirmed or corrected")
     enterprise_id: str = Field(max_length=200)
     site_id: str | None = short_text("default: the case's site_id")
@@ -345,6 +353,10 @@ class NewOrderRequest(BaseModel):
 
 
 class NewSupervisionRequest(BaseModel):
+    model_config = example(
+        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
+    )
+
     enterprise_id: str = Field(max_length=200)
     risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
     officer: str | None = short_text("default: the key's holder")
@@ -354,6 +366,8 @@ class NewSupervisionRequest(BaseModel):
 
 
 class MoveRequest(BaseModel):
+    model_config = example({"action": "start", "comment": "已安排 on it"})
+
     action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
     comment: str | None = long_text()
     outcome: str | None = long_text("what came of it (closing supervision)")
@@ -362,7 +376,7 @@ class MoveRequest(BaseModel):
 class AmendmentRequest(BaseModel):
     """At least one field besides `comment`; the history keeps the old and new values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
 
     assignee: str | None = short_text()
     officer: str | None = short_text("cannot be removed, only replaced")

@@ -6,28 +6,40 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from runtime.errors import InputError
 from serving.assessment import PhotoAssessment
-from serving.images import decode_photo
+from serving.images import PhotoFacts, decode_photo
 from serving.photo import PhotoModel
 
 
-def decode_for_model(data: bytes, model: PhotoModel, slots: threading.Semaphore) -> tuple[Image.Image, np.ndarray]:
-    image = decode_photo(data, slots=slots)
-    return image, model.card.preprocess(image)
+@dataclass(frozen=True)
+class PreparedPhoto:
+    """All a request keeps of a decoded photo while it waits for the model: the model input
+    (3 x size x size bytes) and the facts the store needs; never the full-size image."""
+
+    facts: PhotoFacts
+    model_input: np.ndarray
 
 
-async def assess_upload(data: bytes, photo: Any, slots: threading.Semaphore) -> tuple[Image.Image, PhotoAssessment]:
-    """The upright photo and its assessment by `photo.current` (a `serving.reload.HotSwap`): one model
-    for the whole request, whatever reloads meanwhile. Raises `InputError` for a bad upload and
-    `serving.batching.QueueFull` when the model's queue is full."""
+def prepare_for_model(data: bytes, model: PhotoModel, slots: threading.Semaphore) -> PreparedPhoto:
+    """Decode, shrink to the model input and hash inside the decode slot; the full image is released there."""
+    return decode_photo(
+        data, slots=slots, then=lambda image: PreparedPhoto(PhotoFacts.of(image), model.card.preprocess(image))
+    )
+
+
+async def assess_upload(data: bytes, photo: Any, slots: threading.Semaphore) -> tuple[PhotoFacts, PhotoAssessment]:
+    """The photo's facts (upright size, dHash) and its assessment by `photo.current` (a
+    `serving.reload.HotSwap`): one model for the whole request, whatever reloads meanwhile. Raises
+    `InputError` for a bad upload and `serving.batching.QueueFull` when the model's queue is full."""
     if photo is None:
         raise InputError("service", "no photo model is loaded on this server", status_code=503)
     model = photo.current
-    image, model_input = await asyncio.to_thread(decode_for_model, data, model, slots)
-    return image, await model.assess(model_input, width=image.width, height=image.height)
+    prepared = await asyncio.to_thread(prepare_for_model, data, model, slots)
+    facts = prepared.facts
+    return facts, await model.assess(prepared.model_input, width=facts.width, height=facts.height)

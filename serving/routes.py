@@ -14,6 +14,7 @@ from serving.auth import ApiKeyAuth, SecurityHeaders
 from serving.orders.app import orders_api, orders_page, reports_api
 from serving.review.app import review_api, review_page
 from serving.settings import ServingSettings
+from serving.unions.api import enterprises_api, meeting_api, unions_api
 
 MOUNTS: dict[str, tuple[str, FastAPI]] = {  # path: (name, app)
     "/v1/review": ("review_api", review_api),
@@ -21,6 +22,9 @@ MOUNTS: dict[str, tuple[str, FastAPI]] = {  # path: (name, app)
     "/v1/orders": ("orders_api", orders_api),
     "/v1/reports": ("reports_api", reports_api),
     "/orders": ("orders_page", orders_page),
+    "/v1/enterprises": ("enterprises_api", enterprises_api),  # after the service's own /score, /score-file
+    "/v1/unions": ("unions_api", unions_api),
+    "/v1/review-meeting": ("meeting_api", meeting_api),
 }
 
 

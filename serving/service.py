@@ -26,11 +26,14 @@ from starlette.responses import Response
 
 from serving import metrics
 from serving.api.dependencies import Backends
-from serving.api_models import PhotoAssessmentBody, ReloadBody
-from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.api.responses import documented
+from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
+from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.docs import DOCS_PATHS, ApiDocs
+from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
+from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
@@ -55,6 +58,8 @@ logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+# Any item: the scorer names the bad field and enterprise itself (422); the example is what /docs fills in.
+Profiles = Annotated[list[Any], Field(examples=[[{"enterprise_id": "E-1", "industry": "services", "headcount": 40}]])]
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -89,6 +94,7 @@ class Ankang:
     def __init__(self, settings: ServingSettings | None = None) -> None:
         self.settings = settings = settings or SETTINGS
         self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
+        self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
             functools.partial(PhotoModel, settings=settings),
@@ -97,7 +103,7 @@ class Ankang:
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
         self.risk = HotSwap(
             settings.resolved_risk_model_dir,
-            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+            functools.partial(RiskScorer.load, options=settings.session_options),
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
@@ -112,8 +118,16 @@ class Ankang:
             order_figures=CachedFigures(),
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
 
     @bentoml.api(route=PHOTO_ROUTE)
+    @documented(
+        tag="photos",
+        role="intake",
+        summary="Assess one site photo",
+        ok=PhotoAssessmentBody,
+        errors=(400, 413, 415, 422, 503),
+    )
     @client_errors_answered
     async def assess_photo(
         self,
@@ -127,29 +141,32 @@ class Ankang:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
+        refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        image, assessment = await assess_upload(data, self.photo, self.decode_slots)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
             "channel": channel,
             "note": note,
-            "reporter": pseudonymise(reporter),
+            "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
+            also=functools.partial(receipts.record_receipt, photo_id=photo_id),  # one transaction with the case
         )
-        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        receipt = recorded["also"]  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
     @bentoml.api(route=RELOAD_ROUTE)
+    @documented(tag="admin", role="admin", summary="Reload changed models now", ok=ReloadBody, errors=(400,))
     def reload_models(self) -> ReloadBody:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
@@ -158,8 +175,15 @@ class Ankang:
 
     # --- risk endpoints (serving/risk.py) ---
     @bentoml.api(route=SCORE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of up to 10,000 enterprise profiles",
+        ok=EnterpriseScoresBody,
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
-    def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
+    def score_enterprises(self, enterprises: Profiles) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
 
         Each profile needs `enterprise_id`; other fields (datasets/labor_risk/schema.yaml) are
@@ -168,11 +192,19 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
+        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route=SCORE_FILE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of a CSV or Parquet file (answers CSV)",
+        ok="text/csv",
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
     def score_enterprise_file(self, file: Path) -> Any:
         """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.
@@ -181,7 +213,8 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        keep = self.score_records.keeper(scorer, source="file")
+        table = scorer.score_table(file.read_bytes(), filename=file.name, on_scored=keep)
         metrics.record_tiers(tiers_of(table))
         return Response(
             table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
@@ -229,3 +262,4 @@ Ankang.add_asgi_middleware(
     default_limit=32 * 1024 * 1024,
     path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
+Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

@@ -22,6 +22,7 @@ def route_app(*routers: APIRouter, not_found: NotFound, static: Path | None = No
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     for router in routers:
         app.include_router(router)
+    app.state.routers = routers  # the API document reads each route's role from them (serving/openapi_document.py)
     if static is not None:
         app.mount("/static", StaticFiles(directory=static), name="static")
     known = list(app.routes)

@@ -64,21 +64,21 @@ def presented_key(scope: Scope) -> str | None:
 class ApiKeyAuth:
     """Checks every request's key (or review-page session) against the role its path needs.
 
-    `settings` default to `ServingSettings.from_env()`, read once here (BentoML builds the
-    middleware without arguments); `keys` and `signer` override what the settings would build.
+    `settings` are the service's (read once at start-up, serving/service.py); `keys` and `signer`
+    override what the settings would build.
     """
 
     def __init__(
         self,
         app: Callable,
         *,
-        settings: ServingSettings | None = None,
+        settings: ServingSettings,
         keys: KeyStore | None = None,
         signer: SessionSigner | None = None,
     ):
         self.app = app
         configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
-        self.configure(settings or ServingSettings.from_env(), keys=keys, signer=signer)
+        self.configure(settings, keys=keys, signer=signer)
 
     def configure(
         self, settings: ServingSettings, *, keys: KeyStore | None = None, signer: SessionSigner | None = None
@@ -187,7 +187,7 @@ class ApiKeyAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
-        pages = ("/review", "/orders")
+        pages = ("/review", "/orders", "/unions")
         wants_page = scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept
         if denial.status == 403 and wants_page and scope.get("ankang.session_role") == "enterprise":
             # an enterprise signed in and opened an officers' page: its own orders instead of a JSON error

@@ -11,7 +11,12 @@ PERSONAL_ROLES = ("reviewer", "admin")  # credentials of people: they carry the 
 # None: open to anyone (a reporter's receipt lookup, rate limited by serving/orders/app.py).
 ROUTE_ROLES: tuple[tuple[str, str | None], ...] = (
     ("/v1/photos", "intake"),
-    ("/v1/enterprises", "intake"),
+    ("/v1/enterprises/score", "intake"),
+    ("/v1/enterprises/score-file", "intake"),
+    ("/v1/enterprises", "enterprise"),  # kept scores: officers too; serving/unions/api.py scopes enterprise keys
+    ("/v1/unions", "reviewer"),  # changes and grading: admin (serving/unions/api.py)
+    ("/v1/review-meeting", "reviewer"),
+    ("/unions", "reviewer"),
     ("/v1/review", "reviewer"),
     ("/review", "reviewer"),
     ("/v1/reports", None),

@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from runtime.errors import InputError
+from serving import api_models as m
 from serving.api.app import route_app
-from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.responses import binary, body_model, errors, query
+from serving.hostile_text import refuse_bad_text
 from serving.orders import dashboard, receipts
 from serving.orders.pages import issue_form, order_page, orders_home
 from serving.orders.proof import refuse_the_original, scene_similarity
@@ -37,7 +41,6 @@ from serving.orders.requests import (
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
 from serving.pipeline import assess_upload
-from serving.review.app import Body
 from serving.review.decisions import reviewer_of
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +48,34 @@ OFFICER_ROLES = ("reviewer", "admin")
 MAX_PROOF_BYTES = 16 * 1024 * 1024
 FOR_OFFICERS = "this is for union officers; an enterprise key sees its own orders at /v1/orders"
 Parts = Annotated[Backends, Depends(backends)]
+OrderId = Annotated[str, FastPath(description="the order's id")]
+WhichPhoto = Annotated[
+    str,
+    FastPath(
+        description="original (the case's photo) or proof (the latest proof photo)",
+        json_schema_extra={"enum": ["original", "proof"]},
+    ),
+]
+Receipt = Annotated[
+    str, FastPath(description="the receipt code of the assessment answer (dashes and case do not matter)")
+]
+ORDER_FILTERS = (
+    query(
+        "state",
+        "unrectified (default: open, in_progress, submitted), all, or one state",
+        {"type": "string", "enum": ["unrectified", "all", "open", "in_progress", "submitted", "verified", "closed"]},
+    ),
+    query("kind", "rectification or supervision", {"type": "string", "enum": ["rectification", "supervision"]}),
+    query("enterprise_id", "only this enterprise's orders", {"type": "string"}),
+    query("site", "only orders of this site_id", {"type": "string"}),
+    query("district", "only orders of this district", {"type": "string"}),
+    query("hazard", "only orders comparing this hazard type", {"type": "string"}),
+)
+PAGE = (
+    query("limit", "orders per page (1..500, default 50)", {"type": "integer", "minimum": 0, "maximum": 500}),
+    query("offset", "orders to skip", {"type": "integer", "minimum": 0}),
+)
+OVERDUE = query("overdue", "only unrectified orders past due", {"type": "boolean"})
 
 
 async def order_store(parts: Parts) -> OrderStore:
@@ -98,15 +129,28 @@ Officer = Annotated[Viewer, Depends(officers())]
 Issuer = Annotated[Viewer, Depends(officers("only union officers issue rectification orders"))]
 Supervisor = Annotated[Viewer, Depends(officers("only union officers open supervision cases"))]
 Amender = Annotated[Viewer, Depends(officers("only union officers amend an order"))]
-router = APIRouter(dependencies=[Depends(role("enterprise"))])
+router = APIRouter(dependencies=[Depends(role("enterprise"))], tags=["orders"])
 
 
-@router.get("/")
+@router.get(
+    "/",
+    response_model=m.OrderList,
+    responses=errors(422, 503),
+    summary="Orders and supervision cases, soonest due first, with counts per state",
+    openapi_extra={"parameters": [*ORDER_FILTERS, OVERDUE, *PAGE]},
+)
 def list_orders(request: Request, store: Store, seen: Seen) -> JSONResponse:
     return JSONResponse(store.orders(parse_filter(request.query_params), viewer=seen))
 
 
-@router.post("/", status_code=201)
+@router.post(
+    "/",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Issue a rectification order for a confirmed case",
+    openapi_extra=body_model(m.NewOrderRequest),
+)
 def create_order(
     body: Body,
     store: Store,
@@ -115,28 +159,56 @@ def create_order(
     return JSONResponse(store.create_order(parse_new_order(body), viewer=acting), status_code=201)
 
 
-@router.get("/overdue")
+@router.get(
+    "/overdue",
+    response_model=m.OrderList,
+    responses=errors(422, 503),
+    summary="Unrectified orders past their due time",
+    openapi_extra={"parameters": [*ORDER_FILTERS, *PAGE]},
+)
 def list_overdue(request: Request, store: Store, seen: Seen) -> JSONResponse:
     query = parse_filter({**request.query_params, "overdue": "true"})
     return JSONResponse(store.orders(query, viewer=seen))
 
 
-@router.post("/supervision", status_code=201)
+@router.post(
+    "/supervision",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 409, 422, 503),
+    summary="Open a supervision case (督办) for a high-risk enterprise",
+    openapi_extra=body_model(m.NewSupervisionRequest),
+)
 def create_supervision(body: Body, store: Store, acting: Supervisor) -> JSONResponse:
     return JSONResponse(store.create_supervision(parse_new_supervision(body), viewer=acting), status_code=201)
 
 
-@router.post("/escalate")
+@router.post(
+    "/escalate",
+    response_model=m.EscalatedBody,
+    responses=errors(503),
+    summary="Escalate overdue orders now (each API process also does every ANKANG_ORDERS_ESCALATE_SECONDS)",
+)
 def escalate(store: Store, _officer: Officer) -> JSONResponse:
     return JSONResponse({"escalated": store.escalate_overdue()})
 
 
-@router.get("/dashboard")
+@router.get(
+    "/dashboard",
+    response_model=m.DashboardBody,
+    responses=errors(503),
+    summary="Dashboard figures: by state, overdue, days to rectify, breakdowns, weekly trend",
+)
 def get_dashboard(parts: Parts, _officer: Officer) -> JSONResponse:
     return JSONResponse(dashboard.top_of(parts.order_figures.get(parts.order_store.engine)))
 
 
-@router.get("/dashboard.csv")
+@router.get(
+    "/dashboard.csv",
+    response_class=Response,
+    responses={**binary("text/csv"), **errors(503)},
+    summary="Dashboard figures as one CSV table, every key",
+)
 def get_dashboard_csv(parts: Parts, _officer: Officer) -> Response:
     table = dashboard.summary_csv(parts.order_figures.get(parts.order_store.engine))
     return Response(
@@ -146,14 +218,25 @@ def get_dashboard_csv(parts: Parts, _officer: Officer) -> Response:
     )
 
 
-@router.get("/{order_id}")
-def get_order(order_id: str, store: Store, seen: Seen) -> JSONResponse:
+@router.get(
+    "/{order_id}",
+    response_model=m.OrderDetail,
+    responses=errors(404, 503),
+    summary="One order with its history and before / after comparison",
+)
+def get_order(order_id: OrderId, store: Store, seen: Seen) -> JSONResponse:
     return JSONResponse(store.order(order_id, viewer=seen))
 
 
-@router.patch("/{order_id}")
+@router.patch(
+    "/{order_id}",
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Amend assignee, officer, measures, notes, district or due time",
+    openapi_extra=body_model(m.AmendmentRequest),
+)
 def patch_order(
-    order_id: str,
+    order_id: OrderId,
     body: Body,
     store: Store,
     acting: Amender,
@@ -162,8 +245,15 @@ def patch_order(
     return JSONResponse(store.amend(order_id, changes, viewer=acting, comment=comment))
 
 
-@router.post("/{order_id}/transitions", status_code=201)
-def post_transition(order_id: str, body: Body, store: Store, acting: Acting) -> JSONResponse:
+@router.post(
+    "/{order_id}/transitions",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Take an action: start, submit (supervision), verify, reject, close",
+    openapi_extra=body_model(m.MoveRequest),
+)
+def post_transition(order_id: OrderId, body: Body, store: Store, acting: Acting) -> JSONResponse:
     return JSONResponse(store.transition(order_id, parse_move(body), viewer=acting), status_code=201)
 
 
@@ -183,12 +273,21 @@ async def proof_form(request: Request) -> tuple[bytes, str | None]:
         raise InputError("photo", f"the proof photo is over {MAX_PROOF_BYTES // 2**20} MiB", status_code=413)
     if comment is not None and (not isinstance(comment, str) or len(comment) > 4000):
         raise InputError("comment", "comment must be text of at most 4000 characters")
+    refuse_bad_text({"comment": comment})
     return data, comment or None
 
 
-@router.post("/{order_id}/proof", status_code=201)
+@router.post(
+    "/{order_id}/proof",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 413, 415, 422, 503),
+    summary="Submit a rectification with its proof photo (assessed by the photo model; the original photo itself "
+    "is refused with 422, and the scene's similarity to the original is recorded)",
+    openapi_extra=body_model(m.ProofForm, "multipart/form-data"),
+)
 async def post_proof(
-    order_id: str, form: Annotated[tuple[bytes, str | None], Depends(proof_form)], parts: Parts, acting: Acting
+    order_id: OrderId, form: Annotated[tuple[bytes, str | None], Depends(proof_form)], parts: Parts, acting: Acting
 ) -> JSONResponse:
     """Submit a rectification with its proof photo: assessed by the photo model, then stored and appended."""
     data, comment = form
@@ -198,9 +297,9 @@ async def post_proof(
         raise wrong_state("submit", current["state"])
     original_sha256, original_dhash = await run_in_threadpool(store.original_scene, order_id, viewer=acting)
     await run_in_threadpool(refuse_the_original, store.photos, data, original_sha256)
-    image, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
+    facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
     digest = await run_in_threadpool(store.photos.put, data)
-    scene = await run_in_threadpool(scene_similarity, image, original_dhash)
+    scene = scene_similarity(facts.dhash, original_dhash)
     proof = Proof(sha256=digest, assessment=assessment.to_response(), scene=scene)
     result = await run_in_threadpool(
         store.transition, order_id, Move("submit", comment, None), viewer=acting, proof=proof
@@ -208,8 +307,13 @@ async def post_proof(
     return JSONResponse(result, status_code=201)
 
 
-@router.get("/{order_id}/photos/{which}")
-def get_photo(order_id: str, which: str, store: Store, seen: Seen) -> Response:
+@router.get(
+    "/{order_id}/photos/{which}",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404, 503)},
+    summary="The order's original or proof photo, display size",
+)
+def get_photo(order_id: OrderId, which: WhichPhoto, store: Store, seen: Seen) -> Response:
     if which not in ("original", "proof"):
         raise InputError("photo", f"unknown photo {which!r}; use original or proof", status_code=404)
     digest = store.proof_digest(order_id, which, viewer=seen)
@@ -223,11 +327,16 @@ def not_found(request: Request, status: int) -> InputError:
     return InputError("path", f"{verb}; see {routes}", status_code=status)
 
 
-reports_router = APIRouter()
+reports_router = APIRouter(tags=["reports"])
 
 
-@reports_router.get("/{receipt}")
-def get_report(receipt: str, request: Request, parts: Parts) -> JSONResponse:
+@reports_router.get(
+    "/{receipt}",
+    response_model=m.ReportStatus,
+    responses=errors(404, 429, 503),
+    summary="A report's stage and outcome by its receipt",
+)
+def get_report(receipt: Receipt, request: Request, parts: Parts) -> JSONResponse:
     """A reporter's receipt: stage and outcome only. No key needed; rate limited per address."""
     if not parts.receipt_lookups.allow(request.client.host if request.client else "unknown"):
         raise InputError("receipt", "too many receipt lookups from this address; wait a minute", status_code=429)
@@ -257,7 +366,7 @@ async def get_issue_form(request: Request, parts: Parts) -> HTMLResponse:
 
 
 @page_router.get("/{order_id}")
-async def get_order_page(order_id: str, request: Request, parts: Parts) -> HTMLResponse:
+async def get_order_page(order_id: OrderId, request: Request, parts: Parts) -> HTMLResponse:
     return await order_page(request, parts, order_id)
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from PIL import Image
-
-from runtime.dhash import dhash64
 from runtime.errors import InputError
 from serving.review.grouping import DHASH_THRESHOLD, hamming
 from serving.review.photos import PhotoStore, strip_gps
@@ -42,11 +39,11 @@ def refuse_the_original(photos: PhotoStore, data: bytes, original_sha256: str | 
         )
 
 
-def scene_similarity(image: Image.Image, original_dhash_hex: str | None) -> dict[str, Any] | None:
+def scene_similarity(proof_dhash: int, original_dhash_hex: str | None) -> dict[str, Any] | None:
     """How alike the proof's scene is to the original's: dHash bits apart, similarity and the warnings."""
     if not original_dhash_hex:
         return None
-    distance = hamming(dhash64(image), int(original_dhash_hex, 16))
+    distance = hamming(proof_dhash, int(original_dhash_hex, 16))
     similarity = round(1 - distance / HASH_BITS, 3)
     return {
         "dhash_distance": distance,

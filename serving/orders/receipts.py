@@ -62,11 +62,15 @@ def code_digest(code: str) -> str:
 
 
 def issue_receipt(engine: sa.Engine, photo_id: str) -> str:
-    code = new_code()
     with engine.begin() as connection:
-        connection.execute(
-            receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow())
-        )
+        return record_receipt(connection, photo_id)
+
+
+def record_receipt(connection: sa.Connection, photo_id: str) -> str:
+    """A new code for the report `photo_id`, written in the caller's transaction (the intake writes
+    the case, its flags and its receipt together: a reporter never holds a code without a case)."""
+    code = new_code()
+    connection.execute(receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow()))
     return code
 
 

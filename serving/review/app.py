@@ -8,18 +8,20 @@ needs the reviewer role (or admin).
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as FastPath
 from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving import api_models as m
 from serving.api.app import route_app
-from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.responses import binary, body_model, errors, query
 from serving.auth.principals import Principal
 from serving.images import sniff_format
 from serving.review.decisions import parse_decision, reviewer_of
@@ -37,26 +39,40 @@ async def review_store(parts: Annotated[Backends, Depends(backends)]) -> ReviewS
 
 Store = Annotated[ReviewStore, Depends(review_store)]
 Who = Annotated[Principal, Depends(principal)]
-router = APIRouter(dependencies=[Depends(role("reviewer"))])
+PhotoId = Annotated[str, FastPath(description="the case's photo_id (from /v1/photos/assess)")]
+Hazard = Annotated[str, FastPath(description="a hazard type the model scored")]
+QUEUE_PARAMETERS = (
+    query(
+        "status",
+        "open (default), clear, decided, all, or one decided status",
+        {
+            "type": "string",
+            "enum": ["open", "clear", "decided", "all", "confirmed", "corrected", "dismissed", "rectified"],
+        },
+    ),
+    query("hazard", "only cases flagged with this hazard type", {"type": "string"}),
+    query("site", "only cases of this site_id", {"type": "string"}),
+    query("from", "first day, YYYY-MM-DD (in `tz`)", {"type": "string", "format": "date"}),
+    query("to", "last day, YYYY-MM-DD (in `tz`), inclusive", {"type": "string", "format": "date"}),
+    query("tz", "IANA time zone of the dates (default UTC), e.g. Asia/Shanghai", {"type": "string"}),
+    query("limit", "cases per page (1..200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+    query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
+)
+router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body (null when empty): the route's parser names what is wrong in it."""
-    try:
-        return json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
-
-
-Body = Annotated[Any, Depends(json_body)]
-
-
-@router.get("/queue")
+@router.get(
+    "/queue",
+    response_model=m.ReviewQueueBody,
+    responses=errors(422, 503),
+    summary="The review queue, most urgent first",
+    openapi_extra={"parameters": list(QUEUE_PARAMETERS)},
+)
 def get_queue(request: Request, store: Store) -> JSONResponse:
     return JSONResponse(store.queue(parse_filter(request.query_params)))
 
 
-@router.get("/taxonomy")
+@router.get("/taxonomy", response_model=m.TaxonomyBody, summary="The hazard types and the due hours of each severity")
 async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> JSONResponse:
     """The hazard types, and how many hours each severity gives (the page shows an urgent case's deadline)."""
     due = {name: span.total_seconds() / 3600 for name, span in parts.order_store.policy.due_by_severity.items()}
@@ -65,21 +81,33 @@ async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> JSONRes
     )
 
 
-@router.get("/me")
+@router.get(
+    "/me", response_model=m.SignedInBody, summary="Who the request is signed in as (decisions are recorded as them)"
+)
 async def get_signed_in(who: Who) -> JSONResponse:
     """Who the page is signed in as (the reviewer its decisions are recorded as)."""
     return JSONResponse({**reviewer_of(who).to_dict(), "role": who.role, "via": who.via})
 
 
-@router.get("/{photo_id}")
-def get_case(photo_id: str, store: Store) -> JSONResponse:
+@router.get(
+    "/{photo_id}",
+    response_model=m.ReviewCaseDetail,
+    responses=errors(404, 503),
+    summary="One case with its group and decision history",
+)
+def get_case(photo_id: PhotoId, store: Store) -> JSONResponse:
     return JSONResponse(store.case(photo_id))
 
 
-@router.post("/{photo_id}", status_code=201)
-def post_decision(
-    photo_id: str, body: Body, store: Store, who: Annotated[Principal, Depends(principal)]
-) -> JSONResponse:
+@router.post(
+    "/{photo_id}",
+    status_code=201,
+    response_model=m.DecisionResult,
+    responses=errors(400, 404, 422, 503),
+    summary="Record a decision on a case (and its group)",
+    openapi_extra=body_model(m.DecisionRequest),
+)
+def post_decision(photo_id: PhotoId, body: Body, store: Store, who: Who) -> JSONResponse:
     decision = parse_decision(body)
     return JSONResponse(store.decide(photo_id, decision, reviewer=reviewer_of(who)), status_code=201)
 
@@ -92,23 +120,43 @@ def image_answer(store: ReviewStore, photo_id: str, size: str) -> Response:
     return Response(data, media_type=f"image/{(sniff_format(data) or 'octet-stream').lower()}", headers=IMMUTABLE)
 
 
-@router.get("/{photo_id}/thumb")
-def get_thumb(photo_id: str, store: Store) -> Response:
+@router.get(
+    "/{photo_id}/thumb",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404)},
+    summary="The case's photo, thumbnail",
+)
+def get_thumb(photo_id: PhotoId, store: Store) -> Response:
     return image_answer(store, photo_id, "thumb")
 
 
-@router.get("/{photo_id}/photo")
-def get_display(photo_id: str, store: Store) -> Response:
+@router.get(
+    "/{photo_id}/photo",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404)},
+    summary="The case's photo, display size",
+)
+def get_display(photo_id: PhotoId, store: Store) -> Response:
     return image_answer(store, photo_id, "display")
 
 
-@router.get("/{photo_id}/original")
-def get_original(photo_id: str, store: Store) -> Response:
+@router.get(
+    "/{photo_id}/original",
+    response_class=Response,
+    responses={**binary("image/*"), **errors(404)},
+    summary="The photo as uploaded (GPS removed unless kept)",
+)
+def get_original(photo_id: PhotoId, store: Store) -> Response:
     return image_answer(store, photo_id, "original")
 
 
-@router.get("/{photo_id}/heatmap/{hazard}")
-def get_heatmap(photo_id: str, hazard: str, store: Store) -> Response:
+@router.get(
+    "/{photo_id}/heatmap/{hazard}",
+    response_class=Response,
+    responses={**binary("image/png"), **errors(404)},
+    summary="Where the model saw one hazard type, over the display photo",
+)
+def get_heatmap(photo_id: PhotoId, hazard: Hazard, store: Store) -> Response:
     labels, grid, digest = store.cam(photo_id)
     if hazard not in labels:
         raise InputError("hazard", f"the model did not score {hazard!r}; it scored {labels}", status_code=404)
@@ -127,7 +175,7 @@ def not_found(request: Request, status: int) -> InputError:
     return InputError("path", f"no such review endpoint; {routes}", status_code=404)
 
 
-page_router = APIRouter(dependencies=[Depends(role("reviewer"))])
+page_router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
 
 
 @page_router.get("/", include_in_schema=False)

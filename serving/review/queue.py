@@ -47,10 +47,13 @@ def _date(params: Mapping[str, str], field: str, *, end: bool, zone: ZoneInfo) -
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(field, f"{text!r} is not a date; use YYYY-MM-DD or an ISO 8601 time") from None
-    if len(text) == 10:  # a bare date: that day in `zone`; as an end, the whole day is included
-        moment = (moment + dt.timedelta(days=1 if end else 0)).replace(tzinfo=zone)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        if len(text) == 10:  # a bare date: that day in `zone`; as an end, the whole day is included
+            moment = (moment + dt.timedelta(days=1 if end else 0)).replace(tzinfo=zone)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01+01:00 or 9999-12-31 as an end: no such UTC moment
+        raise InputError(field, f"{text!r} is out of range; give a date between the years 1 and 9999") from None
     return moment
 
 

@@ -8,6 +8,7 @@ rename), so a case row never points at a missing or half-written file.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
 from serving.db import create_engine, iso, migrate, utcnow
+from serving.images import PhotoFacts
 from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
 from serving.review.grouping import (
     BAND_WIDTHS,
@@ -125,14 +127,22 @@ class ReviewStore:
         *,
         photo_id: str,
         data: bytes,
-        image: Image.Image,
+        image: Image.Image | PhotoFacts,
         assessment: PhotoAssessment,
         metadata: dict[str, Any] | None = None,
         created_at: dt.datetime | None = None,
+        also: Callable[[sa.Connection], Any] | None = None,
     ) -> dict[str, Any]:
-        """Store the photo and one case row for the model's assessment, as the assessment states it."""
-        digest = self.photos.put(data)
-        dhash = dhash64(image)
+        """Store the photo and one case row for the model's assessment, as the assessment states it.
+        `image` is the decoded photo or, from the service, only its facts (the full image is gone by then).
+
+        Atomic: the case, its flags and whatever `also` writes (the intake's receipt) commit in one
+        transaction. The photo file is written first (atomic rename, content-addressed); if the
+        transaction fails, the file is removed again unless another case or order refers to it, so a
+        failed intake leaves neither a case nor an unreferenced photo. Returns `also`'s result as "also"."""
+        image = image if isinstance(image, PhotoFacts) else PhotoFacts(image.width, image.height, dhash64(image))
+        digest, written = self.photos.put_new(data)
+        dhash = image.dhash
         row = {
             "photo_id": photo_id,
             "photo_sha256": digest,
@@ -144,14 +154,39 @@ class ReviewStore:
             "dhash": to_hex(dhash),
             **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
         }
-        with self.engine.begin() as connection:
-            row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
-            connection.execute(cases.insert().values(**row))
-            if assessment.flagged:
-                connection.execute(
-                    case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
-                )
-        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
+        try:
+            with self.engine.begin() as connection:
+                row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
+                connection.execute(cases.insert().values(**row))
+                if assessment.flagged:
+                    connection.execute(
+                        case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
+                    )
+                extra = also(connection) if also is not None else None
+        except BaseException:
+            if written:
+                self._discard_unreferenced(digest)
+            raise
+        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest, "also": extra}
+
+    def _discard_unreferenced(self, digest: str) -> None:
+        """Remove a photo file this request wrote if no case or order refers to it (best effort: when
+        the database is down the reference cannot be checked, and the file is kept)."""
+        try:
+            with self.engine.connect() as connection:
+                referenced = connection.execute(
+                    sa.select(sa.literal(1)).where(
+                        sa.or_(
+                            sa.exists().where(cases.c.photo_sha256 == digest),
+                            sa.exists(sa.text("1 FROM rectification_orders WHERE proof_sha256 = :digest")),
+                        )
+                    ),
+                    {"digest": digest},
+                ).first()
+        except sa.exc.SQLAlchemyError:
+            return
+        if referenced is None:
+            self.photos.discard(digest)
 
     def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:
         row = connection.execute(sa.select(cases).where(cases.c.photo_id == photo_id)).first()

@@ -165,7 +165,7 @@ SERVICE_FILES = (
     "logging_setup.py",
     "metrics.py",
     "docs.py",
-    "openapi.py",
+    "openapi_document.py",
     "api_models.py",
     "pipeline.py",
     "routes.py",

@@ -1,4 +1,5 @@
-"""`make run` binds to this machine only unless HOST says otherwise (issue 14.6), and each instance keeps\nits own Prometheus multiprocess directory (issue 23.11)."""
+"""`make run` binds to this machine only unless HOST says otherwise (issue 14.6), and each instance keeps
+its own Prometheus multiprocess directory (issue 23.11)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.server import clean_env
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
@@ -15,7 +17,12 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 def run_command(*variables: str) -> str:
     """The command `make run` would serve with (make -n prints it without running anything)."""
     printed = subprocess.run(
-        ["make", "-n", "--always-make", "run", *variables], cwd=PROJECT_ROOT, text=True, capture_output=True, check=True
+        ["make", "-n", "--always-make", "run", *variables],
+        cwd=PROJECT_ROOT,
+        env=clean_env(),  # a fresh shell's: no ANKANG_DATA_DIR another test set
+        text=True,
+        capture_output=True,
+        check=True,
     ).stdout
     return next(line for line in printed.splitlines() if "bentoml serve" in line)
 
