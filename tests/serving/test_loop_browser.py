@@ -219,6 +219,11 @@ def test_the_whole_loop_in_pages_only(served):
         page.wait_for_selector("#tiles")
         assert page.locator('#by-state .bar[data-label="已闭环 closed"]').get_attribute("data-value") == "1"
         assert page.locator(f'#closed-orders a[href="{order_url.removeprefix(base_url)}"]').count() == 1
+        # nothing unrectified: no enterprise listed with 0, and empty lists say so
+        assert page.locator("#by-enterprise-chart .bar").count() == 0 and "暂无" in page.inner_text(
+            "#by-enterprise-chart"
+        )
+        assert page.locator("#waiting td.empty").inner_text() == "暂无 None"
         assert page.locator("#by-enterprise tr", has_text=ENTERPRISE).count() == 1
         shoot(page, "10-officer-dashboard")
     assert stages == ["received", "confirmed", "rectifying", "rectified", "closed"]
