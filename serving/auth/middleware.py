@@ -21,7 +21,15 @@ from serving.auth.keys import KeyStore, Principal
 from serving.auth.revocations import SessionRevocations
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
-from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
+from serving.auth.sign_in import (
+    ENTERPRISE_HOME,
+    SIGN_IN_PATH,
+    SIGN_IN_PATHS,
+    SIGN_OUT_PATHS,
+    SignIn,
+    cross_origin,
+    safe_next,
+)
 from serving.errors import error_json
 from serving.logging_setup import configure_logging
 from serving.outages import OUTAGE_TYPES, outage_of, outage_response
@@ -108,9 +116,9 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
+        if scope["type"] == "http" and path in SIGN_IN_PATHS + SIGN_OUT_PATHS:
             try:
-                await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self._sign_out(scope, send))
+                await (self.sign_in(scope, receive, send) if path in SIGN_IN_PATHS else self._sign_out(scope, send))
             except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
                 backend = outage_of(error)
                 if backend is None:
@@ -138,17 +146,21 @@ class ApiKeyAuth:
                 "no API keys are configured on this server; an operator must create one "
                 "with `ankang keys create --role ROLE`",
             )
-        principal, denial = self._identify(scope, sessions=needed == "reviewer")
+        # Pages' sessions reach the routes of the roles that have pages (the review and order APIs
+        # the pages call, the dashboard's JSON and CSV); intake and admin routes take keys only.
+        principal, denial = self._identify(scope, sessions=needed in ("reviewer", "enterprise"))
         if denial is not None:
             return None, denial
         if not role_allows(principal.role, needed):
+            if principal.via == "session":
+                scope["ankang.session_role"] = principal.role
             return None, _Denial(
                 403, f"this key has role '{principal.role}'; {scope.get('path')} needs role '{needed}'"
             )
         return principal, None
 
     def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
-        """By API key header; by review-page session cookie only on review paths (sessions are for the page)."""
+        """By API key header; by a page session cookie only on the paths pages use."""
         key = presented_key(scope)
         if key is not None:
             principal = self.keys.authenticate(key) if key else None
@@ -156,16 +168,14 @@ class ApiKeyAuth:
         cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
             return None, _Denial(
-                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /review/sign-in"
+                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /sign-in"
             )
         claims = self.signer.verify(cookie)
         if claims and self.revocations.is_revoked(str(claims.get("sid"))):
             claims = None  # signed out (on this replica or another)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
-            return None, _Denial(
-                401, "the session has expired or its key was revoked; sign in again at /review/sign-in"
-            )
+            return None, _Denial(401, "the session has expired or its key was revoked; sign in again at /sign-in")
         if scope.get("method", "GET") in UNSAFE_METHODS:
             if cross_origin(scope):
                 return None, _Denial(403, "cross-origin request refused", field="csrf")
@@ -177,7 +187,10 @@ class ApiKeyAuth:
                     field="csrf",
                 )
         scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
-        return Principal(record.key_id, record.role, via="session", holder=record.holder), None
+        principal = Principal(
+            record.key_id, record.role, via="session", holder=record.holder, enterprise_id=record.enterprise_id or None
+        )
+        return principal, None
 
     async def _sign_out(self, scope: Scope, send: Send) -> None:
         """End the session for good (every replica refuses its cookie from now on), then clear the
@@ -198,6 +211,11 @@ class ApiKeyAuth:
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
         pages = ("/review", "/orders", "/unions", "/claims")
+        wants_page = scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept
+        if denial.status == 403 and wants_page and scope.get("ankang.session_role") == "enterprise":
+            # an enterprise signed in and opened an officers' page: its own orders instead of a JSON error
+            await respond(send, 303, b"", b"text/plain", [(b"location", ENTERPRISE_HOME.encode())])
+            return
         if denial.status == 401 and scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept:
             query = scope.get("query_string", b"").decode("latin-1")
             back = safe_next(f"{path}?{query}" if query else path)
