@@ -168,6 +168,9 @@ class ReviewCase(BaseModel):
 
 class QueueItem(ReviewCase):
     group_size: int
+    decided_hazards: list[str] | None = Field(
+        default=None, description="a corrected case: the hazards the officer corrected it to (else null)"
+    )
 
 
 class ReviewQueueBody(BaseModel):
@@ -220,6 +223,9 @@ class DecisionResult(BaseModel):
 
 class TaxonomyBody(BaseModel):
     types: list[HazardTypeBody]
+    due_hours_by_severity: dict[str, float] = Field(
+        default_factory=dict, description="hours a rectification order of each severity gets (datasets/rectification)"
+    )
 
 
 # --- the order routes (serving/orders/app.py): rectification orders, supervision cases, receipts ---
@@ -248,9 +254,19 @@ class OrderHazard(BaseModel):
     severity: str | None = None
 
 
+class SceneSimilarity(BaseModel):
+    dhash_distance: int = Field(description="bits in which the 64-bit dHashes of the original and the proof differ")
+    similarity: float = Field(description="1 - dhash_distance / 64; unrelated photos are about 0.5")
+    near_duplicate: bool = Field(description="within the review store's near-duplicate distance: nearly the original")
+    differs: bool = Field(description="similarity below 0.7: probably not the same scene")
+
+
 class ComparedPhoto(BaseModel):
     probability: float | None = Field(description="the model's probability of the compared hazard in this photo")
     photo: str = Field(description="where the photo is: /v1/orders/{id}/photos/original or .../proof")
+    scene: SceneSimilarity | None = Field(
+        default=None, description="proof only: how alike the original's scene it is (null for older proofs)"
+    )
 
 
 class Comparison(BaseModel):
@@ -479,7 +495,7 @@ class ReportFeedbackState(BaseModel):
 class ReportStatus(BaseModel):
     """What a reporter learns from a receipt: stage, outcome and days; never who, where or which enterprise."""
 
-    stage: Literal["received", "no_hazard_found", "confirmed", "rectifying", "rectified", "closed"]
+    stage: Literal["received", "no_hazard_flagged", "no_hazard_found", "confirmed", "rectifying", "rectified", "closed"]
     message_zh: str
     message_en: str
     reported_on: str = Field(description="YYYY-MM-DD")
