@@ -10,6 +10,7 @@ from pathlib import Path
 import bentoml
 import pytest
 
+from serving.auth.sign_in import SIGN_IN_PATH
 from serving.claims.figures import CachedFigures
 from serving.orders.receipts import RateLimiter
 from tests.serving.test_auth_api import auth_on
@@ -86,6 +87,6 @@ def test_queue_and_figures_pages_show_the_store(secured, base_url):  # noqa: F81
 
         anonymous = browser.new_page()
         anonymous.goto(f"{base_url}/claims/figures")
-        assert anonymous.url == f"{base_url}/review/sign-in?next=/claims/figures"
+        assert anonymous.url == f"{base_url}{SIGN_IN_PATH}?next=/claims/figures"
         browser.close()
     assert outside == []
