@@ -3,13 +3,15 @@
 `runtime.errors.InputError` (a 4xx naming the field, or a 503) and the photo model's `QueueFull`
 (503 with Retry-After) are answered here and nowhere else: by `install_handlers` for the FastAPI
 routers, and by `client_errors_answered` for BentoML's own endpoints (BentoML catches endpoint
-exceptions itself, so an app's handler would not see them).
+exceptions itself, so an app's handler would not see them). The pure ASGI middleware in front
+(keys, body limits, docs) answer before any app runs; they write the same body with `error_json`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +31,11 @@ logger = logging.getLogger("ankang.service")
 BUSY_MESSAGE = "the photo model is busy; retry in a second"
 # A route app's answer to a path it does not have (404) or a method the path does not take (405).
 NotFound = Callable[[Request, int], InputError]
+
+
+def error_json(field: str, message: str) -> bytes:
+    """The error body as bytes, for the ASGI middleware that answer without an app."""
+    return json.dumps({"error": {"field": field, "message": message}}).encode()
 
 
 def error_response(error: InputError) -> JSONResponse:

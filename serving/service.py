@@ -119,6 +119,7 @@ class Ankang:
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
         self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -130,10 +131,10 @@ class Ankang:
             claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
             feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
             risk=self.risk,
+            score_records=self.score_records,
             pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
-        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
 
     def __is_ready__(self) -> bool:
@@ -217,7 +218,8 @@ class Ankang:
         """
         scorer = self.risk.current
         score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
-        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in;
+        # every score kept (serving/enterprises/records.py)
         results = feed_risk(enterprises, self.order_store, self.claim_store, score)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}

@@ -9,7 +9,6 @@ passes as the `anonymous` admin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,17 @@ from serving.auth.keys import KeyStore, Principal
 from serving.auth.revocations import SessionRevocations
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
-from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, FailureLimiter, SignIn, cross_origin, safe_next
+from serving.auth.sign_in import (
+    ENTERPRISE_HOME,
+    SIGN_IN_PATH,
+    SIGN_IN_PATHS,
+    SIGN_OUT_PATHS,
+    FailureLimiter,
+    SignIn,
+    cross_origin,
+    safe_next,
+)
+from serving.errors import error_json
 from serving.logging_setup import configure_logging
 from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
@@ -43,7 +52,7 @@ class _Denial:
     field: str = "authorization"
 
     async def send(self, send: Send) -> None:
-        body = json.dumps({"error": {"field": self.field, "message": self.message}}).encode()
+        body = error_json(self.field, self.message)
         headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
         if self.status == 429:
             headers.append((b"retry-after", str(int(KEY_FAILURE_WINDOW)).encode()))
@@ -119,9 +128,9 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
+        if scope["type"] == "http" and path in SIGN_IN_PATHS + SIGN_OUT_PATHS:
             try:
-                await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self._sign_out(scope, send))
+                await (self.sign_in(scope, receive, send) if path in SIGN_IN_PATHS else self._sign_out(scope, send))
             except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
                 backend = outage_of(error)
                 if backend is None:
@@ -149,33 +158,35 @@ class ApiKeyAuth:
                 "no API keys are configured on this server; an operator must create one "
                 "with `ankang keys create --role ROLE`",
             )
-        principal, denial = self._identify(scope, sessions=needed == "reviewer")
+        # Pages' sessions reach the routes of the roles that have pages (the review and order APIs
+        # the pages call, the dashboard's JSON and CSV); intake and admin routes take keys only.
+        principal, denial = self._identify(scope, sessions=needed in ("reviewer", "enterprise"))
         if denial is not None:
             return None, denial
         if not role_allows(principal.role, needed):
+            if principal.via == "session":
+                scope["ankang.session_role"] = principal.role
             return None, _Denial(
                 403, f"this key has role '{principal.role}'; {scope.get('path')} needs role '{needed}'"
             )
         return principal, None
 
     def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
-        """By API key header; by review-page session cookie only on review paths (sessions are for the page)."""
+        """By API key header; by a page session cookie only on the paths pages use."""
         key = presented_key(scope)
         if key is not None:
             return self._by_key(key, client=str((scope.get("client") or ("unknown", 0))[0]))
         cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
             return None, _Denial(
-                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /review/sign-in"
+                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /sign-in"
             )
         claims = self.signer.verify(cookie)
         if claims and self.revocations.is_revoked(str(claims.get("sid"))):
             claims = None  # signed out (on this replica or another)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
-            return None, _Denial(
-                401, "the session has expired or its key was revoked; sign in again at /review/sign-in"
-            )
+            return None, _Denial(401, "the session has expired or its key was revoked; sign in again at /sign-in")
         if scope.get("method", "GET") in UNSAFE_METHODS:
             if cross_origin(scope):
                 return None, _Denial(403, "cross-origin request refused", field="csrf")
@@ -187,7 +198,10 @@ class ApiKeyAuth:
                     field="csrf",
                 )
         scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
-        return Principal(record.key_id, record.role, via="session", holder=record.holder), None
+        principal = Principal(
+            record.key_id, record.role, via="session", holder=record.holder, enterprise_id=record.enterprise_id or None
+        )
+        return principal, None
 
     def _by_key(self, key: str, *, client: str) -> tuple[Principal | None, _Denial | None]:
         """The key's principal; wrong keys count against the client like failed sign-ins, and a client
@@ -221,6 +235,11 @@ class ApiKeyAuth:
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
         pages = ("/review", "/orders", "/unions", "/claims")
+        wants_page = scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept
+        if denial.status == 403 and wants_page and scope.get("ankang.session_role") == "enterprise":
+            # an enterprise signed in and opened an officers' page: its own orders instead of a JSON error
+            await respond(send, 303, b"", b"text/plain", [(b"location", ENTERPRISE_HOME.encode())])
+            return
         if denial.status == 401 and scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept:
             query = scope.get("query_string", b"").decode("latin-1")
             back = safe_next(f"{path}?{query}" if query else path)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from serving.claims.schema import report_feedback
 from serving.db import iso, utcnow
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
@@ -43,6 +44,7 @@ class Proof:
 
     sha256: str
     assessment: dict[str, Any]
+    scene: dict[str, Any] | None = None  # serving/orders/proof.py: how alike the original's scene it is
 
 
 def _public_order(row: Any) -> dict[str, Any]:
@@ -127,10 +129,29 @@ class OrderStore:
             history = connection.execute(
                 sa.select(transitions).where(transitions.c.order_id == order_id).order_by(transitions.c.id)
             ).all()
-        return {
+            ratings = reporter_ratings(connection, order_id) if viewer.is_officer else None
+        described = {
             **describe_order(row, viewer=viewer, now=utcnow()),
             "history": [describe_transition(entry) for entry in history],
         }
+        if ratings is not None:  # the reporter's answers through the receipt, comments included: officers only
+            described["feedback"] = ratings
+        after = (described.get("comparison") or {}).get("after")
+        if after is not None:  # the latest proof's scene similarity, recorded with its submission
+            submitted = [e["details"] for e in described["history"] if e["action"] == "submit" and e["details"]]
+            after["scene"] = submitted[-1].get("scene") if submitted else None
+        return described
+
+    def original_scene(self, order_id: str, *, viewer: Viewer) -> tuple[str | None, str | None]:
+        """The sha256 and dHash (hex) of the order's original photo, (None, None) without one."""
+        with self.engine.connect() as connection:
+            row = self._row(connection, order_id, viewer)
+            if row.photo_id is None:
+                return None, None
+            case = connection.execute(
+                sa.select(cases.c.photo_sha256, cases.c.dhash).where(cases.c.photo_id == row.photo_id)
+            ).first()
+        return (case.photo_sha256, case.dhash) if case else (None, None)
 
     def proof_digest(self, order_id: str, which: str, *, viewer: Viewer) -> str:
         """sha256 of the order's original photo (its case's) or of its latest proof photo."""
@@ -537,6 +558,7 @@ def _proof_details(row: Any, proof: Proof | None) -> dict[str, Any] | None:
         "probability_before": row.original_probability,
         "probability_after": proof.assessment["hazards"].get(row.hazard) if row.hazard else None,
         "flagged_after": [item["type"] for item in proof.assessment["flagged"]],
+        **({"scene": proof.scene} if proof.scene else {}),
     }
 
 
@@ -598,6 +620,25 @@ def describe_order(row: Any, *, viewer: Viewer, now: dt.datetime) -> dict[str, A
     if viewer.is_officer:
         described["photo_id"] = row.photo_id  # the review case; enterprise keys cannot open it anyway
     return described
+
+
+def reporter_ratings(connection: sa.Connection, order_id: str) -> list[dict[str, Any]]:
+    """The reporter's ratings of the order's closed stages (serving/claims/feedback.py), oldest first."""
+    rows = connection.execute(
+        sa.select(report_feedback)
+        .where(report_feedback.c.case_id == order_id, report_feedback.c.photo_id.is_not(None))
+        .order_by(report_feedback.c.id)
+    ).all()
+    return [
+        {
+            "round": row.round,
+            "satisfied": row.satisfied,
+            "resolved": row.resolved,
+            "comment": row.comment,
+            "created_at": iso(row.created_at),
+        }
+        for row in rows
+    ]
 
 
 def describe_transition(row: Any) -> dict[str, Any]:
