@@ -158,7 +158,7 @@ def list_unions(
     union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
     district: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED_UNIONS)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # SQLite INTEGER is 64-bit: a larger offset was a 500
 ) -> dict[str, Any]:
     """Unions, highest grade and points first, filtered by grade, layer, type and district."""
     where = UnionFilter(grade=grade, layer=layer, union_type=union_type, district=district, limit=limit, offset=offset)
