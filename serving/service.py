@@ -203,9 +203,8 @@ class Ankang:
         """
         scorer = self.risk.current
         score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
-        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
         # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
-        results = feed_risk(enterprises, self.order_store, self.claim_store, scorer.score_profiles)
+        results = feed_risk(enterprises, self.order_store, self.claim_store, score)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
