@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 
 from runtime.errors import InputError
 from serving.batching import QueueFull
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 
 __all__ = ["InputError", "busy_response", "client_errors_answered", "error_response", "install_handlers"]
 
@@ -63,6 +64,8 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                 return await endpoint(*args, **kwargs)
             except (InputError, QueueFull) as error:
                 return answer(error)
+            except OUTAGE_TYPES as error:
+                return _outage_or_raise(error)
 
         return answered_async
 
@@ -72,8 +75,18 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return endpoint(*args, **kwargs)
         except InputError as error:
             return error_response(error)
+        except OUTAGE_TYPES as error:
+            return _outage_or_raise(error)
 
     return answered
+
+
+def _outage_or_raise(error: BaseException) -> JSONResponse:
+    """A backend outage's 503 (serving/outages.py); any other error goes on to be the 500 it is."""
+    backend = outage_of(error)
+    if backend is None:
+        raise error
+    return outage_response(backend)
 
 
 def _validation_error(error: RequestValidationError) -> InputError:
@@ -98,6 +111,11 @@ def install_handlers(app: FastAPI, not_found: NotFound) -> None:
             return error_response(not_found(request, status))
         return error_response(InputError("request", str(getattr(error, "detail", error)), status_code=status))
 
+    async def outage(_request: Request, error: Exception) -> JSONResponse:
+        return _outage_or_raise(error)
+
+    for outage_type in OUTAGE_TYPES:
+        app.add_exception_handler(outage_type, outage)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(QueueFull, input_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from PIL import Image
 
-from serving.db import MIGRATIONS_DIR, migrate
+from serving.db import MIGRATIONS_DIR, migrate, utcnow
 from serving.errors import InputError
 from serving.orders import dashboard, receipts
 from serving.orders.policy import RectificationPolicy
@@ -284,6 +284,27 @@ def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
     with review.engine.connect() as connection:
         stored = connection.execute(sa.text("SELECT code_sha256 FROM report_receipts")).scalars().all()
     assert code.replace("-", "") not in "".join(stored)  # only the hash is kept
+
+
+def test_a_receipt_of_an_unflagged_photo_does_not_wait_for_a_review_forever(stores):
+    """Issue 23 item 6: a photo triaged `clear` said "waiting for review" forever."""
+    review, orders = stores
+    photo_id = confirmed_case(review, {}, decide="")  # nothing at or above a threshold: triage clear
+    status = receipts.report_status(review.engine, orders.issue_receipt(photo_id))
+    assert status["stage"] == "no_hazard_flagged"
+    assert status["message_en"] == "received; the automatic check found no hazard (an officer may still look at it)"
+    assert status["message_zh"].startswith("已收到，自动筛查未发现隐患")
+
+
+def test_a_review_rectified_decision_dates_the_receipts_rectification(stores):
+    """Issue 23 item 6: a review `rectified` decision left `rectified_on: null`."""
+    review, orders = stores
+    photo_id = confirmed_case(review, {"wet_floor": 0.9})
+    code = orders.issue_receipt(photo_id)
+    review.decide(photo_id, Decision("rectified", (), None, False), reviewer=Reviewer("env-1", "x"))
+    status = receipts.report_status(review.engine, code)
+    assert status["stage"] == "rectified" and status["rectified_on"] == utcnow().date().isoformat()
+    assert [h["type"] for h in status["hazards"]] == ["wet_floor"]
 
 
 def test_rate_limiter_allows_a_window_then_refuses():
