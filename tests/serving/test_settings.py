@@ -21,7 +21,10 @@ ENTRY_POINTS = {
     "review/export.py",
     "unions/commands.py",
 }
-OTHER_VARIABLES = {"metrics.py"}  # PROMETHEUS_MULTIPROC_DIR: BentoML's own, for its multiprocess metrics
+OTHER_VARIABLES = {  # variables of other programs, never ANKANG_*
+    "metrics.py",  # reads PROMETHEUS_MULTIPROC_DIR: BentoML's own, for its multiprocess metrics
+    "forwarded.py",  # writes FORWARDED_ALLOW_IPS for uvicorn (from ServingSettings.trusted_proxies)
+}
 
 
 def calls_of(tree: ast.AST) -> set[str]:
