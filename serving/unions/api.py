@@ -11,11 +11,13 @@ route app from serving/routes.py.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
 from runtime.errors import InputError
 from serving.api.app import route_app
@@ -31,6 +33,8 @@ from serving.unions import models as m
 from serving.unions.meeting import review_meeting
 from serving.unions.rows import RowErrors, check_union
 from serving.unions.store import MAX_LISTED_UNIONS, UnionFilter, UnionStore
+
+logger = logging.getLogger("ankang.unions")
 
 
 @dataclass
@@ -214,6 +218,19 @@ def get_review_meeting(stores: Stores, week: Annotated[str | None, Query(max_len
     return review_meeting(stores.engine, week)
 
 
+async def database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is down or unreachable: a 503 the client retries, not a 500."""
+    logger.warning("database unavailable: %s", type(error).__name__)
+    body = {"error": {"field": "database", "message": "the database is not reachable; retry in a few seconds"}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+def with_database_outage_answered(app: FastAPI) -> FastAPI:
+    for kind in (sa.exc.OperationalError, sa.exc.InterfaceError):
+        app.add_exception_handler(kind, database_unavailable)
+    return app
+
+
 enterprises_api = route_app(
     enterprises_router,
     not_found=not_found_in(
@@ -226,3 +243,5 @@ unions_api = route_app(
     not_found=not_found_in("GET|POST /v1/unions/, POST /v1/unions/grade, GET|PATCH /v1/unions/{id}"),
 )
 meeting_api = route_app(meeting_router, not_found=not_found_in("GET /v1/review-meeting/?week=2026-W49"))
+for _app in (enterprises_api, unions_api, meeting_api):
+    with_database_outage_answered(_app)

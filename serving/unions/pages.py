@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from serving.api.app import route_app
 from serving.api.dependencies import role
-from serving.unions.api import Officer, Stores, not_found_in
+from serving.unions.api import Officer, Stores, not_found_in, with_database_outage_answered
 from serving.unions.grading import GRADES, union_types
 from serving.unions.meeting import review_meeting, week_bounds
 from serving.unions.store import UnionFilter
@@ -225,8 +225,10 @@ def union_page(union_id: str, stores: Stores, _officer: Officer) -> HTMLResponse
     return render("union.html", u=union, layer_names=layer_names)
 
 
-unions_page_app = route_app(
-    page_router,
-    not_found=not_found_in("/unions/, /unions/{id}, /unions/review-meeting?week=2026-W49, /unions/assigned"),
-    static=HERE / "static",
+unions_page_app = with_database_outage_answered(
+    route_app(
+        page_router,
+        not_found=not_found_in("/unions/, /unions/{id}, /unions/review-meeting?week=2026-W49, /unions/assigned"),
+        static=HERE / "static",
+    )
 )
