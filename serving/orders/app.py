@@ -28,10 +28,10 @@ from serving.api.dependencies import Backends, Body, backends, principal, role
 from serving.api.responses import binary, body_model, errors, query
 from serving.hostile_text import refuse_bad_text
 from serving.orders import dashboard
-from serving.orders.page import render_dashboard, render_order
+from serving.orders.pages import issue_form, order_page, orders_home
+from serving.orders.proof import refuse_the_original, scene_similarity
 from serving.orders.requests import (
     Move,
-    OrderFilter,
     parse_amendment,
     parse_filter,
     parse_move,
@@ -282,7 +282,8 @@ async def proof_form(request: Request) -> tuple[bytes, str | None]:
     status_code=201,
     response_model=m.Order,
     responses=errors(400, 404, 409, 413, 415, 422, 503),
-    summary="Submit a rectification with its proof photo (assessed by the photo model)",
+    summary="Submit a rectification with its proof photo (assessed by the photo model; the original photo itself "
+    "is refused with 422, and the scene's similarity to the original is recorded)",
     openapi_extra=body_model(m.ProofForm, "multipart/form-data"),
 )
 async def post_proof(
@@ -294,9 +295,12 @@ async def post_proof(
     current = await run_in_threadpool(store.order, order_id, viewer=acting)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
-    _facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
+    original_sha256, original_dhash = await run_in_threadpool(store.original_scene, order_id, viewer=acting)
+    await run_in_threadpool(refuse_the_original, store.photos, data, original_sha256)
+    facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
     digest = await run_in_threadpool(store.photos.put, data)
-    proof = Proof(sha256=digest, assessment=assessment.to_response())
+    scene = scene_similarity(facts.dhash, original_dhash)
+    proof = Proof(sha256=digest, assessment=assessment.to_response(), scene=scene)
     result = await run_in_threadpool(
         store.transition, order_id, Move("submit", comment, None), viewer=acting, proof=proof
     )
@@ -323,24 +327,26 @@ def not_found(request: Request, status: int) -> InputError:
     return InputError("path", f"{verb}; see {routes}", status_code=status)
 
 
-# The page's photos and actions live under /orders too, where a signed-in session is accepted.
-page_router = APIRouter(dependencies=[Depends(role("reviewer"))], include_in_schema=False)
+# The pages (serving/orders/pages.py) for officers and enterprises, their photos and actions under
+# /orders, where a signed-in session is accepted. Each page tells the roles apart itself.
+page_router = APIRouter(dependencies=[Depends(role("enterprise"))], include_in_schema=False)
 
 
 @page_router.get("/")
-def get_page(parts: Parts, _officer: Officer) -> HTMLResponse:
-    figures = parts.order_figures.get(parts.order_store.engine)
-    waiting = parts.order_store.orders(OrderFilter(state="submitted", limit=20), viewer=Viewer(actor=""))
-    return HTMLResponse(
-        render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]), headers={"Cache-Control": "no-store"}
-    )
+async def get_page(request: Request, parts: Parts) -> HTMLResponse:
+    """Officers: the dashboard. An enterprise: its own orders."""
+    return await orders_home(request, parts)
+
+
+@page_router.get("/new")
+async def get_issue_form(request: Request, parts: Parts) -> HTMLResponse:
+    """Officers: issue a rectification order from a confirmed review case (?photo_id=)."""
+    return await issue_form(request, parts)
 
 
 @page_router.get("/{order_id}")
-def get_order_page(order_id: OrderId, store: Store, _officer: Officer) -> HTMLResponse:
-    return HTMLResponse(
-        render_order(store.order(order_id, viewer=Viewer(actor=""))), headers={"Cache-Control": "no-store"}
-    )
+async def get_order_page(order_id: OrderId, request: Request, parts: Parts) -> HTMLResponse:
+    return await order_page(request, parts, order_id)
 
 
 page_router.get("/{order_id}/photos/{which}")(get_photo)

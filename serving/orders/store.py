@@ -43,6 +43,7 @@ class Proof:
 
     sha256: str
     assessment: dict[str, Any]
+    scene: dict[str, Any] | None = None  # serving/orders/proof.py: how alike the original's scene it is
 
 
 def _public_order(row: Any) -> dict[str, Any]:
@@ -127,10 +128,26 @@ class OrderStore:
             history = connection.execute(
                 sa.select(transitions).where(transitions.c.order_id == order_id).order_by(transitions.c.id)
             ).all()
-        return {
+        described = {
             **describe_order(row, viewer=viewer, now=utcnow()),
             "history": [describe_transition(entry) for entry in history],
         }
+        after = (described.get("comparison") or {}).get("after")
+        if after is not None:  # the latest proof's scene similarity, recorded with its submission
+            submitted = [e["details"] for e in described["history"] if e["action"] == "submit" and e["details"]]
+            after["scene"] = submitted[-1].get("scene") if submitted else None
+        return described
+
+    def original_scene(self, order_id: str, *, viewer: Viewer) -> tuple[str | None, str | None]:
+        """The sha256 and dHash (hex) of the order's original photo, (None, None) without one."""
+        with self.engine.connect() as connection:
+            row = self._row(connection, order_id, viewer)
+            if row.photo_id is None:
+                return None, None
+            case = connection.execute(
+                sa.select(cases.c.photo_sha256, cases.c.dhash).where(cases.c.photo_id == row.photo_id)
+            ).first()
+        return (case.photo_sha256, case.dhash) if case else (None, None)
 
     def proof_digest(self, order_id: str, which: str, *, viewer: Viewer) -> str:
         """sha256 of the order's original photo (its case's) or of its latest proof photo."""
@@ -537,6 +554,7 @@ def _proof_details(row: Any, proof: Proof | None) -> dict[str, Any] | None:
         "probability_before": row.original_probability,
         "probability_after": proof.assessment["hazards"].get(row.hazard) if row.hazard else None,
         "flagged_after": [item["type"] for item in proof.assessment["flagged"]],
+        **({"scene": proof.scene} if proof.scene else {}),
     }
 
 

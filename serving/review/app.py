@@ -72,9 +72,13 @@ def get_queue(request: Request, store: Store) -> JSONResponse:
     return JSONResponse(store.queue(parse_filter(request.query_params)))
 
 
-@router.get("/taxonomy", response_model=m.TaxonomyBody, summary="The hazard types")
-async def get_taxonomy() -> JSONResponse:
-    return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
+@router.get("/taxonomy", response_model=m.TaxonomyBody, summary="The hazard types and the due hours of each severity")
+async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> JSONResponse:
+    """The hazard types, and how many hours each severity gives (the page shows an urgent case's deadline)."""
+    due = {name: span.total_seconds() / 3600 for name, span in parts.order_store.policy.due_by_severity.items()}
+    return JSONResponse(
+        {"types": [hazard.describe() for hazard in load_taxonomy().values()], "due_hours_by_severity": due}
+    )
 
 
 @router.get(

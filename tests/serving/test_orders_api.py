@@ -136,7 +136,7 @@ def test_enterprise_role_in_auth():
         new_key(role="enterprise")
     assert new_key(role="enterprise", enterprise_id="E-1")[1].enterprise_id == "E-1"
     assert required_role("/v1/reports/ABCD") is None and required_role("/v1/orders/x") == "enterprise"
-    assert required_role("/orders/") == "reviewer"
+    assert required_role("/orders/") == "enterprise"  # the pages tell officers and enterprises apart
     assert role_allows("reviewer", "enterprise") and role_allows("enterprise", "enterprise")
     assert not role_allows("enterprise", "reviewer") and not role_allows("intake", "enterprise")
 
