@@ -454,3 +454,9 @@ def test_every_documented_example_runs_as_shown(api, spec):
             body = {**body, "claim_ids": [here["claim_id"]]}
         response = api.request(method.upper(), path.format(**here), json=body)
         assert response.status_code < 300, (path, body, response.text)
+
+
+def test_a_declared_parameter_out_of_range_answers_422_naming_it(api):
+    response = api.get("/v1/unions/", params={"offset": 2**70})  # the fuzz test found it as a 500
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "offset"
