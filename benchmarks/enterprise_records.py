@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, Measurement, save_results  # noqa: E402
 from runtime.paths import MODELS_DIR  # noqa: E402
-from serving.enterprises.records import ScoreRecords, profile_fingerprints  # noqa: E402
 from serving.db import create_engine, migrate  # noqa: E402
+from serving.enterprises.records import ScoreRecords, profile_fingerprints  # noqa: E402
 from serving.risk import RiskScorer  # noqa: E402
 from training.risk.config import GeneratorConfig  # noqa: E402
 from training.risk.generator import generate  # noqa: E402

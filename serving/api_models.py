@@ -457,6 +457,18 @@ class ReportHazard(BaseModel):
     name_en: str
 
 
+class ReportEvent(BaseModel):
+    event: str = Field(description="received, reviewed, create, start, submit, verify, reject, close, reopen ...")
+    on: str | None = Field(description="YYYY-MM-DD")
+    message_zh: str
+    message_en: str
+
+
+class ReportFeedbackState(BaseModel):
+    open: bool = Field(description="true: POST /v1/reports/{receipt}/feedback rates the closed stage now")
+    given: int = Field(description="ratings given through this receipt so far")
+
+
 class ReportStatus(BaseModel):
     """What a reporter learns from a receipt: stage, outcome and days; never who, where or which enterprise."""
 
@@ -468,3 +480,6 @@ class ReportStatus(BaseModel):
     rectified_on: str | None
     closed_on: str | None
     hazards: list[ReportHazard] = Field(description="the confirmed hazard types; [] until reviewed")
+    kind: Literal["photo_report"] = Field(description="a claim's receipt answers kind `claim` (docs/claims.md)")
+    timeline: list[ReportEvent] = Field(description="what happened, oldest first, days only; never who")
+    feedback: ReportFeedbackState

@@ -41,7 +41,10 @@ def register(verb) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument(
-        "--role", required=True, choices=["intake", "reviewer", "admin", "enterprise"], help="what the key may do"
+        "--role",
+        required=True,
+        choices=["intake", "reviewer", "admin", "enterprise", "informant"],
+        help="what the key may do",
     )
     create.add_argument("--enterprise-id", default="", help="role enterprise: the one enterprise the key answers for")
     create.add_argument(

@@ -11,7 +11,8 @@ from starlette.types import ASGIApp
 
 from serving.api.dependencies import Backends, backends
 from serving.auth import ApiKeyAuth, SecurityHeaders
-from serving.orders.app import orders_api, orders_page, reports_api
+from serving.claims.app import claims_api, claims_page, reports_api
+from serving.orders.app import orders_api, orders_page
 from serving.review.app import review_api, review_page
 from serving.settings import ServingSettings
 from serving.unions.api import enterprises_api, meeting_api, unions_api
@@ -25,6 +26,8 @@ MOUNTS: dict[str, tuple[str, FastAPI]] = {  # path: (name, app)
     "/v1/enterprises": ("enterprises_api", enterprises_api),  # after the service's own /score, /score-file
     "/v1/unions": ("unions_api", unions_api),
     "/v1/review-meeting": ("meeting_api", meeting_api),
+    "/v1/claims": ("claims_api", claims_api),
+    "/claims": ("claims_page", claims_page),
 }
 
 

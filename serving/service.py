@@ -30,6 +30,10 @@ from serving.api.responses import documented
 from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
+from serving.claims.feedback import Receipts
+from serving.claims.risk_feed import feed_risk
+from serving.claims.store import ClaimStore
+from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
@@ -39,7 +43,6 @@ from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
 from serving.orders import receipts
 from serving.orders.dashboard import CachedFigures
-from serving.orders.risk_feed import feed_risk
 from serving.orders.store import OrderStore
 from serving.orders.worker import LoopWorker
 from serving.photo import PhotoModel
@@ -109,6 +112,7 @@ class Ankang:
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
+        self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -116,9 +120,15 @@ class Ankang:
             decode_slots=self.decode_slots,
             receipt_lookups=receipts.RateLimiter(redis_url=settings.redis_url),
             order_figures=CachedFigures(),
+            claim_store=self.claim_store,
+            claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
+            feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
+            risk=self.risk,
+            pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
         self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
+        ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
 
     @bentoml.api(route=PHOTO_ROUTE)
     @documented(
@@ -193,7 +203,8 @@ class Ankang:
         """
         scorer = self.risk.current
         score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
-        results = feed_risk(enterprises, self.order_store, score)  # serving/orders/risk_feed.py
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        results = feed_risk(enterprises, self.order_store, self.claim_store, score)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from runtime.errors import InputError
 from serving.auth.middleware import require_role
 from serving.auth.principals import Principal
+from serving.claims.figures import CachedFigures as ClaimFigures
 from serving.orders.dashboard import CachedFigures
 from serving.orders.receipts import RateLimiter
 from serving.orders.store import OrderStore
@@ -37,6 +38,13 @@ class Backends:
     decode_slots: threading.Semaphore = field(default_factory=lambda: threading.BoundedSemaphore(4))
     receipt_lookups: RateLimiter = field(default_factory=RateLimiter)
     order_figures: CachedFigures = field(default_factory=CachedFigures)
+    # workers' claims (serving/claims/): store, receipts of claims and photos, figures, feedback limit
+    claim_store: Any = None  # serving.claims.store.ClaimStore
+    claim_receipts: Any = None  # serving.claims.feedback.Receipts
+    claim_figures: ClaimFigures = field(default_factory=ClaimFigures)
+    feedback_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(prefix="ankang:receipt-feedback"))
+    risk: Any = None  # serving.reload.HotSwap of serving.risk.RiskScorer: rescoring after mass wage arrears
+    pseudonymise: Any = None  # serving.auth.Pseudonymiser: claimants and reporters kept only as keyed pseudonyms
 
 
 async def backends() -> Backends:

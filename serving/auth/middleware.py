@@ -187,7 +187,7 @@ class ApiKeyAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
-        pages = ("/review", "/orders", "/unions")
+        pages = ("/review", "/orders", "/unions", "/claims")
         wants_page = scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept
         if denial.status == 403 and wants_page and scope.get("ankang.session_role") == "enterprise":
             # an enterprise signed in and opened an officers' page: its own orders instead of a JSON error

@@ -46,11 +46,11 @@ _PAGE = """<!doctype html>
 
 
 def safe_next(value: str) -> str:
-    """Only local review and order pages (with their filters): an open redirect would let a phishing
+    """Only local review, order and claims pages (with their filters): an open redirect would let a phishing
     link borrow our sign-in page."""
     path, _, query = (value or "").partition("?")
     ok = (
-        re.fullmatch(r"/(review|orders)(/[A-Za-z0-9/_.-]*)?", path)
+        re.fullmatch(r"/(review|orders|claims)(/[A-Za-z0-9/_.-]*)?", path)
         and "//" not in path
         and ".." not in path
         and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query)

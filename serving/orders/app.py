@@ -1,9 +1,9 @@
 """HTTP routes of the order loop, mounted into the BentoML service.
 
 `orders_api` (at /v1/orders): rectification orders and supervision cases, their transitions,
-proof photos, escalation, dashboard figures (JSON and CSV). `reports_api` (at /v1/reports): a
-reporter's receipt lookup, open to anyone, rate limited. `orders_page` (at /orders): the
-officers' dashboard page, server-rendered HTML with SVG charts.
+proof photos, escalation, dashboard figures (JSON and CSV). `orders_page` (at /orders): the
+officers' dashboard page, server-rendered HTML with SVG charts. A reporter's receipt lookup
+(/v1/reports) is served with the workers' claims (serving/claims/app.py), for both kinds of report.
 
 Every /v1/orders route takes enterprise keys (scoped to their own enterprise's orders) and officers'
 (reviewer, admin); `officers(...)` marks the routes only officers may use.
@@ -27,7 +27,7 @@ from serving.api.app import route_app
 from serving.api.dependencies import Backends, Body, backends, principal, role
 from serving.api.responses import binary, body_model, errors, query
 from serving.hostile_text import refuse_bad_text
-from serving.orders import dashboard, receipts
+from serving.orders import dashboard
 from serving.orders.pages import issue_form, order_page, orders_home
 from serving.orders.proof import refuse_the_original, scene_similarity
 from serving.orders.requests import (
@@ -327,27 +327,6 @@ def not_found(request: Request, status: int) -> InputError:
     return InputError("path", f"{verb}; see {routes}", status_code=status)
 
 
-reports_router = APIRouter(tags=["reports"])
-
-
-@reports_router.get(
-    "/{receipt}",
-    response_model=m.ReportStatus,
-    responses=errors(404, 429, 503),
-    summary="A report's stage and outcome by its receipt",
-)
-def get_report(receipt: Receipt, request: Request, parts: Parts) -> JSONResponse:
-    """A reporter's receipt: stage and outcome only. No key needed; rate limited per address."""
-    if not parts.receipt_lookups.allow(request.client.host if request.client else "unknown"):
-        raise InputError("receipt", "too many receipt lookups from this address; wait a minute", status_code=429)
-    status = receipts.report_status(parts.order_store.engine, receipt)
-    return JSONResponse(status, headers={"Cache-Control": "no-store"})
-
-
-def no_report(_request: Request, status: int) -> InputError:
-    return InputError("receipt", "look a report up with GET /v1/reports/{receipt code}", status_code=status)
-
-
 # The pages (serving/orders/pages.py) for officers and enterprises, their photos and actions under
 # /orders, where a signed-in session is accepted. Each page tells the roles apart itself.
 page_router = APIRouter(dependencies=[Depends(role("enterprise"))], include_in_schema=False)
@@ -374,5 +353,4 @@ page_router.get("/{order_id}/photos/{which}")(get_photo)
 page_router.post("/{order_id}/transitions", status_code=201)(post_transition)
 
 orders_api = route_app(router, not_found=not_found)
-reports_api = route_app(reports_router, not_found=no_report)
 orders_page = route_app(page_router, not_found=not_found, static=HERE / "static")

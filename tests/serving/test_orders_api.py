@@ -179,5 +179,6 @@ def test_unknown_report_paths_say_how_to_look_a_report_up(api):
         assert response.status_code in (404, 405)
         assert response.json()["error"] == {
             "field": "receipt",
-            "message": "look a report up with GET /v1/reports/{receipt code}",
+            "message": "look a report up with GET /v1/reports/{receipt code}; "
+            "answer a closed one with POST /v1/reports/{receipt code}/feedback",
         }
