@@ -457,11 +457,23 @@ class ReportHazard(BaseModel):
     name_en: str
 
 
+class NamedItem(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+
+
 class ReportEvent(BaseModel):
-    event: str = Field(description="received, reviewed, create, start, submit, verify, reject, close, reopen ...")
+    event: str = Field(
+        description="photos: received, reviewed, create, start, submit, verify, reject, close, reopen; "
+        "claims: accept, dispatch, handle, close, reopen, escalate, supervise"
+    )
     on: str | None = Field(description="YYYY-MM-DD")
     message_zh: str
     message_en: str
+    handler: NamedItem | None = Field(default=None, description="dispatch: who handles the claim")
+    outcome: NamedItem | None = Field(default=None, description="a claim's close: how it closed")
+    recovered_cny: float | None = Field(default=None, description="a claim's close: the amount recovered")
 
 
 class ReportFeedbackState(BaseModel):
@@ -483,3 +495,228 @@ class ReportStatus(BaseModel):
     kind: Literal["photo_report"] = Field(description="a claim's receipt answers kind `claim` (docs/claims.md)")
     timeline: list[ReportEvent] = Field(description="what happened, oldest first, days only; never who")
     feedback: ReportFeedbackState
+
+
+class ClaimReportStatus(BaseModel):
+    """What a worker learns from a claim's receipt: stage, timeline and days; never who or which enterprise."""
+
+    kind: Literal["claim"]
+    stage: Literal["accepted", "dispatched", "handled", "closed"]
+    message_zh: str
+    message_en: str
+    type: str = Field(description="the claim's type, e.g. wage_arrears")
+    reported_on: str = Field(description="YYYY-MM-DD")
+    due_on: str | None
+    closed_on: str | None
+    timeline: list[ReportEvent]
+    feedback: ReportFeedbackState
+
+
+# --- workers' claims (serving/claims/app.py, docs/claims.md) ---
+
+
+class NewClaimRequest(BaseModel):
+    model_config = example(
+        {
+            "channel": "hotline_12351",
+            "enterprise_id": "EXAMPLE-0001",
+            "type": "wage_arrears",
+            "workers": 1,
+            "amount_cny": 9000,
+            "description": "拖欠两个月工资",
+            "district": "南山区",
+        }
+    )
+    channel: Literal["hotline_12351", "city_platform", "petition_window", "provincial_petition", "walk_in", "informant"]
+    enterprise_id: str = Field(max_length=200)
+    type: Literal["wage_arrears", "work_injury", "contract", "social_insurance", "dismissal", "safety", "other"]
+    workers: int = Field(default=1, ge=1, le=100_000, description="workers affected")
+    amount_cny: float | None = Field(default=None, ge=0, description="amount claimed (CNY)")
+    description: str = Field(max_length=4000)
+    district: str | None = Field(default=None, max_length=200)
+    claimant: str | None = Field(default=None, max_length=200, description="kept only as a keyed pseudonym")
+
+
+class ClaimFiledCase(BaseModel):
+    id: str
+    state: str
+    claimants: int
+    workers: int
+    type: str
+
+
+class ClaimFiled(BaseModel):
+    claim_id: str
+    receipt: str = Field(description="the worker's receipt: GET /v1/reports/{receipt}; shown once")
+    case_id: str
+    grouped: bool = Field(description="true: the claim joined an open case of the same enterprise and type")
+    case: ClaimFiledCase
+    rescored: bool = Field(description="true: mass wage arrears rescored the enterprise (supervision at tier >= 4)")
+
+
+class ClaimItem(BaseModel):
+    id: str
+    channel: str
+    type: str
+    workers: int
+    amount_cny: float | None
+    district: str | None
+    description: str
+    claimant: str | None = Field(description="a keyed pseudonym, never the contact")
+    received_by: str
+    created_at: str
+
+
+class ClaimOutcome(BaseModel):
+    id: str
+    recovered_cny: float | None
+    injury_recognised: bool | None
+    note: str | None
+
+
+class ClaimCase(BaseModel):
+    id: str
+    enterprise_id: str
+    type: str
+    type_zh: str
+    district: str | None
+    state: Literal["accepted", "dispatched", "handled", "closed"]
+    handler: NamedItem | None
+    claimants: int
+    workers: int
+    amount_cny: float
+    mass: bool
+    urgency: int
+    opened_at: str
+    last_claim_at: str
+    due_at: str
+    overdue: bool
+    escalation_level: int
+    dispatched_at: str | None
+    handled_at: str | None
+    closed_at: str | None
+    outcome: ClaimOutcome | None
+    reopen_count: int
+    transition_count: int
+    supervision_order_id: str | None = Field(default=None, description="officers only")
+    claims: list[ClaimItem] | None = Field(default=None, description="officers only")
+
+
+class ClaimTransition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: int
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str | None = Field(description="officers only")
+    comment: str | None
+    details: dict[str, Any] | None
+    created_at: str
+
+
+class ClaimRating(BaseModel):
+    claim_id: str
+    round: int
+    satisfied: int
+    resolved: bool
+    comment: str | None
+    created_at: str
+
+
+class ClaimCaseDetail(ClaimCase):
+    history: list[ClaimTransition]
+    feedback: list[ClaimRating] | None = Field(default=None, description="officers only")
+
+
+class ClaimCaseList(BaseModel):
+    items: list[ClaimCase]
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int]
+
+
+class ClaimSplit(BaseModel):
+    case: ClaimCaseDetail
+    new_case: ClaimCaseDetail
+
+
+class CaseMoveRequest(BaseModel):
+    model_config = example({"action": "dispatch", "handler": "labour_inspection", "comment": "转人社监察"})
+    action: Literal["dispatch", "handle", "close"]
+    handler: str | None = None
+    comment: str | None = Field(default=None, max_length=4000)
+    outcome: str | None = None
+    recovered_cny: float | None = Field(default=None, ge=0)
+    injury_recognised: bool | None = None
+
+
+class MergeRequest(BaseModel):
+    model_config = example({"into": "0123456789abcdef0123456789abcdef"})
+    into: str
+
+
+class SplitRequest(BaseModel):
+    model_config = example({"claim_ids": ["0123456789abcdef0123456789abcdef"]})
+    claim_ids: list[str]
+
+
+class ClaimsEscalated(BaseModel):
+    escalated: list[dict[str, Any]] = Field(description="[{case_id, level: {level, id, name_zh, name_en}}]")
+
+
+class ClaimFigureRow(BaseModel):
+    key: str
+    claims: int
+    closed: int
+    closing_rate: float | None
+    median_days_to_close: float | None
+    ratings: int
+    satisfied: int
+    satisfaction_rate: float | None
+
+
+class ClaimFigureWeek(BaseModel):
+    week: str
+    starts: str
+    received: int
+    closed: int
+    closing_rate: float | None
+    ratings: int
+    satisfaction_rate: float | None
+
+
+class ClaimCaseFigures(BaseModel):
+    total: int
+    by_state: dict[str, int]
+    overdue: int
+    mass: int
+
+
+class ClaimFiguresBody(BaseModel):
+    generated_at: str
+    claims: int
+    closed: int
+    closing_rate: float | None = Field(description="办结率: claims whose case is closed / claims")
+    median_days_to_close: float | None
+    ratings: int
+    satisfied: int
+    satisfaction_rate: float | None = Field(description="ratings of 4 or 5 / ratings")
+    cases: ClaimCaseFigures
+    by: dict[str, list[ClaimFigureRow]] = Field(description="channel, type, district, handler")
+    weekly: list[ClaimFigureWeek] = Field(description="the last 12 weeks, oldest first")
+    stale: bool = Field(description="true: a recomputation after a change is under way; these are the previous")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = example({"satisfied": 5, "resolved": True, "comment": "工资已补发"})
+    satisfied: int = Field(ge=1, le=5)
+    resolved: bool
+    comment: str | None = Field(default=None, max_length=500, description="shown to officers only")
+
+
+class FeedbackAnswer(BaseModel):
+    recorded: bool
+    action: Literal["reopened", "supervision"] | None
+    reopen_count: int | None = None
+    order_id: str | None = Field(default=None, description="the supervision case (督办)")

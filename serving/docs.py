@@ -18,6 +18,7 @@ from typing import Any
 
 import swagger_ui_bundle
 
+from serving.errors import error_json
 from serving.openapi_document import build_spec
 
 Scope = dict[str, Any]
@@ -116,7 +117,7 @@ class ApiDocs:
 
     async def _asset(self, name: str, send: Send) -> None:
         if name not in ASSETS:
-            body = json.dumps({"error": {"field": "path", "message": f"no documentation asset {name!r}"}}).encode()
+            body = error_json("path", f"no documentation asset {name!r}")
             await _respond(send, 404, body, b"application/json")
             return
         await _respond(send, 200, _asset_bytes(name), ASSETS[name], cache=b"public, max-age=86400")

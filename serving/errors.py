@@ -3,13 +3,15 @@
 `runtime.errors.InputError` (a 4xx naming the field, or a 503) and the photo model's `QueueFull`
 (503 with Retry-After) are answered here and nowhere else: by `install_handlers` for the FastAPI
 routers, and by `client_errors_answered` for BentoML's own endpoints (BentoML catches endpoint
-exceptions itself, so an app's handler would not see them).
+exceptions itself, so an app's handler would not see them). The pure ASGI middleware in front
+(keys, body limits, docs) answer before any app runs; they write the same body with `error_json`.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse
 
 from runtime.errors import InputError
 from serving.batching import QueueFull
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 
 __all__ = ["InputError", "busy_response", "client_errors_answered", "error_response", "install_handlers"]
 
@@ -28,6 +31,11 @@ logger = logging.getLogger("ankang.service")
 BUSY_MESSAGE = "the photo model is busy; retry in a second"
 # A route app's answer to a path it does not have (404) or a method the path does not take (405).
 NotFound = Callable[[Request, int], InputError]
+
+
+def error_json(field: str, message: str) -> bytes:
+    """The error body as bytes, for the ASGI middleware that answer without an app."""
+    return json.dumps({"error": {"field": field, "message": message}}).encode()
 
 
 def error_response(error: InputError) -> JSONResponse:
@@ -56,6 +64,8 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                 return await endpoint(*args, **kwargs)
             except (InputError, QueueFull) as error:
                 return answer(error)
+            except OUTAGE_TYPES as error:
+                return _outage_or_raise(error)
 
         return answered_async
 
@@ -65,8 +75,18 @@ def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             return endpoint(*args, **kwargs)
         except InputError as error:
             return error_response(error)
+        except OUTAGE_TYPES as error:
+            return _outage_or_raise(error)
 
     return answered
+
+
+def _outage_or_raise(error: BaseException) -> JSONResponse:
+    """A backend outage's 503 (serving/outages.py); any other error goes on to be the 500 it is."""
+    backend = outage_of(error)
+    if backend is None:
+        raise error
+    return outage_response(backend)
 
 
 def _validation_error(error: RequestValidationError) -> InputError:
@@ -91,6 +111,11 @@ def install_handlers(app: FastAPI, not_found: NotFound) -> None:
             return error_response(not_found(request, status))
         return error_response(InputError("request", str(getattr(error, "detail", error)), status_code=status))
 
+    async def outage(_request: Request, error: Exception) -> JSONResponse:
+        return _outage_or_raise(error)
+
+    for outage_type in OUTAGE_TYPES:
+        app.add_exception_handler(outage_type, outage)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(QueueFull, input_error)
     app.add_exception_handler(RequestValidationError, validation_error)

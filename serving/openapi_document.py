@@ -36,7 +36,8 @@ TAGS = [
     {"name": "review", "description": "the officers' review workflow"},
     {"name": "enterprises", "description": "labor-relation risk tiers"},
     {"name": "orders", "description": "rectification orders (整改单), supervision cases (督办), dashboard"},
-    {"name": "reports", "description": "a reporter's receipt lookup (open, rate limited)"},
+    {"name": "claims", "description": "workers' claims (职工诉求一张网): one queue, dispatch, closing, figures"},
+    {"name": "reports", "description": "a reporter's or worker's receipt: lookup and feedback (open, rate limited)"},
     {"name": "admin", "description": "operations"},
     {"name": "infrastructure", "description": "health and metrics (open)"},
 ]

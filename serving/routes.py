@@ -16,6 +16,7 @@ from serving.orders.app import orders_api, orders_page
 from serving.review.app import review_api, review_page
 from serving.settings import ServingSettings
 from serving.unions.api import enterprises_api, meeting_api, unions_api
+from serving.unions.pages import unions_page_app
 
 MOUNTS: dict[str, tuple[str, FastAPI]] = {  # path: (name, app)
     "/v1/review": ("review_api", review_api),
@@ -26,6 +27,7 @@ MOUNTS: dict[str, tuple[str, FastAPI]] = {  # path: (name, app)
     "/v1/enterprises": ("enterprises_api", enterprises_api),  # after the service's own /score, /score-file
     "/v1/unions": ("unions_api", unions_api),
     "/v1/review-meeting": ("meeting_api", meeting_api),
+    "/unions": ("unions_page", unions_page_app),
     "/v1/claims": ("claims_api", claims_api),
     "/claims": ("claims_page", claims_page),
 }

@@ -37,6 +37,7 @@ from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
+from serving.forwarded import ForwardedHeaders, tell_uvicorn
 from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
@@ -45,6 +46,7 @@ from serving.orders import receipts
 from serving.orders.dashboard import CachedFigures
 from serving.orders.store import OrderStore
 from serving.orders.worker import LoopWorker
+from serving.outages import unavailable_backends
 from serving.photo import PhotoModel
 from serving.pipeline import assess_upload
 from serving.reload import HotSwap
@@ -55,6 +57,7 @@ from serving.routes import MOUNTS
 from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
+tell_uvicorn(SETTINGS.trusted_proxies)  # before any worker builds its server (serving/forwarded.py)
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")
@@ -113,6 +116,7 @@ class Ankang:
         self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
         self.order_store = OrderStore.beside(self.review_store)
         self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
             review_store=self.review_store,
             order_store=self.order_store,
@@ -124,11 +128,18 @@ class Ankang:
             claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
             feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
             risk=self.risk,
+            score_records=self.score_records,
             pseudonymise=self.pseudonymise,
         )
         LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
-        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
         ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
+
+    def __is_ready__(self) -> bool:
+        """/readyz: 503 while the database (or Redis, when configured) does not answer; 200 again by itself."""
+        down = unavailable_backends(self.backends.review_store.engine, self.settings.redis_url)
+        if down:
+            logger.warning("not_ready", extra={"unavailable": down})
+        return not down
 
     @bentoml.api(route=PHOTO_ROUTE)
     @documented(
@@ -203,7 +214,8 @@ class Ankang:
         """
         scorer = self.risk.current
         score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
-        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in;
+        # every score kept (serving/enterprises/records.py)
         results = feed_risk(enterprises, self.order_store, self.claim_store, score)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
@@ -263,6 +275,7 @@ def service_engine():
         return None
 
 
+Ankang.add_asgi_middleware(ForwardedHeaders, proxies=SETTINGS.trusted_proxies)  # the client, by trusted proxies only
 Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS, engine=service_engine)
 Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)

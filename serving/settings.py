@@ -51,6 +51,14 @@ def _secret(value: str | None) -> str | None:
     return value
 
 
+def _proxies(value: Any) -> str:
+    from serving.forwarded import parse_proxies  # the one parser of the list
+
+    text = "" if value is None else str(value).strip()
+    parse_proxies(text)  # ValueError names the entry
+    return text
+
+
 def _stripped(value: Any) -> Any:
     return (value.strip() or None) if isinstance(value, str) else value
 
@@ -62,6 +70,7 @@ Text = Annotated[str | None, BeforeValidator(_stripped)]
 Count = Annotated[int, Field(ge=1)]
 Threads = Annotated[Annotated[int, Field(ge=0)] | None, AfterValidator(lambda value: value or None)]
 Seconds = Annotated[float, Field(gt=0)]
+Proxies = Annotated[str, BeforeValidator(_proxies)]
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda value: str(value).upper())]
 EXPECTED = {  # pydantic's error types, in this module's words
     "int_parsing": lambda ctx: "a whole number",
@@ -115,6 +124,7 @@ class ServingSettings(BaseSettings):
     database_url: str | None = None  # None: SQLite in data_dir / "review" / "review.db"
     photo_store: Text = None  # a folder or an fsspec URL (s3://bucket/prefix); None: data_dir/review/photos
     redis_url: Text = None  # throttling counts shared by replicas; None: each process counts its own
+    trusted_proxies: Proxies = ""  # addresses/networks whose X-Forwarded-For counts (serving/forwarded.py); "": none
     keep_gps: ZeroOne = False
     api_workers: Count = 2
     max_batch_size: Count = 32

@@ -44,7 +44,8 @@ class Backends:
     claim_figures: ClaimFigures = field(default_factory=ClaimFigures)
     feedback_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(prefix="ankang:receipt-feedback"))
     risk: Any = None  # serving.reload.HotSwap of serving.risk.RiskScorer: rescoring after mass wage arrears
-    pseudonymise: Any = None  # serving.auth.Pseudonymiser: claimants and reporters kept only as keyed pseudonyms
+    score_records: Any = None  # serving.enterprises.records.ScoreRecords: rescores are kept like any score
+    pseudonymise: Any = None  # serving.auth.Pseudonymiser: claimants' contacts kept as keyed pseudonyms only
 
 
 async def backends() -> Backends:

@@ -9,7 +9,6 @@ passes as the `anonymous` admin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlencode
 from runtime.errors import InputError
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
 from serving.auth.keys import KeyStore, Principal
+from serving.auth.revocations import SessionRevocations
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
 from serving.auth.sign_in import (
@@ -30,7 +30,9 @@ from serving.auth.sign_in import (
     cross_origin,
     safe_next,
 )
+from serving.errors import error_json
 from serving.logging_setup import configure_logging
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -46,7 +48,7 @@ class _Denial:
     field: str = "authorization"
 
     async def send(self, send: Send) -> None:
-        body = json.dumps({"error": {"field": self.field, "message": self.message}}).encode()
+        body = error_json(self.field, self.message)
         headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
         await respond(send, self.status, body, b"application/json", headers)
 
@@ -87,6 +89,7 @@ class ApiKeyAuth:
         self.settings, self.enabled = settings, settings.auth
         self.keys = keys or KeyStore.from_settings(settings)
         self.signer = signer or SessionSigner.from_settings(settings)
+        self.revocations = SessionRevocations(settings.resolved_database_url)
         self.sign_in = SignIn(
             keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies, redis_url=settings.redis_url
         )
@@ -114,7 +117,13 @@ class ApiKeyAuth:
             return
         path = scope.get("path", "")
         if scope["type"] == "http" and path in SIGN_IN_PATHS + SIGN_OUT_PATHS:
-            await (self.sign_in(scope, receive, send) if path in SIGN_IN_PATHS else self.sign_in.sign_out(send))
+            try:
+                await (self.sign_in(scope, receive, send) if path in SIGN_IN_PATHS else self._sign_out(scope, send))
+            except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
+                backend = outage_of(error)
+                if backend is None:
+                    raise
+                await outage_response(backend)(scope, receive, send)
             return
         needed = required_role(path)
         if needed is None:
@@ -162,6 +171,8 @@ class ApiKeyAuth:
                 401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /sign-in"
             )
         claims = self.signer.verify(cookie)
+        if claims and self.revocations.is_revoked(str(claims.get("sid"))):
+            claims = None  # signed out (on this replica or another)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
             return None, _Denial(401, "the session has expired or its key was revoked; sign in again at /sign-in")
@@ -180,6 +191,18 @@ class ApiKeyAuth:
             record.key_id, record.role, via="session", holder=record.holder, enterprise_id=record.enterprise_id or None
         )
         return principal, None
+
+    async def _sign_out(self, scope: Scope, send: Send) -> None:
+        """End the session for good (every replica refuses its cookie from now on), then clear the
+        cookies. Another site may not sign a reviewer out: the origin is checked like sign-in's."""
+        if cross_origin(scope):
+            await self._deny(scope, send, _Denial(403, "cross-origin sign-out refused", field="csrf"))
+            return
+        claims = self.signer.verify(cookies(scope).get(SESSION_COOKIE) or "")
+        if claims and claims.get("sid"):
+            self.revocations.revoke(str(claims["sid"]), expires=float(claims["exp"]))
+            log.info("signed_out", extra={"key_id": claims.get("kid")})
+        await self.sign_in.sign_out(send)
 
     async def _deny(self, scope: Scope, send: Send, denial: _Denial) -> None:
         log.info("access_denied", extra={"status": denial.status, "path": scope.get("path"), "reason": denial.message})

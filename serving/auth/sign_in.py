@@ -50,7 +50,7 @@ def safe_next(value: str) -> str:
     link borrow our sign-in page."""
     path, _, query = (value or "").partition("?")
     ok = (
-        re.fullmatch(r"/(review|orders|claims)(/[A-Za-z0-9/_.-]*)?", path)
+        re.fullmatch(r"/(review|orders|unions|claims)(/[A-Za-z0-9/_.-]*)?", path)
         and "//" not in path
         and ".." not in path
         and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query)

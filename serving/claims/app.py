@@ -14,6 +14,7 @@ intake and informant keys only file (an informant files through the `informant` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,8 +23,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from runtime.errors import InputError
+from serving import api_models as m
 from serving.api.app import route_app
 from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.responses import binary, body_model, errors
 from serving.claims import figures as claim_figures
 from serving.claims.feedback import Receipts
 from serving.claims.page import render_figures, render_queue
@@ -72,7 +75,10 @@ def rescore(parts: Backends, store: ClaimStore, enterprise_id: str) -> dict[str,
         log.warning("claims_rescore_skipped", extra={"enterprise_id": enterprise_id, "why": "no risk model"})
         return None
     scorer = parts.risk.current if hasattr(parts.risk, "current") else parts.risk
-    return feed_risk([{"enterprise_id": enterprise_id}], parts.order_store, store, scorer.score_profiles)[0]
+    score = scorer.score_profiles
+    if parts.score_records is not None:  # kept like every score, as source `claims`
+        score = functools.partial(score, on_scored=parts.score_records.keeper(scorer, source="claims"))
+    return feed_risk([{"enterprise_id": enterprise_id}], parts.order_store, store, score)[0]
 
 
 def _actor(who: Any) -> str:
@@ -124,7 +130,14 @@ claims_router = APIRouter(dependencies=[Depends(role("claims"))], tags=["claims"
 reports_router = APIRouter(tags=["reports"])
 
 
-@claims_router.post("/", status_code=201)
+@claims_router.post(
+    "/",
+    status_code=201,
+    response_model=m.ClaimFiled,
+    responses=errors(400, 422, 503),
+    summary="File a worker's claim (intake and informant keys); it joins its open case",
+    openapi_extra=body_model(m.NewClaimRequest),
+)
 def file_claim(body: Body, who: Who, parts: Parts, store: Store) -> JSONResponse:
     """File one worker's claim; it joins the open case of the same enterprise and type (30 days)."""
     role_name = getattr(who, "role", None)
@@ -132,7 +145,9 @@ def file_claim(body: Body, who: Who, parts: Parts, store: Store) -> JSONResponse
         raise InputError("authorization", f"role '{role_name}' may not file claims", status_code=403)
     claim = parse_new_claim(body)
     _check_channel(role_name, claim.channel)
-    claim = dataclasses.replace(claim, claimant=parts.pseudonymise(claim.claimant))  # the raw contact is never kept
+    # the raw contact is never kept: its keyed pseudonym, or nothing where no pseudonym key is set up
+    pseudonym = parts.pseudonymise(claim.claimant) if parts.pseudonymise is not None else None
+    claim = dataclasses.replace(claim, claimant=pseudonym)
     filed = store.file_claim(claim, received_by=f"{role_name}:{_actor(who)}")
     case = filed.pop("case")
     filed["case"] = {key: case[key] for key in ("id", "state", "claimants", "workers", "type")}
@@ -142,7 +157,9 @@ def file_claim(body: Body, who: Who, parts: Parts, store: Store) -> JSONResponse
     return JSONResponse(filed, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-@claims_router.get("/")
+@claims_router.get(
+    "/", response_model=m.ClaimCaseList, responses=errors(422, 503), summary="The queue of cases, most urgent first"
+)
 def list_cases(request: Request, store: Store, seen: Seen) -> JSONResponse:
     return JSONResponse(store.cases(parse_filter(request.query_params), viewer=seen))
 
@@ -151,13 +168,23 @@ def current_figures(parts: Backends, store: ClaimStore) -> tuple[dict[str, Any],
     return parts.claim_figures.get(store.engine, mass_workers=store.policy.mass_workers)
 
 
-@claims_router.get("/figures")
+@claims_router.get(
+    "/figures",
+    response_model=m.ClaimFiguresBody,
+    responses=errors(503),
+    summary="Closing and satisfaction rates, median days to close: by channel, type, district, handler, week",
+)
 def get_figures(parts: Parts, store: Store, _officer: Officer) -> JSONResponse:
     figures, stale = current_figures(parts, store)
     return JSONResponse({**figures, "stale": stale})
 
 
-@claims_router.get("/figures.csv")
+@claims_router.get(
+    "/figures.csv",
+    response_class=Response,
+    responses={**binary("text/csv"), **errors(503)},
+    summary="Claims figures as one CSV table (formula-safe)",
+)
 def get_figures_csv(parts: Parts, store: Store, _officer: Officer) -> Response:
     figures, _ = current_figures(parts, store)
     return Response(
@@ -167,28 +194,54 @@ def get_figures_csv(parts: Parts, store: Store, _officer: Officer) -> Response:
     )
 
 
-@claims_router.post("/escalate")
+@claims_router.post(
+    "/escalate", response_model=m.ClaimsEscalated, responses=errors(503), summary="Escalate overdue cases now"
+)
 def escalate(store: Store, _officer: Officer) -> JSONResponse:
     return JSONResponse({"escalated": store.escalate_overdue()})
 
 
-@claims_router.get("/{case_id}")
+@claims_router.get(
+    "/{case_id}",
+    response_model=m.ClaimCaseDetail,
+    responses=errors(404, 503),
+    summary="One case with its claims, history and ratings",
+)
 def get_case(case_id: str, store: Store, seen: Seen) -> JSONResponse:
     return JSONResponse(store.case(case_id, viewer=seen))
 
 
-@claims_router.post("/{case_id}/transitions", status_code=201)
+@claims_router.post(
+    "/{case_id}/transitions",
+    status_code=201,
+    response_model=m.ClaimCase,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Dispatch, handle or close a case",
+    openapi_extra=body_model(m.CaseMoveRequest),
+)
 def post_transition(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
     move = parse_case_move(body, store.policy)
     return JSONResponse(store.transition(case_id, move, viewer=acting), status_code=201)
 
 
-@claims_router.post("/{case_id}/merge")
+@claims_router.post(
+    "/{case_id}/merge",
+    response_model=m.ClaimCaseDetail,
+    responses=errors(400, 404, 409, 422, 503),
+    openapi_extra=body_model(m.MergeRequest),
+    summary="Merge the case into another case of the same enterprise",
+)
 def post_merge(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
     return JSONResponse(store.merge(case_id, parse_merge(body), viewer=acting))
 
 
-@claims_router.post("/{case_id}/split")
+@claims_router.post(
+    "/{case_id}/split",
+    response_model=m.ClaimSplit,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Move some claims of the case into a new case",
+    openapi_extra=body_model(m.SplitRequest),
+)
 def post_split(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
     return JSONResponse(store.split(case_id, parse_split(body), viewer=acting))
 
@@ -197,7 +250,12 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@reports_router.get("/{receipt}")
+@reports_router.get(
+    "/{receipt}",
+    response_model=m.ReportStatus | m.ClaimReportStatus,
+    responses=errors(404, 429, 503),
+    summary="A report's or claim's stage and timeline by its receipt",
+)
 def get_report(receipt: str, request: Request, parts: Parts, lookups: Lookups) -> JSONResponse:
     """A receipt's stage and timeline (claims and photo reports). No key; rate limited per address."""
     if not parts.receipt_lookups.allow(_client(request)):
@@ -205,7 +263,14 @@ def get_report(receipt: str, request: Request, parts: Parts, lookups: Lookups) -
     return JSONResponse(lookups.status(receipt), headers={"Cache-Control": "no-store"})
 
 
-@reports_router.post("/{receipt}/feedback", status_code=201)
+@reports_router.post(
+    "/{receipt}/feedback",
+    status_code=201,
+    response_model=m.FeedbackAnswer,
+    responses=errors(400, 404, 409, 422, 429, 503),
+    summary="The worker rates a closed stage; not resolved reopens it",
+    openapi_extra=body_model(m.FeedbackRequest),
+)
 def post_feedback(receipt: str, body: Body, request: Request, parts: Parts, lookups: Lookups) -> JSONResponse:
     """The worker rates a closed stage: {"satisfied": 1-5, "resolved": bool, "comment"?}; not resolved
     reopens it (at most twice, then supervision). No key; rate limited per address."""

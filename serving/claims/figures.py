@@ -10,9 +10,7 @@ benchmarks/claims_figures.py). `CachedFigures` recomputes only after a change or
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import threading
 from typing import Any
 
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from runtime.safe_csv import neutralise, rows_to_csv
 from serving.claims.schema import claim_cases, claims, report_feedback
 from serving.claims.states import OPEN_STATES, STATES
 from serving.db import utcnow
@@ -37,7 +36,6 @@ CSV_COLUMNS = (
     "satisfied",
     "satisfaction_rate",
 )
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EPOCH_MONDAY = np.datetime64("1970-01-05", "D")
 
 
@@ -276,12 +274,7 @@ class CachedFigures:
             self._running.join()
 
 
-def safe_cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text, never runs: one starting with = + - @ tab or CR gets a
-    leading apostrophe (numbers stay numbers)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+safe_cell = neutralise  # the one formula-safe rule, runtime/safe_csv.py
 
 
 def figures_csv(figures: dict[str, Any]) -> bytes:
@@ -300,9 +293,4 @@ def figures_csv(figures: dict[str, Any]) -> bytes:
         }
         for week in figures["weekly"]
     ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([safe_cell("" if row.get(name) is None else row[name]) for name in CSV_COLUMNS])
-    return buffer.getvalue().encode("utf-8")
+    return rows_to_csv(rows, list(CSV_COLUMNS)).encode("utf-8")

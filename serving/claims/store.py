@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from runtime.errors import InputError
 from serving.claims.policy import ClaimsPolicy, load_policy
 from serving.claims.requests import CaseFilter, CaseMove, NewClaim
-from serving.claims.schema import claim_cases, claim_transitions, claims
+from serving.claims.schema import claim_cases, claim_transitions, claims, report_feedback
 from serving.claims.states import ACTIONS, ENTERPRISE_HANDLER, OPEN_STATES, Viewer, wrong_state
 from serving.db import iso as _iso
 from serving.db import utcnow
@@ -313,9 +313,33 @@ class ClaimStore:
                 .where(claim_transitions.c.case_id == case_id)
                 .order_by(claim_transitions.c.id)
             ).all()
+            ratings = self._feedback_of(connection, case_id) if viewer.is_officer else None
         described = describe_case(row, viewer=viewer, now=now, claims=members.get(case_id, []))
         described["history"] = [describe_transition(entry, viewer=viewer) for entry in history]
+        if ratings is not None:
+            described["feedback"] = ratings
         return described
+
+    @staticmethod
+    def _feedback_of(connection: sa.Connection, case_id: str) -> list[dict[str, Any]]:
+        """The workers' ratings of the case's claims, comments included (officers only), oldest first."""
+        rows = connection.execute(
+            sa.select(report_feedback)
+            .join(claims, claims.c.id == report_feedback.c.claim_id)
+            .where(claims.c.case_id == case_id)
+            .order_by(report_feedback.c.id)
+        ).all()
+        return [
+            {
+                "claim_id": row.claim_id,
+                "round": row.round,
+                "satisfied": row.satisfied,
+                "resolved": row.resolved,
+                "comment": row.comment,
+                "created_at": _iso(row.created_at),
+            }
+            for row in rows
+        ]
 
     # --- officers' actions -----------------------------------------------------------------
 

@@ -17,7 +17,8 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"ankrevw", "big")  # pg_advisory_xact_lock 
 
 def create_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        # a server that does not answer fails the connection in 2 s (a 503), not after TCP's minutes
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

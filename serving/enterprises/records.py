@@ -25,7 +25,7 @@ from runtime.risk.validate import ValidatedBatch
 from serving.db import utcnow
 from serving.enterprises.schema import TIERS
 
-SOURCES = ("api", "file", "batch")
+SOURCES = ("api", "file", "batch", "claims")  # claims: rescored after mass wage arrears (serving/claims/app.py)
 HIGH_TIER = 4  # tier >= 4: supervision (督办) and the weekly review's "newly high"
 
 

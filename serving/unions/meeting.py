@@ -123,7 +123,7 @@ def _newly_high(connection: sa.Connection, start: dt.datetime, end: dt.datetime)
                 "reasons": [name for name in (row.reasons or "").split(";") if name],
                 "rules_fired": [name for name in (row.rules_fired or "").split(";") if name],
                 "source": row.source,
-                "link": f"/v1/enterprises/{row.enterprise_id}",
+                "link": f"/unions/enterprises/{row.enterprise_id}",
             },
         )
     listed = list(items.values())[:MAX_ITEMS]

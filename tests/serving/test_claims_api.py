@@ -73,6 +73,8 @@ def test_forty_wage_arrears_claims_become_one_case_that_feeds_risk_closes_and_is
     assert result["claims"]["wage_arrears_amount_12m"] == 360000.0 and result["claims"]["complaints_12m"] == 40
     assert "wage_arrears_workers_12m" in result["claims"]["filled"]
     assert result["tier"] >= 4 and result["supervision"]["opened"] is False  # opened when the claims came in
+    kept = api.get(f"/v1/enterprises/{enterprise}").json()["history"]
+    assert {"claims", "api"} <= {score["source"] for score in kept}  # the rescores are kept like any score
     supervision = api.get(f"/v1/orders/{result['supervision']['order_id']}").json()
     assert supervision["kind"] == "supervision" and supervision["enterprise_id"] == enterprise
 
@@ -108,6 +110,11 @@ def test_forty_wage_arrears_claims_become_one_case_that_feeds_risk_closes_and_is
     by_district = {entry["key"]: entry for entry in figures["by"]["district"]}[district]
     assert by_district["closing_rate"] == 0.0 and by_district["satisfaction_rate"] == 0.975
     assert "只发了一半" not in str(api.get(f"/v1/reports/{filed[39]['receipt']}").json())
+    ratings = reopened["feedback"]  # officers read every rating, comments included
+    assert len(ratings) == 40 and ratings[-1]["comment"] == "只发了一半" and not ratings[-1]["resolved"]
+    page = api.get("/claims/figures")
+    assert page.status_code == 200 and f"{figures['closing_rate'] * 100:.1f}%" in page.text
+    assert f"{figures['satisfaction_rate'] * 100:.1f}%" in page.text
 
 
 @pytest.mark.parametrize(
@@ -184,7 +191,7 @@ def test_roles_file_read_and_scope(api, tmp_path):
         )
         seen = client.get(f"/v1/claims/{case_id}", headers=enterprise_key).json()
         assert seen["claimants"] == 2 and "claims" not in seen and "key:" not in str(seen["history"])
-        assert "李信息员" not in str(seen) and "informant" not in str(seen)
+        assert "李信息员" not in str(seen) and "informant" not in str(seen) and "feedback" not in seen
         assert client.get("/v1/claims/", headers=enterprise_key).json()["total"] == 1
         assert client.get("/v1/claims/figures", headers=enterprise_key).status_code == 403
         assert client.get("/v1/claims/figures", headers=bearer("reviewer")).status_code == 200

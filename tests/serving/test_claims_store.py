@@ -265,6 +265,7 @@ def test_feedback_comments_are_never_in_the_workers_answer(stores):
     close_case(store, filed["case_id"], T0)
     receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 2, "resolved": True, "comment": "态度差"}))
     assert "态度差" not in str(receipts.status(filed["receipt"]))
+    assert store.case(filed["case_id"], viewer=OFFICER)["feedback"][0]["comment"] == "态度差"
 
 
 def test_figures_wait_a_moment_for_a_recomputation_then_answer_the_previous_ones(stores, monkeypatch):

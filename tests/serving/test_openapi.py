@@ -402,6 +402,30 @@ def documented_examples(spec) -> list[tuple[str, str, dict]]:
     return found
 
 
+def claim_cases(api) -> dict[str, str]:
+    """Fresh claims for a claims example: an open case of two claims, another open case of the same
+    enterprise, and the receipt of a closed case (feedback is for a closed stage)."""
+    enterprise = f"E-{uuid.uuid4().hex[:6]}"
+
+    def claim(claim_type: str) -> dict:
+        body = {"channel": "walk_in", "enterprise_id": enterprise, "type": claim_type, "description": "例"}
+        return api.post("/v1/claims/", json=body).json()
+
+    first, second, other, closed = claim("wage_arrears"), claim("wage_arrears"), claim("dismissal"), claim("contract")
+    for body in (
+        {"action": "dispatch", "handler": "arbitration"},
+        {"action": "handle"},
+        {"action": "close", "outcome": "mediated"},
+    ):
+        api.post(f"/v1/claims/{closed['case_id']}/transitions", json=body)
+    return {
+        "case_id": first["case_id"],
+        "claim_id": second["claim_id"],
+        "other_case_id": other["case_id"],
+        "receipt": closed["receipt"],
+    }
+
+
 def test_every_documented_example_runs_as_shown(api, spec):
     """Each example as /docs shows it, on real ids: the path's, and a confirmed case for a new order."""
     examples = documented_examples(spec)
@@ -420,5 +444,10 @@ def test_every_documented_example_runs_as_shown(api, spec):
     for path, method, body in examples:
         if "photo_id" in body:  # an order is issued for a confirmed case
             body = {**body, "photo_id": confirmed_case(api)}
-        response = api.request(method.upper(), path.format(**ids), json=body)
+        here = {**ids, **claim_cases(api)} if "{case_id}" in path or "{receipt}" in path else ids
+        if "into" in body:  # a merge goes into another open case of the same enterprise
+            body = {**body, "into": here["other_case_id"]}
+        if "claim_ids" in body:  # a split takes one of the case's two claims
+            body = {**body, "claim_ids": [here["claim_id"]]}
+        response = api.request(method.upper(), path.format(**here), json=body)
         assert response.status_code < 300, (path, body, response.text)

@@ -4,6 +4,7 @@ same transaction, escalation after the policy's delays, receipts, photo hazards 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import uuid
 from collections.abc import Iterator
@@ -401,3 +402,26 @@ def test_cached_figures_follow_every_change_and_the_clock(stores):
     assert cache.get(review.engine, now=T0)["by_state"]["in_progress"] == 1
     assert cache.get(review.engine, now=T0)["overdue"] == 0
     assert cache.get(review.engine, now=T0 + dt.timedelta(days=2))["overdue"] == 1
+
+
+def test_the_intake_receipt_is_written_with_the_case_or_not_at_all(stores):
+    review, _orders = stores
+    image = Image.new("RGB", (48, 32), (30, 200, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    assessment = build_assessment(
+        {"fire_smoke": 0.9}, {"fire_smoke": 0.5}, model_name="hazard_photo", model_version="t"
+    )
+    photo = {"data": buffer.getvalue(), "image": image, "assessment": assessment}
+    also = functools.partial(receipts.record_receipt, photo_id="a" * 32)
+    stored = review.record_assessment(photo_id="a" * 32, **photo, also=also)
+    assert receipts.report_status(review.engine, stored["also"])["stage"] == "received"
+
+    def failing_receipt(connection):
+        receipts.record_receipt(connection, "b" * 32)
+        raise RuntimeError("the disk filled up")
+
+    with pytest.raises(RuntimeError):
+        review.record_assessment(photo_id="b" * 32, **photo, also=failing_receipt)
+    with pytest.raises(InputError):  # one transaction: no case without its receipt
+        review.case("b" * 32)
