@@ -84,6 +84,6 @@ def test_queue_and_figures_pages_show_the_store(secured, base_url):  # noqa: F81
 
         anonymous = browser.new_page()
         anonymous.goto(f"{base_url}/claims/figures")
-        assert anonymous.url == f"{base_url}/review/sign-in?next=/claims/figures"
+        assert anonymous.url == f"{base_url}/sign-in?next=/claims/figures"
         browser.close()
     assert outside == []
