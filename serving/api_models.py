@@ -318,8 +318,19 @@ class OrderTransition(BaseModel):
     created_at: str
 
 
+class ReporterRating(BaseModel):
+    round: int = Field(description="which closing it answers: 0, then one more after each reopening")
+    satisfied: int = Field(description="1-5")
+    resolved: bool
+    comment: str | None
+    created_at: str
+
+
 class OrderDetail(Order):
     history: list[OrderTransition] = Field(description="every transition, oldest first")
+    feedback: list[ReporterRating] | None = Field(
+        default=None, description="officers only: the reporter's ratings through the receipt (docs/claims.md)"
+    )
 
 
 class OrderList(BaseModel):

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from serving.claims.schema import report_feedback
 from serving.db import iso, utcnow
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
@@ -128,10 +129,13 @@ class OrderStore:
             history = connection.execute(
                 sa.select(transitions).where(transitions.c.order_id == order_id).order_by(transitions.c.id)
             ).all()
+            ratings = reporter_ratings(connection, order_id) if viewer.is_officer else None
         described = {
             **describe_order(row, viewer=viewer, now=utcnow()),
             "history": [describe_transition(entry) for entry in history],
         }
+        if ratings is not None:  # the reporter's answers through the receipt, comments included: officers only
+            described["feedback"] = ratings
         after = (described.get("comparison") or {}).get("after")
         if after is not None:  # the latest proof's scene similarity, recorded with its submission
             submitted = [e["details"] for e in described["history"] if e["action"] == "submit" and e["details"]]
@@ -616,6 +620,25 @@ def describe_order(row: Any, *, viewer: Viewer, now: dt.datetime) -> dict[str, A
     if viewer.is_officer:
         described["photo_id"] = row.photo_id  # the review case; enterprise keys cannot open it anyway
     return described
+
+
+def reporter_ratings(connection: sa.Connection, order_id: str) -> list[dict[str, Any]]:
+    """The reporter's ratings of the order's closed stages (serving/claims/feedback.py), oldest first."""
+    rows = connection.execute(
+        sa.select(report_feedback)
+        .where(report_feedback.c.case_id == order_id, report_feedback.c.photo_id.is_not(None))
+        .order_by(report_feedback.c.id)
+    ).all()
+    return [
+        {
+            "round": row.round,
+            "satisfied": row.satisfied,
+            "resolved": row.resolved,
+            "comment": row.comment,
+            "created_at": iso(row.created_at),
+        }
+        for row in rows
+    ]
 
 
 def describe_transition(row: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import uuid
 import bentoml
 import pytest
 
+from serving.claims.figures import CachedFigures
 from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import ENV_KEYS, KEYS, auth_on, bearer
@@ -35,6 +36,13 @@ def file_claim(api, enterprise: str, **fields) -> dict:
     response = api.post("/v1/claims/", json=body)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture(autouse=True)
+def figures_waited_for(api, monkeypatch):
+    """Figures requests wait for the recomputation after a change (in service they wait 150 ms and
+    may answer the previous figures: tests/serving/test_claims_store.py covers that)."""
+    monkeypatch.setattr(bentoml.get_current_service().backends, "claim_figures", CachedFigures(wait_seconds=120))
 
 
 @pytest.fixture
@@ -233,7 +241,17 @@ def test_a_photo_report_shows_a_timeline_and_its_reporter_can_reopen_the_order(a
     assert status["feedback"]["open"]
     answer = api.post(f"/v1/reports/{receipt}/feedback", json={"satisfied": 1, "resolved": False})
     assert answer.status_code == 201 and answer.json()["action"] == "reopened"
-    assert api.get(f"/v1/orders/{order['id']}").json()["state"] == "in_progress"
+    reopened = api.get(f"/v1/orders/{order['id']}").json()
+    assert reopened["state"] == "in_progress" and reopened["history"][-1]["action"] == "reopen"
+    assert reopened["feedback"] == [
+        {
+            "round": 0,
+            "satisfied": 1,
+            "resolved": False,
+            "comment": None,
+            "created_at": reopened["feedback"][0]["created_at"],
+        }
+    ]
 
 
 def test_figures_csv_is_formula_safe(api):

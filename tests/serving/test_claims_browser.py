@@ -10,6 +10,8 @@ from pathlib import Path
 import bentoml
 import pytest
 
+from serving.auth.sign_in import SIGN_IN_PATH
+from serving.claims.figures import CachedFigures
 from serving.orders.receipts import RateLimiter
 from tests.serving.test_auth_api import auth_on
 from tests.serving.test_orders_browser import CHROMIUM, CHROMIUM_ARGS, base_url  # noqa: F401
@@ -24,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), rea
 @pytest.fixture
 def secured(api, tmp_path, monkeypatch):
     monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=10_000))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "claim_figures", CachedFigures(wait_seconds=120))
     monkeypatch.setattr(bentoml.get_current_service().backends, "feedback_limiter", RateLimiter(limit=10_000))
     with auth_on(api, tmp_path, api_keys=f"reviewer:{REVIEWER}:officer-zhao,intake:{INTAKE}") as client:
         yield client
@@ -84,6 +87,6 @@ def test_queue_and_figures_pages_show_the_store(secured, base_url):  # noqa: F81
 
         anonymous = browser.new_page()
         anonymous.goto(f"{base_url}/claims/figures")
-        assert anonymous.url == f"{base_url}/sign-in?next=/claims/figures"
+        assert anonymous.url == f"{base_url}{SIGN_IN_PATH}?next=/claims/figures"
         browser.close()
     assert outside == []
