@@ -73,6 +73,7 @@ def test_union_pages_show_grades_factors_and_the_weekly_review(secured, base_url
         page.click("button[type=submit]")
         page.wait_for_url(f"{base_url}/unions/")
 
+        assert page.inner_text("nav .who") == "officer-li" and page.locator("#sign-out").count() == 1
         row = page.locator(f'#by-type .row[data-label="{union["union_type"]}"]')
         assert int(row.get_attribute("data-total")) == sum(distribution["by_type"][union["union_type"]].values())
         assert row.locator("rect").first.bounding_box()["width"] > 0
