@@ -11,24 +11,30 @@ route app from serving/routes.py.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
 from runtime.errors import InputError
 from serving.api.app import route_app
-from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.responses import errors
 from serving.auth.key_table import active_keys
 from serving.auth.roles import PERSONAL_ROLES
 from serving.enterprises.records import ScoreRecords
 from serving.enterprises.store import EnterpriseStore
 from serving.orders.app import viewer_of
 from serving.orders.states import Viewer
+from serving.unions import models as m
 from serving.unions.meeting import review_meeting
 from serving.unions.rows import RowErrors, check_union
 from serving.unions.store import MAX_LISTED_UNIONS, UnionFilter, UnionStore
+
+logger = logging.getLogger("ankang.unions")
 
 
 @dataclass
@@ -62,6 +68,12 @@ async def viewer(who: Who) -> Viewer:
     return viewer_of(who)
 
 
+def json_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InputError("body", "must be a JSON object with the union's fields")
+    return body
+
+
 def actor_of(principal: Any) -> str:
     return f"{principal.holder} [key:{principal.key_id}]" if principal.holder else f"key:{principal.key_id}"
 
@@ -83,7 +95,7 @@ Admin = Annotated[Any, Depends(role("admin"))]
 enterprises_router = APIRouter(tags=["enterprises"], dependencies=[Depends(role("enterprise"))])
 
 
-@enterprises_router.get("/", response_model=dict[str, Any])
+@enterprises_router.get("/", response_model=m.AssignedBody, responses=errors(403, 422, 503))
 def list_enterprises(
     stores: Stores, principal: Officer, assigned_to: Annotated[str, Query(pattern="^(me|[A-Za-z0-9_-]{1,64})$")] = "me"
 ) -> dict[str, Any]:
@@ -95,7 +107,7 @@ def list_enterprises(
     return {"officer": key_id, "enterprises": stores.enterprises.assigned_to(key_id)}
 
 
-@enterprises_router.get("/{enterprise_id}", response_model=dict[str, Any])
+@enterprises_router.get("/{enterprise_id}", response_model=m.EnterpriseBody, responses=errors(403, 404, 503))
 def get_enterprise(enterprise_id: str, stores: Stores, who: Annotated[Viewer, Depends(viewer)]) -> dict[str, Any]:
     """The enterprise's latest score (tier, model tier, probabilities, reasons, rules, model, time,
     fingerprint), its history (newest first), the unions covering it, and for officers its officers."""
@@ -104,13 +116,13 @@ def get_enterprise(enterprise_id: str, stores: Stores, who: Annotated[Viewer, De
     return stores.enterprises.enterprise(enterprise_id, officer=who.is_officer)
 
 
-@enterprises_router.post("/{enterprise_id}/officers", status_code=201, response_model=dict[str, Any])
-def assign_officer(
-    enterprise_id: str, stores: Stores, principal: Officer, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+@enterprises_router.post(
+    "/{enterprise_id}/officers", status_code=201, response_model=m.AssignmentBody, responses=errors(400, 403, 422, 503)
+)
+def assign_officer(enterprise_id: str, stores: Stores, principal: Officer, body: Body) -> dict[str, Any]:
     """Assign an officer: `{"key_id": "me"}` (a reviewer assigns themself) or another officer's key id
     (admin)."""
-    key_id = body.get("key_id")
+    key_id = json_object(body).get("key_id")
     if not isinstance(key_id, str) or not key_id.strip():
         raise InputError("key_id", 'give the officer\'s key id, or "me"')
     key_id = principal.key_id if key_id == "me" else key_id.strip()
@@ -124,7 +136,9 @@ def assign_officer(
     return stores.enterprises.assign(enterprise_id, key_id=key_id, holder=holder_name, by=actor_of(principal))
 
 
-@enterprises_router.delete("/{enterprise_id}/officers/{key_id}", response_model=dict[str, Any])
+@enterprises_router.delete(
+    "/{enterprise_id}/officers/{key_id}", response_model=m.AssignmentBody, responses=errors(403, 404, 503)
+)
 def unassign_officer(enterprise_id: str, key_id: str, stores: Stores, principal: Officer) -> dict[str, Any]:
     key_id = principal.key_id if key_id == "me" else key_id
     if key_id != principal.key_id and principal.role != "admin":
@@ -150,7 +164,7 @@ def _officer_holder(engine: sa.Engine, key_id: str) -> str:
 unions_router = APIRouter(tags=["unions"], dependencies=[Depends(role("reviewer"))])
 
 
-@unions_router.get("/", response_model=dict[str, Any])
+@unions_router.get("/", response_model=m.UnionListBody, responses=errors(422, 503))
 def list_unions(
     stores: Stores,
     grade: Annotated[int | None, Query(ge=1, le=5)] = None,
@@ -158,40 +172,38 @@ def list_unions(
     union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
     district: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED_UNIONS)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,  # SQLite INTEGER is 64-bit: a larger offset was a 500
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # unbounded, 2**70 reached SQLite and answered 500
 ) -> dict[str, Any]:
     """Unions, highest grade and points first, filtered by grade, layer, type and district."""
     where = UnionFilter(grade=grade, layer=layer, union_type=union_type, district=district, limit=limit, offset=offset)
     return {**stores.unions.list(where), "distribution": stores.unions.distribution()}
 
 
-@unions_router.post("/", status_code=201, response_model=dict[str, Any])
-def create_union(stores: Stores, _admin: Admin, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    errors = RowErrors()
-    row = check_union(body, errors, row=None)
-    errors.raise_if_any("the union")
+@unions_router.post("/", status_code=201, response_model=m.UnionDetailBody, responses=errors(400, 403, 409, 422, 503))
+def create_union(stores: Stores, _admin: Admin, body: Body) -> dict[str, Any]:
+    problems = RowErrors()
+    row = check_union(json_object(body), problems, row=None)
+    problems.raise_if_any("the union")
     return stores.unions.create(row)
 
 
-@unions_router.post("/grade", response_model=dict[str, Any])
+@unions_router.post("/grade", response_model=m.GradeRunBody, responses=errors(403, 503))
 def grade_unions(stores: Stores, principal: Admin) -> dict[str, Any]:
     """Regrade every union from its enterprises' latest tiers (datasets/unions/grading.yaml); the run is
     recorded with who ran it."""
     return stores.unions.grade_all(actor=actor_of(principal), source="api")
 
 
-@unions_router.get("/{union_id}", response_model=dict[str, Any])
+@unions_router.get("/{union_id}", response_model=m.UnionDetailBody, responses=errors(404, 503))
 def get_union(union_id: str, stores: Stores) -> dict[str, Any]:
     return stores.unions.union(union_id)
 
 
-@unions_router.patch("/{union_id}", response_model=dict[str, Any])
-def patch_union(
-    union_id: str, stores: Stores, _admin: Admin, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    errors = RowErrors()
-    changes = check_union({"union_id": union_id, **body}, errors, row=None, partial=True)
-    errors.raise_if_any("the change")
+@unions_router.patch("/{union_id}", response_model=m.UnionDetailBody, responses=errors(400, 403, 404, 422, 503))
+def patch_union(union_id: str, stores: Stores, _admin: Admin, body: Body) -> dict[str, Any]:
+    problems = RowErrors()
+    changes = check_union({"union_id": union_id, **json_object(body)}, problems, row=None, partial=True)
+    problems.raise_if_any("the change")
     return stores.unions.update(union_id, changes)
 
 
@@ -200,10 +212,23 @@ def patch_union(
 meeting_router = APIRouter(tags=["review meeting"], dependencies=[Depends(role("reviewer"))])
 
 
-@meeting_router.get("/", response_model=dict[str, Any])
+@meeting_router.get("/", response_model=m.ReviewMeetingBody, responses=errors(422, 503))
 def get_review_meeting(stores: Stores, week: Annotated[str | None, Query(max_length=10)] = None) -> dict[str, Any]:
     """The weekly risk review (每周议) of an ISO week (default: this one), e.g. ?week=2026-W49."""
     return review_meeting(stores.engine, week)
+
+
+async def database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is down or unreachable: a 503 the client retries, not a 500."""
+    logger.warning("database unavailable: %s", type(error).__name__)
+    body = {"error": {"field": "database", "message": "the database is not reachable; retry in a few seconds"}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+def with_database_outage_answered(app: FastAPI) -> FastAPI:
+    for kind in (sa.exc.OperationalError, sa.exc.InterfaceError):
+        app.add_exception_handler(kind, database_unavailable)
+    return app
 
 
 enterprises_api = route_app(
@@ -218,3 +243,5 @@ unions_api = route_app(
     not_found=not_found_in("GET|POST /v1/unions/, POST /v1/unions/grade, GET|PATCH /v1/unions/{id}"),
 )
 meeting_api = route_app(meeting_router, not_found=not_found_in("GET /v1/review-meeting/?week=2026-W49"))
+for _app in (enterprises_api, unions_api, meeting_api):
+    with_database_outage_answered(_app)

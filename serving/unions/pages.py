@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from serving.api.app import route_app
 from serving.api.dependencies import role
-from serving.unions.api import Officer, Stores, not_found_in
+from serving.unions.api import Officer, Stores, not_found_in, with_database_outage_answered
 from serving.unions.grading import GRADES, union_types
 from serving.unions.meeting import review_meeting, week_bounds
 from serving.unions.store import UnionFilter
@@ -103,8 +103,14 @@ def trend_chart(trend: list[dict[str, Any]]) -> Markup:
     return stacked_chart("近12周 ≥4级企业 Enterprises at tier ≥ 4 per week", rows, chart_id="trend-chart", labels={})
 
 
+def who_of(principal: Any) -> str:
+    """Who is signed in, as the other pages' navigation shows it."""
+    return getattr(principal, "holder", "") or getattr(principal, "key_id", "")
+
+
 def render(template: str, **context: Any) -> HTMLResponse:
     context.setdefault("printable", False)
+    context.setdefault("who", "")
     page = TEMPLATES.get_template(template).render(
         type_names=TYPE_NAMES, factor_names=FACTOR_NAMES, change_names=CHANGE_NAMES, **context
     )
@@ -117,7 +123,7 @@ page_router = APIRouter(dependencies=[Depends(role("reviewer"))], include_in_sch
 @page_router.get("/")
 def unions_page(
     stores: Stores,
-    _officer: Officer,
+    officer: Officer,
     grade: Annotated[int | None, Query(ge=1, le=5)] = None,
     layer: Annotated[str | None, Query(max_length=32)] = None,
     union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
@@ -137,6 +143,7 @@ def unions_page(
     )
     return render(
         "unions.html",
+        who=who_of(officer),
         unions=listed["unions"],
         total=listed["total"],
         filters=where,
@@ -160,7 +167,7 @@ def unions_page(
     )
 
 
-def _meeting_page(stores: Stores, week: str | None, *, printable: bool) -> HTMLResponse:
+def _meeting_page(stores: Stores, week: str | None, *, printable: bool, who: str) -> HTMLResponse:
     meeting = review_meeting(stores.engine, week)
     _, start, _ = week_bounds(meeting["week"])
     neighbour = lambda days: "{}-W{:02d}".format(*(start + dt.timedelta(days=days)).isocalendar()[:2])  # noqa: E731
@@ -168,6 +175,7 @@ def _meeting_page(stores: Stores, week: str | None, *, printable: bool) -> HTMLR
         "meeting.html",
         m=meeting,
         printable=printable,
+        who=who,
         previous_week=neighbour(-7),
         next_week=neighbour(7),
         trend_chart=trend_chart(meeting["trend"]),
@@ -176,23 +184,24 @@ def _meeting_page(stores: Stores, week: str | None, *, printable: bool) -> HTMLR
 
 @page_router.get("/review-meeting")
 def meeting_page(
-    stores: Stores, _officer: Officer, week: Annotated[str | None, Query(max_length=10)] = None
+    stores: Stores, officer: Officer, week: Annotated[str | None, Query(max_length=10)] = None
 ) -> HTMLResponse:
-    return _meeting_page(stores, week, printable=False)
+    return _meeting_page(stores, week, printable=False, who=who_of(officer))
 
 
 @page_router.get("/review-meeting/report")
 def meeting_report(
-    stores: Stores, _officer: Officer, week: Annotated[str | None, Query(max_length=10)] = None
+    stores: Stores, officer: Officer, week: Annotated[str | None, Query(max_length=10)] = None
 ) -> HTMLResponse:
     """The same review as a printable document: no navigation, print styles, a print button."""
-    return _meeting_page(stores, week, printable=True)
+    return _meeting_page(stores, week, printable=True, who=who_of(officer))
 
 
 @page_router.get("/assigned")
 def assigned_page(stores: Stores, officer: Officer) -> HTMLResponse:
     holder = f"{officer.holder} · key {officer.key_id}" if officer.holder else f"key {officer.key_id}"
-    return render("assigned.html", officer=holder, enterprises=stores.enterprises.assigned_to(officer.key_id))
+    enterprises = stores.enterprises.assigned_to(officer.key_id)
+    return render("assigned.html", officer=holder, enterprises=enterprises, who=who_of(officer))
 
 
 def tier_history_chart(history: list[dict[str, Any]]) -> Markup:
@@ -213,20 +222,23 @@ def tier_history_chart(history: list[dict[str, Any]]) -> Markup:
 
 
 @page_router.get("/enterprises/{enterprise_id}")
-def enterprise_page(enterprise_id: str, stores: Stores, _officer: Officer) -> HTMLResponse:
+def enterprise_page(enterprise_id: str, stores: Stores, officer: Officer) -> HTMLResponse:
     kept = stores.enterprises.enterprise(enterprise_id, officer=True)
-    return render("enterprise.html", e=kept, history_chart=tier_history_chart(kept["history"]))
+    chart = tier_history_chart(kept["history"])
+    return render("enterprise.html", e=kept, history_chart=chart, who=who_of(officer))
 
 
 @page_router.get("/{union_id}")
-def union_page(union_id: str, stores: Stores, _officer: Officer) -> HTMLResponse:
+def union_page(union_id: str, stores: Stores, officer: Officer) -> HTMLResponse:
     union = stores.unions.union(union_id)
     layer_names = {layer.name: f"{layer.zh} {layer.en}" for layer in stores.unions.grading.layers}
-    return render("union.html", u=union, layer_names=layer_names)
+    return render("union.html", u=union, layer_names=layer_names, who=who_of(officer))
 
 
-unions_page_app = route_app(
-    page_router,
-    not_found=not_found_in("/unions/, /unions/{id}, /unions/review-meeting?week=2026-W49, /unions/assigned"),
-    static=HERE / "static",
+unions_page_app = with_database_outage_answered(
+    route_app(
+        page_router,
+        not_found=not_found_in("/unions/, /unions/{id}, /unions/review-meeting?week=2026-W49, /unions/assigned"),
+        static=HERE / "static",
+    )
 )

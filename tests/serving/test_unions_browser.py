@@ -68,11 +68,12 @@ def test_union_pages_show_grades_factors_and_the_weekly_review(secured, base_url
         page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
         page.on("request", lambda request: None if request.url.startswith(base_url) else outside.append(request.url))
         page.goto(f"{base_url}/unions/")  # not signed in: sent to sign in, and back
-        assert page.url == f"{base_url}/review/sign-in?next=/unions/"
+        assert page.url == f"{base_url}/sign-in?next=/unions/"
         page.fill("input[name=key]", REVIEWER)
         page.click("button[type=submit]")
         page.wait_for_url(f"{base_url}/unions/")
 
+        assert page.inner_text("nav .who") == "officer-li" and page.locator("#sign-out").count() == 1
         row = page.locator(f'#by-type .row[data-label="{union["union_type"]}"]')
         assert int(row.get_attribute("data-total")) == sum(distribution["by_type"][union["union_type"]].values())
         assert row.locator("rect").first.bounding_box()["width"] > 0

@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.api.dependencies import Backends, backends
+from serving.db import create_engine
 from serving.orders.store import OrderStore
 from serving.review.store import ReviewStore
 from serving.routes import MOUNTS, standalone_app
@@ -48,7 +49,7 @@ def as_(key: str) -> dict[str, str]:
 def test_an_enterprise_key_reads_only_its_own_enterprise(client):
     own = client.get("/v1/enterprises/E-1", headers=as_("ent-key"))
     assert own.status_code == 200 and own.json()["latest"]["tier"] == 4
-    assert "officers" not in own.json()
+    assert own.json().get("officers") is None  # officers are for officers
     assert client.get("/v1/enterprises/E-2", headers=as_("ent-key")).status_code == 404
     assert client.get("/v1/enterprises/E-2", headers=as_("rev-key")).json()["latest"]["tier"] == 2
     assert client.get("/v1/enterprises/E-2", headers=as_("in-key")).status_code == 403
@@ -86,3 +87,26 @@ def test_officers_assign_themselves_and_admins_assign_others(client):
     assert client.get(f"/v1/enterprises?assigned_to={other_key}", headers=as_("rev-key")).status_code == 403
     assert client.get("/v1/enterprises?assigned_to=me", headers=as_("ent-key")).status_code == 403
     assert "officers" in client.get("/v1/enterprises/E-1", headers=as_("rev-key")).json()
+
+
+def test_a_database_outage_is_503_with_retry_after(tmp_path: Path):
+    """The unions' apps on a PostgreSQL nobody listens on (port 9): 503 and Retry-After, not a 500."""
+    settings = ServingSettings(data_dir=tmp_path, api_keys=KEYS, database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    review = ReviewStore.from_settings(settings)
+    parts = Backends(review_store=review, order_store=OrderStore.beside(review))
+    dead = create_engine("postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=1")
+    parts.__dict__["union_stores"] = UnionStores.on(dead)
+    review.engine, real = dead, review.engine  # the stores follow the review store's engine
+    try:
+        with TestClient(standalone_app(parts, settings=settings)) as client:
+            for path in ("/v1/unions", "/v1/enterprises/E-1", "/v1/review-meeting", "/unions/"):
+                answer = client.get(path, headers=as_("rev-key"))
+                assert answer.status_code == 503, (path, answer.text)
+                assert answer.headers["retry-after"] == "5"
+                if path.startswith("/v1"):
+                    assert answer.json()["error"]["field"] == "database"
+    finally:
+        for _name, app in MOUNTS.values():
+            app.dependency_overrides.pop(backends, None)
+        review.engine = real
+        review.close()
