@@ -110,10 +110,12 @@ def test_evaluate_report_shows_readable_tables_without_absolute_paths(trained, t
     assert '<th class="number">log-loss</th>' in page
 
 
-def test_train_rejects_a_file_without_tiers(tmp_path):
+def test_train_rejects_a_file_without_tiers(tmp_path, capsys):
     (tmp_path / "no_tier.csv").write_text("enterprise_id,headcount\na,3\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="has no `tier` column"):
+    with pytest.raises(SystemExit) as exited:  # a user's mistake: one line and exit 2, no traceback
         main(["train", "risk", "--data", str(tmp_path / "no_tier.csv"), "--out", str(tmp_path / "m"), *FAST])
+    assert exited.value.code == 2
+    assert "has no `tier` column" in capsys.readouterr().err
 
 
 def test_train_risk_defaults_to_the_measured_single_lightgbm_thread():
@@ -125,7 +127,9 @@ def test_train_risk_defaults_to_the_measured_single_lightgbm_thread():
     assert args.n_jobs == 1
 
 
-def test_train_names_a_bad_tier_by_its_data_row_counting_from_1(tmp_path):
+def test_train_names_a_bad_tier_by_its_data_row_counting_from_1(tmp_path, capsys):
     (tmp_path / "bad_tier.csv").write_text("enterprise_id,tier\na,3\nb,9\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"data row 2 \(from 1, below the header\) has '9' \(1 bad rows\)"):
+    with pytest.raises(SystemExit) as exited:
         main(["train", "risk", "--data", str(tmp_path / "bad_tier.csv"), "--out", str(tmp_path / "m"), *FAST])
+    assert exited.value.code == 2
+    assert "data row 2 (from 1, below the header) has '9' (1 bad rows)" in capsys.readouterr().err
