@@ -13,10 +13,10 @@ server), so it never rewrites the client on its own terms first.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable
 
 from serving.auth.asgi import Receive, Scope, Send
+from serving.settings import set_uvicorn_forwarded_allow_ips
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -62,7 +62,7 @@ class TrustedProxies:
 def tell_uvicorn(proxies: str) -> None:
     """uvicorn reads FORWARDED_ALLOW_IPS when a worker builds its server (after importing the service):
     without this it trusts 127.0.0.1 and rewrites the client before any middleware sees the peer."""
-    os.environ["FORWARDED_ALLOW_IPS"] = ",".join(str(network) for network in parse_proxies(proxies))
+    set_uvicorn_forwarded_allow_ips(",".join(str(network) for network in parse_proxies(proxies)))
 
 
 class ForwardedHeaders:

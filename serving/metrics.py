@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import re
 import threading
 import time
@@ -27,6 +26,7 @@ from starlette.routing import Mount, Route, compile_path
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import TRIAGE_LEVELS, PhotoAssessment
 from serving.review.decisions import STATUSES
+from serving.settings import bentoml_multiproc_dir
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
@@ -185,7 +185,7 @@ def _template_regex(template: str, *, mount: bool) -> re.Pattern[str]:
 def exposition() -> bytes:
     """The text format of every worker's metrics (one process's when not served by `bentoml serve`)."""
     # BentoML's variable (set for its workers), not an Ankang setting.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if bentoml_multiproc_dir():
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return prometheus_client.generate_latest(registry)

@@ -191,3 +191,15 @@ class ServingSettings(BaseSettings):
     @property
     def resolved_photo_store(self) -> str:
         return self.photo_store or str(self.review_dir / "photos")
+
+
+# Other programs' variables. This module is the one place in serving/ that touches the environment,
+# so the two that are not Ankang settings pass through here too.
+def bentoml_multiproc_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: set by BentoML for its workers (their metrics are added up there)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def set_uvicorn_forwarded_allow_ips(value: str) -> None:
+    """FORWARDED_ALLOW_IPS: read by uvicorn when a worker builds its server (serving/forwarded.py)."""
+    os.environ["FORWARDED_ALLOW_IPS"] = value
