@@ -192,11 +192,12 @@ def main(args: argparse.Namespace) -> int:
         out = RESULTS_DIR / f"photo_officer_table-{card['version']}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         hh = result["boxes"]["missing_helmet"].get("hardhat-workers", {})
+        audited = result["audit"]
         print(
             f"{card['version']} ({card['input']['height']} px): hardhat-workers bare heads found {hh.get('recall')} "
             f"({hh.get('found')}/{hh.get('heads')}), boxes right {hh.get('precision')}; fire urgent "
-            f"{result['audit']['fire_urgent_rate']}; false machinery {result['audit']['false_heavy_machinery']['rate']}; "
-            f"false housekeeping {result['audit']['false_poor_housekeeping']['rate']}; AUC {result['roc_auc_within_source']}"
+            f"{audited['fire_urgent_rate']}; false machinery {audited['false_heavy_machinery']['rate']}; "
+            f"false housekeeping {audited['false_poor_housekeeping']['rate']}; AUC {result['roc_auc_within_source']}"
         )
         print(f"  wrote {out}")
     return 0
