@@ -28,9 +28,12 @@ serve-deps: $(VENV)/.serving
 test-deps: $(VENV)/.all
 
 # Keys live in the database: with none there nor in ANKANG_API_KEYS the service logs `no_api_keys` and how to create one.
+# Each instance its own BentoML home, so its Prometheus multiprocess directory (which a start wipes) is its
+# own: with the shared ~/bentoml, /metrics showed another instance's counters and a start erased them.
+INSTANCE_HOME ?= $(abspath $(or $(ANKANG_DATA_DIR),var))/bentoml/$(PORT)
 run: $(VENV)/.serving
-	@echo "Ankang on http://$(HOST):$(PORT)  (API docs: /docs, review page: /review)"
-	$(BIN)/bentoml serve serving.service:Ankang --host $(HOST) --port $(PORT)
+	@echo "Ankang on http://$(HOST):$(PORT)  (sign in: /sign-in, API docs: /docs)"
+	BENTOML_HOME=$(INSTANCE_HOME) $(BIN)/bentoml serve serving.service:Ankang --host $(HOST) --port $(PORT)
 
 # The photo set is not in git: link the shared copy beside the clone when there is one. Without it the
 # tests that need the photo set skip, saying so.

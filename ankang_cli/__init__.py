@@ -26,12 +26,18 @@ VERB_HELP = {
     "models": "list registered model versions and what is released",
     "keys": "create and list API keys for the service",
     "drift": "compare what the service saw recently with the training data (PSI, PNG plots)",
-    "batch": "score a folder of photos or a file of enterprises on Ray (the batch extra)",
+    "batch": "score photos or enterprises, or grade unions, on Ray (the batch extra)",
+    "import": "import data into the service's database (for example unions and their enterprises)",
 }
 
 # Modules that register sub-commands (each defines `register(verb: Callable[[str], SubParsers])`), by the
 # extra their side needs.
-SERVING_MODULES: tuple[str, ...] = ("serving.keys_commands", "serving.review.export", "serving.batch.commands")
+SERVING_MODULES: tuple[str, ...] = (
+    "serving.keys_commands",
+    "serving.review.export",
+    "serving.batch.commands",
+    "serving.unions.commands",
+)
 TRAINING_MODULES: tuple[str, ...] = (
     "training.photo.commands",
     "training.risk.commands",
@@ -40,6 +46,11 @@ TRAINING_MODULES: tuple[str, ...] = (
     "training.quantize_commands",
 )
 COMMAND_MODULES: tuple[str, ...] = SERVING_MODULES + TRAINING_MODULES
+# Verbs the serving side answers in part when the training side is not installed: `models list` then
+# lists the released models without MLflow.
+FALLBACK_MODULES: dict[str, str] = {"models": "serving.models_commands"}
+# What a user's mistake raises (a missing file or folder, a bad value in it): one line, not a traceback.
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError)
 OUR_PACKAGES = {"ankang_cli", "runtime", "serving", "training"}
 
 
@@ -88,6 +99,9 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.Argumen
     verbs = _Verbs(parser.add_subparsers(dest="verb", metavar="VERB", required=True))
     for module in loaded:
         module.register(verbs)
+    for verb, fallback in FALLBACK_MODULES.items():
+        if not verbs.has(verb) and any(name.startswith("serving.") for name in modules):
+            importlib.import_module(fallback).register(verbs)
     if any(module.__name__ == "training.lifecycle.commands" for module in loaded):  # MLflow around every `train`
         importlib.import_module("training.lifecycle.commands").track_train_commands(verbs)
     parser.verbs, parser.missing_sides = verbs, missing
@@ -104,9 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int | None] = args.func
     try:
         return int(run(args) or 0)
+    except USER_ERRORS as error:
+        parser.exit(2, f"ankang {args.verb} {getattr(args, 'noun', '')}: {error}\n")
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] in OUR_PACKAGES:
             raise
+        if (args.verb, getattr(args, "noun", None)) == ("models", "list"):  # the registry needs MLflow; models/ not
+            print(f"ankang models list: the registry needs {error.name!r} (the training extra)", file=sys.stderr)
+            return int(importlib.import_module(FALLBACK_MODULES["models"]).run_list(args) or 0)
         side = getattr(run, "func", run).__module__.split(".")[0]  # functools.partial: the wrapped command
         parser.exit(
             2,

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -24,11 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import RESULTS_DIR, Measurement, free_port, save_results  # noqa: E402
-from serving.orders import app as orders_app  # noqa: E402
+from serving.api.dependencies import Backends  # noqa: E402
 from serving.orders.schema import orders, transitions  # noqa: E402
 from serving.orders.states import STATES  # noqa: E402
 from serving.orders.store import OrderStore  # noqa: E402
 from serving.review.store import ReviewStore  # noqa: E402
+from serving.routes import standalone_app  # noqa: E402
+from serving.settings import ServingSettings  # noqa: E402
 
 HAZARDS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
 NOW = dt.datetime(2026, 12, 2, 6, 0)
@@ -88,13 +91,12 @@ def seed(store: OrderStore, count: int) -> None:
             connection.exec_driver_sql("VACUUM ANALYZE rectification_orders")
 
 
-def serve(store: OrderStore):
+def serve(parts: Backends):
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(orders_app.standalone_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = standalone_app(parts, settings=ServingSettings(auth=False, data_dir=Path(tempfile.mkdtemp())))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -114,7 +116,7 @@ def timed_get(client: httpx.Client, path: str, *, repeats: int, before=None) -> 
     return runs, len(response.content)
 
 
-def http_measurements(base_url: str, count: int, *, repeats: int = 15) -> list[Measurement]:
+def http_measurements(base_url: str, count: int, parts: Backends, *, repeats: int = 15) -> list[Measurement]:
     dashboards = {
         "dashboard JSON": "/v1/orders/dashboard",
         "dashboard CSV": "/v1/orders/dashboard.csv",
@@ -127,7 +129,7 @@ def http_measurements(base_url: str, count: int, *, repeats: int = 15) -> list[M
         "order list, one enterprise": "/v1/orders/?enterprise_id=E-017&state=all",
     }
     cases = [
-        (f"{name}, cold (figures recomputed: as after any change)", path, orders_app.holder.figures.clear)
+        (f"{name}, cold (figures recomputed: as after any change)", path, parts.order_figures.clear)
         for name, path in dashboards.items()
     ]
     cases += [(f"{name}, unchanged since the last request", path, None) for name, path in dashboards.items()]
@@ -152,9 +154,10 @@ def main() -> int:
     review = ReviewStore(database_url=args.database or f"sqlite:///{work / 'review.db'}", photo_dir=work / "photos")
     store = OrderStore.beside(review)
     seed(store, args.orders)
-    server, base_url = serve(store)
+    parts = Backends(review_store=review, order_store=store)
+    server, base_url = serve(parts)
     try:
-        measurements = http_measurements(base_url, args.orders)
+        measurements = http_measurements(base_url, args.orders, parts)
     finally:
         server.should_exit = True
     dialect = review.engine.dialect.name
@@ -163,7 +166,7 @@ def main() -> int:
     save_results(
         name,
         measurements,
-        notes={"orders": args.orders, "database": dialect, "server": "uvicorn, order apps only (no BentoML, no auth)"},
+        notes={"orders": args.orders, "database": dialect, "server": "uvicorn, route apps only (no BentoML, no auth)"},
     )
     return 0
 

@@ -29,11 +29,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import PHOTO_DATA, RESULTS_DIR, Measurement, free_port, save_results  # noqa: E402
+from serving.api.dependencies import Backends  # noqa: E402
+from serving.orders.store import OrderStore  # noqa: E402
 from serving.photo import build_assessment  # noqa: E402
-from serving.review import app as review_app  # noqa: E402
 from serving.review.queue import QueueFilter  # noqa: E402
 from serving.review.schema import case_flags, cases  # noqa: E402
 from serving.review.store import ReviewStore  # noqa: E402
+from serving.routes import standalone_app  # noqa: E402
 from serving.settings import ServingSettings  # noqa: E402
 
 LABELS = ("missing_helmet", "missing_hi_vis", "fire_smoke", "wet_floor", "heavy_machinery", "poor_housekeeping")
@@ -155,7 +157,8 @@ def serve(store: ReviewStore):
 
     port = free_port()
     # Auth off: this measures the page and the queue; sign-in is measured nowhere and costs one request.
-    app = review_app.standalone_app(store, settings=ServingSettings(auth=False, data_dir=Path(tempfile.mkdtemp())))
+    parts = Backends(review_store=store, order_store=OrderStore.beside(store))
+    app = standalone_app(parts, settings=ServingSettings(auth=False, data_dir=Path(tempfile.mkdtemp())))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:

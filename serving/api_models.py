@@ -1,5 +1,5 @@
 """The API's typed bodies (pydantic): what each route answers, its errors included, for the
-responses and for the OpenAPI document at /docs.json (serving/openapi.py)."""
+responses and for the OpenAPI document at /docs.json (serving/openapi_document.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Triage = Literal["clear", "review", "urgent"]
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's example: what /docs "Try it out" sends (tests/serving/test_openapi.py posts each)."""
+    return ConfigDict(json_schema_extra={"example": body})
 
 
 class ErrorDetail(BaseModel):
@@ -125,14 +130,6 @@ class EnterpriseScoresBody(BaseModel):
     results: list[EnterpriseResult]
 
 
-class EnterprisesRequest(BaseModel):
-    enterprises: list[dict[str, Any]] = Field(
-        description="up to 10,000 profiles; each needs enterprise_id, other fields (datasets/labor_risk/schema.yaml) "
-        "are optional",
-        examples=[[{"enterprise_id": "E-1", "employees": 120}]],
-    )
-
-
 # --- the review routes (serving/review/app.py), described here so the document covers them ---
 
 ReviewStatus = Literal["open", "clear", "confirmed", "corrected", "dismissed", "rectified"]
@@ -171,6 +168,9 @@ class ReviewCase(BaseModel):
 
 class QueueItem(ReviewCase):
     group_size: int
+    decided_hazards: list[str] | None = Field(
+        default=None, description="a corrected case: the hazards the officer corrected it to (else null)"
+    )
 
 
 class ReviewQueueBody(BaseModel):
@@ -203,6 +203,8 @@ class ReviewCaseDetail(ReviewCase):
 
 
 class DecisionRequest(BaseModel):
+    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
+
     decision: Literal["confirm", "correct", "dismiss", "rectified"]
     hazards: list[str] | None = Field(default=None, description="for `correct`: the hazard types actually present")
     comment: str | None = Field(default=None, max_length=2000)
@@ -221,6 +223,9 @@ class DecisionResult(BaseModel):
 
 class TaxonomyBody(BaseModel):
     types: list[HazardTypeBody]
+    due_hours_by_severity: dict[str, float] = Field(
+        default_factory=dict, description="hours a rectification order of each severity gets (datasets/rectification)"
+    )
 
 
 # --- the order routes (serving/orders/app.py): rectification orders, supervision cases, receipts ---
@@ -249,9 +254,19 @@ class OrderHazard(BaseModel):
     severity: str | None = None
 
 
+class SceneSimilarity(BaseModel):
+    dhash_distance: int = Field(description="bits in which the 64-bit dHashes of the original and the proof differ")
+    similarity: float = Field(description="1 - dhash_distance / 64; unrelated photos are about 0.5")
+    near_duplicate: bool = Field(description="within the review store's near-duplicate distance: nearly the original")
+    differs: bool = Field(description="similarity below 0.7: probably not the same scene")
+
+
 class ComparedPhoto(BaseModel):
     probability: float | None = Field(description="the model's probability of the compared hazard in this photo")
     photo: str = Field(description="where the photo is: /v1/orders/{id}/photos/original or .../proof")
+    scene: SceneSimilarity | None = Field(
+        default=None, description="proof only: how alike the original's scene it is (null for older proofs)"
+    )
 
 
 class Comparison(BaseModel):
@@ -303,8 +318,19 @@ class OrderTransition(BaseModel):
     created_at: str
 
 
+class ReporterRating(BaseModel):
+    round: int = Field(description="which closing it answers: 0, then one more after each reopening")
+    satisfied: int = Field(description="1-5")
+    resolved: bool
+    comment: str | None
+    created_at: str
+
+
 class OrderDetail(Order):
     history: list[OrderTransition] = Field(description="every transition, oldest first")
+    feedback: list[ReporterRating] | None = Field(
+        default=None, description="officers only: the reporter's ratings through the receipt (docs/claims.md)"
+    )
 
 
 class OrderList(BaseModel):
@@ -316,6 +342,15 @@ class OrderList(BaseModel):
 
 
 class NewOrderRequest(BaseModel):
+    model_config = example(
+        {
+            "photo_id": "0123456789abcdef0123456789abcdef",
+            "enterprise_id": "E-100",
+            "assignee": "王工",
+            "measures": "加装护栏 fit a guard rail",
+        }
+    )
+
     photo_id: str = Field(description="a review case an officer confirmed or corrected")
     enterprise_id: str = Field(max_length=200)
     site_id: str | None = short_text("default: the case's site_id")
@@ -329,6 +364,10 @@ class NewOrderRequest(BaseModel):
 
 
 class NewSupervisionRequest(BaseModel):
+    model_config = example(
+        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
+    )
+
     enterprise_id: str = Field(max_length=200)
     risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
     officer: str | None = short_text("default: the key's holder")
@@ -338,6 +377,8 @@ class NewSupervisionRequest(BaseModel):
 
 
 class MoveRequest(BaseModel):
+    model_config = example({"action": "start", "comment": "已安排 on it"})
+
     action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
     comment: str | None = long_text()
     outcome: str | None = long_text("what came of it (closing supervision)")
@@ -346,7 +387,7 @@ class MoveRequest(BaseModel):
 class AmendmentRequest(BaseModel):
     """At least one field besides `comment`; the history keeps the old and new values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
 
     assignee: str | None = short_text()
     officer: str | None = short_text("cannot be removed, only replaced")
@@ -427,10 +468,34 @@ class ReportHazard(BaseModel):
     name_en: str
 
 
+class NamedItem(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+
+
+class ReportEvent(BaseModel):
+    event: str = Field(
+        description="photos: received, reviewed, create, start, submit, verify, reject, close, reopen; "
+        "claims: accept, dispatch, handle, close, reopen, escalate, supervise"
+    )
+    on: str | None = Field(description="YYYY-MM-DD")
+    message_zh: str
+    message_en: str
+    handler: NamedItem | None = Field(default=None, description="dispatch: who handles the claim")
+    outcome: NamedItem | None = Field(default=None, description="a claim's close: how it closed")
+    recovered_cny: float | None = Field(default=None, description="a claim's close: the amount recovered")
+
+
+class ReportFeedbackState(BaseModel):
+    open: bool = Field(description="true: POST /v1/reports/{receipt}/feedback rates the closed stage now")
+    given: int = Field(description="ratings given through this receipt so far")
+
+
 class ReportStatus(BaseModel):
     """What a reporter learns from a receipt: stage, outcome and days; never who, where or which enterprise."""
 
-    stage: Literal["received", "no_hazard_found", "confirmed", "rectifying", "rectified", "closed"]
+    stage: Literal["received", "no_hazard_flagged", "no_hazard_found", "confirmed", "rectifying", "rectified", "closed"]
     message_zh: str
     message_en: str
     reported_on: str = Field(description="YYYY-MM-DD")
@@ -438,3 +503,231 @@ class ReportStatus(BaseModel):
     rectified_on: str | None
     closed_on: str | None
     hazards: list[ReportHazard] = Field(description="the confirmed hazard types; [] until reviewed")
+    kind: Literal["photo_report"] = Field(description="a claim's receipt answers kind `claim` (docs/claims.md)")
+    timeline: list[ReportEvent] = Field(description="what happened, oldest first, days only; never who")
+    feedback: ReportFeedbackState
+
+
+class ClaimReportStatus(BaseModel):
+    """What a worker learns from a claim's receipt: stage, timeline and days; never who or which enterprise."""
+
+    kind: Literal["claim"]
+    stage: Literal["accepted", "dispatched", "handled", "closed"]
+    message_zh: str
+    message_en: str
+    type: str = Field(description="the claim's type, e.g. wage_arrears")
+    reported_on: str = Field(description="YYYY-MM-DD")
+    due_on: str | None
+    closed_on: str | None
+    timeline: list[ReportEvent]
+    feedback: ReportFeedbackState
+
+
+# --- workers' claims (serving/claims/app.py, docs/claims.md) ---
+
+
+class NewClaimRequest(BaseModel):
+    model_config = example(
+        {
+            "channel": "hotline_12351",
+            "enterprise_id": "EXAMPLE-0001",
+            "type": "wage_arrears",
+            "workers": 1,
+            "amount_cny": 9000,
+            "description": "拖欠两个月工资",
+            "district": "南山区",
+        }
+    )
+    channel: Literal["hotline_12351", "city_platform", "petition_window", "provincial_petition", "walk_in", "informant"]
+    enterprise_id: str = Field(max_length=200)
+    type: Literal["wage_arrears", "work_injury", "contract", "social_insurance", "dismissal", "safety", "other"]
+    workers: int = Field(default=1, ge=1, le=100_000, description="workers affected")
+    amount_cny: float | None = Field(default=None, ge=0, description="amount claimed (CNY)")
+    description: str = Field(max_length=4000)
+    district: str | None = Field(default=None, max_length=200)
+    claimant: str | None = Field(default=None, max_length=200, description="kept only as a keyed pseudonym")
+
+
+class ClaimFiledCase(BaseModel):
+    id: str
+    state: str
+    claimants: int
+    workers: int
+    type: str
+
+
+class ClaimFiled(BaseModel):
+    claim_id: str
+    receipt: str = Field(description="the worker's receipt: GET /v1/reports/{receipt}; shown once")
+    case_id: str
+    grouped: bool = Field(description="true: the claim joined an open case of the same enterprise and type")
+    case: ClaimFiledCase
+    rescored: bool = Field(description="true: mass wage arrears rescored the enterprise (supervision at tier >= 4)")
+
+
+class ClaimItem(BaseModel):
+    id: str
+    channel: str
+    type: str
+    workers: int
+    amount_cny: float | None
+    district: str | None
+    description: str
+    claimant: str | None = Field(description="a keyed pseudonym, never the contact")
+    received_by: str
+    created_at: str
+
+
+class ClaimOutcome(BaseModel):
+    id: str
+    recovered_cny: float | None
+    injury_recognised: bool | None
+    note: str | None
+
+
+class ClaimCase(BaseModel):
+    id: str
+    enterprise_id: str
+    type: str
+    type_zh: str
+    district: str | None
+    state: Literal["accepted", "dispatched", "handled", "closed"]
+    handler: NamedItem | None
+    claimants: int
+    workers: int
+    amount_cny: float
+    mass: bool
+    urgency: int
+    opened_at: str
+    last_claim_at: str
+    due_at: str
+    overdue: bool
+    escalation_level: int
+    dispatched_at: str | None
+    handled_at: str | None
+    closed_at: str | None
+    outcome: ClaimOutcome | None
+    reopen_count: int
+    transition_count: int
+    supervision_order_id: str | None = Field(default=None, description="officers only")
+    claims: list[ClaimItem] | None = Field(default=None, description="officers only")
+
+
+class ClaimTransition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: int
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str | None = Field(description="officers only")
+    comment: str | None
+    details: dict[str, Any] | None
+    created_at: str
+
+
+class ClaimRating(BaseModel):
+    claim_id: str
+    round: int
+    satisfied: int
+    resolved: bool
+    comment: str | None
+    created_at: str
+
+
+class ClaimCaseDetail(ClaimCase):
+    history: list[ClaimTransition]
+    feedback: list[ClaimRating] | None = Field(default=None, description="officers only")
+
+
+class ClaimCaseList(BaseModel):
+    items: list[ClaimCase]
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int]
+
+
+class ClaimSplit(BaseModel):
+    case: ClaimCaseDetail
+    new_case: ClaimCaseDetail
+
+
+class CaseMoveRequest(BaseModel):
+    model_config = example({"action": "dispatch", "handler": "labour_inspection", "comment": "转人社监察"})
+    action: Literal["dispatch", "handle", "close"]
+    handler: str | None = None
+    comment: str | None = Field(default=None, max_length=4000)
+    outcome: str | None = None
+    recovered_cny: float | None = Field(default=None, ge=0)
+    injury_recognised: bool | None = None
+
+
+class MergeRequest(BaseModel):
+    model_config = example({"into": "0123456789abcdef0123456789abcdef"})
+    into: str
+
+
+class SplitRequest(BaseModel):
+    model_config = example({"claim_ids": ["0123456789abcdef0123456789abcdef"]})
+    claim_ids: list[str]
+
+
+class ClaimsEscalated(BaseModel):
+    escalated: list[dict[str, Any]] = Field(description="[{case_id, level: {level, id, name_zh, name_en}}]")
+
+
+class ClaimFigureRow(BaseModel):
+    key: str
+    claims: int
+    closed: int
+    closing_rate: float | None
+    median_days_to_close: float | None
+    ratings: int
+    satisfied: int
+    satisfaction_rate: float | None
+
+
+class ClaimFigureWeek(BaseModel):
+    week: str
+    starts: str
+    received: int
+    closed: int
+    closing_rate: float | None
+    ratings: int
+    satisfaction_rate: float | None
+
+
+class ClaimCaseFigures(BaseModel):
+    total: int
+    by_state: dict[str, int]
+    overdue: int
+    mass: int
+
+
+class ClaimFiguresBody(BaseModel):
+    generated_at: str
+    claims: int
+    closed: int
+    closing_rate: float | None = Field(description="办结率: claims whose case is closed / claims")
+    median_days_to_close: float | None
+    ratings: int
+    satisfied: int
+    satisfaction_rate: float | None = Field(description="ratings of 4 or 5 / ratings")
+    cases: ClaimCaseFigures
+    by: dict[str, list[ClaimFigureRow]] = Field(description="channel, type, district, handler")
+    weekly: list[ClaimFigureWeek] = Field(description="the last 12 weeks, oldest first")
+    stale: bool = Field(description="true: a recomputation after a change is under way; these are the previous")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = example({"satisfied": 5, "resolved": True, "comment": "工资已补发"})
+    satisfied: int = Field(ge=1, le=5)
+    resolved: bool
+    comment: str | None = Field(default=None, max_length=500, description="shown to officers only")
+
+
+class FeedbackAnswer(BaseModel):
+    recorded: bool
+    action: Literal["reopened", "supervision"] | None
+    reopen_count: int | None = None
+    order_id: str | None = Field(default=None, description="the supervision case (督办)")

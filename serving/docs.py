@@ -1,6 +1,12 @@
 """The API's documentation at /docs: Swagger UI from the `swagger-ui-bundle` package, served from
 this host only (no CDN, fonts or analytics: officers' browsers call no third party), over the
-document at /docs.json (serving/openapi.py). `/` redirects to /docs."""
+document at /docs.json (`build_spec`). `/` redirects to /docs.
+
+The document is generated: the route apps' operations come from their FastAPI routers (path,
+role dependency, answer model, errors, summary: serving/*/app.py), BentoML's endpoints from
+BentoML's own document plus each endpoint's `@documented(...)` (serving/service.py). Here they
+are merged and given what every route shares: security by role, 401/403, Retry-After on 503,
+tags, and OpenAPI 3.0's dialect (`nullable`), which Swagger UI and schemathesis both read."""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from typing import Any
 
 import swagger_ui_bundle
 
-from serving.openapi import build_spec
+from serving.errors import error_json
+from serving.openapi_document import build_spec
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
@@ -110,7 +117,7 @@ class ApiDocs:
 
     async def _asset(self, name: str, send: Send) -> None:
         if name not in ASSETS:
-            body = json.dumps({"error": {"field": "path", "message": f"no documentation asset {name!r}"}}).encode()
+            body = error_json("path", f"no documentation asset {name!r}")
             await _respond(send, 404, body, b"application/json")
             return
         await _respond(send, 200, _asset_bytes(name), ASSETS[name], cache=b"public, max-age=86400")

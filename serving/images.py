@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import re
 import struct
+import sys
 import threading
 import warnings
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from runtime.dhash import dhash64
 from runtime.errors import InputError
-from runtime.preprocess import upright_rgb
 from serving.settings import ServingSettings
+
+T = TypeVar("T")
 
 # Magic numbers of the formats we accept; the declared content type and file name are ignored.
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
@@ -37,9 +45,28 @@ _MALFORMED = (
 )
 
 
+# A photo above LARGE_PIXELS takes ~200 MB while it decodes (Pillow keeps RGB as 4 bytes a pixel, plus
+# the grey copy of the dHash): at most two of those at once per process, whatever the decode slots.
+LARGE_PIXELS = 16_000_000
+LARGE_DECODES = threading.BoundedSemaphore(2)
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform.startswith("linux") else None
+
 # Full decodes running at once in this process (each up to ~4.3 bytes per pixel of max_pixels at peak);
 # the service makes its own from ServingSettings.decode_slots (ANKANG_DECODE_SLOTS).
-DEFAULT_DECODE_SLOTS = threading.BoundedSemaphore(ServingSettings.decode_slots)
+DEFAULT_DECODE_SLOTS = threading.BoundedSemaphore(ServingSettings.model_fields["decode_slots"].default)
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    """What the review store keeps of a decoded photo: its upright size and its dHash (grouping)."""
+
+    width: int
+    height: int
+    dhash: int
+
+    @classmethod
+    def of(cls, image: Image.Image) -> PhotoFacts:
+        return cls(image.width, image.height, dhash64(image))
 
 
 @dataclass(frozen=True)
@@ -156,21 +183,105 @@ def _open_checked(data: bytes, kind: str, *, field: str, limits: ImageLimits) ->
     return image
 
 
+def _upright_rgb_in_place(image: Image.Image) -> Image.Image:
+    """`runtime.preprocess.upright_rgb`, the same pixels, without its two full-size copies (a 40 MP
+    photo is 120 MB a copy): the EXIF turn happens in place and an RGB image is not converted."""
+    ImageOps.exif_transpose(image, in_place=True)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def decode_photo(
     data: bytes,
     *,
     field: str = "photo",
     limits: ImageLimits = ImageLimits(),
     slots: threading.Semaphore = DEFAULT_DECODE_SLOTS,
-) -> Image.Image:
+    then: Callable[[Image.Image], T] | None = None,
+) -> Image.Image | T:
     """Return the photo as an upright RGB image, or raise InputError saying what is wrong.
 
-    At most `slots`' count of photos decode at once (callers beyond wait)."""
+    At most `slots`' count of photos decode at once (callers beyond wait). With `then`, the upright
+    image goes to `then` inside the slot and only its result comes back: the full-size image is
+    released before the slot is, so what a process holds is bounded by the slots, not by how many
+    photos wait for the model (16 uploads of a 39.7 MP PNG held 2-3 GB per worker that way)."""
     kind = _check_bytes(data, field=field, limits=limits)
     image = _open_checked(data, kind, field=field, limits=limits)
-    with slots:  # a 0.6 MB JPEG may decode to 170 MB: bound how many decode at once
+    if kind == "JPEG":
+        _check_jpeg_scan_size(data, image.size, field=field)
+    large = image.size[0] * image.size[1] > LARGE_PIXELS
+    with slots, LARGE_DECODES if large else nullcontext():  # a 0.6 MB JPEG may decode to 170 MB
         try:
             image.load()
-            return upright_rgb(image)
+            upright = _upright_rgb_in_place(image)
         except _MALFORMED as exc:
             raise InputError(field, f"the {kind} data is truncated or corrupt: {exc}") from None
+        if then is None:
+            return upright
+        try:
+            return then(upright)
+        finally:
+            upright.close()
+            image.close()
+            if large:
+                _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand a large image's freed pages back to the system: glibc keeps freed heap memory for reuse,
+    so a worker that decoded 16 photos of 40 MP stayed at 1 GB after the burst without this."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+# Huffman-coded JPEG frames (baseline, extended, progressive): every 8x8 block costs at least one bit.
+_HUFFMAN_FRAMES = {0xC0, 0xC1, 0xC2}
+
+
+def _jpeg_blocks_and_scan_bytes(data: bytes) -> tuple[int | None, int]:
+    """(8x8 blocks the frame header declares, or None if not Huffman-coded; bytes of entropy-coded data)."""
+    blocks, scan_bytes, position = None, 0, 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            break
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker == 0xD9:
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        segment = data[position + 4 : position + 2 + length]
+        if marker in _HUFFMAN_FRAMES and len(segment) >= 6:
+            blocks = _frame_blocks(segment)
+        position += 2 + length
+        if marker == 0xDA:
+            found = _JPEG_MARKER_IN_SCAN.search(data, position)
+            end = found.start() if found else len(data)
+            scan_bytes += end - position
+            position = end
+    return blocks, scan_bytes
+
+
+def _frame_blocks(segment: bytes) -> int:
+    height, width, count = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big"), segment[5]
+    factors = [(segment[7 + 3 * i] >> 4, segment[7 + 3 * i] & 15) for i in range(count) if 8 + 3 * i <= len(segment)]
+    if not factors:
+        return 0
+    h_max, v_max = max(max(h for h, _ in factors), 1), max(max(v for _, v in factors), 1)
+    mcus = -(-width // (8 * h_max)) * -(-height // (8 * v_max))
+    return mcus * sum(h * v for h, v in factors)
+
+
+def _check_jpeg_scan_size(data: bytes, size: tuple[int, int], *, field: str) -> None:
+    """A JPEG whose scan data is too short for its declared size is truncated: libjpeg would fill the
+    missing blocks with grey and answer 200 (a 692-byte file declaring 6000x6000 decodes to 108 MB)."""
+    blocks, scan_bytes = _jpeg_blocks_and_scan_bytes(data)
+    if blocks and scan_bytes * 8 < blocks // 2:  # half a bit a block: room for padding and interleaving
+        raise InputError(
+            field,
+            f"the JPEG data is truncated or corrupt: {size[0]}x{size[1]} needs at least {blocks // 16} bytes of "
+            f"image data; the file has {scan_bytes}",
+        )

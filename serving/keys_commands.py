@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from serving.auth import new_key
 from serving.auth.key_table import active_keys, insert_keys, open_key_database, revoke_key, where
 from serving.auth.keys import REFRESH_SECONDS
-from serving.review.store import utcnow
+from serving.db import utcnow
 from serving.settings import ServingSettings
+from serving.text_table import aligned
 
 CREATE_DESCRIPTION = """\
 Create an API key for the Ankang service and print it once; only a salted SHA-256 digest is
@@ -40,7 +41,10 @@ def register(verb) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument(
-        "--role", required=True, choices=["intake", "reviewer", "admin", "enterprise"], help="what the key may do"
+        "--role",
+        required=True,
+        choices=["intake", "reviewer", "admin", "enterprise", "informant"],
+        help="what the key may do",
     )
     create.add_argument("--enterprise-id", default="", help="role enterprise: the one enterprise the key answers for")
     create.add_argument(
@@ -50,7 +54,7 @@ def register(verb) -> None:
     create.set_defaults(func=run_create)
     listing = verb("keys").add_parser(
         "list",
-        help="list keys (id, role, holder, created, label; never the keys)",
+        help="list keys (id, role, holder, bound enterprise, created, label; never the keys)",
         description="List the unrevoked keys in the database. Keys themselves are not stored.",
     )
     listing.set_defaults(func=run_list)
@@ -94,9 +98,11 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print(f"no keys in {where(engine)}; create one with `ankang keys create --role intake`")
         return 0
-    print(f"{'id':10s}{'role':11s}{'holder':20s}{'created':27s}label")
-    for record in records:
-        print(f"{record.key_id:10s}{record.role:11s}{record.holder or '-':20s}{record.created:27s}{record.label}")
+    rows = [
+        [record.key_id, record.role, record.holder or "-", record.enterprise_id or "-", record.created, record.label]
+        for record in records
+    ]
+    print(aligned(["id", "role", "holder", "enterprise", "created", "label"], rows))
     return 0
 
 

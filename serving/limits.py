@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from serving.errors import error_json
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -13,9 +14,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"error": {"field": "body", "message": f"the request body exceeds {limit} bytes; send a smaller file"}}
-    ).encode()
+    body = error_json("body", f"the request body exceeds {limit} bytes; send a smaller file")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

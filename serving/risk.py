@@ -6,6 +6,7 @@ module adds what a request needs: its size limits and its answer format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +15,10 @@ from runtime.errors import InputError
 from runtime.modeldir import ModelDir
 from runtime.risk.cells import SMALL_BATCH_ROWS
 from runtime.risk.floors import POLICY_PATH, FloorRule, load_policy
-from runtime.risk.scoring import RiskModel
+from runtime.risk.scoring import BatchScores, RiskModel
 from runtime.risk.tables import read_table, table_to_csv
 from runtime.risk.validate import MAX_LISTED_ERRORS, ROW_NUMBERING, validate_profiles
 from runtime.session import SessionOptions
-from serving.settings import ServingSettings
 
 MAX_JSON_ENTERPRISES = 10_000
 MAX_FILE_ROWS = 200_000
@@ -29,23 +29,31 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MULTIPART_FRAMING_BYTES = 64 * 1024  # boundaries and part headers around the file
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES + MULTIPART_FRAMING_BYTES
 
+# Called with what was scored (and the score-file table when one was built) before the answer goes
+# out: serving/enterprises/records.py keeps every score through it.
+OnScored = Callable[[BatchScores, "pd.DataFrame | None"], None]
+
 
 class RiskScorer(RiskModel):
     """The released risk model: validation from its card's schema, one ONNX session, policy floors, reasons."""
 
-    def __init__(self, model: ModelDir, *, policy: list[FloorRule], threads: int | None = None):
-        # intra-op threads: `threads`, else ANKANG_ORT_THREADS, else the usable cores (runtime.session)
-        options = ServingSettings.from_env().session_options
-        options = SessionOptions(threads=threads or options.threads, spinning=options.spinning)
-        super().__init__(model, policy=policy, options=options)
+    def __init__(self, model: ModelDir, *, policy: list[FloorRule], options: SessionOptions = SessionOptions()):
+        super().__init__(model, policy=policy, options=options)  # threads None: the usable cores (runtime.session)
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH, threads: int | None = None
+        cls,
+        model_dir: str | Path,
+        *,
+        policy_path: str | Path = POLICY_PATH,
+        threads: int | None = None,
+        options: SessionOptions | None = None,
     ) -> RiskScorer:
-        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), threads=threads)
+        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone."""
+        options = options or SessionOptions(threads=threads)
+        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
 
-    def score_profiles(self, profiles: list[dict]) -> list[dict]:
+    def score_profiles(self, profiles: list[dict], *, on_scored: OnScored | None = None) -> list[dict]:
         """Score JSON profiles (at most MAX_JSON_ENTERPRISES); every bad value raises InputError (422)."""
         if not isinstance(profiles, list) or not profiles:
             raise InputError("enterprises", "must be a non-empty list of enterprise profiles")
@@ -75,12 +83,28 @@ class RiskScorer(RiskModel):
                 errors=errors[:MAX_LISTED_ERRORS],
             )
         if len(profiles) <= SMALL_BATCH_ROWS:
-            return self.results(self.score_batch(validate_profiles(self.schema, profiles), reasons=True))
-        return self.results(self.score_frame(pd.DataFrame(profiles), text_cells=False))
+            scores = self.score_batch(validate_profiles(self.schema, profiles), reasons=True)
+        else:
+            scores = self.score_frame(pd.DataFrame(profiles), text_cells=False)
+        if on_scored is not None:
+            on_scored(scores, None)
+        return self.results(scores)
 
-    def score_table(self, data: bytes, *, filename: str = "", content_type: str = "", reasons: bool = True) -> bytes:
+    def score_table(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        content_type: str = "",
+        reasons: bool = True,
+        on_scored: OnScored | None = None,
+    ) -> bytes:
         """Score a CSV or Parquet file (at most MAX_FILE_ROWS rows); returns CSV, one row per enterprise."""
         frame = read_table(
             data, max_bytes=MAX_FILE_BYTES, max_rows=MAX_FILE_ROWS, filename=filename, content_type=content_type
         )
-        return table_to_csv(self.results_table(self.score_frame(frame, text_cells=True, reasons=reasons)))
+        scores = self.score_frame(frame, text_cells=True, reasons=reasons)
+        table = self.results_table(scores)
+        if on_scored is not None:
+            on_scored(scores, table)
+        return table_to_csv(table)

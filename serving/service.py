@@ -11,53 +11,61 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import io
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
-import numpy as np
 import pandas as pd
-from PIL import Image
+from bentoml.exceptions import BentoMLException
 from pydantic import Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from runtime.errors import InputError
 from serving import metrics
-from serving.api_models import PhotoAssessmentBody, ReloadBody
-from serving.auth import ApiKeyAuth, SecurityHeaders, pseudonymise
+from serving.api.dependencies import Backends
+from serving.api.responses import documented
+from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
+from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
-from serving.batching import QueueFull
+from serving.claims.feedback import Receipts
+from serving.claims.risk_feed import feed_risk
+from serving.claims.store import ClaimStore
+from serving.claims.worker import EscalationWorker as ClaimsWorker
 from serving.docs import DOCS_PATHS, ApiDocs
-from serving.errors import error_response as input_error_response
-from serving.images import decode_photo
+from serving.enterprises.records import ScoreRecords
+from serving.errors import client_errors_answered
+from serving.forwarded import ForwardedHeaders, tell_uvicorn
+from serving.hostile_text import HostileInput, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
-from serving.orders.app import holder as orders_holder
-from serving.orders.app import orders_api, orders_page, reports_api
-from serving.orders.risk_feed import feed_risk
+from serving.orders import receipts
+from serving.orders.dashboard import CachedFigures
+from serving.orders.store import OrderStore
+from serving.orders.worker import LoopWorker
+from serving.outages import unavailable_backends
 from serving.photo import PhotoModel
+from serving.pipeline import assess_upload
 from serving.reload import HotSwap
-from serving.review.app import holder as review_holder
-from serving.review.app import review_api, review_page
 from serving.review.store import ReviewStore
 from serving.risk import MAX_UPLOAD_BYTES as RISK_MAX_UPLOAD_BYTES
 from serving.risk import RiskScorer
+from serving.routes import MOUNTS
 from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
+tell_uvicorn(SETTINGS.trusted_proxies)  # before any worker builds its server (serving/forwarded.py)
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")
 
 Text = Annotated[str | None, Field(default=None, max_length=200)]
 Note = Annotated[str | None, Field(default=None, max_length=2000)]
+# Any item: the scorer names the bad field and enterprise itself (422); the example is what /docs fills in.
+Profiles = Annotated[list[Any], Field(examples=[[{"enterprise_id": "E-1", "industry": "services", "headcount": 40}]])]
 PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
     "/v1/photos/assess",
     "/v1/enterprises/score",
@@ -66,56 +74,18 @@ PHOTO_ROUTE, SCORE_ROUTE, SCORE_FILE_ROUTE, RELOAD_ROUTE = (
 )
 
 
-def busy_response(error: QueueFull) -> JSONResponse:
-    """The photo model's queue is full: ask the client to retry, not a 500."""
-    logger.warning("photo model busy: %s", error)
-    body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-
-
-def error_response(error: Exception) -> JSONResponse:
-    return busy_response(error) if isinstance(error, QueueFull) else input_error_response(error)
-
-
-def client_errors_answered(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """The one place an endpoint's `InputError` becomes its 4xx JSON and `QueueFull` a 503 with
-    Retry-After (BentoML catches endpoint exceptions itself, so a Starlette handler would not see
-    them). Keeps a sync endpoint sync: BentoML runs those in its worker thread."""
-    if inspect.iscoroutinefunction(endpoint):
-
-        @functools.wraps(endpoint)
-        async def answered_async(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await endpoint(*args, **kwargs)
-            except (InputError, QueueFull) as error:
-                return error_response(error)
-
-        return answered_async
-
-    @functools.wraps(endpoint)
-    def answered(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return endpoint(*args, **kwargs)
-        except InputError as error:
-            return error_response(error)
-
-    return answered
-
-
-def decode_for_model(data: bytes, model: PhotoModel, slots: threading.Semaphore) -> tuple[Image.Image, np.ndarray]:
-    image = decode_photo(data, slots=slots)
-    return image, model.card.preprocess(image)
-
-
 def tiers_of(table: bytes) -> pd.Series:
     return pd.read_csv(io.BytesIO(table), usecols=["tier"])["tier"]
 
 
-@bentoml.asgi_app(review_api, path="/v1/review", name="review_api")
-@bentoml.asgi_app(review_page, path="/review", name="review_page")
-@bentoml.asgi_app(orders_api, path="/v1/orders", name="orders_api")
-@bentoml.asgi_app(reports_api, path="/v1/reports", name="reports_api")
-@bentoml.asgi_app(orders_page, path="/orders", name="orders_page")
+def mounted(cls: type) -> type:
+    """The route apps of serving/routes.py, each at its path."""
+    for path, (name, app) in MOUNTS.items():
+        cls = bentoml.asgi_app(app, path=path, name=name)(cls)
+    return cls
+
+
+@mounted
 @bentoml.service(
     name="ankang",
     workers=SETTINGS.api_workers,
@@ -130,6 +100,7 @@ class Ankang:
     def __init__(self, settings: ServingSettings | None = None) -> None:
         self.settings = settings = settings or SETTINGS
         self.decode_slots = threading.BoundedSemaphore(settings.decode_slots)
+        self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
             functools.partial(PhotoModel, settings=settings),
@@ -138,14 +109,46 @@ class Ankang:
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
         self.risk = HotSwap(
             settings.resolved_risk_model_dir,
-            functools.partial(RiskScorer.load, threads=settings.ort_threads),
+            functools.partial(RiskScorer.load, options=settings.session_options),
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)
-        self.review_store = review_holder.store = ReviewStore.from_settings(settings)  # migrates the schema
-        self.order_store = orders_holder.attach(self.review_store, photo=self.photo, settings=settings)
+        self.review_store = ReviewStore.from_settings(settings)  # migrates the schema
+        self.order_store = OrderStore.beside(self.review_store)
+        self.claim_store = ClaimStore.beside(self.order_store)  # workers' claims (serving/claims/)
+        self.score_records = ScoreRecords(self.review_store.engine)  # every score kept (migration 0011)
+        self.backends = Backends(  # what the mounted routers use (serving/api/dependencies.py)
+            review_store=self.review_store,
+            order_store=self.order_store,
+            photo=self.photo,
+            decode_slots=self.decode_slots,
+            receipt_lookups=receipts.RateLimiter(redis_url=settings.redis_url),
+            order_figures=CachedFigures(),
+            claim_store=self.claim_store,
+            claim_receipts=Receipts(engine=self.order_store.engine, orders=self.order_store),
+            feedback_limiter=receipts.RateLimiter(redis_url=settings.redis_url, prefix="ankang:receipt-feedback"),
+            risk=self.risk,
+            score_records=self.score_records,
+            pseudonymise=self.pseudonymise,
+        )
+        LoopWorker.from_settings(self.order_store, settings, figures=self.backends.order_figures).start()
+        ClaimsWorker.from_settings(self.claim_store, settings, figures=self.backends.claim_figures).start()
+
+    def __is_ready__(self) -> bool:
+        """/readyz: 503 while the database (or Redis, when configured) does not answer; 200 again by itself."""
+        down = unavailable_backends(self.backends.review_store.engine, self.settings.redis_url)
+        if down:
+            logger.warning("not_ready", extra={"unavailable": down})
+        return not down
 
     @bentoml.api(route=PHOTO_ROUTE)
+    @documented(
+        tag="photos",
+        role="intake",
+        summary="Assess one site photo",
+        ok=PhotoAssessmentBody,
+        errors=(400, 413, 415, 422, 503),
+    )
     @client_errors_answered
     async def assess_photo(
         self,
@@ -159,31 +162,32 @@ class Ankang:
         """Assess one site photo (JPEG, PNG or WebP): hazard probabilities, flagged types, triage, boxes.
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
+        refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
         data = photo.read_bytes()
-        model = self.photo.current  # one model for the whole request, whatever reloads meanwhile
-        image, model_input = await asyncio.to_thread(decode_for_model, data, model, self.decode_slots)
-        assessment = await model.assess(model_input, width=image.width, height=image.height)
+        facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {
             "site_id": site_id,
             "sector": sector,
             "channel": channel,
             "note": note,
-            "reporter": pseudonymise(reporter),
+            "reporter": self.pseudonymise(reporter),
         }
         photo_id = uuid.uuid4().hex
-        await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             self.review_store.record_assessment,
             photo_id=photo_id,
             data=data,
-            image=image,
+            image=facts,
             assessment=assessment,
             metadata=metadata,
+            also=functools.partial(receipts.record_receipt, photo_id=photo_id),  # one transaction with the case
         )
-        receipt = await asyncio.to_thread(self.order_store.issue_receipt, photo_id)  # GET /v1/reports/{receipt}
+        receipt = recorded["also"]  # GET /v1/reports/{receipt}
         metrics.record_photo(assessment)
         return PhotoAssessmentBody(photo_id=photo_id, **assessment.to_response(), metadata=metadata, receipt=receipt)
 
     @bentoml.api(route=RELOAD_ROUTE)
+    @documented(tag="admin", role="admin", summary="Reload changed models now", ok=ReloadBody, errors=(400,))
     def reload_models(self) -> ReloadBody:
         """Re-read models/<name>/ now (the service also polls): verify sha256, warm up, swap."""
         photo = {"reloaded": self.photo.reload_if_changed(), "version": self.photo.current.card.version}
@@ -192,8 +196,15 @@ class Ankang:
 
     # --- risk endpoints (serving/risk.py) ---
     @bentoml.api(route=SCORE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of up to 10,000 enterprise profiles",
+        ok=EnterpriseScoresBody,
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
-    def score_enterprises(self, enterprises: list[Any]) -> dict[str, Any]:
+    def score_enterprises(self, enterprises: Profiles) -> dict[str, Any]:
         """Labor-relation risk tier (1 lowest .. 5 highest) of up to 10,000 enterprise profiles.
 
         Each profile needs `enterprise_id`; other fields (datasets/labor_risk/schema.yaml) are
@@ -202,11 +213,21 @@ class Ankang:
         and the enterprise; nothing is scored then.
         """
         scorer = self.risk.current
-        results = feed_risk(enterprises, self.order_store, scorer.score_profiles)  # serving/orders/risk_feed.py
+        score = functools.partial(scorer.score_profiles, on_scored=self.score_records.keeper(scorer, source="api"))
+        # claims (serving/claims/risk_feed.py) and photo hazards (serving/orders/risk_feed.py) filled in;
+        # every score kept (serving/enterprises/records.py)
+        results = feed_risk(enterprises, self.order_store, self.claim_store, score)
         metrics.record_tiers(result["tier"] for result in results)
         return {"model": scorer.info, "results": results}
 
     @bentoml.api(route=SCORE_FILE_ROUTE)
+    @documented(
+        tag="enterprises",
+        role="intake",
+        summary="Risk tiers of a CSV or Parquet file (answers CSV)",
+        ok="text/csv",
+        errors=(400, 413, 422),
+    )
     @client_errors_answered
     def score_enterprise_file(self, file: Path) -> Any:
         """Score a CSV or Parquet file (one enterprise per row, up to 200,000 rows); answers text/csv.
@@ -215,7 +236,8 @@ class Ankang:
         A file with bad rows is rejected whole (422) with every bad row listed (first 50).
         """
         scorer = self.risk.current
-        table = scorer.score_table(file.read_bytes(), filename=file.name)
+        keep = self.score_records.keeper(scorer, source="file")
+        table = scorer.score_table(file.read_bytes(), filename=file.name, on_scored=keep)
         metrics.record_tiers(tiers_of(table))
         return Response(
             table, media_type="text/csv", headers={"content-disposition": 'attachment; filename="risk_tiers.csv"'}
@@ -239,20 +261,22 @@ ROUTE_LABELS = metrics.RouteLabels(
         "/schema.json",
         *DOCS_PATHS,
     ),
-    mounts={
-        "/v1/review": review_api,
-        "/review": review_page,
-        "/v1/orders": orders_api,
-        "/v1/reports": reports_api,
-        "/orders": orders_page,
-    },
+    mounts={path: app for path, (_name, app) in MOUNTS.items()},
     prefixes=("/docs",),
 )
 
+
 # Outermost first: metrics, request ids and JSON logs, headers, docs, then keys and roles, then body limits.
-Ankang.add_asgi_middleware(
-    metrics.Metrics, routes=ROUTE_LABELS, engine=lambda: review_holder.store.engine if review_holder.store else None
-)
+def service_engine():
+    """The running service's database (its review case counts go to /metrics); None before start-up."""
+    try:
+        return bentoml.get_current_service().review_store.engine
+    except BentoMLException:
+        return None
+
+
+Ankang.add_asgi_middleware(ForwardedHeaders, proxies=SETTINGS.trusted_proxies)  # the client, by trusted proxies only
+Ankang.add_asgi_middleware(metrics.Metrics, routes=ROUTE_LABELS, engine=service_engine)
 Ankang.add_asgi_middleware(RequestLog, level=SETTINGS.log_level)
 Ankang.add_asgi_middleware(SecurityHeaders)
 Ankang.add_asgi_middleware(ApiDocs, service=Ankang)
@@ -262,3 +286,4 @@ Ankang.add_asgi_middleware(
     default_limit=32 * 1024 * 1024,
     path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
+Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

@@ -1,142 +1,168 @@
 """`ServingSettings`: every `ANKANG_*` variable the service reads, parsed once and handed to the parts.
 
-The environment is read in exactly one place (`ServingSettings.from_env`); the parts take the
-settings object (or the fields they need) as an argument, so a test builds the settings it wants
-instead of patching the environment. Every field is documented in the README's settings table.
+The environment is read in exactly one place (`ServingSettings.from_env`, through pydantic-settings'
+environment source); the parts take the settings object (or the fields they need) as an argument,
+so a test builds the settings it wants (`ServingSettings(auth=False, ...)` reads no environment)
+instead of patching the environment. Every field is a row of docs/configuration.md
+(tests/serving/test_settings.py holds the two equal).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from runtime.session import SessionOptions
+
+ENV_PREFIX = "ANKANG_"
 
 
 class SettingsError(ValueError):
     """A variable of the environment has a value the service cannot use; the message names it."""
 
 
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "")
-    return value.strip() if value.strip() else default
+def _switch(choices: tuple[str, str], on: str) -> BeforeValidator:
+    """A yes/no variable spelled one way only (`on`/`off`, `0`/`1`): anything else is refused."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {text!r}")
+        return text == on
+
+    return BeforeValidator(parse)
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
-    raw = _text(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = _text(env, name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0:
-        raise SettingsError(f"{name} must be greater than 0, not {raw}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = _text(env, name, default).lower()
-    if value not in allowed:
-        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _secret(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name) or None
+def _secret(value: str | None) -> str | None:
     if value is not None and len(value) < 32:
-        raise SettingsError(
-            f"{name} has {len(value)} characters; use at least 32 random ones "
+        raise ValueError(
+            f"has {len(value)} characters; use at least 32 random ones "
             "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`) or unset it "
             "so the service generates one under ANKANG_DATA_DIR"
         )
     return value
 
 
-@dataclass(frozen=True)
-class ServingSettings:
+def _proxies(value: Any) -> str:
+    from serving.forwarded import parse_proxies  # the one parser of the list
+
+    text = "" if value is None else str(value).strip()
+    parse_proxies(text)  # ValueError names the entry
+    return text
+
+
+def _stripped(value: Any) -> Any:
+    return (value.strip() or None) if isinstance(value, str) else value
+
+
+OnOff = Annotated[bool, _switch(("on", "off"), "on")]
+ZeroOne = Annotated[bool, _switch(("0", "1"), "1")]
+Secret = Annotated[str | None, AfterValidator(_secret)]
+Text = Annotated[str | None, BeforeValidator(_stripped)]
+Count = Annotated[int, Field(ge=1)]
+Threads = Annotated[Annotated[int, Field(ge=0)] | None, AfterValidator(lambda value: value or None)]
+Seconds = Annotated[float, Field(gt=0)]
+Proxies = Annotated[str, BeforeValidator(_proxies)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda value: str(value).upper())]
+EXPECTED = {  # pydantic's error types, in this module's words
+    "int_parsing": lambda ctx: "a whole number",
+    "int_from_float": lambda ctx: "a whole number",
+    "float_parsing": lambda ctx: "a number",
+    "greater_than_equal": lambda ctx: f"at least {ctx['ge']}",
+    "greater_than": lambda ctx: f"greater than {ctx['gt']}",
+    "literal_error": lambda ctx: f"one of {ctx['expected'].lower()}",
+}
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (default: `os.environ`)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]):
+        self._given = env
+        super().__init__(settings_cls, case_sensitive=False, env_prefix=ENV_PREFIX)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # An empty (or blank) variable means the default, as if it were unset.
+        return {name.lower(): value for name, value in self._given.items() if value and value.strip()}
+
+
+def _message(error: ValidationError) -> str:
+    """The first problem, naming the variable: `ANKANG_API_WORKERS must be a whole number, not 'two'`."""
+    first = error.errors()[0]
+    variable = ENV_PREFIX + str(first["loc"][0]).upper()
+    if first["type"] == "value_error":
+        return f"{variable} {first['ctx']['error']}"
+    expected = EXPECTED.get(first["type"])
+    if expected is None:
+        return f"{variable}: {first['msg']}"
+    return f"{variable} must be {expected(first.get('ctx', {}))}, not {first['input']!r}"
+
+
+class ServingSettings(BaseSettings):
     """The service's configuration. Defaults are what `make run` serves with."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
 
     data_dir: Path = PROJECT_ROOT / "var"
     models_dir: Path = MODELS_DIR
     photo_model_dir: Path | None = None  # None: models_dir / "hazard_photo"
     risk_model_dir: Path | None = None  # None: models_dir / "labor_risk"
-    auth: bool = True
+    auth: OnOff = True
     api_keys: str = ""  # inline keys, "role:secret[:holder],..." (tests, containers)
     api_keys_file: Path | None = None  # None: data_dir / "api_keys.json"
-    session_secret: str | None = None  # None: generated once in data_dir / "session.key"
-    pseudonym_key: str | None = None  # None: generated once in data_dir / "pseudonym.key"
-    secure_cookies: bool = False
+    session_secret: Secret = None  # None: generated once in data_dir / "session.key"
+    pseudonym_key: Secret = None  # None: generated once in data_dir / "pseudonym.key"
+    secure_cookies: ZeroOne = False
     database_url: str | None = None  # None: SQLite in data_dir / "review" / "review.db"
-    photo_store: str | None = None  # a folder or an fsspec URL (s3://bucket/prefix); None: data_dir/review/photos
-    redis_url: str | None = None  # throttling counts shared by replicas; None: each process counts its own
-    keep_gps: bool = False
-    api_workers: int = 2
-    max_batch_size: int = 32
-    max_queue: int = 256
-    decode_slots: int = 4
-    reload_poll_seconds: float = 5.0
-    ort_threads: int | None = None  # None: the cores this process may use
-    ort_spinning: bool = False
-    log_level: str = "INFO"
+    photo_store: Text = None  # a folder or an fsspec URL (s3://bucket/prefix); None: data_dir/review/photos
+    redis_url: Text = None  # throttling counts shared by replicas; None: each process counts its own
+    trusted_proxies: Proxies = ""  # addresses/networks whose X-Forwarded-For counts (serving/forwarded.py); "": none
+    keep_gps: ZeroOne = False
+    api_workers: Count = 2
+    max_batch_size: Count = 32
+    max_queue: Count = 256
+    decode_slots: Count = 4
+    reload_poll_seconds: Seconds = 5.0
+    ort_threads: Threads = None  # None (or 0): the cores this process may use
+    ort_spinning: ZeroOne = False
+    log_level: LogLevel = "INFO"
     orders_webhook_url: str | None = None  # None: the outbox is kept, not delivered (serving/orders/)
     orders_webhook_secret: str | None = None  # signs each delivery (X-Ankang-Signature)
-    orders_deliver_seconds: float = 2.0
-    orders_escalate_seconds: float = 300.0
+    orders_deliver_seconds: Seconds = 2.0
+    orders_escalate_seconds: Seconds = 300.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_sources: Any, **_: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # built in code, settings read nothing; `from_env` reads the environment
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServingSettings:
         """Parse `env` (default `os.environ`) once; a bad value raises `SettingsError` naming the variable."""
-        env = os.environ if env is None else env
-        data_dir = Path(_text(env, "ANKANG_DATA_DIR", str(cls.data_dir)))
-        optional_path = lambda name: Path(env[name]) if env.get(name, "").strip() else None  # noqa: E731
-        ort_threads = _integer(env, "ANKANG_ORT_THREADS", 0, minimum=0) or None
-        return cls(
-            data_dir=data_dir,
-            models_dir=Path(_text(env, "ANKANG_MODELS_DIR", str(cls.models_dir))),
-            photo_model_dir=optional_path("ANKANG_PHOTO_MODEL_DIR"),
-            risk_model_dir=optional_path("ANKANG_RISK_MODEL_DIR"),
-            auth=_choice(env, "ANKANG_AUTH", "on", ("on", "off")) == "on",
-            api_keys=env.get("ANKANG_API_KEYS", ""),
-            api_keys_file=optional_path("ANKANG_API_KEYS_FILE"),
-            session_secret=_secret(env, "ANKANG_SESSION_SECRET"),
-            pseudonym_key=_secret(env, "ANKANG_PSEUDONYM_KEY"),
-            secure_cookies=_choice(env, "ANKANG_SECURE_COOKIES", "0", ("0", "1")) == "1",
-            database_url=env.get("ANKANG_DATABASE_URL") or None,
-            photo_store=env.get("ANKANG_PHOTO_STORE", "").strip() or None,
-            redis_url=env.get("ANKANG_REDIS_URL", "").strip() or None,
-            keep_gps=_choice(env, "ANKANG_KEEP_GPS", "0", ("0", "1")) == "1",
-            api_workers=_integer(env, "ANKANG_API_WORKERS", cls.api_workers),
-            max_batch_size=_integer(env, "ANKANG_MAX_BATCH_SIZE", cls.max_batch_size),
-            max_queue=_integer(env, "ANKANG_MAX_QUEUE", cls.max_queue),
-            decode_slots=_integer(env, "ANKANG_DECODE_SLOTS", cls.decode_slots),
-            reload_poll_seconds=_number(env, "ANKANG_RELOAD_POLL_SECONDS", cls.reload_poll_seconds),
-            ort_threads=ort_threads,
-            ort_spinning=_choice(env, "ANKANG_ORT_SPINNING", "0", ("0", "1")) == "1",
-            log_level=_choice(env, "ANKANG_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
-            orders_webhook_url=env.get("ANKANG_ORDERS_WEBHOOK_URL") or None,
-            orders_webhook_secret=env.get("ANKANG_ORDERS_WEBHOOK_SECRET") or None,
-            orders_deliver_seconds=_number(env, "ANKANG_ORDERS_DELIVER_SECONDS", cls.orders_deliver_seconds),
-            orders_escalate_seconds=_number(env, "ANKANG_ORDERS_ESCALATE_SECONDS", cls.orders_escalate_seconds),
-        )
+        try:
+            return cls(**_Environment(cls, os.environ if env is None else env)())
+        except ValidationError as error:
+            raise SettingsError(_message(error)) from None
 
-    def with_changes(self, **changes) -> ServingSettings:
-        unknown = set(changes) - {spec.name for spec in fields(self)}
+    @classmethod
+    def variables(cls) -> list[str]:
+        """Every variable the service reads, e.g. ANKANG_DATA_DIR (docs/configuration.md lists them)."""
+        return [ENV_PREFIX + name.upper() for name in cls.model_fields]
+
+    def with_changes(self, **changes: Any) -> ServingSettings:
+        unknown = set(changes) - set(type(self).model_fields)
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}")
-        return replace(self, **changes)
+        return self.model_copy(update=changes)
 
     @property
     def session_options(self) -> SessionOptions:

@@ -13,6 +13,8 @@ import uuid
 from collections import deque
 from typing import Protocol
 
+from serving.outages import REDIS_TIMEOUTS
+
 # KEYS[1]: the client's set; ARGV: now, window, limit (0: record without a limit), member.
 # Returns 1 if the event was recorded, 0 if the limit refused it.
 _CHECK_AND_RECORD = """
@@ -70,7 +72,7 @@ class RedisWindows:
     def __init__(self, url: str, *, prefix: str, window: float):
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.client = redis.Redis.from_url(url, **REDIS_TIMEOUTS)  # 1 s, no retries: an outage is a 503 at once
         self.prefix, self.window = prefix, window
         self._script = self.client.register_script(_CHECK_AND_RECORD)
 

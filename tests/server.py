@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,9 @@ def start_server(env: dict[str, str], *, port: int, log: IO | int = subprocess.D
         str(port),
     ]
     env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))}
+    # as `make run`: each instance its own BentoML home, so no other server's start wipes its metrics
+    instance_root = env.get("ANKANG_DATA_DIR") or tempfile.gettempdir()
+    env.setdefault("BENTOML_HOME", str(Path(instance_root) / "bentoml" / str(port)))
     return subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,

@@ -19,7 +19,7 @@ from serving.auth.keys import (
 )
 from serving.auth.middleware import ANONYMOUS, ApiKeyAuth, require_role
 from serving.auth.roles import PERSONAL_ROLES, ROLES, required_role, role_allows
-from serving.auth.secrets import Pseudonymiser, pseudonymise
+from serving.auth.secrets import Pseudonymiser
 from serving.auth.sessions import SessionSigner
 from serving.auth.sign_in import FailureLimiter
 
@@ -37,7 +37,6 @@ __all__ = [
     "StoredKey",
     "new_key",
     "parse_env_keys",
-    "pseudonymise",
     "required_role",
     "require_role",
     "role_allows",

@@ -16,9 +16,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from serving.auth.keys import StoredKey
+from serving.auth.principals import StoredKey
 from serving.auth.roles import check_role
-from serving.review.store import create_engine, migrate, utcnow
+from serving.db import create_engine, migrate, utcnow
 from serving.settings import ServingSettings
 
 metadata = sa.MetaData()

@@ -9,8 +9,6 @@ named person (`--holder 王安全`): the review audit trail records that person 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -18,9 +16,10 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from serving.auth.key_table import active_keys, open_key_database
+from serving.auth.principals import Principal, StoredKey, key_digest
 from serving.auth.roles import PERSONAL_ROLES, check_role
 from serving.settings import ServingSettings
 
@@ -30,39 +29,6 @@ REFRESH_SECONDS = 2.0  # how stale the cached table may be: a revocation reaches
 _KEY_PATTERN = re.compile(r"^ank_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 
 log = logging.getLogger("ankang.auth")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who made a request: the key's id (never the key itself), its role and the person holding it."""
-
-    key_id: str
-    role: str
-    via: str = "key"  # "key" (header), "session" (review-page cookie) or "none" (auth off)
-    holder: str = ""
-    enterprise_id: str | None = None  # role enterprise: the one enterprise the key answers for
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    key_id: str
-    role: str
-    salt: bytes
-    digest: bytes
-    created: str = ""
-    label: str = ""
-    holder: str = ""
-    enterprise_id: str = ""
-
-    def matches(self, secret: str) -> bool:
-        return hmac.compare_digest(self.digest, _digest(self.salt, secret))
-
-    def principal(self) -> Principal:
-        return Principal(self.key_id, self.role, holder=self.holder, enterprise_id=self.enterprise_id or None)
-
-
-def _digest(salt: bytes, secret: str) -> bytes:
-    return hashlib.sha256(salt + secret.encode("utf-8")).digest()
 
 
 def check_holder(holder: str, *, role: str) -> str:
@@ -106,7 +72,7 @@ def parse_env_keys(value: str) -> list[StoredKey]:
                 f"env-{index + 1}",
                 role,
                 salt,
-                _digest(salt, secret.strip()),
+                key_digest(salt, secret.strip()),
                 holder=check_holder(holder, role="intake"),
                 enterprise_id=enterprise_id,
             )
@@ -120,7 +86,7 @@ def new_key(*, role: str, holder: str = "", label: str = "", enterprise_id: str 
     enterprise_id = check_enterprise(enterprise_id, role=role)
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    record = StoredKey(key_id, role, salt, _digest(salt, secret), created, label, holder, enterprise_id)
+    record = StoredKey(key_id, role, salt, key_digest(salt, secret), created, label, holder, enterprise_id)
     return f"{KEY_PREFIX}_{key_id}_{secret}", record
 
 
@@ -155,8 +121,6 @@ class KeyStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> KeyStore:
         """The settings' database, migrated, with a leftover keys file imported (logged in one line)."""
-        from serving.auth.key_table import active_keys, open_key_database  # it needs StoredKey from here
-
         env_keys = parse_env_keys(settings.api_keys)
         engine, imported = open_key_database(settings)
         if imported is not None and imported.error:

@@ -9,7 +9,6 @@ passes as the `anonymous` admin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +18,21 @@ from urllib.parse import urlencode
 from runtime.errors import InputError
 from serving.auth.asgi import Receive, Scope, Send, cookies, header, respond
 from serving.auth.keys import KeyStore, Principal
+from serving.auth.revocations import SessionRevocations
 from serving.auth.roles import required_role, role_allows
 from serving.auth.sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, SessionSigner
-from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH, SignIn, cross_origin, safe_next
+from serving.auth.sign_in import (
+    ENTERPRISE_HOME,
+    SIGN_IN_PATH,
+    SIGN_IN_PATHS,
+    SIGN_OUT_PATHS,
+    SignIn,
+    cross_origin,
+    safe_next,
+)
+from serving.errors import error_json
 from serving.logging_setup import configure_logging
+from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -38,7 +48,7 @@ class _Denial:
     field: str = "authorization"
 
     async def send(self, send: Send) -> None:
-        body = json.dumps({"error": {"field": self.field, "message": self.message}}).encode()
+        body = error_json(self.field, self.message)
         headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
         await respond(send, self.status, body, b"application/json", headers)
 
@@ -56,21 +66,21 @@ def presented_key(scope: Scope) -> str | None:
 class ApiKeyAuth:
     """Checks every request's key (or review-page session) against the role its path needs.
 
-    `settings` default to `ServingSettings.from_env()`, read once here (BentoML builds the
-    middleware without arguments); `keys` and `signer` override what the settings would build.
+    `settings` are the service's (read once at start-up, serving/service.py); `keys` and `signer`
+    override what the settings would build.
     """
 
     def __init__(
         self,
         app: Callable,
         *,
-        settings: ServingSettings | None = None,
+        settings: ServingSettings,
         keys: KeyStore | None = None,
         signer: SessionSigner | None = None,
     ):
         self.app = app
         configure_logging()  # Starlette builds inner middleware first: RequestLog has not configured it yet
-        self.configure(settings or ServingSettings.from_env(), keys=keys, signer=signer)
+        self.configure(settings, keys=keys, signer=signer)
 
     def configure(
         self, settings: ServingSettings, *, keys: KeyStore | None = None, signer: SessionSigner | None = None
@@ -79,6 +89,7 @@ class ApiKeyAuth:
         self.settings, self.enabled = settings, settings.auth
         self.keys = keys or KeyStore.from_settings(settings)
         self.signer = signer or SessionSigner.from_settings(settings)
+        self.revocations = SessionRevocations(settings.resolved_database_url)
         self.sign_in = SignIn(
             keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies, redis_url=settings.redis_url
         )
@@ -105,8 +116,14 @@ class ApiKeyAuth:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope["type"] == "http" and path in (SIGN_IN_PATH, SIGN_OUT_PATH):
-            await (self.sign_in(scope, receive, send) if path == SIGN_IN_PATH else self.sign_in.sign_out(send))
+        if scope["type"] == "http" and path in SIGN_IN_PATHS + SIGN_OUT_PATHS:
+            try:
+                await (self.sign_in(scope, receive, send) if path in SIGN_IN_PATHS else self._sign_out(scope, send))
+            except OUTAGE_TYPES as error:  # Redis (the failure counts) or the database (sign-outs) is away
+                backend = outage_of(error)
+                if backend is None:
+                    raise
+                await outage_response(backend)(scope, receive, send)
             return
         needed = required_role(path)
         if needed is None:
@@ -129,17 +146,21 @@ class ApiKeyAuth:
                 "no API keys are configured on this server; an operator must create one "
                 "with `ankang keys create --role ROLE`",
             )
-        principal, denial = self._identify(scope, sessions=needed == "reviewer")
+        # Pages' sessions reach the routes of the roles that have pages (the review and order APIs
+        # the pages call, the dashboard's JSON and CSV); intake and admin routes take keys only.
+        principal, denial = self._identify(scope, sessions=needed in ("reviewer", "enterprise"))
         if denial is not None:
             return None, denial
         if not role_allows(principal.role, needed):
+            if principal.via == "session":
+                scope["ankang.session_role"] = principal.role
             return None, _Denial(
                 403, f"this key has role '{principal.role}'; {scope.get('path')} needs role '{needed}'"
             )
         return principal, None
 
     def _identify(self, scope: Scope, *, sessions: bool) -> tuple[Principal | None, _Denial | None]:
-        """By API key header; by review-page session cookie only on review paths (sessions are for the page)."""
+        """By API key header; by a page session cookie only on the paths pages use."""
         key = presented_key(scope)
         if key is not None:
             principal = self.keys.authenticate(key) if key else None
@@ -147,14 +168,14 @@ class ApiKeyAuth:
         cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
             return None, _Denial(
-                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /review/sign-in"
+                401, "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`, or sign in at /sign-in"
             )
         claims = self.signer.verify(cookie)
+        if claims and self.revocations.is_revoked(str(claims.get("sid"))):
+            claims = None  # signed out (on this replica or another)
         record = self.keys.find(str(claims.get("kid"))) if claims else None
         if record is None:
-            return None, _Denial(
-                401, "the session has expired or its key was revoked; sign in again at /review/sign-in"
-            )
+            return None, _Denial(401, "the session has expired or its key was revoked; sign in again at /sign-in")
         if scope.get("method", "GET") in UNSAFE_METHODS:
             if cross_origin(scope):
                 return None, _Denial(403, "cross-origin request refused", field="csrf")
@@ -166,7 +187,22 @@ class ApiKeyAuth:
                     field="csrf",
                 )
         scope["ankang.session"], scope["ankang.signer"] = claims, self.signer
-        return Principal(record.key_id, record.role, via="session", holder=record.holder), None
+        principal = Principal(
+            record.key_id, record.role, via="session", holder=record.holder, enterprise_id=record.enterprise_id or None
+        )
+        return principal, None
+
+    async def _sign_out(self, scope: Scope, send: Send) -> None:
+        """End the session for good (every replica refuses its cookie from now on), then clear the
+        cookies. Another site may not sign a reviewer out: the origin is checked like sign-in's."""
+        if cross_origin(scope):
+            await self._deny(scope, send, _Denial(403, "cross-origin sign-out refused", field="csrf"))
+            return
+        claims = self.signer.verify(cookies(scope).get(SESSION_COOKIE) or "")
+        if claims and claims.get("sid"):
+            self.revocations.revoke(str(claims["sid"]), expires=float(claims["exp"]))
+            log.info("signed_out", extra={"key_id": claims.get("kid")})
+        await self.sign_in.sign_out(send)
 
     async def _deny(self, scope: Scope, send: Send, denial: _Denial) -> None:
         log.info("access_denied", extra={"status": denial.status, "path": scope.get("path"), "reason": denial.message})
@@ -174,7 +210,12 @@ class ApiKeyAuth:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, accept = scope.get("path", ""), header(scope, b"accept") or ""
-        pages = ("/review", "/orders")
+        pages = ("/review", "/orders", "/unions", "/claims")
+        wants_page = scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept
+        if denial.status == 403 and wants_page and scope.get("ankang.session_role") == "enterprise":
+            # an enterprise signed in and opened an officers' page: its own orders instead of a JSON error
+            await respond(send, 303, b"", b"text/plain", [(b"location", ENTERPRISE_HOME.encode())])
+            return
         if denial.status == 401 and scope.get("method") == "GET" and path.startswith(pages) and "text/html" in accept:
             query = scope.get("query_string", b"").decode("latin-1")
             back = safe_next(f"{path}?{query}" if query else path)

@@ -5,18 +5,27 @@ from __future__ import annotations
 import posixpath
 import re
 
-ROLES = ("intake", "reviewer", "admin", "enterprise")  # enterprise: a key bound to one enterprise_id
-PERSONAL_ROLES = ("reviewer", "admin")  # credentials of people: they carry the holder's name
+ROLES = ("intake", "reviewer", "admin", "enterprise", "informant")  # enterprise: a key bound to one enterprise_id
+# informant: a union's named early-warning informant (劳动关系信息员): files workers' claims only
+PERSONAL_ROLES = ("reviewer", "admin", "informant")  # credentials of people: they carry the holder's name
+CLAIM_ROLES = ("intake", "informant", "enterprise", "reviewer", "admin")  # serving/claims/app.py sorts them out
 # First match wins; anything else under /v1 is admin-only so a new endpoint is never open by accident.
 # None: open to anyone (a reporter's receipt lookup, rate limited by serving/orders/app.py).
 ROUTE_ROLES: tuple[tuple[str, str | None], ...] = (
     ("/v1/photos", "intake"),
-    ("/v1/enterprises", "intake"),
+    ("/v1/enterprises/score", "intake"),
+    ("/v1/enterprises/score-file", "intake"),
+    ("/v1/enterprises", "enterprise"),  # kept scores: officers too; serving/unions/api.py scopes enterprise keys
+    ("/v1/unions", "reviewer"),  # changes and grading: admin (serving/unions/api.py)
+    ("/v1/review-meeting", "reviewer"),
+    ("/unions", "reviewer"),
     ("/v1/review", "reviewer"),
     ("/review", "reviewer"),
     ("/v1/reports", None),
     ("/v1/orders", "enterprise"),  # officers too (role_allows); serving/orders/app.py scopes enterprise keys
-    ("/orders", "reviewer"),
+    ("/orders", "enterprise"),  # the dashboard is for officers (serving/orders/app.py); an enterprise its own orders
+    ("/v1/claims", "claims"),  # filing: intake and informant keys; reading: officers, enterprises (their own)
+    ("/claims", "reviewer"),
     ("/v1/admin", "admin"),
     ("/v1", "admin"),
 )
@@ -41,7 +50,10 @@ def required_role(path: str) -> str | None:
 
 
 def role_allows(role: str, needed: str) -> bool:
-    """Admin may do everything; reviewers (union officers) also what enterprise keys may."""
+    """Admin may do everything; reviewers (union officers) also what enterprise keys may; the claims
+    routes take every role but admit each to its own part (serving/claims/app.py)."""
+    if needed == "claims":
+        return role in CLAIM_ROLES
     return role == needed or role == "admin" or (needed == "enterprise" and role == "reviewer")
 
 

@@ -8,7 +8,6 @@ import os
 import secrets
 import time
 import unicodedata
-from functools import lru_cache
 from pathlib import Path
 
 from serving.settings import ServingSettings
@@ -61,13 +60,3 @@ class Pseudonymiser:
         if not normalised:
             return None
         return "rp_" + hmac.new(self.key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-
-@lru_cache(maxsize=1)
-def _process_pseudonymiser() -> Pseudonymiser:
-    return Pseudonymiser.from_settings(ServingSettings.from_env())
-
-
-def pseudonymise(reporter: str | None) -> str | None:
-    """`Pseudonymiser` with this process's settings, read from the environment once (first call)."""
-    return _process_pseudonymiser()(reporter)

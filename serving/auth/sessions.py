@@ -1,6 +1,6 @@
 """Signed review-page sessions, the CSRF token bound to each, and the sign-in form's own token.
 
-The sign-in form is a double submit: GET /review/sign-in sets a random nonce in an HttpOnly
+The sign-in form is a double submit: GET /sign-in sets a random nonce in an HttpOnly
 cookie and puts HMAC(nonce) in the form; the POST must bring both. So a sign-in works whatever
 `Origin` a browser sends (Chromium sends `Origin: null` under strict referrer policies) and a
 page on another site cannot sign a reviewer in with the attacker's key.
@@ -98,16 +98,14 @@ def session_cookies(signer: SessionSigner, principal: Principal, *, secure: bool
     return [
         f"{SESSION_COOKIE}={session}; {_flags(secure)}; HttpOnly; Max-Age={signer.max_age}",
         f"{CSRF_COOKIE}={csrf}; {_flags(secure)}; Max-Age={signer.max_age}",
-        f"{SIGN_IN_COOKIE}=; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age=0",
+        f"{SIGN_IN_COOKIE}=; {_flags(secure, path='/')}; HttpOnly; Max-Age=0",
     ]
 
 
 def sign_in_form_cookie(signer: SessionSigner, *, secure: bool) -> tuple[str, str]:
     """A fresh sign-in nonce cookie and the token the form carries with it."""
     nonce = secrets.token_urlsafe(24)
-    cookie = (
-        f"{SIGN_IN_COOKIE}={nonce}; {_flags(secure, path='/review/sign-in')}; HttpOnly; Max-Age={SIGN_IN_FORM_SECONDS}"
-    )
+    cookie = f"{SIGN_IN_COOKIE}={nonce}; {_flags(secure, path='/')}; HttpOnly; Max-Age={SIGN_IN_FORM_SECONDS}"
     return cookie, signer.sign_in_token(nonce)
 
 

@@ -1,4 +1,6 @@
-"""The review page's sign-in and sign-out: an HTML form, answered in HTML whatever goes wrong."""
+"""One sign-in page for every role with pages, and sign-out: an HTML form, answered in HTML whatever goes
+wrong. Each role lands on its home: officers (reviewer, admin) on the review queue, an enterprise on its
+own rectification orders; an intake key is told that intake keys have no pages."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from serving.auth.roles import role_allows
 from serving.auth.sessions import SIGN_IN_COOKIE, SessionSigner, cleared_cookies, session_cookies, sign_in_form_cookie
 from serving.windows import windows
 
-SIGN_IN_PATH, SIGN_OUT_PATH = "/review/sign-in", "/review/sign-out"
+SIGN_IN_PATH, SIGN_OUT_PATH = "/sign-in", "/sign-out"
+# The first sign-in lived under /review; old bookmarks and scripts keep working there.
+SIGN_IN_PATHS, SIGN_OUT_PATHS = (SIGN_IN_PATH, "/review/sign-in"), (SIGN_OUT_PATH, "/review/sign-out")
+OFFICER_HOME, ENTERPRISE_HOME = "/review", "/orders/"
 MAX_SIGN_IN_BODY = 4096
 # The form needs nothing but its own inline style: no script runs on it, nothing loads from elsewhere.
 CSP = b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"
@@ -21,30 +26,46 @@ CSP = b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-actio
 log = logging.getLogger("ankang.auth")
 
 _PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>安康 · 复核登录 Review sign-in</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>安康 · 登录 Sign in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"></head>
-<body style="font-family: sans-serif; max-width: 28rem; margin: 4rem auto">
-<h1>安康 复核登录 <small>Review sign-in</small></h1>{message}
-<form method="post" action="/review/sign-in">
-<label>复核人密钥 Reviewer API key<br><input type="password" name="key" autocomplete="off" required size="48"></label>
+<body style="font-family: system-ui, 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif; max-width: 30rem;
+ margin: 4rem auto; padding: 0 1rem; color: #1d2330">
+<h1>安康 登录 <small style="color: #667085; font-weight: 400">Sign in</small></h1>{message}
+<form method="post" action="{action}">
+<label>密钥 API key<br><input type="password" name="key" autocomplete="off" required size="48"
+ style="width: 100%; padding: .4rem; font: inherit"></label>
 <input type="hidden" name="next" value="{next}"><input type="hidden" name="csrf" value="{token}">
-<p><button type="submit">登录 Sign in</button></p></form>
-<p>Each reviewer key belongs to one person; an administrator creates yours with
-<code>ankang keys create --role reviewer --holder 姓名</code>.</p>
+<p><button type="submit" style="padding: .4rem 1.2rem; font: inherit">登录 Sign in</button></p></form>
+<ul style="color: #667085; font-size: .9rem; padding-left: 1.2rem">
+<li>工会安全员（复核人）：登录后进入隐患复核队列。 Union safety officers (reviewer keys) land on the review queue.</li>
+<li>企业：登录后查看本企业的整改单。 Enterprises (enterprise keys) land on their own rectification orders.</li>
+<li>密钥由管理员创建 Keys are created by an administrator:
+<code>ankang keys create --role reviewer --holder 姓名</code> ·
+<code>ankang keys create --role enterprise --enterprise-id 企业编号</code></li></ul>
 </body></html>"""
 
 
 def safe_next(value: str) -> str:
-    """Only local review and order pages (with their filters): an open redirect would let a phishing
+    """Only local review, order and claims pages (with their filters): an open redirect would let a phishing
     link borrow our sign-in page."""
     path, _, query = (value or "").partition("?")
     ok = (
-        re.fullmatch(r"/(review|orders)(/[A-Za-z0-9/_.-]*)?", path)
+        re.fullmatch(r"/(review|orders|unions|claims)(/[A-Za-z0-9/_.-]*)?", path)
         and "//" not in path
         and ".." not in path
         and re.fullmatch(r"[A-Za-z0-9_.~%&=+-]*", query)
     )
-    return value if ok else "/review"
+    return value if ok else OFFICER_HOME
+
+
+def landing(role: str, next_path: str) -> str | None:
+    """Where a signed-in role goes: the page it came from when that role may use it, else its home;
+    None for a role that has no pages (intake)."""
+    if role == "enterprise":
+        return next_path if next_path.startswith("/orders") else ENTERPRISE_HOME
+    if role_allows(role, "reviewer"):
+        return next_path
+    return None
 
 
 def cross_origin(scope: Scope) -> bool:
@@ -101,7 +122,8 @@ class SignIn:
         """The form with a fresh nonce cookie and token; `message` says why the last attempt failed."""
         cookie, token = sign_in_form_cookie(self.signer, secure=self._secure(scope))
         notice = f'<p role="alert" style="color: #b00">{html.escape(message)}</p>' if message else ""
-        body = _PAGE.format(message=notice, next=html.escape(next_path), token=token).encode("utf-8")
+        action = scope.get("path") if scope.get("path") in SIGN_IN_PATHS else SIGN_IN_PATH
+        body = _PAGE.format(message=notice, action=action, next=html.escape(next_path), token=token).encode("utf-8")
         await respond(
             send,
             status,
@@ -116,7 +138,7 @@ class SignIn:
             await self.page(scope, send, 200, next_path=safe_next(query.get("next", [""])[0]))
             return
         if scope.get("method") != "POST":
-            await self.page(scope, send, 405, next_path="/review", message="请用登录表单 Sign in with this form.")
+            await self.page(scope, send, 405, next_path=OFFICER_HOME, message="请用登录表单 Sign in with this form.")
             return
         body = await read_body(receive, MAX_SIGN_IN_BODY)
         form = parse_qs((body or b"").decode("utf-8", errors="replace"))
@@ -128,15 +150,24 @@ class SignIn:
             await self.page(scope, send, status, next_path=next_path, message=message)
             return
         principal = self.keys.authenticate(form.get("key", [""])[0].strip())
-        if principal is None or not role_allows(principal.role, "reviewer"):
+        if principal is None:
             self.limiter.fail(_client(scope))
-            log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": 401, "reason": "not a reviewer key"})
+            log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": 401, "reason": "not a valid key"})
+            await self.page(
+                scope, send, 401, next_path=next_path, message="这不是有效的密钥。 That is not a valid key."
+            )
+            return
+        target = landing(principal.role, next_path)
+        if target is None:
+            log.info("sign_in_failed", extra={"path": SIGN_IN_PATH, "status": 403, "reason": "a role without pages"})
             await self.page(
                 scope,
                 send,
-                401,
+                403,
                 next_path=next_path,
-                message="这不是有效的复核人密钥。 That is not a valid reviewer key.",
+                message=f"{principal.role} 密钥用于系统接入，没有页面；请用复核人密钥或企业密钥登录。 "
+                f"{principal.role.capitalize()} keys are for machines (photo intake, enterprise scoring) and have "
+                "no pages; sign in with a reviewer key (union officers) or an enterprise key.",
             )
             return
         log.info("signed_in", extra={"key_id": principal.key_id, "role": principal.role})
@@ -146,7 +177,7 @@ class SignIn:
             303,
             b"",
             b"text/plain",
-            [(b"location", next_path.encode()), *((b"set-cookie", value.encode()) for value in values)],
+            [(b"location", target.encode()), *((b"set-cookie", value.encode()) for value in values)],
         )
 
     def _refusal(self, scope: Scope, form: dict[str, list[str]]) -> tuple[int, str] | None:

@@ -25,7 +25,9 @@ ENTERPRISES_DESCRIPTION = """\
 Score a CSV or Parquet file of enterprise profiles with the released risk model in Ray actors,
 as POST /v1/enterprises/score-file would, without its row limit. The output is a folder of
 Parquet parts with the score-file columns (enterprise_id, tier, model_tier, p_tier_1..5,
-rules_fired, reasons, imputed). Enterprises already in the output are skipped. A bad value stops
+rules_fired, reasons, imputed) plus profile_fingerprint and model_version. Every part written is
+also kept in the service's database as the enterprises' scores (GET /v1/enterprises/{id}, union
+grading) unless --no-record. Enterprises already in the output are skipped. A bad value stops
 the job naming the enterprise and field (row numbers count within its batch); parts already
 written stay valid: fix the file and run again."""
 
@@ -63,6 +65,9 @@ def register(verb) -> None:
     )
     enterprises.add_argument("file", metavar="FILE", help="CSV or Parquet file (local path or fsspec URL)")
     _common(enterprises, batch_size=10_000)
+    enterprises.add_argument(
+        "--no-record", action="store_true", help="do not keep the scores in the service's database"
+    )
     enterprises.set_defaults(func=run_enterprises)
 
 
@@ -82,14 +87,14 @@ def _options(args: argparse.Namespace):
     )
 
 
-def _run(job, source: str, args: argparse.Namespace, model_dir: Path) -> int:
+def _run(job, source: str, args: argparse.Namespace, model_dir: Path, **extra) -> int:
     try:
         import ray  # noqa: F401  (the batch extra)
     except ModuleNotFoundError:
         print("ankang batch: Ray is not installed; install it with `pip install 'ankang[batch]'`", file=sys.stderr)
         return 2
     try:
-        summary = job(source, args.out, model_dir=args.model_dir or model_dir, options=_options(args))
+        summary = job(source, args.out, model_dir=args.model_dir or model_dir, options=_options(args), **extra)
     except InputError as error:
         print(f"ankang batch: {error}", file=sys.stderr)
         return 2
@@ -106,4 +111,16 @@ def run_photos(args: argparse.Namespace) -> int:
 def run_enterprises(args: argparse.Namespace) -> int:
     from serving.batch.jobs import score_enterprises
 
-    return _run(score_enterprises, args.file, args, ServingSettings.from_env().resolved_risk_model_dir)
+    settings = ServingSettings.from_env()
+    records = None if args.no_record else _service_records(settings)
+    return _run(score_enterprises, args.file, args, settings.resolved_risk_model_dir, records=records)
+
+
+def _service_records(settings: ServingSettings):
+    """The service's database (migrated to the newest schema), where kept scores go."""
+    from serving.db import create_engine, migrate
+    from serving.enterprises.records import ScoreRecords
+
+    engine = create_engine(settings.resolved_database_url)
+    migrate(engine)
+    return ScoreRecords(engine)

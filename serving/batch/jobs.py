@@ -19,6 +19,7 @@ from runtime.risk.schema import RiskSchema
 from serving.batch.output import PartWriter
 from serving.batch.scorers import EnterpriseScorer, PhotoScorer, RowError
 from serving.batch.sources import photo_uris
+from serving.enterprises.records import ScoreRecords
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,18 @@ def score_photos(source: str, output: str, *, model_dir: Path, options: BatchOpt
     return JobSummary(scored=len(pending), skipped=len(uris) - len(pending), parts=len(writer.parts()), output=output)
 
 
-def score_enterprises(path: str, output: str, *, model_dir: Path, options: BatchOptions = BatchOptions()) -> JobSummary:
-    """Score every enterprise of a CSV or Parquet file whose id is not yet in `output`."""
-    schema = RiskSchema.from_dict(ModelDir.load(model_dir).card["schema"])
+def score_enterprises(
+    path: str,
+    output: str,
+    *,
+    model_dir: Path,
+    options: BatchOptions = BatchOptions(),
+    records: ScoreRecords | None = None,
+) -> JobSummary:
+    """Score every enterprise of a CSV or Parquet file whose id is not yet in `output`; with `records`,
+    each part written is also kept as the enterprises' scores (source "batch")."""
+    model = ModelDir.load(model_dir)
+    schema = RiskSchema.from_dict(model.card["schema"])
     writer = PartWriter(output)
     done = writer.done_keys(schema.id_field) if writer.parts() else set()
     ray = connect_ray(options)
@@ -107,8 +117,14 @@ def score_enterprises(path: str, output: str, *, model_dir: Path, options: Batch
         num_cpus=1,
     )
     total = _parquet_rows(path)
+    keep = None if records is None else _part_keeper(records, model_name=model.name)
     count = _write_all(
-        scored, writer, total=None if total is None else total - len(done), label="enterprises", options=options
+        scored,
+        writer,
+        total=None if total is None else total - len(done),
+        label="enterprises",
+        options=options,
+        on_part=keep,
     )
     return JobSummary(scored=count, skipped=len(done), parts=len(writer.parts()), output=output)
 
@@ -144,7 +160,24 @@ def _parquet_rows(path: str) -> int | None:
         return pq.ParquetFile(handle).metadata.num_rows
 
 
-def _write_all(scored, writer: PartWriter, *, total: int | None, label: str, options: BatchOptions) -> int:
+def _part_keeper(records: ScoreRecords, *, model_name: str):
+    """Keeps a written part's scores: after the part is on disk, so a kept score always has its output row."""
+
+    def keep(table: pa.Table) -> None:
+        frame = table.to_pandas()
+        records.record_table(
+            frame.rename(columns={frame.columns[0]: "enterprise_id"}),
+            fingerprints=frame["profile_fingerprint"].to_numpy(),
+            model={"name": model_name, "version": str(frame["model_version"].iloc[0])},
+            source="batch",
+        )
+
+    return keep
+
+
+def _write_all(
+    scored, writer: PartWriter, *, total: int | None, label: str, options: BatchOptions, on_part=None
+) -> int:
     """Pull the results in parts of `part_rows` and write each atomically; returns the rows written."""
     written = 0
     columns = (TextColumn(f"scoring {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -154,6 +187,8 @@ def _write_all(scored, writer: PartWriter, *, total: int | None, label: str, opt
             for table in scored.iter_batches(batch_size=options.part_rows, batch_format="pyarrow"):
                 if table.num_rows:
                     writer.write(table)
+                    if on_part is not None:
+                        on_part(table)
                     written += table.num_rows
                     progress.advance(task, table.num_rows)
         except Exception as error:

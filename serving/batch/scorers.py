@@ -16,6 +16,7 @@ import pyarrow as pa
 from runtime.errors import InputError
 from serving.assessment import PhotoAssessment
 from serving.batch.sources import read_bytes
+from serving.enterprises.records import profile_fingerprints
 from serving.images import decode_photo
 from serving.photo import PhotoModel
 from serving.risk import RiskScorer
@@ -88,6 +89,8 @@ class EnterpriseScorer:
                 ("rules_fired", pa.string()),
                 ("reasons", pa.string()),
                 ("imputed", pa.string()),
+                ("profile_fingerprint", pa.string()),  # serving/enterprises/records.py keeps them by it
+                ("model_version", pa.string()),
             ]
         )
 
@@ -98,7 +101,10 @@ class EnterpriseScorer:
         if batch.empty:
             return self.output_schema.empty_table()
         try:
-            table = self.scorer.results_table(self.scorer.score_frame(batch.reset_index(drop=True), text_cells=True))
+            scores = self.scorer.score_frame(batch.reset_index(drop=True), text_cells=True)
         except InputError as error:
             raise RowError(error.field, error.message) from None
+        table = self.scorer.results_table(scores)
+        table["profile_fingerprint"] = profile_fingerprints(scores.batch)
+        table["model_version"] = self.scorer.info["version"]
         return pa.Table.from_pandas(table, schema=self.output_schema, preserve_index=False)

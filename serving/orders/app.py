@@ -1,36 +1,37 @@
-"""HTTP apps of the order loop, mounted into the BentoML service.
+"""HTTP routes of the order loop, mounted into the BentoML service.
 
 `orders_api` (at /v1/orders): rectification orders and supervision cases, their transitions,
-proof photos, escalation, dashboard figures (JSON and CSV). `reports_api` (at /v1/reports): a
-reporter's receipt lookup, open to anyone, rate limited. `orders_page` (at /orders): the
-officers' dashboard page, server-rendered HTML with SVG charts.
+proof photos, escalation, dashboard figures (JSON and CSV). `orders_page` (at /orders): the
+officers' dashboard page, server-rendered HTML with SVG charts. A reporter's receipt lookup
+(/v1/reports) is served with the workers' claims (serving/claims/app.py), for both kinds of report.
+
+Every /v1/orders route takes enterprise keys (scoped to their own enterprise's orders) and officers'
+(reviewer, admin); `officers(...)` marks the routes only officers may use.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from starlette.applications import Starlette
+from fastapi import APIRouter, Depends, Request
+from fastapi import Path as FastPath
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Match, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from runtime.errors import InputError
-from serving.batching import QueueFull
-from serving.errors import error_response
-from serving.images import decode_photo
-from serving.orders import dashboard, receipts
-from serving.orders.page import render_dashboard, render_order
+from serving import api_models as m
+from serving.api.app import route_app
+from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.responses import binary, body_model, errors, query
+from serving.hostile_text import refuse_bad_text
+from serving.orders import dashboard
+from serving.orders.pages import issue_form, order_page, orders_home
+from serving.orders.proof import refuse_the_original, scene_similarity
 from serving.orders.requests import (
     Move,
-    OrderFilter,
     parse_amendment,
     parse_filter,
     parse_move,
@@ -39,146 +40,225 @@ from serving.orders.requests import (
 )
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
-from serving.orders.worker import LoopWorker
-from serving.review.app import json_body, json_errors
+from serving.pipeline import assess_upload
 from serving.review.decisions import reviewer_of
-from serving.settings import ServingSettings
 
 HERE = Path(__file__).resolve().parent
 OFFICER_ROLES = ("reviewer", "admin")
 MAX_PROOF_BYTES = 16 * 1024 * 1024
+FOR_OFFICERS = "this is for union officers; an enterprise key sees its own orders at /v1/orders"
+Parts = Annotated[Backends, Depends(backends)]
+OrderId = Annotated[str, FastPath(description="the order's id")]
+WhichPhoto = Annotated[
+    str,
+    FastPath(
+        description="original (the case's photo) or proof (the latest proof photo)",
+        json_schema_extra={"enum": ["original", "proof"]},
+    ),
+]
+Receipt = Annotated[
+    str, FastPath(description="the receipt code of the assessment answer (dashes and case do not matter)")
+]
+ORDER_FILTERS = (
+    query(
+        "state",
+        "unrectified (default: open, in_progress, submitted), all, or one state",
+        {"type": "string", "enum": ["unrectified", "all", "open", "in_progress", "submitted", "verified", "closed"]},
+    ),
+    query("kind", "rectification or supervision", {"type": "string", "enum": ["rectification", "supervision"]}),
+    query("enterprise_id", "only this enterprise's orders", {"type": "string"}),
+    query("site", "only orders of this site_id", {"type": "string"}),
+    query("district", "only orders of this district", {"type": "string"}),
+    query("hazard", "only orders comparing this hazard type", {"type": "string"}),
+)
+PAGE = (
+    query("limit", "orders per page (1..500, default 50)", {"type": "integer", "minimum": 0, "maximum": 500}),
+    query("offset", "orders to skip", {"type": "integer", "minimum": 0}),
+)
+OVERDUE = query("overdue", "only unrectified orders past due", {"type": "boolean"})
 
 
-class OrdersHolder:
-    """The service's order store and photo model, set by `Ankang.__init__` (mounted apps get no lifespan)."""
-
-    store: OrderStore | None = None
-    photo: Any = None  # serving.reload.HotSwap of serving.photo.PhotoModel
-    lookups = receipts.RateLimiter()
-    figures = dashboard.CachedFigures()
-
-    def attach(self, review_store: Any, *, photo: Any, settings: ServingSettings) -> OrderStore:
-        """The service's hook: orders on the review store's database, proof photos through `photo`
-        (its HotSwap), and the escalation / webhook worker of this process."""
-        self.store, self.photo = OrderStore.beside(review_store), photo
-        self.lookups = receipts.RateLimiter(redis_url=settings.redis_url)
-        LoopWorker.from_settings(self.store, settings, figures=self.figures).start()
-        return self.store
-
-    def get(self) -> OrderStore:
-        if self.store is None:
-            raise InputError("service", "the order store is not ready yet; retry in a moment", status_code=503)
-        return self.store
-
-    async def assess(self, data: bytes) -> dict[str, Any]:
-        """The photo model's assessment of a proof photo, through the service's own batcher."""
-        if self.photo is None:
-            raise InputError("service", "no photo model is loaded on this server", status_code=503)
-        model = self.photo.current
-
-        def prepare():
-            image = decode_photo(data)
-            return image, model.card.preprocess(image)
-
-        image, model_input = await asyncio.to_thread(prepare)
-        return (await model.assess(model_input, width=image.width, height=image.height)).to_response()
+async def order_store(parts: Parts) -> OrderStore:
+    return parts.order_store
 
 
-holder = OrdersHolder()
+Store = Annotated[OrderStore, Depends(order_store)]
 
 
-def viewer_of(request: Request, *, acting: bool = False) -> Viewer:
+def viewer_of(principal: Any, *, acting: bool = False) -> Viewer:
     """Officers (reviewer and admin keys; everyone when auth is off) see all orders; an enterprise key
     only its own. The actor is the credential and its holder, never a name the request declares."""
-    principal = request.scope.get("ankang.principal")
-    role = getattr(principal, "role", None)
-    if role == "enterprise":
+    role_name = getattr(principal, "role", None)
+    if role_name == "enterprise":
         enterprise_id = getattr(principal, "enterprise_id", None)
         if not enterprise_id:
             raise InputError("authorization", "this enterprise key is bound to no enterprise_id", status_code=403)
         return Viewer(actor=f"enterprise:{enterprise_id} [key:{principal.key_id}]", enterprise_id=enterprise_id)
-    if principal is not None and role not in OFFICER_ROLES:
-        raise InputError("authorization", f"role '{role}' may not use orders", status_code=403)
+    if principal is not None and role_name not in OFFICER_ROLES:
+        raise InputError("authorization", f"role '{role_name}' may not use orders", status_code=403)
     if not acting:
         return Viewer(actor="")
     reviewer = reviewer_of(principal)
     return Viewer(actor=f"{reviewer.holder} [key:{reviewer.key_id}]" if reviewer.holder else f"key:{reviewer.key_id}")
 
 
-def officer_of(request: Request) -> Viewer:
-    viewer = viewer_of(request)
-    if not viewer.is_officer:
-        raise InputError(
-            "authorization",
-            "this is for union officers; an enterprise key sees its own orders at /v1/orders",
-            status_code=403,
-        )
-    return viewer
+async def viewer(who: Annotated[Any, Depends(principal)]) -> Viewer:
+    return viewer_of(who)
 
 
-@json_errors
-async def list_orders(request: Request) -> Response:
-    query = parse_filter(request.query_params)
-    viewer = viewer_of(request)
-    return JSONResponse(await run_in_threadpool(holder.get().orders, query, viewer=viewer))
+async def actor(who: Annotated[Any, Depends(principal)]) -> Viewer:
+    return viewer_of(who, acting=True)
 
 
-@json_errors
-async def list_overdue(request: Request) -> Response:
+def officers(message: str = FOR_OFFICERS):
+    """The dependency of a route only union officers (reviewer, admin) may use; `message` is the 403."""
+
+    async def officer(who: Annotated[Any, Depends(principal)]) -> Viewer:
+        acting = viewer_of(who, acting=True)
+        if not acting.is_officer:
+            raise InputError("authorization", message, status_code=403)
+        return acting
+
+    officer.role = "reviewer"  # type: ignore[attr-defined]  (the API document's role of the route)
+    return officer
+
+
+Seen = Annotated[Viewer, Depends(viewer)]
+Acting = Annotated[Viewer, Depends(actor)]
+Officer = Annotated[Viewer, Depends(officers())]
+Issuer = Annotated[Viewer, Depends(officers("only union officers issue rectification orders"))]
+Supervisor = Annotated[Viewer, Depends(officers("only union officers open supervision cases"))]
+Amender = Annotated[Viewer, Depends(officers("only union officers amend an order"))]
+router = APIRouter(dependencies=[Depends(role("enterprise"))], tags=["orders"])
+
+
+@router.get(
+    "/",
+    response_model=m.OrderList,
+    responses=errors(422, 503),
+    summary="Orders and supervision cases, soonest due first, with counts per state",
+    openapi_extra={"parameters": [*ORDER_FILTERS, OVERDUE, *PAGE]},
+)
+def list_orders(request: Request, store: Store, seen: Seen) -> JSONResponse:
+    return JSONResponse(store.orders(parse_filter(request.query_params), viewer=seen))
+
+
+@router.post(
+    "/",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Issue a rectification order for a confirmed case",
+    openapi_extra=body_model(m.NewOrderRequest),
+)
+def create_order(
+    body: Body,
+    store: Store,
+    acting: Annotated[Viewer, Depends(officers("only union officers issue rectification orders"))],
+) -> JSONResponse:
+    return JSONResponse(store.create_order(parse_new_order(body), viewer=acting), status_code=201)
+
+
+@router.get(
+    "/overdue",
+    response_model=m.OrderList,
+    responses=errors(422, 503),
+    summary="Unrectified orders past their due time",
+    openapi_extra={"parameters": [*ORDER_FILTERS, *PAGE]},
+)
+def list_overdue(request: Request, store: Store, seen: Seen) -> JSONResponse:
     query = parse_filter({**request.query_params, "overdue": "true"})
-    viewer = viewer_of(request)
-    return JSONResponse(await run_in_threadpool(holder.get().orders, query, viewer=viewer))
+    return JSONResponse(store.orders(query, viewer=seen))
 
 
-@json_errors
-async def create_order(request: Request) -> Response:
-    body = await json_body(request)
-    order = parse_new_order(body)
-    viewer = viewer_of(request, acting=True)
-    return JSONResponse(await run_in_threadpool(holder.get().create_order, order, viewer=viewer), status_code=201)
+@router.post(
+    "/supervision",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 409, 422, 503),
+    summary="Open a supervision case (督办) for a high-risk enterprise",
+    openapi_extra=body_model(m.NewSupervisionRequest),
+)
+def create_supervision(body: Body, store: Store, acting: Supervisor) -> JSONResponse:
+    return JSONResponse(store.create_supervision(parse_new_supervision(body), viewer=acting), status_code=201)
 
 
-@json_errors
-async def create_supervision(request: Request) -> Response:
-    body = await json_body(request)
-    case = parse_new_supervision(body)
-    viewer = viewer_of(request, acting=True)
-    return JSONResponse(await run_in_threadpool(holder.get().create_supervision, case, viewer=viewer), status_code=201)
+@router.post(
+    "/escalate",
+    response_model=m.EscalatedBody,
+    responses=errors(503),
+    summary="Escalate overdue orders now (each API process also does every ANKANG_ORDERS_ESCALATE_SECONDS)",
+)
+def escalate(store: Store, _officer: Officer) -> JSONResponse:
+    return JSONResponse({"escalated": store.escalate_overdue()})
 
 
-@json_errors
-async def escalate(request: Request) -> Response:
-    officer_of(request)
-    return JSONResponse({"escalated": await run_in_threadpool(holder.get().escalate_overdue)})
+@router.get(
+    "/dashboard",
+    response_model=m.DashboardBody,
+    responses=errors(503),
+    summary="Dashboard figures: by state, overdue, days to rectify, breakdowns, weekly trend",
+)
+def get_dashboard(parts: Parts, _officer: Officer) -> JSONResponse:
+    return JSONResponse(dashboard.top_of(parts.order_figures.get(parts.order_store.engine)))
 
 
-@json_errors
-async def get_order(request: Request) -> Response:
-    viewer = viewer_of(request)
-    return JSONResponse(await run_in_threadpool(holder.get().order, request.path_params["order_id"], viewer=viewer))
-
-
-@json_errors
-async def patch_order(request: Request) -> Response:
-    body = await json_body(request)
-    changes, comment = parse_amendment(body)
-    viewer = viewer_of(request, acting=True)
-    result = await run_in_threadpool(
-        holder.get().amend, request.path_params["order_id"], changes, viewer=viewer, comment=comment
+@router.get(
+    "/dashboard.csv",
+    response_class=Response,
+    responses={**binary("text/csv"), **errors(503)},
+    summary="Dashboard figures as one CSV table, every key",
+)
+def get_dashboard_csv(parts: Parts, _officer: Officer) -> Response:
+    table = dashboard.summary_csv(parts.order_figures.get(parts.order_store.engine))
+    return Response(
+        table,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="orders_dashboard.csv"'},
     )
-    return JSONResponse(result)
 
 
-@json_errors
-async def post_transition(request: Request) -> Response:
-    body = await json_body(request)
-    move = parse_move(body)
-    viewer = viewer_of(request, acting=True)
-    result = await run_in_threadpool(holder.get().transition, request.path_params["order_id"], move, viewer=viewer)
-    return JSONResponse(result, status_code=201)
+@router.get(
+    "/{order_id}",
+    response_model=m.OrderDetail,
+    responses=errors(404, 503),
+    summary="One order with its history and before / after comparison",
+)
+def get_order(order_id: OrderId, store: Store, seen: Seen) -> JSONResponse:
+    return JSONResponse(store.order(order_id, viewer=seen))
 
 
-async def _proof_form(request: Request) -> tuple[bytes, str | None]:
+@router.patch(
+    "/{order_id}",
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Amend assignee, officer, measures, notes, district or due time",
+    openapi_extra=body_model(m.AmendmentRequest),
+)
+def patch_order(
+    order_id: OrderId,
+    body: Body,
+    store: Store,
+    acting: Amender,
+) -> JSONResponse:
+    changes, comment = parse_amendment(body)
+    return JSONResponse(store.amend(order_id, changes, viewer=acting, comment=comment))
+
+
+@router.post(
+    "/{order_id}/transitions",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 422, 503),
+    summary="Take an action: start, submit (supervision), verify, reject, close",
+    openapi_extra=body_model(m.MoveRequest),
+)
+def post_transition(order_id: OrderId, body: Body, store: Store, acting: Acting) -> JSONResponse:
+    return JSONResponse(store.transition(order_id, parse_move(body), viewer=acting), status_code=201)
+
+
+async def proof_form(request: Request) -> tuple[bytes, str | None]:
+    """The multipart form of a proof: the photo (at most 16 MiB) and an optional comment."""
     try:
         form = await request.form(max_files=1, max_fields=4)
     except HTTPException as error:  # Starlette's answer to a malformed multipart body
@@ -193,164 +273,84 @@ async def _proof_form(request: Request) -> tuple[bytes, str | None]:
         raise InputError("photo", f"the proof photo is over {MAX_PROOF_BYTES // 2**20} MiB", status_code=413)
     if comment is not None and (not isinstance(comment, str) or len(comment) > 4000):
         raise InputError("comment", "comment must be text of at most 4000 characters")
+    refuse_bad_text({"comment": comment})
     return data, comment or None
 
 
-@json_errors
-async def post_proof(request: Request) -> Response:
+@router.post(
+    "/{order_id}/proof",
+    status_code=201,
+    response_model=m.Order,
+    responses=errors(400, 404, 409, 413, 415, 422, 503),
+    summary="Submit a rectification with its proof photo (assessed by the photo model; the original photo itself "
+    "is refused with 422, and the scene's similarity to the original is recorded)",
+    openapi_extra=body_model(m.ProofForm, "multipart/form-data"),
+)
+async def post_proof(
+    order_id: OrderId, form: Annotated[tuple[bytes, str | None], Depends(proof_form)], parts: Parts, acting: Acting
+) -> JSONResponse:
     """Submit a rectification with its proof photo: assessed by the photo model, then stored and appended."""
-    order_id, store = request.path_params["order_id"], holder.get()
-    data, comment = await _proof_form(request)
-    viewer = viewer_of(request, acting=True)
-    current = await run_in_threadpool(store.order, order_id, viewer=viewer)
+    data, comment = form
+    store = parts.order_store
+    current = await run_in_threadpool(store.order, order_id, viewer=acting)
     if current["state"] != "in_progress":  # say so before spending the model on it
         raise wrong_state("submit", current["state"])
-    try:
-        assessment = await holder.assess(data)
-    except QueueFull:
-        body = {"error": {"field": "photo", "message": "the photo model is busy; retry in a second"}}
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    original_sha256, original_dhash = await run_in_threadpool(store.original_scene, order_id, viewer=acting)
+    await run_in_threadpool(refuse_the_original, store.photos, data, original_sha256)
+    facts, assessment = await assess_upload(data, parts.photo, parts.decode_slots)
     digest = await run_in_threadpool(store.photos.put, data)
+    scene = scene_similarity(facts.dhash, original_dhash)
+    proof = Proof(sha256=digest, assessment=assessment.to_response(), scene=scene)
     result = await run_in_threadpool(
-        store.transition,
-        order_id,
-        Move("submit", comment, None),
-        viewer=viewer,
-        proof=Proof(sha256=digest, assessment=assessment),
+        store.transition, order_id, Move("submit", comment, None), viewer=acting, proof=proof
     )
     return JSONResponse(result, status_code=201)
 
 
-@json_errors
-async def get_photo(request: Request) -> Response:
-    which = request.path_params["which"]
+@router.get(
+    "/{order_id}/photos/{which}",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404, 503)},
+    summary="The order's original or proof photo, display size",
+)
+def get_photo(order_id: OrderId, which: WhichPhoto, store: Store, seen: Seen) -> Response:
     if which not in ("original", "proof"):
         raise InputError("photo", f"unknown photo {which!r}; use original or proof", status_code=404)
-    viewer, store = viewer_of(request), holder.get()
-    digest = await run_in_threadpool(store.proof_digest, request.path_params["order_id"], which, viewer=viewer)
-    data = await run_in_threadpool(store.photos.derived, digest, "display")
+    digest = store.proof_digest(order_id, which, viewer=seen)
+    data = store.photos.derived(digest, "display")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400, immutable"})
 
 
-@json_errors
-async def get_dashboard(request: Request) -> Response:
-    officer_of(request)
-    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
-    return JSONResponse(dashboard.top_of(figures))
-
-
-@json_errors
-async def get_dashboard_csv(request: Request) -> Response:
-    officer_of(request)
-    figures = await run_in_threadpool(holder.figures.get, holder.get().engine)
-    table = await run_in_threadpool(dashboard.summary_csv, figures)
-    return Response(
-        table,
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": 'attachment; filename="orders_dashboard.csv"'},
-    )
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-@json_errors
-async def get_report(request: Request) -> Response:
-    """A reporter's receipt: stage and outcome only. No key needed; rate limited per address."""
-    if not holder.lookups.allow(_client(request)):
-        raise InputError("receipt", "too many receipt lookups from this address; wait a minute", status_code=429)
-    status = await run_in_threadpool(receipts.report_status, holder.get().engine, request.path_params["receipt"])
-    return JSONResponse(status, headers={"Cache-Control": "no-store"})
-
-
-async def not_found(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
+def not_found(request: Request, status: int) -> InputError:
     verb = f"{request.method} is not allowed here" if status == 405 else "no such endpoint"
     routes = "GET|POST /v1/orders/, GET /v1/orders/{id}, POST /v1/orders/{id}/transitions, POST /v1/orders/{id}/proof"
-    return error_response(InputError("path", f"{verb}; see {routes}", status_code=status))
+    return InputError("path", f"{verb}; see {routes}", status_code=status)
 
 
-async def no_report(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
-    return error_response(
-        InputError("receipt", "look a report up with GET /v1/reports/{receipt code}", status_code=status)
-    )
+# The pages (serving/orders/pages.py) for officers and enterprises, their photos and actions under
+# /orders, where a signed-in session is accepted. Each page tells the roles apart itself.
+page_router = APIRouter(dependencies=[Depends(role("enterprise"))], include_in_schema=False)
 
 
-def catch_all(handler, app: Callable[[], Starlette]) -> Route:
-    """JSON for unknown paths inside a mounted app (Starlette's own 404 there is plain text): 405 when
-    the path exists for another method."""
-
-    async def unknown_path(request: Request) -> Response:
-        known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in app().routes[:-1])
-        return await handler(request, HTTPException(405 if known else 404))
-
-    return Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@page_router.get("/")
+async def get_page(request: Request, parts: Parts) -> HTMLResponse:
+    """Officers: the dashboard. An enterprise: its own orders."""
+    return await orders_home(request, parts)
 
 
-orders_api = Starlette(
-    exception_handlers={404: not_found, 405: not_found},
-    routes=[
-        Route("/", list_orders, methods=["GET"]),
-        Route("/", create_order, methods=["POST"]),
-        Route("/overdue", list_overdue, methods=["GET"]),
-        Route("/supervision", create_supervision, methods=["POST"]),
-        Route("/escalate", escalate, methods=["POST"]),
-        Route("/dashboard", get_dashboard, methods=["GET"]),
-        Route("/dashboard.csv", get_dashboard_csv, methods=["GET"]),
-        Route("/{order_id}", get_order, methods=["GET"]),
-        Route("/{order_id}", patch_order, methods=["PATCH"]),
-        Route("/{order_id}/transitions", post_transition, methods=["POST"]),
-        Route("/{order_id}/proof", post_proof, methods=["POST"]),
-        Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
-        catch_all(not_found, lambda: orders_api),
-    ],
-)
+@page_router.get("/new")
+async def get_issue_form(request: Request, parts: Parts) -> HTMLResponse:
+    """Officers: issue a rectification order from a confirmed review case (?photo_id=)."""
+    return await issue_form(request, parts)
 
 
-reports_api = Starlette(
-    exception_handlers={404: no_report, 405: no_report},
-    routes=[
-        Route("/{receipt}", get_report, methods=["GET"]),
-        catch_all(no_report, lambda: reports_api),
-    ],
-)
+@page_router.get("/{order_id}")
+async def get_order_page(order_id: OrderId, request: Request, parts: Parts) -> HTMLResponse:
+    return await order_page(request, parts, order_id)
 
 
-@json_errors
-async def get_page(request: Request) -> Response:
-    officer_of(request)
-    store = holder.get()
-    figures = await run_in_threadpool(holder.figures.get, store.engine)
-    waiting = await run_in_threadpool(store.orders, OrderFilter(state="submitted", limit=20), viewer=Viewer(actor=""))
-    return HTMLResponse(
-        render_dashboard(dashboard.top_of(figures), waiting=waiting["items"]), headers={"Cache-Control": "no-store"}
-    )
+page_router.get("/{order_id}/photos/{which}")(get_photo)
+page_router.post("/{order_id}/transitions", status_code=201)(post_transition)
 
-
-@json_errors
-async def get_order_page(request: Request) -> Response:
-    officer_of(request)
-    order = await run_in_threadpool(holder.get().order, request.path_params["order_id"], viewer=Viewer(actor=""))
-    return HTMLResponse(render_order(order), headers={"Cache-Control": "no-store"})
-
-
-# The page's photos and actions live under /orders too, where a signed-in session is accepted.
-orders_page = Starlette(
-    routes=[
-        Route("/", get_page, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        Route("/{order_id}", get_order_page, methods=["GET"]),
-        Route("/{order_id}/photos/{which}", get_photo, methods=["GET"]),
-        Route("/{order_id}/transitions", post_transition, methods=["POST"]),
-    ]
-)
-
-
-def standalone_app(store: OrderStore, *, photo: Any = None) -> Starlette:
-    """The order API, receipts and page without BentoML (browser tests, benchmarks)."""
-    holder.store, holder.photo = store, photo
-    return Starlette(
-        routes=[Mount("/v1/orders", orders_api), Mount("/v1/reports", reports_api), Mount("/orders", orders_page)]
-    )
+orders_api = route_app(router, not_found=not_found)
+orders_page = route_app(page_router, not_found=not_found, static=HERE / "static")

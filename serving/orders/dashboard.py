@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from runtime.safe_csv import frame_to_csv
+from serving.db import utcnow
 from serving.orders.schema import orders
 from serving.orders.states import RECTIFIED_STATES, STATES, UNRECTIFIED_STATES
-from serving.review.store import utcnow
 
 DIMENSIONS = {"site": "site_id", "enterprise": "enterprise_id", "district": "district", "hazard": "hazard"}
 COLUMNS = (
@@ -207,5 +208,5 @@ def summary_csv(figures: dict[str, Any]) -> bytes:
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     counts = ["orders", "unrectified", "overdue", "rectified"]
     table[counts] = table[counts].astype("Int64")  # whole numbers, blank where a figure does not apply
-    table.to_csv(buffer, index=False)
+    frame_to_csv(table, buffer)  # site ids, districts and enterprise ids are typed by people: formula-safe
     return buffer.getvalue().encode("utf-8")

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from serving.db import utcnow
 from serving.orders.schema import outbox
-from serving.review.store import utcnow
 
 LEASE = dt.timedelta(seconds=60)
 MAX_BACKOFF = dt.timedelta(hours=1)

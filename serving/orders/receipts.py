@@ -19,21 +19,29 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.db import utcnow
 from serving.orders.schema import orders, receipts
 from serving.review.schema import cases, decisions
-from serving.review.store import utcnow
 from serving.windows import windows
 
 CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four
 _CODE = re.compile(r"^[A-Z2-7]{24}$")
 STAGES = {  # stage: (Chinese, English) said to the reporter
     "received": ("已收到，等待审核", "received; waiting for review"),
+    # nothing flagged by the model: no officer will necessarily look, so "waiting" would never end
+    "no_hazard_flagged": (
+        "已收到，自动筛查未发现隐患；如有需要，安全员仍可复核",
+        "received; the automatic check found no hazard (an officer may still look at it)",
+    ),
     "no_hazard_found": ("经审核未发现隐患", "reviewed; no hazard was confirmed"),
     "confirmed": ("隐患已确认，将下达整改", "hazard confirmed; a rectification order will be issued"),
     "rectifying": ("整改中", "the enterprise is rectifying the hazard"),
     "rectified": ("整改已复查通过", "the rectification was checked and accepted"),
     "closed": ("已闭环", "closed: rectified and verified"),
 }
+
+
+CONFIRMED_STAGES = ("confirmed", "rectifying", "rectified", "closed")
 
 
 def new_code() -> str:
@@ -54,11 +62,15 @@ def code_digest(code: str) -> str:
 
 
 def issue_receipt(engine: sa.Engine, photo_id: str) -> str:
-    code = new_code()
     with engine.begin() as connection:
-        connection.execute(
-            receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow())
-        )
+        return record_receipt(connection, photo_id)
+
+
+def record_receipt(connection: sa.Connection, photo_id: str) -> str:
+    """A new code for the report `photo_id`, written in the caller's transaction (the intake writes
+    the case, its flags and its receipt together: a reporter never holds a code without a case)."""
+    code = new_code()
+    connection.execute(receipts.insert().values(code_sha256=code_digest(code), photo_id=photo_id, created_at=utcnow()))
     return code
 
 
@@ -72,6 +84,7 @@ def _stage(status: str, order_state: str | None) -> str:
         "confirmed": "confirmed",
         "corrected": "confirmed",
         "rectified": "rectified",
+        "clear": "no_hazard_flagged",
     }.get(status, "received")
 
 
@@ -85,11 +98,17 @@ def report_status(engine: sa.Engine, code: str) -> dict[str, Any]:
         .limit(1)
         .scalar_subquery()
     )
+    rectified_decision = (  # a review `rectified` decision: the officer saw it rectified, with no order
+        sa.select(sa.func.max(decisions.c.created_at))
+        .where(decisions.c.photo_id == cases.c.photo_id, decisions.c.decision == "rectified")
+        .scalar_subquery()
+    )
     query = (
         sa.select(
             cases.c.created_at,
             cases.c.status,
             latest.label("hazards"),
+            rectified_decision.label("rectified_by_review"),
             orders.c.state,
             orders.c.due_at,
             orders.c.rectified_at,
@@ -105,14 +124,15 @@ def report_status(engine: sa.Engine, code: str) -> dict[str, Any]:
         raise InputError("receipt", "no report has this receipt code", status_code=404)
     stage = _stage(row.status, row.state)
     taxonomy = load_taxonomy()
-    hazards = [taxonomy[h] for h in (row.hazards or []) if h in taxonomy] if stage != "received" else []
+    hazards = [taxonomy[h] for h in (row.hazards or []) if h in taxonomy] if stage in CONFIRMED_STAGES else []
+    rectified_at = row.rectified_at or (row.rectified_by_review if stage == "rectified" else None)
     return {
         "stage": stage,
         "message_zh": STAGES[stage][0],
         "message_en": STAGES[stage][1],
         "reported_on": _day(row.created_at),
         "rectification_due_on": _day(row.due_at),
-        "rectified_on": _day(row.rectified_at),
+        "rectified_on": _day(rectified_at),
         "closed_on": _day(row.closed_at),
         "hazards": [{"type": h.id, "name_zh": h.name_zh, "name_en": h.name_en} for h in hazards],
     }

@@ -13,6 +13,8 @@ from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 from serving.review.queue import integer_param
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
+# Times a rectification may be due at: 0001-01-01+01:00 or 9999-12-31-14:00 have no UTC year to be stored in.
+EARLIEST_TIME, LATEST_TIME = dt.datetime(2000, 1, 1), dt.datetime(2200, 1, 1)
 STATE_CHOICES = STATES + ("unrectified", "all")
 
 
@@ -83,7 +85,13 @@ def moment(value: Any, field: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise InputError(field, f"{value!r} is not a time; use ISO 8601, e.g. 2026-12-09T17:00:00Z") from None
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    try:
+        utc = parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except OverflowError:  # the offset moves it out of years 1..9999
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise InputError(field, f"{value!r} is out of range; give a time between 2000 and 2199")
+    return utc
 
 
 def _object(body: Any, example: str) -> Mapping[str, Any]:

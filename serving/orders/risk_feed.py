@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.errors import InputError
+from serving.orders.requests import MAX_TEXT as MAX_ENTERPRISE_ID
 from serving.orders.store import OrderStore
 
 FIELDS = ("open_photo_hazards", "open_major_photo_hazards")
@@ -55,9 +57,23 @@ def annotate(
     return results
 
 
+def refuse_long_ids(profiles: Any) -> None:
+    """A supervision case stores the enterprise id in a 200-character column: a longer id is refused
+    before anything is scored or written, not cut off or failed in the database."""
+    for row, profile in enumerate(profiles if isinstance(profiles, list) else [], start=1):
+        key = _enterprise_key(profile)
+        if key is not None and len(key) > MAX_ENTERPRISE_ID:
+            raise InputError(
+                "enterprise_id",
+                f"row {row}: enterprise_id has {len(key)} characters; at most {MAX_ENTERPRISE_ID}",
+                row=row,
+            )
+
+
 def feed_risk(profiles: Any, store: OrderStore, score) -> list[dict[str, Any]]:
     """Score `profiles` with `score` (RiskScorer.score_profiles) after filling photo hazards, then open
     supervision cases for the enterprises at the supervision tier or above."""
+    refuse_long_ids(profiles)
     filled, counts = with_photo_hazards(profiles, store)
     results = score(filled)
     supervision = store.supervise_high_tiers(results)

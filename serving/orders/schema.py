@@ -1,5 +1,5 @@
 """The order store's tables (SQLAlchemy Core), in the review store's database so orders can refer to
-cases. Created by migration 0008 in serving/review/migrations/versions/ (one Alembic history)."""
+cases. Created by migration 0008 in serving/db/migrations/versions/ (one Alembic history)."""
 
 from __future__ import annotations
 

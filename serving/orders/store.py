@@ -19,6 +19,8 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.taxonomy import SUSPECTED_MAJOR, load_taxonomy
+from serving.claims.schema import report_feedback
+from serving.db import iso, utcnow
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
 from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter
@@ -32,7 +34,6 @@ from serving.orders.states import (
 )
 from serving.review.photos import PhotoStore
 from serving.review.schema import cases, decisions
-from serving.review.store import _iso, utcnow
 
 CONFIRMED_CASE_STATUSES = ("confirmed", "corrected")
 
@@ -43,6 +44,7 @@ class Proof:
 
     sha256: str
     assessment: dict[str, Any]
+    scene: dict[str, Any] | None = None  # serving/orders/proof.py: how alike the original's scene it is
 
 
 def _public_order(row: Any) -> dict[str, Any]:
@@ -56,13 +58,13 @@ def _public_order(row: Any) -> dict[str, Any]:
         "state": row.state,
         "severity": row.severity,
         "hazard": row.hazard,
-        "due_at": _iso(row.due_at),
+        "due_at": iso(row.due_at),
         "escalation_level": row.escalation_level,
     }
 
 
 def _event(connection: sa.Connection, row: Any, event: str, *, now: dt.datetime, **extra: Any) -> None:
-    payload = {"event": event, "at": _iso(now), "order": _public_order(row), **extra}
+    payload = {"event": event, "at": iso(now), "order": _public_order(row), **extra}
     connection.execute(
         outbox.insert().values(order_id=row.id, event=event, payload=payload, created_at=now, next_attempt_at=now)
     )
@@ -127,10 +129,29 @@ class OrderStore:
             history = connection.execute(
                 sa.select(transitions).where(transitions.c.order_id == order_id).order_by(transitions.c.id)
             ).all()
-        return {
+            ratings = reporter_ratings(connection, order_id) if viewer.is_officer else None
+        described = {
             **describe_order(row, viewer=viewer, now=utcnow()),
             "history": [describe_transition(entry) for entry in history],
         }
+        if ratings is not None:  # the reporter's answers through the receipt, comments included: officers only
+            described["feedback"] = ratings
+        after = (described.get("comparison") or {}).get("after")
+        if after is not None:  # the latest proof's scene similarity, recorded with its submission
+            submitted = [e["details"] for e in described["history"] if e["action"] == "submit" and e["details"]]
+            after["scene"] = submitted[-1].get("scene") if submitted else None
+        return described
+
+    def original_scene(self, order_id: str, *, viewer: Viewer) -> tuple[str | None, str | None]:
+        """The sha256 and dHash (hex) of the order's original photo, (None, None) without one."""
+        with self.engine.connect() as connection:
+            row = self._row(connection, order_id, viewer)
+            if row.photo_id is None:
+                return None, None
+            case = connection.execute(
+                sa.select(cases.c.photo_sha256, cases.c.dhash).where(cases.c.photo_id == row.photo_id)
+            ).first()
+        return (case.photo_sha256, case.dhash) if case else (None, None)
 
     def proof_digest(self, order_id: str, which: str, *, viewer: Viewer) -> str:
         """sha256 of the order's original photo (its case's) or of its latest proof photo."""
@@ -424,7 +445,7 @@ class OrderStore:
                     from_state=row.state,
                     actor=actor,
                     now=now,
-                    comment=f"overdue since {_iso(row.due_at)}; escalated to {target['name_en']}",
+                    comment=f"overdue since {iso(row.due_at)}; escalated to {target['name_en']}",
                     details={"level": target},
                 )
                 escalated.append({"order_id": row.id, "level": target})
@@ -510,7 +531,7 @@ def _main_hazard(hazards: list[str], probabilities: dict[str, float]) -> str | N
 
 
 def _jsonable(value: Any) -> Any:
-    return _iso(value) if isinstance(value, dt.datetime) else value
+    return iso(value) if isinstance(value, dt.datetime) else value
 
 
 def _moment_columns(target: str, now: dt.datetime) -> dict[str, Any]:
@@ -537,6 +558,7 @@ def _proof_details(row: Any, proof: Proof | None) -> dict[str, Any] | None:
         "probability_before": row.original_probability,
         "probability_after": proof.assessment["hazards"].get(row.hazard) if row.hazard else None,
         "flagged_after": [item["type"] for item in proof.assessment["flagged"]],
+        **({"scene": proof.scene} if proof.scene else {}),
     }
 
 
@@ -574,11 +596,11 @@ def describe_order(row: Any, *, viewer: Viewer, now: dt.datetime) -> dict[str, A
         "severity": row.severity,
         "hazards": [taxonomy[h].describe() if h in taxonomy else {"type": h} for h in row.hazards],
         "risk_tier": row.risk_tier,
-        "created_at": _iso(row.created_at),
-        "due_at": _iso(row.due_at),
-        "updated_at": _iso(row.updated_at),
-        "rectified_at": _iso(row.rectified_at),
-        "closed_at": _iso(row.closed_at),
+        "created_at": iso(row.created_at),
+        "due_at": iso(row.due_at),
+        "updated_at": iso(row.updated_at),
+        "rectified_at": iso(row.rectified_at),
+        "closed_at": iso(row.closed_at),
         "overdue": overdue,
         "escalation_level": row.escalation_level,
         "transition_count": row.transition_count,
@@ -600,6 +622,25 @@ def describe_order(row: Any, *, viewer: Viewer, now: dt.datetime) -> dict[str, A
     return described
 
 
+def reporter_ratings(connection: sa.Connection, order_id: str) -> list[dict[str, Any]]:
+    """The reporter's ratings of the order's closed stages (serving/claims/feedback.py), oldest first."""
+    rows = connection.execute(
+        sa.select(report_feedback)
+        .where(report_feedback.c.case_id == order_id, report_feedback.c.photo_id.is_not(None))
+        .order_by(report_feedback.c.id)
+    ).all()
+    return [
+        {
+            "round": row.round,
+            "satisfied": row.satisfied,
+            "resolved": row.resolved,
+            "comment": row.comment,
+            "created_at": iso(row.created_at),
+        }
+        for row in rows
+    ]
+
+
 def describe_transition(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -609,5 +650,5 @@ def describe_transition(row: Any) -> dict[str, Any]:
         "actor": row.actor,
         "comment": row.comment,
         "details": row.details,
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
     }

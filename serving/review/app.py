@@ -1,113 +1,162 @@
-"""HTTP apps of the review workflow, mounted into the BentoML service.
+"""HTTP routes of the review workflow, mounted into the BentoML service.
 
 `review_api` (at /v1/review): the queue, one case with its history, decisions, photos and
-heatmaps. `review_page` (at /review): the officers' page, plain HTML + JS + CSS.
+heatmaps. `review_page` (at /review): the officers' page, plain HTML + JS + CSS. Every route
+needs the reviewer role (or admin).
 """
 
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Request
+from fastapi import Path as FastPath
+from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Match, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
-from serving.auth import ApiKeyAuth, SecurityHeaders
-from serving.errors import error_response
+from serving import api_models as m
+from serving.api.app import route_app
+from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.responses import binary, body_model, errors, query
+from serving.auth.principals import Principal
 from serving.images import sniff_format
 from serving.review.decisions import parse_decision, reviewer_of
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
-from serving.settings import ServingSettings
 
 HERE = Path(__file__).resolve().parent
-Handler = Callable[[Request], Awaitable[Response]]
+IMMUTABLE = {"Cache-Control": "private, max-age=86400, immutable"}
 
 
-class StoreHolder:
-    """The service's store, set by `Ankang.__init__` (mounted apps get no lifespan of their own)."""
-
-    store: ReviewStore | None = None
-
-    def get(self) -> ReviewStore:
-        if self.store is None:
-            raise InputError("service", "the review store is not ready yet; retry in a moment", status_code=503)
-        return self.store
+async def review_store(parts: Annotated[Backends, Depends(backends)]) -> ReviewStore:
+    return parts.review_store
 
 
-holder = StoreHolder()
+Store = Annotated[ReviewStore, Depends(review_store)]
+Who = Annotated[Principal, Depends(principal)]
+PhotoId = Annotated[str, FastPath(description="the case's photo_id (from /v1/photos/assess)")]
+Hazard = Annotated[str, FastPath(description="a hazard type the model scored")]
+QUEUE_PARAMETERS = (
+    query(
+        "status",
+        "open (default), clear, decided, all, or one decided status",
+        {
+            "type": "string",
+            "enum": ["open", "clear", "decided", "all", "confirmed", "corrected", "dismissed", "rectified"],
+        },
+    ),
+    query("hazard", "only cases flagged with this hazard type", {"type": "string"}),
+    query("site", "only cases of this site_id", {"type": "string"}),
+    query("from", "first day, YYYY-MM-DD (in `tz`)", {"type": "string", "format": "date"}),
+    query("to", "last day, YYYY-MM-DD (in `tz`), inclusive", {"type": "string", "format": "date"}),
+    query("tz", "IANA time zone of the dates (default UTC), e.g. Asia/Shanghai", {"type": "string"}),
+    query("limit", "cases per page (1..200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+    query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
+)
+router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
 
 
-def json_errors(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except InputError as error:
-            return error_response(error)
-
-    return wrapped
-
-
-@json_errors
-async def get_queue(request: Request) -> Response:
-    query = parse_filter(request.query_params)
-    return JSONResponse(await run_in_threadpool(holder.get().queue, query))
+@router.get(
+    "/queue",
+    response_model=m.ReviewQueueBody,
+    responses=errors(422, 503),
+    summary="The review queue, most urgent first",
+    openapi_extra={"parameters": list(QUEUE_PARAMETERS)},
+)
+def get_queue(request: Request, store: Store) -> JSONResponse:
+    return JSONResponse(store.queue(parse_filter(request.query_params)))
 
 
-@json_errors
-async def get_case(request: Request) -> Response:
-    return JSONResponse(await run_in_threadpool(holder.get().case, request.path_params["photo_id"]))
+@router.get("/taxonomy", response_model=m.TaxonomyBody, summary="The hazard types and the due hours of each severity")
+async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> JSONResponse:
+    """The hazard types, and how many hours each severity gives (the page shows an urgent case's deadline)."""
+    due = {name: span.total_seconds() / 3600 for name, span in parts.order_store.policy.due_by_severity.items()}
+    return JSONResponse(
+        {"types": [hazard.describe() for hazard in load_taxonomy().values()], "due_hours_by_severity": due}
+    )
 
 
-async def json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
+@router.get(
+    "/me", response_model=m.SignedInBody, summary="Who the request is signed in as (decisions are recorded as them)"
+)
+async def get_signed_in(who: Who) -> JSONResponse:
+    """Who the page is signed in as (the reviewer its decisions are recorded as)."""
+    return JSONResponse({**reviewer_of(who).to_dict(), "role": who.role, "via": who.via})
 
 
-@json_errors
-async def post_decision(request: Request) -> Response:
-    body = await json_body(request)
+@router.get(
+    "/{photo_id}",
+    response_model=m.ReviewCaseDetail,
+    responses=errors(404, 503),
+    summary="One case with its group and decision history",
+)
+def get_case(photo_id: PhotoId, store: Store) -> JSONResponse:
+    return JSONResponse(store.case(photo_id))
+
+
+@router.post(
+    "/{photo_id}",
+    status_code=201,
+    response_model=m.DecisionResult,
+    responses=errors(400, 404, 422, 503),
+    summary="Record a decision on a case (and its group)",
+    openapi_extra=body_model(m.DecisionRequest),
+)
+def post_decision(photo_id: PhotoId, body: Body, store: Store, who: Who) -> JSONResponse:
     decision = parse_decision(body)
-    reviewer = reviewer_of(request.scope.get("ankang.principal"))
-    result = await run_in_threadpool(holder.get().decide, request.path_params["photo_id"], decision, reviewer=reviewer)
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(store.decide(photo_id, decision, reviewer=reviewer_of(who)), status_code=201)
 
 
-def _image_bytes(photo_id: str, size: str) -> tuple[bytes, str]:
-    store = holder.get()
+def image_answer(store: ReviewStore, photo_id: str, size: str) -> Response:
     digest = store.photo_digest(photo_id)
     if size != "original":
-        return store.photos.derived(digest, size), "image/jpeg"
+        return Response(store.photos.derived(digest, size), media_type="image/jpeg", headers=IMMUTABLE)
     data = store.photos.read(digest)
-    return data, f"image/{(sniff_format(data) or 'octet-stream').lower()}"
+    return Response(data, media_type=f"image/{(sniff_format(data) or 'octet-stream').lower()}", headers=IMMUTABLE)
 
 
-def image_route(size: str) -> Handler:
-    @json_errors
-    async def get_image(request: Request) -> Response:
-        data, media_type = await run_in_threadpool(_image_bytes, request.path_params["photo_id"], size)
-        return Response(data, media_type=media_type, headers={"Cache-Control": "private, max-age=86400, immutable"})
+@router.get(
+    "/{photo_id}/thumb",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404)},
+    summary="The case's photo, thumbnail",
+)
+def get_thumb(photo_id: PhotoId, store: Store) -> Response:
+    return image_answer(store, photo_id, "thumb")
 
-    return get_image
+
+@router.get(
+    "/{photo_id}/photo",
+    response_class=Response,
+    responses={**binary("image/jpeg"), **errors(404)},
+    summary="The case's photo, display size",
+)
+def get_display(photo_id: PhotoId, store: Store) -> Response:
+    return image_answer(store, photo_id, "display")
 
 
-def _heatmap(photo_id: str, hazard: str) -> bytes:
-    store = holder.get()
+@router.get(
+    "/{photo_id}/original",
+    response_class=Response,
+    responses={**binary("image/*"), **errors(404)},
+    summary="The photo as uploaded (GPS removed unless kept)",
+)
+def get_original(photo_id: PhotoId, store: Store) -> Response:
+    return image_answer(store, photo_id, "original")
+
+
+@router.get(
+    "/{photo_id}/heatmap/{hazard}",
+    response_class=Response,
+    responses={**binary("image/png"), **errors(404)},
+    summary="Where the model saw one hazard type, over the display photo",
+)
+def get_heatmap(photo_id: PhotoId, hazard: Hazard, store: Store) -> Response:
     labels, grid, digest = store.cam(photo_id)
     if hazard not in labels:
         raise InputError("hazard", f"the model did not score {hazard!r}; it scored {labels}", status_code=404)
@@ -115,71 +164,24 @@ def _heatmap(photo_id: str, hazard: str) -> bytes:
         raise InputError("hazard", "this case has no activation maps stored", status_code=404)
     with Image.open(io.BytesIO(store.photos.derived(digest, "display"))) as display:
         width, height = display.size
-    return overlay_png(grid[labels.index(hazard)], width=width, height=height)
-
-
-@json_errors
-async def get_heatmap(request: Request) -> Response:
-    png = await run_in_threadpool(_heatmap, request.path_params["photo_id"], request.path_params["hazard"])
+    png = overlay_png(grid[labels.index(hazard)], width=width, height=height)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
-async def get_signed_in(request: Request) -> Response:
-    """Who the page is signed in as (the reviewer its decisions are recorded as)."""
-    principal = request.scope.get("ankang.principal")
-    return JSONResponse({**reviewer_of(principal).to_dict(), "role": principal.role, "via": principal.via})
-
-
-async def get_taxonomy(_request: Request) -> Response:
-    return JSONResponse({"types": [hazard.describe() for hazard in load_taxonomy().values()]})
-
-
-async def not_found(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 404)
-    message = "no such review endpoint; see GET /v1/review/queue, GET|POST /v1/review/{photo_id}"
+def not_found(request: Request, status: int) -> InputError:
+    routes = "see GET /v1/review/queue, GET|POST /v1/review/{photo_id}"
     if status == 405:
-        message = f"{request.method} is not allowed here; see GET /v1/review/queue, GET|POST /v1/review/{{photo_id}}"
-    return error_response(InputError("path", message, status_code=status))
+        return InputError("path", f"{request.method} is not allowed here; {routes}", status_code=405)
+    return InputError("path", f"no such review endpoint; {routes}", status_code=404)
 
 
-async def unknown_path(request: Request) -> Response:
-    """JSON instead of Starlette's plain-text 404 (or 405 when the path exists for another method)."""
-    known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in review_api.routes[:-1])
-    return await not_found(request, HTTPException(405 if known else 404))
+page_router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
 
 
-review_api = Starlette(
-    exception_handlers={404: not_found, 405: not_found},
-    routes=[
-        Route("/queue", get_queue, methods=["GET"]),
-        Route("/taxonomy", get_taxonomy, methods=["GET"]),
-        Route("/me", json_errors(get_signed_in), methods=["GET"]),
-        Route("/{photo_id}", get_case, methods=["GET"]),
-        Route("/{photo_id}", post_decision, methods=["POST"]),
-        Route("/{photo_id}/thumb", image_route("thumb"), methods=["GET"]),
-        Route("/{photo_id}/photo", image_route("display"), methods=["GET"]),
-        Route("/{photo_id}/original", image_route("original"), methods=["GET"]),
-        Route("/{photo_id}/heatmap/{hazard}", get_heatmap, methods=["GET"]),
-        Route("/{rest:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ],
-)
-
-
-async def get_page(_request: Request) -> Response:
+@page_router.get("/", include_in_schema=False)
+async def get_page() -> FileResponse:
     return FileResponse(HERE / "templates" / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-review_page = Starlette(
-    routes=[
-        Route("/", get_page, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ]
-)
-
-
-def standalone_app(store: ReviewStore, *, settings: ServingSettings) -> ASGIApp:
-    """The review API and page without the photo model (benchmarks, a review-only host), behind the
-    same keys, sessions and security headers as the service."""
-    holder.store = store
-    app = Starlette(routes=[Mount("/v1/review", review_api), Mount("/review", review_page)])
-    return SecurityHeaders(ApiKeyAuth(app, settings=settings))
+review_api = route_app(router, not_found=not_found)
+review_page = route_app(page_router, not_found=not_found, static=HERE / "static")

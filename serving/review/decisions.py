@@ -80,7 +80,7 @@ def reviewer_of(principal: Any) -> Reviewer:
     Never from the request body or a header: identities come from credentials, not declarations.
     """
     if principal is None:
-        raise InputError("authorization", "sign in at /review/sign-in or send a reviewer API key", status_code=401)
+        raise InputError("authorization", "sign in at /sign-in or send a reviewer API key", status_code=401)
     return Reviewer(principal.key_id, principal.holder or None)
 
 

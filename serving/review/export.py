@@ -13,7 +13,6 @@ splits and a group keeps its split in later exports.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import sys
@@ -27,6 +26,7 @@ import yaml
 from PIL import Image
 from rich.progress import track
 
+from runtime.safe_csv import rows_to_csv
 from runtime.taxonomy import TAXONOMY_PATH
 from serving.review.photos import PhotoStore, atomic_write
 from serving.review.queue import QueueFilter
@@ -109,11 +109,7 @@ def manifest_row(case: dict[str, Any], config: ExportConfig, flags: list[str]) -
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buffer.getvalue().encode("utf-8"))
+    atomic_write(path, rows_to_csv(rows, columns).encode("utf-8"))  # formula-safe: holders and ids are typed
 
 
 class NothingToExport(Exception):

@@ -124,12 +124,22 @@ class PhotoStore:
         self.keep_gps = keep_gps
 
     def put(self, data: bytes) -> str:
+        return self.put_new(data)[0]
+
+    def put_new(self, data: bytes) -> tuple[str, bool]:
+        """(sha256, whether this call wrote the file: False when identical bytes were stored before)."""
         stored = data if self.keep_gps else strip_gps(data)
         digest = hashlib.sha256(stored).hexdigest()
         name = self._name(digest, EXTENSIONS.get(sniff_format(stored) or "", "bin"))
-        if not self.fs.exists(name):
-            self._write(name, stored)
-        return digest
+        if self.fs.exists(name):
+            return digest, False
+        self._write(name, stored)
+        return digest, True
+
+    def discard(self, digest: str) -> None:
+        """Remove a stored photo (the intake that wrote it failed before any row referred to it)."""
+        for name in self.fs.glob(f"{self.base}/{digest[:2]}/{digest}.*"):
+            self.fs.rm(name)
 
     def _name(self, digest: str, extension: str) -> str:
         return f"{self.base}/{digest[:2]}/{digest}.{extension}"

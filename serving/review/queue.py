@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.review.decisions import STATUS_AFTER, STATUSES
-from serving.review.schema import case_flags, cases
+from serving.review.schema import case_flags, cases, decisions
 
 STATUS_CHOICES = STATUSES + ("decided", "all")
 MAX_LIMIT = 200
@@ -47,10 +47,13 @@ def _date(params: Mapping[str, str], field: str, *, end: bool, zone: ZoneInfo) -
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(field, f"{text!r} is not a date; use YYYY-MM-DD or an ISO 8601 time") from None
-    if len(text) == 10:  # a bare date: that day in `zone`; as an end, the whole day is included
-        moment = (moment + dt.timedelta(days=1 if end else 0)).replace(tzinfo=zone)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        if len(text) == 10:  # a bare date: that day in `zone`; as an end, the whole day is included
+            moment = (moment + dt.timedelta(days=1 if end else 0)).replace(tzinfo=zone)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01+01:00 or 9999-12-31 as an end: no such UTC moment
+        raise InputError(field, f"{text!r} is out of range; give a date between the years 1 and 9999") from None
     return moment
 
 
@@ -136,10 +139,30 @@ def queue_page(
         if rows
         else {}
     )
+    corrected = _corrected_hazards(connection, [row.photo_id for row in rows if row.status == "corrected"])
     return {
-        "items": [{**describe(row), "group_size": group_sizes.get(row.group_id, 1)} for row in rows],
+        "items": [
+            {
+                **describe(row),
+                "group_size": group_sizes.get(row.group_id, 1),
+                "decided_hazards": corrected.get(row.photo_id),
+            }
+            for row in rows
+        ],
         "total": total,
         "limit": query.limit,
         "offset": query.offset,
         "counts": {status: counts.get(status, 0) for status in STATUSES},
     }
+
+
+def _corrected_hazards(connection: sa.Connection, photo_ids: list[str]) -> dict[str, list[str]]:
+    """The hazards an officer corrected each case to (its latest decision): the page shows these, not
+    the model's flags it overruled."""
+    if not photo_ids:
+        return {}
+    latest = (
+        sa.select(sa.func.max(decisions.c.id)).where(decisions.c.photo_id.in_(photo_ids)).group_by(decisions.c.photo_id)
+    )
+    rows = connection.execute(sa.select(decisions.c.photo_id, decisions.c.hazards).where(decisions.c.id.in_(latest)))
+    return {row.photo_id: list(row.hazards) for row in rows}

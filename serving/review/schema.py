@@ -1,4 +1,4 @@
-"""The review store's tables (SQLAlchemy Core). Migrations in `migrations/versions/` create them."""
+"""The review store's tables (SQLAlchemy Core). Migrations in serving/db/migrations/versions/ create them."""
 
 from __future__ import annotations
 

@@ -8,21 +8,19 @@ rename), so a case row never points at a missing or half-written file.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from PIL import Image
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
+from serving.db import create_engine, iso, migrate, utcnow
+from serving.images import PhotoFacts
 from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
 from serving.review.grouping import (
     BAND_WIDTHS,
@@ -38,63 +36,7 @@ from serving.review.queue import QueueFilter, queue_page
 from serving.review.schema import case_flags, cases, decisions
 from serving.settings import ServingSettings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month starts a new group
-MIGRATION_LOCK_KEY = int.from_bytes(b"ankrevw", "big")  # pg_advisory_xact_lock id of the review schema
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def create_engine(url: str) -> sa.Engine:
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(connection, _record):  # WAL: readers never block the writer
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    return engine
-
-
-@contextmanager
-def _sqlite_file_lock(engine: sa.Engine) -> Iterator[None]:
-    """An exclusive lock beside the database file; the other processes wait for it."""
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to the newest (or the given) Alembic revision; creates it on an empty database.
-
-    Every API worker calls this at start-up: one migrates while the others wait on a lock
-    (PostgreSQL: an advisory lock held to the end of the transaction; SQLite: a file lock), then
-    find the schema current. Without it two workers on a fresh store both create Alembic's table.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _sqlite_file_lock(engine) if engine.dialect.name == "sqlite" else nullcontext():
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
 
 
 METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
@@ -125,10 +67,6 @@ def _assessment_columns(assessment: PhotoAssessment) -> dict[str, Any]:
 
 def _metadata_columns(metadata: dict[str, Any]) -> dict[str, Any]:
     return {key: metadata[key] for key in METADATA_COLUMNS if metadata.get(key) is not None}
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
 
 class ReviewStore:
@@ -189,14 +127,22 @@ class ReviewStore:
         *,
         photo_id: str,
         data: bytes,
-        image: Image.Image,
+        image: Image.Image | PhotoFacts,
         assessment: PhotoAssessment,
         metadata: dict[str, Any] | None = None,
         created_at: dt.datetime | None = None,
+        also: Callable[[sa.Connection], Any] | None = None,
     ) -> dict[str, Any]:
-        """Store the photo and one case row for the model's assessment, as the assessment states it."""
-        digest = self.photos.put(data)
-        dhash = dhash64(image)
+        """Store the photo and one case row for the model's assessment, as the assessment states it.
+        `image` is the decoded photo or, from the service, only its facts (the full image is gone by then).
+
+        Atomic: the case, its flags and whatever `also` writes (the intake's receipt) commit in one
+        transaction. The photo file is written first (atomic rename, content-addressed); if the
+        transaction fails, the file is removed again unless another case or order refers to it, so a
+        failed intake leaves neither a case nor an unreferenced photo. Returns `also`'s result as "also"."""
+        image = image if isinstance(image, PhotoFacts) else PhotoFacts(image.width, image.height, dhash64(image))
+        digest, written = self.photos.put_new(data)
+        dhash = image.dhash
         row = {
             "photo_id": photo_id,
             "photo_sha256": digest,
@@ -208,14 +154,39 @@ class ReviewStore:
             "dhash": to_hex(dhash),
             **{f"dhash_band{index}": band for index, band in enumerate(hash_bands(dhash))},
         }
-        with self.engine.begin() as connection:
-            row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
-            connection.execute(cases.insert().values(**row))
-            if assessment.flagged:
-                connection.execute(
-                    case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
-                )
-        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest}
+        try:
+            with self.engine.begin() as connection:
+                row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
+                connection.execute(cases.insert().values(**row))
+                if assessment.flagged:
+                    connection.execute(
+                        case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]
+                    )
+                extra = also(connection) if also is not None else None
+        except BaseException:
+            if written:
+                self._discard_unreferenced(digest)
+            raise
+        return {"photo_id": photo_id, "group_id": row["group_id"], "photo_sha256": digest, "also": extra}
+
+    def _discard_unreferenced(self, digest: str) -> None:
+        """Remove a photo file this request wrote if no case or order refers to it (best effort: when
+        the database is down the reference cannot be checked, and the file is kept)."""
+        try:
+            with self.engine.connect() as connection:
+                referenced = connection.execute(
+                    sa.select(sa.literal(1)).where(
+                        sa.or_(
+                            sa.exists().where(cases.c.photo_sha256 == digest),
+                            sa.exists(sa.text("1 FROM rectification_orders WHERE proof_sha256 = :digest")),
+                        )
+                    ),
+                    {"digest": digest},
+                ).first()
+        except sa.exc.SQLAlchemyError:
+            return
+        if referenced is None:
+            self.photos.discard(digest)
 
     def _case_row(self, connection: sa.Connection, photo_id: str) -> sa.Row:
         row = connection.execute(sa.select(cases).where(cases.c.photo_id == photo_id)).first()
@@ -303,7 +274,7 @@ class ReviewStore:
             "status": STATUS_AFTER[decision.decision],
             "applied_to": targets,
             "reviewer": reviewer.to_dict(),
-            "decided_at": _iso(now),
+            "decided_at": iso(now),
         }
 
     def queue(self, query: QueueFilter) -> dict[str, Any]:
@@ -342,8 +313,8 @@ def describe_case(row: sa.Row) -> dict[str, Any]:
         "photo_id": row.photo_id,
         "status": row.status,
         "triage": row.triage,
-        "created_at": _iso(row.created_at),
-        "decided_at": _iso(row.decided_at),
+        "created_at": iso(row.created_at),
+        "decided_at": iso(row.decided_at),
         "model": {"name": row.model_name, "version": row.model_version},
         "hazards": row.probabilities,
         "flagged": [
@@ -376,6 +347,6 @@ def describe_decision(row: sa.Row) -> dict[str, Any]:
         "comment": row.comment,
         "reviewer": {"key_id": row.reviewer_key_id, "holder": row.reviewer_holder},
         **({"legacy_reviewer": row.legacy_reviewer} if row.legacy_reviewer is not None else {}),
-        "created_at": _iso(row.created_at),
+        "created_at": iso(row.created_at),
         "via_photo_id": row.via_photo_id,
     }

@@ -102,3 +102,55 @@ def test_training_commands_say_which_extra_they_need(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().endswith("install it with `pip install 'ankang[training]'`")
     assert "Traceback" not in result.stderr
+
+
+def test_models_list_shows_the_released_models_without_mlflow(tmp_path):
+    """Issue 23 item 12: `ankang models list` needed MLflow after `make run`."""
+    listed = ankang_without_training_extra("models", "list", tmp_path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "released models in" in listed.stdout and "pip install 'ankang[training]'" in listed.stdout
+    for name in ("hazard_photo", "labor_risk"):
+        line = next(line for line in listed.stdout.splitlines() if line.startswith(name + " "))
+        assert line.rstrip().endswith("ok")
+
+
+def test_keys_list_shows_the_bound_enterprise_and_aligns_chinese_names(tmp_path):
+    """Issue 23 item 12: no enterprise column, and a Chinese holder pushed the next columns out of line."""
+    for args in (
+        ("--role", "reviewer", "--holder", "王安全"),
+        ("--role", "reviewer", "--holder", "li"),
+        ("--role", "enterprise", "--enterprise-id", "E-TEST-0001"),
+    ):
+        assert ankang_without_training_extra("keys", "create", *args, tmp_path=tmp_path).returncode == 0
+    listed = ankang_without_training_extra("keys", "list", tmp_path=tmp_path).stdout.splitlines()
+    header = listed[0]
+    assert header.split() == ["id", "role", "holder", "enterprise", "created", "label"]
+    from serving.text_table import display_width
+
+    created_at = {display_width(line[: line.index("20")]) for line in listed[1:]}  # where `created` starts
+    assert created_at == {display_width(header[: header.index("created")])}
+    assert "E-TEST-0001" in next(line for line in listed[1:] if " enterprise " in line)
+
+
+@pytest.mark.parametrize("data", ["/nonexistent", "holdout"])
+def test_a_users_mistake_is_one_line_not_a_traceback(tmp_path, data):
+    """Issue 23 item 12: `ankang evaluate photo --data /nonexistent` (or a folder whose manifest has a
+    'holdout' split) printed a traceback."""
+    if data == "holdout":
+        (tmp_path / "set").mkdir()
+        (tmp_path / "set" / "manifest.csv").write_text(
+            "image,source,group,split,width,height,missing_helmet,missing_hi_vis,fire_smoke,wet_floor,"
+            "heavy_machinery,poor_housekeeping\nimages/a.jpg,s,g,holdout,10,10,1,,,,,\n"
+        )
+        data = str(tmp_path / "set")
+    done = subprocess.run(
+        [sys.executable, "-m", "ankang_cli", "evaluate", "photo", "--data", data, "--report", str(tmp_path / "r")],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("ankang evaluate photo: ")
+    assert ("manifest.csv not found" in done.stderr) or ("unknown split values ['holdout']" in done.stderr)

@@ -184,13 +184,40 @@ def test_sign_in_sets_strict_httponly_session_and_csrf_cookie(tmp_path):
     assert client.get("/review").json() == {"key_id": "env-2", "via": "session"}
 
 
-def test_sign_in_with_intake_or_bad_key_is_refused(tmp_path):
+def test_sign_in_with_a_bad_key_or_an_intake_key_is_refused_saying_why(tmp_path):
     client = review_stub(tmp_path)
-    for key in (KEYS["intake"], "guess"):
-        response = sign_in(client, key)
-        assert response.status_code == 401
-        assert "That is not a valid reviewer key." in response.text
+    bad = sign_in(client, "guess")
+    assert bad.status_code == 401 and "That is not a valid key." in bad.text
+    intake = sign_in(client, KEYS["intake"])
+    assert intake.status_code == 403
+    assert "Intake keys are for machines (photo intake, enterprise scoring) and have no pages" in intake.text
+    for response in (bad, intake):
         assert "ankang_session=" not in " ".join(response.headers.get_list("set-cookie"))
+
+
+ENTERPRISE_KEY = "enterprise-key-9c1d2e3f4a"
+
+
+def test_one_sign_in_page_sends_each_role_to_its_home(tmp_path):
+    """Issue 23 item 2: an enterprise key was refused as 'not a valid reviewer key'."""
+    env = f"{ENV_KEYS},enterprise:{ENTERPRISE_KEY}:E100"
+    for path in ("/sign-in", "/review/sign-in"):
+        assert review_stub(tmp_path, env=env).get(path).status_code == 200
+    enterprise = review_stub(tmp_path, env=env)
+    assert sign_in(enterprise, ENTERPRISE_KEY, next_path="/orders/").headers["location"] == "/orders/"
+    assert sign_in(enterprise, ENTERPRISE_KEY, next_path="/review").headers["location"] == "/orders/"
+    officer = review_stub(tmp_path, env=env)
+    assert sign_in(officer, KEYS["reviewer"], next_path="/orders/").headers["location"] == "/orders/"
+    assert sign_in(officer, KEYS["reviewer"], next_path="").headers["location"] == "/review"
+
+
+def test_an_enterprise_session_carries_its_enterprise_and_is_kept_off_the_review_queue(tmp_path):
+    env = f"{ENV_KEYS},enterprise:{ENTERPRISE_KEY}:E100"
+    client = review_stub(tmp_path, env=env)
+    sign_in(client, ENTERPRISE_KEY, next_path="/orders/")
+    page = client.get("/review", headers={"Accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/orders/"
+    assert client.get("/v1/review/p1").status_code == 403
 
 
 def test_decision_by_session_needs_the_csrf_token(tmp_path):
@@ -233,11 +260,11 @@ def parse_principal(key_id: str, role: str):
 def test_unsigned_in_browser_is_sent_to_sign_in(tmp_path):
     response = review_stub(tmp_path).get("/review", headers={"Accept": "text/html"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/review/sign-in?next=/review"
+    assert response.headers["location"] == "/sign-in?next=/review"
     filtered = review_stub(tmp_path).get(
         "/review", params={"status": "open", "from": "2026-11-26"}, headers={"Accept": "text/html"}
     )
-    assert filtered.headers["location"] == "/review/sign-in?next=/review%3Fstatus%3Dopen%26from%3D2026-11-26"
+    assert filtered.headers["location"] == "/sign-in?next=/review%3Fstatus%3Dopen%26from%3D2026-11-26"
 
 
 def test_sign_in_redirect_never_leaves_the_site(tmp_path):

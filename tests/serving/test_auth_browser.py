@@ -60,7 +60,7 @@ def site(tmp_path_factory) -> Iterator[tuple[str, ReviewStore, list[str]]]:
 
 def open_sign_in(page, base_url: str) -> None:
     page.goto(f"{base_url}/review/")
-    assert page.url == f"{base_url}/review/sign-in?next=/review/"
+    assert page.url == f"{base_url}/sign-in?next=/review/"
 
 
 def submit_key(page, key: str) -> None:
@@ -82,7 +82,7 @@ def test_sign_in_then_decide_with_the_keyboard(site):
         page = context.new_page()
         open_sign_in(page, base_url)
         submit_key(page, INTAKE_KEY)
-        assert "That is not a valid reviewer key." in page.inner_text("[role=alert]")
+        assert "Intake keys are for machines" in page.inner_text("[role=alert]")
         assert "ankang_session" not in {cookie["name"] for cookie in context.cookies()}
         submit_key(page, REVIEWER_KEY)
         page.wait_for_selector("body[data-ready=true]")
@@ -102,10 +102,10 @@ def test_sign_in_then_decide_with_the_keyboard(site):
             ids[1],
         )
         page.click("#sign-out")
-        page.wait_for_url(f"{base_url}/review/sign-in")
+        page.wait_for_url(f"{base_url}/sign-in")
         assert not {"ankang_session", "ankang_csrf"} & {cookie["name"] for cookie in context.cookies()}
         page.goto(f"{base_url}/review/")
-        assert page.url.startswith(f"{base_url}/review/sign-in")
+        assert page.url.startswith(f"{base_url}/sign-in")
     assert forged == 403  # a script without the CSRF header is refused even with the session cookie
     history = store.case(ids[0])["history"]
     assert [(entry["decision"], entry["reviewer"]) for entry in history] == [
@@ -125,7 +125,7 @@ def test_a_stale_sign_in_form_answers_a_page_saying_why(site):
             lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
         )
         open_sign_in(page, base_url)
-        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "448px"  # its style is not blocked
+        assert page.evaluate("getComputedStyle(document.body).maxWidth") == "480px"  # its style is not blocked
         context.clear_cookies()  # the form's nonce is gone, as after a browser restart
         submit_key(page, REVIEWER_KEY)
         assert "This sign-in form has expired or did not come from this site" in page.inner_text("[role=alert]")

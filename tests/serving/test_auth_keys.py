@@ -264,14 +264,14 @@ def test_short_server_secrets_are_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ANKANG_SESSION_SECRET", "x" * 31)
     with pytest.raises(SettingsError, match="ANKANG_SESSION_SECRET has 31 characters"):  # the service does not start
-        ApiKeyAuth(lambda scope, receive, send: None)
+        ApiKeyAuth(lambda scope, receive, send: None, settings=ServingSettings.from_env())
 
 
 def test_the_middleware_reads_its_settings_once_not_per_request(monkeypatch, tmp_path):
     monkeypatch.setenv("ANKANG_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ANKANG_AUTH", "on")
     monkeypatch.setenv("ANKANG_API_KEYS", "intake:first-key-0123456789")
-    middleware = ApiKeyAuth(lambda scope, receive, send: None)
+    middleware = ApiKeyAuth(lambda scope, receive, send: None, settings=ServingSettings.from_env())
     monkeypatch.setenv("ANKANG_API_KEYS", "intake:second-key-0123456789")
     monkeypatch.setenv("ANKANG_AUTH", "off")
     assert middleware.enabled and middleware.keys.authenticate("first-key-0123456789") is not None

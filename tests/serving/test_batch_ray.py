@@ -10,11 +10,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from runtime.errors import InputError
 from runtime.paths import MODELS_DIR, PROJECT_ROOT
 from serving.batch.output import PartWriter
 from serving.batch.sources import photo_uris
+from serving.db import create_engine, migrate
+from serving.enterprises.records import ScoreRecords
+from serving.enterprises.schema import scores
 from tests.serving.conftest import encode_image
 from tests.serving.test_risk_scorer import low_risk, profiles_frame
 
@@ -129,17 +133,28 @@ def test_enterprise_batch_gives_the_score_file_answer_and_resumes(ray_local, api
         model_dir=MODELS_DIR / "labor_risk",
         options=options(batch_size=4, part_rows=4),
     )
+    engine = create_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    migrate(engine)
     second = score_enterprises(
         str(tmp_path / "in.csv"),
         str(tmp_path / "out"),
         model_dir=MODELS_DIR / "labor_risk",
         options=options(batch_size=4, part_rows=4),
+        records=ScoreRecords(engine),
     )
     assert (first.scored, second.scored, second.skipped) == (5, 7, 5)
     answer = api.post("/v1/enterprises/score-file", files={"file": ("in.csv", csv, "text/csv")})
     expected = pd.read_csv(io.BytesIO(answer.content), keep_default_na=False)
     batch = read_output(tmp_path / "out").sort_values("enterprise_id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(batch, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        batch.drop(columns=["profile_fingerprint", "model_version"]), expected, check_dtype=False
+    )
+    with engine.connect() as connection:  # the second job's 7 enterprises were kept, source "batch"
+        kept = pd.read_sql(sa.select(scores), connection).set_index("enterprise_id").sort_index()
+    scored_second = batch.set_index("enterprise_id").loc[kept.index]
+    assert len(kept) == 7 and set(kept["source"]) == {"batch"}
+    assert kept["tier"].tolist() == scored_second["tier"].tolist()
+    assert kept["profile_fingerprint"].tolist() == scored_second["profile_fingerprint"].tolist()
 
 
 def test_enterprise_batch_refuses_more_workers_than_leave_a_cpu_for_reading(ray_local, tmp_path):

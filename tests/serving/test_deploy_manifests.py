@@ -92,7 +92,7 @@ def test_probes_resources_and_names_hold_together(manifests):
     assert manifests["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     job = manifests["Job"]["spec"]["template"]["spec"]["containers"][0]
     assert job["image"] == container["image"] and job["envFrom"] == container["envFrom"]
-    assert "serving.review.store import create_engine, migrate" in job["command"][-1]
+    assert "serving.db import create_engine, migrate" in job["command"][-1]
 
 
 def test_the_migration_jobs_command_migrates_a_database(manifests, tmp_path, monkeypatch):

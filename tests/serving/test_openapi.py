@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import uuid
 
+import bentoml
 import pytest
 import schemathesis
 
 from serving.auth import required_role
-from serving.orders import app as orders_app
 from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import (
@@ -257,7 +257,8 @@ def test_proof_photo_and_history_answers_match_the_document(api, schema, spec):
     order_id = new_order(api, f"E-{uuid.uuid4().hex[:6]}").json()["id"]
     assert api.post(f"/v1/orders/{order_id}/transitions", json={"action": "start"}).status_code == 201
     broken = api.post(f"/v1/orders/{order_id}/proof", **photo(b"not an image"))
-    proof = api.post(f"/v1/orders/{order_id}/proof", **photo(comment="fixed the rail"))
+    after = encode_image((128, 128, 128), size=(96, 72))  # the original itself is refused as proof
+    proof = api.post(f"/v1/orders/{order_id}/proof", **photo(after, comment="fixed the rail"))
     assert proof.status_code == 201, proof.text
     answers = {
         ("/v1/orders/{order_id}/proof", "POST"): [
@@ -318,7 +319,7 @@ def test_receipt_answers_match_the_document(api, schema, spec, monkeypatch):
     assert set(found.json()) == documented_fields(spec, "ReportStatus")
     unknown = api.get("/v1/reports/AAAA-BBBB-CCCC-DDDD-EEEE-FFFF")
     malformed = api.get("/v1/reports/not-a-code")
-    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=1, window=60))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=1, window=60))
     api.get(f"/v1/reports/{receipt}")
     limited = api.get(f"/v1/reports/{receipt}")
     assert [r.status_code for r in (unknown, malformed, limited)] == [404, 404, 429]
@@ -384,3 +385,69 @@ def test_root_redirects_to_docs_and_the_page_names_only_this_host(api):
     for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/ankang.js"):
         assert api.get(asset).status_code == 200, asset
     assert api.get("/docs/assets/../../serving/settings.py").status_code == 404
+
+
+def documented_examples(spec) -> list[tuple[str, str, dict]]:
+    """Every JSON request body the document gives an example of: what /docs "Try it out" sends."""
+    found = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if "$ref" in schema:
+                schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+            if "example" in schema:
+                found.append((path, method, schema["example"]))
+            elif schema.get("properties") and all("example" in field for field in schema["properties"].values()):
+                found.append((path, method, {name: field["example"] for name, field in schema["properties"].items()}))
+    return found
+
+
+def claim_cases(api) -> dict[str, str]:
+    """Fresh claims for a claims example: an open case of two claims, another open case of the same
+    enterprise, and the receipt of a closed case (feedback is for a closed stage)."""
+    enterprise = f"E-{uuid.uuid4().hex[:6]}"
+
+    def claim(claim_type: str) -> dict:
+        body = {"channel": "walk_in", "enterprise_id": enterprise, "type": claim_type, "description": "例"}
+        return api.post("/v1/claims/", json=body).json()
+
+    first, second, other, closed = claim("wage_arrears"), claim("wage_arrears"), claim("dismissal"), claim("contract")
+    for body in (
+        {"action": "dispatch", "handler": "arbitration"},
+        {"action": "handle"},
+        {"action": "close", "outcome": "mediated"},
+    ):
+        api.post(f"/v1/claims/{closed['case_id']}/transitions", json=body)
+    return {
+        "case_id": first["case_id"],
+        "claim_id": second["claim_id"],
+        "other_case_id": other["case_id"],
+        "receipt": closed["receipt"],
+    }
+
+
+def test_every_documented_example_runs_as_shown(api, spec):
+    """Each example as /docs shows it, on real ids: the path's, and a confirmed case for a new order."""
+    examples = documented_examples(spec)
+    assert {(path, method) for path, method, _ in examples} >= {
+        ("/v1/enterprises/score", "post"),
+        ("/v1/review/{photo_id}", "post"),
+        ("/v1/orders/", "post"),
+        ("/v1/orders/supervision", "post"),
+        ("/v1/orders/{order_id}", "patch"),
+        ("/v1/orders/{order_id}/transitions", "post"),
+    }
+    ids = {
+        "photo_id": api.post("/v1/photos/assess", **photo()).json()["photo_id"],
+        "order_id": new_order(api, f"E-{uuid.uuid4().hex[:6]}").json()["id"],
+    }
+    for path, method, body in examples:
+        if "photo_id" in body:  # an order is issued for a confirmed case
+            body = {**body, "photo_id": confirmed_case(api)}
+        here = {**ids, **claim_cases(api)} if "{case_id}" in path or "{receipt}" in path else ids
+        if "into" in body:  # a merge goes into another open case of the same enterprise
+            body = {**body, "into": here["other_case_id"]}
+        if "claim_ids" in body:  # a split takes one of the case's two claims
+            body = {**body, "claim_ids": [here["claim_id"]]}
+        response = api.request(method.upper(), path.format(**here), json=body)
+        assert response.status_code < 300, (path, body, response.text)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+import bentoml
 import pytest
 
 from serving.auth import new_key, parse_env_keys, required_role, role_allows
-from serving.orders import app as orders_app
 from serving.orders.receipts import RateLimiter
 from tests.serving.conftest import encode_image
 
@@ -119,7 +119,7 @@ def test_scoring_a_high_tier_enterprise_opens_one_supervision_case(api):
 
 
 def test_receipt_lookups_are_rate_limited_per_address(api, monkeypatch):
-    monkeypatch.setattr(orders_app.holder, "lookups", RateLimiter(limit=2, window=60))
+    monkeypatch.setattr(bentoml.get_current_service().backends, "receipt_lookups", RateLimiter(limit=2, window=60))
     photo = {"photo": ("f.jpg", encode_image((9, 9, 9)), "image/jpeg")}
     code = api.post("/v1/photos/assess", files=photo).json()["receipt"]
     assert [api.get(f"/v1/reports/{code}").status_code for _ in range(3)] == [200, 200, 429]
@@ -136,7 +136,7 @@ def test_enterprise_role_in_auth():
         new_key(role="enterprise")
     assert new_key(role="enterprise", enterprise_id="E-1")[1].enterprise_id == "E-1"
     assert required_role("/v1/reports/ABCD") is None and required_role("/v1/orders/x") == "enterprise"
-    assert required_role("/orders/") == "reviewer"
+    assert required_role("/orders/") == "enterprise"  # the pages tell officers and enterprises apart
     assert role_allows("reviewer", "enterprise") and role_allows("enterprise", "enterprise")
     assert not role_allows("enterprise", "reviewer") and not role_allows("intake", "enterprise")
 
@@ -179,5 +179,6 @@ def test_unknown_report_paths_say_how_to_look_a_report_up(api):
         assert response.status_code in (404, 405)
         assert response.json()["error"] == {
             "field": "receipt",
-            "message": "look a report up with GET /v1/reports/{receipt code}",
+            "message": "look a report up with GET /v1/reports/{receipt code}; "
+            "answer a closed one with POST /v1/reports/{receipt code}/feedback",
         }

@@ -115,7 +115,7 @@ def test_dashboard_page_draws_the_store_as_svg_charts(secured, base_url):
         assert csv.ok and enterprise in csv.text()
         anonymous = browser.new_page()
         anonymous.goto(f"{base_url}/orders/")
-        assert anonymous.url == f"{base_url}/review/sign-in?next=/orders/"  # the page needs a signed-in officer
+        assert anonymous.url == f"{base_url}/sign-in?next=/orders/"  # the page needs a signed-in officer
         assert page.request.get(f"{base_url}/v1/orders/dashboard", headers={"Authorization": ""}).status == 401
         browser.close()
     assert outside == []
@@ -129,7 +129,7 @@ def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_p
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         page.goto(f"{base_url}/orders/")  # not signed in: sent to sign in, and back
-        assert page.url == f"{base_url}/review/sign-in?next=/orders/"
+        assert page.url == f"{base_url}/sign-in?next=/orders/"
         page.fill("input[name=key]", REVIEWER)
         page.click("button[type=submit]")
         page.wait_for_url(f"{base_url}/orders/")  # the session cookie, no key header from here on

@@ -4,6 +4,7 @@ same transaction, escalation after the policy's delays, receipts, photo hazards 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from PIL import Image
 
+from serving.db import MIGRATIONS_DIR, migrate, utcnow
 from serving.errors import InputError
 from serving.orders import dashboard, receipts
 from serving.orders.policy import RectificationPolicy
@@ -31,7 +33,7 @@ from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
 from serving.photo import build_assessment
 from serving.review.decisions import Decision, Reviewer
-from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
+from serving.review.store import ReviewStore
 from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
 
 T0 = dt.datetime(2026, 11, 2, 8, 0, 0)  # a Monday
@@ -284,6 +286,27 @@ def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
     assert code.replace("-", "") not in "".join(stored)  # only the hash is kept
 
 
+def test_a_receipt_of_an_unflagged_photo_does_not_wait_for_a_review_forever(stores):
+    """Issue 23 item 6: a photo triaged `clear` said "waiting for review" forever."""
+    review, orders = stores
+    photo_id = confirmed_case(review, {}, decide="")  # nothing at or above a threshold: triage clear
+    status = receipts.report_status(review.engine, orders.issue_receipt(photo_id))
+    assert status["stage"] == "no_hazard_flagged"
+    assert status["message_en"] == "received; the automatic check found no hazard (an officer may still look at it)"
+    assert status["message_zh"].startswith("已收到，自动筛查未发现隐患")
+
+
+def test_a_review_rectified_decision_dates_the_receipts_rectification(stores):
+    """Issue 23 item 6: a review `rectified` decision left `rectified_on: null`."""
+    review, orders = stores
+    photo_id = confirmed_case(review, {"wet_floor": 0.9})
+    code = orders.issue_receipt(photo_id)
+    review.decide(photo_id, Decision("rectified", (), None, False), reviewer=Reviewer("env-1", "x"))
+    status = receipts.report_status(review.engine, code)
+    assert status["stage"] == "rectified" and status["rectified_on"] == utcnow().date().isoformat()
+    assert [h["type"] for h in status["hazards"]] == ["wet_floor"]
+
+
 def test_rate_limiter_allows_a_window_then_refuses():
     limiter = receipts.RateLimiter(limit=2, window=60)
     assert [limiter.allow("a", now=t) for t in (0, 1, 2)] == [True, True, False]
@@ -379,3 +402,26 @@ def test_cached_figures_follow_every_change_and_the_clock(stores):
     assert cache.get(review.engine, now=T0)["by_state"]["in_progress"] == 1
     assert cache.get(review.engine, now=T0)["overdue"] == 0
     assert cache.get(review.engine, now=T0 + dt.timedelta(days=2))["overdue"] == 1
+
+
+def test_the_intake_receipt_is_written_with_the_case_or_not_at_all(stores):
+    review, _orders = stores
+    image = Image.new("RGB", (48, 32), (30, 200, 30))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    assessment = build_assessment(
+        {"fire_smoke": 0.9}, {"fire_smoke": 0.5}, model_name="hazard_photo", model_version="t"
+    )
+    photo = {"data": buffer.getvalue(), "image": image, "assessment": assessment}
+    also = functools.partial(receipts.record_receipt, photo_id="a" * 32)
+    stored = review.record_assessment(photo_id="a" * 32, **photo, also=also)
+    assert receipts.report_status(review.engine, stored["also"])["stage"] == "received"
+
+    def failing_receipt(connection):
+        receipts.record_receipt(connection, "b" * 32)
+        raise RuntimeError("the disk filled up")
+
+    with pytest.raises(RuntimeError):
+        review.record_assessment(photo_id="b" * 32, **photo, also=failing_receipt)
+    with pytest.raises(InputError):  # one transaction: no case without its receipt
+        review.case("b" * 32)

@@ -165,8 +165,11 @@ SERVICE_FILES = (
     "logging_setup.py",
     "metrics.py",
     "docs.py",
-    "openapi.py",
+    "openapi_document.py",
     "api_models.py",
+    "pipeline.py",
+    "routes.py",
+    "errors.py",
 )
 
 
@@ -186,7 +189,6 @@ def test_only_settings_py_names_ankang_variables():
 
 
 def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp_path):
-    from serving.review.app import holder
     from serving.service import Ankang
     from serving.settings import ServingSettings
 
@@ -198,7 +200,6 @@ def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp
         decode_slots=2,
         reload_poll_seconds=600,
     )
-    serving_store = holder.store  # the session's `api` serves from it; this instance replaces it
     service = Ankang.inner(settings=settings)
     try:
         batcher = service.photo.current.batcher
@@ -208,7 +209,6 @@ def test_the_service_is_built_from_the_settings_it_is_given(toy_photo_model, tmp
         assert str(service.review_store.engine.url) == f"sqlite:///{tmp_path / 'review' / 'review.db'}"
     finally:
         service.photo.stop(), service.risk.stop(), service.review_store.close()
-        holder.store = serving_store
 
 
 def test_the_store_keeps_the_assessment_as_the_model_made_it(tmp_path):

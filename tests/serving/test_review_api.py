@@ -219,5 +219,5 @@ def test_the_reviewer_comes_from_the_principal_never_from_the_request():
         "ab12cd34", "王安全"
     )
     assert reviewer_of(Principal("env-1", "reviewer")) == Reviewer("env-1", None)
-    with pytest.raises(InputError, match="sign in at /review/sign-in or send a reviewer API key"):
+    with pytest.raises(InputError, match="sign in at /sign-in or send a reviewer API key"):
         reviewer_of(None)

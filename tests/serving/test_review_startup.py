@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from serving.review.store import create_engine, migrate
+from serving.db import create_engine, migrate
 from tests.server import clean_env, served
 from tests.serving.test_review_store import HEAD, postgres_schema
 from tests.toy_models import write_toy_photo_model

@@ -17,12 +17,13 @@ from PIL import Image
 
 from runtime.errors import InputError
 from serving.assessment import Detection
+from serving.db import MIGRATIONS_DIR, migrate
 from serving.photo import build_assessment
 from serving.review.decisions import Reviewer, parse_decision
 from serving.review.grouping import hash_bands
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
-from serving.review.store import MIGRATIONS_DIR, ReviewStore, migrate
+from serving.review.store import ReviewStore
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = dt.datetime(2026, 11, 1, 8, 0, 0)

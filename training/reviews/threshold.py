@@ -29,6 +29,7 @@ from runtime.paths import DATASETS_DIR, PROJECT_ROOT
 if TYPE_CHECKING:
     import pandas as pd
 
+
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
 
 
@@ -174,6 +175,8 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from runtime.safe_csv import frame_to_csv
+
     config = ThresholdConfig(
         photo_set=args.photo_set,
         out=args.out,
@@ -187,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     table = study(manifest, original, transformed, config)
     chosen = choose(table, max_false_grouping=config.max_false_grouping)
     config.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(config.out / "dhash_threshold.csv", index=False, float_format="%.4f")
+    frame_to_csv(table, config.out / "dhash_threshold.csv", float_format="%.4f")
     plot(table, chosen, config.out / "dhash_threshold.png")
     summary = {
         "chosen_threshold": chosen,

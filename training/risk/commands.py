@@ -158,6 +158,7 @@ def run_score(args: argparse.Namespace) -> int:
     from runtime.errors import InputError
     from runtime.risk.scoring import RiskModel
     from runtime.risk.validate import validate_frame
+    from runtime.safe_csv import frame_to_csv
     from training.risk.data import read_frame
 
     scorer = RiskModel.load(args.model)
@@ -174,8 +175,6 @@ def run_score(args: argparse.Namespace) -> int:
         tables.append(scorer.results_table(scorer.score_frame(chunk, text_cells=True)))
     table = pd.concat(tables, ignore_index=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(args.out, index=False) if args.out.suffix.lower() == ".parquet" else table.to_csv(
-        args.out, index=False
-    )
+    table.to_parquet(args.out, index=False) if args.out.suffix.lower() == ".parquet" else frame_to_csv(table, args.out)
     print(f"wrote {len(table)} enterprises to {args.out}")
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from runtime.risk.schema import load_schema
+from runtime.safe_csv import frame_to_csv
 from training.risk.config import GeneratorConfig
 
 INDUSTRY_HAZARD = {
@@ -368,7 +369,7 @@ def write_population(config: GeneratorConfig, out) -> tuple:
     out = Path(out)
     frame, oracle = generate_with_oracle(config)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False) if out.suffix.lower() == ".parquet" else frame.to_csv(out, index=False)
+    frame.to_parquet(out, index=False) if out.suffix.lower() == ".parquet" else frame_to_csv(frame, out)
     sidecar = out.with_name(out.name.split(".")[0] + ".oracle.parquet")
     columns = {f"p_tier_{t}": oracle[:, t - 1] for t in range(1, 6)}
     pd.DataFrame({"enterprise_id": frame["enterprise_id"], **columns}).to_parquet(sidecar, index=False)

@@ -1,28 +1,49 @@
-// The order page's officer actions: POST a transition (with the review-page session's CSRF token), then reload.
-function cookie(name) {
-  const match = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
-  return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
+// The order page's actions: officers verify, reject, close; the enterprise starts and uploads its proof
+// photo with a comment. Each posts with the session's CSRF token (common.js), then reloads the page.
+"use strict";
+
+function say(text, isError = true) {
+  const node = document.getElementById("message");
+  node.textContent = text;
+  node.classList.toggle("error", isError);
 }
 
-async function act(form, action) {
-  const headers = { "Content-Type": "application/json", Accept: "application/json" };
-  const csrf = cookie("ankang_csrf");
-  if (csrf) headers["X-CSRF-Token"] = csrf;
-  const comment = form.elements.comment.value.trim();
-  const response = await fetch(`/orders/${form.dataset.order}/transitions`, {
-    method: "POST", headers, body: JSON.stringify({ action, ...(comment ? { comment } : {}) }),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    document.getElementById("message").textContent = (body.error && body.error.message) || `HTTP ${response.status}`;
-    return;
+async function act(form, action, button) {
+  const comment = form.elements.comment ? form.elements.comment.value.trim() : "";
+  button.disabled = true;
+  try {
+    await post(`/orders/${form.dataset.order}/transitions`, { action, ...(comment ? { comment } : {}) });
+    window.location.reload();
+  } catch (error) {
+    say(error.message);
+    button.disabled = false;
   }
-  window.location.reload();
+}
+
+async function submitProof(form) {
+  const button = form.querySelector("button[type=submit]");
+  if (!form.elements.photo.files.length) { say("请选择整改后照片。 Choose the proof photo."); return; }
+  const data = new FormData();
+  data.append("photo", form.elements.photo.files[0]);
+  const comment = form.elements.comment.value.trim();
+  if (comment) data.append("comment", comment);
+  button.disabled = true;
+  say("正在上传并检查照片… Uploading and checking the photo…", false);
+  try {
+    await post(`/v1/orders/${form.dataset.order}/proof`, data);
+    window.location.reload();
+  } catch (error) {
+    say(error.message);
+    button.disabled = false;
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("act");
-  if (!form) return;
-  form.querySelectorAll("button[data-action]").forEach((button) =>
-    button.addEventListener("click", () => act(form, button.dataset.action)));
+  if (form) {
+    form.querySelectorAll("button[data-action]").forEach((button) =>
+      button.addEventListener("click", () => act(form, button.dataset.action, button)));
+  }
+  const proof = document.getElementById("proof");
+  if (proof) proof.addEventListener("submit", (event) => { event.preventDefault(); submitProof(proof); });
 });

@@ -2,7 +2,8 @@
 "use strict";
 
 const API = "/v1/review";
-const state = { items: [], selected: 0, total: 0, offset: 0, taxonomy: {}, order: [], heat: null, busy: false };
+const state = { items: [], selected: 0, total: 0, offset: 0, taxonomy: {}, order: [], heat: null, heatTypes: [],
+                busy: false, dueHours: {}, flash: null };
 const $ = (selector, root = document) => root.querySelector(selector);
 const el = (tag, { dataset = {}, style = "", ...props } = {}, ...children) => {
   const node = Object.assign(document.createElement(tag), props);
@@ -15,6 +16,31 @@ const label = (id) => (state.taxonomy[id] ? `${state.taxonomy[id].name_zh} ${sta
 const percent = (p) => `${Math.round(p * 100)}%`;
 const STATUS_ZH = { open: "待复核", clear: "未标记", confirmed: "确认", corrected: "更正", dismissed: "驳回", rectified: "已整改" };
 const TRIAGE_ZH = { urgent: "紧急", review: "复核", clear: "无" };
+const DECISION_ZH = { confirm: "确认 confirmed", correct: "更正 corrected", dismiss: "驳回 dismissed", rectified: "已整改 rectified" };
+const WEAK_FLAG = 0.5;  // a flag below this probability is a hint to look, not a finding: drawn as "可能 maybe"
+const hazardZh = (id) => (state.taxonomy[id] ? state.taxonomy[id].name_zh : id);
+// Keys for the correction choices: 1-9, 0 for the tenth, Shift+1..Shift+6 for the eleventh to sixteenth.
+const choiceKey = (i) => (i < 9 ? String(i + 1) : i === 9 ? "0" : `⇧${i - 9}`);
+function choiceIndex(event) {
+  const digit = /^Digit(\d)$/.exec(event.code || "");
+  if (!digit) return /^[0-9]$/.test(event.key) ? (event.key === "0" ? 9 : Number(event.key) - 1) : -1;
+  const n = Number(digit[1]);
+  if (event.shiftKey) return n >= 1 ? 9 + n : -1;
+  return n === 0 ? 9 : n - 1;
+}
+// The hazards a case stands for now: an officer's correction replaces the model's flags.
+const shownTypes = (item) => (item.decided_hazards ? item.decided_hazards : item.flagged.map((f) => f.type));
+// A suspected-major (疑似重大) case is due within the policy's hours of its report.
+function deadline(item) {
+  const hours = state.dueHours["疑似重大"];
+  if (item.triage !== "urgent" || !hours) return null;
+  return new Date(new Date(item.created_at).getTime() + hours * 3600 * 1000);
+}
+function remaining(due) {
+  const hours = (due.getTime() - Date.now()) / 3600000;
+  const span = Math.abs(hours) < 48 ? `${Math.round(Math.abs(hours))} 小时 h` : `${Math.round(Math.abs(hours) / 24)} 天 days`;
+  return hours >= 0 ? `剩余 ${span} left` : `已超时 ${span} overdue`;
+}
 const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai";
 const pad = (n) => String(n).padStart(2, "0");
 // The server keeps UTC (ISO 8601 with Z); officers read their own clock: YYYY-MM-DD HH:mm in the browser's zone.
@@ -66,6 +92,9 @@ async function loadQueue({ append = false, keepSelection = false } = {}) {
   params.set("offset", append ? String(state.items.length) : "0");
   params.set("tz", TIME_ZONE);  // YYYY-MM-DD filters mean the officer's days, not UTC's
   const page = await api(`/queue?${params}`);
+  const summary = $("#queue-summary");
+  summary.classList.remove("error");
+  summary.removeAttribute("role");
   state.items = append ? state.items.concat(page.items) : page.items;
   state.total = page.total;
   if (!append && !keepSelection) state.selected = 0;
@@ -84,15 +113,32 @@ function renderCounts(counts, active) {
   }));
 }
 
+function flagBadges(item) {
+  if (item.decided_hazards) {  // corrected: the officer's labels, not the model's
+    return item.decided_hazards.map((id) => el("span", { className: "badge corrected" + (state.taxonomy[id]?.severity === "疑似重大" ? " major" : ""),
+      textContent: `${hazardZh(id)} ✓`, title: `更正为 corrected to ${label(id)}` }));
+  }
+  return item.flagged.map((f) => {
+    const weak = f.probability < WEAK_FLAG;
+    return el("span", { className: "badge" + (f.severity === "疑似重大" ? " major" : "") + (weak ? " weak" : ""),
+      textContent: `${weak ? "可能 " : ""}${f.name_zh} ${percent(f.probability)}`,
+      title: weak ? `低概率标记，请核实 a low-probability flag: look before deciding` : label(f.type) });
+  });
+}
+
 function caseItem(item, index) {
-  const flagged = item.flagged.map((f) =>
-    el("span", { className: "badge" + (f.severity === "疑似重大" ? " major" : ""), textContent: `${f.name_zh} ${percent(f.probability)}` }));
+  const flagged = flagBadges(item);
   const group = item.group_size > 1 ? ` · 同组 ${item.group_size}` : "";
+  const due = deadline(item);
+  const status = item.status === "open" ? (TRIAGE_ZH[item.triage] === "紧急" ? "" : "待复核 review") : `${STATUS_ZH[item.status] || item.status} ${item.status}`;
+  const urgent = due && ["open", "confirmed", "corrected"].includes(item.status)
+    ? el("div", { className: "urgent-line", textContent: `紧急 URGENT · 期限 due ${localTime(due.toISOString())} · ${remaining(due)}` })
+    : null;
   const node = el("li", { className: `case ${item.triage}`, tabIndex: -1,
                           dataset: { photoId: item.photo_id, status: item.status, index } },
     el("img", { src: `${API}/${item.photo_id}/thumb`, alt: "", loading: "lazy", width: 72, height: 54 }),
-    el("div", { className: "what" }, ...(flagged.length ? flagged : [el("span", { className: "badge", textContent: "无标记 none" })]),
-      el("div", { className: "sub", textContent: `${STATUS_ZH[item.status] || item.status} · ${item.metadata.site_id || "—"} · ${localTime(item.created_at)}${group}` })));
+    el("div", { className: "what" }, urgent, ...(flagged.length ? flagged : [el("span", { className: "badge", textContent: "无标记 none" })]),
+      el("div", { className: "sub", textContent: [status, item.metadata.site_id || "—", localTime(item.created_at)].filter(Boolean).join(" · ") + group })));
   node.addEventListener("click", () => select(index));
   return node;
 }
@@ -155,6 +201,7 @@ function heatTabs(view, item, boxedTypes) {
   tabs.replaceChildren(el("button", { type: "button", textContent: "原图 photo", dataset: { type: "" }, onclick: () => show(null) }),
     ...types.map((type) => el("button", { type: "button", textContent: `热力图 ${label(type)}`, dataset: { type }, onclick: () => show(type) })));
   show(types[0] || null);
+  state.heatTypes = types;  // `h` cycles through these tabs only
   return show;
 }
 
@@ -170,13 +217,28 @@ async function showSelected() {
   if (node) { node.classList.add("selected"); node.scrollIntoView({ block: "nearest", inline: "nearest" }); }
   const view = $("#detail-template").content.cloneNode(true);
   $(".photo", view).src = `${API}/${item.photo_id}/photo`;
-  $(".title", view).textContent = item.flagged.length ? item.flagged.map((f) => label(f.type)).join(" · ") : "无标记 No hazard flagged";
-  $(".meta", view).textContent = `${triage(item.triage)} · ${item.model.name} ${item.model.version} · site ${item.metadata.site_id || "—"} · ${localTime(item.created_at)}` +
+  const types = shownTypes(item);
+  $(".title", view).textContent = (types.length ? types.map(label).join(" · ") : "无标记 No hazard flagged") +
+    (item.decided_hazards ? " （已更正 corrected）" : "");
+  $(".meta", view).textContent = `${triage(item.triage)} · ${item.model.name} ${item.model.version} · 站点 site ${item.metadata.site_id || "—"} · ${localTime(item.created_at)}` +
     (item.metadata.note ? ` · ${item.metadata.note}` : "");
+  const due = deadline(item);
+  const banner = $(".urgent-banner", view);
+  if (due) {
+    banner.hidden = false;
+    banner.textContent = `紧急：疑似重大隐患，须在 ${localTime(due.toISOString())} 前处理（${remaining(due)}） · ` +
+      `Urgent: suspected major hazard, due by ${localTime(due.toISOString())}`;
+  }
+  const issue = $(".issue-order", view);
+  if (["confirmed", "corrected"].includes(item.status)) {
+    issue.hidden = false;
+    issue.href = `/orders/new?photo_id=${encodeURIComponent(item.photo_id)}`;
+  }
   $(".probs tbody", view).replaceChildren(...probabilityRows(item));
   $(".group-size", view).textContent = item.group_size > 1 ? `(${item.group_size})` : "(1)";
   $(".choices", view).replaceChildren(...state.order.map((id, i) => el("label", {},
-    el("input", { type: "checkbox", value: id, checked: item.flagged.some((f) => f.type === id) }), ` ${i + 1}. ${label(id)}`)));
+    el("kbd", { textContent: choiceKey(i) }), " ",
+    el("input", { type: "checkbox", value: id, checked: types.includes(id) }), ` ${label(id)}`)));
   detail.replaceChildren(view);
   state.boxes = detectionBoxes(detail, item);
   state.showHeat = heatTabs(detail, item, state.boxes.types);
@@ -201,8 +263,8 @@ async function loadHistory(photoId) {
     className: `member ${member.status}`, width: 64, height: 48 })));
   list.replaceChildren(...body.history.map((h) => el("li", {
     title: h.created_at,
-    textContent: `${localTime(h.created_at)} ${who(h.reviewer, h.legacy_reviewer)}: ${h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
-      `${h.comment ? " — " + h.comment : ""}${h.via_photo_id ? " (via group)" : ""}` })));
+    textContent: `${localTime(h.created_at)} ${who(h.reviewer, h.legacy_reviewer)}: ${DECISION_ZH[h.decision] || h.decision}${h.hazards.length ? " [" + h.hazards.map(label).join(", ") + "]" : ""}` +
+      `${h.comment ? " — " + h.comment : ""}${h.via_photo_id ? " (同组 via group)" : ""}` })));
 }
 
 function message(text, isError = false) {
@@ -225,6 +287,7 @@ async function decide(decision, { save = false } = {}) {
   try {
     const result = await api(`/${item.photo_id}`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
     afterDecision(result);
+    if (["confirmed", "corrected"].includes(result.status)) flashIssue(item, result.status);
   } catch (error) {
     message(error.message, true);
   } finally {
@@ -250,6 +313,16 @@ function afterDecision(result) {
   }
 }
 
+// After a confirmation the case leaves the open queue: the way on to its order stays in reach.
+function flashIssue(item, status) {
+  const node = $("#flash");
+  node.hidden = false;
+  const title = shownTypes(item).map(hazardZh).join("、") || item.photo_id.slice(0, 8);
+  node.replaceChildren(`${STATUS_ZH[status]} ${status}: ${title} · `,
+    el("a", { href: `/orders/new?photo_id=${encodeURIComponent(item.photo_id)}`, className: "issue-link",
+              textContent: "下达整改单 Issue a rectification order →" }));
+}
+
 function bumpCounts(from, to, n) {
   for (const link of document.querySelectorAll("#counts a")) {
     const [, count] = link.textContent.split(" · ");
@@ -258,32 +331,48 @@ function bumpCounts(from, to, n) {
   }
 }
 
-function toggleChoice(number) {
-  const input = $(`#detail .choices label:nth-child(${number}) input`);
+function toggleChoice(index) {
+  const input = $(`#detail .choices label:nth-child(${index + 1}) input`);
   if (input) input.checked = !input.checked;
 }
 
 function onKey(event) {
-  if (event.target.matches("input:not([type=checkbox]), select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.matches("input:not([type=checkbox]), select, textarea, a") || event.ctrlKey || event.metaKey || event.altKey) return;
   const panelOpen = $("#detail .correct-panel") && !$("#detail .correct-panel").hidden;
   const actions = {
     j: () => select(state.selected + 1), k: () => select(state.selected - 1),
     c: () => decide("confirm"), x: () => decide("correct"), d: () => decide("dismiss"), r: () => decide("rectified"),
     g: () => { const box = $("#detail .apply-group"); if (box) box.checked = !box.checked; },
     b: () => state.boxes && state.boxes.toggleAll(),
-    h: () => { const item = state.items[state.selected]; const types = item ? item.flagged.map((f) => f.type) : [];
+    h: () => { const types = state.heatTypes;  // only the types that have a tab: the photo, then each heatmap
                const i = types.indexOf(state.heat); state.showHeat && state.showHeat(types[i + 1] || null); },
   };
-  if (panelOpen && /^[1-9]$/.test(event.key)) { toggleChoice(Number(event.key)); event.preventDefault(); return; }
+  const choice = panelOpen ? choiceIndex(event) : -1;
+  if (choice >= 0) { toggleChoice(choice); event.preventDefault(); return; }
   if (panelOpen && event.key === "Enter") { decide("correct", { save: true }); event.preventDefault(); return; }
   if (panelOpen && event.key === "Escape") { $("#detail .correct-panel").hidden = true; return; }
   const action = actions[event.key];
   if (action) { event.preventDefault(); action(); }
 }
 
+// A refused filter (a date such as 2026-13-45) says why, instead of looking like an empty queue.
+function showQueueError(error) {
+  state.items = [];
+  state.total = 0;
+  $("#queue").replaceChildren();
+  $("#counts").replaceChildren();
+  $("#more").hidden = true;
+  const summary = $("#queue-summary");
+  summary.textContent = `筛选条件有误 The filter was refused: ${error.message}`;
+  summary.classList.add("error");
+  summary.setAttribute("role", "alert");
+  $("#detail").replaceChildren(el("p", { className: "empty error", textContent: `请修改筛选条件。 Correct the filter: ${error.message}` }));
+}
+
 async function start() {
   const taxonomy = await api("/taxonomy");
   for (const type of taxonomy.types) { state.taxonomy[type.type] = type; state.order.push(type.type); }
+  state.dueHours = taxonomy.due_hours_by_severity || {};
   fillFilterForm();
   const me = await api("/me").catch(() => null);  // decisions are recorded as this key and its holder
   $("#signed-in").textContent = me ? who(me) : "—";
@@ -292,11 +381,11 @@ async function start() {
     const params = new URLSearchParams(new FormData(event.target));
     for (const key of [...params.keys()]) if (!params.get(key)) params.delete(key);
     history.replaceState(null, "", `?${params}`);
-    loadQueue().catch((error) => { $("#queue-summary").textContent = error.message; });
+    loadQueue().catch(showQueueError);
   });
   $("#more").addEventListener("click", () => loadQueue({ append: true }));
   document.addEventListener("keydown", onKey);
-  await loadQueue().catch((error) => { $("#queue-summary").textContent = error.message; });
+  await loadQueue().catch(showQueueError);
   document.body.dataset.readyMs = String(Math.round(performance.now()));  // benchmarks/review_queue.py reads it
   document.body.dataset.ready = "true";
 }

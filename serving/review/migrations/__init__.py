@@ -1,1 +1,0 @@
-"""Alembic migrations of the review store; `ReviewStore.migrate()` runs them at start-up."""

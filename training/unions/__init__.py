@@ -1,0 +1,1 @@
+"""Generated union populations for tests and benchmarks of union grading (serving/unions/)."""
