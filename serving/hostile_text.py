@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -38,6 +39,17 @@ def text_problem(value: str, *, controls: bool = False) -> str | None:
     if controls and _CONTROL.search(value):
         return "contains a control character; send printable text"
     return None
+
+
+def normalised_id(field: str, value: str) -> str:
+    """An identifier as stored and compared: NFKC (full-width "Ｅ１００" is "E100"), format characters
+    (zero-width space, joiners, bidi marks) removed, surrounding space trimmed; a control character
+    or unstorable text is refused. Without this "E100" and "E100\u200b" were two enterprises."""
+    problem = text_problem(value, controls=True)
+    if problem:
+        raise InputError(field, f"{field} {problem}")
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(char for char in text if unicodedata.category(char) != "Cf").strip()
 
 
 def refuse_bad_text(fields: Mapping[str, Any], *, status_code: int = 422) -> None:

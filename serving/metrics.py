@@ -11,7 +11,9 @@ service (they label by raw path).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,7 +22,7 @@ from typing import Any
 import prometheus_client
 import sqlalchemy as sa
 from prometheus_client import multiprocess
-from starlette.routing import Match, Mount, Route
+from starlette.routing import Mount, Route, compile_path
 
 from runtime.taxonomy import load_taxonomy
 from serving.assessment import TRIAGE_LEVELS, PhotoAssessment
@@ -155,13 +157,29 @@ class RouteLabels:
 
     @staticmethod
     def _mounted(prefix: str, app: Any, rest: str, method: str) -> str:
-        scope = {"type": "http", "path": rest, "method": method}
-        for route in getattr(app, "routes", ()):
-            if isinstance(route, (Route, Mount)) and route.matches(scope)[0] != Match.NONE:
-                if ":path}" in route.path:  # a catch-all answers 404 for any path: no label of its own
+        for template, route in _route_templates(getattr(app, "routes", ())):
+            if _template_regex(template, mount=isinstance(route, Mount)).match(rest):
+                if ":path}" in template:  # a catch-all answers 404 for any path: no label of its own
                     return OTHER
-                return prefix + route.path + ("/*" if isinstance(route, Mount) else "")
+                return prefix + template + ("/*" if isinstance(route, Mount) else "")
         return OTHER
+
+
+def _route_templates(routes: Iterable[Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(path template, route) of every route, in routing order. FastAPI keeps an included router as
+    one route of its own (`original_router` plus the include's prefix), so look inside it."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _route_templates(included.routes, prefix + getattr(route.include_context, "prefix", ""))
+        elif isinstance(route, (Route, Mount)):
+            yield prefix + route.path, route
+
+
+@functools.lru_cache(maxsize=1024)
+def _template_regex(template: str, *, mount: bool) -> re.Pattern[str]:
+    regex, _format, _convertors = compile_path(template.rstrip("/") + "/{path:path}" if mount else template)
+    return regex
 
 
 def exposition() -> bytes:

@@ -29,6 +29,7 @@ from serving.api.dependencies import Backends
 from serving.api.responses import documented
 from serving.api_models import EnterpriseScoresBody, PhotoAssessmentBody, ReloadBody
 from serving.auth import ApiKeyAuth, Pseudonymiser, SecurityHeaders
+from serving.auth.keys import check_env_key_lengths
 from serving.auth.sign_in import SIGN_IN_PATH, SIGN_OUT_PATH
 from serving.claims.feedback import Receipts
 from serving.claims.risk_feed import feed_risk
@@ -38,7 +39,7 @@ from serving.docs import DOCS_PATHS, ApiDocs
 from serving.enterprises.records import ScoreRecords
 from serving.errors import client_errors_answered
 from serving.forwarded import ForwardedHeaders, tell_uvicorn
-from serving.hostile_text import HostileInput, refuse_bad_text
+from serving.hostile_text import HostileInput, normalised_id, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
 from serving.multipart import install as install_upload_only_parsers
@@ -58,6 +59,8 @@ from serving.settings import ServingSettings
 
 SETTINGS = ServingSettings.from_env()
 tell_uvicorn(SETTINGS.trusted_proxies)  # before any worker builds its server (serving/forwarded.py)
+if SETTINGS.auth:
+    check_env_key_lengths(SETTINGS.api_keys)  # a short ANKANG_API_KEYS key stops `bentoml serve` as it loads
 
 install_upload_only_parsers()
 logger = logging.getLogger("ankang.service")
@@ -163,6 +166,7 @@ class Ankang:
 
         `reporter` (who took the photo) is stored and returned only as a keyed pseudonym."""
         refuse_bad_text({"site_id": site_id, "sector": sector, "channel": channel, "note": note, "reporter": reporter})
+        site_id = normalised_id("site_id", site_id) or None if site_id else None
         data = photo.read_bytes()
         facts, assessment = await assess_upload(data, self.photo, self.decode_slots)
         metadata = {

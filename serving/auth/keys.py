@@ -51,6 +51,21 @@ def check_enterprise(enterprise_id: str, *, role: str) -> str:
     return enterprise_id
 
 
+MIN_ENV_KEY_CHARS = 24  # `ankang keys create` makes 40+; a short inline key is a guessable one
+
+
+def check_env_key_lengths(value: str) -> None:
+    """Refuse (ValueError naming the entry) an ANKANG_API_KEYS key shorter than MIN_ENV_KEY_CHARS: the
+    service does not start with one, rather than serve behind a password someone typed."""
+    for index, entry in enumerate(part.strip() for part in value.split(",") if part.strip()):
+        secret = entry.partition(":")[2].partition(":")[0].strip()
+        if len(secret) < MIN_ENV_KEY_CHARS:
+            raise ValueError(
+                f"ANKANG_API_KEYS entry {index + 1}: the key has {len(secret)} characters; use at least "
+                f"{MIN_ENV_KEY_CHARS} random ones (`ankang keys create` makes them)"
+            )
+
+
 def parse_env_keys(value: str) -> list[StoredKey]:
     """`role:key[:holder],...` from ANKANG_API_KEYS (`enterprise:key:ENTERPRISE_ID` for an enterprise
     key), hashed in memory with a per-process salt."""

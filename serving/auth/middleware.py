@@ -26,6 +26,7 @@ from serving.auth.sign_in import (
     SIGN_IN_PATH,
     SIGN_IN_PATHS,
     SIGN_OUT_PATHS,
+    FailureLimiter,
     SignIn,
     cross_origin,
     safe_next,
@@ -35,6 +36,9 @@ from serving.logging_setup import configure_logging
 from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 from serving.settings import ServingSettings
 
+# Wrong API keys a client may send per window (keys are long random secrets: this is about noise and
+# about weak development keys, counted per client address like failed sign-ins).
+KEY_FAILURE_LIMIT, KEY_FAILURE_WINDOW = 20, 600.0
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS = Principal("anonymous", "admin", via="none")
 
@@ -50,6 +54,8 @@ class _Denial:
     async def send(self, send: Send) -> None:
         body = error_json(self.field, self.message)
         headers = [(b"www-authenticate", b'Bearer realm="ankang"')] if self.status == 401 else []
+        if self.status == 429:
+            headers.append((b"retry-after", str(int(KEY_FAILURE_WINDOW)).encode()))
         await respond(send, self.status, body, b"application/json", headers)
 
 
@@ -90,6 +96,12 @@ class ApiKeyAuth:
         self.keys = keys or KeyStore.from_settings(settings)
         self.signer = signer or SessionSigner.from_settings(settings)
         self.revocations = SessionRevocations(settings.resolved_database_url)
+        self.key_failures = FailureLimiter(
+            limit=KEY_FAILURE_LIMIT,
+            window=KEY_FAILURE_WINDOW,
+            redis_url=settings.redis_url,
+            prefix="ankang:key-failures",
+        )
         self.sign_in = SignIn(
             keys=self.keys, signer=self.signer, secure_cookies=settings.secure_cookies, redis_url=settings.redis_url
         )
@@ -163,8 +175,7 @@ class ApiKeyAuth:
         """By API key header; by a page session cookie only on the paths pages use."""
         key = presented_key(scope)
         if key is not None:
-            principal = self.keys.authenticate(key) if key else None
-            return (principal, None) if principal else (None, _Denial(401, "the API key is not valid"))
+            return self._by_key(key, client=str((scope.get("client") or ("unknown", 0))[0]))
         cookie = cookies(scope).get(SESSION_COOKIE) if sessions else None
         if cookie is None:
             return None, _Denial(
@@ -190,6 +201,19 @@ class ApiKeyAuth:
         principal = Principal(
             record.key_id, record.role, via="session", holder=record.holder, enterprise_id=record.enterprise_id or None
         )
+        return principal, None
+
+    def _by_key(self, key: str, *, client: str) -> tuple[Principal | None, _Denial | None]:
+        """The key's principal; wrong keys count against the client like failed sign-ins, and a client
+        past the limit is refused (429) before its next guess is even checked."""
+        if self.key_failures.blocked(client):
+            return None, _Denial(
+                429, f"too many wrong API keys from this address; wait {KEY_FAILURE_WINDOW // 60:.0f} minutes"
+            )
+        principal = self.keys.authenticate(key) if key else None
+        if principal is None:
+            self.key_failures.fail(client)
+            return None, _Denial(401, "the API key is not valid")
         return principal, None
 
     async def _sign_out(self, scope: Scope, send: Send) -> None:

@@ -23,7 +23,7 @@ ROUTE_ROLES: tuple[tuple[str, str | None], ...] = (
     ("/review", "reviewer"),
     ("/v1/reports", None),
     ("/v1/orders", "enterprise"),  # officers too (role_allows); serving/orders/app.py scopes enterprise keys
-    ("/orders", "enterprise"),  # the dashboard is for officers (serving/orders/app.py); an enterprise its own orders
+    ("/orders", "enterprise"),  # the dashboard is for officers (serving/orders/pages.py); an enterprise its own orders
     ("/v1/claims", "claims"),  # filing: intake and informant keys; reading: officers, enterprises (their own)
     ("/claims", "reviewer"),
     ("/v1/admin", "admin"),

@@ -9,10 +9,12 @@ from typing import Any
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.hostile_text import normalised_id
 from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 from serving.review.queue import integer_param
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_LIMIT = 200, 4000, 500
+ID_FIELDS = frozenset({"photo_id", "enterprise_id", "site_id"})  # normalised: serving/hostile_text.normalised_id
 # Times a rectification may be due at: 0001-01-01+01:00 or 9999-12-31-14:00 have no UTC year to be stored in.
 EARLIEST_TIME, LATEST_TIME = dt.datetime(2000, 1, 1), dt.datetime(2200, 1, 1)
 STATE_CHOICES = STATES + ("unrectified", "all")
@@ -74,7 +76,15 @@ def text(body: Mapping[str, Any], field: str, *, required: bool = False, limit: 
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise InputError(field, f"{field} must be text of at most {limit} characters")
+    if field in ID_FIELDS:
+        return normalised_id(field, value) or _required_or_none(field, required)
     return value.strip()
+
+
+def _required_or_none(field: str, required: bool) -> None:
+    if required:
+        raise InputError(field, f"`{field}` is required (it held only invisible characters)")
+    return None
 
 
 def moment(value: Any, field: str) -> dt.datetime | None:
@@ -144,6 +154,11 @@ def parse_move(body: Any) -> Move:
     )
 
 
+def _id_param(params: Mapping[str, str], field: str) -> str | None:
+    value = params.get(field)
+    return normalised_id(field, value) or None if value else None
+
+
 def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     state = params.get("state") or "unrectified"
     if state not in STATE_CHOICES:
@@ -157,8 +172,8 @@ def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     return OrderFilter(
         state=state,
         kind=kind,
-        enterprise_id=params.get("enterprise_id") or None,
-        site=params.get("site") or None,
+        enterprise_id=_id_param(params, "enterprise_id"),
+        site=_id_param(params, "site"),
         district=params.get("district") or None,
         hazard=params.get("hazard") or None,
         overdue=overdue in ("true", "1"),

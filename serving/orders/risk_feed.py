@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.errors import InputError
+from serving.hostile_text import normalised_id
 from serving.orders.requests import MAX_TEXT as MAX_ENTERPRISE_ID
 from serving.orders.store import OrderStore
 
@@ -70,9 +71,27 @@ def refuse_long_ids(profiles: Any) -> None:
             )
 
 
+def with_normalised_ids(profiles: Any) -> Any:
+    """The profiles with each text enterprise_id normalised (NFKC, no format characters: "E100" and
+    "E100" + a zero-width space are one enterprise); a control character is refused, naming the row."""
+    if not isinstance(profiles, list):
+        return profiles
+    normalised = []
+    for row, profile in enumerate(profiles, start=1):
+        value = profile.get("enterprise_id") if isinstance(profile, dict) else None
+        if isinstance(value, str):
+            try:
+                profile = {**profile, "enterprise_id": normalised_id("enterprise_id", value)}
+            except InputError as error:
+                raise InputError("enterprise_id", f"row {row}: {error.message}", row=row) from None
+        normalised.append(profile)
+    return normalised
+
+
 def feed_risk(profiles: Any, store: OrderStore, score) -> list[dict[str, Any]]:
     """Score `profiles` with `score` (RiskScorer.score_profiles) after filling photo hazards, then open
     supervision cases for the enterprises at the supervision tier or above."""
+    profiles = with_normalised_ids(profiles)
     refuse_long_ids(profiles)
     filled, counts = with_photo_hazards(profiles, store)
     results = score(filled)

@@ -172,7 +172,7 @@ def list_unions(
     union_type: Annotated[str | None, Query(alias="type", max_length=32)] = None,
     district: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED_UNIONS)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # unbounded, 2**70 reached SQLite and answered 500
 ) -> dict[str, Any]:
     """Unions, highest grade and points first, filtered by grade, layer, type and district."""
     where = UnionFilter(grade=grade, layer=layer, union_type=union_type, district=district, limit=limit, offset=offset)

@@ -26,7 +26,7 @@ from tests.serving.conftest import encode_image
 from tests.toy_models import write_toy_photo_model
 
 pytestmark = pytest.mark.slow
-INTAKE, REVIEWER = "intake-crash-key-1c9e7a", "reviewer-crash-key-8b2f4d"
+INTAKE, REVIEWER = "intake-crash-key-1c9e7a0d", "reviewer-crash-key-8b2f4d"  # >= 24 characters (issue 21)
 WRITERS, ASSESSORS, CASES, KILL_AFTER_ACKS = 8, 2, 16, 60
 
 

@@ -21,26 +21,9 @@ SECRET_SETTINGS = {
 }
 
 
-class _Recording(dict):
-    """An empty environment that remembers every variable asked for."""
-
-    def __init__(self):
-        super().__init__()
-        self.asked: set[str] = set()
-
-    def get(self, name, default=None):
-        self.asked.add(name)
-        return default
-
-    def __getitem__(self, name):
-        self.asked.add(name)
-        raise KeyError(name)
-
-
 def service_settings() -> set[str]:
-    env = _Recording()
-    ServingSettings.from_env(env)
-    return env.asked
+    """Every variable the service reads (pydantic-settings fields, serving/settings.py)."""
+    return set(ServingSettings.variables())
 
 
 @pytest.fixture(scope="module")

@@ -214,3 +214,13 @@ def test_every_operation_answers_hostile_values_below_500(client):
             answers[response.status_code] = answers.get(response.status_code, 0) + 1
     print("hostile sweep answers", dict(sorted(answers.items())))
     assert sum(answers.values()) > 500
+
+
+def test_schemathesis_finds_no_5xx_on_postgresql(api, tmp_path: Path):
+    """The schemathesis run of tests/serving/test_fuzz_api.py (valid and schema-violating requests for
+    every operation), against the stores on PostgreSQL, where NUL and surrogates used to end in 500."""
+    from tests.serving.test_fuzz_api import fuzz_all
+
+    for url in postgres_schema():
+        with stores_on(api, url, tmp_path / "photos") as client:
+            fuzz_all(client, examples=5)

@@ -152,6 +152,7 @@ def test_the_whole_loop_in_pages_only(served):
         page.wait_for_selector("body[data-ready=true]")
         case = page.locator(f'.case.urgent[data-photo-id="{assessed["photo_id"]}"]')
         assert "紧急 URGENT · 期限 due" in case.inner_text()
+        page.wait_for_function("(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#detail .photo'))")
         shoot(page, "1-officer-review-queue")
         page.locator("h1").click()
         page.keyboard.press("c")

@@ -13,8 +13,18 @@ from tests.conftest import PROJECT_ROOT
 SERVING = PROJECT_ROOT / "serving"
 # Entry points that build the settings from the environment: the service at start-up and the
 # `ankang` commands. Everything else is handed a ServingSettings (or fields of it).
-ENTRY_POINTS = {"service.py", "keys_commands.py", "batch/commands.py", "review/settings.py", "review/export.py"}
-OTHER_VARIABLES = {"metrics.py"}  # PROMETHEUS_MULTIPROC_DIR: BentoML's own, for its multiprocess metrics
+ENTRY_POINTS = {
+    "service.py",
+    "keys_commands.py",
+    "batch/commands.py",
+    "review/settings.py",
+    "review/export.py",
+    "unions/commands.py",
+}
+OTHER_VARIABLES = {  # variables of other programs, never ANKANG_*
+    "metrics.py",  # reads PROMETHEUS_MULTIPROC_DIR: BentoML's own, for its multiprocess metrics
+    "forwarded.py",  # writes FORWARDED_ALLOW_IPS for uvicorn (from ServingSettings.trusted_proxies)
+}
 
 
 def calls_of(tree: ast.AST) -> set[str]:
