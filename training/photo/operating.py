@@ -152,6 +152,8 @@ def operating_metrics(
     frame, ground_truth: list, from_boxes: np.ndarray, detections: np.ndarray, thresholds: dict[str, float]
 ) -> dict:
     """{class: {"all": operating_point, source: operating_point}} over the photos whose flag follows from boxes."""
+    if not from_boxes.any():
+        return {}
     sizes = frame[["width", "height"]].to_numpy()
     sources = frame["source"].to_numpy()
     result = {}

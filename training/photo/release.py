@@ -96,8 +96,10 @@ def operating_box_thresholds(frame: pd.DataFrame, detections: np.ndarray, boxes:
     from training.photo.data import box_supervision
 
     ground_truth, from_boxes, _ = box_supervision(frame, boxes)
-    sizes = frame[["width", "height"]].to_numpy()
     fallback = detection_thresholds(frame, detections)
+    if not from_boxes.any():  # no box-labelled val photo (a manifest without boxes has no sizes either)
+        return fallback
+    sizes = frame[["width", "height"]].to_numpy()
     result = {}
     for cls, hazard in enumerate(DETECTION_CLASSES):
         rows = np.flatnonzero(from_boxes[:, cls])
