@@ -139,7 +139,14 @@ def test_toy_train_export_predict_round_trip(toy_model, photo_set):
     assert [epoch for epoch, _ in seen] == [1] and 0 <= seen[0][1]["val_mean_roc_auc"] <= 1
     model = ModelDir.load(result.model_dir)  # sha256 in the card matches the file
     assert model.card["labels"] == list(FLAGS) and model.card["input"]["height"] == 64
-    assert set(model.card["metrics"]) == {"val", "test", "audit", "boxes"} and result.epochs_run == 1
+    assert set(model.card["metrics"]) == {"val", "test", "audit", "boxes", "boxes_operating"}
+    assert result.epochs_run == 1
+    operating = model.card["metrics"]["boxes_operating"]["test"]
+    assert all(
+        entry["all"]["threshold"] == model.card["detection"]["score_thresholds"][name]
+        for name, entry in operating.items()
+    )
+    assert set(model.card["urgent_thresholds"]) == {"fire_smoke"}
     recorded = json.loads((result.model_dir / "card.json").read_text())["training_config"]
     assert recorded["limit"] == 48
     paths = [*recorded["data"], recorded["out"], recorded["cache_dir"], recorded["checkpoint_dir"]]

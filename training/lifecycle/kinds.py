@@ -108,6 +108,10 @@ def officer_values(metrics: dict, *, split: str) -> dict[str, float | None]:
     values = {
         f"box AP50 {name}": entry["all"]["ap50_all"] for name, entry in metrics.get("boxes", {}).get(split, {}).items()
     }
+    # what an officer gets: the boxes drawn at the card's operating threshold (a candidate that finds
+    # fewer of them is refused, whatever its AP50)
+    for name, entry in metrics.get("boxes_operating", {}).get(split, {}).items():
+        values[f"box recall at operating threshold {name}"] = entry["all"]["recall"]
     audit = metrics.get("audit")
     if audit:
         values["audit urgent recall"] = audit["urgent_recall"]["rate"]

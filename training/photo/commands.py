@@ -43,6 +43,9 @@ def register(verb) -> None:
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
     register_study(verb)
+    from training.photo.rerelease import register as register_rerelease
+
+    register_rerelease(verb)
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,6 +46,12 @@ HELP = {
     "threads": "torch intra-op threads (the machine is shared: keep it at most the core count)",
     "cache_dir": "where decoded, resized photos are cached as .npy (git-ignored)",
     "pretrained": "start from the ImageNet MobileNetV2 weights (off only in tests)",
+    "det_stride": "stride of the detection heat map: 8, or 4 (a P2 level: the stride-8 map upsampled and "
+    "refined with the stride-4 features, so heads under 24 px span several cells)",
+    "small_head_oversample": "how many times a training photo with a bare head under 24 px (at the export "
+    "size) is drawn per epoch (1 = off; the epoch keeps its length: other photos are drawn less)",
+    "machinery_from_boxes": "a source that boxes `machinery` labels heavy_machinery by its boxes: 1 on a photo "
+    "with such a box, 0 (a hard negative: a site without machinery) on its photos without one",
     "det_weight": "loss weight of the detection head (heat-map focal loss + box L1) against the flag loss",
     "checkpoint_dir": "folder for last.pt (written after every epoch, for --resume) and best.pt "
     "(default: var/checkpoints/<name of --out> inside the project, else <out>-checkpoints beside it)",
@@ -88,6 +94,9 @@ class PhotoTrainConfig:
     cache_dir: Path = DEFAULT_CACHE
     pretrained: bool = True
     det_weight: float = 1.0
+    det_stride: int = 8
+    small_head_oversample: int = 1
+    machinery_from_boxes: bool = False
     checkpoint_dir: Path | None = None
     resume: bool = False
     release: bool = True
@@ -102,6 +111,10 @@ class PhotoTrainConfig:
         for name in ("image_size", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.det_stride not in (4, 8):
+            raise ValueError(f"det_stride must be 4 or 8, got {self.det_stride}")
+        if self.small_head_oversample < 1:
+            raise ValueError(f"small_head_oversample must be at least 1, got {self.small_head_oversample}")
         for name in ("crop_source_size", "final_size", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -172,6 +172,36 @@ def _write_cache(paths: list[str], *, size: int, target: Path, workers: int, pro
     partial.replace(target)  # atomic: a crash never leaves a half-written cache behind
 
 
+MACHINERY_BOX_LABEL = "machinery"
+SMALL_HEAD_PX = 24  # a bare head under this height (at the served input) is "small" (issue 22)
+
+
+def machinery_from_boxes(frame: pd.DataFrame, boxes: pd.DataFrame) -> pd.DataFrame:
+    """heavy_machinery filled from `machinery` boxes on the blank cells of every source that draws them
+    (construction-site-safety): 1 where the photo has such a box, 0 where it has none: a construction
+    photo without machinery is exactly the hard negative the other sources lack. Cells a source
+    labelled itself keep their label."""
+    boxed = boxes.loc[boxes["label"] == MACHINERY_BOX_LABEL, "path"]
+    if boxed.empty:
+        return frame
+    sources = set(frame.loc[frame["path"].isin(set(boxed)), "source"])
+    rows = frame["source"].isin(sources) & frame["heavy_machinery"].isna()
+    frame = frame.copy()
+    frame.loc[rows, "heavy_machinery"] = frame.loc[rows, "path"].isin(set(boxed)).astype("float32")
+    return frame
+
+
+def small_head_photos(per_photo_boxes: list, *, size: int, class_index: int = 0) -> np.ndarray:
+    """Boolean per photo: it has a box of `class_index` under SMALL_HEAD_PX high at `size` px input."""
+    return np.array(
+        [
+            bool(((xyxy[:, 3] - xyxy[:, 1]) * size < SMALL_HEAD_PX)[classes == class_index].any())
+            for xyxy, classes in per_photo_boxes
+        ],
+        dtype=bool,
+    )
+
+
 def box_supervision(frame: pd.DataFrame, boxes: pd.DataFrame) -> tuple[list, np.ndarray, np.ndarray]:
     """Per photo its detection boxes (xyxy normalised to the photo, class indices) and two N×C masks.
 

@@ -1,6 +1,6 @@
 """CenterNet-style person-level detections: heatmap targets, the loss and the in-graph decoding.
 
-One heatmap per detection class on the stride-8 map; a box is a peak of its class's heatmap plus
+One heatmap per detection class on the stride-8 (or stride-4) map; a box is a peak of its class's heatmap plus
 the regressed size (log cells) and sub-cell offset at that peak. Decoding (3×3 max-pool peaks,
 TopK) is plain tensor code, so the exported ONNX graph computes it without an NMS op.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-STRIDE = 8
+STRIDE = 8  # the default; the head's own stride is passed where it differs
 MAX_DETECTIONS = 100
 MIN_DETECTION_SCORE = 0.01  # rows below it are zero padding, so the output's tail is all zeros
 GAUSSIAN_ALPHA = 0.54  # TTFNet: the heatmap's spread as a fraction of the box side
@@ -19,18 +19,18 @@ HEAT_PRIOR = 0.05
 
 
 def heatmap_targets(
-    boxes: np.ndarray, classes: np.ndarray, *, size: int, num_classes: int
+    boxes: np.ndarray, classes: np.ndarray, *, size: int, num_classes: int, stride: int = STRIDE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes in input pixels (xyxy) -> (heat C×H×W, regression 4×H×W, positive-cell mask H×W).
 
     Heat is 1 at each box's centre cell and an elliptical Gaussian around it (max over boxes);
     regression holds log(width, height in cells) and the centre's offset within its cell."""
-    cells = size // STRIDE
+    cells = size // stride
     heat = np.zeros((num_classes, cells, cells), np.float32)
     regression = np.zeros((4, cells, cells), np.float32)
     centres = np.zeros((cells, cells), np.float32)
     grid = np.arange(cells, dtype=np.float32) + 0.5
-    for (x0, y0, x1, y1), cls in zip(np.asarray(boxes, np.float32) / STRIDE, classes):
+    for (x0, y0, x1, y1), cls in zip(np.asarray(boxes, np.float32) / stride, classes):
         width, height = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         col, row = min(int(cx), cells - 1), min(int(cy), cells - 1)

@@ -9,6 +9,7 @@ from training.photo.audit import audit_metrics
 from training.photo.box_metrics import box_ap50
 from training.photo.data import DETECTION_CLASSES, box_supervision
 from training.photo.evaluate import flag_metrics
+from training.photo.operating import operating_metrics
 
 
 def box_metrics(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame) -> dict:
@@ -29,10 +30,23 @@ def box_metrics(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame
     return result
 
 
-def held_out_metrics(
-    scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray | None]], *, boxes: pd.DataFrame, thresholds: dict
+def box_operating_metrics(
+    frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame, box_thresholds: dict[str, float]
 ) -> dict:
-    """scored: {"val"|"test"|"audit": (frame, probabilities, detections or None)}."""
+    """Precision and recall of the boxes drawn at the card's score thresholds, per source and head height."""
+    ground_truth, from_boxes, _ = box_supervision(frame, boxes)
+    return operating_metrics(frame, ground_truth, from_boxes, detections, box_thresholds)
+
+
+def held_out_metrics(
+    scored: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray | None]],
+    *,
+    boxes: pd.DataFrame,
+    thresholds: dict,
+    box_thresholds: dict[str, float] | None = None,
+) -> dict:
+    """scored: {"val"|"test"|"audit": (frame, probabilities, detections or None)}; with `box_thresholds`
+    (the card's detection.score_thresholds) also the boxes' operating point per split."""
     metrics = {}
     for name, (frame, probabilities, _) in scored.items():
         if name != "audit":
@@ -46,4 +60,10 @@ def held_out_metrics(
     }
     if with_boxes:
         metrics["boxes"] = with_boxes
+    if with_boxes and box_thresholds:
+        metrics["boxes_operating"] = {
+            name: box_operating_metrics(frame, detections, boxes, box_thresholds)
+            for name, (frame, _, detections) in scored.items()
+            if name in with_boxes
+        }
     return metrics

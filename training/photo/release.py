@@ -22,6 +22,7 @@ from training.photo.data import (
     cached_images,
     data_fingerprint,
     load_photos,
+    machinery_from_boxes,
     preprocess_spec,
     read_audit,
     read_boxes,
@@ -37,6 +38,13 @@ from training.photo.evaluate import (
 from training.photo.export import export_onnx, write_card
 from training.photo.model import PPE_SCORE_MODES, HazardPhotoNet
 from training.photo.modes import detection_peaks, ppe_mode_probabilities
+from training.photo.operating import (
+    BOX_THRESHOLD_RULE,
+    URGENT_THRESHOLD_RULE,
+    choose_box_threshold,
+    choose_recall_threshold,
+    match_boxes,
+)
 
 
 @dataclass
@@ -47,12 +55,60 @@ class HeldOut:
     images: np.ndarray
 
 
-def thresholds_from_val(frame: pd.DataFrame, probabilities: np.ndarray) -> dict[str, float]:
+def thresholds_from_val(
+    frame: pd.DataFrame, probabilities: np.ndarray, *, calibration: tuple[pd.DataFrame, np.ndarray] | None = None
+) -> dict[str, float]:
+    """The capped rule per flag on val's annotated cells (plus `calibration`'s annotated cells: photos
+    whose cell for that flag the weights never saw labelled in training), then the urgent rule for the
+    suspected-major types (fire: every fire urgent comes before a rare false alarm)."""
+    if calibration is not None:
+        frame = pd.concat([frame, calibration[0]], ignore_index=True)
+        probabilities = np.concatenate([probabilities, calibration[1]])
     thresholds = {}
     for column, flag in enumerate(FLAGS):
         annotated = frame[flag].notna().to_numpy()
         thresholds[flag] = choose_capped_threshold(frame[flag].to_numpy()[annotated], probabilities[annotated, column])
+    for flag, choice in urgent_thresholds(frame, probabilities).items():
+        thresholds[flag] = choice["threshold"]
     return thresholds
+
+
+def suspected_major_flags() -> list[str]:
+    from runtime.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    return [flag for flag in FLAGS if flag in taxonomy and taxonomy[flag].is_suspected_major]
+
+
+def urgent_thresholds(frame: pd.DataFrame, probabilities: np.ndarray) -> dict[str, dict]:
+    """URGENT_THRESHOLD_RULE per suspected-major flag, with its val recall and false-urgent rate."""
+    result = {}
+    for flag in suspected_major_flags():
+        column = FLAGS.index(flag)
+        annotated = frame[flag].notna().to_numpy()
+        result[flag] = choose_recall_threshold(frame[flag].to_numpy()[annotated], probabilities[annotated, column])
+    return result
+
+
+def operating_box_thresholds(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame) -> dict[str, float]:
+    """BOX_THRESHOLD_RULE per detection class on val's box-labelled photos (the capped image-level rule
+    when val has no such photo)."""
+    from training.photo.data import box_supervision
+
+    ground_truth, from_boxes, _ = box_supervision(frame, boxes)
+    fallback = detection_thresholds(frame, detections)
+    if not from_boxes.any():  # no box-labelled val photo (a manifest without boxes has no sizes either)
+        return fallback
+    sizes = frame[["width", "height"]].to_numpy()
+    result = {}
+    for cls, hazard in enumerate(DETECTION_CLASSES):
+        rows = np.flatnonzero(from_boxes[:, cls])
+        if not len(rows):
+            result[hazard] = fallback[hazard]
+            continue
+        matches, _ = match_boxes([ground_truth[i] for i in rows], detections[rows], sizes[rows], cls=cls)
+        result[hazard] = choose_box_threshold(matches)
+    return result
 
 
 def detection_thresholds(frame: pd.DataFrame, detections: np.ndarray) -> dict[str, float]:
@@ -125,9 +181,13 @@ def release_model(
     splits: dict[str, HeldOut],
     training: dict,
     resolution_study: list[dict],
+    calibration: HeldOut | None = None,
+    recipe: dict | None = None,
 ) -> dict:
     """Export `net`, choose PPE scoring modes and thresholds on val, score val, test and the audit
-    set through onnxruntime, and write card.json. `splits` holds "val", "test" and "audit"."""
+    set through onnxruntime, and write card.json. `splits` holds "val", "test" and "audit";
+    `calibration` (optional) holds photos whose labelled cells the weights never saw in training,
+    used beside val for the flag thresholds."""
     from training.photo.heldout import held_out_metrics
 
     out, size = Path(config.out), config.export_size
@@ -148,29 +208,48 @@ def release_model(
             if name != "val" and len(held.images)
         }
     )
-    thresholds = thresholds_from_val(splits["val"].frame, scored["val"][0])
+    calibrated = None
+    if calibration is not None and len(calibration.images):
+        calibrated = (calibration.frame, onnx_outputs(session, calibration.images)[0])
+    thresholds = thresholds_from_val(splits["val"].frame, scored["val"][0], calibration=calibrated)
+    boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
     detection = {
         "classes": list(DETECTION_CLASSES),
-        "score_thresholds": detection_thresholds(splits["val"].frame, scored["val"][1]),
+        "score_thresholds": operating_box_thresholds(splits["val"].frame, scored["val"][1], boxes),
+        "score_threshold_rule": BOX_THRESHOLD_RULE,
         "max_detections": MAX_DETECTIONS,
         "box_format": "xyxy-normalized",
         "ppe_probability": ppe["modes"],
         "ppe_probability_val_roc_auc": ppe["val_roc_auc"],
     }
-    boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
     metrics = held_out_metrics(
-        {name: (splits[name].frame, *scored[name]) for name in scored}, boxes=boxes, thresholds=thresholds
+        {name: (splits[name].frame, *scored[name]) for name in scored},
+        boxes=boxes,
+        thresholds=thresholds,
+        box_thresholds=detection["score_thresholds"],
     )
+    urgent = urgent_thresholds(splits["val"].frame, scored["val"][0])
     blank = np.zeros((1, 3, size, size), np.uint8)
     cam_shape = session.run(["cam"], {"image": blank})[0].shape
     fields = {
         **card_fields(size=size, cam_hw=cam_shape[2:], detection=detection),
         "thresholds": thresholds,
         "threshold_rule": CAPPED_THRESHOLD_RULE,
+        "urgent_threshold_rule": URGENT_THRESHOLD_RULE,
+        "urgent_thresholds": urgent,
+        "threshold_calibration": None
+        if calibrated is None
+        else {
+            "photos": int(len(calibrated[0])),
+            "flags": [flag for flag in FLAGS if calibrated[0][flag].notna().any()],
+            "why": "train photos whose cells the weights never saw labelled (blank when trained), "
+            "labelled since by a box rule",
+        },
         "metrics": metrics,
         "resolution_study": resolution_study,
         "data": data_fingerprint(config.data, frame),
         "training_config": {**config.to_card_dict(), **training, "torch": torch.__version__},
+        **({"recipe": recipe} if recipe else {}),
     }
     return write_card(out, fields)
 
@@ -216,9 +295,11 @@ def release_checkpoint(checkpoint: Path, *, out: Path, threads: int = 2, weights
     options["cache_dir"], options["checkpoint_dir"] = Path(options["cache_dir"]), Path(options["checkpoint_dir"])
     config = PhotoTrainConfig(**options)
     torch.set_num_threads(threads)
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False)
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=config.det_stride)
     net.load_state_dict(state["state"])
     frame = load_photos(config.data, limit=config.limit)
+    if config.machinery_from_boxes:
+        frame = machinery_from_boxes(frame, pd.concat([read_boxes(f) for f in config.data], ignore_index=True))
     last = Path(checkpoint).with_name("last.pt")
     history = torch.load(last, map_location="cpu", weights_only=False)["history"] if last.is_file() else []
     training = {

@@ -69,7 +69,10 @@ def officer_metrics(
         )
         sets["audit"] = (audit, *onnx_outputs(onnx_session(model.onnx_path), images))
     boxes = pd.concat([read_boxes(folder) for folder in data], ignore_index=True)
-    return scored, held_out_metrics(sets, boxes=boxes, thresholds=model.card["thresholds"])
+    box_thresholds = (model.card.get("detection") or {}).get("score_thresholds")
+    return scored, held_out_metrics(
+        sets, boxes=boxes, thresholds=model.card["thresholds"], box_thresholds=box_thresholds
+    )
 
 
 def _pr_curve_png(frame: pd.DataFrame, probabilities: np.ndarray, flag: str, report_dir: Path) -> str:

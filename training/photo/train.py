@@ -21,7 +21,9 @@ from training.photo.data import (
     box_supervision,
     cached_images,
     load_photos,
+    machinery_from_boxes,
     read_boxes,
+    small_head_photos,
     targets_and_mask,
 )
 from training.photo.detection import focal_heatmap_loss, heatmap_targets, regression_loss
@@ -62,6 +64,7 @@ class _Split:
     boxes: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     box_flags: np.ndarray | None = None  # N×C: the flag of detection class c follows from the boxes
     heat_mask: np.ndarray | None = None  # N×C: class c's heat map is supervised on this photo
+    small_heads: np.ndarray | None = None  # N: the photo has a bare head under 24 px at the served size
 
 
 class _Photos:
@@ -70,9 +73,12 @@ class _Photos:
     def __init__(self, config: PhotoTrainConfig):
         self.config = config
         self.frame = load_photos(config.data, limit=config.limit)
-        self.targets, self.mask = targets_and_mask(self.frame)
         boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
+        if config.machinery_from_boxes:
+            self.frame = machinery_from_boxes(self.frame, boxes)
+        self.targets, self.mask = targets_and_mask(self.frame)
         self.boxes, self.box_flags, self.heat_mask = box_supervision(self.frame, boxes)
+        self.small_heads = small_head_photos(self.boxes, size=config.export_size)
         self._by_size: dict[int, dict[str, _Split]] = {}
         if not {"train", "val"} <= set(self.frame["split"]):
             raise ValueError("the data has no train or no val photos; check the manifest's split column")
@@ -95,6 +101,7 @@ class _Photos:
             [self.boxes[row] for row in rows],
             self.box_flags[rows],
             self.heat_mask[rows],
+            self.small_heads[rows],
         )
 
 
@@ -128,7 +135,7 @@ def _stages(config: PhotoTrainConfig) -> list[_Stage]:
 
 
 def _build_model(config: PhotoTrainConfig) -> HazardPhotoNet:
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained)
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained, detection_stride=config.det_stride)
     net.freeze_leading_blocks(config.freeze_blocks)
     return net.to(memory_format=torch.channels_last)
 
@@ -146,12 +153,14 @@ def _weight_average(net: HazardPhotoNet, config: PhotoTrainConfig):
     return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
 
 
-def _train_batch(split: _Split, rows: np.ndarray, preset: PhotoPreset):
+def _train_batch(split: _Split, rows: np.ndarray, preset: PhotoPreset, *, stride: int = 8):
     """Augmented images, flag targets (box-derived flags re-read after the crop) and heat-map targets."""
     images, targets, heats, regressions, centres = [], split.targets[rows].clone(), [], [], []
     for position, row in enumerate(rows):
         image, boxes, classes = preset.with_boxes(split.images[row], *split.boxes[row])
-        heat, regression, centre = heatmap_targets(boxes, classes, size=preset.size, num_classes=len(DETECTION_CLASSES))
+        heat, regression, centre = heatmap_targets(
+            boxes, classes, size=preset.size, num_classes=len(DETECTION_CLASSES), stride=stride
+        )
         for cls, hazard in enumerate(DETECTION_CLASSES):
             if split.box_flags[row, cls]:  # a crop that cut every such person away is a negative
                 targets[position, FLAGS.index(hazard)] = float((classes == cls).any())
@@ -197,13 +206,14 @@ def _train_epoch(
     from tqdm.auto import tqdm
 
     net.train()
-    order = torch.randperm(len(split.frame), generator=generator).numpy()
+    order = epoch_order(split, config.small_head_oversample, generator)
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     totals = {"loss": 0.0, "flags": 0.0, "heat": 0.0, "box": 0.0}
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", mininterval=10)
     for rows in bar:
         rows = np.sort(rows)  # memmap reads are faster in file order
-        loss, parts = joint_loss(net, _train_batch(split, rows, preset), split.mask[rows], config)
+        batch = _train_batch(split, rows, preset, stride=net.detection_stride)
+        loss, parts = joint_loss(net, batch, split.mask[rows], config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -214,6 +224,17 @@ def _train_epoch(
             totals[name] += value * len(rows)
         bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}")
     return {name: total / len(order) for name, total in totals.items()}
+
+
+def epoch_order(split: _Split, oversample: int, generator: torch.Generator) -> np.ndarray:
+    """One epoch's photo order: a permutation, or (oversample > 1) a draw of the same length from the
+    photos with each small-head photo entered `oversample` times, so they are seen more often at no
+    extra cost per epoch (a photo drawn twice in a batch gets two different crops)."""
+    count = len(split.frame)
+    if oversample <= 1 or split.small_heads is None or not split.small_heads.any():
+        return torch.randperm(count, generator=generator).numpy()
+    pool = np.concatenate([np.arange(count), *[np.flatnonzero(split.small_heads)] * (oversample - 1)])
+    return pool[torch.randperm(len(pool), generator=generator).numpy()[:count]]
 
 
 @torch.no_grad()

@@ -1,0 +1,57 @@
+"""A released model.onnx (BatchNorm folded by the exporter) read back into torch weights computes the
+same outputs; a stride-4 head built from it starts as the upsampled stride-8 map."""
+
+import numpy as np
+import pytest
+import torch
+
+from training.photo.data import FLAGS
+from training.photo.export import export_onnx
+from training.photo.from_onnx import net_from_onnx
+from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    torch.manual_seed(20261206)
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so folding them changes the weights
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+        torch.nn.init.normal_(net.detection.heat.weight, std=0.5)
+        torch.nn.init.normal_(net.classifier.weight, std=0.05)
+    path = export_onnx(net.eval(), tmp_path_factory.mktemp("released") / "model.onnx", size=64, tta_flip=False)
+    return net, path
+
+
+def test_weights_read_back_compute_the_released_outputs(released, rng):
+    net, path = released
+    rebuilt = net_from_onnx(path).eval()
+    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
+    with torch.no_grad():
+        expected = ExportedHazardPhoto(net, tta_flip=False)(images)
+        got = ExportedHazardPhoto(rebuilt, tta_flip=False)(images)
+    for want, have in zip(expected, got):
+        assert torch.allclose(want, have, atol=1e-4)
+    assert expected[0].std() > 0.01  # a real output, not a constant
+    with torch.no_grad():  # a larger input than exported: fully convolutional
+        assert rebuilt.forward_all(torch.zeros(1, 3, 96, 96, dtype=torch.uint8))[2].shape[-1] == 12
+
+
+def test_stride4_head_starts_as_the_upsampled_stride8_map(released, rng):
+    net, path = released
+    rebuilt4 = net_from_onnx(path, detection_stride=4).eval()
+    images = torch.from_numpy(rng.integers(0, 256, (1, 3, 64, 64), dtype=np.uint8))
+    with torch.no_grad():
+        _, _, heat8, regression8 = net.forward_all(images)
+        _, _, heat4, regression4 = rebuilt4.forward_all(images)
+    assert heat4.shape[-1] == 2 * heat8.shape[-1] == 16
+    upsampled = torch.nn.functional.interpolate(heat8, scale_factor=2, mode="nearest")
+    assert torch.allclose(heat4, upsampled, atol=1e-4)
+    # sizes are regressed in log cells: a stride-4 cell is half a stride-8 cell
+    size8 = torch.nn.functional.interpolate(regression8[:, :2], scale_factor=2, mode="nearest")
+    assert torch.allclose(regression4[:, :2], size8 + np.log(2.0), atol=1e-4)
