@@ -145,6 +145,18 @@ def chromium() -> Iterator:
             browser.close()
 
 
+def wait_in_page(page, function: str, *, timeout_s: float = 15.0) -> None:
+    """Poll `function` (JavaScript, e.g. "() => document.images[0].complete") until it is truthy.
+    Playwright's wait_for_function evaluates its predicate with eval() inside the page, which the
+    pages' Content-Security-Policy (script-src 'self') rightly refuses; page.evaluate goes through
+    the DevTools protocol, which the policy does not govern."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(function):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout_s} s in the page: {function}")
+        page.wait_for_timeout(50)
+
+
 @contextmanager
 def served_review_site(data_dir: Path, *, api_keys: str, seed) -> Iterator[tuple[str, object]]:
     """The whole service as `make run` serves it (real `bentoml serve`, every middleware, toy photo

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from tests.conftest import PHOTO_SET, PROJECT_ROOT
-from tests.server import CHROMIUM, chromium, clean_env, start_server, stop_server, wait_until_ready
+from tests.server import CHROMIUM, chromium, clean_env, start_server, stop_server, wait_in_page, wait_until_ready
 from tests.toy_models import write_toy_photo_model
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots" / "loop"
@@ -152,7 +152,9 @@ def test_the_whole_loop_in_pages_only(served):
         page.wait_for_selector("body[data-ready=true]")
         case = page.locator(f'.case.urgent[data-photo-id="{assessed["photo_id"]}"]')
         assert "紧急 URGENT · 期限 due" in case.inner_text()
-        page.wait_for_function("(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#detail .photo'))")
+        wait_in_page(
+            page, "() => (i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#detail .photo'))"
+        )
         shoot(page, "1-officer-review-queue")
         page.locator("h1").click()
         page.keyboard.press("c")
@@ -202,8 +204,8 @@ def test_the_whole_loop_in_pages_only(served):
         assert page.url == f"{base_url}/orders/"
         page.click(f'#waiting a[href="{order_url.removeprefix(base_url)}"]')
         page.wait_for_selector("#state[data-state=submitted]")
-        page.wait_for_function(
-            "[...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)"
+        wait_in_page(
+            page, "() => [...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)"
         )
         assert page.locator("#scene-similarity").count() == 1
         assert page.locator(".scene.warn").count() == 0  # the same scene, taken again: no warning

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from tests.server import free_port
+from tests.server import free_port, wait_in_page
 from tests.serving.conftest import encode_image
 from tests.serving.test_auth_api import auth_on
 
@@ -135,8 +135,8 @@ def test_officer_signed_in_compares_before_and_after_and_verifies_on_the_order_p
         page.wait_for_url(f"{base_url}/orders/")  # the session cookie, no key header from here on
         page.click(f'#waiting a[href="/orders/{order_id}"]')
         page.wait_for_selector("#state[data-state=submitted]")
-        page.wait_for_function(
-            "[...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)"
+        wait_in_page(
+            page, "() => [...document.querySelectorAll('.photo img')].every(i => i.complete && i.naturalWidth > 0)"
         )
         before, after = (float(page.inner_text(f"#{side} .probability")) for side in ("original", "proof"))
         assert before > 0.5 > after

@@ -17,7 +17,7 @@ from serving.assessment import Detection
 from serving.photo import build_assessment
 from serving.review.store import ReviewStore
 from tests.conftest import PHOTO_SET
-from tests.server import CHROMIUM, chromium, served_review_site
+from tests.server import CHROMIUM, chromium, served_review_site, wait_in_page
 
 REVIEWER_KEY = "reviewer-page-key-3f9a0c71"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "review"
@@ -132,7 +132,7 @@ def test_keyboard_confirm_and_correct_persist_after_reload(site):
         page.keyboard.press("6")
         page.keyboard.press("Enter")
         page.wait_for_selector(f'.case.selected[data-photo-id="{ids[2]}"]')
-        page.wait_for_function("document.querySelector('#detail .heat').complete")
+        wait_in_page(page, "() => document.querySelector('#detail .heat').complete")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "queue-after-decisions.png"), full_page=True)
 
@@ -183,7 +183,7 @@ def test_detection_boxes_are_drawn_where_the_model_found_them_and_toggle(site):
     width, height = store.case(ids[0])["width"], store.case(ids[0])["height"]
     with chromium() as browser:
         page = signed_in_page(browser, base_url, viewport={"width": 1280, "height": 800})
-        page.wait_for_function("document.querySelector('#detail .photo').complete")
+        wait_in_page(page, "() => document.querySelector('#detail .photo').complete")
         photo = page.locator("#detail .photo").bounding_box()
         box = page.locator('#detail .box[data-type="missing_helmet"]')
         drawn = box.bounding_box()
@@ -225,11 +225,11 @@ def test_the_detail_line_speaks_chinese_and_local_time_and_dates_filter_as_yyyy_
         page.fill("input[name=to]", "2026-11-26")
         page.click("#filters button[type=submit]")
         page.wait_for_url(f"{base_url}/review/?status=open&from=2026-11-26&to=2026-11-26")
-        page.wait_for_function("document.querySelectorAll('.case').length === 4")
+        wait_in_page(page, "() => document.querySelectorAll('.case').length === 4")
         page.fill("input[name=from]", "2026-11-27")
         page.fill("input[name=to]", "2026-11-27")
         page.click("#filters button[type=submit]")
-        page.wait_for_function("document.querySelectorAll('.case').length === 0")
+        wait_in_page(page, "() => document.querySelectorAll('.case').length === 0")
 
 
 def test_what_the_officer_reads_urgent_deadlines_weak_flags_keys_and_refused_filters(site):
