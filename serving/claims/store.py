@@ -140,24 +140,47 @@ class ClaimStore:
         ).scalar()
 
     def _new_case(self, connection: sa.Connection, claim: NewClaim, *, now: dt.datetime, received_by: str) -> str:
+        urgency = self.policy.urgency(claim.type, claim.workers)
+        case_id = self._insert_case(
+            connection,
+            enterprise_id=claim.enterprise_id,
+            type=claim.type,
+            district=claim.district,
+            urgency=urgency,
+            now=now,
+        )
+        row = connection.execute(sa.select(claim_cases).where(claim_cases.c.id == case_id)).one()
+        self._append(connection, row, action="accept", from_state=None, actor=received_by, now=now)
+        return case_id
+
+    def _insert_case(
+        self,
+        connection: sa.Connection,
+        *,
+        enterprise_id: str,
+        type: str,
+        district: str | None,
+        now: dt.datetime,
+        urgency: int = 0,
+    ) -> str:
+        """A new accepted case, due by its type's deadline; `_refresh` sets its counts (and urgency) from
+        the claims once they are in it."""
         case_id = uuid.uuid4().hex
         connection.execute(
             claim_cases.insert().values(
                 id=case_id,
-                enterprise_id=claim.enterprise_id,
-                type=claim.type,
-                district=claim.district,
+                enterprise_id=enterprise_id,
+                type=type,
+                district=district,
                 state="accepted",
-                urgency=self.policy.urgency(claim.type, claim.workers),
+                urgency=urgency,
                 opened_at=now,
                 last_claim_at=now,
-                due_at=self.policy.due_time(claim.type, accepted_at=now),
+                due_at=self.policy.due_time(type, accepted_at=now),
                 updated_at=now,
                 transition_count=0,
             )
         )
-        row = connection.execute(sa.select(claim_cases).where(claim_cases.c.id == case_id)).one()
-        self._append(connection, row, action="accept", from_state=None, actor=received_by, now=now)
         return case_id
 
     def _refresh(self, connection: sa.Connection, case_id: str, *, now: dt.datetime) -> Any:
@@ -461,20 +484,8 @@ class ClaimStore:
                 raise InputError("claim_ids", f"not claims of this case: {strangers[:10]}", status_code=422)
             if len(members) - len(claim_ids) < 1:
                 raise InputError("claim_ids", "at least one claim must stay in the case; leave it whole instead")
-            new_id = uuid.uuid4().hex
-            connection.execute(
-                claim_cases.insert().values(
-                    id=new_id,
-                    enterprise_id=source.enterprise_id,
-                    type=source.type,
-                    district=source.district,
-                    state="accepted",
-                    opened_at=now,
-                    last_claim_at=now,
-                    due_at=self.policy.due_time(source.type, accepted_at=now),
-                    updated_at=now,
-                    transition_count=0,
-                )
+            new_id = self._insert_case(
+                connection, enterprise_id=source.enterprise_id, type=source.type, district=source.district, now=now
             )
             connection.execute(claims.update().where(claims.c.id.in_(claim_ids)).values(case_id=new_id))
             new_row = self._refresh(connection, new_id, now=now)
