@@ -18,8 +18,6 @@ import argparse
 import datetime as dt
 import shutil
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +26,8 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS_DIR, Measurement, free_port, save_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, Measurement, save_results  # noqa: E402
+from benchmarks.orders_dashboard import serve, timed_get  # noqa: E402  (the same standalone server and timing)
 from serving.api.dependencies import Backends  # noqa: E402
 from serving.claims import figures as claim_figures  # noqa: E402
 from serving.claims.feedback import Receipts  # noqa: E402
@@ -38,8 +37,6 @@ from serving.claims.schema import claim_cases, claims, report_feedback  # noqa: 
 from serving.claims.store import ClaimStore  # noqa: E402
 from serving.orders.store import OrderStore  # noqa: E402
 from serving.review.store import ReviewStore  # noqa: E402
-from serving.routes import standalone_app  # noqa: E402
-from serving.settings import ServingSettings  # noqa: E402
 
 NOW = dt.datetime(2026, 12, 6, 6, 0)
 HANDLERS = tuple(load_policy().handlers)
@@ -140,32 +137,6 @@ def seed(store: ClaimStore, count: int) -> int:
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE claim_cases, claims, report_feedback")
     return len(cases)
-
-
-def serve(parts: Backends):
-    """The mounted apps on `parts` with uvicorn, auth off (every request an officer)."""
-    import uvicorn
-
-    port = free_port()
-    app = standalone_app(parts, settings=ServingSettings(auth=False, data_dir=Path(tempfile.mkdtemp())))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
-
-
-def timed_get(client: httpx.Client, path: str, *, repeats: int, before=None) -> tuple[list[float], int]:
-    assert client.get(path).status_code == 200, path  # warm-up and check
-    runs = []
-    for _ in range(repeats):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        response = client.get(path)
-        runs.append((time.perf_counter() - start) * 1000)
-        response.raise_for_status()
-    return runs, len(response.content)
 
 
 def file_one(store: ClaimStore):
