@@ -11,6 +11,7 @@ from typing import Any
 from runtime.errors import InputError
 from serving.claims.policy import CHANNELS, TYPES, ClaimsPolicy
 from serving.claims.states import ACTIONS, STATES
+from serving.orders.requests import text  # one text reader: ids normalised (NFKC, no invisible or control characters)
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_COMMENT = 200, 4000, 500
 MAX_WORKERS, MAX_AMOUNT = 100_000, 1e10
@@ -95,17 +96,6 @@ def _object(body: Any, example: str) -> Mapping[str, Any]:
     if not isinstance(body, dict):
         raise InputError("body", f"send a JSON object such as {example}")
     return body
-
-
-def text(body: Mapping[str, Any], field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str | None:
-    value = body.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(field, f"`{field}` is required")
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise InputError(field, f"{field} must be text of at most {limit} characters")
-    return value.strip()
 
 
 def choice(

@@ -293,3 +293,12 @@ def test_figures_wait_a_moment_for_a_recomputation_then_answer_the_previous_ones
     cache.refresh(store.engine)
     assert cache.get(store.engine, now=T0) == (cache.get(store.engine, now=T0)[0], False)
     assert cache.get(store.engine, now=T0)[0]["claims"] == 2
+
+
+def test_a_claims_enterprise_id_is_normalised_like_an_orders():
+    """A zero-width twin of E100 is E100 (one case, one risk profile), and control characters are refused."""
+    assert claim(enterprise_id="E\u200b100").enterprise_id == "E100"
+    assert claim(enterprise_id="Ｅ100").enterprise_id == "E100"  # NFKC: a full-width letter
+    with pytest.raises(InputError) as refused:
+        claim(enterprise_id="E\x07100")
+    assert refused.value.field == "enterprise_id"
