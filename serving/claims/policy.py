@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from runtime.paths import DATASETS_DIR
-from serving.orders.policy import EscalationLevel
+from serving.orders.policy import EscalationLevel, escalation_level_at, escalation_levels
 
 POLICY_PATH = DATASETS_DIR / "claims" / "policy.yaml"
 TYPES = ("wage_arrears", "work_injury", "contract", "social_insurance", "dismissal", "safety", "other")
@@ -38,24 +38,6 @@ def _named(raw: dict[str, Any], path: Path, what: str, expected: tuple[str, ...]
     if expected is not None and sorted(raw) != sorted(expected):
         raise ValueError(f"{path}: {what} must be exactly {list(expected)}, not {sorted(raw)}")
     return {key: Named(key, value["name_zh"], value["name_en"]) for key, value in raw.items()}
-
-
-def _escalation(raw: list[dict[str, Any]], path: Path) -> tuple[EscalationLevel, ...]:
-    levels = tuple(
-        EscalationLevel(
-            int(item["level"]),
-            item["id"],
-            item["name_zh"],
-            item["name_en"],
-            dt.timedelta(hours=float(item["after_overdue_hours"])),
-        )
-        for item in raw
-    )
-    if [level.level for level in levels] != list(range(1, len(levels) + 1)):
-        raise ValueError(f"{path}: escalation levels must be numbered 1, 2, 3, ... in order")
-    if any(later.after_overdue < earlier.after_overdue for earlier, later in zip(levels, levels[1:])):
-        raise ValueError(f"{path}: escalation delays must not decrease from one level to the next")
-    return levels
 
 
 @dataclass(frozen=True)
@@ -92,7 +74,7 @@ class ClaimsPolicy:
             },
             channels=_named(raw["channels"], path, "channels", CHANNELS),
             outcomes=_named(raw["outcomes"], path, "outcomes"),
-            escalation=_escalation(raw["escalation"], path),
+            escalation=escalation_levels(raw["escalation"], path),
         )
 
     def urgency(self, claim_type: str, workers: int) -> int:
@@ -104,9 +86,7 @@ class ClaimsPolicy:
 
     def level_at(self, *, due_at: dt.datetime, now: dt.datetime) -> int:
         """The escalation level an open case due at `due_at` has reached at `now` (0: not overdue)."""
-        if now <= due_at:
-            return 0
-        return max((level.level for level in self.escalation if now - due_at >= level.after_overdue), default=0)
+        return escalation_level_at(self.escalation, due_at=due_at, now=now)
 
 
 @lru_cache(maxsize=4)

@@ -28,6 +28,33 @@ class EscalationLevel:
         return {"level": self.level, "id": self.id, "name_zh": self.name_zh, "name_en": self.name_en}
 
 
+def escalation_levels(raw: list[dict], path: str | Path) -> tuple[EscalationLevel, ...]:
+    """The `escalation` list of a policy file (orders' and claims'), checked: levels 1, 2, 3 ... with
+    delays that never decrease."""
+    levels = tuple(
+        EscalationLevel(
+            int(item["level"]),
+            item["id"],
+            item["name_zh"],
+            item["name_en"],
+            dt.timedelta(hours=float(item["after_overdue_hours"])),
+        )
+        for item in raw
+    )
+    if [level.level for level in levels] != list(range(1, len(levels) + 1)):
+        raise ValueError(f"{path}: escalation levels must be numbered 1, 2, 3, ... in order")
+    if any(later.after_overdue < earlier.after_overdue for earlier, later in zip(levels, levels[1:])):
+        raise ValueError(f"{path}: escalation delays must not decrease from one level to the next")
+    return levels
+
+
+def escalation_level_at(levels: tuple[EscalationLevel, ...], *, due_at: dt.datetime, now: dt.datetime) -> int:
+    """The highest level whose delay past `due_at` has run out at `now` (0: not overdue)."""
+    if now <= due_at:
+        return 0
+    return max((level.level for level in levels if now - due_at >= level.after_overdue), default=0)
+
+
 @dataclass(frozen=True)
 class RectificationPolicy:
     due_by_severity: dict[str, dt.timedelta]
@@ -42,20 +69,7 @@ class RectificationPolicy:
         missing = sorted(severities - set(raw["due_hours_by_severity"]))
         if missing:
             raise ValueError(f"{path}: due_hours_by_severity lacks the severities {missing}")
-        levels = tuple(
-            EscalationLevel(
-                int(item["level"]),
-                item["id"],
-                item["name_zh"],
-                item["name_en"],
-                dt.timedelta(hours=float(item["after_overdue_hours"])),
-            )
-            for item in raw["escalation"]
-        )
-        if [level.level for level in levels] != list(range(1, len(levels) + 1)):
-            raise ValueError(f"{path}: escalation levels must be numbered 1, 2, 3, ... in order")
-        if any(later.after_overdue < earlier.after_overdue for earlier, later in zip(levels, levels[1:])):
-            raise ValueError(f"{path}: escalation delays must not decrease from one level to the next")
+        levels = escalation_levels(raw["escalation"], path)
         return cls(
             due_by_severity={
                 name: dt.timedelta(hours=float(hours)) for name, hours in raw["due_hours_by_severity"].items()
@@ -75,9 +89,7 @@ class RectificationPolicy:
 
     def level_at(self, *, due_at: dt.datetime, now: dt.datetime) -> int:
         """The escalation level an unrectified order due at `due_at` has reached at `now` (0: not overdue)."""
-        if now <= due_at:
-            return 0
-        return max((level.level for level in self.escalation if now - due_at >= level.after_overdue), default=0)
+        return escalation_level_at(self.escalation, due_at=due_at, now=now)
 
 
 @lru_cache(maxsize=4)
