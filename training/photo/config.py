@@ -52,6 +52,8 @@ HELP = {
     "size) is drawn per epoch (1 = off; the epoch keeps its length: other photos are drawn less)",
     "machinery_from_boxes": "a source that boxes `machinery` labels heavy_machinery by its boxes: 1 on a photo "
     "with such a box, 0 (a hard negative: a site without machinery) on its photos without one",
+    "init_from": "a released model directory whose model.onnx starts training instead of the ImageNet weights "
+    "(a fine-tune: the exporter folded every BatchNorm, so all of them stay in eval mode)",
     "det_weight": "loss weight of the detection head (heat-map focal loss + box L1) against the flag loss",
     "checkpoint_dir": "folder for last.pt (written after every epoch, for --resume) and best.pt "
     "(default: var/checkpoints/<name of --out> inside the project, else <out>-checkpoints beside it)",
@@ -93,6 +95,7 @@ class PhotoTrainConfig:
     threads: int = 2
     cache_dir: Path = DEFAULT_CACHE
     pretrained: bool = True
+    init_from: Path | None = None
     det_weight: float = 1.0
     det_stride: int = 8
     small_head_oversample: int = 1

@@ -152,10 +152,19 @@ class HazardPhotoNet(nn.Module):
             block.requires_grad_(False)
         self._frozen = count
 
+    def freeze_batchnorm(self) -> None:
+        """Every BatchNorm stays in eval mode when training (its scale and shift still learn): a net read
+        back from an export, whose BatchNorms carry folded biases, would lose them to batch statistics."""
+        self._batchnorm_frozen = True
+
     def train(self, mode: bool = True):
         super().train(mode)
         for block in self.features[: getattr(self, "_frozen", 0)]:
             block.eval()  # frozen blocks keep their ImageNet batch-norm statistics
+        if getattr(self, "_batchnorm_frozen", False):
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
         return self
 
 

@@ -135,7 +135,13 @@ def _stages(config: PhotoTrainConfig) -> list[_Stage]:
 
 
 def _build_model(config: PhotoTrainConfig) -> HazardPhotoNet:
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained, detection_stride=config.det_stride)
+    if config.init_from is not None:
+        from training.photo.from_onnx import net_from_onnx
+
+        net = net_from_onnx(Path(config.init_from) / "model.onnx", detection_stride=config.det_stride)
+        net.freeze_batchnorm()
+    else:
+        net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained, detection_stride=config.det_stride)
     net.freeze_leading_blocks(config.freeze_blocks)
     return net.to(memory_format=torch.channels_last)
 
