@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from training.photo.config import PhotoTrainConfig
 from training.photo.data import FLAGS
 from training.photo.export import export_onnx
 from training.photo.from_onnx import net_from_onnx
 from training.photo.model import ExportedHazardPhoto, HazardPhotoNet
+from training.photo.train import _build_model
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,30 @@ def test_stride4_head_starts_as_the_upsampled_stride8_map(released, rng):
     # sizes are regressed in log cells: a stride-4 cell is half a stride-8 cell
     size8 = torch.nn.functional.interpolate(regression8[:, :2], scale_factor=2, mode="nearest")
     assert torch.allclose(regression4[:, :2], size8 + np.log(2.0), atol=1e-4)
+
+
+def test_a_stride4_export_reads_back_as_itself(tmp_path, rng):
+    torch.manual_seed(1)
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=4).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(net.detection.refine4[-1].weight, std=0.5)  # not the zero start: a trained map
+    path = export_onnx(net, tmp_path / "model.onnx", size=64, tta_flip=False)
+    rebuilt = net_from_onnx(path, detection_stride=4).eval()
+    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
+    with torch.no_grad():
+        expected = ExportedHazardPhoto(net, tta_flip=False)(images)
+        got = ExportedHazardPhoto(rebuilt, tta_flip=False)(images)
+    for want, have in zip(expected, got):
+        assert torch.allclose(want, have, atol=1e-4)
+    with pytest.raises(ValueError, match="has a stride-4 detection head; read it with detection_stride=4"):
+        net_from_onnx(path, detection_stride=8)
+
+
+def test_a_fine_tune_from_a_release_keeps_every_batchnorm_in_eval_mode(released, tmp_path):
+    _, path = released
+    config = PhotoTrainConfig(init_from=path.parent, out=tmp_path / "out", det_stride=4, freeze_blocks=2)
+    net = _build_model(config).train()
+    norms = [module for module in net.modules() if isinstance(module, torch.nn.BatchNorm2d)]
+    assert norms and not any(module.training for module in norms)
+    assert net.classifier.training  # the rest trains
+    assert any(parameter.requires_grad for parameter in net.features[3].parameters())

@@ -21,7 +21,11 @@ from training.photo.model import HazardPhotoNet
 def _initializers(model) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
-    return {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:  # the exporter shares equal tensors (zero biases) through Identity nodes
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
+    return weights
 
 
 def _conv_order(net: HazardPhotoNet, size: int) -> list[nn.Conv2d]:
@@ -60,12 +64,11 @@ def net_from_onnx(path: str | Path, *, detection_stride: int = 8) -> HazardPhoto
     model = onnx.load(str(path))
     weights = _initializers(model)
     size = int(model.graph.input[0].type.tensor_type.shape.dim[2].dim_value) or 320
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=detection_stride)
-    released = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=8)
-    convs = _conv_order(released, size)
     nodes = [node for node in model.graph.node if node.op_type == "Conv"]
-    if len(nodes) != len(convs):
-        raise ValueError(f"{path}: {len(nodes)} Conv nodes, the stride-8 HazardPhotoNet has {len(convs)} convolutions")
+    released, convs = _released_net(path, len(nodes), size)
+    if released.detection_stride == 4 and detection_stride == 8:
+        raise ValueError(f"{path}: the file has a stride-4 detection head; read it with detection_stride=4")
+    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=detection_stride)
     batchnorm_after = _following_batchnorm(released)
     with torch.no_grad():
         for node, conv in zip(nodes, convs):
@@ -87,12 +90,26 @@ def net_from_onnx(path: str | Path, *, detection_stride: int = 8) -> HazardPhoto
         released.classifier.weight.copy_(torch.from_numpy(weights["net.classifier.weight"].copy()))
         released.classifier.bias.copy_(torch.from_numpy(weights["net.classifier.bias"].copy()))
     state = released.state_dict()
-    if detection_stride == 4:
+    if detection_stride == 4 and released.detection_stride == 8:
         _start_as_upsampled_stride8(net, state)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not name.startswith("detection.") for name in missing):
         raise ValueError(f"{path}: weights do not fit the net (missing {missing}, unexpected {unexpected})")
     return net
+
+
+def _released_net(path, conv_nodes: int, size: int) -> tuple[HazardPhotoNet, list[nn.Conv2d]]:
+    """The HazardPhotoNet whose convolutions the file's Conv nodes are: stride-8 or stride-4 head."""
+    counts = {}
+    for stride in (8, 4):
+        released = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=stride)
+        convs = _conv_order(released, size)
+        if len(convs) == conv_nodes:
+            return released, convs
+        counts[stride] = len(convs)
+    raise ValueError(
+        f"{path}: {conv_nodes} Conv nodes, a HazardPhotoNet has {counts[8]} (stride-8 head) or {counts[4]} (stride 4)"
+    )
 
 
 def _start_as_upsampled_stride8(net: HazardPhotoNet, state: dict) -> None:
