@@ -25,6 +25,9 @@ from training.risk.config import GeneratorConfig, RiskModelConfig
 from training.risk.generator import generate
 
 MODEL_DIR = MODELS_DIR / "labor_risk"
+pytestmark = pytest.mark.skipif(
+    engines.compiler() is None, reason="no C compiler (gcc or cc) on PATH: the compiled engine cannot be built here"
+)
 PROBABILITY_TOLERANCE = 1e-6
 CONTRIBUTION_TOLERANCE = 5e-5
 
