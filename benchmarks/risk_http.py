@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/risk_http.py --no-http       # in-process rows only
 
 In-process, at batch 1, 1,000 and 100,000 enterprises: the service's whole scoring path
-(`RiskScorer.score_frame`: validation, ONNX, cost decision, policy floors), the onnxruntime run
+(`RiskScorer.score_frame`: validation, the served engine, cost decision, policy floors), the onnxruntime run
 alone with and without reasons, and the same LightGBM pipeline (training.risk, the released card's training config,
 refitted on the same generated population) through scikit-learn `predict_proba` on prepared
 features. Over HTTP: `POST /v1/enterprises/score` with 1 and 1,000 enterprises (p50/p99, one
@@ -87,7 +87,7 @@ def inprocess_rows(frame, args) -> list[Measurement]:
         for reasons in (True, False):
             rows.append(
                 rate_of(
-                    functools.partial(scorer._run, reasons=reasons),
+                    functools.partial(_onnxruntime_run, scorer, reasons=reasons),
                     validated,
                     repeats=args.repeats,
                     batch=batch,
@@ -97,6 +97,11 @@ def inprocess_rows(frame, args) -> list[Measurement]:
     if args.native:
         rows += native_rows(frame, scorer.schema, args, feature_frame=feature_frame)
     return rows
+
+
+def _onnxruntime_run(scorer, batch, *, reasons: bool):
+    """The released graph on onnxruntime, whichever engine the scorer serves with (benchmarks/risk_engines.py)."""
+    return scorer._run_onnx(batch.numeric, batch.categorical, reasons=reasons)
 
 
 def native_rows(frame, schema, args, *, feature_frame) -> list[Measurement]:

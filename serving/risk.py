@@ -35,10 +35,19 @@ OnScored = Callable[[BatchScores, "pd.DataFrame | None"], None]
 
 
 class RiskScorer(RiskModel):
-    """The released risk model: validation from its card's schema, one ONNX session, policy floors, reasons."""
+    """The released risk model: validation from its card's schema, its trees compiled at load (or one ONNX
+    session where no C compiler is found: runtime/risk/engines.py), policy floors, reasons."""
 
-    def __init__(self, model: ModelDir, *, policy: list[FloorRule], options: SessionOptions = SessionOptions()):
-        super().__init__(model, policy=policy, options=options)  # threads None: the usable cores (runtime.session)
+    def __init__(
+        self,
+        model: ModelDir,
+        *,
+        policy: list[FloorRule],
+        options: SessionOptions = SessionOptions(),
+        engine: str = "auto",
+    ):
+        # threads None: the usable cores (runtime.session); the compiled engine uses as many
+        super().__init__(model, policy=policy, options=options, engine=engine)
 
     @classmethod
     def load(
@@ -48,10 +57,12 @@ class RiskScorer(RiskModel):
         policy_path: str | Path = POLICY_PATH,
         threads: int | None = None,
         options: SessionOptions | None = None,
+        engine: str = "auto",
     ) -> RiskScorer:
-        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone."""
+        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone; `engine`
+        (`ServingSettings.risk_engine`): auto, compiled or onnxruntime."""
         options = options or SessionOptions(threads=threads)
-        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
+        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options, engine=engine)
 
     def score_profiles(self, profiles: list[dict], *, on_scored: OnScored | None = None) -> list[dict]:
         """Score JSON profiles (at most MAX_JSON_ENTERPRISES); every bad value raises InputError (422)."""

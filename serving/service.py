@@ -112,7 +112,7 @@ class Ankang:
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
         self.risk = HotSwap(
             settings.resolved_risk_model_dir,
-            functools.partial(RiskScorer.load, options=settings.session_options),
+            functools.partial(RiskScorer.load, options=settings.session_options, engine=settings.risk_engine),
             on_swap=lambda scorer: metrics.record_model(scorer.info["name"], scorer.info["version"]),
         )
         self.risk.watch(interval_seconds=settings.reload_poll_seconds)

@@ -71,6 +71,7 @@ Count = Annotated[int, Field(ge=1)]
 Threads = Annotated[Annotated[int, Field(ge=0)] | None, AfterValidator(lambda value: value or None)]
 Seconds = Annotated[float, Field(gt=0)]
 Proxies = Annotated[str, BeforeValidator(_proxies)]
+RiskEngine = Literal["auto", "compiled", "onnxruntime"]  # runtime.risk.engines.ENGINES
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda value: str(value).upper())]
 EXPECTED = {  # pydantic's error types, in this module's words
     "int_parsing": lambda ctx: "a whole number",
@@ -133,6 +134,7 @@ class ServingSettings(BaseSettings):
     reload_poll_seconds: Seconds = 5.0
     ort_threads: Threads = None  # None (or 0): the cores this process may use
     ort_spinning: ZeroOne = False
+    risk_engine: RiskEngine = "auto"  # risk trees compiled at load (auto: where a C compiler is found) or onnxruntime
     log_level: LogLevel = "INFO"
     orders_webhook_url: str | None = None  # None: the outbox is kept, not delivered (serving/orders/)
     orders_webhook_secret: str | None = None  # signs each delivery (X-Ankang-Signature)

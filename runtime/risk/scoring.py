@@ -1,11 +1,15 @@
-"""Scoring an exported risk model: one onnxruntime run per batch, the tier decision, policy floors, reasons.
+"""Scoring an exported risk model: one tree walk per batch, the tier decision, policy floors, reasons.
 
 `RiskModel` is what serving's `RiskScorer` and training's evaluation, drift and `ankang score risk`
-share; it takes validated batches (runtime.risk.validate) and returns `BatchScores`.
+share; it takes validated batches (runtime.risk.validate) and returns `BatchScores`. The trees run
+on onnxruntime (the released graph as it is) or, with `engine="compiled"` (serving's default through
+"auto"), on the same trees compiled to machine code at load (runtime/risk/engines.py), checked
+against onnxruntime before it is used.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +19,14 @@ import pandas as pd
 
 from runtime.cards import RiskCard
 from runtime.modeldir import ModelDir
+from runtime.risk.engines import ENGINES, CompiledTrees, EngineUnavailable, check_against
 from runtime.risk.floors import POLICY_PATH, FloorRule, fired_rules, floor_tiers, load_policy
 from runtime.risk.schema import RiskSchema
 from runtime.risk.tiers import decide_tiers, final_tiers
 from runtime.risk.validate import ValidatedBatch, validate_frame
-from runtime.session import SessionOptions, create_session
+from runtime.session import SessionOptions, create_session, usable_cores
+
+log = logging.getLogger(__name__)
 
 TOP_REASONS = 3
 REASONS_INPUT = "with_reasons"
@@ -39,7 +46,16 @@ class BatchScores:
 class RiskModel:
     """A verified risk model directory, its onnxruntime session and the policy floors it is scored with."""
 
-    def __init__(self, model: ModelDir, *, policy: list[FloorRule], options: SessionOptions = SessionOptions()):
+    def __init__(
+        self,
+        model: ModelDir,
+        *,
+        policy: list[FloorRule],
+        options: SessionOptions = SessionOptions(),
+        engine: str = "onnxruntime",
+    ):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.model = model
         self.schema = RiskSchema.from_dict(model.card["schema"])
         self.policy = policy
@@ -49,13 +65,37 @@ class RiskModel:
         self.cost = RiskCard.from_model_dir(model).cost_matrix  # the card checked against its schema
         self.session = quietly(lambda: create_session(model.onnx_path, options=options))
         self._input_names = [node.name for node in self.session.get_inputs()]  # with_reasons is optional
+        self.compiled = (
+            None if engine == "onnxruntime" else self._compiled_trees(options, required=engine == "compiled")
+        )
+        self.engine = "compiled" if self.compiled is not None else "onnxruntime"
+
+    def _compiled_trees(self, options: SessionOptions, *, required: bool) -> CompiledTrees | None:
+        """The compiled engine, checked against onnxruntime; None (with a warning) where it cannot be had
+        and `required` is false."""
+        try:
+            trees = CompiledTrees.build(
+                self.model.onnx_path, sha256=self.model.card["sha256"], threads=options.threads or usable_cores()
+            )
+            check_against(trees, lambda numeric, categorical: self._run_onnx(numeric, categorical, reasons=True))
+            return trees
+        except EngineUnavailable as error:
+            if required:
+                raise
+            log.warning("risk model %s scores on onnxruntime: %s", self.model.version, error)
+            return None
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, *, policy_path: str | Path = POLICY_PATH, options: SessionOptions = SessionOptions()
+        cls,
+        model_dir: str | Path,
+        *,
+        policy_path: str | Path = POLICY_PATH,
+        options: SessionOptions = SessionOptions(),
+        engine: str = "onnxruntime",
     ) -> RiskModel:
         """Verify and open `model_dir` (its card's sha256 must match model.onnx)."""
-        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options)
+        return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options, engine=engine)
 
     @property
     def info(self) -> dict[str, str]:
@@ -82,9 +122,16 @@ class RiskModel:
         )
 
     def _run(self, batch: ValidatedBatch, *, reasons: bool) -> tuple[np.ndarray, np.ndarray]:
+        if self.compiled is not None:
+            return self.compiled.run(batch.numeric, batch.categorical, reasons=reasons)
+        return self._run_onnx(batch.numeric, batch.categorical, reasons=reasons)
+
+    def _run_onnx(
+        self, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray], *, reasons: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         feeds = {REASONS_INPUT: np.array([reasons])}
         for name in self._input_names:
-            column = batch.numeric[name].astype(np.float32) if name in batch.numeric else batch.categorical[name]
+            column = numeric[name].astype(np.float32) if name in numeric else categorical[name]
             feeds[name] = column.reshape(-1, 1)
         probabilities, contributions = self.session.run(["probabilities", "contributions"], feeds)
         return probabilities.astype(float), contributions

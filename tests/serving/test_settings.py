@@ -62,6 +62,7 @@ def test_settings_built_in_code_read_no_environment(monkeypatch):
         ({"ANKANG_RELOAD_POLL_SECONDS": "-1"}, "ANKANG_RELOAD_POLL_SECONDS must be greater than 0"),
         ({"ANKANG_AUTH": "maybe"}, "ANKANG_AUTH must be one of on, off, not 'maybe'"),
         ({"ANKANG_LOG_LEVEL": "loud"}, "ANKANG_LOG_LEVEL must be one of 'debug', 'info', 'warning' or 'error'"),
+        ({"ANKANG_RISK_ENGINE": "fast"}, "ANKANG_RISK_ENGINE must be one of 'auto', 'compiled' or 'onnxruntime'"),
     ],
 )
 def test_a_bad_value_names_its_variable(env, message):
