@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.serving.conftest import encode_image
@@ -86,6 +88,38 @@ def test_oversized_body_is_refused_with_413(api):
     response = assess(api, b"\xff\xd8\xff" + b"0" * (17 * 1024 * 1024))
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "body"
+
+
+def test_a_photo_over_a_megabyte_is_taken_in_memory_without_a_temporary_file(api, monkeypatch):
+    """No temporary file on the photo intake: BentoML writes one per `Path` input, and Starlette
+    spools a file part to disk past 1 MB; the photo is read from its in-memory form part instead."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    written = []
+    named, rollover = tempfile.NamedTemporaryFile, tempfile.SpooledTemporaryFile.rollover
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", lambda *a, **k: written.append("named") or named(*a, **k))
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", lambda f: written.append("spooled") or rollover(f))
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (800, 900, 3), dtype=np.uint8)).save(buffer, "PNG")
+    assert buffer.tell() > 2 * 1024 * 1024
+    response = assess(api, buffer.getvalue(), filename="site.png")
+    assert response.status_code == 200, response.text
+    assert written == []
+
+
+def test_a_file_input_taken_in_memory_accepts_only_an_upload():
+    from pathlib import PurePosixPath
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from serving.multipart import UploadedFile
+
+    for value in ("http://127.0.0.1:9/secret.jpg", b"\xff\xd8\xff", PurePosixPath("/etc/passwd")):
+        with pytest.raises(ValidationError, match=r"must be an uploaded file \(URLs are not fetched\)"):
+            TypeAdapter(UploadedFile).validate_python(value)
 
 
 def test_too_long_note_is_rejected(api):
