@@ -107,7 +107,7 @@ class Ankang:
         self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
-            functools.partial(PhotoModel, settings=settings),
+            functools.partial(PhotoModel, settings=settings, processes=settings.api_workers),
             on_swap=lambda model: metrics.record_model(model.card.name, model.card.version),
         )
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)

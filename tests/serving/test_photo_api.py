@@ -355,3 +355,26 @@ def test_the_photo_model_takes_its_session_settings_from_serving_settings(tmp_pa
     options = model.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
+def test_a_batch_of_several_photos_runs_on_this_process_share_of_the_cores(tmp_path, monkeypatch):
+    import numpy as np
+
+    from serving.photo import PhotoModel
+    from serving.settings import ServingSettings
+    from tests.toy_models import write_toy_photo_model
+
+    model_dir = write_toy_photo_model(tmp_path / "toy")
+    model = PhotoModel(model_dir, settings=ServingSettings(ort_threads=2), processes=2)
+    assert model.session.get_session_options().intra_op_num_threads == 2
+    assert model.busy_session.get_session_options().intra_op_num_threads == 1
+    ran = []
+    for name in ("session", "busy_session"):
+        session = getattr(model, name)
+        monkeypatch.setattr(session, "run", lambda *args, run=session.run, name=name: ran.append(name) or run(*args))
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, *model.card.size), dtype=np.uint8)
+    alone, batched = model.run_batch(images[:1]), model.run_batch(images)
+    assert ran == ["session", "busy_session"]
+    np.testing.assert_allclose(alone[0].probabilities, batched[0].probabilities, rtol=1e-5, atol=1e-6)
+    one_process = PhotoModel(model_dir, settings=ServingSettings(ort_threads=2))
+    assert one_process.busy_session is one_process.session
