@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from runtime.cards import PhotoCard
 from runtime.errors import ModelIntegrityError
 from runtime.modeldir import ModelDir
-from runtime.session import create_session
+from runtime.session import SessionOptions, create_session, usable_cores
 from runtime.taxonomy import HazardType, load_taxonomy
 from serving import metrics
 from serving.assessment import Detection, FlaggedHazard, PhotoAssessment
@@ -32,13 +32,22 @@ class PhotoModel:
     batcher: requests preprocessed for this model's card are batched for this model, so a hot
     swap lets queued photos finish on the model they were prepared for."""
 
-    def __init__(self, model_dir: str | Path, *, settings: ServingSettings = ServingSettings()):
+    def __init__(self, model_dir: str | Path, *, settings: ServingSettings = ServingSettings(), processes: int = 1):
+        """`processes`: how many processes serve this model on the machine at once (the service's API
+        workers); batches of several photos run on this process's share of the cores."""
         self.model_dir = ModelDir.load(model_dir)
         self.card = PhotoCard.from_model_dir(self.model_dir)
         self.session = create_session(self.model_dir.onnx_path, options=settings.session_options)
+        busy = cores_shared(settings.session_options, processes=processes)
+        self.busy_session = (
+            self.session
+            if busy.threads == self.session.get_session_options().intra_op_num_threads
+            else create_session(self.model_dir.onnx_path, options=busy)
+        )
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = self._output_names()
-        self.run_batch(np.zeros((1, 3, *self.card.size), dtype=np.uint8))
+        for size in (1, 2):  # warm both sessions up
+            self.run_batch(np.zeros((size, 3, *self.card.size), dtype=np.uint8))
         self.batcher = MicroBatcher(
             self.run_batch,
             max_batch_size=settings.max_batch_size,
@@ -62,8 +71,14 @@ class PhotoModel:
         return probabilities, cam
 
     def run_batch(self, images: np.ndarray) -> list[ModelOutputs]:
-        """The graph's outputs for a batch preprocessed by this model's card, one entry a photo."""
-        probabilities, cam, *boxes = self.session.run(self.output_names, {self.input_name: images})
+        """The graph's outputs for a batch preprocessed by this model's card, one entry a photo.
+
+        One photo runs on every core this process may use (the fastest answer when it is alone); a
+        batch of several means photos queued up, so every API process is busy, and it runs on this
+        process's share of the cores (`busy_session`), instead of each process's threads fighting
+        for all of them."""
+        session = self.session if len(images) == 1 else self.busy_session
+        probabilities, cam, *boxes = session.run(self.output_names, {self.input_name: images})
         detections = boxes[0] if boxes else [None] * len(probabilities)
         return [ModelOutputs(*outputs) for outputs in zip(probabilities, cam, detections)]
 
@@ -90,6 +105,11 @@ class PhotoModel:
     async def assess(self, model_input: np.ndarray, *, width: int, height: int) -> PhotoAssessment:
         """Assess one preprocessed photo in whatever batch it joins (QueueFull when the queue is full)."""
         return self.assessment(await self.batcher.submit(model_input), width=width, height=height)
+
+
+def cores_shared(options: SessionOptions, *, processes: int) -> SessionOptions:
+    """`options` with the intra-op threads split between `processes` API processes (at least 1 each)."""
+    return replace(options, threads=max(1, (options.threads or usable_cores()) // processes))
 
 
 def triage(flagged: list[HazardType]) -> str:

@@ -42,6 +42,7 @@ from serving.forwarded import ForwardedHeaders, tell_uvicorn
 from serving.hostile_text import HostileInput, normalised_id, refuse_bad_text
 from serving.limits import BodySizeLimit
 from serving.logging_setup import RequestLog
+from serving.multipart import MAX_IN_MEMORY_UPLOAD, UploadedFile
 from serving.multipart import install as install_upload_only_parsers
 from serving.orders import receipts
 from serving.orders.dashboard import CachedFigures
@@ -106,7 +107,7 @@ class Ankang:
         self.pseudonymise = Pseudonymiser.from_settings(settings)  # reporters are stored as keyed pseudonyms
         self.photo = HotSwap(
             settings.resolved_photo_model_dir,
-            functools.partial(PhotoModel, settings=settings),
+            functools.partial(PhotoModel, settings=settings, processes=settings.api_workers),
             on_swap=lambda model: metrics.record_model(model.card.name, model.card.version),
         )
         self.photo.watch(interval_seconds=settings.reload_poll_seconds)
@@ -155,7 +156,7 @@ class Ankang:
     @client_errors_answered
     async def assess_photo(
         self,
-        photo: Path,
+        photo: UploadedFile,  # taken in memory, no temporary file (serving/multipart.py)
         site_id: Text = None,
         sector: Text = None,
         channel: Text = None,
@@ -288,6 +289,6 @@ Ankang.add_asgi_middleware(ApiKeyAuth, settings=SETTINGS)
 Ankang.add_asgi_middleware(
     BodySizeLimit,
     default_limit=32 * 1024 * 1024,
-    path_limits={PHOTO_ROUTE: 16 * 1024 * 1024, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
+    path_limits={PHOTO_ROUTE: MAX_IN_MEMORY_UPLOAD, SCORE_FILE_ROUTE: RISK_MAX_UPLOAD_BYTES},
 )
 Ankang.add_asgi_middleware(HostileInput)  # NUL, lone surrogates, deep JSON: a 4xx naming the field (issue 21)

@@ -40,6 +40,16 @@ GROUP_WINDOW = dt.timedelta(days=30)  # a scene reported again after a month sta
 
 
 METADATA_COLUMNS = ("site_id", "sector", "channel", "note", "reporter")  # reporter: a pseudonym only
+# The recent cases sharing a band with a hash: one indexed lookup per band (ix_review_cases_band*),
+# built once with the bands and the window's start as parameters (every intake runs it).
+SAME_BAND_RECENT = sa.union(
+    *(
+        sa.select(cases.c.dhash, cases.c.group_id).where(
+            cases.c[f"dhash_band{index}"] == sa.bindparam(f"band{index}"), cases.c.created_at >= sa.bindparam("since")
+        )
+        for index in range(len(BAND_WIDTHS))
+    )
+)
 
 
 def _cam_columns(cam: np.ndarray | None) -> dict[str, Any]:
@@ -108,14 +118,8 @@ class ReviewStore:
     def _group_for(self, connection: sa.Connection, dhash: int, created_at: dt.datetime) -> str | None:
         """The group of the nearest recent photo within the threshold. Only photos sharing a hash band
         can be that close, so one indexed lookup per band (ix_review_cases_band*) finds them all."""
-        since = created_at - GROUP_WINDOW
-        lookups = [
-            sa.select(cases.c.dhash, cases.c.group_id).where(
-                cases.c[f"dhash_band{index}"] == band, cases.c.created_at >= since
-            )
-            for index, band in enumerate(hash_bands(dhash))
-        ]
-        rows = connection.execute(sa.union(*lookups)).all()
+        bands = {f"band{index}": band for index, band in enumerate(hash_bands(dhash))}
+        rows = connection.execute(SAME_BAND_RECENT, {**bands, "since": created_at - GROUP_WINDOW}).all()
         if not rows:
             return None
         distances = hamming_to_many(dhash, parse_hashes([row.dhash for row in rows]))
@@ -157,7 +161,7 @@ class ReviewStore:
         try:
             with self.engine.begin() as connection:
                 row["group_id"] = self._group_for(connection, dhash, row["created_at"]) or photo_id
-                connection.execute(cases.insert().values(**row))
+                connection.execute(cases.insert(), row)  # values bound, not built into the statement
                 if assessment.flagged:
                     connection.execute(
                         case_flags.insert(), [{"photo_id": photo_id, "hazard": h} for h in assessment.flagged_types]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.serving.conftest import encode_image
@@ -86,6 +88,38 @@ def test_oversized_body_is_refused_with_413(api):
     response = assess(api, b"\xff\xd8\xff" + b"0" * (17 * 1024 * 1024))
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "body"
+
+
+def test_a_photo_over_a_megabyte_is_taken_in_memory_without_a_temporary_file(api, monkeypatch):
+    """No temporary file on the photo intake: BentoML writes one per `Path` input, and Starlette
+    spools a file part to disk past 1 MB; the photo is read from its in-memory form part instead."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    written = []
+    named, rollover = tempfile.NamedTemporaryFile, tempfile.SpooledTemporaryFile.rollover
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", lambda *a, **k: written.append("named") or named(*a, **k))
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", lambda f: written.append("spooled") or rollover(f))
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (800, 900, 3), dtype=np.uint8)).save(buffer, "PNG")
+    assert buffer.tell() > 2 * 1024 * 1024
+    response = assess(api, buffer.getvalue(), filename="site.png")
+    assert response.status_code == 200, response.text
+    assert written == []
+
+
+def test_a_file_input_taken_in_memory_accepts_only_an_upload():
+    from pathlib import PurePosixPath
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from serving.multipart import UploadedFile
+
+    for value in ("http://127.0.0.1:9/secret.jpg", b"\xff\xd8\xff", PurePosixPath("/etc/passwd")):
+        with pytest.raises(ValidationError, match=r"must be an uploaded file \(URLs are not fetched\)"):
+            TypeAdapter(UploadedFile).validate_python(value)
 
 
 def test_too_long_note_is_rejected(api):
@@ -321,3 +355,26 @@ def test_the_photo_model_takes_its_session_settings_from_serving_settings(tmp_pa
     options = model.session.get_session_options()
     assert options.intra_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
+def test_a_batch_of_several_photos_runs_on_this_process_share_of_the_cores(tmp_path, monkeypatch):
+    import numpy as np
+
+    from serving.photo import PhotoModel
+    from serving.settings import ServingSettings
+    from tests.toy_models import write_toy_photo_model
+
+    model_dir = write_toy_photo_model(tmp_path / "toy")
+    model = PhotoModel(model_dir, settings=ServingSettings(ort_threads=2), processes=2)
+    assert model.session.get_session_options().intra_op_num_threads == 2
+    assert model.busy_session.get_session_options().intra_op_num_threads == 1
+    ran = []
+    for name in ("session", "busy_session"):
+        session = getattr(model, name)
+        monkeypatch.setattr(session, "run", lambda *args, run=session.run, name=name: ran.append(name) or run(*args))
+    images = np.random.default_rng(0).integers(0, 256, (2, 3, *model.card.size), dtype=np.uint8)
+    alone, batched = model.run_batch(images[:1]), model.run_batch(images)
+    assert ran == ["session", "busy_session"]
+    np.testing.assert_allclose(alone[0].probabilities, batched[0].probabilities, rtol=1e-5, atol=1e-6)
+    one_process = PhotoModel(model_dir, settings=ServingSettings(ort_threads=2))
+    assert one_process.busy_session is one_process.session
