@@ -309,7 +309,7 @@ class Order(BaseModel):
 
 class OrderTransition(BaseModel):
     id: int
-    action: Literal["create", "start", "submit", "verify", "reject", "close", "amend", "escalate"]
+    action: Literal["create", "start", "submit", "verify", "reject", "close", "amend", "escalate", "reopen"]
     from_state: str | None = Field(alias="from", description="null for create")
     to: str
     actor: str = Field(description="the key (and its holder) or system:... that acted")
@@ -339,63 +339,6 @@ class OrderList(BaseModel):
     limit: int
     offset: int
     counts: dict[str, int] = Field(description="orders per state under the same filters")
-
-
-class NewOrderRequest(BaseModel):
-    model_config = example(
-        {
-            "photo_id": "0123456789abcdef0123456789abcdef",
-            "enterprise_id": "E-100",
-            "assignee": "王工",
-            "measures": "加装护栏 fit a guard rail",
-        }
-    )
-
-    photo_id: str = Field(description="a review case an officer confirmed or corrected")
-    enterprise_id: str = Field(max_length=200)
-    site_id: str | None = short_text("default: the case's site_id")
-    district: str | None = short_text()
-    assignee: str | None = short_text()
-    measures: str | None = long_text()
-    hazard: str | None = Field(default=None, description="the hazard to compare; default: the case's most severe")
-    due_at: str | None = Field(
-        default=None, description="ISO 8601 (UTC without an offset); default: by the hazard's severity"
-    )
-
-
-class NewSupervisionRequest(BaseModel):
-    model_config = example(
-        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
-    )
-
-    enterprise_id: str = Field(max_length=200)
-    risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
-    officer: str | None = short_text("default: the key's holder")
-    district: str | None = short_text()
-    notes: str | None = long_text()
-    due_at: str | None = Field(default=None, description="ISO 8601; default: the policy's supervision_due")
-
-
-class MoveRequest(BaseModel):
-    model_config = example({"action": "start", "comment": "已安排 on it"})
-
-    action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
-    comment: str | None = long_text()
-    outcome: str | None = long_text("what came of it (closing supervision)")
-
-
-class AmendmentRequest(BaseModel):
-    """At least one field besides `comment`; the history keeps the old and new values."""
-
-    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
-
-    assignee: str | None = short_text()
-    officer: str | None = short_text("cannot be removed, only replaced")
-    district: str | None = short_text()
-    measures: str | None = long_text()
-    notes: str | None = long_text()
-    due_at: str | None = Field(default=None, description="ISO 8601; cannot be removed, only moved")
-    comment: str | None = long_text()
 
 
 class ProofForm(BaseModel):

@@ -22,7 +22,7 @@ from serving.claims.states import OPEN_STATES
 from serving.claims.store import ClaimStore
 from serving.db import utcnow
 from serving.orders import receipts
-from serving.orders.requests import NewSupervision
+from serving.orders.requests import NewSupervisionRequest
 from serving.orders.schema import orders, transitions
 from serving.orders.states import Viewer as OrderViewer
 
@@ -274,7 +274,7 @@ class Receipts:
         """A supervision case (督办) for the enterprise through the order store, or its active one."""
         if self.orders is None:
             return None
-        request = NewSupervision(
+        request = NewSupervisionRequest(
             enterprise_id=enterprise_id,
             risk_tier=self.orders.policy.supervision_min_tier,
             officer=None,
