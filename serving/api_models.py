@@ -202,15 +202,6 @@ class ReviewCaseDetail(ReviewCase):
     history: list[DecisionEntry] = Field(description="every decision on the case, oldest first")
 
 
-class DecisionRequest(BaseModel):
-    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
-
-    decision: Literal["confirm", "correct", "dismiss", "rectified"]
-    hazards: list[str] | None = Field(default=None, description="for `correct`: the hazard types actually present")
-    comment: str | None = Field(default=None, max_length=2000)
-    apply_to_group: bool = False
-
-
 class DecisionResult(BaseModel):
     photo_id: str
     decision: str

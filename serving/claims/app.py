@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from runtime.errors import InputError
 from serving import api_models as m
 from serving.api.app import route_app
-from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.dependencies import Backends, Body, backends, principal, role
 from serving.api.responses import binary, body_model, errors
 from serving.claims import figures as claim_figures
 from serving.claims.feedback import Receipts
@@ -41,7 +41,6 @@ from serving.claims.requests import (
 from serving.claims.risk_feed import feed_risk
 from serving.claims.states import Viewer
 from serving.claims.store import ClaimStore
-from serving.review.app import Body
 from serving.review.decisions import reviewer_of
 
 log = logging.getLogger("ankang.claims")

@@ -31,7 +31,7 @@ from serving.orders.schema import outbox, transitions
 from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
 from serving.photo import build_assessment
-from serving.review.decisions import Decision, Reviewer
+from serving.review.decisions import DecisionRequest, Reviewer
 from serving.review.store import ReviewStore
 from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
 
@@ -69,7 +69,11 @@ def confirmed_case(
         created_at=T0,
     )
     if decide:
-        review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
+        review.decide(
+            photo_id,
+            DecisionRequest(decision=decide, hazards=list(hazards) or None),
+            reviewer=Reviewer("env-1", "officer-wang"),
+        )
     return photo_id
 
 
@@ -272,7 +276,7 @@ def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
     photo_id = confirmed_case(review, {"fire_smoke": 0.9}, decide="")
     code = orders.issue_receipt(photo_id)
     assert receipts.report_status(review.engine, code)["stage"] == "received"
-    review.decide(photo_id, Decision("dismiss", (), None, False), reviewer=Reviewer("env-1", "x"))
+    review.decide(photo_id, DecisionRequest(decision="dismiss"), reviewer=Reviewer("env-1", "x"))
     status = receipts.report_status(review.engine, code.lower().replace("-", " "))
     assert status["stage"] == "no_hazard_found" and status["reported_on"] == "2026-11-02"
     with pytest.raises(InputError, match="no report has this receipt code") as info:
@@ -300,7 +304,7 @@ def test_a_review_rectified_decision_dates_the_receipts_rectification(stores):
     review, orders = stores
     photo_id = confirmed_case(review, {"wet_floor": 0.9})
     code = orders.issue_receipt(photo_id)
-    review.decide(photo_id, Decision("rectified", (), None, False), reviewer=Reviewer("env-1", "x"))
+    review.decide(photo_id, DecisionRequest(decision="rectified"), reviewer=Reviewer("env-1", "x"))
     status = receipts.report_status(review.engine, code)
     assert status["stage"] == "rectified" and status["rectified_on"] == utcnow().date().isoformat()
     assert [h["type"] for h in status["hazards"]] == ["wet_floor"]
