@@ -460,28 +460,6 @@ class ClaimReportStatus(BaseModel):
 # --- workers' claims (serving/claims/app.py, docs/claims.md) ---
 
 
-class NewClaimRequest(BaseModel):
-    model_config = example(
-        {
-            "channel": "hotline_12351",
-            "enterprise_id": "EXAMPLE-0001",
-            "type": "wage_arrears",
-            "workers": 1,
-            "amount_cny": 9000,
-            "description": "拖欠两个月工资",
-            "district": "南山区",
-        }
-    )
-    channel: Literal["hotline_12351", "city_platform", "petition_window", "provincial_petition", "walk_in", "informant"]
-    enterprise_id: str = Field(max_length=200)
-    type: Literal["wage_arrears", "work_injury", "contract", "social_insurance", "dismissal", "safety", "other"]
-    workers: int = Field(default=1, ge=1, le=100_000, description="workers affected")
-    amount_cny: float | None = Field(default=None, ge=0, description="amount claimed (CNY)")
-    description: str = Field(max_length=4000)
-    district: str | None = Field(default=None, max_length=200)
-    claimant: str | None = Field(default=None, max_length=200, description="kept only as a keyed pseudonym")
-
-
 class ClaimFiledCase(BaseModel):
     id: str
     state: str
@@ -586,26 +564,6 @@ class ClaimSplit(BaseModel):
     new_case: ClaimCaseDetail
 
 
-class CaseMoveRequest(BaseModel):
-    model_config = example({"action": "dispatch", "handler": "labour_inspection", "comment": "转人社监察"})
-    action: Literal["dispatch", "handle", "close"]
-    handler: str | None = None
-    comment: str | None = Field(default=None, max_length=4000)
-    outcome: str | None = None
-    recovered_cny: float | None = Field(default=None, ge=0)
-    injury_recognised: bool | None = None
-
-
-class MergeRequest(BaseModel):
-    model_config = example({"into": "0123456789abcdef0123456789abcdef"})
-    into: str
-
-
-class SplitRequest(BaseModel):
-    model_config = example({"claim_ids": ["0123456789abcdef0123456789abcdef"]})
-    claim_ids: list[str]
-
-
 class ClaimsEscalated(BaseModel):
     escalated: list[dict[str, Any]] = Field(description="[{case_id, level: {level, id, name_zh, name_en}}]")
 
@@ -651,13 +609,6 @@ class ClaimFiguresBody(BaseModel):
     by: dict[str, list[ClaimFigureRow]] = Field(description="channel, type, district, handler")
     weekly: list[ClaimFigureWeek] = Field(description="the last 12 weeks, oldest first")
     stale: bool = Field(description="true: a recomputation after a change is under way; these are the previous")
-
-
-class FeedbackRequest(BaseModel):
-    model_config = example({"satisfied": 5, "resolved": True, "comment": "工资已补发"})
-    satisfied: int = Field(ge=1, le=5)
-    resolved: bool
-    comment: str | None = Field(default=None, max_length=500, description="shown to officers only")
 
 
 class FeedbackAnswer(BaseModel):

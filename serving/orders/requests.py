@@ -131,7 +131,7 @@ def _known_hazard(hazard: str | None) -> str | None:
 
 
 def _action(action: Any) -> Any:
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:  # a list or object is not a key (it was a 500)
         raise InputError("action", f"unknown action {action!r}; use one of {list(ACTIONS)}")
     return action
 

@@ -39,6 +39,7 @@ def confirmed_order(api, enterprise: str, **fields) -> dict:
             "unknown action 'finish'; use one of ['start', 'submit', 'verify', 'reject', 'close']",
         ),
         (b'{"action": "start", "comment": 5}', 422, "comment", "comment must be text of at most 4000 characters"),
+        (b'{"action": []}', 422, "action", "unknown action []; use one of"),  # was a 500
     ],
 )
 def test_bad_transition_bodies_name_the_field(api, body, status, field, message):
