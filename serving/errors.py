@@ -104,7 +104,8 @@ def _validation_error(request: Request, error: RequestValidationError) -> InputE
     if first.get("type") == "json_invalid":
         return not_json(json.JSONDecodeError(str(cause), str(error.body), int(loc[-1])))
     if first.get("type") == "missing" and loc == ("body",):
-        model = getattr(getattr(request.scope.get("route"), "body_field", None), "type_", None)
+        body_field = getattr(request.scope.get("route"), "body_field", None)
+        model = getattr(getattr(body_field, "field_info", None), "annotation", None)
         if isinstance(model, type) and issubclass(model, RequestBody):
             return model.not_an_object()
     where = [str(part) for part in loc if part not in ("body", "query", "path")]

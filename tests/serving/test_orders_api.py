@@ -32,6 +32,7 @@ def confirmed_order(api, enterprise: str, **fields) -> dict:
     [
         (b"{not json", 400, "body", "the body is not valid JSON"),
         (b"[]", 422, "body", "send a JSON object such as"),
+        (b"", 422, "body", "send a JSON object such as"),  # no body at all
         (
             b'{"action": "finish"}',
             422,
