@@ -247,7 +247,7 @@ class CaseMoveRequest(AllProblems):
 
     @classmethod
     def more_problems(cls, body: dict[str, Any], problems: Problems) -> None:
-        action = body.get("action") if body.get("action") in ACTIONS else None
+        action = body.get("action") if body.get("action") in tuple(ACTIONS) else None  # a list is no dict key
         if action != "dispatch" and body.get("handler") is not None:
             problems.add("handler", "a handler is named only when dispatching")
         if action != "close" and any(
