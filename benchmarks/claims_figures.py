@@ -32,7 +32,7 @@ from serving.api.dependencies import Backends  # noqa: E402
 from serving.claims import figures as claim_figures  # noqa: E402
 from serving.claims.feedback import Receipts  # noqa: E402
 from serving.claims.policy import CHANNELS, TYPES, load_policy  # noqa: E402
-from serving.claims.requests import NewClaim  # noqa: E402
+from serving.claims.requests import NewClaimRequest  # noqa: E402
 from serving.claims.schema import claim_cases, claims, report_feedback  # noqa: E402
 from serving.claims.store import ClaimStore  # noqa: E402
 from serving.orders.store import OrderStore  # noqa: E402
@@ -141,7 +141,15 @@ def seed(store: ClaimStore, count: int) -> int:
 
 def file_one(store: ClaimStore):
     """A change just before the request: one more claim, filed through the store."""
-    claim = NewClaim("hotline_12351", "E-0001", "wage_arrears", 1, 1000.0, "bench", "district-1", None)
+    claim = NewClaimRequest(
+        channel="hotline_12351",
+        enterprise_id="E-0001",
+        type="wage_arrears",
+        workers=1,
+        amount_cny=1000.0,
+        description="bench",
+        district="district-1",
+    )
 
     def before() -> None:
         store.file_claim(claim, received_by="bench")

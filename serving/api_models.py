@@ -202,15 +202,6 @@ class ReviewCaseDetail(ReviewCase):
     history: list[DecisionEntry] = Field(description="every decision on the case, oldest first")
 
 
-class DecisionRequest(BaseModel):
-    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
-
-    decision: Literal["confirm", "correct", "dismiss", "rectified"]
-    hazards: list[str] | None = Field(default=None, description="for `correct`: the hazard types actually present")
-    comment: str | None = Field(default=None, max_length=2000)
-    apply_to_group: bool = False
-
-
 class DecisionResult(BaseModel):
     photo_id: str
     decision: str
@@ -309,7 +300,7 @@ class Order(BaseModel):
 
 class OrderTransition(BaseModel):
     id: int
-    action: Literal["create", "start", "submit", "verify", "reject", "close", "amend", "escalate"]
+    action: Literal["create", "start", "submit", "verify", "reject", "close", "amend", "escalate", "reopen"]
     from_state: str | None = Field(alias="from", description="null for create")
     to: str
     actor: str = Field(description="the key (and its holder) or system:... that acted")
@@ -339,63 +330,6 @@ class OrderList(BaseModel):
     limit: int
     offset: int
     counts: dict[str, int] = Field(description="orders per state under the same filters")
-
-
-class NewOrderRequest(BaseModel):
-    model_config = example(
-        {
-            "photo_id": "0123456789abcdef0123456789abcdef",
-            "enterprise_id": "E-100",
-            "assignee": "王工",
-            "measures": "加装护栏 fit a guard rail",
-        }
-    )
-
-    photo_id: str = Field(description="a review case an officer confirmed or corrected")
-    enterprise_id: str = Field(max_length=200)
-    site_id: str | None = short_text("default: the case's site_id")
-    district: str | None = short_text()
-    assignee: str | None = short_text()
-    measures: str | None = long_text()
-    hazard: str | None = Field(default=None, description="the hazard to compare; default: the case's most severe")
-    due_at: str | None = Field(
-        default=None, description="ISO 8601 (UTC without an offset); default: by the hazard's severity"
-    )
-
-
-class NewSupervisionRequest(BaseModel):
-    model_config = example(
-        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
-    )
-
-    enterprise_id: str = Field(max_length=200)
-    risk_tier: int = Field(ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422")
-    officer: str | None = short_text("default: the key's holder")
-    district: str | None = short_text()
-    notes: str | None = long_text()
-    due_at: str | None = Field(default=None, description="ISO 8601; default: the policy's supervision_due")
-
-
-class MoveRequest(BaseModel):
-    model_config = example({"action": "start", "comment": "已安排 on it"})
-
-    action: OrderAction = Field(description="enterprise keys: start and submit (supervision) only")
-    comment: str | None = long_text()
-    outcome: str | None = long_text("what came of it (closing supervision)")
-
-
-class AmendmentRequest(BaseModel):
-    """At least one field besides `comment`; the history keeps the old and new values."""
-
-    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
-
-    assignee: str | None = short_text()
-    officer: str | None = short_text("cannot be removed, only replaced")
-    district: str | None = short_text()
-    measures: str | None = long_text()
-    notes: str | None = long_text()
-    due_at: str | None = Field(default=None, description="ISO 8601; cannot be removed, only moved")
-    comment: str | None = long_text()
 
 
 class ProofForm(BaseModel):
@@ -526,28 +460,6 @@ class ClaimReportStatus(BaseModel):
 # --- workers' claims (serving/claims/app.py, docs/claims.md) ---
 
 
-class NewClaimRequest(BaseModel):
-    model_config = example(
-        {
-            "channel": "hotline_12351",
-            "enterprise_id": "EXAMPLE-0001",
-            "type": "wage_arrears",
-            "workers": 1,
-            "amount_cny": 9000,
-            "description": "拖欠两个月工资",
-            "district": "南山区",
-        }
-    )
-    channel: Literal["hotline_12351", "city_platform", "petition_window", "provincial_petition", "walk_in", "informant"]
-    enterprise_id: str = Field(max_length=200)
-    type: Literal["wage_arrears", "work_injury", "contract", "social_insurance", "dismissal", "safety", "other"]
-    workers: int = Field(default=1, ge=1, le=100_000, description="workers affected")
-    amount_cny: float | None = Field(default=None, ge=0, description="amount claimed (CNY)")
-    description: str = Field(max_length=4000)
-    district: str | None = Field(default=None, max_length=200)
-    claimant: str | None = Field(default=None, max_length=200, description="kept only as a keyed pseudonym")
-
-
 class ClaimFiledCase(BaseModel):
     id: str
     state: str
@@ -652,26 +564,6 @@ class ClaimSplit(BaseModel):
     new_case: ClaimCaseDetail
 
 
-class CaseMoveRequest(BaseModel):
-    model_config = example({"action": "dispatch", "handler": "labour_inspection", "comment": "转人社监察"})
-    action: Literal["dispatch", "handle", "close"]
-    handler: str | None = None
-    comment: str | None = Field(default=None, max_length=4000)
-    outcome: str | None = None
-    recovered_cny: float | None = Field(default=None, ge=0)
-    injury_recognised: bool | None = None
-
-
-class MergeRequest(BaseModel):
-    model_config = example({"into": "0123456789abcdef0123456789abcdef"})
-    into: str
-
-
-class SplitRequest(BaseModel):
-    model_config = example({"claim_ids": ["0123456789abcdef0123456789abcdef"]})
-    claim_ids: list[str]
-
-
 class ClaimsEscalated(BaseModel):
     escalated: list[dict[str, Any]] = Field(description="[{case_id, level: {level, id, name_zh, name_en}}]")
 
@@ -717,13 +609,6 @@ class ClaimFiguresBody(BaseModel):
     by: dict[str, list[ClaimFigureRow]] = Field(description="channel, type, district, handler")
     weekly: list[ClaimFigureWeek] = Field(description="the last 12 weeks, oldest first")
     stale: bool = Field(description="true: a recomputation after a change is under way; these are the previous")
-
-
-class FeedbackRequest(BaseModel):
-    model_config = example({"satisfied": 5, "resolved": True, "comment": "工资已补发"})
-    satisfied: int = Field(ge=1, le=5)
-    resolved: bool
-    comment: str | None = Field(default=None, max_length=500, description="shown to officers only")
 
 
 class FeedbackAnswer(BaseModel):

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from runtime.errors import InputError
+from serving.api.bodies import RequestBody, not_json
 from serving.batching import QueueFull
 from serving.outages import OUTAGE_TYPES, outage_of, outage_response
 
@@ -89,11 +90,33 @@ def _outage_or_raise(error: BaseException) -> JSONResponse:
     return outage_response(backend)
 
 
-def _validation_error(error: RequestValidationError) -> InputError:
-    """FastAPI's check of a declared parameter, in the project's shape: the parameter named."""
+def _validation_error(request: Request, error: RequestValidationError) -> InputError:
+    """FastAPI's check of a declared parameter or body (pydantic's first error), in the project's shape.
+
+    A body model's readers raise `InputError` (a ValueError: pydantic keeps it in the error's `ctx`),
+    answered as it is: its field, message, status and context. A body that is not JSON is a 400, no
+    body at all the model's own refusal; any other error names the parameter with pydantic's words."""
     first = error.errors()[0]
-    where = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InputError):
+        return cause
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        return not_json(json.JSONDecodeError(str(cause), str(error.body), int(loc[-1])))
+    if first.get("type") == "missing" and loc == ("body",):
+        body_field = getattr(request.scope.get("route"), "body_field", None)
+        model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+        if isinstance(model, type) and issubclass(model, RequestBody):
+            return model.not_an_object()
+    where = [str(part) for part in loc if part not in ("body", "query", "path")]
     return InputError(where[-1] if where else "body", first.get("msg", "invalid value"))
+
+
+def _http_error(error: HTTPException) -> InputError:
+    status = getattr(error, "status_code", 400)
+    if status == 400 and isinstance(error.__cause__, ValueError):  # FastAPI's "error parsing the body": not UTF-8
+        return not_json(error.__cause__)
+    return InputError("request", str(getattr(error, "detail", error)), status_code=status)
 
 
 def install_handlers(app: FastAPI, not_found: NotFound) -> None:
@@ -102,14 +125,14 @@ def install_handlers(app: FastAPI, not_found: NotFound) -> None:
     async def input_error(_request: Request, error: Exception) -> JSONResponse:
         return answer(error)  # type: ignore[arg-type]
 
-    async def validation_error(_request: Request, error: Exception) -> JSONResponse:
-        return error_response(_validation_error(error))  # type: ignore[arg-type]
+    async def validation_error(request: Request, error: Exception) -> JSONResponse:
+        return answer(_validation_error(request, error))  # type: ignore[arg-type]
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         status = getattr(error, "status_code", 404)
         if status in (404, 405):
             return error_response(not_found(request, status))
-        return error_response(InputError("request", str(getattr(error, "detail", error)), status_code=status))
+        return error_response(_http_error(error))  # type: ignore[arg-type]
 
     async def outage(_request: Request, error: Exception) -> JSONResponse:
         return _outage_or_raise(error)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -13,6 +15,16 @@ from starlette.routing import Match
 from serving.errors import NotFound, install_handlers
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class AnswerRoute(APIRoute):
+    """The route class of the API routers (`APIRouter(route_class=AnswerRoute)`): the answer is validated
+    against the route's `response_model` and sent with exactly the keys it has, so a field an answer
+    leaves out (`comparison` of a supervision case, `photo_id` for an enterprise key) stays out
+    instead of appearing as its default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "response_model_exclude_unset": True})
 
 
 def route_app(*routers: APIRouter, not_found: NotFound, static: Path | None = None) -> FastAPI:

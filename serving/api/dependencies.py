@@ -8,15 +8,14 @@ what the API document shows.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from fastapi import Depends, Request
+from fastapi import Request
 
 from runtime.errors import InputError
 from serving.auth.middleware import require_role
@@ -70,15 +69,3 @@ def role(needed: str) -> Callable[[Request], Any]:
     check.__name__ = f"role_{needed}"
     check.role = needed  # type: ignore[attr-defined]  (read by the API document, serving/docs.py)
     return check
-
-
-async def json_request_body(request: Request) -> Any:
-    """The request's JSON body (null when empty), for a route whose package parses it and names
-    the bad field itself; 400 when it is not JSON."""
-    try:
-        return json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("body", f"the body is not valid JSON: {exc}", status_code=400) from None
-
-
-Body = Annotated[Any, Depends(json_request_body)]

@@ -1,5 +1,5 @@
 """What a route declares for the API document besides its answer model: its error statuses
-(`errors(404, 422)`) and, for a body its package parses itself, the body's model (`body_model`)."""
+(`errors(404, 422)`) and, for a multipart form the route reads itself, the form's model (`body_model`)."""
 
 from __future__ import annotations
 

@@ -13,35 +13,33 @@ intake and informant keys only file (an informant files through the `informant` 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from runtime.errors import InputError
 from serving import api_models as m
-from serving.api.app import route_app
+from serving.api.app import AnswerRoute, route_app
 from serving.api.dependencies import Backends, backends, principal, role
-from serving.api.responses import binary, body_model, errors
+from serving.api.responses import binary, errors
 from serving.claims import figures as claim_figures
 from serving.claims.feedback import Receipts
 from serving.claims.page import render_figures, render_queue
 from serving.claims.requests import (
-    parse_case_move,
-    parse_feedback,
+    CaseMoveRequest,
+    FeedbackRequest,
+    MergeRequest,
+    NewClaimRequest,
+    SplitRequest,
     parse_filter,
-    parse_merge,
-    parse_new_claim,
-    parse_split,
 )
 from serving.claims.risk_feed import feed_risk
 from serving.claims.states import Viewer
 from serving.claims.store import ClaimStore
-from serving.review.app import Body
 from serving.review.decisions import reviewer_of
 
 log = logging.getLogger("ankang.claims")
@@ -117,6 +115,15 @@ async def officer(who: Who) -> Viewer:
 officer.role = "reviewer"  # type: ignore[attr-defined]  (the API document's role of the route)
 Seen = Annotated[Viewer, Depends(viewer)]
 Officer = Annotated[Viewer, Depends(officer)]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def filer(who: Who) -> str:
+    """The role of a key that may file claims (checked before the body is)."""
+    role_name = getattr(who, "role", None)
+    if role_name not in FILING_ROLES:
+        raise InputError("authorization", f"role '{role_name}' may not file claims", status_code=403)
+    return role_name
 
 
 def _check_channel(role_name: str | None, channel: str) -> None:
@@ -126,8 +133,8 @@ def _check_channel(role_name: str | None, channel: str) -> None:
         raise InputError("channel", "the `informant` channel is for informant keys", status_code=403)
 
 
-claims_router = APIRouter(dependencies=[Depends(role("claims"))], tags=["claims"])
-reports_router = APIRouter(tags=["reports"])
+claims_router = APIRouter(dependencies=[Depends(role("claims"))], tags=["claims"], route_class=AnswerRoute)
+reports_router = APIRouter(tags=["reports"], route_class=AnswerRoute)
 
 
 @claims_router.post(
@@ -136,32 +143,35 @@ reports_router = APIRouter(tags=["reports"])
     response_model=m.ClaimFiled,
     responses=errors(400, 422, 503),
     summary="File a worker's claim (intake and informant keys); it joins its open case",
-    openapi_extra=body_model(m.NewClaimRequest),
 )
-def file_claim(body: Body, who: Who, parts: Parts, store: Store) -> JSONResponse:
+def file_claim(
+    claim: NewClaimRequest,
+    role_name: Annotated[str, Depends(filer)],
+    who: Who,
+    parts: Parts,
+    store: Store,
+    response: Response,
+) -> dict[str, Any]:
     """File one worker's claim; it joins the open case of the same enterprise and type (30 days)."""
-    role_name = getattr(who, "role", None)
-    if role_name not in FILING_ROLES:
-        raise InputError("authorization", f"role '{role_name}' may not file claims", status_code=403)
-    claim = parse_new_claim(body)
     _check_channel(role_name, claim.channel)
     # the raw contact is never kept: its keyed pseudonym, or nothing where no pseudonym key is set up
     pseudonym = parts.pseudonymise(claim.claimant) if parts.pseudonymise is not None else None
-    claim = dataclasses.replace(claim, claimant=pseudonym)
+    claim = claim.model_copy(update={"claimant": pseudonym})
     filed = store.file_claim(claim, received_by=f"{role_name}:{_actor(who)}")
     case = filed.pop("case")
     filed["case"] = {key: case[key] for key in ("id", "state", "claimants", "workers", "type")}
     filed["rescored"] = False
     if case["type"] == "wage_arrears" and case["workers"] >= store.policy.mass_workers:
         filed["rescored"] = rescore(parts, store, claim.enterprise_id) is not None
-    return JSONResponse(filed, status_code=201, headers={"Cache-Control": "no-store"})
+    response.headers.update(NO_STORE)
+    return filed
 
 
 @claims_router.get(
     "/", response_model=m.ClaimCaseList, responses=errors(422, 503), summary="The queue of cases, most urgent first"
 )
-def list_cases(request: Request, store: Store, seen: Seen) -> JSONResponse:
-    return JSONResponse(store.cases(parse_filter(request.query_params), viewer=seen))
+def list_cases(request: Request, store: Store, seen: Seen) -> dict[str, Any]:
+    return store.cases(parse_filter(request.query_params), viewer=seen)
 
 
 def current_figures(parts: Backends, store: ClaimStore) -> tuple[dict[str, Any], bool]:
@@ -174,9 +184,9 @@ def current_figures(parts: Backends, store: ClaimStore) -> tuple[dict[str, Any],
     responses=errors(503),
     summary="Closing and satisfaction rates, median days to close: by channel, type, district, handler, week",
 )
-def get_figures(parts: Parts, store: Store, _officer: Officer) -> JSONResponse:
+def get_figures(parts: Parts, store: Store, _officer: Officer) -> dict[str, Any]:
     figures, stale = current_figures(parts, store)
-    return JSONResponse({**figures, "stale": stale})
+    return {**figures, "stale": stale}
 
 
 @claims_router.get(
@@ -197,8 +207,8 @@ def get_figures_csv(parts: Parts, store: Store, _officer: Officer) -> Response:
 @claims_router.post(
     "/escalate", response_model=m.ClaimsEscalated, responses=errors(503), summary="Escalate overdue cases now"
 )
-def escalate(store: Store, _officer: Officer) -> JSONResponse:
-    return JSONResponse({"escalated": store.escalate_overdue()})
+def escalate(store: Store, _officer: Officer) -> dict[str, Any]:
+    return {"escalated": store.escalate_overdue()}
 
 
 @claims_router.get(
@@ -207,8 +217,8 @@ def escalate(store: Store, _officer: Officer) -> JSONResponse:
     responses=errors(404, 503),
     summary="One case with its claims, history and ratings",
 )
-def get_case(case_id: str, store: Store, seen: Seen) -> JSONResponse:
-    return JSONResponse(store.case(case_id, viewer=seen))
+def get_case(case_id: str, store: Store, seen: Seen) -> dict[str, Any]:
+    return store.case(case_id, viewer=seen)
 
 
 @claims_router.post(
@@ -217,22 +227,19 @@ def get_case(case_id: str, store: Store, seen: Seen) -> JSONResponse:
     response_model=m.ClaimCase,
     responses=errors(400, 404, 409, 422, 503),
     summary="Dispatch, handle or close a case",
-    openapi_extra=body_model(m.CaseMoveRequest),
 )
-def post_transition(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
-    move = parse_case_move(body, store.policy)
-    return JSONResponse(store.transition(case_id, move, viewer=acting), status_code=201)
+def post_transition(case_id: str, move: CaseMoveRequest, store: Store, acting: Officer) -> dict[str, Any]:
+    return store.transition(case_id, move, viewer=acting)
 
 
 @claims_router.post(
     "/{case_id}/merge",
     response_model=m.ClaimCaseDetail,
     responses=errors(400, 404, 409, 422, 503),
-    openapi_extra=body_model(m.MergeRequest),
     summary="Merge the case into another case of the same enterprise",
 )
-def post_merge(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
-    return JSONResponse(store.merge(case_id, parse_merge(body), viewer=acting))
+def post_merge(case_id: str, body: MergeRequest, store: Store, acting: Officer) -> dict[str, Any]:
+    return store.merge(case_id, body.into, viewer=acting)
 
 
 @claims_router.post(
@@ -240,10 +247,9 @@ def post_merge(case_id: str, body: Body, store: Store, acting: Officer) -> JSONR
     response_model=m.ClaimSplit,
     responses=errors(400, 404, 409, 422, 503),
     summary="Move some claims of the case into a new case",
-    openapi_extra=body_model(m.SplitRequest),
 )
-def post_split(case_id: str, body: Body, store: Store, acting: Officer) -> JSONResponse:
-    return JSONResponse(store.split(case_id, parse_split(body), viewer=acting))
+def post_split(case_id: str, body: SplitRequest, store: Store, acting: Officer) -> dict[str, Any]:
+    return store.split(case_id, body.claim_ids, viewer=acting)
 
 
 def _client(request: Request) -> str:
@@ -256,11 +262,18 @@ def _client(request: Request) -> str:
     responses=errors(404, 429, 503),
     summary="A report's or claim's stage and timeline by its receipt",
 )
-def get_report(receipt: str, request: Request, parts: Parts, lookups: Lookups) -> JSONResponse:
+def get_report(receipt: str, request: Request, parts: Parts, lookups: Lookups, response: Response) -> dict[str, Any]:
     """A receipt's stage and timeline (claims and photo reports). No key; rate limited per address."""
     if not parts.receipt_lookups.allow(_client(request)):
         raise InputError("receipt", "too many receipt lookups from this address; wait a minute", status_code=429)
-    return JSONResponse(lookups.status(receipt), headers={"Cache-Control": "no-store"})
+    response.headers.update(NO_STORE)
+    return lookups.status(receipt)
+
+
+async def feedback_allowed(request: Request, parts: Parts) -> None:
+    """The feedback limit per address, counted before the body is checked (a bad body counts too)."""
+    if not parts.feedback_limiter.allow(_client(request)):
+        raise InputError("receipt", "too many answers from this address; wait a minute", status_code=429)
 
 
 @reports_router.post(
@@ -269,15 +282,13 @@ def get_report(receipt: str, request: Request, parts: Parts, lookups: Lookups) -
     response_model=m.FeedbackAnswer,
     responses=errors(400, 404, 409, 422, 429, 503),
     summary="The worker rates a closed stage; not resolved reopens it",
-    openapi_extra=body_model(m.FeedbackRequest),
+    dependencies=[Depends(feedback_allowed)],
 )
-def post_feedback(receipt: str, body: Body, request: Request, parts: Parts, lookups: Lookups) -> JSONResponse:
+def post_feedback(receipt: str, feedback: FeedbackRequest, lookups: Lookups, response: Response) -> dict[str, Any]:
     """The worker rates a closed stage: {"satisfied": 1-5, "resolved": bool, "comment"?}; not resolved
     reopens it (at most twice, then supervision). No key; rate limited per address."""
-    if not parts.feedback_limiter.allow(_client(request)):
-        raise InputError("receipt", "too many answers from this address; wait a minute", status_code=429)
-    answer = lookups.give_feedback(receipt, parse_feedback(body))
-    return JSONResponse(answer, status_code=201, headers={"Cache-Control": "no-store"})
+    response.headers.update(NO_STORE)
+    return lookups.give_feedback(receipt, feedback)
 
 
 page_router = APIRouter(dependencies=[Depends(role("reviewer"))], include_in_schema=False)

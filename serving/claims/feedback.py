@@ -16,13 +16,13 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from serving.claims.policy import ClaimsPolicy, load_policy
-from serving.claims.requests import Feedback
+from serving.claims.requests import FeedbackRequest
 from serving.claims.schema import claim_cases, claim_transitions, claims, report_feedback
 from serving.claims.states import OPEN_STATES
 from serving.claims.store import ClaimStore
 from serving.db import utcnow
 from serving.orders import receipts
-from serving.orders.requests import NewSupervision
+from serving.orders.requests import NewSupervisionRequest
 from serving.orders.schema import orders, transitions
 from serving.orders.states import Viewer as OrderViewer
 
@@ -173,7 +173,7 @@ class Receipts:
 
     # --- answering -------------------------------------------------------------------------
 
-    def give_feedback(self, code: str, feedback: Feedback, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    def give_feedback(self, code: str, feedback: FeedbackRequest, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """Record the worker's rating of the current closed stage; reopen or supervise when not resolved."""
         digest = receipts.code_digest(code)
         now = now or utcnow()
@@ -196,7 +196,7 @@ class Receipts:
             "receipt", "feedback is for a closed stage; this report is still being handled", status_code=409
         )
 
-    def _claim_feedback(self, claim: Any, feedback: Feedback, *, now: dt.datetime) -> dict[str, Any]:
+    def _claim_feedback(self, claim: Any, feedback: FeedbackRequest, *, now: dt.datetime) -> dict[str, Any]:
         store = ClaimStore(engine=self.engine, policy=self.policy, orders=self.orders)
         with self.engine.begin() as connection:
             case = connection.execute(sa.select(claim_cases).where(claim_cases.c.id == claim.id)).one()
@@ -274,7 +274,7 @@ class Receipts:
         """A supervision case (督办) for the enterprise through the order store, or its active one."""
         if self.orders is None:
             return None
-        request = NewSupervision(
+        request = NewSupervisionRequest(
             enterprise_id=enterprise_id,
             risk_tier=self.orders.policy.supervision_min_tier,
             officer=None,
@@ -289,7 +289,7 @@ class Receipts:
                 return error.context["order_id"]
             raise
 
-    def _photo_feedback(self, photo: Any, feedback: Feedback, *, now: dt.datetime) -> dict[str, Any]:
+    def _photo_feedback(self, photo: Any, feedback: FeedbackRequest, *, now: dt.datetime) -> dict[str, Any]:
         if photo.order_id is None or photo.state not in FEEDBACK_PHOTO_STATES:
             raise self._not_closed()
         with self.engine.begin() as connection:
@@ -340,7 +340,7 @@ class Receipts:
 
     @staticmethod
     def _insert(
-        connection: sa.Connection, feedback: Feedback, *, now: dt.datetime, round_: int, **subject: Any
+        connection: sa.Connection, feedback: FeedbackRequest, *, now: dt.datetime, round_: int, **subject: Any
     ) -> None:
         key = report_feedback.c.claim_id if "claim_id" in subject else report_feedback.c.photo_id
         value = subject.get("claim_id") or subject.get("photo_id")

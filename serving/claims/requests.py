@@ -6,45 +6,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, ModelWrapValidatorHandler, ValidationError, ValidationInfo, model_validator
 
 from runtime.errors import InputError
-from serving.claims.policy import CHANNELS, TYPES, ClaimsPolicy
+from serving.api.bodies import RequestBody
+from serving.api_models import example
+from serving.claims.policy import CHANNELS, TYPES, ClaimsPolicy, load_policy
 from serving.claims.states import ACTIONS, STATES
 from serving.orders.requests import text  # one text reader: ids normalised (NFKC, no invisible or control characters)
 
 MAX_TEXT, MAX_LONG_TEXT, MAX_COMMENT = 200, 4000, 500
 MAX_WORKERS, MAX_AMOUNT = 100_000, 1e10
 MAX_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class NewClaim:
-    channel: str
-    enterprise_id: str
-    type: str
-    workers: int
-    amount_cny: float | None
-    description: str
-    district: str | None
-    claimant: str | None  # raw here; the store keeps only its pseudonym
-
-
-@dataclass(frozen=True)
-class CaseMove:
-    action: str
-    handler: str | None = None
-    comment: str | None = None
-    outcome: str | None = None
-    recovered_cny: float | None = None
-    injury_recognised: bool | None = None
-
-
-@dataclass(frozen=True)
-class Feedback:
-    satisfied: int
-    resolved: bool
-    comment: str | None
 
 
 @dataclass(frozen=True)
@@ -92,12 +67,6 @@ class Problems:
             )
 
 
-def _object(body: Any, example: str) -> Mapping[str, Any]:
-    if not isinstance(body, dict):
-        raise InputError("body", f"send a JSON object such as {example}")
-    return body
-
-
 def choice(
     body: Mapping[str, Any], field: str, choices: tuple[str, ...] | list[str], *, required: bool = True
 ) -> str | None:
@@ -136,91 +105,6 @@ def flag(body: Mapping[str, Any], field: str, *, required: bool = False) -> bool
     return value
 
 
-NEW_CLAIM_FIELDS = ("channel", "enterprise_id", "type", "workers", "amount_cny", "description", "district", "claimant")
-
-
-def parse_new_claim(body: Any) -> NewClaim:
-    body = _object(
-        body,
-        '{"channel": "hotline_12351", "enterprise_id": "E100", "type": "wage_arrears", "workers": 1, '
-        '"amount_cny": 8000, "description": "..."}',
-    )
-    problems = Problems()
-    for unknown in sorted(set(body) - set(NEW_CLAIM_FIELDS)):
-        problems.add(unknown, f"unknown field; a claim has {list(NEW_CLAIM_FIELDS)}")
-    values = {
-        "channel": problems.check("channel", lambda: choice(body, "channel", CHANNELS)),
-        "enterprise_id": problems.check("enterprise_id", lambda: text(body, "enterprise_id", required=True)),
-        "type": problems.check("type", lambda: choice(body, "type", TYPES)),
-        "workers": problems.check("workers", lambda: whole(body, "workers", low=1, high=MAX_WORKERS, default=1)),
-        "amount_cny": problems.check("amount_cny", lambda: amount(body, "amount_cny")),
-        "description": problems.check(
-            "description", lambda: text(body, "description", required=True, limit=MAX_LONG_TEXT)
-        ),
-        "district": problems.check("district", lambda: text(body, "district")),
-        "claimant": problems.check("claimant", lambda: text(body, "claimant")),
-    }
-    problems.raise_any()
-    return NewClaim(**values)
-
-
-def parse_case_move(body: Any, policy: ClaimsPolicy) -> CaseMove:
-    body = _object(body, '{"action": "dispatch", "handler": "labour_inspection", "comment": "..."}')
-    problems = Problems()
-    action = problems.check("action", lambda: choice(body, "action", tuple(ACTIONS)))
-    handler = problems.check(
-        "handler", lambda: choice(body, "handler", tuple(policy.handlers), required=action == "dispatch")
-    )
-    outcome = problems.check(
-        "outcome", lambda: choice(body, "outcome", tuple(policy.outcomes), required=action == "close")
-    )
-    move = CaseMove(
-        action=action,
-        handler=handler,
-        comment=problems.check("comment", lambda: text(body, "comment", limit=MAX_LONG_TEXT)),
-        outcome=outcome,
-        recovered_cny=problems.check("recovered_cny", lambda: amount(body, "recovered_cny")),
-        injury_recognised=problems.check("injury_recognised", lambda: flag(body, "injury_recognised")),
-    )
-    if action != "dispatch" and body.get("handler") is not None:
-        problems.add("handler", "a handler is named only when dispatching")
-    if action != "close" and any(
-        body.get(name) is not None for name in ("outcome", "recovered_cny", "injury_recognised")
-    ):
-        problems.add("outcome", "an outcome is given only when closing")
-    problems.raise_any()
-    return move
-
-
-def parse_feedback(body: Any) -> Feedback:
-    body = _object(body, '{"satisfied": 5, "resolved": true, "comment": "..."}')
-    problems = Problems()
-    for unknown in sorted(set(body) - {"satisfied", "resolved", "comment"}):
-        problems.add(unknown, "unknown field; feedback has satisfied, resolved and comment")
-    values = {
-        "satisfied": problems.check("satisfied", lambda: whole(body, "satisfied", low=1, high=5)),
-        "resolved": problems.check("resolved", lambda: flag(body, "resolved", required=True)),
-        "comment": problems.check("comment", lambda: text(body, "comment", limit=MAX_COMMENT)),
-    }
-    problems.raise_any()
-    return Feedback(**values)
-
-
-def parse_split(body: Any) -> list[str]:
-    body = _object(body, '{"claim_ids": ["...", "..."]}')
-    ids = body.get("claim_ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
-        raise InputError("claim_ids", "claim_ids must be a non-empty list of claim ids")
-    if len(ids) > 10_000:
-        raise InputError("claim_ids", "at most 10000 claims move at once")
-    return sorted(set(ids))
-
-
-def parse_merge(body: Any) -> str:
-    body = _object(body, '{"into": "<case id>"}')
-    return text(body, "into", required=True, limit=64)
-
-
 def parse_filter(params: Mapping[str, str]) -> CaseFilter:
     problems = Problems()
     state = params.get("state") or "open"
@@ -254,3 +138,153 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
     if not low <= value <= high:
         raise InputError(name, f"{name} must be from {low} to {high}, not {value}")
     return value
+
+
+# --- the JSON bodies: each field read by one of the readers above, every problem reported at once ---
+
+
+def reads(reader: Callable[..., Any], **options: Any) -> BeforeValidator:
+    """A field read by `reader(body, field, **options)` (`choice`, `whole`, `amount`, `flag`, `text`)."""
+
+    def read(value: Any, info: ValidationInfo) -> Any:
+        return reader({info.field_name: value}, info.field_name, **options)
+
+    return BeforeValidator(read)
+
+
+def _policy_choice(choices: Callable[[ClaimsPolicy], Any], needed_by: str) -> BeforeValidator:
+    """A choice among the policy's names (handlers, outcomes), required by one action only."""
+
+    def read(value: Any, info: ValidationInfo) -> Any:
+        required = info.data.get("action") == needed_by  # absent when the action itself was refused
+        return choice({info.field_name: value}, info.field_name, tuple(choices(load_policy())), required=required)
+
+    return BeforeValidator(read)
+
+
+class AllProblems(RequestBody):
+    """A body whose problems are reported at once: the first names the field, `errors` lists them all
+    (`error_count` of them); unknown fields are problems too where `unknown_field` says so."""
+
+    unknown_field: ClassVar[str | None] = None
+
+    @classmethod
+    def more_problems(cls, body: dict[str, Any], problems: Problems) -> None:
+        """Problems between fields, after each field's own."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _all_problems(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        body = cls.json_object(data)
+        problems = Problems()
+        if cls.unknown_field is not None:
+            for unknown in sorted(set(body) - set(cls.model_fields)):
+                problems.add(unknown, cls.unknown_field)
+        try:
+            checked = handler(body)
+        except ValidationError as error:
+            checked = None
+            for found in error.errors():
+                cause = found.get("ctx", {}).get("error")
+                if isinstance(cause, InputError):
+                    problems.add(cause.field, cause.message)
+                else:
+                    problems.add(str(found["loc"][-1]) if found["loc"] else "body", found["msg"])
+        cls.more_problems(body, problems)
+        problems.raise_any()
+        return checked
+
+
+class NewClaimRequest(AllProblems):
+    shape = (
+        '{"channel": "hotline_12351", "enterprise_id": "E100", "type": "wage_arrears", "workers": 1, '
+        '"amount_cny": 8000, "description": "..."}'
+    )
+    unknown_field = (
+        "unknown field; a claim has "
+        "['channel', 'enterprise_id', 'type', 'workers', 'amount_cny', 'description', 'district', 'claimant']"
+    )
+    model_config = example(
+        {
+            "channel": "hotline_12351",
+            "enterprise_id": "EXAMPLE-0001",
+            "type": "wage_arrears",
+            "workers": 1,
+            "amount_cny": 9000,
+            "description": "拖欠两个月工资",
+            "district": "南山区",
+        }
+    )
+
+    channel: Annotated[Literal[CHANNELS], reads(choice, choices=CHANNELS)]
+    enterprise_id: Annotated[str, reads(text, required=True)] = Field(max_length=MAX_TEXT)
+    type: Annotated[Literal[TYPES], reads(choice, choices=TYPES)]
+    workers: Annotated[int, reads(whole, low=1, high=MAX_WORKERS)] = Field(
+        default=1, ge=1, le=MAX_WORKERS, description="workers affected"
+    )
+    amount_cny: Annotated[float | None, reads(amount)] = Field(default=None, ge=0, description="amount claimed (CNY)")
+    description: Annotated[str, reads(text, required=True, limit=MAX_LONG_TEXT)] = Field(max_length=MAX_LONG_TEXT)
+    district: Annotated[str | None, reads(text)] = Field(default=None, max_length=MAX_TEXT)
+    claimant: Annotated[str | None, reads(text)] = Field(
+        default=None, max_length=MAX_TEXT, description="kept only as a keyed pseudonym"
+    )
+
+
+class CaseMoveRequest(AllProblems):
+    shape = '{"action": "dispatch", "handler": "labour_inspection", "comment": "..."}'
+    model_config = example({"action": "dispatch", "handler": "labour_inspection", "comment": "转人社监察"})
+
+    action: Annotated[Literal[tuple(ACTIONS)], reads(choice, choices=tuple(ACTIONS))]
+    handler: Annotated[str | None, _policy_choice(lambda policy: policy.handlers, "dispatch")] = Field(
+        default=None, validate_default=True
+    )
+    outcome: Annotated[str | None, _policy_choice(lambda policy: policy.outcomes, "close")] = Field(
+        default=None, validate_default=True
+    )
+    comment: Annotated[str | None, reads(text, limit=MAX_LONG_TEXT)] = Field(default=None, max_length=MAX_LONG_TEXT)
+    recovered_cny: Annotated[float | None, reads(amount)] = Field(default=None, ge=0)
+    injury_recognised: Annotated[bool | None, reads(flag)] = None
+
+    @classmethod
+    def more_problems(cls, body: dict[str, Any], problems: Problems) -> None:
+        action = body.get("action") if body.get("action") in tuple(ACTIONS) else None  # a list is no dict key
+        if action != "dispatch" and body.get("handler") is not None:
+            problems.add("handler", "a handler is named only when dispatching")
+        if action != "close" and any(
+            body.get(name) is not None for name in ("outcome", "recovered_cny", "injury_recognised")
+        ):
+            problems.add("outcome", "an outcome is given only when closing")
+
+
+class FeedbackRequest(AllProblems):
+    shape = '{"satisfied": 5, "resolved": true, "comment": "..."}'
+    unknown_field = "unknown field; feedback has satisfied, resolved and comment"
+    model_config = example({"satisfied": 5, "resolved": True, "comment": "工资已补发"})
+
+    satisfied: Annotated[int, reads(whole, low=1, high=5)] = Field(ge=1, le=5)
+    resolved: Annotated[bool, reads(flag, required=True)]
+    comment: Annotated[str | None, reads(text, limit=MAX_COMMENT)] = Field(
+        default=None, max_length=MAX_COMMENT, description="shown to officers only"
+    )
+
+
+def _claim_ids(ids: Any) -> list[str]:
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids):
+        raise InputError("claim_ids", "claim_ids must be a non-empty list of claim ids")
+    if len(ids) > 10_000:
+        raise InputError("claim_ids", "at most 10000 claims move at once")
+    return sorted(set(ids))
+
+
+class SplitRequest(RequestBody):
+    shape = '{"claim_ids": ["...", "..."]}'
+    model_config = example({"claim_ids": ["0123456789abcdef0123456789abcdef"]})
+
+    claim_ids: Annotated[list[str], BeforeValidator(_claim_ids)]
+
+
+class MergeRequest(RequestBody):
+    shape = '{"into": "<case id>"}'
+    model_config = example({"into": "0123456789abcdef0123456789abcdef"})
+
+    into: Annotated[str, reads(text, required=True, limit=64)]

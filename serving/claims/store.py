@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from runtime.errors import InputError
 from serving.claims.policy import ClaimsPolicy, load_policy
-from serving.claims.requests import CaseFilter, CaseMove, NewClaim
+from serving.claims.requests import CaseFilter, CaseMoveRequest, NewClaimRequest
 from serving.claims.schema import claim_cases, claim_transitions, claims, report_feedback
 from serving.claims.states import ACTIONS, ENTERPRISE_HANDLER, OPEN_STATES, Viewer, wrong_state
 from serving.db import iso as _iso
@@ -78,7 +78,7 @@ class ClaimStore:
 
     # --- filing ----------------------------------------------------------------------------
 
-    def file_claim(self, claim: NewClaim, *, received_by: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    def file_claim(self, claim: NewClaimRequest, *, received_by: str, now: dt.datetime | None = None) -> dict[str, Any]:
         """Record one claim (its `claimant` must already be a pseudonym) in its case; answers the claim
         id, the receipt code (shown once, only its hash is kept), the case and whether it was new."""
         now = now or utcnow()
@@ -126,7 +126,7 @@ class ClaimStore:
             "case": describe_case(row, viewer=Viewer(actor=received_by), now=now),
         }
 
-    def _open_case_for(self, connection: sa.Connection, claim: NewClaim, *, now: dt.datetime) -> str | None:
+    def _open_case_for(self, connection: sa.Connection, claim: NewClaimRequest, *, now: dt.datetime) -> str | None:
         return connection.execute(
             sa.select(claim_cases.c.id)
             .where(
@@ -139,7 +139,9 @@ class ClaimStore:
             .limit(1)
         ).scalar()
 
-    def _new_case(self, connection: sa.Connection, claim: NewClaim, *, now: dt.datetime, received_by: str) -> str:
+    def _new_case(
+        self, connection: sa.Connection, claim: NewClaimRequest, *, now: dt.datetime, received_by: str
+    ) -> str:
         urgency = self.policy.urgency(claim.type, claim.workers)
         case_id = self._insert_case(
             connection,
@@ -372,7 +374,7 @@ class ClaimStore:
             raise InputError("authorization", f"only union officers {what}", status_code=403)
 
     def transition(
-        self, case_id: str, move: CaseMove, *, viewer: Viewer, now: dt.datetime | None = None
+        self, case_id: str, move: CaseMoveRequest, *, viewer: Viewer, now: dt.datetime | None = None
     ) -> dict[str, Any]:
         """dispatch (to a handler), handle (with notes), close (with an outcome); 409 from a wrong state."""
         self._officer_only(viewer, "dispatch, handle and close claim cases")
@@ -623,7 +625,7 @@ def _finish_inputs(acc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _move_details(move: CaseMove, policy: ClaimsPolicy) -> dict[str, Any] | None:
+def _move_details(move: CaseMoveRequest, policy: ClaimsPolicy) -> dict[str, Any] | None:
     if move.action == "dispatch":
         return {"handler": policy.handlers[move.handler].describe()}
     if move.action == "close":

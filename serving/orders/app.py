@@ -16,27 +16,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as FastPath
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from runtime.errors import InputError
 from serving import api_models as m
-from serving.api.app import route_app
-from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.app import AnswerRoute, route_app
+from serving.api.dependencies import Backends, backends, principal, role
 from serving.api.responses import binary, body_model, errors, query
 from serving.hostile_text import refuse_bad_text
 from serving.orders import dashboard
 from serving.orders.pages import issue_form, order_page, orders_home
 from serving.orders.proof import refuse_the_original, scene_similarity
 from serving.orders.requests import (
-    Move,
-    parse_amendment,
+    AmendmentRequest,
+    MoveRequest,
+    NewOrderRequest,
+    NewSupervisionRequest,
     parse_filter,
-    parse_move,
-    parse_new_order,
-    parse_new_supervision,
 )
 from serving.orders.states import Viewer, wrong_state
 from serving.orders.store import OrderStore, Proof
@@ -129,7 +128,7 @@ Officer = Annotated[Viewer, Depends(officers())]
 Issuer = Annotated[Viewer, Depends(officers("only union officers issue rectification orders"))]
 Supervisor = Annotated[Viewer, Depends(officers("only union officers open supervision cases"))]
 Amender = Annotated[Viewer, Depends(officers("only union officers amend an order"))]
-router = APIRouter(dependencies=[Depends(role("enterprise"))], tags=["orders"])
+router = APIRouter(dependencies=[Depends(role("enterprise"))], tags=["orders"], route_class=AnswerRoute)
 
 
 @router.get(
@@ -139,8 +138,8 @@ router = APIRouter(dependencies=[Depends(role("enterprise"))], tags=["orders"])
     summary="Orders and supervision cases, soonest due first, with counts per state",
     openapi_extra={"parameters": [*ORDER_FILTERS, OVERDUE, *PAGE]},
 )
-def list_orders(request: Request, store: Store, seen: Seen) -> JSONResponse:
-    return JSONResponse(store.orders(parse_filter(request.query_params), viewer=seen))
+def list_orders(request: Request, store: Store, seen: Seen) -> dict[str, Any]:
+    return store.orders(parse_filter(request.query_params), viewer=seen)
 
 
 @router.post(
@@ -149,14 +148,9 @@ def list_orders(request: Request, store: Store, seen: Seen) -> JSONResponse:
     response_model=m.Order,
     responses=errors(400, 404, 409, 422, 503),
     summary="Issue a rectification order for a confirmed case",
-    openapi_extra=body_model(m.NewOrderRequest),
 )
-def create_order(
-    body: Body,
-    store: Store,
-    acting: Annotated[Viewer, Depends(officers("only union officers issue rectification orders"))],
-) -> JSONResponse:
-    return JSONResponse(store.create_order(parse_new_order(body), viewer=acting), status_code=201)
+def create_order(body: NewOrderRequest, store: Store, acting: Issuer) -> dict[str, Any]:
+    return store.create_order(body, viewer=acting)
 
 
 @router.get(
@@ -166,9 +160,8 @@ def create_order(
     summary="Unrectified orders past their due time",
     openapi_extra={"parameters": [*ORDER_FILTERS, *PAGE]},
 )
-def list_overdue(request: Request, store: Store, seen: Seen) -> JSONResponse:
-    query = parse_filter({**request.query_params, "overdue": "true"})
-    return JSONResponse(store.orders(query, viewer=seen))
+def list_overdue(request: Request, store: Store, seen: Seen) -> dict[str, Any]:
+    return store.orders(parse_filter({**request.query_params, "overdue": "true"}), viewer=seen)
 
 
 @router.post(
@@ -177,10 +170,9 @@ def list_overdue(request: Request, store: Store, seen: Seen) -> JSONResponse:
     response_model=m.Order,
     responses=errors(400, 409, 422, 503),
     summary="Open a supervision case (督办) for a high-risk enterprise",
-    openapi_extra=body_model(m.NewSupervisionRequest),
 )
-def create_supervision(body: Body, store: Store, acting: Supervisor) -> JSONResponse:
-    return JSONResponse(store.create_supervision(parse_new_supervision(body), viewer=acting), status_code=201)
+def create_supervision(body: NewSupervisionRequest, store: Store, acting: Supervisor) -> dict[str, Any]:
+    return store.create_supervision(body, viewer=acting)
 
 
 @router.post(
@@ -189,8 +181,8 @@ def create_supervision(body: Body, store: Store, acting: Supervisor) -> JSONResp
     responses=errors(503),
     summary="Escalate overdue orders now (each API process also does every ANKANG_ORDERS_ESCALATE_SECONDS)",
 )
-def escalate(store: Store, _officer: Officer) -> JSONResponse:
-    return JSONResponse({"escalated": store.escalate_overdue()})
+def escalate(store: Store, _officer: Officer) -> dict[str, Any]:
+    return {"escalated": store.escalate_overdue()}
 
 
 @router.get(
@@ -199,8 +191,8 @@ def escalate(store: Store, _officer: Officer) -> JSONResponse:
     responses=errors(503),
     summary="Dashboard figures: by state, overdue, days to rectify, breakdowns, weekly trend",
 )
-def get_dashboard(parts: Parts, _officer: Officer) -> JSONResponse:
-    return JSONResponse(dashboard.top_of(parts.order_figures.get(parts.order_store.engine)))
+def get_dashboard(parts: Parts, _officer: Officer) -> dict[str, Any]:
+    return dashboard.top_of(parts.order_figures.get(parts.order_store.engine))
 
 
 @router.get(
@@ -224,8 +216,8 @@ def get_dashboard_csv(parts: Parts, _officer: Officer) -> Response:
     responses=errors(404, 503),
     summary="One order with its history and before / after comparison",
 )
-def get_order(order_id: OrderId, store: Store, seen: Seen) -> JSONResponse:
-    return JSONResponse(store.order(order_id, viewer=seen))
+def get_order(order_id: OrderId, store: Store, seen: Seen) -> dict[str, Any]:
+    return store.order(order_id, viewer=seen)
 
 
 @router.patch(
@@ -233,16 +225,9 @@ def get_order(order_id: OrderId, store: Store, seen: Seen) -> JSONResponse:
     response_model=m.Order,
     responses=errors(400, 404, 409, 422, 503),
     summary="Amend assignee, officer, measures, notes, district or due time",
-    openapi_extra=body_model(m.AmendmentRequest),
 )
-def patch_order(
-    order_id: OrderId,
-    body: Body,
-    store: Store,
-    acting: Amender,
-) -> JSONResponse:
-    changes, comment = parse_amendment(body)
-    return JSONResponse(store.amend(order_id, changes, viewer=acting, comment=comment))
+def patch_order(order_id: OrderId, body: AmendmentRequest, store: Store, acting: Amender) -> dict[str, Any]:
+    return store.amend(order_id, body.changes, viewer=acting, comment=body.comment)
 
 
 @router.post(
@@ -251,10 +236,9 @@ def patch_order(
     response_model=m.Order,
     responses=errors(400, 404, 409, 422, 503),
     summary="Take an action: start, submit (supervision), verify, reject, close",
-    openapi_extra=body_model(m.MoveRequest),
 )
-def post_transition(order_id: OrderId, body: Body, store: Store, acting: Acting) -> JSONResponse:
-    return JSONResponse(store.transition(order_id, parse_move(body), viewer=acting), status_code=201)
+def post_transition(order_id: OrderId, body: MoveRequest, store: Store, acting: Acting) -> dict[str, Any]:
+    return store.transition(order_id, body, viewer=acting)
 
 
 async def proof_form(request: Request) -> tuple[bytes, str | None]:
@@ -288,7 +272,7 @@ async def proof_form(request: Request) -> tuple[bytes, str | None]:
 )
 async def post_proof(
     order_id: OrderId, form: Annotated[tuple[bytes, str | None], Depends(proof_form)], parts: Parts, acting: Acting
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Submit a rectification with its proof photo: assessed by the photo model, then stored and appended."""
     data, comment = form
     store = parts.order_store
@@ -301,10 +285,8 @@ async def post_proof(
     digest = await run_in_threadpool(store.photos.put, data)
     scene = scene_similarity(facts.dhash, original_dhash)
     proof = Proof(sha256=digest, assessment=assessment.to_response(), scene=scene)
-    result = await run_in_threadpool(
-        store.transition, order_id, Move("submit", comment, None), viewer=acting, proof=proof
-    )
-    return JSONResponse(result, status_code=201)
+    submit = MoveRequest.model_construct(action="submit", comment=comment, outcome=None)  # the form is checked
+    return await run_in_threadpool(store.transition, order_id, submit, viewer=acting, proof=proof)
 
 
 @router.get(

@@ -1,14 +1,19 @@
-"""What a request to the order API may say, checked before anything is written (InputError names the field)."""
+"""What a request to the order API may say, checked before anything is written (InputError names the field):
+the JSON bodies as models (FastAPI validates them before the route runs) and the list's query filter."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, model_validator
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.api.bodies import RequestBody
+from serving.api_models import OrderAction, example, long_text, short_text
 from serving.hostile_text import normalised_id
 from serving.orders.states import ACTIONS, KINDS, STATES, UNRECTIFIED_STATES
 from serving.review.queue import integer_param
@@ -18,35 +23,6 @@ ID_FIELDS = frozenset({"photo_id", "enterprise_id", "site_id"})  # normalised: s
 # Times a rectification may be due at: 0001-01-01+01:00 or 9999-12-31-14:00 have no UTC year to be stored in.
 EARLIEST_TIME, LATEST_TIME = dt.datetime(2000, 1, 1), dt.datetime(2200, 1, 1)
 STATE_CHOICES = STATES + ("unrectified", "all")
-
-
-@dataclass(frozen=True)
-class NewOrder:
-    photo_id: str
-    enterprise_id: str
-    site_id: str | None
-    district: str | None
-    assignee: str | None
-    measures: str | None
-    hazard: str | None
-    due_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class NewSupervision:
-    enterprise_id: str
-    risk_tier: int
-    officer: str | None
-    district: str | None
-    notes: str | None
-    due_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Move:
-    action: str
-    comment: str | None
-    outcome: str | None
 
 
 @dataclass(frozen=True)
@@ -104,56 +80,6 @@ def moment(value: Any, field: str) -> dt.datetime | None:
     return utc
 
 
-def _object(body: Any, example: str) -> Mapping[str, Any]:
-    if not isinstance(body, dict):
-        raise InputError("body", f"send a JSON object such as {example}")
-    return body
-
-
-def parse_new_order(body: Any) -> NewOrder:
-    body = _object(body, '{"photo_id": "...", "enterprise_id": "E100", "assignee": "...", "measures": "..."}')
-    hazard = text(body, "hazard")
-    if hazard is not None and hazard not in load_taxonomy():
-        raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
-    return NewOrder(
-        photo_id=text(body, "photo_id", required=True),
-        enterprise_id=text(body, "enterprise_id", required=True),
-        site_id=text(body, "site_id"),
-        district=text(body, "district"),
-        assignee=text(body, "assignee"),
-        measures=text(body, "measures", limit=MAX_LONG_TEXT),
-        hazard=hazard,
-        due_at=moment(body.get("due_at"), "due_at"),
-    )
-
-
-def parse_new_supervision(body: Any) -> NewSupervision:
-    body = _object(body, '{"enterprise_id": "E100", "risk_tier": 4, "officer": "...", "notes": "..."}')
-    tier = body.get("risk_tier")
-    if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= 5:
-        raise InputError("risk_tier", f"risk_tier must be a whole number from 1 to 5, not {tier!r}")
-    return NewSupervision(
-        enterprise_id=text(body, "enterprise_id", required=True),
-        risk_tier=tier,
-        officer=text(body, "officer"),
-        district=text(body, "district"),
-        notes=text(body, "notes", limit=MAX_LONG_TEXT),
-        due_at=moment(body.get("due_at"), "due_at"),
-    )
-
-
-def parse_move(body: Any) -> Move:
-    body = _object(body, '{"action": "start", "comment": "..."}')
-    action = body.get("action")
-    if action not in ACTIONS:
-        raise InputError("action", f"unknown action {action!r}; use one of {list(ACTIONS)}")
-    return Move(
-        action=action,
-        comment=text(body, "comment", limit=MAX_LONG_TEXT),
-        outcome=text(body, "outcome", limit=MAX_LONG_TEXT),
-    )
-
-
 def _id_param(params: Mapping[str, str], field: str) -> str | None:
     value = params.get(field)
     return normalised_id(field, value) or None if value else None
@@ -182,28 +108,147 @@ def parse_filter(params: Mapping[str, str]) -> OrderFilter:
     )
 
 
-AMENDABLE = {
-    "assignee": MAX_TEXT,
-    "officer": MAX_TEXT,
-    "district": MAX_TEXT,
-    "measures": MAX_LONG_TEXT,
-    "notes": MAX_LONG_TEXT,
-}
+# --- the JSON bodies of the order routes: each field read by `text` / `moment` above ---------------
 
 
-def parse_amendment(body: Any) -> tuple[dict[str, Any], str | None]:
-    """(columns to change, comment) from a PATCH body; at least one amendable field."""
-    body = _object(body, '{"assignee": "...", "due_at": "2026-12-09T17:00:00Z", "comment": "..."}')
-    unknown = sorted(set(body) - set(AMENDABLE) - {"due_at", "comment"})
-    if unknown:
-        raise InputError(unknown[0], f"cannot amend {unknown}; amendable: {sorted([*AMENDABLE, 'due_at'])}")
-    changes: dict[str, Any] = {name: text(body, name, limit=limit) for name, limit in AMENDABLE.items() if name in body}
-    if "officer" in changes and changes["officer"] is None:
-        raise InputError("officer", "an order always has a responsible officer; name the new one")
-    if "due_at" in body:
-        changes["due_at"] = moment(body["due_at"], "due_at")
-        if changes["due_at"] is None:
-            raise InputError("due_at", "due_at cannot be removed, only moved")
-    if not changes:
-        raise InputError("body", f"say what to amend: one of {sorted([*AMENDABLE, 'due_at'])}")
-    return changes, text(body, "comment", limit=MAX_LONG_TEXT)
+def read_text(*, required: bool = False, limit: int = MAX_TEXT) -> BeforeValidator:
+    """A field read by `text`: stripped (an id normalised), null or blank is None (refused when required)."""
+
+    def read(value: Any, info: ValidationInfo) -> str | None:
+        return text({info.field_name: value}, info.field_name, required=required, limit=limit)
+
+    return BeforeValidator(read)
+
+
+def _read_moment(value: Any, info: ValidationInfo) -> dt.datetime | None:
+    return moment(value, info.field_name)
+
+
+def _known_hazard(hazard: str | None) -> str | None:
+    if hazard is not None and hazard not in load_taxonomy():
+        raise InputError("hazard", f"unknown hazard type {hazard!r}; known types: {sorted(load_taxonomy())}")
+    return hazard
+
+
+def _action(action: Any) -> Any:
+    if not isinstance(action, str) or action not in ACTIONS:  # a list or object is not a key (it was a 500)
+        raise InputError("action", f"unknown action {action!r}; use one of {list(ACTIONS)}")
+    return action
+
+
+def _risk_tier(tier: Any) -> Any:
+    if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= 5:
+        raise InputError("risk_tier", f"risk_tier must be a whole number from 1 to 5, not {tier!r}")
+    return tier
+
+
+Text = Annotated[str | None, read_text()]
+LongText = Annotated[str | None, read_text(limit=MAX_LONG_TEXT)]
+RequiredText = Annotated[str, read_text(required=True)]
+Moment = Annotated[
+    dt.datetime | None,
+    BeforeValidator(_read_moment),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),  # ISO 8601, as sent
+]
+
+
+class NewOrderRequest(RequestBody):
+    shape = '{"photo_id": "...", "enterprise_id": "E100", "assignee": "...", "measures": "..."}'
+    model_config = example(
+        {
+            "photo_id": "0123456789abcdef0123456789abcdef",
+            "enterprise_id": "E-100",
+            "assignee": "王工",
+            "measures": "加装护栏 fit a guard rail",
+        }
+    )
+
+    hazard: Annotated[Text, AfterValidator(_known_hazard)] = Field(
+        default=None, description="the hazard to compare; default: the case's most severe"
+    )
+    photo_id: RequiredText = Field(description="a review case an officer confirmed or corrected")
+    enterprise_id: RequiredText = Field(max_length=MAX_TEXT)
+    site_id: Text = short_text("default: the case's site_id")
+    district: Text = short_text()
+    assignee: Text = short_text()
+    measures: LongText = long_text()
+    due_at: Moment = Field(
+        default=None, description="ISO 8601 (UTC without an offset); default: by the hazard's severity"
+    )
+
+
+class NewSupervisionRequest(RequestBody):
+    shape = '{"enterprise_id": "E100", "risk_tier": 4, "officer": "...", "notes": "..."}'
+    model_config = example(
+        {"enterprise_id": "E-DOCS-EXAMPLE", "risk_tier": 4, "notes": "一年内三次停工 three stoppages in a year"}
+    )
+
+    risk_tier: Annotated[int, BeforeValidator(_risk_tier)] = Field(
+        ge=1, le=5, description="below the policy's supervision_min_tier (4) is 422"
+    )
+    enterprise_id: RequiredText = Field(max_length=MAX_TEXT)
+    officer: Text = short_text("default: the key's holder")
+    district: Text = short_text()
+    notes: LongText = long_text()
+    due_at: Moment = Field(default=None, description="ISO 8601; default: the policy's supervision_due")
+
+
+class MoveRequest(RequestBody):
+    shape = '{"action": "start", "comment": "..."}'
+    model_config = example({"action": "start", "comment": "已安排 on it"})
+
+    action: Annotated[OrderAction, BeforeValidator(_action)] = Field(
+        description="enterprise keys: start and submit (supervision) only"
+    )
+    comment: LongText = long_text()
+    outcome: LongText = long_text("what came of it (closing supervision)")
+
+
+AMENDABLE = ("assignee", "officer", "district", "measures", "notes", "due_at")
+
+
+def _no_removal(message: str) -> AfterValidator:
+    """A field that may be changed but not removed: null (or blank) is refused with `message`."""
+
+    def present(value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise InputError(info.field_name, message)
+        return value
+
+    return AfterValidator(present)
+
+
+class AmendmentRequest(RequestBody):
+    """At least one field besides `comment`; the history keeps the old and new values."""
+
+    shape = '{"assignee": "...", "due_at": "2026-12-09T17:00:00Z", "comment": "..."}'
+    model_config = ConfigDict(extra="forbid", **example({"assignee": "李工", "comment": "换人负责 new assignee"}))
+
+    assignee: Text = short_text()
+    officer: Annotated[Text, _no_removal("an order always has a responsible officer; name the new one")] = short_text(
+        "cannot be removed, only replaced"
+    )
+    district: Text = short_text()
+    measures: LongText = long_text()
+    notes: LongText = long_text()
+    due_at: Annotated[Moment, _no_removal("due_at cannot be removed, only moved")] = Field(
+        default=None, description="ISO 8601; cannot be removed, only moved"
+    )
+    comment: LongText = long_text()
+
+    @classmethod
+    def refuse_unknown(cls, body: dict[str, Any]) -> None:
+        unknown = sorted(set(body) - set(cls.model_fields))
+        if unknown:
+            raise InputError(unknown[0], f"cannot amend {unknown}; amendable: {sorted(AMENDABLE)}")
+
+    @model_validator(mode="after")
+    def _something(self) -> AmendmentRequest:
+        if not self.changes:
+            raise InputError("body", f"say what to amend: one of {sorted(AMENDABLE)}")
+        return self
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        """The columns to change: the fields the body gave, its comment apart."""
+        return {name: getattr(self, name) for name in AMENDABLE if name in self.model_fields_set}

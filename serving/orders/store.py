@@ -23,7 +23,7 @@ from serving.claims.schema import report_feedback
 from serving.db import iso, utcnow
 from serving.orders import receipts
 from serving.orders.policy import RectificationPolicy, load_policy
-from serving.orders.requests import Move, NewOrder, NewSupervision, OrderFilter
+from serving.orders.requests import MoveRequest, NewOrderRequest, NewSupervisionRequest, OrderFilter
 from serving.orders.schema import orders, outbox, transitions
 from serving.orders.states import (
     RECTIFIED_STATES,
@@ -219,7 +219,9 @@ class OrderStore:
         ).scalar_one()
         return case, list(hazards)
 
-    def create_order(self, request: NewOrder, *, viewer: Viewer, now: dt.datetime | None = None) -> dict[str, Any]:
+    def create_order(
+        self, request: NewOrderRequest, *, viewer: Viewer, now: dt.datetime | None = None
+    ) -> dict[str, Any]:
         """A rectification order from a confirmed case, due by its most severe hazard's default."""
         if not viewer.is_officer:
             raise InputError("authorization", "only union officers issue rectification orders", status_code=403)
@@ -229,7 +231,7 @@ class OrderStore:
         except sa.exc.IntegrityError:  # a second order for the case, created at the same moment
             raise InputError("photo_id", "this case already has a rectification order", status_code=409) from None
 
-    def _create_order(self, request: NewOrder, *, viewer: Viewer, now: dt.datetime) -> dict[str, Any]:
+    def _create_order(self, request: NewOrderRequest, *, viewer: Viewer, now: dt.datetime) -> dict[str, Any]:
         with self.engine.begin() as connection:
             case, hazards = self._confirmed_case(connection, request.photo_id)
             hazard = request.hazard or _main_hazard(hazards, case.probabilities)
@@ -258,7 +260,7 @@ class OrderStore:
             return self._insert(connection, values, due_at=due_at, actor=viewer.actor, now=now, viewer=viewer)
 
     def create_supervision(
-        self, request: NewSupervision, *, viewer: Viewer, now: dt.datetime | None = None
+        self, request: NewSupervisionRequest, *, viewer: Viewer, now: dt.datetime | None = None
     ) -> dict[str, Any]:
         """A supervision case (督办) for an enterprise at a high risk tier; one active case per enterprise."""
         if not viewer.is_officer:
@@ -325,7 +327,13 @@ class OrderStore:
         return describe_order(row, viewer=viewer, now=now)
 
     def transition(
-        self, order_id: str, move: Move, *, viewer: Viewer, proof: Proof | None = None, now: dt.datetime | None = None
+        self,
+        order_id: str,
+        move: MoveRequest,
+        *,
+        viewer: Viewer,
+        proof: Proof | None = None,
+        now: dt.datetime | None = None,
     ) -> dict[str, Any]:
         """Take one action on an order; 409 naming the state when the order is not where the action starts."""
         source, target = check_action(move.action, viewer=viewer)
@@ -544,7 +552,7 @@ def _proof_columns(proof: Proof | None) -> dict[str, Any]:
     return {"proof_sha256": proof.sha256, "proof_probabilities": proof.assessment["hazards"]}
 
 
-def _outcome_column(move: Move) -> dict[str, Any]:
+def _outcome_column(move: MoveRequest) -> dict[str, Any]:
     return {"outcome": move.outcome} if move.outcome else {}
 
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as FastPath
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from PIL import Image
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
 from serving import api_models as m
-from serving.api.app import route_app
-from serving.api.dependencies import Backends, Body, backends, principal, role
-from serving.api.responses import binary, body_model, errors, query
+from serving.api.app import AnswerRoute, route_app
+from serving.api.dependencies import Backends, backends, principal, role
+from serving.api.responses import binary, errors, query
 from serving.auth.principals import Principal
 from serving.images import sniff_format
-from serving.review.decisions import parse_decision, reviewer_of
+from serving.review.decisions import DecisionRequest, reviewer_of
 from serving.review.heatmap import overlay_png
 from serving.review.queue import parse_filter
 from serving.review.store import ReviewStore
@@ -58,7 +58,7 @@ QUEUE_PARAMETERS = (
     query("limit", "cases per page (1..200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
     query("offset", "cases to skip", {"type": "integer", "minimum": 0}),
 )
-router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
+router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"], route_class=AnswerRoute)
 
 
 @router.get(
@@ -68,25 +68,23 @@ router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
     summary="The review queue, most urgent first",
     openapi_extra={"parameters": list(QUEUE_PARAMETERS)},
 )
-def get_queue(request: Request, store: Store) -> JSONResponse:
-    return JSONResponse(store.queue(parse_filter(request.query_params)))
+def get_queue(request: Request, store: Store) -> dict[str, Any]:
+    return store.queue(parse_filter(request.query_params))
 
 
 @router.get("/taxonomy", response_model=m.TaxonomyBody, summary="The hazard types and the due hours of each severity")
-async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> JSONResponse:
+async def get_taxonomy(parts: Annotated[Backends, Depends(backends)]) -> dict[str, Any]:
     """The hazard types, and how many hours each severity gives (the page shows an urgent case's deadline)."""
     due = {name: span.total_seconds() / 3600 for name, span in parts.order_store.policy.due_by_severity.items()}
-    return JSONResponse(
-        {"types": [hazard.describe() for hazard in load_taxonomy().values()], "due_hours_by_severity": due}
-    )
+    return {"types": [hazard.describe() for hazard in load_taxonomy().values()], "due_hours_by_severity": due}
 
 
 @router.get(
     "/me", response_model=m.SignedInBody, summary="Who the request is signed in as (decisions are recorded as them)"
 )
-async def get_signed_in(who: Who) -> JSONResponse:
+async def get_signed_in(who: Who) -> dict[str, Any]:
     """Who the page is signed in as (the reviewer its decisions are recorded as)."""
-    return JSONResponse({**reviewer_of(who).to_dict(), "role": who.role, "via": who.via})
+    return {**reviewer_of(who).to_dict(), "role": who.role, "via": who.via}
 
 
 @router.get(
@@ -95,8 +93,8 @@ async def get_signed_in(who: Who) -> JSONResponse:
     responses=errors(404, 503),
     summary="One case with its group and decision history",
 )
-def get_case(photo_id: PhotoId, store: Store) -> JSONResponse:
-    return JSONResponse(store.case(photo_id))
+def get_case(photo_id: PhotoId, store: Store) -> dict[str, Any]:
+    return store.case(photo_id)
 
 
 @router.post(
@@ -105,11 +103,9 @@ def get_case(photo_id: PhotoId, store: Store) -> JSONResponse:
     response_model=m.DecisionResult,
     responses=errors(400, 404, 422, 503),
     summary="Record a decision on a case (and its group)",
-    openapi_extra=body_model(m.DecisionRequest),
 )
-def post_decision(photo_id: PhotoId, body: Body, store: Store, who: Who) -> JSONResponse:
-    decision = parse_decision(body)
-    return JSONResponse(store.decide(photo_id, decision, reviewer=reviewer_of(who)), status_code=201)
+def post_decision(photo_id: PhotoId, body: DecisionRequest, store: Store, who: Who) -> dict[str, Any]:
+    return store.decide(photo_id, body, reviewer=reviewer_of(who))
 
 
 def image_answer(store: ReviewStore, photo_id: str, size: str) -> Response:
@@ -175,7 +171,7 @@ def not_found(request: Request, status: int) -> InputError:
     return InputError("path", f"no such review endpoint; {routes}", status_code=404)
 
 
-page_router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"])
+page_router = APIRouter(dependencies=[Depends(role("reviewer"))], tags=["review"], route_class=AnswerRoute)
 
 
 @page_router.get("/", include_in_schema=False)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from runtime.errors import InputError
 from runtime.taxonomy import load_taxonomy
+from serving.api.bodies import RequestBody
+from serving.api_models import example
 
 DECISIONS = ("confirm", "correct", "dismiss", "rectified")
 STATUS_AFTER = {"confirm": "confirmed", "correct": "corrected", "dismiss": "dismissed", "rectified": "rectified"}
@@ -16,18 +19,28 @@ STATUSES = OPEN_STATUSES + tuple(STATUS_AFTER.values())
 MAX_COMMENT = 2000
 
 
-@dataclass(frozen=True)
-class Decision:
-    decision: str
-    hazards: tuple[str, ...]
-    comment: str | None
-    apply_to_group: bool
+def _decision(decision: Any) -> Any:
+    if decision not in DECISIONS:
+        raise InputError("decision", f"unknown decision {decision!r}; use one of {list(DECISIONS)}")
+    return decision
 
 
-def _hazards(body: Mapping[str, Any], decision: str) -> tuple[str, ...]:
-    hazards = body.get("hazards")
+def _comment(comment: Any) -> str | None:
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        raise InputError("comment", f"comment must be text of at most {MAX_COMMENT} characters")
+    return comment or None
+
+
+def _apply_to_group(apply_to_group: Any) -> Any:
+    if not isinstance(apply_to_group, bool):
+        raise InputError("apply_to_group", "apply_to_group must be true or false")
+    return apply_to_group
+
+
+def _hazards(hazards: Any, info: ValidationInfo) -> tuple[str, ...]:
+    decision = info.data.get("decision")
     if decision != "correct":
-        if hazards not in (None, []):
+        if hazards not in (None, [], ()):
             raise InputError("hazards", f"hazards are only given with `correct`, not with `{decision}`")
         return ()
     if not isinstance(hazards, list) or not hazards:
@@ -43,24 +56,28 @@ def _hazards(body: Mapping[str, Any], decision: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hazards))
 
 
-def parse_decision(body: Any) -> Decision:
-    """Check a decision request body; raise InputError naming the field at fault."""
-    if not isinstance(body, dict):
-        raise InputError("body", 'send a JSON object such as {"decision": "confirm"}')
-    decision = body.get("decision")
-    if decision not in DECISIONS:
-        raise InputError("decision", f"unknown decision {decision!r}; use one of {list(DECISIONS)}")
-    if "reviewer" in body:
-        raise InputError(
-            "reviewer", "do not send a reviewer: decisions are recorded as the signed-in key and the person holding it"
-        )
-    comment = body.get("comment")
-    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
-        raise InputError("comment", f"comment must be text of at most {MAX_COMMENT} characters")
-    apply_to_group = body.get("apply_to_group", False)
-    if not isinstance(apply_to_group, bool):
-        raise InputError("apply_to_group", "apply_to_group must be true or false")
-    return Decision(decision, _hazards(body, decision), comment or None, apply_to_group)
+class DecisionRequest(RequestBody):
+    """A reviewer's decision on a case (checked before anything is written; InputError names the field)."""
+
+    shape = '{"decision": "confirm"}'
+    model_config = example({"decision": "confirm", "comment": "现场核实 seen on site"})
+
+    decision: Annotated[Literal["confirm", "correct", "dismiss", "rectified"], BeforeValidator(_decision)]
+    comment: Annotated[str | None, BeforeValidator(_comment)] = Field(default=None, max_length=MAX_COMMENT)
+    apply_to_group: Annotated[bool, BeforeValidator(_apply_to_group)] = False
+    hazards: Annotated[
+        tuple[str, ...],
+        BeforeValidator(_hazards),
+        WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]}),
+    ] = Field(default=(), validate_default=True, description="for `correct`: the hazard types actually present")
+
+    @classmethod
+    def refuse_unknown(cls, body: dict[str, Any]) -> None:
+        if "reviewer" in body:
+            raise InputError(
+                "reviewer",
+                "do not send a reviewer: decisions are recorded as the signed-in key and the person holding it",
+            )
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ def reviewer_of(principal: Any) -> Reviewer:
     return Reviewer(principal.key_id, principal.holder or None)
 
 
-def resolved_hazards(decision: Decision, flagged: list[str]) -> tuple[str, ...]:
+def resolved_hazards(decision: DecisionRequest, flagged: list[str]) -> tuple[str, ...]:
     """The hazard types the decision says are present: the model's flags when confirmed or rectified."""
     if decision.decision in ("confirm", "rectified"):
         return tuple(flagged)

@@ -21,7 +21,7 @@ from runtime.taxonomy import load_taxonomy
 from serving.assessment import PhotoAssessment
 from serving.db import create_engine, iso, migrate, utcnow
 from serving.images import PhotoFacts
-from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, Decision, Reviewer, resolved_hazards
+from serving.review.decisions import OPEN_STATUSES, STATUS_AFTER, DecisionRequest, Reviewer, resolved_hazards
 from serving.review.grouping import (
     BAND_WIDTHS,
     DHASH_THRESHOLD,
@@ -229,7 +229,7 @@ class ReviewStore:
         with self.engine.connect() as connection:
             return self._case_row(connection, photo_id).photo_sha256
 
-    def decide(self, photo_id: str, decision: Decision, *, reviewer: Reviewer) -> dict[str, Any]:
+    def decide(self, photo_id: str, decision: DecisionRequest, *, reviewer: Reviewer) -> dict[str, Any]:
         """Append the decision (and, with apply_to_group, to the group's undecided cases) in one transaction."""
         now = utcnow()
         with self.engine.begin() as connection:

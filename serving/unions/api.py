@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from runtime.errors import InputError
 from serving.api.app import route_app
-from serving.api.dependencies import Backends, Body, backends, principal, role
+from serving.api.dependencies import Backends, backends, principal, role
 from serving.api.responses import errors
 from serving.auth.key_table import active_keys
 from serving.auth.roles import PERSONAL_ROLES
@@ -31,7 +31,7 @@ from serving.orders.app import viewer_of
 from serving.orders.states import Viewer
 from serving.unions import models as m
 from serving.unions.meeting import review_meeting
-from serving.unions.rows import RowErrors, check_union
+from serving.unions.rows import RowErrors
 from serving.unions.store import MAX_LISTED_UNIONS, UnionFilter, UnionStore
 
 logger = logging.getLogger("ankang.unions")
@@ -66,12 +66,6 @@ Who = Annotated[Any, Depends(principal)]
 async def viewer(who: Who) -> Viewer:
     """Officers see every enterprise; an enterprise key only its own (serving/orders/app.py's rule)."""
     return viewer_of(who)
-
-
-def json_object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InputError("body", "must be a JSON object with the union's fields")
-    return body
 
 
 def actor_of(principal: Any) -> str:
@@ -119,13 +113,10 @@ def get_enterprise(enterprise_id: str, stores: Stores, who: Annotated[Viewer, De
 @enterprises_router.post(
     "/{enterprise_id}/officers", status_code=201, response_model=m.AssignmentBody, responses=errors(400, 403, 422, 503)
 )
-def assign_officer(enterprise_id: str, stores: Stores, principal: Officer, body: Body) -> dict[str, Any]:
+def assign_officer(enterprise_id: str, stores: Stores, principal: Officer, body: m.OfficerAssignment) -> dict[str, Any]:
     """Assign an officer: `{"key_id": "me"}` (a reviewer assigns themself) or another officer's key id
     (admin)."""
-    key_id = json_object(body).get("key_id")
-    if not isinstance(key_id, str) or not key_id.strip():
-        raise InputError("key_id", 'give the officer\'s key id, or "me"')
-    key_id = principal.key_id if key_id == "me" else key_id.strip()
+    key_id = principal.key_id if body.key_id == "me" else body.key_id.strip()
     holder_name = principal.holder
     if key_id != principal.key_id:
         if principal.role != "admin":
@@ -180,11 +171,8 @@ def list_unions(
 
 
 @unions_router.post("/", status_code=201, response_model=m.UnionDetailBody, responses=errors(400, 403, 409, 422, 503))
-def create_union(stores: Stores, _admin: Admin, body: Body) -> dict[str, Any]:
-    problems = RowErrors()
-    row = check_union(json_object(body), problems, row=None)
-    problems.raise_if_any("the union")
-    return stores.unions.create(row)
+def create_union(stores: Stores, _admin: Admin, body: m.NewUnionRequest) -> dict[str, Any]:
+    return stores.unions.create(body.row())
 
 
 @unions_router.post("/grade", response_model=m.GradeRunBody, responses=errors(403, 503))
@@ -200,10 +188,12 @@ def get_union(union_id: str, stores: Stores) -> dict[str, Any]:
 
 
 @unions_router.patch("/{union_id}", response_model=m.UnionDetailBody, responses=errors(400, 403, 404, 422, 503))
-def patch_union(union_id: str, stores: Stores, _admin: Admin, body: Body) -> dict[str, Any]:
-    problems = RowErrors()
-    changes = check_union({"union_id": union_id, **json_object(body)}, problems, row=None, partial=True)
-    problems.raise_if_any("the change")
+def patch_union(union_id: str, stores: Stores, _admin: Admin, body: m.UnionChangeRequest) -> dict[str, Any]:
+    changes = body.changes()
+    if changes.get("parent_id") is not None and changes["parent_id"] == changes.get("union_id", union_id):
+        problems = RowErrors()  # the one rule of the change that needs the path's union_id
+        problems.add(None, union_id, "parent_id", "a union cannot be its own parent")
+        problems.raise_if_any("the change")
     return stores.unions.update(union_id, changes)
 
 

@@ -1,11 +1,17 @@
 """The answers of /v1/enterprises (kept scores), /v1/unions and /v1/review-meeting, as documented
-models (the service's API document shows them; unknown extra fields pass through)."""
+models (the service's API document shows them; unknown extra fields pass through), and the request
+bodies of these routes."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
+
+from runtime.errors import InputError
+from serving.api.bodies import RequestBody
+from serving.unions.rows import MAX_ID, RowErrors, UnionRow, check_union
 
 
 class Open(BaseModel):
@@ -167,3 +173,74 @@ class ReviewMeetingBody(Open):
     by_district: list[dict[str, Any]]
     by_union_type: list[dict[str, Any]]
     trend: list[dict[str, Any]]
+
+
+# --- request bodies: checked by the union import's own row checker (serving/unions/rows.py) -------
+
+
+def _key_id(key_id: Any) -> Any:
+    if not isinstance(key_id, str) or not key_id.strip():
+        raise InputError("key_id", 'give the officer\'s key id, or "me"')
+    return key_id
+
+
+class ObjectBody(RequestBody):
+    @classmethod
+    def not_an_object(cls) -> InputError:
+        return InputError("body", "must be a JSON object with the union's fields")
+
+
+class OfficerAssignment(ObjectBody):
+    key_id: Annotated[str, BeforeValidator(_key_id)] = Field(
+        description='"me" (a reviewer assigns themself) or another officer\'s key id (admin)'
+    )
+
+
+class UnionFields(ObjectBody):
+    """A union's fields as a request gives them; every problem at once, as the import reports them."""
+
+    model_config = ConfigDict(extra="forbid")
+    partial: ClassVar[bool] = False
+    what: ClassVar[str] = "the union"
+
+    union_id: str | None = Field(default=None, max_length=MAX_ID)
+    name: str | None = Field(default=None, max_length=200)
+    union_type: str | None = Field(default=None, description="a union_type category of the risk schema")
+    district: str | None = Field(default=None, max_length=100)
+    parent_id: str | None = Field(default=None, max_length=MAX_ID)
+    members: int | None = Field(default=None, ge=0)
+    industrial_members: int | None = Field(default=None, ge=0, description="at most members")
+    new_employment_members: int | None = Field(default=None, ge=0, description="at most members")
+    migrant_members: int | None = Field(default=None, ge=0, description="at most members")
+    enterprise_ids: list[str] | None = Field(default=None, description="the enterprises the union covers")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _checked(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        problems = RowErrors()
+        found = check_union(cls.json_object(data), problems, row=None, partial=cls.partial)
+        problems.raise_if_any(cls.what)
+        return handler(found if cls.partial else asdict(found))
+
+
+class NewUnionRequest(UnionFields):
+    """union_id, name, union_type, district and members are required."""
+
+    union_id: str = Field(max_length=MAX_ID)
+    name: str = Field(max_length=200)
+    union_type: str = Field(description="a union_type category of the risk schema")
+    district: str = Field(max_length=100)
+    members: int = Field(ge=0)
+
+    def row(self) -> UnionRow:
+        return UnionRow(**self.model_dump())
+
+
+class UnionChangeRequest(UnionFields):
+    """The fields to change (union_id is the path's)."""
+
+    partial = True
+    what = "the change"
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(include=self.model_fields_set)

@@ -152,6 +152,8 @@ def test_transitions_refuse_wrong_states_and_unknown_handlers(api):
     assert wrong.status_code == 409 and wrong.json()["error"]["state"] == "accepted"
     unknown = api.post(f"/v1/claims/{case_id}/transitions", json={"action": "dispatch", "handler": "police"})
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "handler"
+    listed = api.post(f"/v1/claims/{case_id}/transitions", json={"action": []})  # not a name: no 500
+    assert listed.status_code == 422 and [e["field"] for e in listed.json()["error"]["errors"]] == ["action"]
     assert api.get("/v1/claims/nope").status_code == 404
     assert api.get("/v1/claims/", params={"state": "lost"}).json()["error"]["field"] == "state"
 

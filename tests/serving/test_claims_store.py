@@ -4,17 +4,17 @@ feedback that reopens (at most twice, then supervision)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from runtime.errors import InputError
 from serving.claims.feedback import Receipts
-from serving.claims.requests import CaseFilter, parse_case_move, parse_feedback, parse_filter, parse_new_claim
+from serving.claims.requests import CaseFilter, CaseMoveRequest, FeedbackRequest, NewClaimRequest, parse_filter
 from serving.claims.schema import claim_transitions
 from serving.claims.states import Viewer
 from serving.claims.store import ClaimStore
@@ -47,27 +47,32 @@ def claim(**overrides):
         "district": "南山区",
         "claimant": "pseudonym-1",
     }
-    return parse_new_claim({**body, **overrides})
+    return NewClaimRequest.model_validate({**body, **overrides})
 
 
 def move(store: ClaimStore, case_id: str, action: str, *, now: dt.datetime, **fields) -> dict:
     return store.transition(
-        case_id, parse_case_move({"action": action, **fields}, store.policy), viewer=OFFICER, now=now
+        case_id, CaseMoveRequest.model_validate({"action": action, **fields}), viewer=OFFICER, now=now
     )
 
 
+def problem(caught: pytest.ExceptionInfo[ValidationError]) -> InputError:
+    """The InputError a body's reader raised (pydantic keeps it as the error's cause)."""
+    return caught.value.errors()[0]["ctx"]["error"]
+
+
 def test_every_problem_of_a_claim_is_named_at_once():
-    with pytest.raises(InputError) as caught:
-        parse_new_claim({"channel": "fax", "type": "wages", "workers": 0, "amount_cny": -1, "extra": 1})
-    fields = [error["field"] for error in caught.value.context["errors"]]
+    with pytest.raises(ValidationError) as caught:
+        NewClaimRequest.model_validate({"channel": "fax", "type": "wages", "workers": 0, "amount_cny": -1, "extra": 1})
+    fields = [error["field"] for error in problem(caught).context["errors"]]
     assert fields == ["extra", "channel", "enterprise_id", "type", "workers", "amount_cny", "description"]
-    assert caught.value.status_code == 422 and caught.value.field == "extra"
+    assert problem(caught).status_code == 422 and problem(caught).field == "extra"
 
 
 def test_feedback_and_filters_are_checked():
-    with pytest.raises(InputError) as caught:
-        parse_feedback({"satisfied": 6, "resolved": "no", "comment": "x" * 501})
-    assert [e["field"] for e in caught.value.context["errors"]] == ["satisfied", "resolved", "comment"]
+    with pytest.raises(ValidationError) as caught:
+        FeedbackRequest.model_validate({"satisfied": 6, "resolved": "no", "comment": "x" * 501})
+    assert [e["field"] for e in problem(caught).context["errors"]] == ["satisfied", "resolved", "comment"]
     with pytest.raises(InputError) as caught:
         parse_filter({"state": "lost", "channel": "fax", "limit": "0"})
     assert [e["field"] for e in caught.value.context["errors"]] == ["state", "channel", "limit"]
@@ -153,7 +158,7 @@ def test_enterprise_sees_only_its_cases_dispatched_to_it_without_claimants(store
         store.case(case_id, viewer=stranger)
     assert caught.value.status_code == 404
     with pytest.raises(InputError) as caught:
-        store.transition(case_id, parse_case_move({"action": "handle"}, store.policy), viewer=enterprise)
+        store.transition(case_id, CaseMoveRequest(action="handle"), viewer=enterprise)
     assert caught.value.status_code == 403
 
 
@@ -222,17 +227,20 @@ def test_receipts_show_a_timeline_and_take_feedback_once_per_closed_stage(stores
     assert status["stage"] == "accepted" and [e["event"] for e in status["timeline"]] == ["accept"]
     assert "E1" not in str(status) and "pseudonym" not in str(status) and "officer" not in str(status)
     with pytest.raises(InputError) as caught:
-        receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 5, "resolved": True}))
+        receipts.give_feedback(filed["receipt"], FeedbackRequest.model_validate({"satisfied": 5, "resolved": True}))
     assert caught.value.status_code == 409
     close_case(store, filed["case_id"], T0)
     status = receipts.status(filed["receipt"])
     assert [e["event"] for e in status["timeline"]] == ["accept", "dispatch", "handle", "close"]
     assert status["timeline"][1]["handler"]["id"] == "labour_inspection" and status["feedback"]["open"]
     assert (
-        receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 5, "resolved": True}))["action"] is None
+        receipts.give_feedback(filed["receipt"], FeedbackRequest.model_validate({"satisfied": 5, "resolved": True}))[
+            "action"
+        ]
+        is None
     )
     with pytest.raises(InputError) as caught:
-        receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 4, "resolved": True}))
+        receipts.give_feedback(filed["receipt"], FeedbackRequest.model_validate({"satisfied": 4, "resolved": True}))
     assert caught.value.status_code == 409
     with pytest.raises(InputError) as caught:
         receipts.status("AAAA-AAAA-AAAA-AAAA-AAAA-AAAA")
@@ -246,7 +254,7 @@ def test_not_resolved_reopens_twice_then_opens_supervision(stores):
     for _ in range(3):
         close_case(store, filed["case_id"], T0)
         answer = receipts.give_feedback(
-            filed["receipt"], parse_feedback({"satisfied": 1, "resolved": False, "comment": "没发"})
+            filed["receipt"], FeedbackRequest.model_validate({"satisfied": 1, "resolved": False, "comment": "没发"})
         )
         actions.append(answer["action"])
     assert actions == ["reopened", "reopened", "supervision"]
@@ -261,9 +269,11 @@ def test_not_resolved_reopens_twice_then_opens_supervision(stores):
 
 def test_feedback_comments_are_never_in_the_workers_answer(stores):
     store, receipts = stores
-    filed = store.file_claim(dataclasses.replace(claim(), claimant=None), received_by=INTAKE, now=T0)
+    filed = store.file_claim(claim().model_copy(update={"claimant": None}), received_by=INTAKE, now=T0)
     close_case(store, filed["case_id"], T0)
-    receipts.give_feedback(filed["receipt"], parse_feedback({"satisfied": 2, "resolved": True, "comment": "态度差"}))
+    receipts.give_feedback(
+        filed["receipt"], FeedbackRequest.model_validate({"satisfied": 2, "resolved": True, "comment": "态度差"})
+    )
     assert "态度差" not in str(receipts.status(filed["receipt"]))
     assert store.case(filed["case_id"], viewer=OFFICER)["feedback"][0]["comment"] == "态度差"
 
@@ -299,6 +309,6 @@ def test_a_claims_enterprise_id_is_normalised_like_an_orders():
     """A zero-width twin of E100 is E100 (one case, one risk profile), and control characters are refused."""
     assert claim(enterprise_id="E\u200b100").enterprise_id == "E100"
     assert claim(enterprise_id="Ｅ100").enterprise_id == "E100"  # NFKC: a full-width letter
-    with pytest.raises(InputError) as refused:
+    with pytest.raises(ValidationError) as refused:
         claim(enterprise_id="E\x07100")
-    assert refused.value.field == "enterprise_id"
+    assert problem(refused).field == "enterprise_id"

@@ -32,6 +32,7 @@ def confirmed_order(api, enterprise: str, **fields) -> dict:
     [
         (b"{not json", 400, "body", "the body is not valid JSON"),
         (b"[]", 422, "body", "send a JSON object such as"),
+        (b"", 422, "body", "send a JSON object such as"),  # no body at all
         (
             b'{"action": "finish"}',
             422,
@@ -39,6 +40,7 @@ def confirmed_order(api, enterprise: str, **fields) -> dict:
             "unknown action 'finish'; use one of ['start', 'submit', 'verify', 'reject', 'close']",
         ),
         (b'{"action": "start", "comment": 5}', 422, "comment", "comment must be text of at most 4000 characters"),
+        (b'{"action": []}', 422, "action", "unknown action []; use one of"),  # was a 500
     ],
 )
 def test_bad_transition_bodies_name_the_field(api, body, status, field, message):

@@ -21,18 +21,17 @@ from serving.errors import InputError
 from serving.orders import dashboard, receipts
 from serving.orders.policy import RectificationPolicy
 from serving.orders.requests import (
-    Move,
-    NewOrder,
-    NewSupervision,
+    AmendmentRequest,
+    MoveRequest,
+    NewOrderRequest,
+    NewSupervisionRequest,
     OrderFilter,
-    parse_amendment,
-    parse_move,
 )
 from serving.orders.schema import outbox, transitions
 from serving.orders.states import Viewer
 from serving.orders.store import OrderStore, Proof
 from serving.photo import build_assessment
-from serving.review.decisions import Decision, Reviewer
+from serving.review.decisions import DecisionRequest, Reviewer
 from serving.review.store import ReviewStore
 from tests.serving.test_review_store import database_url  # noqa: F401  (the SQLite + PostgreSQL fixture)
 
@@ -70,11 +69,15 @@ def confirmed_case(
         created_at=T0,
     )
     if decide:
-        review.decide(photo_id, Decision(decide, hazards, None, False), reviewer=Reviewer("env-1", "officer-wang"))
+        review.decide(
+            photo_id,
+            DecisionRequest(decision=decide, hazards=list(hazards) or None),
+            reviewer=Reviewer("env-1", "officer-wang"),
+        )
     return photo_id
 
 
-def new_order(photo_id: str, enterprise: str = "E1", **overrides) -> NewOrder:
+def new_order(photo_id: str, enterprise: str = "E1", **overrides) -> NewOrderRequest:
     fields = {
         "photo_id": photo_id,
         "enterprise_id": enterprise,
@@ -85,7 +88,7 @@ def new_order(photo_id: str, enterprise: str = "E1", **overrides) -> NewOrder:
         "hazard": None,
         "due_at": None,
     }
-    return NewOrder(**{**fields, **overrides})
+    return NewOrderRequest(**{**fields, **overrides})
 
 
 def proof(probability: float) -> Proof:
@@ -104,7 +107,7 @@ def walk(orders: OrderStore, order_id: str, *actions: str, viewer: Viewer = OFFI
     for action in actions:
         result = orders.transition(
             order_id,
-            Move(action, f"{action} note", None),
+            MoveRequest(action=action, comment=f"{action} note"),
             viewer=viewer,
             now=at,
             proof=proof(0.04) if action == "submit" else None,
@@ -218,12 +221,12 @@ def test_rectification_submit_needs_a_proof_photo_and_enterprises_cannot_verify(
     order = orders.create_order(new_order(confirmed_case(review, {"fire_smoke": 0.9})), viewer=OFFICER)
     walk(orders, order["id"], "start")
     with pytest.raises(InputError, match="a rectification order is submitted with a proof photo: POST it as `photo`"):
-        orders.transition(order["id"], Move("submit", None, None), viewer=OFFICER)
+        orders.transition(order["id"], MoveRequest(action="submit"), viewer=OFFICER)
     walk(orders, order["id"], "submit")
     with pytest.raises(InputError, match="an enterprise key may only start or submit its orders; `verify` is for"):
-        orders.transition(order["id"], Move("verify", None, None), viewer=Viewer("e", enterprise_id="E1"))
+        orders.transition(order["id"], MoveRequest(action="verify"), viewer=Viewer("e", enterprise_id="E1"))
     with pytest.raises(InputError, match="no order with id") as info:  # someone else's order does not exist
-        orders.transition(order["id"], Move("start", None, None), viewer=Viewer("e", enterprise_id="E2"))
+        orders.transition(order["id"], MoveRequest(action="start"), viewer=Viewer("e", enterprise_id="E2"))
     assert info.value.status_code == 404
 
 
@@ -273,7 +276,7 @@ def test_receipts_show_the_stage_only_and_unknown_codes_are_404(stores):
     photo_id = confirmed_case(review, {"fire_smoke": 0.9}, decide="")
     code = orders.issue_receipt(photo_id)
     assert receipts.report_status(review.engine, code)["stage"] == "received"
-    review.decide(photo_id, Decision("dismiss", (), None, False), reviewer=Reviewer("env-1", "x"))
+    review.decide(photo_id, DecisionRequest(decision="dismiss"), reviewer=Reviewer("env-1", "x"))
     status = receipts.report_status(review.engine, code.lower().replace("-", " "))
     assert status["stage"] == "no_hazard_found" and status["reported_on"] == "2026-11-02"
     with pytest.raises(InputError, match="no report has this receipt code") as info:
@@ -301,7 +304,7 @@ def test_a_review_rectified_decision_dates_the_receipts_rectification(stores):
     review, orders = stores
     photo_id = confirmed_case(review, {"wet_floor": 0.9})
     code = orders.issue_receipt(photo_id)
-    review.decide(photo_id, Decision("rectified", (), None, False), reviewer=Reviewer("env-1", "x"))
+    review.decide(photo_id, DecisionRequest(decision="rectified"), reviewer=Reviewer("env-1", "x"))
     status = receipts.report_status(review.engine, code)
     assert status["stage"] == "rectified" and status["rectified_on"] == utcnow().date().isoformat()
     assert [h["type"] for h in status["hazards"]] == ["wet_floor"]
@@ -337,13 +340,13 @@ def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(sto
     assert {key: case["order_id"] for key, case in again.items()} == {k: c["order_id"] for k, c in opened.items()}
     assert not any(case["opened"] for case in again.values())
     case_id = opened["S1"]["order_id"]
-    changes, comment = parse_amendment({"officer": "张主席", "notes": "约谈企业负责人", "comment": "指定负责人"})
-    amended = orders.amend(case_id, changes, comment=comment, viewer=OFFICER)
+    amendment = AmendmentRequest(officer="张主席", notes="约谈企业负责人", comment="指定负责人")
+    amended = orders.amend(case_id, amendment.changes, comment=amendment.comment, viewer=OFFICER)
     assert amended["officer"] == "张主席" and amended["due_at"] == "2026-11-16T08:00:00Z"
-    orders.transition(case_id, parse_move({"action": "start"}), viewer=OFFICER)
-    orders.transition(case_id, parse_move({"action": "submit", "comment": "已补发工资"}), viewer=OFFICER)  # no photo
+    orders.transition(case_id, MoveRequest(action="start"), viewer=OFFICER)
+    orders.transition(case_id, MoveRequest(action="submit", comment="已补发工资"), viewer=OFFICER)  # no photo
     walk(orders, case_id, "verify")
-    closed = orders.transition(case_id, parse_move({"action": "close", "outcome": "欠薪已清偿"}), viewer=OFFICER)
+    closed = orders.transition(case_id, MoveRequest(action="close", outcome="欠薪已清偿"), viewer=OFFICER)
     assert (closed["kind"], closed["state"], closed["outcome"]) == ("supervision", "closed", "欠薪已清偿")
     amendment = orders.order(case_id, viewer=OFFICER)["history"][1]
     assert amendment["details"] == {
@@ -351,9 +354,9 @@ def test_high_tiers_open_one_supervision_case_each_on_the_same_state_machine(sto
         "after": {"officer": "张主席", "notes": "约谈企业负责人"},
     }
     with pytest.raises(InputError, match="supervision is for risk tier 4 or higher, not 3"):
-        orders.create_supervision(NewSupervision("S9", 3, None, None, None, None), viewer=OFFICER)
+        orders.create_supervision(NewSupervisionRequest(enterprise_id="S9", risk_tier=3), viewer=OFFICER)
     with pytest.raises(InputError, match="enterprise 'S3' already has an active supervision case"):
-        orders.create_supervision(NewSupervision("S3", 5, None, None, None, None), viewer=OFFICER)
+        orders.create_supervision(NewSupervisionRequest(enterprise_id="S3", risk_tier=5), viewer=OFFICER)
 
 
 def test_dashboard_counts_overdue_and_median_days(stores):

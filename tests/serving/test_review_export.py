@@ -14,7 +14,7 @@ from PIL import Image
 
 from ankang_cli import main as ankang
 from serving.photo import build_assessment
-from serving.review.decisions import Reviewer, parse_decision
+from serving.review.decisions import DecisionRequest, Reviewer
 from serving.review.export import labels_for, photo_set_flags, split_for
 from serving.review.store import ReviewStore
 
@@ -84,10 +84,16 @@ def test_export_writes_manifest_images_and_audit(tmp_path: Path, capsys: pytest.
     corrected = record(store, 2, ["fire_smoke"], minute=2)
     dismissed = record(store, 3, ["missing_helmet"], minute=3)
     record(store, 4, ["missing_hi_vis"], minute=4)  # still open: not exported
-    store.decide(confirmed, parse_decision({"decision": "confirm", "apply_to_group": True}), reviewer=WANG)
-    store.decide(corrected, parse_decision({"decision": "confirm"}), reviewer=LI)
-    store.decide(corrected, parse_decision({"decision": "correct", "hazards": ["poor_housekeeping"]}), reviewer=ZHANG)
-    store.decide(dismissed, parse_decision({"decision": "dismiss"}), reviewer=WANG)
+    store.decide(
+        confirmed, DecisionRequest.model_validate({"decision": "confirm", "apply_to_group": True}), reviewer=WANG
+    )
+    store.decide(corrected, DecisionRequest.model_validate({"decision": "confirm"}), reviewer=LI)
+    store.decide(
+        corrected,
+        DecisionRequest.model_validate({"decision": "correct", "hazards": ["poor_housekeeping"]}),
+        reviewer=ZHANG,
+    )
+    store.decide(dismissed, DecisionRequest.model_validate({"decision": "dismiss"}), reviewer=WANG)
     store.close()
 
     out = tmp_path / "export"
@@ -154,7 +160,11 @@ def test_export_runs_in_the_serving_only_install(tmp_path: Path):
 
     url = f"sqlite:///{tmp_path / 'review.db'}"
     store = ReviewStore(database_url=url, photo_dir=tmp_path / "photos")
-    store.decide(record(store, 1, ["wet_floor"], minute=0), parse_decision({"decision": "confirm"}), reviewer=WANG)
+    store.decide(
+        record(store, 1, ["wet_floor"], minute=0),
+        DecisionRequest.model_validate({"decision": "confirm"}),
+        reviewer=WANG,
+    )
     store.close()
     result = ankang_without_training_extra(
         "export",

@@ -19,7 +19,7 @@ from runtime.errors import InputError
 from serving.assessment import Detection
 from serving.db import MIGRATIONS_DIR, migrate
 from serving.photo import build_assessment
-from serving.review.decisions import Reviewer, parse_decision
+from serving.review.decisions import DecisionRequest, Reviewer
 from serving.review.grouping import hash_bands
 from serving.review.photos import GPS_IFD_TAG
 from serving.review.queue import QueueFilter
@@ -153,9 +153,11 @@ def test_queue_filters_and_pages(store):
 
 def test_decisions_are_appended_and_survive_a_restart(store, database_url, tmp_path):
     case = add(store, {"fire_smoke": 0.9}, "urgent", minutes=0, pattern=1)
-    store.decide(case, parse_decision({"decision": "confirm"}), reviewer=WANG)
+    store.decide(case, DecisionRequest.model_validate({"decision": "confirm"}), reviewer=WANG)
     store.decide(
-        case, parse_decision({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}), reviewer=LI
+        case,
+        DecisionRequest.model_validate({"decision": "correct", "hazards": ["wet_floor"], "comment": "no fire"}),
+        reviewer=LI,
     )
     store.close()
     reopened = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
@@ -182,7 +184,9 @@ def test_near_duplicates_share_a_group_and_one_decision_closes_it(store):
     other = add(store, {"fire_smoke": 0.7}, "urgent", minutes=4, pattern=6)
     assert store.case(again)["group_id"] == store.case(first)["group_id"] == first
     assert store.case(other)["group_id"] == other
-    result = store.decide(again, parse_decision({"decision": "dismiss", "apply_to_group": True}), reviewer=WANG)
+    result = store.decide(
+        again, DecisionRequest.model_validate({"decision": "dismiss", "apply_to_group": True}), reviewer=WANG
+    )
     assert sorted(result["applied_to"]) == sorted([first, again])
     assert store.case(first)["history"][0]["via_photo_id"] == again
     assert [i["photo_id"] for i in store.queue(QueueFilter())["items"]] == [other]
@@ -190,7 +194,7 @@ def test_near_duplicates_share_a_group_and_one_decision_closes_it(store):
 
 def test_unknown_photo_id_is_a_404(store):
     with pytest.raises(InputError, match="no case with photo_id 'nope'") as raised:
-        store.decide("nope", parse_decision({"decision": "confirm"}), reviewer=WANG)
+        store.decide("nope", DecisionRequest.model_validate({"decision": "confirm"}), reviewer=WANG)
     assert raised.value.status_code == 404
 
 
@@ -362,7 +366,7 @@ def test_migration_0006_keeps_old_free_text_reviewers_as_legacy_and_recovers_the
             )
     engine.dispose()
     store = ReviewStore(database_url=database_url, photo_dir=tmp_path / "photos")
-    store.decide("old", parse_decision({"decision": "dismiss"}), reviewer=WANG)
+    store.decide("old", DecisionRequest.model_validate({"decision": "dismiss"}), reviewer=WANG)
     history = store.case("old")["history"]
     assert [
         (entry["reviewer"]["key_id"], entry["reviewer"]["holder"], entry.get("legacy_reviewer")) for entry in history
