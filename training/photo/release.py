@@ -30,6 +30,8 @@ from training.photo.data import (
 from training.photo.detection import MAX_DETECTIONS
 from training.photo.evaluate import (
     CAPPED_THRESHOLD_RULE,
+    FLAG_FALSE_POSITIVE_CAPS,
+    MAX_VAL_FALSE_POSITIVE_RATE,
     choose_capped_threshold,
     flag_metrics,
     onnx_outputs,
@@ -67,7 +69,11 @@ def thresholds_from_val(
     thresholds = {}
     for column, flag in enumerate(FLAGS):
         annotated = frame[flag].notna().to_numpy()
-        thresholds[flag] = choose_capped_threshold(frame[flag].to_numpy()[annotated], probabilities[annotated, column])
+        thresholds[flag] = choose_capped_threshold(
+            frame[flag].to_numpy()[annotated],
+            probabilities[annotated, column],
+            max_false_positive_rate=FLAG_FALSE_POSITIVE_CAPS.get(flag, MAX_VAL_FALSE_POSITIVE_RATE),
+        )
     for flag, choice in urgent_thresholds(frame, probabilities).items():
         thresholds[flag] = choice["threshold"]
     return thresholds
