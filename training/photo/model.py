@@ -1,6 +1,7 @@
-"""MobileNetV2 with normalisation inside, class activation maps, a CenterNet detection head (on the
-stride-8 map fed by stride 8 and upsampled stride 16, optionally refined to a stride-4 map with the
-stride-4 features, a P2 level for small heads), and the exported graph."""
+"""MobileNetV2 (by default; other backbones: training.photo.backbones) with normalisation inside, class
+activation maps, a CenterNet detection head (on the stride-8 map fed by stride 8 and upsampled stride 16,
+optionally refined to a stride-4 map with the stride-4 features, a P2 level for small heads), and the
+exported graph."""
 
 from __future__ import annotations
 
