@@ -7,7 +7,7 @@ import pytest
 from training.photo.init_study import RUN_RECORD, initialisation_study, study_results, write_results
 
 
-def _card(backbone: str, *, val_aucs: list[float], test_auc: float, lr: float = 1.5e-3) -> dict:
+def _card(backbone: str, *, val_aucs: list[float], test_auc: float, lr: float = 1.5e-3, seed: int = 17) -> dict:
     flags = ["missing_helmet", "missing_hi_vis", "fire_smoke"]
 
     def split(aucs):
@@ -30,6 +30,7 @@ def _card(backbone: str, *, val_aucs: list[float], test_auc: float, lr: float = 
             "limit": 1200,
             "epochs": 3,
             "lr": lr,
+            "seed": seed,
             "epochs_run": 3,
             "best_epoch": 3,
             "seconds": 500.0,
@@ -53,7 +54,7 @@ def test_the_highest_val_mean_auc_is_chosen_and_test_never_decides(tmp_path):
         _card("efficientnet_lite0", val_aucs=[0.85, 0.75, 0.9], test_auc=0.5),
         {"load_average_after": "9.1, 8.0, 7.5"},
     )
-    results = study_results(tmp_path)
+    results = study_results([tmp_path])
     assert results["chosen"] == "efficientnet_lite0"
     rows = {row["backbone"]: row for row in results["rows"]}
     assert list(rows) == ["mobilenet_v2_imagenet", "efficientnet_lite0"]  # the config's order
@@ -71,17 +72,31 @@ def test_runs_of_different_recipes_are_refused(tmp_path):
     _write(tmp_path, "mobilenet_v2_imagenet", _card("mobilenet_v2_imagenet", val_aucs=[0.8] * 3, test_auc=0.8))
     _write(tmp_path, "efficientnet_lite0", _card("efficientnet_lite0", val_aucs=[0.8] * 3, test_auc=0.8, lr=1e-3))
     with pytest.raises(ValueError, match=r"the study's runs differ in \['lr'\]: the same recipe is required"):
-        study_results(tmp_path)
+        study_results([tmp_path])
 
 
 def test_an_empty_work_dir_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="no released backbone in .*: run the study first"):
-        study_results(tmp_path)
+        study_results([tmp_path])
 
 
 def test_the_card_block_is_the_results_file(tmp_path):
     _write(tmp_path, "mobilenet_v2_imagenet", _card("mobilenet_v2_imagenet", val_aucs=[0.8] * 3, test_auc=0.8))
-    written = write_results(tmp_path, tmp_path / "photo_init_study_2026-12-06.json", machine="2 cores")
+    written = write_results([tmp_path], tmp_path / "photo_init_study_2026-12-06.json", machine="2 cores")
     block = initialisation_study(tmp_path / "photo_init_study_2026-12-06.json")
     assert block["rows"] == written["rows"] and block["machine"] == "2 cores"
     assert block["results_file"].endswith("photo_init_study_2026-12-06.json")
+
+
+def test_seeds_are_averaged_before_choosing(tmp_path):
+    first, second = tmp_path / "seed17", tmp_path / "seed23"
+    _write(first, "mobilenet_v2_imagenet", _card("mobilenet_v2_imagenet", val_aucs=[0.9] * 3, test_auc=0.8))
+    _write(first, "efficientnet_lite0", _card("efficientnet_lite0", val_aucs=[0.8] * 3, test_auc=0.8))
+    _write(second, "mobilenet_v2_imagenet", _card("mobilenet_v2_imagenet", val_aucs=[0.7] * 3, test_auc=0.8, seed=23))
+    _write(second, "efficientnet_lite0", _card("efficientnet_lite0", val_aucs=[0.85] * 3, test_auc=0.8, seed=23))
+    results = study_results([first, second])
+    assert results["summary"]["mobilenet_v2_imagenet"]["val_mean_roc_auc"] == pytest.approx(0.8)
+    assert results["summary"]["efficientnet_lite0"]["val_mean_roc_auc"] == pytest.approx(0.825)
+    assert results["summary"]["efficientnet_lite0"]["seeds"] == [17, 23]
+    assert results["chosen"] == "efficientnet_lite0"
+    assert [row["chosen"] for row in results["rows"]] == [False, True, False, True]

@@ -8,11 +8,12 @@ photos through onnxruntime), compared on val.
 
 trains the named backbones one after another into <work-dir>/<backbone> (a backbone with a card there is
 skipped; an interrupted one resumes from its last.pt), then writes the results file from every card in
-the work dir. The results file is what a release puts in its card: `initialisation_study()` reads the
-newest benchmarks/results/photo_init_study_*.json into the card's `initialisation_study` block.
+the work dir and in each `--include-work-dir` (the same recipe with another --seed). The results file is
+what a release puts in its card: `initialisation_study()` reads the newest
+benchmarks/results/photo_init_study_*.json into the card's `initialisation_study` block.
 
 The chosen initialisation is the one with the highest val mean ROC AUC over the flags (training's own
-early-stopping score); test figures are recorded and never used to choose."""
+early-stopping score), averaged over the seeds run; test figures are recorded and never used to choose."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ from training.photo.data import DETECTION_CLASSES, PPE_FLAGS
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 RESULTS_GLOB = "photo_init_study_*.json"
 RUN_RECORD = "study_run.json"  # wall time and load average of one backbone's run, beside its card
-CHOICE_RULE = "highest val mean ROC AUC over the flags (the early-stopping score); test is recorded, never used"
+CHOICE_RULE = (
+    "highest val mean ROC AUC over the flags (the early-stopping score), averaged over the seeds run; "
+    "test is recorded, never used"
+)
 
 
 def study_config(config: PhotoTrainConfig, backbone: str, work_dir: Path) -> PhotoTrainConfig:
@@ -123,43 +127,69 @@ RECIPE_KEYS = (
     "det_stride",
     "bf16",
     "threads",
-    "seed",
 )
 
 
-def study_results(work_dir: Path, *, machine: str = "") -> dict:
-    """The study from every card in work_dir/<backbone>/ (rows in BACKBONES order), the chosen one marked."""
-    cards, records = {}, {}
+def _cards(work_dir: Path) -> list[tuple[dict, dict | None]]:
+    found = []
     for backbone in BACKBONES:
         folder = Path(work_dir) / backbone
         if (folder / "card.json").is_file():
-            cards[backbone] = json.loads((folder / "card.json").read_text(encoding="utf-8"))
-            if (folder / RUN_RECORD).is_file():
-                records[backbone] = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    if not cards:
-        raise FileNotFoundError(f"no released backbone in {work_dir}: run the study first")
-    rows = [study_row(card, records.get(backbone)) for backbone, card in cards.items()]
-    scored = [row for row in rows if row["val"]["mean_roc_auc"] is not None]
-    chosen = max(scored, key=lambda row: row["val"]["mean_roc_auc"])["backbone"] if scored else None
-    recipe = {key: next(iter(cards.values()))["training_config"].get(key) for key in RECIPE_KEYS}
-    values = {key: {json.dumps(card["training_config"].get(key)) for card in cards.values()} for key in RECIPE_KEYS}
+            record = folder / RUN_RECORD
+            found.append(
+                (
+                    json.loads((folder / "card.json").read_text(encoding="utf-8")),
+                    json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None,
+                )
+            )
+    return found
+
+
+SUMMARY_METRICS = ("mean_roc_auc", "missing_helmet_roc_auc", "missing_hi_vis_roc_auc", "missing_helmet_box_ap50")
+
+
+def study_results(work_dirs: list[Path], *, machine: str = "") -> dict:
+    """The study from every card in each work_dir/<backbone>/ (one work dir per seed; rows in BACKBONES
+    order), a per-backbone summary averaged over the seeds, and the chosen backbone."""
+    found = [(card, record) for work_dir in work_dirs for card, record in _cards(work_dir)]
+    if not found:
+        raise FileNotFoundError(f"no released backbone in {', '.join(map(str, work_dirs))}: run the study first")
+    cards = [card for card, _ in found]
+    values = {key: {json.dumps(card["training_config"].get(key)) for card in cards} for key in RECIPE_KEYS}
     differing = [key for key in RECIPE_KEYS if len(values[key]) > 1]
     if differing:
         raise ValueError(f"the study's runs differ in {differing}: the same recipe is required")
+    rows = [{**study_row(card, record), "seed": card["training_config"].get("seed")} for card, record in found]
+    summary = {}
+    for backbone in BACKBONES:
+        runs = [row for row in rows if row["backbone"] == backbone]
+        if runs:
+            summary[backbone] = {
+                "runs": len(runs),
+                "seeds": [row["seed"] for row in runs],
+                **{
+                    f"{split}_{metric}": _mean(row[split][metric] for row in runs)
+                    for split in ("val", "test")
+                    for metric in SUMMARY_METRICS
+                },
+            }
+    scored = {name: entry for name, entry in summary.items() if entry["val_mean_roc_auc"] is not None}
+    chosen = max(scored, key=lambda name: scored[name]["val_mean_roc_auc"]) if scored else None
     return {
         "study": "initialisation",
         "question": "which pretrained weights to start the photo model from, at the same training budget",
-        "recipe": recipe,
+        "recipe": {key: cards[0]["training_config"].get(key) for key in RECIPE_KEYS},
         "choice_rule": CHOICE_RULE,
         "chosen": chosen,
+        "summary": summary,
         "rows": [{**row, "chosen": row["backbone"] == chosen} for row in rows],
         "machine": machine,
-        "work_dir": recorded_path(Path(work_dir)),
+        "work_dirs": [recorded_path(Path(work_dir)) for work_dir in work_dirs],
     }
 
 
-def write_results(work_dir: Path, path: Path, *, machine: str = "") -> dict:
-    results = study_results(work_dir, machine=machine)
+def write_results(work_dirs: list[Path], path: Path, *, machine: str = "") -> dict:
+    results = study_results(work_dirs, machine=machine)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return results
@@ -190,14 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, required=True, help="one folder per backbone is trained in here")
     parser.add_argument("--results", type=Path, required=True, help="the study's results file (JSON) to write")
     parser.add_argument("--backbones", nargs="+", choices=BACKBONES, default=list(BACKBONES))
+    parser.add_argument(
+        "--include-work-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="another seed's work dir whose runs the results file includes (repeat)",
+    )
     parser.add_argument("--machine", default="", help="what the runs ran on, recorded in the results")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from_args(args)
     for backbone in args.backbones:
         train_backbone(config, backbone, args.work_dir)
-        results = write_results(args.work_dir, args.results, machine=args.machine)
-        print(json.dumps(results["rows"], indent=1))
+        results = write_results([*args.include_work_dir, args.work_dir], args.results, machine=args.machine)
+        print(json.dumps(results["summary"], indent=1))
     return 0
 
 
