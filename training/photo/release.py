@@ -301,7 +301,9 @@ def release_checkpoint(checkpoint: Path, *, out: Path, threads: int = 2, weights
     options["cache_dir"], options["checkpoint_dir"] = Path(options["cache_dir"]), Path(options["checkpoint_dir"])
     config = PhotoTrainConfig(**options)
     torch.set_num_threads(threads)
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=config.det_stride)
+    net = HazardPhotoNet(
+        num_classes=len(FLAGS), pretrained=False, detection_stride=config.det_stride, backbone=config.backbone
+    )
     net.load_state_dict(state["state"])
     frame = load_photos(config.data, limit=config.limit)
     if config.machinery_from_boxes:
