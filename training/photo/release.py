@@ -38,6 +38,7 @@ from training.photo.evaluate import (
     onnx_session,
 )
 from training.photo.export import export_onnx, write_card
+from training.photo.init_study import initialisation_study
 from training.photo.model import PPE_SCORE_MODES, HazardPhotoNet
 from training.photo.modes import detection_peaks, ppe_mode_probabilities
 from training.photo.operating import (
@@ -253,6 +254,7 @@ def release_model(
         },
         "metrics": metrics,
         "resolution_study": resolution_study,
+        "initialisation_study": initialisation_study(),
         "data": data_fingerprint(config.data, frame),
         "training_config": {**config.to_card_dict(), **training, "torch": torch.__version__},
         **({"recipe": recipe} if recipe else {}),

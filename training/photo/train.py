@@ -27,7 +27,7 @@ from training.photo.data import (
     targets_and_mask,
 )
 from training.photo.detection import focal_heatmap_loss, heatmap_targets, regression_loss
-from training.photo.model import DEFAULT_BACKBONE, HazardPhotoNet
+from training.photo.model import HazardPhotoNet
 from training.photo.presets import PhotoPreset
 
 EpochCallback = Callable[[int, dict], None]
@@ -135,25 +135,19 @@ def _stages(config: PhotoTrainConfig) -> list[_Stage]:
 
 
 def _build_model(config: PhotoTrainConfig) -> HazardPhotoNet:
+    """The net to train: a released model read back (`--init-from`), else `--backbone` from its package's weights."""
     if config.init_from is not None:
         from training.photo.from_onnx import net_from_onnx
 
         net = net_from_onnx(Path(config.init_from) / "model.onnx", detection_stride=config.det_stride)
         net.freeze_batchnorm()
     else:
-        net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=config.pretrained, detection_stride=config.det_stride)
-    net.freeze_leading_blocks(config.freeze_blocks)
-    return net.to(memory_format=torch.channels_last)
-
-
-def _build_backbone_model(config: PhotoTrainConfig) -> HazardPhotoNet:
-    """A net on another backbone than the default (`--backbone`), from its package's weights."""
-    net = HazardPhotoNet(
-        num_classes=len(FLAGS),
-        pretrained=config.pretrained,
-        detection_stride=config.det_stride,
-        backbone=config.backbone,
-    )
+        net = HazardPhotoNet(
+            num_classes=len(FLAGS),
+            pretrained=config.pretrained,
+            detection_stride=config.det_stride,
+            backbone=config.backbone,
+        )
     net.freeze_leading_blocks(config.freeze_blocks)
     return net.to(memory_format=torch.channels_last)
 
@@ -330,7 +324,7 @@ def _fit(config: PhotoTrainConfig, photos: _Photos, on_epoch_end: EpochCallback 
     With `config.resume`, continue from the checkpoint folder's last.pt."""
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    net = _build_model(config) if config.backbone == DEFAULT_BACKBONE else _build_backbone_model(config)
+    net = _build_model(config)
     checkpoints = Checkpoints(config.checkpoint_dir)
     resume = checkpoints.load("last.pt") if config.resume else None
     history: list[dict] = resume["history"] if resume else []
