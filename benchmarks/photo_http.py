@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import RESULTS_DIR, Measurement, loadavg, percentile, photo_bytes, save_results, served  # noqa: E402
+from runtime.paths import MODELS_DIR  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -146,15 +147,14 @@ def inprocess_rate(batch: int, measured: dict[int, float]) -> float | None:
     return matches[0] if matches else None
 
 
-def inprocess_rows(photos: list[bytes], args) -> tuple[list[Measurement], dict[int, float]]:
+def inprocess_rows(photos: list[bytes], args, model_dir: Path) -> tuple[list[Measurement], dict[int, float]]:
     """photo_inprocess.py's decode + resize + onnxruntime rows at the batch sizes the levels compare to,
-    measured now, before the server starts (the same photos, models/hazard_photo, 2 threads)."""
+    measured now, before the server starts (the same photos, the server's model, 2 threads)."""
     from benchmarks.common import timed_rate
     from benchmarks.photo_inprocess import pipeline_work
-    from runtime.paths import MODELS_DIR
     from serving.photo import PhotoModel
 
-    model = PhotoModel(MODELS_DIR / "hazard_photo")
+    model = PhotoModel(model_dir)
     label = f"in-process, same run ({model.card.size[0]} px): decode + resize + onnxruntime"
     rows = []
     for batch in sorted({min(concurrency, 32) for concurrency in args.concurrency}):
@@ -224,7 +224,9 @@ def main(args: argparse.Namespace) -> int:
     label = args.label or "photo API" + (
         f" ({', '.join(args.server_env)})" if args.server_env else " (service defaults)"
     )
-    rows, measured = inprocess_rows(photos, args) if args.side_by_side else ([], {})
+    # the server's photo model (another one with --server-env ANKANG_PHOTO_MODEL_DIR=DIR), measured in-process too
+    model_dir = Path(env.get("ANKANG_PHOTO_MODEL_DIR", MODELS_DIR / "hazard_photo"))
+    rows, measured = inprocess_rows(photos, args, model_dir) if args.side_by_side else ([], {})
     if args.url:
         headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
         rows += level_rows(args.url.rstrip("/"), headers, photos, args, label, measured=measured)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
+from tests.training.toy import toy_config
 from training.photo.backbones import (
     BACKBONE_SPECS,
     SSDLITE_SCOPE,
@@ -219,19 +220,8 @@ def test_a_toy_run_of_each_backbone_exports_what_torch_computes(backbone, photo_
     from training.photo.train import train_photo
 
     work = tmp_path_factory.mktemp(f"toy-{backbone}")
-    config = PhotoTrainConfig(
-        data=[photo_set],
-        out=work / "model",
-        image_size=64,
-        crop_source_size=0,
-        final_size=0,
-        epochs=1,
-        batch_size=16,
-        limit=48,
-        seed=7,
-        workers=1,
-        cache_dir=tmp_path_factory.getbasetemp() / "toy-cache",
-        backbone=backbone,
+    config = toy_config(
+        photo_set, out=work / "model", cache_dir=tmp_path_factory.getbasetemp() / "toy-cache", backbone=backbone
     )
     result = train_photo(config)
     card = json.loads((result.model_dir / "card.json").read_text())

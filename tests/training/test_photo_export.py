@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from runtime.modeldir import ModelDir
+from tests.training.toy import toy_config
 from training.photo.config import PhotoTrainConfig
 from training.photo.data import FLAGS, preprocess_photo
 from training.photo.detection import MAX_DETECTIONS
@@ -116,19 +117,7 @@ def toy_model(photo_set, tmp_path_factory):
 
     work = tmp_path_factory.mktemp("toy")
     seen = []
-    config = PhotoTrainConfig(
-        data=[photo_set],
-        out=work / "model",
-        image_size=64,
-        crop_source_size=0,
-        final_size=0,
-        epochs=1,
-        batch_size=16,
-        limit=48,
-        seed=7,
-        workers=1,
-        cache_dir=work / "cache",
-    )
+    config = toy_config(photo_set, out=work / "model", cache_dir=work / "cache")
     result = train_photo(config, on_epoch_end=lambda epoch, metrics: seen.append((epoch, metrics)))
     return result, seen, work
 
@@ -164,19 +153,7 @@ def test_training_is_repeatable_with_the_same_seed(toy_model, photo_set):
     from training.photo.train import train_photo
 
     result, seen, work = toy_model
-    config = PhotoTrainConfig(
-        data=[photo_set],
-        out=work / "again",
-        image_size=64,
-        crop_source_size=0,
-        final_size=0,
-        epochs=1,
-        batch_size=16,
-        limit=48,
-        seed=7,
-        workers=1,
-        cache_dir=work / "cache",
-    )
+    config = toy_config(photo_set, out=work / "again", cache_dir=work / "cache")
     again = train_photo(config)
     assert again.history[0]["train_loss"] == seen[0][1]["train_loss"]
     assert again.metrics == result.metrics
@@ -192,19 +169,7 @@ def test_training_returns_the_weight_average(photo_set, tmp_path):
 
     from training.photo.train import _build_model, _fit, _Photos
 
-    config = PhotoTrainConfig(
-        data=[photo_set],
-        image_size=64,
-        crop_source_size=0,
-        final_size=0,
-        epochs=2,
-        batch_size=16,
-        limit=48,
-        seed=7,
-        workers=1,
-        cache_dir=tmp_path,
-        ema_decay=0.0,
-    )
+    config = toy_config(photo_set, epochs=2, cache_dir=tmp_path, ema_decay=0.0)
     photos = _Photos(config)
     torch.manual_seed(config.seed)
     start = _build_model(config).state_dict()
