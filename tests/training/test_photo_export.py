@@ -229,19 +229,7 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
 
     from training.photo import train
 
-    config = PhotoTrainConfig(
-        data=[photo_set],
-        image_size=48,
-        crop_source_size=0,
-        final_size=0,
-        epochs=1,
-        batch_size=16,
-        limit=48,
-        seed=7,
-        workers=1,
-        cache_dir=tmp_path,
-        ema_decay=0.0,
-    )
+    config = toy_config(photo_set, image_size=48, cache_dir=tmp_path, ema_decay=0.0)
     photos = train._Photos(config)
 
     def fit(final_epochs: int, scores: list[float]):

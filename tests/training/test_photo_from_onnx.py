@@ -30,15 +30,21 @@ def released(tmp_path_factory):
     return net, path
 
 
-def test_weights_read_back_compute_the_released_outputs(released, rng):
-    net, path = released
-    rebuilt = net_from_onnx(path).eval()
+def assert_same_exported_outputs(net, rebuilt, rng) -> tuple:
+    """The exported graph's outputs of both nets on two random 64 px images are equal (1e-4); returns net's."""
     images = torch.from_numpy(rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
     with torch.no_grad():
         expected = ExportedHazardPhoto(net, tta_flip=False)(images)
         got = ExportedHazardPhoto(rebuilt, tta_flip=False)(images)
     for want, have in zip(expected, got):
         assert torch.allclose(want, have, atol=1e-4)
+    return expected
+
+
+def test_weights_read_back_compute_the_released_outputs(released, rng):
+    net, path = released
+    rebuilt = net_from_onnx(path).eval()
+    expected = assert_same_exported_outputs(net, rebuilt, rng)
     assert expected[0].std() > 0.01  # a real output, not a constant
     with torch.no_grad():  # a larger input than exported: fully convolutional
         assert rebuilt.forward_all(torch.zeros(1, 3, 96, 96, dtype=torch.uint8))[2].shape[-1] == 12
@@ -65,13 +71,7 @@ def test_a_stride4_export_reads_back_as_itself(tmp_path, rng):
     with torch.no_grad():
         torch.nn.init.normal_(net.detection.refine4[-1].weight, std=0.5)  # not the zero start: a trained map
     path = export_onnx(net, tmp_path / "model.onnx", size=64, tta_flip=False)
-    rebuilt = net_from_onnx(path, detection_stride=4).eval()
-    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
-    with torch.no_grad():
-        expected = ExportedHazardPhoto(net, tta_flip=False)(images)
-        got = ExportedHazardPhoto(rebuilt, tta_flip=False)(images)
-    for want, have in zip(expected, got):
-        assert torch.allclose(want, have, atol=1e-4)
+    assert_same_exported_outputs(net, net_from_onnx(path, detection_stride=4).eval(), rng)
     with pytest.raises(ValueError, match="has a stride-4 detection head; read it with detection_stride=4"):
         net_from_onnx(path, detection_stride=8)
 
