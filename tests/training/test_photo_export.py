@@ -234,7 +234,7 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
 
     def fit(final_epochs: int, scores: list[float]):
         scripted = chain(scores, repeat(math.nan))
-        monkeypatch.setattr(train, "val_roc_aucs", lambda *args, **kwargs: {"mean": next(scripted)})
+        monkeypatch.setattr(train, "val_scores", lambda *args, **kwargs: {"mean": next(scripted)})
         return train._fit(dataclasses.replace(config, final_size=48, final_epochs=final_epochs), photos, None)
 
     main_only, _, main_best = fit(0, [0.8])
@@ -246,6 +246,23 @@ def test_a_final_stage_that_does_not_beat_the_main_one_is_not_returned(photo_set
     assert best_epoch == 2 and any(
         not torch.equal(value, improved.state_dict()[name]) for name, value in main_only.state_dict().items()
     )
+
+
+@pytest.mark.slow
+def test_patience_counts_from_the_end_of_the_warm_up(photo_set, tmp_path, monkeypatch):
+    """Scripted val scores fall from the first epoch on. Six epochs warm up for ceil(0.2 × 6) = 2, so with
+    patience 1 the run stops after epoch 3, not after epoch 2 (counting from the best, warm-up epoch 1)."""
+    import dataclasses
+    from itertools import chain, repeat
+
+    from training.photo import train
+
+    config = toy_config(photo_set, image_size=48, cache_dir=tmp_path, ema_decay=0.0)
+    photos = train._Photos(config)
+    scripted = chain([0.9, 0.8, 0.7, 0.6], repeat(0.5))
+    monkeypatch.setattr(train, "val_scores", lambda *args, **kwargs: {"mean": next(scripted)})
+    _, history, best_epoch = train._fit(dataclasses.replace(config, final_size=48, epochs=6, patience=1), photos, None)
+    assert (best_epoch, len(history)) == (1, 3)
 
 
 @pytest.mark.slow

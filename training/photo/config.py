@@ -14,6 +14,8 @@ DEFAULT_DATA = DATASETS_DIR / "site-hazard-photos"
 DEFAULT_CACHE = PROJECT_ROOT / "var" / "cache" / "photo"
 DEFAULT_CHECKPOINTS = PROJECT_ROOT / "var" / "checkpoints"
 RELEASE_WEIGHTS = ("average", "raw")
+# the val score that picks the best epoch (training.photo.train.selection_score)
+SELECT_BY = ("roc_auc", "roc_auc_plus_box_ap50")
 # training.photo.backbones.BACKBONE_SPECS, named here so the options need no torch
 BACKBONES = ("mobilenet_v2_imagenet", "mobilenet_v2_ssdlite_person", "efficientnet_lite0")
 
@@ -31,7 +33,12 @@ HELP = {
     "seed": "random seed for initialisation, augmentation and batch order",
     "limit": "use only the first N photos of the manifest (quick runs); 0 = all",
     "workers": "processes that decode photos into the cache (training itself uses torch threads)",
-    "patience": "stop after this many epochs without a better val mean ROC AUC",
+    "patience": "stop after this many epochs without a better val score (--select-by), counted from the end of "
+    "the stage's learning-rate warm-up at the latest, so a fine-tune whose first epoch scores best is not stopped "
+    "before its peak learning rate has been tried",
+    "select_by": "the val score that picks the best epoch: `roc_auc` (mean ROC AUC of the flags) or "
+    "`roc_auc_plus_box_ap50` (that plus the mean box AP50 of the detection classes on val, so the boxes officers "
+    "get count as much as the flags)",
     "freeze_blocks": "number of leading MobileNetV2 feature blocks kept frozen (faster on CPU)",
     "crop_scale": "smallest area fraction kept by the random resized crop",
     "ema_decay": "exponential moving average of the weights, per step (0 = off); "
@@ -55,6 +62,8 @@ HELP = {
     "refined with the stride-4 features, so heads under 24 px span several cells)",
     "small_head_oversample": "how many times a training photo with a bare head under 24 px (at the export "
     "size) is drawn per epoch (1 = off; the epoch keeps its length: other photos are drawn less)",
+    "hi_vis_oversample": "how many times a training photo showing a person without hi-vis (a no_wear box, or "
+    "missing_hi_vis labelled 1) is drawn per epoch (1 = off; the epoch keeps its length)",
     "machinery_from_boxes": "a source that boxes `machinery` labels heavy_machinery by its boxes: 1 on a photo "
     "with such a box, 0 (a hard negative: a site without machinery) on its photos without one",
     "init_from": "a released model directory whose model.onnx starts training instead of the ImageNet weights "
@@ -105,6 +114,8 @@ class PhotoTrainConfig:
     det_weight: float = 1.0
     det_stride: int = 8
     small_head_oversample: int = 1
+    hi_vis_oversample: int = 1
+    select_by: str = SELECT_BY[0]
     machinery_from_boxes: bool = False
     checkpoint_dir: Path | None = None
     resume: bool = False
@@ -128,8 +139,11 @@ class PhotoTrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.det_stride not in (4, 8):
             raise ValueError(f"det_stride must be 4 or 8, got {self.det_stride}")
-        if self.small_head_oversample < 1:
-            raise ValueError(f"small_head_oversample must be at least 1, got {self.small_head_oversample}")
+        for name in ("small_head_oversample", "hi_vis_oversample"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"select_by must be one of {list(SELECT_BY)}, got {self.select_by!r}")
         for name in ("crop_source_size", "final_size", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -174,7 +188,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         PhotoTrainConfig,
         help=HELP,
         repeated=("data",),
-        choices={"release_weights": RELEASE_WEIGHTS, "backbone": BACKBONES},
+        choices={"release_weights": RELEASE_WEIGHTS, "backbone": BACKBONES, "select_by": SELECT_BY},
     )
 
 

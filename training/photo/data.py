@@ -202,6 +202,13 @@ def small_head_photos(per_photo_boxes: list, *, size: int, class_index: int = 0)
     )
 
 
+def hi_vis_photos(frame: pd.DataFrame, per_photo_boxes: list) -> np.ndarray:
+    """Boolean per photo: it shows a person without hi-vis (a `no_wear` box, or missing_hi_vis labelled 1)."""
+    cls = DETECTION_CLASSES.index("missing_hi_vis")
+    boxed = np.array([bool((classes == cls).any()) for _, classes in per_photo_boxes], dtype=bool)
+    return boxed | (frame["missing_hi_vis"].to_numpy(dtype="float32") == 1)
+
+
 def box_supervision(frame: pd.DataFrame, boxes: pd.DataFrame) -> tuple[list, np.ndarray, np.ndarray]:
     """Per photo its detection boxes (xyxy normalised to the photo, class indices) and two N×C masks.
 

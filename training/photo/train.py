@@ -20,6 +20,7 @@ from training.photo.data import (
     PPE_FLAGS,
     box_supervision,
     cached_images,
+    hi_vis_photos,
     load_photos,
     machinery_from_boxes,
     read_boxes,
@@ -65,6 +66,7 @@ class _Split:
     box_flags: np.ndarray | None = None  # N×C: the flag of detection class c follows from the boxes
     heat_mask: np.ndarray | None = None  # N×C: class c's heat map is supervised on this photo
     small_heads: np.ndarray | None = None  # N: the photo has a bare head under 24 px at the served size
+    hi_vis: np.ndarray | None = None  # N: the photo shows a person without hi-vis
 
 
 class _Photos:
@@ -79,6 +81,7 @@ class _Photos:
         self.targets, self.mask = targets_and_mask(self.frame)
         self.boxes, self.box_flags, self.heat_mask = box_supervision(self.frame, boxes)
         self.small_heads = small_head_photos(self.boxes, size=config.export_size)
+        self.hi_vis = hi_vis_photos(self.frame, self.boxes)
         self._by_size: dict[int, dict[str, _Split]] = {}
         if not {"train", "val"} <= set(self.frame["split"]):
             raise ValueError("the data has no train or no val photos; check the manifest's split column")
@@ -102,6 +105,7 @@ class _Photos:
             self.box_flags[rows],
             self.heat_mask[rows],
             self.small_heads[rows],
+            self.hi_vis[rows],
         )
 
 
@@ -218,7 +222,9 @@ def _train_epoch(
     from tqdm.auto import tqdm
 
     net.train()
-    order = epoch_order(split, config.small_head_oversample, generator)
+    order = epoch_order(
+        split, generator, small_head_oversample=config.small_head_oversample, hi_vis_oversample=config.hi_vis_oversample
+    )
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     totals = {"loss": 0.0, "flags": 0.0, "heat": 0.0, "box": 0.0}
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.total_epochs}", unit="batch", mininterval=10)
@@ -238,14 +244,23 @@ def _train_epoch(
     return {name: total / len(order) for name, total in totals.items()}
 
 
-def epoch_order(split: _Split, oversample: int, generator: torch.Generator) -> np.ndarray:
-    """One epoch's photo order: a permutation, or (oversample > 1) a draw of the same length from the
-    photos with each small-head photo entered `oversample` times, so they are seen more often at no
-    extra cost per epoch (a photo drawn twice in a batch gets two different crops)."""
+def epoch_order(
+    split: _Split, generator: torch.Generator, *, small_head_oversample: int = 1, hi_vis_oversample: int = 1
+) -> np.ndarray:
+    """One epoch's photo order: a permutation, or (an oversample > 1) a draw of the same length from the
+    photos with each small-head photo entered `small_head_oversample` times and each photo of a person
+    without hi-vis `hi_vis_oversample` times, so they are seen more often at no extra cost per epoch
+    (a photo drawn twice in a batch gets two different crops)."""
     count = len(split.frame)
-    if oversample <= 1 or split.small_heads is None or not split.small_heads.any():
+    extra = [
+        np.flatnonzero(chosen)
+        for chosen, times in ((split.small_heads, small_head_oversample), (split.hi_vis, hi_vis_oversample))
+        if chosen is not None and chosen.any()
+        for _ in range(times - 1)
+    ]
+    if not extra:
         return torch.randperm(count, generator=generator).numpy()
-    pool = np.concatenate([np.arange(count), *[np.flatnonzero(split.small_heads)] * (oversample - 1)])
+    pool = np.concatenate([np.arange(count), *extra])
     return pool[torch.randperm(len(pool), generator=generator).numpy()[:count]]
 
 
@@ -276,15 +291,21 @@ def predict_torch(
     return np.concatenate(probabilities), np.concatenate(detections)
 
 
-def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool, bf16: bool = False) -> dict[str, float]:
-    """Val mean ROC AUC over flags (the early-stopping score; PPE flags scored as the mean of the
-    flag head and the heat-map peak) plus each PPE flag's ROC AUC under every scoring mode."""
+def val_scores(net: HazardPhotoNet, val: _Split, *, tta_flip: bool, bf16: bool = False) -> dict[str, float]:
+    """Val mean ROC AUC over flags (PPE flags scored as the mean of the flag head and the heat-map
+    peak), each PPE flag's ROC AUC under every scoring mode, and each detection class's box AP50
+    (`box_ap50_<class>`, absent where val has no such box)."""
+    from training.photo.box_metrics import box_ap50
     from training.photo.evaluate import flag_metrics
     from training.photo.modes import ppe_mode_probabilities
 
     image_probs, detections = predict_torch(net, val.images, tta_flip=tta_flip, bf16=bf16)
-    by_mode = ppe_mode_probabilities(image_probs, detections)
+    sizes = val.frame[["width", "height"]].to_numpy() if len(val.boxes) else None
     result = {}
+    for cls, name in enumerate(DETECTION_CLASSES):
+        if sizes is not None and any((classes == cls).any() for _, classes in val.boxes):
+            result[f"box_ap50_{name}"] = box_ap50(val.boxes, detections, sizes, cls=cls)["ap50_all"]
+    by_mode = ppe_mode_probabilities(image_probs, detections)
     for mode, probabilities in by_mode.items():
         metrics = flag_metrics(val.frame, probabilities, dict.fromkeys(FLAGS, 0.5))
         result.update({f"{flag}_{mode}": metrics[flag]["roc_auc"] for flag in PPE_FLAGS if flag in metrics})
@@ -292,6 +313,16 @@ def val_roc_aucs(net: HazardPhotoNet, val: _Split, *, tta_flip: bool, bf16: bool
             aucs = [entry["roc_auc"] for entry in metrics.values() if entry["roc_auc"] is not None]
             result["mean"] = float(np.mean(aucs)) if aucs else math.nan
     return result
+
+
+def selection_score(metrics: dict, select_by: str) -> float | None:
+    """The val score that picks the best epoch: the flags' mean ROC AUC, plus (`roc_auc_plus_box_ap50`)
+    the mean box AP50 of the detection classes val has boxes of."""
+    auc = metrics.get("val_mean_roc_auc")
+    if auc is None or select_by == "roc_auc":
+        return auc
+    aps = [value for key, value in metrics.items() if key.startswith("val_box_ap50_") and value is not None]
+    return round(auc + (float(np.mean(aps)) if aps else 0.0), 5)
 
 
 class Checkpoints:
@@ -396,21 +427,26 @@ class _StageRun:
         """Train the stage's remaining epochs; returns the best epoch so far with its weights."""
         done = sum(1 for entry in history if entry.get("stage", 0) == self.index)
         last_epoch = len(history) + self.stage.epochs - done
+        # patience counts from the end of the warm-up at the latest: a fine-tune's first epoch (still at a
+        # low learning rate) can score best, and the peak and annealed epochs must still be tried
+        warmed_up = len(history) - done + math.ceil(self.stage.warmup * self.stage.epochs)
         for epoch in range(len(history) + 1, last_epoch + 1):
             metrics = self._epoch(epoch, generator)
             history.append({"epoch": epoch, "stage": self.index, **metrics})
             if on_epoch_end is not None:
                 on_epoch_end(epoch, metrics)
-            auc = metrics["val_mean_roc_auc"]
-            if auc is not None and (best is None or best["val_mean_roc_auc"] is None or auc > best["val_mean_roc_auc"]):
+            score = selection_score(metrics, self.config.select_by)
+            best_score = None if best is None else best.get("val_score", best["val_mean_roc_auc"])
+            if score is not None and (best_score is None or score > best_score):
                 best = {
-                    "val_mean_roc_auc": auc,
+                    "val_mean_roc_auc": metrics["val_mean_roc_auc"],
+                    "val_score": score,
                     "epoch": epoch,
                     "state": copy.deepcopy(self.scored.state_dict()),
                     "config": self.config.to_dict(),
                     "fresh": True,
                 }
-            stop = epoch - best["epoch"] >= self.config.patience
+            stop = epoch - max(best["epoch"], warmed_up) >= self.config.patience
             self._checkpoint(history, best, generator, stage_done=stop or epoch == last_epoch)
             if stop:
                 print(f"early stop: no val improvement for {self.config.patience} epochs")
@@ -430,14 +466,17 @@ class _StageRun:
             generator=generator,
             average=self.average,
         )
-        val_aucs = val_roc_aucs(self.scored, self.val, tta_flip=self.config.tta_flip, bf16=self.config.bf16)
+        val_aucs = val_scores(self.scored, self.val, tta_flip=self.config.tta_flip, bf16=self.config.bf16)
         auc = val_aucs.pop("mean")
         metrics = {
             "image_size": self.stage.size,
             "train_loss": round(losses["loss"], 5),
             **{f"train_loss_{name}": round(value, 5) for name, value in losses.items() if name != "loss"},
             "val_mean_roc_auc": None if math.isnan(auc) else round(auc, 5),
-            **{f"val_roc_auc_{key}": value for key, value in val_aucs.items()},
+            **{
+                f"val_{key}" if key.startswith("box_ap50_") else f"val_roc_auc_{key}": value
+                for key, value in val_aucs.items()
+            },
             "seconds": round(time.perf_counter() - started, 1),
         }
         print(f"epoch {epoch} ({self.stage.size} px crops): {metrics}", flush=True)
