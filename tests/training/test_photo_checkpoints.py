@@ -71,7 +71,7 @@ def test_release_only_exports_the_best_checkpoint_with_detections(photo_set, tmp
     card = ModelDir.load(tmp_path / "released").card  # its sha256 matches the file
     assert released.best_epoch == trained.best_epoch and released.epochs_run == 2
     detection = card["detection"]
-    assert detection["classes"] == ["missing_helmet", "missing_hi_vis"]
+    assert detection["classes"] == ["missing_helmet", "missing_hi_vis", "heavy_machinery"]
     assert set(detection["score_thresholds"]) == set(detection["classes"])
     assert detection["max_detections"] == MAX_DETECTIONS and detection["box_format"] == "xyxy-normalized"
     assert set(card["thresholds"]) == set(FLAGS) and {"val", "test"} <= set(card["metrics"])

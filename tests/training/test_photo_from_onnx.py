@@ -84,3 +84,31 @@ def test_a_fine_tune_from_a_release_keeps_every_batchnorm_in_eval_mode(released,
     assert norms and not any(module.training for module in norms)
     assert net.classifier.training  # the rest trains
     assert any(parameter.requires_grad for parameter in net.features[3].parameters())
+
+
+def test_a_release_with_fewer_detection_classes_reads_back_as_itself_or_grows(tmp_path, rng):
+    """Releases before `machinery` detect two classes: read back as they are, or grown for a fine-tune
+    whose added class starts at the prior (its heat map constant) and leaves the released boxes as they were."""
+    from training.photo.data import DETECTION_CLASSES
+    from training.photo.detection import HEAT_PRIOR
+
+    torch.manual_seed(2)
+    two = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, num_detection_classes=2).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(two.detection.heat.weight, std=0.5)
+    path = export_onnx(two, tmp_path / "model.onnx", size=64, tta_flip=False)
+    assert net_from_onnx(path).num_detection_classes == 2
+    assert_same_exported_outputs(two, net_from_onnx(path).eval(), rng)
+
+    grown = net_from_onnx(path, num_detection_classes=len(DETECTION_CLASSES)).eval()
+    assert grown.num_detection_classes == len(DETECTION_CLASSES) == 3
+    images = torch.from_numpy(rng.integers(0, 256, (2, 3, 64, 64), dtype=np.uint8))
+    with torch.no_grad():
+        _, _, heat_two, regression_two = two.forward_all(images)
+        _, _, heat_grown, regression_grown = grown.forward_all(images)
+    assert torch.allclose(heat_grown[:, :2], heat_two, atol=1e-4)
+    assert torch.allclose(regression_grown, regression_two, atol=1e-4)
+    assert torch.allclose(torch.sigmoid(heat_grown[:, 2]), torch.tensor(HEAT_PRIOR), atol=1e-6)
+    with pytest.raises(ValueError, match="the file detects 3 classes; a net of 2 would drop some"):
+        export = export_onnx(grown, tmp_path / "grown.onnx", size=64, tta_flip=False)
+        net_from_onnx(export, num_detection_classes=2)

@@ -89,7 +89,12 @@ def test_hi_vis_photos_are_those_with_a_no_wear_box_or_the_flag_labelled_1():
 def test_the_selection_score_adds_the_mean_box_ap50_only_when_asked():
     from training.photo.train import selection_score
 
-    metrics = {"val_mean_roc_auc": 0.9, "val_box_ap50_missing_helmet": 0.8, "val_box_ap50_missing_hi_vis": 0.4}
+    metrics = {
+        "val_mean_roc_auc": 0.9,
+        "val_box_ap50_missing_helmet": 0.8,
+        "val_box_ap50_missing_hi_vis": 0.4,
+        "val_box_ap50_heavy_machinery": 0.0,  # 11 val boxes: not counted
+    }
     assert selection_score(metrics, "roc_auc") == 0.9
     assert selection_score(metrics, "roc_auc_plus_box_ap50") == pytest.approx(1.5)
     assert selection_score({"val_mean_roc_auc": None}, "roc_auc_plus_box_ap50") is None

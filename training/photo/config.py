@@ -37,7 +37,7 @@ HELP = {
     "the stage's learning-rate warm-up at the latest, so a fine-tune whose first epoch scores best is not stopped "
     "before its peak learning rate has been tried",
     "select_by": "the val score that picks the best epoch: `roc_auc` (mean ROC AUC of the flags) or "
-    "`roc_auc_plus_box_ap50` (that plus the mean box AP50 of the detection classes on val, so the boxes officers "
+    "`roc_auc_plus_box_ap50` (that plus the mean val box AP50 of the PPE detection classes, so the boxes officers "
     "get count as much as the flags)",
     "freeze_blocks": "number of leading MobileNetV2 feature blocks kept frozen (faster on CPU)",
     "crop_scale": "smallest area fraction kept by the random resized crop",

@@ -21,8 +21,14 @@ FLAGS: tuple[str, ...] = (
     "poor_housekeeping",
 )
 PPE_FLAGS: tuple[str, ...] = ("missing_helmet", "missing_hi_vis")
-# boxes.csv label -> the hazard type its boxes show (the position here is the detection `class_index`)
-DETECTION_LABELS: dict[str, str] = {"no_helmet": "missing_helmet", "no_wear": "missing_hi_vis"}
+# boxes.csv label -> the hazard type its boxes show (the position here is the detection `class_index`).
+# Classes are only ever appended, so a model with C detection classes detects the first C of these
+# (models released before `machinery` have two).
+DETECTION_LABELS: dict[str, str] = {
+    "no_helmet": "missing_helmet",
+    "no_wear": "missing_hi_vis",
+    "machinery": "heavy_machinery",
+}
 DETECTION_CLASSES: tuple[str, ...] = tuple(DETECTION_LABELS.values())
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 MANIFEST_COLUMNS: tuple[str, ...] = ("image", "source", "group", "split", *FLAGS)

@@ -56,19 +56,32 @@ def _following_batchnorm(net: HazardPhotoNet) -> dict[nn.Conv2d, nn.BatchNorm2d]
     return pairs
 
 
-def net_from_onnx(path: str | Path, *, detection_stride: int = 8) -> HazardPhotoNet:
+def net_from_onnx(
+    path: str | Path, *, detection_stride: int = 8, num_detection_classes: int | None = None
+) -> HazardPhotoNet:
     """A HazardPhotoNet (stride-8 head as released, or a stride-4 head whose new layers start as a pass
-    through of the upsampled stride-8 map) computing what the ONNX file at `path` computes."""
+    through of the upsampled stride-8 map) computing what the ONNX file at `path` computes.
+
+    `num_detection_classes`: None keeps the file's; more (a fine-tune that adds classes, see
+    training.photo.data.DETECTION_LABELS) adds heat-map channels that start at the prior, so the
+    released classes' boxes are unchanged and the new ones find nothing until trained."""
     import onnx
 
     model = onnx.load(str(path))
     weights = _initializers(model)
     size = int(model.graph.input[0].type.tensor_type.shape.dim[2].dim_value) or 320
     nodes = [node for node in model.graph.node if node.op_type == "Conv"]
-    released, convs = _released_net(path, len(nodes), size)
+    released, convs = _released_net(path, [weights[node.input[1]].shape for node in nodes], size)
     if released.detection_stride == 4 and detection_stride == 8:
         raise ValueError(f"{path}: the file has a stride-4 detection head; read it with detection_stride=4")
-    net = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=detection_stride)
+    classes = num_detection_classes or released.num_detection_classes
+    if classes < released.num_detection_classes:
+        raise ValueError(
+            f"{path}: the file detects {released.num_detection_classes} classes; a net of {classes} would drop some"
+        )
+    net = HazardPhotoNet(
+        num_classes=len(FLAGS), pretrained=False, detection_stride=detection_stride, num_detection_classes=classes
+    )
     batchnorm_after = _following_batchnorm(released)
     with torch.no_grad():
         for node, conv in zip(nodes, convs):
@@ -92,24 +105,46 @@ def net_from_onnx(path: str | Path, *, detection_stride: int = 8) -> HazardPhoto
     state = released.state_dict()
     if detection_stride == 4 and released.detection_stride == 8:
         _start_as_upsampled_stride8(net, state)
+    if classes > released.num_detection_classes:
+        _add_detection_classes(net, state)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or any(not name.startswith("detection.") for name in missing):
         raise ValueError(f"{path}: weights do not fit the net (missing {missing}, unexpected {unexpected})")
     return net
 
 
-def _released_net(path, conv_nodes: int, size: int) -> tuple[HazardPhotoNet, list[nn.Conv2d]]:
-    """The HazardPhotoNet whose convolutions the file's Conv nodes are: stride-8 or stride-4 head."""
+def _released_net(path, conv_shapes: list[tuple], size: int) -> tuple[HazardPhotoNet, list[nn.Conv2d]]:
+    """The HazardPhotoNet whose convolutions the file's Conv nodes are (their weight shapes in graph
+    order): stride-8 or stride-4 head, with as many detection classes as the heat-map Conv has outputs."""
     counts = {}
     for stride in (8, 4):
         released = HazardPhotoNet(num_classes=len(FLAGS), pretrained=False, detection_stride=stride)
         convs = _conv_order(released, size)
-        if len(convs) == conv_nodes:
+        if len(convs) == len(conv_shapes):
+            classes = conv_shapes[convs.index(released.detection.heat)][0]
+            if classes != released.num_detection_classes:
+                released = HazardPhotoNet(
+                    num_classes=len(FLAGS), pretrained=False, detection_stride=stride, num_detection_classes=classes
+                )
+                convs = _conv_order(released, size)
             return released, convs
         counts[stride] = len(convs)
     raise ValueError(
-        f"{path}: {conv_nodes} Conv nodes, a HazardPhotoNet has {counts[8]} (stride-8 head) or {counts[4]} (stride 4)"
+        f"{path}: {len(conv_shapes)} Conv nodes, a HazardPhotoNet has {counts[8]} (stride-8 head) "
+        f"or {counts[4]} (stride 4)"
     )
+
+
+def _add_detection_classes(net: HazardPhotoNet, state: dict) -> None:
+    """The released heat-map rows first; each added class starts with zero weights at the prior bias
+    (the heat map's initial bias in a new net)."""
+    new = net.detection.heat
+    weight, bias = state["detection.heat.weight"], state["detection.heat.bias"]
+    grown_weight = torch.zeros_like(new.weight)
+    grown_weight[: len(weight)] = weight
+    grown_bias = new.bias.detach().clone()
+    grown_bias[: len(bias)] = bias
+    state["detection.heat.weight"], state["detection.heat.bias"] = grown_weight, grown_bias
 
 
 def _start_as_upsampled_stride8(net: HazardPhotoNet, state: dict) -> None:

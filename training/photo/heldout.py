@@ -12,12 +12,15 @@ from training.photo.evaluate import flag_metrics
 from training.photo.operating import operating_metrics
 
 
-def box_metrics(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame) -> dict:
-    """{class: {"all": AP50 by height, source: ...}} over the photos whose flag follows from boxes."""
+def box_metrics(
+    frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame, *, classes: tuple[str, ...] = DETECTION_CLASSES
+) -> dict:
+    """{class: {"all": AP50 by height, source: ...}} over the photos whose flag follows from boxes, for
+    the model's detection `classes`."""
     ground_truth, from_boxes, _ = box_supervision(frame, boxes)
     sizes = frame[["width", "height"]].to_numpy()
     result = {}
-    for cls, hazard in enumerate(DETECTION_CLASSES):
+    for cls, hazard in enumerate(classes):
         rows = np.flatnonzero(from_boxes[:, cls])
         if not len(rows):
             continue
@@ -44,9 +47,11 @@ def held_out_metrics(
     boxes: pd.DataFrame,
     thresholds: dict,
     box_thresholds: dict[str, float] | None = None,
+    classes: tuple[str, ...] = DETECTION_CLASSES,
 ) -> dict:
     """scored: {"val"|"test"|"audit": (frame, probabilities, detections or None)}; with `box_thresholds`
-    (the card's detection.score_thresholds) also the boxes' operating point per split."""
+    (the card's detection.score_thresholds) also the boxes' operating point per split; `classes`: the
+    model's detection classes (the card's detection.classes)."""
     metrics = {}
     for name, (frame, probabilities, _) in scored.items():
         if name != "audit":
@@ -54,7 +59,7 @@ def held_out_metrics(
     if "audit" in scored:
         metrics["audit"] = audit_metrics(scored["audit"][0], scored["audit"][1], thresholds)
     with_boxes = {
-        name: box_metrics(frame, detections, boxes)
+        name: box_metrics(frame, detections, boxes, classes=classes)
         for name, (frame, _, detections) in scored.items()
         if name != "audit" and detections is not None and not boxes.empty
     }

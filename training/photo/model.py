@@ -100,14 +100,19 @@ class HazardPhotoNet(nn.Module):
         self,
         *,
         num_classes: int,
-        num_detection_classes: int = 2,
+        num_detection_classes: int | None = None,
         pretrained: bool = True,
         dropout: float = 0.2,
         detection_stride: int = 8,
         backbone: str = DEFAULT_BACKBONE,
     ):
-        """`backbone`: one of training.photo.backbones.BACKBONE_SPECS (its weights when `pretrained`)."""
+        """`backbone`: one of training.photo.backbones.BACKBONE_SPECS (its weights when `pretrained`);
+        `num_detection_classes`: the first that many of DETECTION_CLASSES (None: all of them)."""
+        from training.photo.data import DETECTION_CLASSES
+
         super().__init__()
+        if num_detection_classes is None:
+            num_detection_classes = len(DETECTION_CLASSES)
         spec = backbone_spec(backbone)
         self.backbone, self.taps = backbone, spec.taps
         if backbone == DEFAULT_BACKBONE:
@@ -201,7 +206,7 @@ def combine_ppe(
     columns = list(probabilities.unbind(dim=1))
     peaks = torch.sigmoid(heat_logits).amax(dim=(2, 3))
     peaks = peaks * (peaks >= MIN_DETECTION_SCORE).to(peaks.dtype)  # = the best detection row's score
-    for cls, hazard in enumerate(DETECTION_CLASSES):
+    for cls, hazard in enumerate(DETECTION_CLASSES[: heat_logits.shape[1]]):
         mode = ppe_modes.get(hazard, "image")
         if mode not in PPE_SCORE_MODES:
             raise ValueError(f"ppe mode {mode!r} for {hazard} is not one of {PPE_SCORE_MODES}")

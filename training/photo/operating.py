@@ -157,7 +157,7 @@ def operating_metrics(
     sizes = frame[["width", "height"]].to_numpy()
     sources = frame["source"].to_numpy()
     result = {}
-    for cls, hazard in enumerate(DETECTION_CLASSES):
+    for cls, hazard in enumerate(DETECTION_CLASSES[: from_boxes.shape[1]]):
         rows = np.flatnonzero(from_boxes[:, cls])
         if not len(rows) or hazard not in thresholds:
             continue

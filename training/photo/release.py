@@ -97,18 +97,20 @@ def urgent_thresholds(frame: pd.DataFrame, probabilities: np.ndarray) -> dict[st
     return result
 
 
-def operating_box_thresholds(frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame) -> dict[str, float]:
-    """BOX_THRESHOLD_RULE per detection class on val's box-labelled photos (the capped image-level rule
-    when val has no such photo)."""
+def operating_box_thresholds(
+    frame: pd.DataFrame, detections: np.ndarray, boxes: pd.DataFrame, *, classes: tuple[str, ...] = DETECTION_CLASSES
+) -> dict[str, float]:
+    """BOX_THRESHOLD_RULE per detection class (the model's `classes`) on val's box-labelled photos (the
+    capped image-level rule when val has no such photo)."""
     from training.photo.data import box_supervision
 
     ground_truth, from_boxes, _ = box_supervision(frame, boxes)
-    fallback = detection_thresholds(frame, detections)
+    fallback = detection_thresholds(frame, detections, classes=classes)
     if not from_boxes.any():  # no box-labelled val photo (a manifest without boxes has no sizes either)
         return fallback
     sizes = frame[["width", "height"]].to_numpy()
     result = {}
-    for cls, hazard in enumerate(DETECTION_CLASSES):
+    for cls, hazard in enumerate(classes):
         rows = np.flatnonzero(from_boxes[:, cls])
         if not len(rows):
             result[hazard] = fallback[hazard]
@@ -118,12 +120,14 @@ def operating_box_thresholds(frame: pd.DataFrame, detections: np.ndarray, boxes:
     return result
 
 
-def detection_thresholds(frame: pd.DataFrame, detections: np.ndarray) -> dict[str, float]:
+def detection_thresholds(
+    frame: pd.DataFrame, detections: np.ndarray, *, classes: tuple[str, ...] = DETECTION_CLASSES
+) -> dict[str, float]:
     """Per detection class, the capped rule applied to the photo's highest box score of that class
     against the photo's flag on val, so a box shown is as rare a false alarm as a flag."""
     peaks = detection_peaks(detections)
     result = {}
-    for cls, hazard in enumerate(DETECTION_CLASSES):
+    for cls, hazard in enumerate(classes):
         annotated = frame[hazard].notna().to_numpy()
         result[hazard] = choose_capped_threshold(frame[hazard].to_numpy()[annotated], peaks[annotated, cls])
     return result
@@ -220,9 +224,10 @@ def release_model(
         calibrated = (calibration.frame, onnx_outputs(session, calibration.images)[0])
     thresholds = thresholds_from_val(splits["val"].frame, scored["val"][0], calibration=calibrated)
     boxes = pd.concat([read_boxes(folder) for folder in config.data], ignore_index=True)
+    classes = DETECTION_CLASSES[: net.num_detection_classes]
     detection = {
-        "classes": list(DETECTION_CLASSES),
-        "score_thresholds": operating_box_thresholds(splits["val"].frame, scored["val"][1], boxes),
+        "classes": list(classes),
+        "score_thresholds": operating_box_thresholds(splits["val"].frame, scored["val"][1], boxes, classes=classes),
         "score_threshold_rule": BOX_THRESHOLD_RULE,
         "max_detections": MAX_DETECTIONS,
         "box_format": "xyxy-normalized",
@@ -234,6 +239,7 @@ def release_model(
         boxes=boxes,
         thresholds=thresholds,
         box_thresholds=detection["score_thresholds"],
+        classes=classes,
     )
     urgent = urgent_thresholds(splits["val"].frame, scored["val"][0])
     blank = np.zeros((1, 3, size, size), np.uint8)

@@ -69,9 +69,13 @@ def officer_metrics(
         )
         sets["audit"] = (audit, *onnx_outputs(onnx_session(model.onnx_path), images))
     boxes = pd.concat([read_boxes(folder) for folder in data], ignore_index=True)
-    box_thresholds = (model.card.get("detection") or {}).get("score_thresholds")
+    detection = model.card.get("detection") or {}
     return scored, held_out_metrics(
-        sets, boxes=boxes, thresholds=model.card["thresholds"], box_thresholds=box_thresholds
+        sets,
+        boxes=boxes,
+        thresholds=model.card["thresholds"],
+        box_thresholds=detection.get("score_thresholds"),
+        classes=tuple(detection.get("classes", ())),
     )
 
 
