@@ -5,6 +5,12 @@ triage is the API's.
 
     .venv/bin/python benchmarks/photo_officer_table.py --model-dir models/hazard_photo --model-dir var/candidates/x
 
+Through the API of a running service instead (`make run`; each photo posted to /v1/photos/assess, the
+answer's boxes, flags, probabilities and triage read back; each post opens a review case):
+
+    .venv/bin/python benchmarks/photo_officer_table.py --model-dir models/hazard_photo \
+        --url http://127.0.0.1:3000 --api-key "$(ankang keys create --role intake)"
+
 Rows: heads without a helmet that get a box (IoU >= 0.5, each returned box matched at most once, by
 score) and the share of drawn boxes that are right, per source and by head height; audit fire photos
 triaged `urgent`; false heavy_machinery / poor_housekeeping on audit photos without them (also on
@@ -32,7 +38,7 @@ AUC_SOURCES = {
     "missing_helmet": ("hardhat-workers", "panly23-ppe", "construction-site-safety"),
     "missing_hi_vis": ("panly23-ppe", "construction-site-safety"),
 }
-BOX_LABELS = {"missing_helmet": "no_helmet", "missing_hi_vis": "no_wear"}
+BOX_LABELS = {"missing_helmet": "no_helmet", "missing_hi_vis": "no_wear", "heavy_machinery": "machinery"}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -40,7 +46,38 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=Path, action="append", required=True, help="model directory (repeat)")
     parser.add_argument("--data", type=Path, default=PHOTO_DATA, help="photo set with manifest.csv")
     parser.add_argument("--batch", type=int, default=16, help="photos per graph run")
+    parser.add_argument(
+        "--url", help="a running service: post every photo to its /v1/photos/assess instead of running the model here"
+    )
+    parser.add_argument("--api-key", help="with --url: an intake key (ankang keys create --role intake)")
     return parser
+
+
+def assess_over_http(url: str, api_key: str, paths: list[str]) -> list:
+    """Every photo's answer from a running service's /v1/photos/assess, as objects with the fields
+    the rows read (hazards, flagged types, triage, detections in photo pixels)."""
+    from types import SimpleNamespace
+
+    import httpx
+    from tqdm.auto import tqdm
+
+    answers = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as client:
+        for path in tqdm(paths, desc="posting photos", unit="photo", mininterval=5):
+            with open(path, "rb") as photo:
+                response = client.post("/v1/photos/assess", files={"photo": (Path(path).name, photo, "image/jpeg")})
+            response.raise_for_status()
+            body = response.json()
+            answers.append(
+                SimpleNamespace(
+                    version=body["model"]["version"],
+                    hazards=body["hazards"],
+                    flagged=[SimpleNamespace(type=entry["type"]) for entry in body["flagged"]],
+                    triage=body["triage"],
+                    detections=[SimpleNamespace(**entry) for entry in body["detections"]],
+                )
+            )
+    return answers
 
 
 def assess_all(model_dir: Path, paths: list[str], batch: int) -> list:
@@ -171,12 +208,21 @@ def main(args: argparse.Namespace) -> int:
     audit = read_audit(args.data)
     for model_dir in args.model_dir:
         card = json.loads((model_dir / "card.json").read_text())
-        assessments = assess_all(model_dir, list(frame["path"]), args.batch)
+
+        def assess(paths: list[str], model_dir=model_dir) -> list:
+            if args.url:
+                return assess_over_http(args.url, args.api_key, paths)
+            return assess_all(model_dir, paths, args.batch)
+
+        assessments = assess(list(frame["path"]))
+        if args.url and {answer.version for answer in assessments} != {card["version"]}:
+            raise SystemExit(f"{args.url} serves {sorted({a.version for a in assessments})}, not {card['version']}")
         by_image = dict(zip(frame["image"], assessments))
         extra = audit[~audit["image"].isin(by_image)]
-        by_image.update(zip(extra["image"], assess_all(model_dir, list(extra["path"]), args.batch)))
+        by_image.update(zip(extra["image"], assess(list(extra["path"]))))
         result = {
             "model": str(model_dir),
+            "through": f"{args.url}/v1/photos/assess" if args.url else "serving.photo.PhotoModel in-process",
             "version": card["version"],
             "input": card["input"]["height"],
             "box_thresholds": (card.get("detection") or {}).get("score_thresholds"),
@@ -189,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
             "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        out = RESULTS_DIR / f"photo_officer_table-{card['version']}.json"
+        out = RESULTS_DIR / f"photo_officer_table-{card['version']}{'-http' if args.url else ''}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         hh = result["boxes"]["missing_helmet"].get("hardhat-workers", {})
         audited = result["audit"]

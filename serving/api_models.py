@@ -65,7 +65,10 @@ class FlaggedHazardBody(HazardTypeBody):
 
 
 class DetectionBody(BaseModel):
-    type: str = Field(description="person-level hazard type, e.g. missing_helmet")
+    type: str = Field(
+        description="the hazard type the box shows: missing_helmet (a bare head), missing_hi_vis (a person "
+        "without hi-vis) or heavy_machinery (a machine), as the model card's detection.classes list them"
+    )
     score: float
     box: list[float] = Field(
         min_length=4, max_length=4, description="x0, y0, x1, y1 in the uploaded photo's pixels after EXIF orientation"
@@ -88,7 +91,10 @@ class PhotoAssessmentBody(BaseModel):
     hazards: dict[str, float] = Field(description="probability per hazard type the model scores")
     flagged: list[FlaggedHazardBody] = Field(description="types at or above their threshold, suspected-major first")
     triage: Triage
-    detections: list[DetectionBody] = Field(description="boxes of person-level hazards; [] for a model without boxes")
+    detections: list[DetectionBody] = Field(
+        description="boxes of people without a helmet or hi-vis and of heavy machinery, best first; "
+        "[] for a model without boxes"
+    )
     metadata: PhotoMetadata
     receipt: str = Field(description="the reporter's receipt: GET /v1/reports/{receipt} follows the report's outcome")
 

@@ -40,7 +40,8 @@ class FlaggedHazard:
 
 @dataclass(frozen=True)
 class Detection:
-    """One person-level hazard found by box, in the uploaded photo's pixels after EXIF orientation."""
+    """One hazard found by box (a person without a helmet or hi-vis, or a machine), in the uploaded photo's
+    pixels after EXIF orientation."""
 
     type: str
     score: float

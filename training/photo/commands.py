@@ -8,16 +8,19 @@ from pathlib import Path
 from training.photo.config import DEFAULT_CACHE, add_config_arguments, config_from_args
 
 TRAIN_DESCRIPTION = """\
-Fine-tune ImageNet MobileNetV2 on the site hazard photos jointly for the six flags (blank manifest
-cells ignored by the loss, inferred negatives filled) and a CenterNet head for people without a
-helmet or hi-vis (boxes.csv), stop early on val mean ROC AUC, export one ONNX file (uint8 image
-in; probabilities, class activation maps and detections out), choose per-flag thresholds on val,
-score val, test and the audit photos through onnxruntime and write card.json next to model.onnx.
+Fine-tune ImageNet MobileNetV2 (or, with --init-from, a released model) on the site hazard photos
+jointly for the six flags (blank manifest cells ignored by the loss, inferred negatives filled) and a
+CenterNet head for people without a helmet or hi-vis and for machinery (boxes.csv), stop early on the
+val score (--select-by), export one ONNX file (uint8 image in; probabilities, class activation maps
+and detections out), choose per-flag thresholds on val, score val, test and the audit photos through
+onnxruntime and write card.json next to model.onnx.
 --ema-decay validates and exports an exponential moving average of the weights instead (off by
 default: it cost the detection head half its box AP50). --image-size is the side of the training
 crops; every epoch is validated, and the model exported, at --final-size, and --final-epochs adds
-epochs on crops of that side; the best epoch of all is exported. The defaults are the released
-recipe (10 epochs, about 17 minutes on 2 idle cores).
+epochs on crops of that side; the best epoch of all is exported. The defaults train from ImageNet
+(10 epochs, about 17 minutes on 2 idle cores of an Intel Xeon in bfloat16); the current release
+fine-tunes the one before it, with the options its card records (training_config) and
+docs/photo-model.md lists.
 
 Quick look:   ankang train photo --limit 300 --epochs 1 --out var/models/photo-quick
 Release:      ankang train photo, then ankang promote photo   (only promote writes models/hazard_photo/)"""

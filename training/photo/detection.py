@@ -1,4 +1,4 @@
-"""CenterNet-style person-level detections: heatmap targets, the loss and the in-graph decoding.
+"""CenterNet-style detections (people without a helmet or hi-vis, machinery): heat maps, loss, in-graph decoding.
 
 One heatmap per detection class on the stride-8 (or stride-4) map; a box is a peak of its class's heatmap plus
 the regressed size (log cells) and sub-cell offset at that peak. Decoding (3×3 max-pool peaks,

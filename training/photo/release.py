@@ -158,7 +158,7 @@ def mode_probabilities(image_probabilities: np.ndarray, detections: np.ndarray, 
 
 def card_fields(*, size: int, cam_hw: tuple[int, int], detection: dict) -> dict:
     return {
-        "task": "multi-label image classification with person-level detections",
+        "task": "multi-label image classification with detections (people without a helmet or hi-vis, heavy machinery)",
         "architecture": "mobilenet_v2",
         "labels": list(FLAGS),
         "trained_types": list(FLAGS),
