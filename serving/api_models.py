@@ -62,6 +62,11 @@ class HazardTypeBody(BaseModel):
 class FlaggedHazardBody(HazardTypeBody):
     probability: float
     threshold: float
+    boxes: int = Field(
+        0,
+        description="boxes of this type drawn on the photo (`detections`); a type with a box is flagged even "
+        "when its probability is under its threshold",
+    )
 
 
 class DetectionBody(BaseModel):

@@ -19,7 +19,7 @@ SEVERITY_RANK: dict[str, int] = {level: rank for rank, level in enumerate(TRIAGE
 
 @dataclass(frozen=True)
 class FlaggedHazard:
-    """A hazard type at or above its threshold, described from the taxonomy."""
+    """A hazard type at or above its threshold, or with a box drawn on the photo, described from the taxonomy."""
 
     type: str
     name_zh: str
@@ -29,13 +29,14 @@ class FlaggedHazard:
     severity: str
     probability: float
     threshold: float
+    boxes: int = 0  # boxes of this type drawn on the photo
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
-    def of(cls, hazard: HazardType, *, probability: float, threshold: float) -> FlaggedHazard:
-        return cls(**hazard.describe(), probability=probability, threshold=threshold)
+    def of(cls, hazard: HazardType, *, probability: float, threshold: float, boxes: int = 0) -> FlaggedHazard:
+        return cls(**hazard.describe(), probability=probability, threshold=threshold, boxes=boxes)
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,34 @@ def test_the_api_answers_boxes_on_the_upright_photo(api, toy_photo_model, tmp_pa
             {"type": "missing_helmet", "score": 0.9, "box": [12.0, 32.0, 36.0, 64.0]},
             {"type": "missing_hi_vis", "score": 0.6, "box": [0.0, 0.0, 24.0, 16.0]},
         ]
-        assert body["triage"] == "clear"  # boxes do not change the image-level flags
+        # the toy's probabilities are under every threshold: the two boxes alone flag their types
+        assert body["triage"] == "review"
+        assert {(flag["type"], flag["boxes"]) for flag in body["flagged"]} == {
+            ("missing_helmet", 1),
+            ("missing_hi_vis", 1),
+        }
     finally:
         for name, data in original.items():
             (toy_photo_model / name).write_bytes(data)
         assert api.post("/v1/admin/reload", json={}).json()["hazard_photo"]["version"] == "toy-1"
+
+
+def test_a_drawn_box_flags_its_type_even_under_the_flag_threshold():
+    """A photo that shows the officer a bare head is never triaged `clear`: the box flags missing_helmet
+    with the model's own probability beside the threshold it did not reach, and how many boxes."""
+    from serving.assessment import Detection
+    from serving.photo import build_assessment
+
+    hazards = {"missing_helmet": 0.30, "missing_hi_vis": 0.20, "fire_smoke": 0.01}
+    thresholds = dict.fromkeys(hazards, 0.5)
+    boxes = (
+        Detection(type="missing_helmet", score=0.6, box=(1.0, 2.0, 3.0, 4.0)),
+        Detection(type="missing_helmet", score=0.55, box=(5.0, 6.0, 7.0, 8.0)),
+    )
+    plain = build_assessment(hazards, thresholds, model_name="m", model_version="v")
+    assert (plain.triage, plain.flagged) == ("clear", ())
+    boxed = build_assessment(hazards, thresholds, model_name="m", model_version="v", detections=boxes)
+    assert boxed.triage == "review" and boxed.status == "open"
+    [flag] = boxed.flagged
+    assert (flag.type, flag.probability, flag.threshold, flag.boxes) == ("missing_helmet", 0.30, 0.5, 2)
+    assert boxed.to_response()["flagged"][0]["boxes"] == 2
