@@ -144,6 +144,11 @@ def test_audit_counts_false_urgent_and_truly_urgent_recall():
     assert (fire["tp"], fire["fp"], fire["fn"], fire["tn"], fire["n"]) == (1, 1, 1, 2, 5)
     assert fire["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert triage_of(np.array([[False, True]]), np.array([True, False])).tolist() == ["review"]
+    boxed = np.zeros((6, len(FLAGS)), bool)
+    boxed[0, 0] = True  # a bare-head box drawn on the clear photo: flagged, so it goes to review
+    with_box = audit_metrics(frame, scores, dict.fromkeys(FLAGS, 0.5), boxed=boxed)
+    assert with_box["triage_confusion"]["clear"] == {"clear": 0, "review": 1, "urgent": 1}
+    assert with_box["flags"]["missing_helmet"]["fp"] == metrics["flags"]["missing_helmet"]["fp"] + 1
 
 
 def test_capped_threshold_rises_until_val_false_alarms_are_rare():

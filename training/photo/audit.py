@@ -1,7 +1,9 @@
 """The photos as an officer meets them (`audit_labels.csv`): false alarms per flag and the triage.
 
-The triage rule is serving's (`serving/photo.py`): `urgent` if a flagged type is suspected major
-(疑似重大 in datasets/hazard_types.yaml), `review` if anything else is flagged, `clear` otherwise.
+The flag and triage rules are serving's (`serving/photo.py` `build_assessment`): a type is flagged when
+its probability reaches its threshold or a box of it is drawn (at its class's score threshold);
+`urgent` if a flagged type is suspected major (疑似重大 in datasets/hazard_types.yaml), `review` if
+anything else is flagged, `clear` otherwise (tests/contract/test_flag_rule.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -37,10 +39,34 @@ def _rate(numerator: int, denominator: int) -> dict:
     }
 
 
-def flag_alarm_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    """Precision, recall and false-positive rate at `threshold` over the known cells of one flag."""
+def drawn_boxes(
+    detections: np.ndarray,
+    box_thresholds: dict[str, float],
+    *,
+    classes: tuple[str, ...],
+    labels: tuple[str, ...] = FLAGS,
+) -> np.ndarray:
+    """N×K booleans: the answer draws a box of label k, i.e. a detection row of its class (the n-th of
+    the card's detection `classes`) scoring above 0 and at or above the class's score threshold
+    (runtime/cards.py `DetectionHead.in_pixels`)."""
+    drawn = np.zeros((len(detections), len(labels)), dtype=bool)
+    scores = detections[:, :, 4]
+    for cls, hazard in enumerate(classes):
+        threshold = np.float32(box_thresholds[hazard])
+        drawn[:, labels.index(hazard)] = ((detections[:, :, 5] == cls) & (scores > 0) & (scores >= threshold)).any(
+            axis=1
+        )
+    return drawn
+
+
+def flag_alarm_metrics(
+    truth: np.ndarray, scores: np.ndarray, threshold: float, *, boxed: np.ndarray | None = None
+) -> dict:
+    """Precision, recall and false-positive rate at `threshold` (or with a box drawn: `boxed`) over the
+    known cells of one flag."""
     known = ~np.isnan(truth)
-    present, flagged = truth[known] == 1, scores[known] >= threshold
+    flagged_all = scores >= threshold if boxed is None else (scores >= threshold) | boxed
+    present, flagged = truth[known] == 1, flagged_all[known]
     tp, fp = int((present & flagged).sum()), int((~present & flagged).sum())
     fn, tn = int((present & ~flagged).sum()), int((~present & ~flagged).sum())
     return {
@@ -56,17 +82,21 @@ def flag_alarm_metrics(truth: np.ndarray, scores: np.ndarray, threshold: float) 
     }
 
 
-def audit_metrics(frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dict) -> dict:
+def audit_metrics(
+    frame: pd.DataFrame, probabilities: np.ndarray, thresholds: dict, *, boxed: np.ndarray | None = None
+) -> dict:
     """Per flag alarms, the triage confusion matrix (truth -> predicted), false-urgent rate (of all
     photos whose truth triage is known) and recall of truly urgent photos. A photo's truth triage is
     unknown when a blank cell could change it (a blank suspected-major flag, or no known hazard
-    and some blank)."""
+    and some blank). `boxed` (N×K, `drawn_boxes`): the types the answer draws a box of, flagged too."""
     truth = frame[list(FLAGS)].to_numpy(dtype="float32")
+    boxed = np.zeros(probabilities.shape, dtype=bool) if boxed is None else boxed
     flags = {
-        flag: flag_alarm_metrics(truth[:, k], probabilities[:, k], thresholds[flag]) for k, flag in enumerate(FLAGS)
+        flag: flag_alarm_metrics(truth[:, k], probabilities[:, k], thresholds[flag], boxed=boxed[:, k])
+        for k, flag in enumerate(FLAGS)
     }
     major = suspected_major()
-    flagged = probabilities >= np.array([thresholds[flag] for flag in FLAGS])
+    flagged = (probabilities >= np.array([thresholds[flag] for flag in FLAGS])) | boxed
     true_triage = triage_of(truth == 1, major)
     blank = np.isnan(truth)
     unknown = (blank & major).any(axis=1) & (true_triage != "urgent")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.photo.audit import audit_metrics
+from training.photo.audit import audit_metrics, drawn_boxes
 from training.photo.box_metrics import box_ap50
 from training.photo.data import DETECTION_CLASSES, box_supervision
 from training.photo.evaluate import flag_metrics
@@ -57,7 +57,13 @@ def held_out_metrics(
         if name != "audit":
             metrics[name] = flag_metrics(frame, probabilities, thresholds)
     if "audit" in scored:
-        metrics["audit"] = audit_metrics(scored["audit"][0], scored["audit"][1], thresholds)
+        frame, probabilities, detections = scored["audit"]
+        boxed = (
+            None
+            if detections is None or not box_thresholds
+            else drawn_boxes(detections, box_thresholds, classes=classes)
+        )
+        metrics["audit"] = audit_metrics(frame, probabilities, thresholds, boxed=boxed)
     with_boxes = {
         name: box_metrics(frame, detections, boxes, classes=classes)
         for name, (frame, _, detections) in scored.items()
