@@ -52,6 +52,8 @@ def drawn_boxes(
     drawn = np.zeros((len(detections), len(labels)), dtype=bool)
     scores = detections[:, :, 4]
     for cls, hazard in enumerate(classes):
+        if hazard not in box_thresholds:  # a class the card draws no box of
+            continue
         threshold = np.float32(box_thresholds[hazard])
         drawn[:, labels.index(hazard)] = ((detections[:, :, 5] == cls) & (scores > 0) & (scores >= threshold)).any(
             axis=1
