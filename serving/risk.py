@@ -14,7 +14,7 @@ import pandas as pd
 from runtime.errors import InputError
 from runtime.modeldir import ModelDir
 from runtime.risk.cells import SMALL_BATCH_ROWS
-from runtime.risk.floors import POLICY_PATH, FloorRule, load_policy
+from runtime.risk.floors import POLICY_PATH, load_policy
 from runtime.risk.scoring import BatchScores, RiskModel
 from runtime.risk.tables import read_table, table_to_csv
 from runtime.risk.validate import MAX_LISTED_ERRORS, ROW_NUMBERING, validate_profiles
@@ -38,16 +38,7 @@ class RiskScorer(RiskModel):
     """The released risk model: validation from its card's schema, its trees compiled at load (or one ONNX
     session where no C compiler is found: runtime/risk/engines.py), policy floors, reasons."""
 
-    def __init__(
-        self,
-        model: ModelDir,
-        *,
-        policy: list[FloorRule],
-        options: SessionOptions = SessionOptions(),
-        engine: str = "auto",
-    ):
-        # threads None: the usable cores (runtime.session); the compiled engine uses as many
-        super().__init__(model, policy=policy, options=options, engine=engine)
+    DEFAULT_ENGINE = "auto"
 
     @classmethod
     def load(
@@ -57,10 +48,11 @@ class RiskScorer(RiskModel):
         policy_path: str | Path = POLICY_PATH,
         threads: int | None = None,
         options: SessionOptions | None = None,
-        engine: str = "auto",
+        engine: str | None = None,
     ) -> RiskScorer:
-        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone; `engine`
-        (`ServingSettings.risk_engine`): auto, compiled or onnxruntime."""
+        """`options` (the service's: `ServingSettings.session_options`), else `threads` alone (None: the
+        usable cores, runtime.session; the compiled engine uses as many); `engine`
+        (`ServingSettings.risk_engine`): auto (the default), compiled or onnxruntime."""
         options = options or SessionOptions(threads=threads)
         return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options, engine=engine)
 

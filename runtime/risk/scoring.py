@@ -46,14 +46,17 @@ class BatchScores:
 class RiskModel:
     """A verified risk model directory, its onnxruntime session and the policy floors it is scored with."""
 
+    DEFAULT_ENGINE = "onnxruntime"  # engine=None means this (serving's RiskScorer: "auto")
+
     def __init__(
         self,
         model: ModelDir,
         *,
         policy: list[FloorRule],
         options: SessionOptions = SessionOptions(),
-        engine: str = "onnxruntime",
+        engine: str | None = None,
     ):
+        engine = engine or self.DEFAULT_ENGINE
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.model = model
@@ -92,7 +95,7 @@ class RiskModel:
         *,
         policy_path: str | Path = POLICY_PATH,
         options: SessionOptions = SessionOptions(),
-        engine: str = "onnxruntime",
+        engine: str | None = None,
     ) -> RiskModel:
         """Verify and open `model_dir` (its card's sha256 must match model.onnx)."""
         return cls(ModelDir.load(model_dir), policy=load_policy(policy_path), options=options, engine=engine)
