@@ -316,23 +316,19 @@ def mode_cost(mode: str, frame) -> dict:
 
 def score_mode(splits: dict[str, Split], detections: dict[str, np.ndarray], boxes) -> dict:
     """Thresholds chosen on val with the release's rule, then test's operating points and AP50."""
-    from training.photo.data import DETECTION_CLASSES
     from training.photo.heldout import box_metrics
-    from training.photo.operating import choose_box_threshold, match_boxes, operating_metrics
+    from training.photo.operating import operating_metrics
+    from training.photo.release import operating_box_thresholds
 
     val = splits["val"]
-    sizes = val.frame[["width", "height"]].to_numpy()
-    thresholds, val_points = {}, {}
-    for cls, hazard in enumerate(DETECTION_CLASSES):
-        rows = np.flatnonzero(val.from_boxes[:, cls])
-        matches, _ = match_boxes([val.ground_truth[i] for i in rows], detections["val"][rows], sizes[rows], cls=cls)
-        thresholds[hazard] = choose_box_threshold(matches)
-        chosen = thresholds[hazard]
-        val_points[hazard] = {"precision": matches.precision(chosen), "recall": matches.recall(chosen)}
+    thresholds = operating_box_thresholds(val.frame, detections["val"], boxes)
+    at_val = operating_metrics(val.frame, val.ground_truth, val.from_boxes, detections["val"], thresholds)
     test = splits["test"]
     return {
         "box_thresholds": thresholds,
-        "val_at_threshold": val_points,
+        "val_at_threshold": {
+            hazard: {key: entry["all"][key] for key in ("precision", "recall")} for hazard, entry in at_val.items()
+        },
         "test": operating_metrics(test.frame, test.ground_truth, test.from_boxes, detections["test"], thresholds),
         "test_ap50": box_metrics(test.frame, detections["test"], boxes),
     }
