@@ -102,13 +102,19 @@ class DetectionHead:
             max_detections=int(block["max_detections"]),
         )
 
+    def drawn(self, rows: np.ndarray) -> np.ndarray:
+        """Booleans over the rows (one photo's D×6, or N×D×6): the boxes an answer draws, i.e. a known
+        class scoring above 0 and at or above that class's threshold. Training's audit metrics flag by
+        the same rows (training/photo/audit.py `drawn_boxes`)."""
+        class_index = rows[..., 5].astype(np.int64)
+        known = (class_index >= 0) & (class_index < len(self.classes))
+        thresholds = np.array([self.score_thresholds[name] for name in self.classes], dtype=np.float32)
+        return known & (rows[..., 4] > 0) & (rows[..., 4] >= thresholds[np.where(known, class_index, 0)])
+
     def in_pixels(self, rows: np.ndarray, *, width: int, height: int) -> list[tuple[str, float, tuple[float, ...]]]:
         """(type, score, (x0, y0, x1, y1)) of the rows at or above their class's threshold, in the
         pixels of the upright photo of width × height."""
-        class_index = rows[:, 5].astype(np.int64)
-        known = (class_index >= 0) & (class_index < len(self.classes))
-        thresholds = np.array([self.score_thresholds[name] for name in self.classes], dtype=np.float32)
-        kept = rows[known & (rows[:, 4] > 0) & (rows[:, 4] >= thresholds[np.where(known, class_index, 0)])]
+        kept = rows[self.drawn(rows)]
         scale = np.array([width, height, width, height], dtype=np.float64)
         boxes = np.clip(kept[:, :4].astype(np.float64), 0.0, 1.0) * scale
         return [

@@ -8,6 +8,8 @@ anything else is flagged, `clear` otherwise (tests/contract/test_flag_rule.py ho
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -47,17 +49,19 @@ def drawn_boxes(
     labels: tuple[str, ...] = FLAGS,
 ) -> np.ndarray:
     """N×K booleans: the answer draws a box of label k, i.e. a detection row of its class (the n-th of
-    the card's detection `classes`) scoring above 0 and at or above the class's score threshold
-    (runtime/cards.py `DetectionHead.in_pixels`)."""
+    the card's detection `classes`) that serving draws (runtime/cards.py `DetectionHead.drawn`); a class
+    without a box threshold draws none."""
+    from runtime.cards import DetectionHead
+
+    head = DetectionHead(
+        classes=tuple(classes),
+        score_thresholds={name: box_thresholds.get(name, math.inf) for name in classes},
+        max_detections=detections.shape[1],
+    )
+    kept = head.drawn(detections)
     drawn = np.zeros((len(detections), len(labels)), dtype=bool)
-    scores = detections[:, :, 4]
     for cls, hazard in enumerate(classes):
-        if hazard not in box_thresholds:  # a class the card draws no box of
-            continue
-        threshold = np.float32(box_thresholds[hazard])
-        drawn[:, labels.index(hazard)] = ((detections[:, :, 5] == cls) & (scores > 0) & (scores >= threshold)).any(
-            axis=1
-        )
+        drawn[:, labels.index(hazard)] = (kept & (detections[:, :, 5] == cls)).any(axis=1)
     return drawn
 
 
